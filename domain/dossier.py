@@ -1,0 +1,493 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import Actor
+from domain.errors import ClassificationRefused, InvalidInput, NotAuthorized, ReasonRequired
+from domain.ids import dossier_id
+from domain.values import Answer, Classification, DossierState, Evidence
+
+
+class TransitionTable(Protocol):
+    """What the dossier needs of the workflow specification: where a trigger leads from a state.
+
+    The dossier asks before recording; replay never asks, so a history stays valid when the spec changes.
+    """
+
+    def destination(self, version: int, state: DossierState, trigger: str) -> DossierState: ...
+
+
+def _reason(text: str, what: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ReasonRequired(f"{what} needs a reason")
+    return text
+
+
+class Dossier(Aggregate):
+    """One unit's evaluation dossier for one period, from self-assessment to decision."""
+
+    @staticmethod
+    def create_id(unit_id: UUID, year: int) -> UUID:
+        return dossier_id(unit_id, year)
+
+    @event("Opened")
+    def __init__(
+        self,
+        unit_id: UUID,
+        year: int,
+        workflow_version: int,
+        rule_set_id: str,
+        recognition_model_id: str | None,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.unit_id = unit_id
+        self.year = year
+        self.workflow_version = workflow_version
+        self.rule_set_id = rule_set_id
+        self.recognition_model_id = recognition_model_id
+        self.state = DossierState.DRAFT
+        self.round = 1
+        self.answers: dict[str, Answer] = {}
+        self.facts: dict[str, Any] = {}
+        self.evidence: dict[str, Evidence] = {}
+        # What the committee saw at the last submission: the base of "what changed since the last round".
+        self.submitted_content: dict[str, Any] | None = None
+        self.submitters: list[str] = []
+        self.last_reason: str | None = None
+        self.endorsement: dict[str, Any] | None = None
+        self.decision: dict[str, Any] | None = None
+        self.level: Classification | None = None
+        self.four_good: bool | None = None
+
+    # --- queries -------------------------------------------------------------------------------
+
+    @property
+    def proposed_level(self) -> Classification | None:
+        if self.endorsement is None:
+            return None
+        level = self.endorsement["level"]
+        return level if isinstance(level, Classification) else Classification(level)
+
+    def content(self) -> dict[str, Any]:
+        return {"answers": dict(self.answers), "facts": dict(self.facts), "evidence": sorted(self.evidence)}
+
+    def submitted_by(self, person_id: UUID) -> bool:
+        return str(person_id) in self.submitters
+
+    def changes_since_last_round(self) -> dict[str, Any]:
+        before = self.submitted_content or {"answers": {}, "facts": {}, "evidence": []}
+        changes: dict[str, Any] = {"answers": {}, "facts": {}, "evidence_added": [], "evidence_removed": []}
+        for key in sorted(set(before["answers"]) | set(self.answers)):
+            old, new = before["answers"].get(key), self.answers.get(key)
+            if old != new:
+                changes["answers"][key] = {"before": old, "after": new}
+        for key in sorted(set(before["facts"]) | set(self.facts)):
+            old, new = before["facts"].get(key), self.facts.get(key)
+            if old != new:
+                changes["facts"][key] = {"before": old, "after": new}
+        old_files, new_files = set(before["evidence"]), set(self.evidence)
+        changes["evidence_added"] = sorted(new_files - old_files)
+        changes["evidence_removed"] = sorted(old_files - new_files)
+        return changes
+
+    # --- the self-assessment -------------------------------------------------------------------
+
+    def _step(self, table: TransitionTable, trigger: str) -> tuple[DossierState, DossierState]:
+        return self.state, table.destination(self.workflow_version, self.state, trigger)
+
+    def record_answers(
+        self,
+        table: TransitionTable,
+        *,
+        answers: Mapping[str, Answer],
+        facts: Mapping[str, Any],
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self._step(table, "record_answers")
+        changed = {k: v for k, v in answers.items() if self.answers.get(k) != v}
+        changed_facts = {k: v for k, v in facts.items() if self.facts.get(k) != v}
+        if not changed and not changed_facts:
+            return
+        self._answers_recorded(answers=changed, facts=changed_facts, actor=actor, timestamp=timestamp)
+
+    @event("AnswersRecorded")
+    def _answers_recorded(
+        self, answers: dict[str, Answer], facts: dict[str, Any], actor: Actor, timestamp: datetime
+    ) -> None:
+        self.answers.update(answers)
+        self.facts.update(facts)
+
+    def attach_evidence(self, table: TransitionTable, *, evidence: Evidence, actor: Actor, timestamp: datetime) -> None:
+        self._step(table, "attach_evidence")
+        if evidence.sha256 in self.evidence:
+            raise InvalidInput(
+                f"{evidence.name} is already attached (same content as {self.evidence[evidence.sha256].name})"
+            )
+        self._evidence_attached(evidence=evidence, actor=actor, timestamp=timestamp)
+
+    @event("EvidenceAttached")
+    def _evidence_attached(self, evidence: Evidence, actor: Actor, timestamp: datetime) -> None:
+        self.evidence[evidence.sha256] = evidence
+
+    def remove_evidence(
+        self, table: TransitionTable, *, sha256: str, reason: str, actor: Actor, timestamp: datetime
+    ) -> None:
+        self._step(table, "attach_evidence")
+        if sha256 not in self.evidence:
+            raise InvalidInput(f"no evidence file with content hash {sha256} is attached")
+        self._evidence_removed(
+            sha256=sha256, reason=_reason(reason, "removing evidence"), actor=actor, timestamp=timestamp
+        )
+
+    @event("EvidenceRemoved")
+    def _evidence_removed(self, sha256: str, reason: str, actor: Actor, timestamp: datetime) -> None:
+        del self.evidence[sha256]
+
+    # --- the unit's steps ----------------------------------------------------------------------
+
+    def submit(
+        self, table: TransitionTable, *, missing: list[str], late: bool, actor: Actor, timestamp: datetime
+    ) -> None:
+        from_state, to_state = self._step(table, "submit")
+        if missing:
+            raise InvalidInput("the self-assessment is incomplete; still to fill in: " + ", ".join(missing))
+        self._submitted(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            late=late,
+            content=self.content(),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Submitted")
+    def _submitted(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        late: bool,
+        content: dict[str, Any],
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.submitted_content = content
+        if str(actor.person_id) not in self.submitters:
+            self.submitters.append(str(actor.person_id))
+
+    def resubmit(
+        self, table: TransitionTable, *, missing: list[str], late: bool, actor: Actor, timestamp: datetime
+    ) -> None:
+        from_state, to_state = self._step(table, "resubmit")
+        if missing:
+            raise InvalidInput("the self-assessment is incomplete; still to fill in: " + ", ".join(missing))
+        changes = self.changes_since_last_round()
+        self._resubmitted(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round + 1,
+            late=late,
+            changes=changes,
+            content=self.content(),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Resubmitted")
+    def _resubmitted(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        late: bool,
+        changes: dict[str, Any],
+        content: dict[str, Any],
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.round = round
+        self.submitted_content = content
+        self.endorsement = None
+        if str(actor.person_id) not in self.submitters:
+            self.submitters.append(str(actor.person_id))
+
+    def withdraw(self, table: TransitionTable, *, reason: str, actor: Actor, timestamp: datetime) -> None:
+        from_state, to_state = self._step(table, "withdraw")
+        self._withdrawn(
+            from_state=from_state,
+            to_state=to_state,
+            reason=_reason(reason, "withdrawing a draft"),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Withdrawn")
+    def _withdrawn(
+        self, from_state: DossierState, to_state: DossierState, reason: str, actor: Actor, timestamp: datetime
+    ) -> None:
+        self.state = to_state
+        self.last_reason = reason
+
+    def restore(self, table: TransitionTable, *, actor: Actor, timestamp: datetime) -> None:
+        from_state, to_state = self._step(table, "restore")
+        self._restored(from_state=from_state, to_state=to_state, actor=actor, timestamp=timestamp)
+
+    @event("Restored")
+    def _restored(self, from_state: DossierState, to_state: DossierState, actor: Actor, timestamp: datetime) -> None:
+        self.state = to_state
+
+    # --- the committee's steps -----------------------------------------------------------------
+
+    def _check_not_own(self, actor: Actor, what: str) -> None:
+        if self.submitted_by(actor.person_id) or (
+            actor.on_behalf_of is not None and self.submitted_by(actor.on_behalf_of)
+        ):
+            raise NotAuthorized(f"nobody may {what} a dossier they submitted")
+
+    @staticmethod
+    def _check_level(level: Classification, allowed: Classification, reason: str, what: str) -> str:
+        if level == Classification.NOT_RATED:
+            raise InvalidInput(f"not_rated is not a level one can {what}; mark the dossier not rated instead")
+        if allowed < level:
+            raise ClassificationRefused(
+                f"cannot {what} {level.value}: the rules allow at most {allowed.value} from these answers"
+            )
+        if level < allowed:
+            return _reason(reason, f"a level below what the rules allow ({level.value} < {allowed.value})")
+        return reason.strip()
+
+    def endorse(
+        self,
+        table: TransitionTable,
+        *,
+        level: Classification,
+        evaluation: Mapping[str, Any],
+        recognition: Mapping[str, Any] | None,
+        note: str,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        from_state, to_state = self._step(table, "endorse")
+        self._check_not_own(actor, "review")
+        computed = Classification(evaluation["level"])
+        reason = self._check_level(level, computed, reason, "propose")
+        self._endorsed(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            level=level,
+            evaluation=dict(evaluation),
+            recognition=dict(recognition) if recognition else None,
+            note=note.strip(),
+            reason=reason,
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Endorsed")
+    def _endorsed(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        level: Classification,
+        evaluation: dict[str, Any],
+        recognition: dict[str, Any] | None,
+        note: str,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.endorsement = {"level": level, "evaluation": evaluation, "recognition": recognition, "note": note}
+
+    def return_to_unit(self, table: TransitionTable, *, reason: str, actor: Actor, timestamp: datetime) -> None:
+        from_state, to_state = self._step(table, "return_to_unit")
+        self._check_not_own(actor, "review")
+        self._returned_to_unit(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            reason=_reason(reason, "returning a dossier to its unit"),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("ReturnedToUnit")
+    def _returned_to_unit(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.last_reason = reason
+        self.endorsement = None
+
+    # --- the approver's steps ------------------------------------------------------------------
+
+    def approve(
+        self,
+        table: TransitionTable,
+        *,
+        level: Classification,
+        evaluation: Mapping[str, Any],
+        recognition: Mapping[str, Any] | None,
+        decision_book_id: UUID,
+        quota: Mapping[str, Any] | None,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        from_state, to_state = self._step(table, "approve")
+        self._check_not_own(actor, "approve")
+        computed = Classification(evaluation["level"])
+        reason = self._check_level(level, computed, reason, "decide")
+        if from_state == DossierState.REOPENED:
+            reason = _reason(reason, "a re-classification (the legal justification)")
+        elif self.proposed_level is not None and level != self.proposed_level:
+            reason = _reason(reason, f"deciding {level.value} instead of the proposed {self.proposed_level.value}")
+        self._approved(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            level=level,
+            previous_level=self.level,
+            evaluation=dict(evaluation),
+            recognition=dict(recognition) if recognition else None,
+            four_good=bool(recognition["recognized"]) if recognition else None,
+            decision_book_id=decision_book_id,
+            quota=dict(quota) if quota else None,
+            reason=reason,
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Approved")
+    def _approved(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        level: Classification,
+        previous_level: Classification | None,
+        evaluation: dict[str, Any],
+        recognition: dict[str, Any] | None,
+        four_good: bool | None,
+        decision_book_id: UUID,
+        quota: dict[str, Any] | None,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.level = level
+        self.four_good = four_good
+        self.decision = {"level": level, "evaluation": evaluation, "recognition": recognition, "reason": reason}
+
+    def return_to_committee(self, table: TransitionTable, *, reason: str, actor: Actor, timestamp: datetime) -> None:
+        from_state, to_state = self._step(table, "return_to_committee")
+        self._returned_to_committee(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            reason=_reason(reason, "returning a dossier to the committee"),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("ReturnedToCommittee")
+    def _returned_to_committee(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.last_reason = reason
+
+    def mark_not_rated(
+        self,
+        table: TransitionTable,
+        *,
+        unit_age_months: int,
+        decision_book_id: UUID,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        from_state, to_state = self._step(table, "mark_not_rated")
+        self._check_not_own(actor, "approve")
+        self._marked_not_rated(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            unit_age_months=unit_age_months,
+            previous_level=self.level,
+            decision_book_id=decision_book_id,
+            reason=_reason(reason, "leaving a unit not rated (under 6 months old, suspended or exempted)"),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("MarkedNotRated")
+    def _marked_not_rated(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        unit_age_months: int,
+        previous_level: Classification | None,
+        decision_book_id: UUID,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.level = Classification.NOT_RATED
+        self.four_good = None
+        self.decision = {"level": Classification.NOT_RATED, "reason": reason}
+
+    def reopen(self, table: TransitionTable, *, legal_basis: str, actor: Actor, timestamp: datetime) -> None:
+        from_state, to_state = self._step(table, "reopen")
+        self._reopened(
+            from_state=from_state,
+            to_state=to_state,
+            round=self.round,
+            decided_level=self.level,
+            reason=_reason(legal_basis, "re-opening a decided dossier (the legal justification)"),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Reopened")
+    def _reopened(
+        self,
+        from_state: DossierState,
+        to_state: DossierState,
+        round: int,
+        decided_level: Classification | None,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.state = to_state
+        self.last_reason = reason

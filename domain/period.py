@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import Actor
+from domain.errors import InvalidInput, PeriodClosed
+from domain.ids import period_id
+
+STEPS = ("self_assessment", "review", "decision")
+
+
+class EvaluationPeriod(Aggregate):
+    """A year of evaluation, under the rule set in force for it; closing it locks its dossiers."""
+
+    @staticmethod
+    def create_id(year: int) -> UUID:
+        return period_id(year)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        year: int,
+        rule_set_id: str,
+        rule_set_version: int,
+        rule_set_sha256: str,
+        recognition_models: list[str],
+        deadlines: dict[str, date],
+        actor: Actor,
+        timestamp: datetime,
+    ) -> EvaluationPeriod:
+        if not 2000 <= year <= 2100:
+            raise InvalidInput(f"{year} is not a plausible evaluation year")
+        unknown = sorted(set(deadlines) - set(STEPS))
+        if unknown:
+            raise InvalidInput(f"unknown deadline step(s) {unknown}; the steps are {list(STEPS)}")
+        ordered = [deadlines[s] for s in STEPS if s in deadlines]
+        if ordered != sorted(ordered):
+            raise InvalidInput("deadlines must follow the order of the steps: self-assessment, review, decision")
+        return cls(
+            year=year,
+            rule_set_id=rule_set_id,
+            rule_set_version=rule_set_version,
+            rule_set_sha256=rule_set_sha256,
+            recognition_models=list(recognition_models),
+            deadlines=dict(deadlines),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Opened")
+    def __init__(
+        self,
+        year: int,
+        rule_set_id: str,
+        rule_set_version: int,
+        rule_set_sha256: str,
+        recognition_models: list[str],
+        deadlines: dict[str, date],
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.year = year
+        self.rule_set_id = rule_set_id
+        self.rule_set_version = rule_set_version
+        self.rule_set_sha256 = rule_set_sha256
+        self.recognition_models = recognition_models
+        self.deadlines = deadlines
+        self.closed = False
+
+    @property
+    def end_date(self) -> date:
+        return date(self.year, 12, 31)
+
+    def is_late(self, step: str, day: date) -> bool:
+        deadline = self.deadlines.get(step)
+        return deadline is not None and day > deadline
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise PeriodClosed(f"the {self.year} evaluation period is closed; its dossiers are locked")
+
+    def close(self, *, reason: str, actor: Actor, timestamp: datetime) -> None:
+        self.check_open()
+        self._closed(reason=reason.strip(), actor=actor, timestamp=timestamp)
+
+    @event("Closed")
+    def _closed(self, reason: str, actor: Actor, timestamp: datetime) -> None:
+        self.closed = True

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import Actor
+from domain.errors import InvalidInput, NotFound
+from domain.ids import person_id
+from domain.values import Role
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: UUID
+    role: Role
+    unit_id: UUID
+    valid_from: date
+    valid_to: date | None
+    basis: str
+    revoked_on: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        ends = [d for d in (self.valid_to, self.revoked_on) if d is not None]
+        return self.valid_from <= day and all(day < end for end in ends)
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """The holder of `grant_id` lets `deputy_id` act on their behalf, on a legal basis, for a period."""
+
+    delegation_id: UUID
+    grant_id: UUID
+    deputy_id: UUID
+    valid_from: date
+    valid_to: date
+    legal_basis: str
+    revoked_on: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        if self.revoked_on is not None and day >= self.revoked_on:
+            return False
+        return self.valid_from <= day < self.valid_to
+
+
+def _check_span(valid_from: date, valid_to: date | None) -> None:
+    if valid_to is not None and valid_to <= valid_from:
+        raise InvalidInput(f"a validity period must end after it starts ({valid_from} to {valid_to})")
+
+
+class Person(Aggregate):
+    @staticmethod
+    def create_id(username: str) -> UUID:
+        return person_id(username)
+
+    @classmethod
+    def register(cls, *, username: str, full_name: str, actor: Actor, timestamp: datetime) -> Person:
+        username, full_name = username.strip(), full_name.strip()
+        if not username or not full_name:
+            raise InvalidInput("a person needs a username and a full name")
+        return cls(username=username, full_name=full_name, actor=actor, timestamp=timestamp)
+
+    @event("Registered")
+    def __init__(self, username: str, full_name: str, actor: Actor, timestamp: datetime) -> None:
+        self.username = username
+        self.full_name = full_name
+        # String keys: snapshots go through JSON.
+        self.grants: dict[str, Grant] = {}
+        self.delegations: dict[str, Delegation] = {}
+
+    def grants_on(self, day: date) -> list[Grant]:
+        return [g for g in self.grants.values() if g.valid_on(day)]
+
+    def holds(self, role: Role, unit_id: UUID, day: date) -> Grant | None:
+        for g in self.grants_on(day):
+            if g.role == role and g.unit_id == unit_id:
+                return g
+        return None
+
+    def delegation_to(self, deputy_id: UUID, grant_id: UUID, day: date) -> Delegation | None:
+        for d in self.delegations.values():
+            if d.deputy_id == deputy_id and d.grant_id == grant_id and d.valid_on(day):
+                return d
+        return None
+
+    def grant(
+        self,
+        *,
+        grant_id: UUID,
+        role: Role,
+        unit_id: UUID,
+        valid_from: date,
+        valid_to: date | None,
+        basis: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        _check_span(valid_from, valid_to)
+        self._granted(
+            grant=Grant(grant_id, role, unit_id, valid_from, valid_to, basis.strip()),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("RoleGranted")
+    def _granted(self, grant: Grant, actor: Actor, timestamp: datetime) -> None:
+        self.grants[str(grant.grant_id)] = grant
+
+    def revoke(self, *, grant_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        if str(grant_id) not in self.grants:
+            raise NotFound(f"{self.username} holds no grant {grant_id}")
+        if not reason.strip():
+            raise InvalidInput("revoking a role needs a reason")
+        self._revoked(grant_id=grant_id, on=on, reason=reason.strip(), actor=actor, timestamp=timestamp)
+
+    @event("RoleRevoked")
+    def _revoked(self, grant_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        key = str(grant_id)
+        self.grants[key] = replace(self.grants[key], revoked_on=on)
+
+    def delegate(
+        self,
+        *,
+        delegation_id: UUID,
+        grant_id: UUID,
+        deputy_id: UUID,
+        valid_from: date,
+        valid_to: date,
+        legal_basis: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        grant = self.grants.get(str(grant_id))
+        if grant is None:
+            raise NotFound(f"{self.username} holds no grant {grant_id} to delegate")
+        if grant.role in (Role.AUDITOR, Role.ADMINISTRATOR):
+            raise InvalidInput(f"the {grant.role.value} role cannot be delegated")
+        if deputy_id == self.id:
+            raise InvalidInput("a person cannot delegate to themselves")
+        if not legal_basis.strip():
+            raise InvalidInput("a delegation needs its legal basis (the decision that authorizes it)")
+        _check_span(valid_from, valid_to)
+        self._delegated(
+            delegation=Delegation(delegation_id, grant_id, deputy_id, valid_from, valid_to, legal_basis.strip()),
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Delegated")
+    def _delegated(self, delegation: Delegation, actor: Actor, timestamp: datetime) -> None:
+        self.delegations[str(delegation.delegation_id)] = delegation
+
+    def end_delegation(self, *, delegation_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        if str(delegation_id) not in self.delegations:
+            raise NotFound(f"{self.username} made no delegation {delegation_id}")
+        self._delegation_ended(delegation_id=delegation_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
+
+    @event("DelegationEnded")
+    def _delegation_ended(self, delegation_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        key = str(delegation_id)
+        self.delegations[key] = replace(self.delegations[key], revoked_on=on)

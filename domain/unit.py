@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import Actor
+from domain.errors import InvalidInput, InvalidTransition
+from domain.ids import unit_id
+from domain.values import UnitKind
+
+
+@dataclass(frozen=True)
+class UnitVersion:
+    """The unit as it stood from `effective_from` until the next version."""
+
+    effective_from: date
+    name: str
+    parent_id: UUID | None
+    active: bool
+
+
+class Unit(Aggregate):
+    """A unit of the party hierarchy. Renames, moves and dissolution are dated, so the past stays answerable."""
+
+    @staticmethod
+    def create_id(code: str) -> UUID:
+        return unit_id(code)
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        code: str,
+        name: str,
+        kind: UnitKind,
+        parent_id: UUID | None,
+        group: str,
+        established_on: date,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> Unit:
+        code, name = code.strip(), name.strip()
+        if not code or not name:
+            raise InvalidInput("a unit needs a code and a name")
+        return cls(
+            code=code,
+            name=name,
+            kind=kind,
+            parent_id=parent_id,
+            group=group.strip() or kind.value,
+            established_on=established_on,
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Registered")
+    def __init__(
+        self,
+        code: str,
+        name: str,
+        kind: UnitKind,
+        parent_id: UUID | None,
+        group: str,
+        established_on: date,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.code = code
+        self.kind = kind
+        self.group = group
+        self.established_on = established_on
+        self.timeline: list[UnitVersion] = [UnitVersion(established_on, name, parent_id, True)]
+        # Children are kept on the parent so that "the units below X as of a date" needs no index.
+        # Keys are strings because snapshots go through JSON, whose object keys must be strings.
+        self.children: dict[str, list[tuple[date, date | None]]] = {}
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def as_of(self, day: date) -> UnitVersion | None:
+        current = None
+        for version in self.timeline:
+            if version.effective_from <= day:
+                current = version
+        return current
+
+    @property
+    def current(self) -> UnitVersion:
+        return self.timeline[-1]
+
+    @property
+    def name(self) -> str:
+        return self.current.name
+
+    @property
+    def parent_id(self) -> UUID | None:
+        return self.current.parent_id
+
+    def children_as_of(self, day: date) -> list[UUID]:
+        return [
+            UUID(child)
+            for child, spans in self.children.items()
+            if any(start <= day and (end is None or day < end) for start, end in spans)
+        ]
+
+    def age_in_months(self, day: date) -> int:
+        months = (day.year - self.established_on.year) * 12 + day.month - self.established_on.month
+        return months - (1 if day.day < self.established_on.day else 0)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def _check_effective(self, effective_from: date) -> None:
+        if not self.current.active:
+            raise InvalidTransition(f"unit {self.code} was dissolved on {self.current.effective_from}")
+        if effective_from < self.current.effective_from:
+            raise InvalidInput(
+                f"a change to unit {self.code} cannot take effect on {effective_from}, "
+                f"before its last change on {self.current.effective_from}"
+            )
+
+    def rename(self, *, name: str, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("a unit's name cannot be empty")
+        self._check_effective(effective_from)
+        self._renamed(name=name, effective_from=effective_from, actor=actor, timestamp=timestamp)
+
+    @event("Renamed")
+    def _renamed(self, name: str, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+        self._append(effective_from, name=name)
+
+    def move(self, *, parent_id: UUID, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        if parent_id == self.id:
+            raise InvalidInput("a unit cannot be its own parent")
+        self._check_effective(effective_from)
+        self._moved(
+            from_parent=self.parent_id,
+            parent_id=parent_id,
+            effective_from=effective_from,
+            reason=reason,
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("Moved")
+    def _moved(
+        self,
+        from_parent: UUID | None,
+        parent_id: UUID,
+        effective_from: date,
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self._append(effective_from, parent_id=parent_id)
+
+    def dissolve(self, *, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        self._check_effective(effective_from)
+        if not reason.strip():
+            raise InvalidInput("dissolving a unit needs a reason (the decision that dissolves it)")
+        self._dissolved(effective_from=effective_from, reason=reason.strip(), actor=actor, timestamp=timestamp)
+
+    @event("Dissolved")
+    def _dissolved(self, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
+        self._append(effective_from, active=False)
+
+    def attach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+        if not self.current.active:
+            raise InvalidTransition(f"unit {self.code} was dissolved; nothing can be placed under it")
+        self._child_attached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
+
+    @event("ChildAttached")
+    def _child_attached(self, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+        self.children.setdefault(str(child_id), []).append((effective_from, None))
+
+    def detach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+        self._child_detached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
+
+    @event("ChildDetached")
+    def _child_detached(self, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+        spans = self.children.get(str(child_id), [])
+        if spans and spans[-1][1] is None:
+            # After a snapshot round trip a span is a list, not a tuple: replace it whole rather than assign into it.
+            start = spans[-1][0]
+            spans[-1] = (start, effective_from)
+
+    def _append(self, effective_from: date, **changes: Any) -> None:
+        last = self.timeline[-1]
+        version = replace(last, effective_from=effective_from, **changes)
+        if last.effective_from == effective_from:
+            self.timeline[-1] = version
+        else:
+            self.timeline.append(version)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+# Plain Enums (no str mixin): the JSON transcoder would store a str-mixin member as a bare string and
+# replay would hand back a `str`; a plain Enum goes through a registered transcoding and comes back whole.
+
+
+class Role(Enum):
+    SECRETARY = "secretary"
+    REVIEWER = "reviewer"
+    APPROVER = "approver"
+    AUDITOR = "auditor"
+    ADMINISTRATOR = "administrator"
+
+
+class UnitKind(Enum):
+    PARTY_CELL = "party_cell"
+    GRASSROOTS_CELL = "grassroots_cell"
+    GRASSROOTS_COMMITTEE = "grassroots_committee"
+    SUPERIOR_COMMITTEE = "superior_committee"
+
+
+class Classification(Enum):
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    COMPLETED = "completed"
+    NOT_COMPLETED = "not_completed"
+    NOT_RATED = "not_rated"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: Classification) -> bool:
+        return self.rank < other.rank
+
+    def __le__(self, other: Classification) -> bool:
+        return self.rank <= other.rank
+
+
+_RANK = {
+    Classification.NOT_RATED: -1,
+    Classification.NOT_COMPLETED: 0,
+    Classification.COMPLETED: 1,
+    Classification.GOOD: 2,
+    Classification.EXCELLENT: 3,
+}
+
+RATED_LEVELS = (
+    Classification.EXCELLENT,
+    Classification.GOOD,
+    Classification.COMPLETED,
+    Classification.NOT_COMPLETED,
+)
+
+
+class Grade(Enum):
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    AVERAGE = "average"
+    POOR = "poor"
+
+    @property
+    def rank(self) -> int:
+        return {"poor": 0, "average": 1, "good": 2, "excellent": 3}[self.value]
+
+
+class DossierState(Enum):
+    DRAFT = "draft"
+    WITHDRAWN = "withdrawn"
+    SUBMITTED = "submitted"
+    RETURNED_TO_UNIT = "returned_to_unit"
+    ENDORSED = "endorsed"
+    RETURNED_TO_COMMITTEE = "returned_to_committee"
+    APPROVED = "approved"
+    NOT_RATED = "not_rated"
+    REOPENED = "reopened"
+
+
+DECIDED_STATES = frozenset({DossierState.APPROVED, DossierState.NOT_RATED})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One criterion of a self-assessment: a grade, points, or met/not met with sub-items, and a comment."""
+
+    grade: Grade | None = None
+    points: Decimal | None = None
+    met: bool | None = None
+    sub_items: dict[str, bool] = field(default_factory=dict)
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A file attached to a dossier, by content: the bytes live in the content-addressed blob store."""
+
+    sha256: str
+    name: str
+    size: int
+    media_type: str
