@@ -65,6 +65,7 @@ class Dossier(Aggregate):
         self.decision: dict[str, Any] | None = None
         self.level: Classification | None = None
         self.four_good: bool | None = None
+        self.decision_book_id: UUID | None = None
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -398,6 +399,7 @@ class Dossier(Aggregate):
         self.state = to_state
         self.level = level
         self.four_good = four_good
+        self.decision_book_id = decision_book_id
         self.decision = {"level": level, "evaluation": evaluation, "recognition": recognition, "reason": reason}
 
     def return_to_committee(self, table: TransitionTable, *, reason: str, actor: Actor, timestamp: datetime) -> None:

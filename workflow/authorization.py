@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+from domain.actor import Actor
+from domain.errors import NotAuthorized, NotFound
+from domain.person import Person
+from domain.unit import Unit
+from domain.values import Role
+from workflow.spec import Scope, TriggerRule
+
+LoadPerson = Callable[[UUID], Person]
+LoadUnit = Callable[[UUID], Unit]
+
+
+@dataclass(frozen=True)
+class Authority:
+    """The grant an action rests on, recorded so that "who could act, and why" stays answerable."""
+
+    grant_id: UUID
+    holder_id: UUID
+    delegation_id: UUID | None
+
+
+def grant_for(actor: Actor, day: date, load_person: LoadPerson) -> Authority:
+    """The grant valid on `day` that lets this actor act as `actor.role` over `actor.unit_id`; deny by default."""
+    holder_id = actor.on_behalf_of or actor.person_id
+    try:
+        holder = load_person(holder_id)
+    except NotFound:
+        raise NotAuthorized(f"unknown person {holder_id}") from None
+    grant = holder.holds(actor.role, actor.unit_id, day)
+    if grant is None:
+        raise NotAuthorized(
+            f"{holder.full_name} holds no {actor.role.value} role over unit {actor.unit_id} valid on {day}"
+        )
+    if actor.on_behalf_of is None:
+        return Authority(grant.grant_id, holder.id, None)
+    delegation = holder.delegation_to(actor.person_id, grant.grant_id, day)
+    if delegation is None:
+        raise NotAuthorized(f"no delegation from {holder.full_name} to this person is valid on {day}")
+    return Authority(grant.grant_id, holder.id, delegation.delegation_id)
+
+
+def ancestors(unit: Unit, day: date, load_unit: LoadUnit) -> list[UUID]:
+    found: list[UUID] = []
+    version = unit.as_of(day)
+    parent = version.parent_id if version else None
+    while parent is not None and parent not in found:
+        found.append(parent)
+        parent_version = load_unit(parent).as_of(day)
+        parent = parent_version.parent_id if parent_version else None
+    return found
+
+
+def in_scope(scope: Scope, actor_unit: UUID, unit: Unit, day: date, load_unit: LoadUnit) -> bool:
+    if scope is Scope.OWN_UNIT:
+        return actor_unit == unit.id
+    version = unit.as_of(day)
+    if scope is Scope.DIRECT_SUPERIOR:
+        return version is not None and version.parent_id == actor_unit
+    return actor_unit in ancestors(unit, day, load_unit)
+
+
+def authorize(
+    actor: Actor, rule: TriggerRule, unit: Unit, day: date, load_person: LoadPerson, load_unit: LoadUnit
+) -> Authority:
+    if actor.role is not rule.role:
+        raise NotAuthorized(f"'{rule.label}' needs the {rule.role.value} role; you act as {actor.role.value}")
+    authority = grant_for(actor, day, load_person)
+    if not in_scope(rule.scope, actor.unit_id, unit, day, load_unit):
+        raise NotAuthorized(
+            f"'{rule.label}' on {unit.name} needs the {rule.role.value} role held over {rule.scope.value}"
+        )
+    return authority
+
+
+def authorize_admin(actor: Actor, unit: Unit | None, day: date, load_person: LoadPerson, load_unit: LoadUnit) -> None:
+    """Administrators manage what lies at or below the unit their role is held over; `None` means a root matter."""
+    if actor.role is not Role.ADMINISTRATOR:
+        raise NotAuthorized(f"this needs the administrator role; you act as {actor.role.value}")
+    grant_for(actor, day, load_person)
+    if unit is None:
+        if load_unit(actor.unit_id).as_of(day) is None or load_unit(actor.unit_id).parent_id is not None:
+            raise NotAuthorized("only an administrator over a top-level unit may do this")
+        return
+    if unit.id != actor.unit_id and actor.unit_id not in ancestors(unit, day, load_unit):
+        raise NotAuthorized(f"{unit.name} is outside the units your administrator role covers")

@@ -1,0 +1,662 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.utils import get_topic
+
+from domain.actor import Actor
+from domain.decisions import DecisionBook, DecisionEntry, QuotaFigures
+from domain.dossier import Dossier
+from domain.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    InvalidInput,
+    NotAuthorized,
+    NotFound,
+    OrderingViolation,
+    RuleSetError,
+)
+from domain.ids import decision_book_id, dossier_id, period_id, person_id, unit_id
+from domain.period import EvaluationPeriod
+from domain.person import Delegation, Grant, Person
+from domain.unit import Unit, UnitVersion
+from domain.values import DECIDED_STATES, Answer, Classification, DossierState, Role, UnitKind
+from workflow import store
+from workflow.authorization import Authority, ancestors, authorize, authorize_admin
+from workflow.clock import Clock, end_of_day, local_date, system_clock
+from workflow.evidence import BlobStore, EvidencePolicy, MemoryBlobStore
+from workflow.rules import (
+    Evaluation,
+    Recognition,
+    RecognitionModel,
+    RuleBook,
+    RuleSet,
+    SubordinateSummary,
+    classify,
+    load_rule_book,
+    missing_answers,
+    recognize,
+    validate_answers,
+)
+from workflow.spec import CURRENT_VERSION, Workflow, spec_for
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class Action:
+    trigger: str
+    label: str
+    needs_reason: bool
+
+
+@dataclass(frozen=True)
+class Subordinates:
+    summary: SubordinateSummary
+    undecided: tuple[str, ...]
+
+
+class Engine(Application[UUID]):
+    """The use cases of dossierflow. Every command: load, authorize, command the aggregates, save atomically."""
+
+    name = "dossierflow"
+    snapshotting_intervals = {Dossier: 25, DecisionBook: 50, Unit: 100, Person: 50}  # noqa: RUF012
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        rule_book: RuleBook | None = None,
+        clock: Clock = system_clock,
+        blobs: BlobStore | None = None,
+        evidence_policy: EvidencePolicy | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.rule_book = rule_book or load_rule_book()
+        self.clock = clock
+        self.blobs: BlobStore = blobs or MemoryBlobStore()
+        self.evidence_policy = evidence_policy or EvidencePolicy()
+        self.workflow = Workflow()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        store.register_transcodings(transcoder)
+        # Aggregate state that only snapshots serialize.
+        for cls in (UnitVersion, Grant, Delegation, DecisionEntry):
+            store.register_dataclass(transcoder, cls)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _get(self, cls: type[A], aggregate_id: UUID, what: str, version: int | None = None) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {what} {aggregate_id}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{aggregate_id} is not a {what}")
+        return aggregate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def _save(self, *aggregates: Aggregate | None) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrencyConflict(
+                "someone else changed this record at the same moment; nothing of yours was saved. "
+                "Reload it and try again on its new state."
+            ) from None
+
+    def _now(self) -> tuple[datetime, date]:
+        moment = self.clock()
+        return moment, local_date(moment)
+
+    def person(self, pid: UUID) -> Person:
+        return self._get(Person, pid, "person")
+
+    def unit(self, uid: UUID) -> Unit:
+        return self._get(Unit, uid, "unit")
+
+    def period(self, year: int) -> EvaluationPeriod:
+        return self._get(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+
+    def dossier(self, did: UUID, version: int | None = None) -> Dossier:
+        return self._get(Dossier, did, "dossier", version)
+
+    def unit_by_code(self, code: str) -> Unit:
+        return self._get(Unit, unit_id(code), f"unit with code '{code}' (id)")
+
+    def person_by_username(self, username: str) -> Person:
+        return self._get(Person, person_id(username), f"person with username '{username}' (id)")
+
+    def is_empty(self) -> bool:
+        return not self.recorder.max_notification_id()
+
+    # --- installation --------------------------------------------------------------------------
+
+    def install(
+        self, *, root_code: str, root_name: str, established_on: date, admin_username: str, admin_name: str
+    ) -> Actor:
+        """The first unit and its first administrator, on an empty store; everything later needs a grant."""
+        if not self.is_empty():
+            raise AlreadyExists("this store already holds events; installation happens once, on an empty store")
+        moment, _ = self._now()
+        actor = Actor(person_id(admin_username), Role.ADMINISTRATOR, unit_id(root_code))
+        root = Unit.register(
+            code=root_code, name=root_name, kind=UnitKind.SUPERIOR_COMMITTEE, parent_id=None, group="",
+            established_on=established_on, actor=actor, timestamp=moment,
+        )
+        admin = Person.register(username=admin_username, full_name=admin_name, actor=actor, timestamp=moment)
+        admin.grant(
+            grant_id=uuid4(), role=Role.ADMINISTRATOR, unit_id=root.id, valid_from=established_on, valid_to=None,
+            basis="installation", actor=actor, timestamp=moment,
+        )
+        self._save(root, admin)
+        return actor
+
+    # --- units ---------------------------------------------------------------------------------
+
+    def register_unit(
+        self,
+        actor: Actor,
+        *,
+        code: str,
+        name: str,
+        kind: UnitKind,
+        parent_id: UUID | None,
+        established_on: date,
+        group: str = "",
+    ) -> UUID:
+        moment, today = self._now()
+        parent = self.unit(parent_id) if parent_id else None
+        authorize_admin(actor, parent, today, self.person, self.unit)
+        if self._exists(unit_id(code.strip())):
+            raise AlreadyExists(f"a unit with code '{code.strip()}' already exists")
+        unit = Unit.register(
+            code=code, name=name, kind=kind, parent_id=parent_id, group=group, established_on=established_on,
+            actor=actor, timestamp=moment,
+        )
+        if parent is not None:
+            parent.attach_child(child_id=unit.id, effective_from=established_on, actor=actor, timestamp=moment)
+        self._save(unit, parent)
+        return unit.id
+
+    def rename_unit(self, actor: Actor, uid: UUID, *, name: str, effective_from: date) -> None:
+        moment, today = self._now()
+        unit = self.unit(uid)
+        authorize_admin(actor, unit, today, self.person, self.unit)
+        unit.rename(name=name, effective_from=effective_from, actor=actor, timestamp=moment)
+        self._save(unit)
+
+    def move_unit(self, actor: Actor, uid: UUID, *, parent_id: UUID, effective_from: date, reason: str) -> None:
+        moment, today = self._now()
+        unit, new_parent = self.unit(uid), self.unit(parent_id)
+        authorize_admin(actor, unit, today, self.person, self.unit)
+        authorize_admin(actor, new_parent, today, self.person, self.unit)
+        if uid in [new_parent.id, *ancestors(new_parent, effective_from, self.unit)]:
+            raise InvalidInput(f"{unit.name} cannot be moved under a unit below itself")
+        old_parent = self.unit(unit.parent_id) if unit.parent_id else None
+        unit.move(parent_id=parent_id, effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
+        if old_parent is not None:
+            old_parent.detach_child(child_id=uid, effective_from=effective_from, actor=actor, timestamp=moment)
+        new_parent.attach_child(child_id=uid, effective_from=effective_from, actor=actor, timestamp=moment)
+        self._save(unit, old_parent, new_parent)
+
+    def dissolve_unit(self, actor: Actor, uid: UUID, *, effective_from: date, reason: str) -> None:
+        moment, today = self._now()
+        unit = self.unit(uid)
+        authorize_admin(actor, unit, today, self.person, self.unit)
+        live_children = [c for c in unit.children_as_of(effective_from) if self._active(c, effective_from)]
+        if live_children:
+            names = ", ".join(self.unit(c).name for c in live_children)
+            raise InvalidInput(f"{unit.name} still has units under it on {effective_from}: {names}; move them first")
+        unit.dissolve(effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
+        parent = self.unit(unit.parent_id) if unit.parent_id else None
+        if parent is not None:
+            parent.detach_child(child_id=uid, effective_from=effective_from, actor=actor, timestamp=moment)
+        self._save(unit, parent)
+
+    def _active(self, uid: UUID, day: date) -> bool:
+        version = self.unit(uid).as_of(day)
+        return version is not None and version.active
+
+    def children(self, uid: UUID, day: date) -> list[Unit]:
+        return [
+            u for u in (self.unit(c) for c in self.unit(uid).children_as_of(day)) if (v := u.as_of(day)) and v.active
+        ]
+
+    # --- people and grants ---------------------------------------------------------------------
+
+    def register_person(self, actor: Actor, *, username: str, full_name: str) -> UUID:
+        moment, today = self._now()
+        authorize_admin(actor, self.unit(actor.unit_id), today, self.person, self.unit)
+        if self._exists(person_id(username.strip())):
+            raise AlreadyExists(f"a person with username '{username.strip()}' already exists")
+        person = Person.register(username=username, full_name=full_name, actor=actor, timestamp=moment)
+        self._save(person)
+        return person.id
+
+    def grant_role(
+        self,
+        actor: Actor,
+        pid: UUID,
+        *,
+        role: Role,
+        unit_id: UUID,
+        valid_from: date,
+        valid_to: date | None = None,
+        basis: str = "",
+    ) -> UUID:
+        moment, today = self._now()
+        person, unit = self.person(pid), self.unit(unit_id)
+        authorize_admin(actor, unit, today, self.person, self.unit)
+        grant_id = uuid4()
+        person.grant(
+            grant_id=grant_id, role=role, unit_id=unit.id, valid_from=valid_from, valid_to=valid_to, basis=basis,
+            actor=actor, timestamp=moment,
+        )
+        self._save(person)
+        return grant_id
+
+    def revoke_role(self, actor: Actor, pid: UUID, grant_id: UUID, *, on: date, reason: str) -> None:
+        moment, today = self._now()
+        person = self.person(pid)
+        grant = person.grants.get(str(grant_id))
+        if grant is None:
+            raise NotFound(f"{person.full_name} holds no grant {grant_id}")
+        authorize_admin(actor, self.unit(grant.unit_id), today, self.person, self.unit)
+        person.revoke(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=moment)
+        self._save(person)
+
+    def delegate(
+        self,
+        actor: Actor,
+        principal_id: UUID,
+        grant_id: UUID,
+        *,
+        deputy_id: UUID,
+        valid_from: date,
+        valid_to: date,
+        legal_basis: str,
+    ) -> UUID:
+        """The holder of a grant (or an administrator over its unit) lets a deputy act on the holder's behalf."""
+        moment, today = self._now()
+        principal = self.person(principal_id)
+        self.person(deputy_id)
+        grant = principal.grants.get(str(grant_id))
+        if grant is None:
+            raise NotFound(f"{principal.full_name} holds no grant {grant_id}")
+        if not (actor.person_id == principal_id and actor.on_behalf_of is None):
+            authorize_admin(actor, self.unit(grant.unit_id), today, self.person, self.unit)
+        delegation_id = uuid4()
+        principal.delegate(
+            delegation_id=delegation_id, grant_id=grant_id, deputy_id=deputy_id, valid_from=valid_from,
+            valid_to=valid_to, legal_basis=legal_basis, actor=actor, timestamp=moment,
+        )
+        self._save(principal)
+        return delegation_id
+
+    # --- periods -------------------------------------------------------------------------------
+
+    def open_period(
+        self,
+        actor: Actor,
+        *,
+        year: int,
+        deadlines: Mapping[str, date],
+        rule_set_id: str | None = None,
+        recognition_models: list[str] | None = None,
+    ) -> UUID:
+        moment, today = self._now()
+        authorize_admin(actor, None, today, self.person, self.unit)
+        rule_set = self.rule_book.rule_set(rule_set_id) if rule_set_id else self.rule_book.rule_set_for_year(year)
+        if not rule_set.from_year <= year <= (rule_set.to_year or year):
+            raise InvalidInput(f"rule set {rule_set.id} is in force for {rule_set.from_year}-{rule_set.to_year or ''}")
+        models = [self.rule_book.recognition(m).id for m in (recognition_models or [])]
+        if self._exists(period_id(year)):
+            raise AlreadyExists(f"the {year} evaluation period is already open")
+        period = EvaluationPeriod.open(
+            year=year, rule_set_id=rule_set.id, rule_set_version=rule_set.version, rule_set_sha256=rule_set.sha256,
+            recognition_models=models, deadlines=dict(deadlines), actor=actor, timestamp=moment,
+        )
+        self._save(period)
+        return period.id
+
+    def close_period(self, actor: Actor, year: int, *, reason: str) -> None:
+        moment, today = self._now()
+        authorize_admin(actor, None, today, self.person, self.unit)
+        period = self.period(year)
+        period.close(reason=reason, actor=actor, timestamp=moment)
+        self._save(period)
+
+    def _rules_of(self, period: EvaluationPeriod) -> RuleSet:
+        rule_set = self.rule_book.rule_set(period.rule_set_id)
+        if rule_set.version != period.rule_set_version:
+            raise RuleSetError(
+                f"the {period.year} period was opened under {rule_set.id} v{period.rule_set_version}, "
+                f"but v{rule_set.version} is loaded; load the period's version to act on its dossiers"
+            )
+        return rule_set
+
+    def _model_of(self, dossier: Dossier) -> RecognitionModel | None:
+        return self.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+
+    # --- dossiers: the unit --------------------------------------------------------------------
+
+    def open_dossier(self, actor: Actor, unit: UUID, year: int) -> UUID:
+        moment, today = self._now()
+        period = self.period(year)
+        period.check_open()
+        target = self.unit(unit)
+        spec = spec_for(CURRENT_VERSION)
+        if actor.role is Role.ADMINISTRATOR:
+            authorize_admin(actor, target, today, self.person, self.unit)
+        else:
+            authorize(actor, spec.rule("submit"), target, today, self.person, self.unit)
+        if self._exists(dossier_id(target.id, year)):
+            raise AlreadyExists(f"{target.name} already has a dossier for {year}")
+        model = self.rule_book.recognition_for(period.recognition_models, target.kind)
+        dossier = Dossier(
+            unit_id=target.id, year=year, workflow_version=CURRENT_VERSION, rule_set_id=period.rule_set_id,
+            recognition_model_id=model.id if model else None, actor=actor, timestamp=moment,
+        )
+        self._save(dossier)
+        return dossier.id
+
+    def _act(
+        self, actor: Actor, did: UUID, trigger: str, expected_version: int | None
+    ) -> tuple[Dossier, Unit, EvaluationPeriod, datetime, date, Authority]:
+        """Load the dossier and check, before anything changes, that this actor may fire this trigger now."""
+        moment, today = self._now()
+        dossier = self.dossier(did)
+        if expected_version is not None and dossier.version != expected_version:
+            raise ConcurrencyConflict(
+                f"the dossier changed since you loaded it (version {expected_version}, now {dossier.version}); "
+                "reload it and try again on its new state"
+            )
+        period = self.period(dossier.year)
+        rule = spec_for(dossier.workflow_version).rule(trigger)
+        if period.closed and not rule.allowed_when_closed:
+            period.check_open()
+        unit = self.unit(dossier.unit_id)
+        authority = authorize(actor, rule, unit, today, self.person, self.unit)
+        return dossier, unit, period, moment, today, authority
+
+    def record_answers(
+        self,
+        actor: Actor,
+        did: UUID,
+        *,
+        answers: Mapping[str, Answer] | None = None,
+        facts: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> None:
+        dossier, _, period, moment, _, _ = self._act(actor, did, "record_answers", expected_version)
+        answers, facts = dict(answers or {}), dict(facts or {})
+        validate_answers(self._rules_of(period), self._model_of(dossier), answers, facts)
+        dossier.record_answers(self.workflow, answers=answers, facts=facts, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    def attach_evidence(
+        self, actor: Actor, did: UUID, *, name: str, data: bytes, expected_version: int | None = None
+    ) -> str:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "attach_evidence", expected_version)
+        evidence = self.evidence_policy.evidence(self.blobs, name, data)
+        dossier.attach_evidence(self.workflow, evidence=evidence, actor=actor, timestamp=moment)
+        self._save(dossier)
+        return evidence.sha256
+
+    def remove_evidence(
+        self, actor: Actor, did: UUID, *, sha256: str, reason: str, expected_version: int | None = None
+    ) -> None:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "attach_evidence", expected_version)
+        dossier.remove_evidence(self.workflow, sha256=sha256, reason=reason, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    def submit(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
+        current = self.dossier(did)
+        trigger = "resubmit" if current.state is DossierState.RETURNED_TO_UNIT else "submit"
+        dossier, _, period, moment, today, _ = self._act(actor, did, trigger, expected_version)
+        missing = missing_answers(self._rules_of(period), self._model_of(dossier), dossier.answers, dossier.facts)
+        late = period.is_late("self_assessment", today)
+        command = dossier.resubmit if trigger == "resubmit" else dossier.submit
+        command(self.workflow, missing=missing, late=late, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    def withdraw(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "withdraw", expected_version)
+        dossier.withdraw(self.workflow, reason=reason, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    def restore(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "restore", expected_version)
+        dossier.restore(self.workflow, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    # --- dossiers: the committee ---------------------------------------------------------------
+
+    def subordinates(self, unit: Unit, year: int) -> Subordinates:
+        """Counts among the units below, from their decided dossiers: the engine computes these, nobody types them."""
+        day = self.period(year).end_date
+        total = completed = good = four_good = 0
+        undecided: list[str] = []
+        for child in self.children(unit.id, day):
+            did = dossier_id(child.id, year)
+            if not self._exists(did):
+                undecided.append(f"{child.name} (no dossier)")
+                continue
+            child_dossier = self.dossier(did)
+            if child_dossier.state not in DECIDED_STATES:
+                undecided.append(f"{child.name} ({child_dossier.state.value})")
+                continue
+            level = child_dossier.level
+            # Units reviewed but not classified (under 6 months, suspended) count in no share.
+            if level is None or level is Classification.NOT_RATED:
+                continue
+            total += 1
+            completed += level >= Classification.COMPLETED
+            good += level >= Classification.GOOD
+            four_good += bool(child_dossier.four_good)
+        return Subordinates(SubordinateSummary(total, completed, good, four_good), tuple(undecided))
+
+    def evaluate(self, did: UUID) -> tuple[Evaluation, Recognition | None, Subordinates | None]:
+        """What the rules make of the dossier's answers now: the suggestion the reviewer and the approver see."""
+        dossier = self.dossier(did)
+        period = self.period(dossier.year)
+        rule_set, model = self._rules_of(period), self._model_of(dossier)
+        unit = self.unit(dossier.unit_id)
+        subs = self.subordinates(unit, dossier.year) if unit.children else None
+        summary = subs.summary if subs and (subs.summary.total or subs.undecided) else None
+        evaluation = classify(rule_set, dossier.answers, dossier.facts, summary)
+        recognition = recognize(model, dossier.answers, summary) if model else None
+        return evaluation, recognition, subs
+
+    @staticmethod
+    def _decision_record(dossier: Dossier, evaluation: Evaluation, subs: Subordinates | None) -> dict[str, Any]:
+        record = evaluation.as_record()
+        record["inputs"] = {
+            "answers": dict(dossier.answers),
+            "facts": dict(dossier.facts),
+            "subordinates": None if subs is None else {
+                "total": subs.summary.total,
+                "completed_or_better": subs.summary.completed_or_better,
+                "good_or_better": subs.summary.good_or_better,
+                "four_good": subs.summary.four_good,
+                "undecided": list(subs.undecided),
+            },
+        }
+        return record
+
+    def endorse(
+        self,
+        actor: Actor,
+        did: UUID,
+        *,
+        level: Classification | None = None,
+        note: str = "",
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Classification:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "endorse", expected_version)
+        evaluation, recognition, subs = self.evaluate(did)
+        proposed = level or evaluation.level
+        dossier.endorse(
+            self.workflow, level=proposed, evaluation=self._decision_record(dossier, evaluation, subs),
+            recognition=recognition.as_record() if recognition else None, note=note, reason=reason,
+            actor=actor, timestamp=moment,
+        )
+        self._save(dossier)
+        return proposed
+
+    def return_to_unit(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "return_to_unit", expected_version)
+        dossier.return_to_unit(self.workflow, reason=reason, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    # --- dossiers: the approver ----------------------------------------------------------------
+
+    def _book(self, deciding_unit: UUID, year: int, actor: Actor, moment: datetime) -> DecisionBook:
+        bid = decision_book_id(deciding_unit, year)
+        if self._exists(bid):
+            return self._get(DecisionBook, bid, "decision book")
+        return DecisionBook(deciding_unit_id=deciding_unit, year=year, actor=actor, timestamp=moment)
+
+    def approve(
+        self,
+        actor: Actor,
+        did: UUID,
+        *,
+        level: Classification | None = None,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> QuotaFigures:
+        dossier, unit, period, moment, _, _ = self._act(actor, did, "approve", expected_version)
+        evaluation, recognition, subs = self.evaluate(did)
+        if subs is not None and subs.undecided:
+            raise OrderingViolation(
+                f"{unit.name} is decided after the units below it; still undecided: " + "; ".join(subs.undecided)
+            )
+        decided = level or dossier.proposed_level or evaluation.level
+        rule_set = self._rules_of(period)
+        book = self._book(actor.unit_id, dossier.year, actor, moment)
+        entry = DecisionEntry(unit.id, dossier.id, unit.group, decided, recognition.recognized if recognition else None)
+        figures = book.record(entry=entry, cap=rule_set.quota_cap, actor=actor, timestamp=moment)
+        dossier.approve(
+            self.workflow, level=decided, evaluation=self._decision_record(dossier, evaluation, subs),
+            recognition=recognition.as_record() if recognition else None, decision_book_id=book.id,
+            quota=figures.as_record(), reason=reason, actor=actor, timestamp=moment,
+        )
+        self._save(dossier, book)
+        return figures
+
+    def quota(self, actor_unit: UUID, year: int, group: str) -> QuotaFigures:
+        """The quota meter of a deciding unit: excellent decided so far against the cap."""
+        rule_set = self._rules_of(self.period(year))
+        bid = decision_book_id(actor_unit, year)
+        if not self._exists(bid):
+            return QuotaFigures(group, 0, 0, rule_set.quota_cap(0))
+        return self._get(DecisionBook, bid, "decision book").figures(group, rule_set.quota_cap)
+
+    def return_to_committee(
+        self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None
+    ) -> None:
+        dossier, _, _, moment, _, _ = self._act(actor, did, "return_to_committee", expected_version)
+        dossier.return_to_committee(self.workflow, reason=reason, actor=actor, timestamp=moment)
+        self._save(dossier)
+
+    def mark_not_rated(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
+        dossier, unit, period, moment, _, _ = self._act(actor, did, "mark_not_rated", expected_version)
+        dossier.mark_not_rated(
+            self.workflow, unit_age_months=unit.age_in_months(period.end_date),
+            decision_book_id=decision_book_id(actor.unit_id, dossier.year), reason=reason, actor=actor,
+            timestamp=moment,
+        )
+        self._save(dossier)
+
+    def reopen(self, actor: Actor, did: UUID, *, legal_basis: str, expected_version: int | None = None) -> None:
+        dossier, unit, _, moment, _, _ = self._act(actor, did, "reopen", expected_version)
+        dossier.reopen(self.workflow, legal_basis=legal_basis, actor=actor, timestamp=moment)
+        book = None
+        if dossier.decision_book_id is not None:
+            book = self._get(DecisionBook, dossier.decision_book_id, "decision book")
+            book.suspend(unit_id=unit.id, reason=legal_basis, actor=actor, timestamp=moment)
+        self._save(dossier, book)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def available_actions(self, actor: Actor, did: UUID) -> list[Action]:
+        """What this actor may do on this dossier now: the buttons a page draws."""
+        dossier = self.dossier(did)
+        spec = spec_for(dossier.workflow_version)
+        period = self.period(dossier.year)
+        unit = self.unit(dossier.unit_id)
+        _, today = self._now()
+        actions = []
+        for trigger in spec.triggers_from(dossier.state):
+            rule = spec.rule(trigger)
+            if period.closed and not rule.allowed_when_closed:
+                continue
+            try:
+                authorize(actor, rule, unit, today, self.person, self.unit)
+            except NotAuthorized:
+                continue
+            if trigger in ("endorse", "return_to_unit", "approve", "mark_not_rated") and (
+                dossier.submitted_by(actor.person_id)
+            ):
+                continue
+            actions.append(Action(trigger, rule.label, rule.needs_reason))
+        return actions
+
+    def dossier_as_of(self, did: UUID, moment: datetime | date) -> Dossier:
+        """The dossier as it stood at a moment (a date means the end of that day in Vietnam)."""
+        if not isinstance(moment, datetime):
+            moment = end_of_day(moment)
+        version = None
+        for event in self.events.get(did):
+            if event.timestamp > moment:
+                break
+            version = event.originator_version
+        if version is None:
+            raise NotFound(f"the dossier did not exist yet on {moment:%Y-%m-%d %H:%M}")
+        return self.dossier(did, version=version)
+
+    def history(self, aggregate_id: UUID) -> Iterator[Any]:
+        return iter(self.events.get(aggregate_id))
+
+    def find_dossier(self, reference: str) -> UUID:
+        """A dossier by its id, or by "UNIT-CODE/YEAR"."""
+        reference = reference.strip()
+        try:
+            did = UUID(reference)
+        except ValueError:
+            code, _, year = reference.rpartition("/")
+            if not code or not year.isdigit():
+                raise InvalidInput(
+                    f"'{reference}' is neither a dossier id nor a reference like UNIT-CODE/2024"
+                ) from None
+            did = dossier_id(self.unit_by_code(code).id, int(year))
+        if not self._exists(did):
+            raise NotFound(f"no dossier '{reference}'")
+        return did
+
+    def aggregate_ids(self, cls: type[Aggregate], created: str) -> list[UUID]:
+        """Ids of every aggregate of a type, from the event log: for the CLI and the demo until the read models land."""
+        topics = [get_topic(getattr(cls, created))]
+        found: list[UUID] = []
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=500, topics=topics)
+            if not page:
+                return found
+            found.extend(UUID(str(n.originator_id)) for n in page)
+            start = page[-1].id + 1
+
+    def verify(self) -> store.ChainReport:
+        return store.verify_chain(self.recorder)

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+from typing import Any
+
+from transitions import Machine
+from transitions.extensions.diagrams import GraphMachine
+
+from domain.errors import InvalidTransition
+from domain.values import DossierState as S
+from domain.values import Role
+
+
+class Scope(Enum):
+    """Where the actor's role must be held, relative to the dossier's unit."""
+
+    OWN_UNIT = "the unit itself"
+    DIRECT_SUPERIOR = "the committee directly above the unit"
+    ANY_SUPERIOR = "a committee above the unit"
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    trigger: str
+    label: str
+    role: Role
+    scope: Scope
+    needs_reason: bool = False
+    # A closed period locks its dossiers, except the legal path to cancel and re-classify a published decision.
+    allowed_when_closed: bool = False
+
+
+EDITING = [S.DRAFT, S.RETURNED_TO_UNIT]
+
+# One row per trigger: who may fire it and where. The transitions below say from where to where.
+RULES_V1 = (
+    TriggerRule("record_answers", "Save answers", Role.SECRETARY, Scope.OWN_UNIT),
+    TriggerRule("attach_evidence", "Attach evidence", Role.SECRETARY, Scope.OWN_UNIT),
+    TriggerRule("submit", "Submit self-assessment", Role.SECRETARY, Scope.OWN_UNIT),
+    TriggerRule("resubmit", "Resubmit", Role.SECRETARY, Scope.OWN_UNIT),
+    TriggerRule("withdraw", "Withdraw draft", Role.SECRETARY, Scope.OWN_UNIT, needs_reason=True),
+    TriggerRule("restore", "Restore draft", Role.SECRETARY, Scope.OWN_UNIT),
+    TriggerRule("endorse", "Endorse with proposed level", Role.REVIEWER, Scope.DIRECT_SUPERIOR),
+    TriggerRule("return_to_unit", "Return to unit", Role.REVIEWER, Scope.DIRECT_SUPERIOR, needs_reason=True),
+    TriggerRule("approve", "Decide classification", Role.APPROVER, Scope.ANY_SUPERIOR, allowed_when_closed=True),
+    TriggerRule(
+        "return_to_committee", "Return to committee", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True
+    ),
+    TriggerRule("mark_not_rated", "Mark not rated", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True),
+    TriggerRule(
+        "reopen", "Re-open for re-classification", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True,
+        allowed_when_closed=True,
+    ),
+)
+
+TRANSITIONS_V1: list[dict[str, Any]] = [
+    {"trigger": "record_answers", "source": EDITING, "dest": None},
+    {"trigger": "attach_evidence", "source": EDITING, "dest": None},
+    {"trigger": "submit", "source": S.DRAFT, "dest": S.SUBMITTED},
+    {"trigger": "resubmit", "source": S.RETURNED_TO_UNIT, "dest": S.SUBMITTED},
+    {"trigger": "withdraw", "source": S.DRAFT, "dest": S.WITHDRAWN},
+    {"trigger": "restore", "source": S.WITHDRAWN, "dest": S.DRAFT},
+    {"trigger": "endorse", "source": [S.SUBMITTED, S.RETURNED_TO_COMMITTEE], "dest": S.ENDORSED},
+    {"trigger": "return_to_unit", "source": [S.SUBMITTED, S.RETURNED_TO_COMMITTEE], "dest": S.RETURNED_TO_UNIT},
+    {"trigger": "approve", "source": [S.ENDORSED, S.REOPENED], "dest": S.APPROVED},
+    {"trigger": "return_to_committee", "source": [S.ENDORSED, S.REOPENED], "dest": S.RETURNED_TO_COMMITTEE},
+    {"trigger": "mark_not_rated", "source": [S.SUBMITTED, S.ENDORSED, S.REOPENED], "dest": S.NOT_RATED},
+    {"trigger": "reopen", "source": [S.APPROVED, S.NOT_RATED], "dest": S.REOPENED},
+]
+
+
+class WorkflowSpec:
+    """A version of the dossier workflow: a `transitions` machine used only as a table, never as a model's engine."""
+
+    def __init__(self, version: int, transitions: list[dict[str, Any]], rules: tuple[TriggerRule, ...]) -> None:
+        self.version = version
+        self._transitions = transitions
+        self.rules = {r.trigger: r for r in rules}
+        missing = {t["trigger"] for t in transitions} ^ set(self.rules)
+        if missing:
+            raise ValueError(f"workflow v{version}: triggers without both a transition and a rule: {sorted(missing)}")
+        self.machine = Machine(
+            model=None, states=S, transitions=transitions, initial=S.DRAFT, auto_transitions=False
+        )
+
+    def destination(self, state: S, trigger: str) -> S:
+        if trigger not in self.rules:
+            raise InvalidTransition(f"unknown action '{trigger}'")
+        found = self.machine.get_transitions(trigger=trigger, source=state.name)
+        if not found:
+            allowed = ", ".join(self.triggers_from(state)) or "none"
+            raise InvalidTransition(
+                f"'{self.rules[trigger].label}' is not possible on a dossier that is {state.value}; "
+                f"possible now: {allowed}"
+            )
+        dest = found[0].dest
+        # An internal transition (dest None) edits the dossier without changing its state.
+        return state if dest is None else S[dest]
+
+    def triggers_from(self, state: S) -> list[str]:
+        return [t for t in self.machine.get_triggers(state.name) if t in self.rules]
+
+    def rule(self, trigger: str) -> TriggerRule:
+        try:
+            return self.rules[trigger]
+        except KeyError:
+            raise InvalidTransition(f"unknown action '{trigger}'") from None
+
+    @cached_property
+    def mermaid(self) -> str:
+        graph_machine = GraphMachine(
+            model=None, states=S, transitions=self._transitions, initial=S.DRAFT,
+            auto_transitions=False, graph_engine="mermaid",
+        )
+        graph = graph_machine.graph_cls(graph_machine).get_graph(title=f"Dossier workflow v{self.version}")
+        return str(graph.draw(None))
+
+
+SPECS = {1: WorkflowSpec(1, TRANSITIONS_V1, RULES_V1)}
+CURRENT_VERSION = max(SPECS)
+
+
+class Workflow:
+    """All workflow versions: a dossier keeps the version it was opened under."""
+
+    def destination(self, version: int, state: S, trigger: str) -> S:
+        return spec_for(version).destination(state, trigger)
+
+
+def spec_for(version: int) -> WorkflowSpec:
+    try:
+        return SPECS[version]
+    except KeyError:
+        raise InvalidTransition(f"unknown workflow version {version}; known: {sorted(SPECS)}") from None
