@@ -58,6 +58,19 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Recomputation:
+    """A recorded decision's evaluation, run again from its recorded inputs under its recorded rule set."""
+
+    recorded_level: Classification
+    decided_level: Classification
+    recomputed: Evaluation
+
+    @property
+    def matches(self) -> bool:
+        return self.recomputed.level is self.recorded_level
+
+
+@dataclass(frozen=True)
 class Subordinates:
     summary: SubordinateSummary
     undecided: tuple[str, ...]
@@ -473,7 +486,7 @@ class Engine(Application[UUID]):
         rule_set, model = self._rules_of(period), self._model_of(dossier)
         unit = self.unit(dossier.unit_id)
         subs = self.subordinates(unit, dossier.year) if unit.children else None
-        summary = subs.summary if subs and (subs.summary.total or subs.undecided) else None
+        summary = subs.summary if subs else None
         evaluation = classify(rule_set, dossier.answers, dossier.facts, summary)
         recognition = recognize(model, dossier.answers, summary) if model else None
         return evaluation, recognition, subs
@@ -590,6 +603,25 @@ class Engine(Application[UUID]):
         self._save(dossier, book)
 
     # --- queries -------------------------------------------------------------------------------
+
+    def recompute_decision(self, did: UUID) -> Recomputation:
+        dossier = self.dossier(did)
+        if dossier.decision is None or "evaluation" not in dossier.decision or dossier.level is None:
+            raise NotFound("this dossier has no classification decided from its answers")
+        record = dossier.decision["evaluation"]
+        rule_set = self.rule_book.rule_set(record["rule_set_id"])
+        if rule_set.sha256 != record["rule_set_sha256"]:
+            raise RuleSetError(
+                f"the decision was made under {rule_set.id} with file checksum {record['rule_set_sha256'][:12]}…, "
+                f"but the loaded file has {rule_set.sha256[:12]}…; load that version to recompute it"
+            )
+        inputs = record["inputs"]
+        subs = inputs["subordinates"]
+        summary = None if subs is None else SubordinateSummary(
+            subs["total"], subs["completed_or_better"], subs["good_or_better"], subs["four_good"]
+        )
+        recomputed = classify(rule_set, inputs["answers"], inputs["facts"], summary)
+        return Recomputation(Classification(record["level"]), dossier.level, recomputed)
 
     def available_actions(self, actor: Actor, did: UUID) -> list[Action]:
         """What this actor may do on this dossier now: the buttons a page draws."""
