@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from uuid import uuid4
+
+import pytest
+
+from domain.actor import Actor
+from domain.decisions import DecisionBook, DecisionEntry
+from domain.errors import InvalidInput, QuotaExceeded
+from domain.person import Person
+from domain.unit import Unit
+from domain.values import Classification, Role, UnitKind
+
+T = datetime(2024, 1, 1, tzinfo=UTC)
+ADMIN = Actor(uuid4(), Role.ADMINISTRATOR, uuid4())
+
+
+def _unit() -> Unit:
+    return Unit.register(
+        code="kim-tan",
+        name="Đảng bộ phường Kim Tân",
+        kind=UnitKind.GRASSROOTS_COMMITTEE,
+        parent_id=None,
+        group="",
+        established_on=date(2000, 1, 1),
+        actor=ADMIN,
+        timestamp=T,
+    )
+
+
+def test_a_unit_answers_its_name_and_parent_as_of_any_date() -> None:
+    unit = _unit()
+    old_parent, new_parent = uuid4(), uuid4()
+    unit.move(parent_id=old_parent, effective_from=date(2010, 1, 1), reason="", actor=ADMIN, timestamp=T)
+    unit.rename(name="Đảng bộ phường Kim Tân (mới)", effective_from=date(2024, 3, 1), actor=ADMIN, timestamp=T)
+    unit.move(parent_id=new_parent, effective_from=date(2025, 7, 1), reason="Sắp xếp", actor=ADMIN, timestamp=T)
+    assert unit.as_of(date(1999, 12, 31)) is None
+    assert unit.as_of(date(2005, 1, 1)).parent_id is None  # type: ignore[union-attr]
+    then = unit.as_of(date(2024, 12, 31))
+    assert then is not None and (then.name, then.parent_id) == ("Đảng bộ phường Kim Tân (mới)", old_parent)
+    assert unit.as_of(date(2025, 7, 1)).parent_id == new_parent  # type: ignore[union-attr]
+
+
+def test_a_change_dated_before_the_last_one_is_refused() -> None:
+    unit = _unit()
+    unit.rename(name="Tên mới", effective_from=date(2024, 3, 1), actor=ADMIN, timestamp=T)
+    with pytest.raises(InvalidInput, match="before its last change"):
+        unit.rename(name="Tên khác", effective_from=date(2024, 1, 1), actor=ADMIN, timestamp=T)
+
+
+def test_a_dissolved_unit_takes_no_more_changes_and_is_inactive_from_that_date() -> None:
+    unit = _unit()
+    unit.dissolve(effective_from=date(2025, 7, 1), reason="Nghị quyết sắp xếp", actor=ADMIN, timestamp=T)
+    assert unit.as_of(date(2025, 6, 30)).active  # type: ignore[union-attr]
+    assert not unit.as_of(date(2025, 7, 1)).active  # type: ignore[union-attr]
+    with pytest.raises(Exception, match="dissolved"):
+        unit.rename(name="x", effective_from=date(2025, 8, 1), actor=ADMIN, timestamp=T)
+
+
+def test_a_parent_knows_its_children_as_of_a_date() -> None:
+    parent, child = _unit(), uuid4()
+    parent.attach_child(child_id=child, effective_from=date(2020, 1, 1), actor=ADMIN, timestamp=T)
+    parent.detach_child(child_id=child, effective_from=date(2025, 7, 1), actor=ADMIN, timestamp=T)
+    assert parent.children_as_of(date(2019, 1, 1)) == []
+    assert parent.children_as_of(date(2024, 12, 31)) == [child]
+    assert parent.children_as_of(date(2025, 7, 1)) == []
+
+
+def test_a_grant_is_valid_only_within_its_period_and_until_revoked() -> None:
+    person = Person.register(username="a", full_name="Nguyễn Văn A", actor=ADMIN, timestamp=T)
+    unit, gid = uuid4(), uuid4()
+    person.grant(
+        grant_id=gid,
+        role=Role.APPROVER,
+        unit_id=unit,
+        valid_from=date(2024, 1, 1),
+        valid_to=date(2026, 1, 1),
+        basis="",
+        actor=ADMIN,
+        timestamp=T,
+    )
+    assert person.holds(Role.APPROVER, unit, date(2023, 12, 31)) is None
+    assert person.holds(Role.APPROVER, unit, date(2024, 6, 1)) is not None
+    assert person.holds(Role.REVIEWER, unit, date(2024, 6, 1)) is None
+    person.revoke(grant_id=gid, on=date(2025, 1, 1), reason="Nghỉ hưu", actor=ADMIN, timestamp=T)
+    assert person.holds(Role.APPROVER, unit, date(2025, 1, 1)) is None
+    with pytest.raises(InvalidInput, match="end after it starts"):
+        person.grant(
+            grant_id=uuid4(),
+            role=Role.APPROVER,
+            unit_id=unit,
+            valid_from=date(2024, 1, 1),
+            valid_to=date(2024, 1, 1),
+            basis="",
+            actor=ADMIN,
+            timestamp=T,
+        )
+
+
+@pytest.mark.parametrize(("good_or_better", "cap"), [(4, 0), (5, 1), (9, 1), (10, 2)])
+def test_the_decision_book_caps_excellent_at_a_fifth_of_good_or_better(good_or_better: int, cap: int) -> None:
+    book = DecisionBook(deciding_unit_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+
+    def fifth(n: int) -> int:
+        return n // 5
+
+    goods = [DecisionEntry(uuid4(), uuid4(), "g", Classification.GOOD, None) for _ in range(good_or_better - cap)]
+    for entry in goods:
+        book.record(entry=entry, cap=fifth, actor=ADMIN, timestamp=T)
+    for _ in range(cap):
+        entry = DecisionEntry(uuid4(), uuid4(), "g", Classification.EXCELLENT, None)
+        book.record(entry=entry, cap=fifth, actor=ADMIN, timestamp=T)
+    figures = book.figures("g", fifth)
+    assert (figures.good_or_better, figures.excellent, figures.cap) == (good_or_better, cap, cap)
+    # Upgrading one more decided unit keeps the base and goes one over the cap.
+    upgraded = DecisionEntry(goods[0].unit_id, goods[0].dossier_id, "g", Classification.EXCELLENT, None)
+    with pytest.raises(QuotaExceeded, match=f"cap is {cap}"):
+        book.record(entry=upgraded, cap=fifth, actor=ADMIN, timestamp=T)
+    other_group = DecisionEntry(uuid4(), uuid4(), "other", Classification.GOOD, None)
+    book.record(entry=other_group, cap=fifth, actor=ADMIN, timestamp=T)
+    assert book.figures("g", fifth) == figures
