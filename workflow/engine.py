@@ -80,6 +80,10 @@ class Engine(Application[UUID]):
     """The use cases of dossierflow. Every command: load, authorize, command the aggregates, save atomically."""
 
     name = "dossierflow"
+    # The library's cache keeps recently used aggregates and fast-forwards them from the store on each read, so a
+    # busy parent unit or decision book is not replayed from its snapshot every time. Copies are handed out, so a
+    # refused command leaves the cached aggregate untouched.
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}  # noqa: RUF012
     snapshotting_intervals = {Dossier: 25, DecisionBook: 50, Unit: 100, Person: 50}  # noqa: RUF012
 
     def __init__(

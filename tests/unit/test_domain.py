@@ -38,7 +38,8 @@ def test_a_unit_answers_its_name_and_parent_as_of_any_date() -> None:
     assert unit.as_of(date(1999, 12, 31)) is None
     assert unit.as_of(date(2005, 1, 1)).parent_id is None  # type: ignore[union-attr]
     then = unit.as_of(date(2024, 12, 31))
-    assert then is not None and (then.name, then.parent_id) == ("Đảng bộ phường Kim Tân (mới)", old_parent)
+    assert then is not None
+    assert (then.name, then.parent_id) == ("Đảng bộ phường Kim Tân (mới)", old_parent)
     assert unit.as_of(date(2025, 7, 1)).parent_id == new_parent  # type: ignore[union-attr]
 
 
