@@ -21,13 +21,13 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.actor import Actor  # noqa: E402
-from domain.ids import person_id  # noqa: E402
-from domain.values import Classification, Role, UnitKind  # noqa: E402
-from web.sample_answers import sample_answers  # noqa: E402
-from workflow.clock import SimulatedClock  # noqa: E402
-from workflow.engine import Engine  # noqa: E402
-from workflow.store import application_env  # noqa: E402
+from domain.actor import Actor
+from domain.ids import person_id
+from domain.values import Classification, Role, UnitKind
+from web.sample_answers import sample_answers
+from workflow.clock import SimulatedClock
+from workflow.engine import Engine
+from workflow.store import application_env
 
 STEPS = ("open", "record_answers", "submit", "endorse", "approve")
 

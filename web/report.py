@@ -24,7 +24,7 @@ def _when(moment: datetime) -> str:
 
 def _value(value: Any) -> str:
     if isinstance(value, Classification | DossierState):
-        return value.value
+        return str(value.value)
     return str(value)
 
 
@@ -72,8 +72,10 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
             if fields.get(key) not in (None, False):
                 details.append(f"{key.replace('_', ' ')}: {_value(fields[key])}")
         if fields.get("answers") or fields.get("facts"):
-            details.append(f"answers: {', '.join(sorted(fields.get('answers', {})))} facts: "
-                           f"{', '.join(sorted(fields.get('facts', {})))}")
+            details.append(
+                f"answers: {', '.join(sorted(fields.get('answers', {})))} facts: "
+                f"{', '.join(sorted(fields.get('facts', {})))}"
+            )
         if "evidence" in fields:
             ev = fields["evidence"]
             details.append(f"file: {ev.name} ({ev.media_type}, {ev.size} bytes, sha256 {ev.sha256[:12]}…)")
@@ -81,7 +83,8 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
         if changes:
             changed = [*changes["answers"], *changes["facts"]]
             details.append(
-                "changed since the last round: " + (", ".join(changed) or "no answers")
+                "changed since the last round: "
+                + (", ".join(changed) or "no answers")
                 + (f"; files added {len(changes['evidence_added'])}" if changes["evidence_added"] else "")
                 + (f"; files removed {len(changes['evidence_removed'])}" if changes["evidence_removed"] else "")
             )
@@ -92,8 +95,10 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
             )
         quota = fields.get("quota")
         if quota:
-            details.append(f"quota after: {quota['excellent']} excellent of cap {quota['cap']} "
-                           f"({quota['good_or_better']} good or better, group {quota['group']})")
+            details.append(
+                f"quota after: {quota['excellent']} excellent of cap {quota['cap']} "
+                f"({quota['good_or_better']} good or better, group {quota['group']})"
+            )
         for line in details:
             yield f"       {line}"
         if fields.get("reason"):
@@ -138,11 +143,15 @@ def status_lines(engine: Engine, year: int | None) -> Iterator[str]:
             continue
         mine = [d for d in dossiers if d.year == period.year]
         state = "closed" if period.closed else "open"
-        yield f"== {period.year} ({state}), rule set {period.rule_set_id} v{period.rule_set_version}: {len(mine)} dossiers"
+        rules = f"rule set {period.rule_set_id} v{period.rule_set_version}"
+        yield f"== {period.year} ({state}), {rules}: {len(mine)} dossiers"
         by_state = Counter(d.state.value for d in mine)
         yield "   by state: " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none yet")
-        levels = Counter(d.level.value for d in mine if d.level is not None and d.state in (
-            DossierState.APPROVED, DossierState.NOT_RATED))
+        levels = Counter(
+            d.level.value
+            for d in mine
+            if d.level is not None and d.state in (DossierState.APPROVED, DossierState.NOT_RATED)
+        )
         if levels:
             yield "   decided: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items()))
             yield f"   four-good recognized: {sum(1 for d in mine if d.four_good)}"

@@ -60,7 +60,7 @@ def _criterion_answer(criterion: Criterion, level: Classification, comment: str)
         assert criterion.max_points is not None
         points = (criterion.max_points * _SHARE_OF_POINTS[level]).quantize(Decimal("0.5"), rounding=ROUND_HALF_UP)
         return Answer(points=points, comment=comment)
-    return Answer(met=True, sub_items={s: True for s in criterion.sub_item_ids}, comment=comment)
+    return Answer(met=True, sub_items=dict.fromkeys(criterion.sub_item_ids, True), comment=comment)
 
 
 def sample_answers(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -112,7 +112,7 @@ class Engine(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, what: str, version: int | None = None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFound(f"no {what} {aggregate_id}") from None
         if not isinstance(aggregate, cls):
@@ -656,7 +656,7 @@ class Engine(Application[UUID]):
             moment = end_of_day(moment)
         version = None
         for event in self.events.get(did):
-            if event.timestamp > moment:
+            if cast(Aggregate.Event, event).timestamp > moment:
                 break
             version = event.originator_version
         if version is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import filetype
+import filetype  # type: ignore[import-untyped]
 
 from domain.errors import EvidenceRejected
 from domain.values import Evidence
@@ -95,12 +95,14 @@ class EvidencePolicy:
         if len(data) > self.max_bytes:
             raise EvidenceRejected(f"{name} is {len(data):,} bytes; the limit is {self.max_bytes:,} bytes")
         # The type is read from the content, not taken from the name or the browser's word for it.
-        media_type = filetype.guess_mime(data)
+        media_type: str | None = filetype.guess_mime(data)
         if media_type is None and _is_text(data):
             media_type = "text/plain"
         if media_type not in self.allowed_types:
             allowed = ", ".join(sorted(self.allowed_types))
-            raise EvidenceRejected(f"{name}: files of type {media_type or 'unknown'} are not accepted; allowed: {allowed}")
+            raise EvidenceRejected(
+                f"{name}: files of type {media_type or 'unknown'} are not accepted; allowed: {allowed}"
+            )
         return media_type
 
     def evidence(self, store: BlobStore, name: str, data: bytes) -> Evidence:

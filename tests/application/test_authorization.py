@@ -94,12 +94,22 @@ def test_a_deputy_approves_on_behalf_of_the_approver_only_while_the_delegation_i
 
     with pytest.raises(Exception, match="legal basis"):
         world.engine.delegate(
-            world.district_approver, approver.id, grant.grant_id, deputy_id=deputy,
-            valid_from=date(2024, 10, 1), valid_to=date(2025, 2, 1), legal_basis="",
+            world.district_approver,
+            approver.id,
+            grant.grant_id,
+            deputy_id=deputy,
+            valid_from=date(2024, 10, 1),
+            valid_to=date(2025, 2, 1),
+            legal_basis="",
         )
     world.engine.delegate(
-        world.district_approver, approver.id, grant.grant_id, deputy_id=deputy, valid_from=date(2024, 10, 1),
-        valid_to=date(2025, 2, 1), legal_basis="Quyết định số 15-QĐ/HU ngày 01/10/2024",
+        world.district_approver,
+        approver.id,
+        grant.grant_id,
+        deputy_id=deputy,
+        valid_from=date(2024, 10, 1),
+        valid_to=date(2025, 2, 1),
+        legal_basis="Quyết định số 15-QĐ/HU ngày 01/10/2024",
     )
     world.engine.approve(deputy_actor, did)
     approved = list(world.engine.history(did))[-1]
@@ -114,8 +124,13 @@ def test_a_delegation_does_not_outlive_its_period(world: World) -> None:
     (grant,) = approver.grants.values()
     deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy")
     world.engine.delegate(
-        world.admin, approver.id, grant.grant_id, deputy_id=deputy, valid_from=date(2024, 10, 1),
-        valid_to=date(2024, 12, 1), legal_basis="Quyết định số 15-QĐ/HU",
+        world.admin,
+        approver.id,
+        grant.grant_id,
+        deputy_id=deputy,
+        valid_from=date(2024, 10, 1),
+        valid_to=date(2024, 12, 1),
+        legal_basis="Quyết định số 15-QĐ/HU",
     )
     did = endorsed(world, "treasury")
     world.clock.set(datetime(2024, 12, 5, 3, 0, tzinfo=UTC))
@@ -131,7 +146,9 @@ def test_only_an_administrator_over_the_unit_manages_it(world: World) -> None:
         world.admin, local_admin, role=Role.ADMINISTRATOR, unit_id=world.units["committee"], valid_from=date(2023, 1, 1)
     )
     actor = world.actor("local-admin", Role.ADMINISTRATOR, "committee")
-    world.engine.rename_unit(actor, world.units["cell-a"], name="Chi bộ Tổ dân phố số 1", effective_from=date(2024, 6, 1))
+    world.engine.rename_unit(
+        actor, world.units["cell-a"], name="Chi bộ Tổ dân phố số 1", effective_from=date(2024, 6, 1)
+    )
     with pytest.raises(NotAuthorized, match="outside"):
         world.engine.rename_unit(actor, world.units["treasury"], name="X", effective_from=date(2024, 6, 1))
     with pytest.raises(NotAuthorized, match="top-level"):
@@ -142,7 +159,10 @@ def test_rights_follow_the_hierarchy_after_a_unit_moves(world: World) -> None:
     did = draft(world, "cell-a")
     world.engine.submit(world.secretary("cell-a"), did)
     world.engine.move_unit(
-        world.admin, world.units["cell-a"], parent_id=world.units["district"], effective_from=date(2024, 11, 1),
+        world.admin,
+        world.units["cell-a"],
+        parent_id=world.units["district"],
+        effective_from=date(2024, 11, 1),
         reason="Sắp xếp lại tổ chức",
     )
     with pytest.raises(NotAuthorized):

@@ -119,9 +119,7 @@ def test_answers_that_do_not_fit_the_rule_set_are_refused(world: World) -> None:
             world.secretary("treasury"), did, answers={"no_such_criterion": Answer(grade=Grade.GOOD)}
         )
     with pytest.raises(InvalidInput):
-        world.engine.record_answers(
-            world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(met=True)}
-        )
+        world.engine.record_answers(world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(met=True)})
     assert world.engine.dossier(did).answers == {}
 
 
@@ -147,8 +145,12 @@ def test_a_unit_has_one_dossier_per_period(world: World) -> None:
 
 def test_a_unit_under_six_months_old_is_marked_not_rated_with_its_age(world: World) -> None:
     new_cell = world.engine.register_unit(
-        world.admin, code="new-cell", name="Chi bộ mới thành lập", kind=UnitKind.GRASSROOTS_CELL,
-        parent_id=world.units["district"], established_on=date(2024, 9, 1),
+        world.admin,
+        code="new-cell",
+        name="Chi bộ mới thành lập",
+        kind=UnitKind.GRASSROOTS_CELL,
+        parent_id=world.units["district"],
+        established_on=date(2024, 9, 1),
     )
     world.units["new-cell"] = new_cell
     world.person("sec-new-cell", "Bí thư chi bộ mới", [(Role.SECRETARY, "new-cell")])
@@ -186,7 +188,9 @@ def test_an_approver_deciding_other_than_the_proposal_must_say_why(world: World)
     did = endorsed(world, "treasury", Classification.GOOD)
     with pytest.raises(ReasonRequired):
         world.engine.approve(world.district_approver, did, level=Classification.COMPLETED)
-    world.engine.approve(world.district_approver, did, level=Classification.COMPLETED, reason="Chưa hoàn thành chỉ tiêu")
+    world.engine.approve(
+        world.district_approver, did, level=Classification.COMPLETED, reason="Chưa hoàn thành chỉ tiêu"
+    )
     assert world.engine.dossier(did).level is Classification.COMPLETED
 
 
@@ -222,7 +226,9 @@ def test_closing_the_period_locks_its_dossiers_but_not_a_legal_reclassification(
 def test_a_stale_version_is_a_conflict_and_changes_nothing(world: World) -> None:
     did = draft(world, "treasury")
     seen = world.engine.dossier(did).version
-    world.engine.record_answers(world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)})
+    world.engine.record_answers(
+        world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)}
+    )
     with pytest.raises(ConcurrencyConflict, match="reload"):
         world.engine.submit(world.secretary("treasury"), did, expected_version=seen)
     assert world.engine.dossier(did).state is DossierState.DRAFT
@@ -233,12 +239,18 @@ def test_two_writers_on_the_same_version_one_wins_and_the_other_gets_a_conflict(
     first = world.engine.dossier(did)
     second = world.engine.dossier(did)
     first.record_answers(
-        world.engine.workflow, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)}, facts={},
-        actor=world.secretary("treasury"), timestamp=world.clock(),
+        world.engine.workflow,
+        answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)},
+        facts={},
+        actor=world.secretary("treasury"),
+        timestamp=world.clock(),
     )
     second.record_answers(
-        world.engine.workflow, answers={"leadership_of_tasks": Answer(grade=Grade.AVERAGE)}, facts={},
-        actor=world.secretary("treasury"), timestamp=world.clock(),
+        world.engine.workflow,
+        answers={"leadership_of_tasks": Answer(grade=Grade.AVERAGE)},
+        facts={},
+        actor=world.secretary("treasury"),
+        timestamp=world.clock(),
     )
     world.engine._save(first)
     with pytest.raises(ConcurrencyConflict):
