@@ -14,6 +14,7 @@ from domain.errors import DomainError
 from web import report
 from web.settings import Settings
 from workflow.bootstrap import build_engine
+from workflow.clock import local_date
 from workflow.engine import Engine
 
 app = typer.Typer(
@@ -130,6 +131,21 @@ def show(
             loaded = engine.dossier(did, version=version) if version else current
         for line in report.dossier_lines(engine, loaded):
             typer.echo(line)
+
+
+@app.command()
+def units(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The hierarchy as it stood on this date.")] = None,
+) -> None:
+    """The hierarchy of units as of a date (today by default): names and places as they were then."""
+    with engine_session() as engine:
+        day = parse_date(as_of) if as_of else local_date(engine.clock())
+        tree = engine.hierarchy(day)
+        if not tree:
+            raise fail(f"no unit existed on {day}")
+        typer.echo(f"Units on {day}:")
+        for depth, unit, version in tree:
+            typer.echo(f"{'  ' * depth}{version.name}  [{unit.code}, {unit.kind.value}]")
 
 
 @app.command()

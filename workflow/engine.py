@@ -244,6 +244,24 @@ class Engine(Application[UUID]):
         version = self.unit(uid).as_of(day)
         return version is not None and version.active
 
+    def hierarchy(self, day: date) -> list[tuple[int, Unit, UnitVersion]]:
+        """Every unit that existed on `day`, depth-first from the top-level units, with its name and place then."""
+        units = [self.unit(uid) for uid in self.aggregate_ids(Unit, "Registered")]
+        as_of = {u.id: v for u in units if (v := u.as_of(day)) is not None and v.active}
+        by_parent: dict[UUID | None, list[Unit]] = {}
+        for unit in units:
+            if unit.id in as_of:
+                by_parent.setdefault(as_of[unit.id].parent_id, []).append(unit)
+        tree: list[tuple[int, Unit, UnitVersion]] = []
+
+        def walk(parent: UUID | None, depth: int) -> None:
+            for unit in sorted(by_parent.get(parent, []), key=lambda u: as_of[u.id].name):
+                tree.append((depth, unit, as_of[unit.id]))
+                walk(unit.id, depth + 1)
+
+        walk(None, 0)
+        return tree
+
     def children(self, uid: UUID, day: date) -> list[Unit]:
         return [
             u for u in (self.unit(c) for c in self.unit(uid).children_as_of(day)) if (v := u.as_of(day)) and v.active

@@ -168,3 +168,35 @@ def test_rights_follow_the_hierarchy_after_a_unit_moves(world: World) -> None:
     with pytest.raises(NotAuthorized):
         world.engine.endorse(world.committee_reviewer, did)
     assert world.engine.endorse(world.district_reviewer, did) is Classification.GOOD
+
+
+def test_the_hierarchy_as_of_a_date_shows_units_where_and_as_they_were(world: World) -> None:
+    world.engine.move_unit(
+        world.admin,
+        world.units["cell-a"],
+        parent_id=world.units["district"],
+        effective_from=date(2025, 7, 1),
+        reason="Sắp xếp tổ chức bộ máy",
+    )
+    world.engine.rename_unit(
+        world.admin, world.units["committee"], name="Đảng bộ phường Lào Cai", effective_from=date(2025, 7, 1)
+    )
+    world.engine.dissolve_unit(world.admin, world.units["treasury"], effective_from=date(2025, 7, 1), reason="Hợp nhất")
+
+    def tree(day: date) -> list[tuple[int, str]]:
+        return [(depth, version.name) for depth, _, version in world.engine.hierarchy(day)]
+
+    assert tree(date(2024, 12, 31)) == [
+        (0, "Huyện ủy Mường Khương"),
+        (1, "Chi bộ Kho bạc Nhà nước"),
+        (1, "Đảng bộ phường Kim Tân"),
+        (2, "Chi bộ Tổ dân phố 1"),
+        (2, "Chi bộ Tổ dân phố 2"),
+    ]
+    assert tree(date(2025, 7, 1)) == [
+        (0, "Huyện ủy Mường Khương"),
+        (1, "Chi bộ Tổ dân phố 1"),
+        (1, "Đảng bộ phường Lào Cai"),
+        (2, "Chi bộ Tổ dân phố 2"),
+    ]
+    assert tree(date(1999, 1, 1)) == []
