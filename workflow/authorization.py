@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from uuid import UUID
 
@@ -23,6 +23,9 @@ class Authority:
     grant_id: UUID
     holder_id: UUID
     delegation_id: UUID | None
+
+    def stamp(self, actor: Actor) -> Actor:
+        return replace(actor, grant_id=self.grant_id, delegation_id=self.delegation_id)
 
 
 def grant_for(actor: Actor, day: date, load_person: LoadPerson) -> Authority:

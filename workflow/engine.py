@@ -29,7 +29,7 @@ from domain.person import Delegation, Grant, Person
 from domain.unit import Unit, UnitVersion
 from domain.values import DECIDED_STATES, Answer, Classification, DossierState, Role, UnitKind
 from workflow import store
-from workflow.authorization import Authority, ancestors, authorize, authorize_admin
+from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
 from workflow.evidence import BlobStore, EvidencePolicy, MemoryBlobStore
 from workflow.rules import (
@@ -148,10 +148,16 @@ class Engine(Application[UUID]):
         return self._get(Dossier, did, "dossier", version)
 
     def unit_by_code(self, code: str) -> Unit:
-        return self._get(Unit, unit_id(code), f"unit with code '{code}' (id)")
+        uid = unit_id(code)
+        if not self._exists(uid):
+            raise NotFound(f"no unit with code '{code}'")
+        return self._get(Unit, uid, "unit")
 
     def person_by_username(self, username: str) -> Person:
-        return self._get(Person, person_id(username), f"person with username '{username}' (id)")
+        pid = person_id(username)
+        if not self._exists(pid):
+            raise NotFound(f"no person with username '{username}'")
+        return self._get(Person, pid, "person")
 
     def is_empty(self) -> bool:
         return not self.recorder.max_notification_id()
@@ -407,7 +413,7 @@ class Engine(Application[UUID]):
 
     def _act(
         self, actor: Actor, did: UUID, trigger: str, expected_version: int | None
-    ) -> tuple[Dossier, Unit, EvaluationPeriod, datetime, date, Authority]:
+    ) -> tuple[Dossier, Unit, EvaluationPeriod, datetime, date, Actor]:
         """Load the dossier and check, before anything changes, that this actor may fire this trigger now."""
         moment, today = self._now()
         dossier = self.dossier(did)
@@ -417,12 +423,13 @@ class Engine(Application[UUID]):
                 "reload it and try again on its new state"
             )
         period = self.period(dossier.year)
-        rule = spec_for(dossier.workflow_version).rule(trigger)
-        if period.closed and not rule.allowed_when_closed:
+        spec = spec_for(dossier.workflow_version)
+        if spec.locked(dossier.state, trigger, period.closed):
             period.check_open()
         unit = self.unit(dossier.unit_id)
-        authority = authorize(actor, rule, unit, today, self.person, self.unit)
-        return dossier, unit, period, moment, today, authority
+        authority = authorize(actor, spec.rule(trigger), unit, today, self.person, self.unit)
+        # The event records the grant (and delegation) the action rested on, not only who claimed to act.
+        return dossier, unit, period, moment, today, authority.stamp(actor)
 
     def record_answers(
         self,
@@ -433,7 +440,7 @@ class Engine(Application[UUID]):
         facts: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
     ) -> None:
-        dossier, _, period, moment, _, _ = self._act(actor, did, "record_answers", expected_version)
+        dossier, _, period, moment, _, actor = self._act(actor, did, "record_answers", expected_version)
         answers, facts = dict(answers or {}), dict(facts or {})
         validate_answers(self._rules_of(period), self._model_of(dossier), answers, facts)
         dossier.record_answers(self.workflow, answers=answers, facts=facts, actor=actor, timestamp=moment)
@@ -442,7 +449,7 @@ class Engine(Application[UUID]):
     def attach_evidence(
         self, actor: Actor, did: UUID, *, name: str, data: bytes, expected_version: int | None = None
     ) -> str:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "attach_evidence", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "attach_evidence", expected_version)
         evidence = self.evidence_policy.evidence(self.blobs, name, data)
         dossier.attach_evidence(self.workflow, evidence=evidence, actor=actor, timestamp=moment)
         self._save(dossier)
@@ -451,14 +458,14 @@ class Engine(Application[UUID]):
     def remove_evidence(
         self, actor: Actor, did: UUID, *, sha256: str, reason: str, expected_version: int | None = None
     ) -> None:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "attach_evidence", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "attach_evidence", expected_version)
         dossier.remove_evidence(self.workflow, sha256=sha256, reason=reason, actor=actor, timestamp=moment)
         self._save(dossier)
 
     def submit(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
         current = self.dossier(did)
         trigger = "resubmit" if current.state is DossierState.RETURNED_TO_UNIT else "submit"
-        dossier, _, period, moment, today, _ = self._act(actor, did, trigger, expected_version)
+        dossier, _, period, moment, today, actor = self._act(actor, did, trigger, expected_version)
         missing = missing_answers(self._rules_of(period), self._model_of(dossier), dossier.answers, dossier.facts)
         late = period.is_late("self_assessment", today)
         command = dossier.resubmit if trigger == "resubmit" else dossier.submit
@@ -466,12 +473,12 @@ class Engine(Application[UUID]):
         self._save(dossier)
 
     def withdraw(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "withdraw", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "withdraw", expected_version)
         dossier.withdraw(self.workflow, reason=reason, actor=actor, timestamp=moment)
         self._save(dossier)
 
     def restore(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "restore", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "restore", expected_version)
         dossier.restore(self.workflow, actor=actor, timestamp=moment)
         self._save(dossier)
 
@@ -539,7 +546,7 @@ class Engine(Application[UUID]):
         reason: str = "",
         expected_version: int | None = None,
     ) -> Classification:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "endorse", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "endorse", expected_version)
         evaluation, recognition, subs = self.evaluate(did)
         proposed = level or evaluation.level
         dossier.endorse(
@@ -551,7 +558,7 @@ class Engine(Application[UUID]):
         return proposed
 
     def return_to_unit(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "return_to_unit", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "return_to_unit", expected_version)
         dossier.return_to_unit(self.workflow, reason=reason, actor=actor, timestamp=moment)
         self._save(dossier)
 
@@ -572,7 +579,7 @@ class Engine(Application[UUID]):
         reason: str = "",
         expected_version: int | None = None,
     ) -> QuotaFigures:
-        dossier, unit, period, moment, _, _ = self._act(actor, did, "approve", expected_version)
+        dossier, unit, period, moment, _, actor = self._act(actor, did, "approve", expected_version)
         evaluation, recognition, subs = self.evaluate(did)
         if subs is not None and subs.undecided:
             raise OrderingViolation(
@@ -602,12 +609,12 @@ class Engine(Application[UUID]):
     def return_to_committee(
         self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None
     ) -> None:
-        dossier, _, _, moment, _, _ = self._act(actor, did, "return_to_committee", expected_version)
+        dossier, _, _, moment, _, actor = self._act(actor, did, "return_to_committee", expected_version)
         dossier.return_to_committee(self.workflow, reason=reason, actor=actor, timestamp=moment)
         self._save(dossier)
 
     def mark_not_rated(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
-        dossier, unit, period, moment, _, _ = self._act(actor, did, "mark_not_rated", expected_version)
+        dossier, unit, period, moment, _, actor = self._act(actor, did, "mark_not_rated", expected_version)
         dossier.mark_not_rated(
             self.workflow, unit_age_months=unit.age_in_months(period.end_date),
             decision_book_id=decision_book_id(actor.unit_id, dossier.year), reason=reason, actor=actor,
@@ -616,7 +623,7 @@ class Engine(Application[UUID]):
         self._save(dossier)
 
     def reopen(self, actor: Actor, did: UUID, *, legal_basis: str, expected_version: int | None = None) -> None:
-        dossier, unit, _, moment, _, _ = self._act(actor, did, "reopen", expected_version)
+        dossier, unit, _, moment, _, actor = self._act(actor, did, "reopen", expected_version)
         dossier.reopen(self.workflow, legal_basis=legal_basis, actor=actor, timestamp=moment)
         book = None
         if dossier.decision_book_id is not None:
@@ -655,7 +662,7 @@ class Engine(Application[UUID]):
         actions = []
         for trigger in spec.triggers_from(dossier.state):
             rule = spec.rule(trigger)
-            if period.closed and not rule.allowed_when_closed:
+            if spec.locked(dossier.state, trigger, period.closed):
                 continue
             try:
                 authorize(actor, rule, unit, today, self.person, self.unit)

@@ -28,8 +28,9 @@ class TriggerRule:
     role: Role
     scope: Scope
     needs_reason: bool = False
-    # A closed period locks its dossiers, except the legal path to cancel and re-classify a published decision.
-    allowed_when_closed: bool = False
+    # A closed period locks its dossiers, except the legal path to cancel and re-classify a published decision:
+    # the states from which this trigger may still fire once the period is closed.
+    when_closed_from: frozenset[S] = frozenset()
 
 
 EDITING = [S.DRAFT, S.RETURNED_TO_UNIT]
@@ -44,14 +45,20 @@ RULES_V1 = (
     TriggerRule("restore", "Restore draft", Role.SECRETARY, Scope.OWN_UNIT),
     TriggerRule("endorse", "Endorse with proposed level", Role.REVIEWER, Scope.DIRECT_SUPERIOR),
     TriggerRule("return_to_unit", "Return to unit", Role.REVIEWER, Scope.DIRECT_SUPERIOR, needs_reason=True),
-    TriggerRule("approve", "Decide classification", Role.APPROVER, Scope.ANY_SUPERIOR, allowed_when_closed=True),
+    TriggerRule(
+        "approve", "Decide classification", Role.APPROVER, Scope.ANY_SUPERIOR,
+        when_closed_from=frozenset({S.REOPENED}),
+    ),
     TriggerRule(
         "return_to_committee", "Return to committee", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True
     ),
-    TriggerRule("mark_not_rated", "Mark not rated", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True),
+    TriggerRule(
+        "mark_not_rated", "Mark not rated", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True,
+        when_closed_from=frozenset({S.REOPENED}),
+    ),
     TriggerRule(
         "reopen", "Re-open for re-classification", Role.APPROVER, Scope.ANY_SUPERIOR, needs_reason=True,
-        allowed_when_closed=True,
+        when_closed_from=frozenset({S.APPROVED, S.NOT_RATED}),
     ),
 )
 
@@ -101,6 +108,9 @@ class WorkflowSpec:
 
     def triggers_from(self, state: S) -> list[str]:
         return [t for t in self.machine.get_triggers(state.name) if t in self.rules]
+
+    def locked(self, state: S, trigger: str, period_closed: bool) -> bool:
+        return period_closed and state not in self.rule(trigger).when_closed_from
 
     def rule(self, trigger: str) -> TriggerRule:
         try:

@@ -108,6 +108,10 @@ def link_hash(
 ) -> str:
     """The hash of one link: sha256(prev_hash || canonical encoding of the stored event)."""
     digest = hashlib.sha256(prev_hash.encode("ascii"))
+    # A row edited by hand can come back with another type (SQLite turns `state || ' '` into TEXT): hash what is
+    # there, so the verifier reports an altered link instead of failing on it.
+    if not isinstance(state, bytes | bytearray | memoryview):
+        state = str(state).encode("utf-8")
     # Length prefixes make the encoding injective: no two different events can share an encoding by moving
     # bytes across a field boundary. UUIDs are encoded in their canonical text form, because SQLite hands them
     # back as hex and PostgreSQL as `uuid`: the hash must not depend on the backend.
@@ -115,8 +119,8 @@ def link_hash(
         str(notification_id).encode("ascii"),
         str(originator_id).encode("utf-8"),
         str(originator_version).encode("ascii"),
-        topic.encode("utf-8"),
-        state,
+        str(topic).encode("utf-8"),
+        bytes(state),
     ):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
@@ -348,8 +352,11 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
         # head back in the same round trip: no extra round trip per command. It runs after LOCK TABLE ... IN
         # EXCLUSIVE MODE, held until commit, so no other writer can extend the chain before our insert.
         pending: _PendingHead = kwargs["_chain_head"]
-        pending.cursor = curs.connection.cursor()
-        pending.cursor.execute(self._select_head_statement, prepare=True)
+        try:
+            pending.cursor = curs.connection.cursor()
+            pending.cursor.execute(self._select_head_statement, prepare=True)
+        except Exception as error:
+            raise _ChainWriteAborted(error) from error
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

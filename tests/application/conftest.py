@@ -23,9 +23,7 @@ class World:
     units: dict[str, UUID] = field(default_factory=dict)
 
     def actor(self, username: str, role: Role, unit: str, on_behalf_of: str | None = None) -> Actor:
-        return Actor(
-            person_id(username), role, self.units[unit], person_id(on_behalf_of) if on_behalf_of else None
-        )
+        return Actor(person_id(username), role, self.units[unit], person_id(on_behalf_of) if on_behalf_of else None)
 
     def secretary(self, unit: str) -> Actor:
         return self.actor(f"sec-{unit}", Role.SECRETARY, unit)
@@ -63,8 +61,11 @@ def build_world(env: dict[str, str] | None = None) -> World:
     clock = SimulatedClock(datetime(2024, 1, 2, 1, 0, tzinfo=UTC))
     engine = Engine(env or {"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
     admin = engine.install(
-        root_code="district", root_name="Huyện ủy Mường Khương", established_on=date(2000, 1, 1),
-        admin_username="admin", admin_name="Quản trị viên",
+        root_code="district",
+        root_name="Huyện ủy Mường Khương",
+        established_on=date(2000, 1, 1),
+        admin_username="admin",
+        admin_name="Quản trị viên",
     )
     world = World(engine, clock, admin, {"district": admin.unit_id})
     layout = [
@@ -85,7 +86,9 @@ def build_world(env: dict[str, str] | None = None) -> World:
     world.person("committee-approver", "Thường trực Đảng ủy", [(Role.APPROVER, "committee")])
     world.person("auditor", "Ủy ban Kiểm tra", [(Role.AUDITOR, "district")])
     engine.open_period(
-        admin, year=2024, recognition_models=["four-good-cell-LC2024", "four-good-committee-LC2024"],
+        admin,
+        year=2024,
+        recognition_models=["four-good-cell-LC2024", "four-good-committee-LC2024"],
         deadlines={"self_assessment": date(2024, 12, 15), "review": date(2024, 12, 25), "decision": date(2025, 1, 15)},
     )
     clock.set(datetime(2024, 11, 1, 2, 0, tzinfo=UTC))

@@ -115,6 +115,11 @@ def test_a_deputy_approves_on_behalf_of_the_approver_only_while_the_delegation_i
     approved = list(world.engine.history(did))[-1]
     assert approved.actor.on_behalf_of == approver.id
     assert approved.actor.person_id == deputy
+    assert approved.actor.grant_id == grant.grant_id
+    assert approved.actor.delegation_id is not None
+    assert world.engine.person(approver.id).delegations[str(approved.actor.delegation_id)].legal_basis == (
+        "Quyết định số 15-QĐ/HU ngày 01/10/2024"
+    )
 
 
 def test_a_delegation_does_not_outlive_its_period(world: World) -> None:

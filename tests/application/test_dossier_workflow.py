@@ -50,14 +50,17 @@ def test_the_approval_records_rule_set_inputs_and_result_so_it_can_be_recomputed
     assert recomputation.recomputed.level is recomputation.decided_level is Classification.GOOD
 
 
-def test_every_event_says_who_acted_as_what_over_which_unit(world: World) -> None:
+def test_every_event_says_who_acted_as_what_over_which_unit_and_on_which_grant(world: World) -> None:
     did = decided(world, "treasury")
     events = list(world.engine.history(did))
-    assert [e.actor for e in events[-3:]] == [
+    assert [e.actor.claim() for e in events[-3:]] == [
         world.secretary("treasury"),
         world.district_reviewer,
         world.district_approver,
     ]
+    (approver_grant,) = world.engine.person(world.district_approver.person_id).grants
+    assert str(events[-1].actor.grant_id) == approver_grant
+    assert events[-1].actor.delegation_id is None
 
 
 def test_a_return_to_the_unit_needs_a_reason_and_a_refusal_changes_nothing(world: World) -> None:
@@ -213,12 +216,20 @@ def test_a_decided_dossier_is_reclassified_only_after_a_reopening_with_a_legal_j
 
 def test_closing_the_period_locks_its_dossiers_but_not_a_legal_reclassification(world: World) -> None:
     open_did = draft(world, "cell-a")
+    undecided = endorsed(world, "cell-b")
     did = decided(world, "treasury", Classification.GOOD)
     world.engine.close_period(world.admin, 2024, reason="Kết thúc kỳ đánh giá")
     with pytest.raises(PeriodClosed):
         world.engine.submit(world.secretary("cell-a"), open_did)
     assert world.engine.available_actions(world.secretary("cell-a"), open_did) == []
+    # An endorsed dossier that was never decided is locked too: only a decided one may be re-opened.
+    with pytest.raises(PeriodClosed):
+        world.engine.approve(world.committee_approver, undecided)
+    assert world.engine.available_actions(world.committee_approver, undecided) == []
+    assert [a.trigger for a in world.engine.available_actions(world.district_approver, did)] == ["reopen"]
     world.engine.reopen(world.district_approver, did, legal_basis="Quyết định 5-QĐ/HU hủy kết quả")
+    with pytest.raises(PeriodClosed):
+        world.engine.return_to_committee(world.district_approver, did, reason="x")
     world.engine.approve(world.district_approver, did, level=Classification.COMPLETED, reason="Theo quyết định 5-QĐ/HU")
     assert world.engine.dossier(did).level is Classification.COMPLETED
 

@@ -15,8 +15,13 @@ def _cells(world: World, count: int) -> list[str]:
     for n in range(count):
         code = f"gc-{n}"
         world.units[code] = world.engine.register_unit(
-            world.admin, code=code, name=f"Chi bộ cơ sở số {n}", kind=UnitKind.GRASSROOTS_CELL,
-            parent_id=world.units["district"], established_on=date(2010, 1, 1), group="agencies",
+            world.admin,
+            code=code,
+            name=f"Chi bộ cơ sở số {n}",
+            kind=UnitKind.GRASSROOTS_CELL,
+            parent_id=world.units["district"],
+            established_on=date(2010, 1, 1),
+            group="agencies",
         )
         world.person(f"sec-{code}", f"Bí thư {n}", [(Role.SECRETARY, code)])
         codes.append(code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -265,3 +266,23 @@ def test_events_written_after_a_verification_extend_the_same_chain(app: LedgerAp
     report = verified(app, anchor=(count, head or ""))
     assert report.ok
     assert report.events_checked == count + 2
+
+
+def test_verify_reports_a_row_whose_state_was_turned_into_text_instead_of_failing(tmp_path: Path) -> None:
+    # Only SQLite lets an UPDATE change a column's storage type: `state || ' '` stores TEXT where bytes were.
+    import sqlite3
+    from contextlib import closing
+
+    from tests.application.conftest import build_world
+    from workflow.store import application_env
+
+    path = tmp_path / "events.sqlite"
+    world = build_world(application_env(None, path))
+    try:
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE stored_events SET state = state || ' ' WHERE rowid = 5")
+        report = world.engine.verify()
+        assert report.first_break is not None
+        assert report.first_break.notification_id == 5
+    finally:
+        world.engine.close()

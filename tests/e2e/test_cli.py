@@ -1,0 +1,251 @@
+"""The command line, end to end: the installed console script against a data directory of its own.
+
+One demo run is shared by the tests that only read (module scope); a test that writes works on a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from web.demo import (
+    DELEGATED,
+    FOUR_GOOD_COMMITTEE,
+    NOT_FOUR_GOOD_COMMITTEE,
+    QUOTA_REFUSED,
+    RECLASSIFICATION_BASIS,
+    RECLASSIFIED,
+    RETURNED_AND_RESUBMITTED,
+)
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _command() -> list[str]:
+    """The console script of this interpreter's environment, else the same entry point through this interpreter."""
+    script = shutil.which("dossierflow", path=str(Path(sys.executable).parent)) or shutil.which("dossierflow")
+    if script:
+        return [script]
+    return [sys.executable, "-c", "from web.cli import main; main()"]
+
+
+COMMAND = _command()
+
+
+def dossierflow(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DOSSIERFLOW_MAX_EVIDENCE_BYTES")}
+    env["DOSSIERFLOW_DATA_DIR"] = str(data_dir)
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    # Run outside the project, so that no .env file of a developer's is read.
+    return subprocess.run(
+        [*COMMAND, *args], env=env, cwd=data_dir.parent, capture_output=True, text=True, encoding="utf-8", timeout=300,
+        check=False,
+    )
+
+
+def event_count(data_dir: Path) -> int:
+    with closing(sqlite3.connect(data_dir / "events.sqlite")) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM stored_events").fetchone()
+    return int(count)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    result = dossierflow(data_dir, "demo")
+    assert result.returncode == 0, result.stderr
+    return data_dir, result
+
+
+@pytest.fixture
+def played(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    """The shared demo store, for tests that only read it."""
+    return demo_run[0]
+
+
+@pytest.fixture
+def played_copy(demo_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> Path:
+    """A copy of the demo store, for a test that writes to it."""
+    copy = tmp_path / "data"
+    shutil.copytree(demo_run[0], copy)
+    return copy
+
+
+def test_the_demo_plays_through_on_an_empty_store_and_says_what_it_did(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    data_dir, result = demo_run
+    out = result.stdout
+    assert "Traceback" not in result.stderr
+    assert re.search(r"registered \d+ units", out)
+    assert re.search(r"2024: \d+ dossiers submitted", out)
+    assert re.search(r"^quota refused: .*the quota of excellent is full", out, re.MULTILINE)
+    assert "re-classified" in out
+    assert "dossierflow status" in out
+    assert f"dossierflow history {RECLASSIFIED}/2024" in out
+    done = re.search(r"done in [\d.]+ s: (\d+) units, (\d+) people, (\d+) dossiers .*, (\d+) events", out)
+    assert done is not None
+    units, people, dossiers, events = map(int, done.groups())
+    assert units >= 60
+    assert people >= units
+    assert 60 <= dossiers <= 80
+    assert events == event_count(data_dir)
+    assert list((data_dir / "evidence").rglob("*")), "the evidence files are written under the data directory"
+
+
+def test_status_shows_2024_closed_with_decided_classifications_and_2025_open_under_qd366(played: Path) -> None:
+    result = dossierflow(played, "status")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^== 2024 \(closed\), rule set QD124-2023 v\d+: \d+ dossiers", out, re.MULTILINE)
+    assert re.search(r"^== 2025 \(open\), rule set QD366-2025 v\d+: \d+ dossiers", out, re.MULTILINE)
+    decided = re.search(r"^ {3}decided: (.*)$", out, re.MULTILINE)
+    assert decided is not None
+    counts = {level: int(n) for level, n in re.findall(r"(\w+) (\d+)", decided.group(1))}
+    assert set(counts) == {"excellent", "good", "completed", "not_completed", "not_rated"}
+    assert counts["good"] > counts["excellent"] > 0
+    four_good = re.search(r"four-good recognized: (\d+)", out)
+    assert four_good is not None
+    assert int(four_good.group(1)) > 0
+    # Some dossiers are left where the season left them, as in a real year.
+    by_state = re.search(r"^ {3}by state: (.*)$", out, re.MULTILINE)
+    assert by_state is not None
+    assert "submitted" in by_state.group(1)
+    assert "endorsed" in by_state.group(1)
+    # Names with diacritics come through whole.
+    assert "Đảng bộ phường Kim Tân" in out
+    assert "Đảng bộ xã Tả Ngài Chồ" in out
+
+
+def test_the_four_good_committee_is_recognized_because_both_its_cells_are(played: Path) -> None:
+    recognized = dossierflow(played, "show", f"{FOUR_GOOD_COMMITTEE}/2024")
+    assert recognized.returncode == 0, recognized.stderr
+    assert "decided: good   four-good: yes" in recognized.stdout
+    not_recognized = dossierflow(played, "show", f"{NOT_FOUR_GOOD_COMMITTEE}/2024")
+    assert "four-good: no" in not_recognized.stdout
+
+
+def test_demo_if_empty_a_second_time_changes_nothing(played_copy: Path) -> None:
+    before = event_count(played_copy)
+    result = dossierflow(played_copy, "demo", "--if-empty")
+    assert result.returncode == 0, result.stderr
+    assert "already holds data" in result.stdout
+    assert event_count(played_copy) == before
+    again = dossierflow(played_copy, "demo")
+    assert again.returncode != 0
+    assert again.stderr.strip().count("\n") == 0
+    assert "already holds data" in again.stderr
+    assert event_count(played_copy) == before
+
+
+def test_verify_reports_ok_with_the_event_count(played: Path) -> None:
+    result = dossierflow(played, "verify")
+    assert result.returncode == 0, result.stderr
+    ok = re.fullmatch(r"ok: (\d+) events, chain intact; head [0-9a-f]{64}\n", result.stdout)
+    assert ok is not None, result.stdout
+    assert int(ok.group(1)) == event_count(played)
+
+
+def test_history_of_the_reclassified_dossier_shows_the_reopening_its_legal_basis_the_new_decision_and_who(
+    played: Path,
+) -> None:
+    result = dossierflow(played, "history", f"{RECLASSIFIED}/2024")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    reopened = next(i for i, line in enumerate(lines) if "Reopened (approved -> reopened)" in line)
+    assert re.match(r"v\d+\s+2025-03-\d\d \d\d:\d\d", lines[reopened]), "re-opened in March 2025, after the close"
+    assert re.match(r"\s+by .+ as approver of Huyện ủy Mường Khương$", lines[reopened + 1])
+    reopening = "\n".join(lines[reopened:])
+    assert f"why: {RECLASSIFICATION_BASIS}" in reopening
+    assert "decided level: good" in reopening
+    decided = next(i for i, line in enumerate(lines) if "Approved (reopened -> approved)" in line)
+    assert decided > reopened
+    decision = "\n".join(lines[decided:])
+    assert re.search(r"^\s+by .+ as approver of Huyện ủy Mường Khương$", decision, re.MULTILINE)
+    assert "level: completed" in decision
+    assert "previous level: good" in decision
+    assert re.search(r"why: .*28-KL/UBKTHU", decision)
+    # The first decision is still there: a re-classification is a new event, never an edit.
+    first = next(line for line in lines if "Approved (endorsed -> approved)" in line)
+    assert lines.index(first) < reopened
+
+
+def test_history_shows_the_quota_refusal_the_delegation_and_the_resubmission(played: Path) -> None:
+    quota = dossierflow(played, "history", f"{QUOTA_REFUSED}/2024").stdout
+    assert "computed excellent" in quota
+    assert re.search(r"level: good\n.*\n.*quota after: 2 excellent of cap 2", quota)
+    assert "why: Đã đủ số lượng" in quota
+    delegated = dossierflow(played, "history", f"{DELEGATED}/2024").stdout
+    assert re.search(r"Approved .*\n\s+by .+ as approver of Huyện ủy Mường Khương, on behalf of .+", delegated)
+    resubmitted = dossierflow(played, "history", f"{RETURNED_AND_RESUBMITTED}/2024").stdout
+    assert "ReturnedToUnit (submitted -> returned_to_unit)" in resubmitted
+    assert "Resubmitted (returned_to_unit -> submitted)" in resubmitted
+    assert re.search(r"changed since the last round: leadership_of_tasks; files added 1", resubmitted)
+
+
+def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: Path) -> None:
+    now = dossierflow(played, "show", f"{RECLASSIFIED}/2024")
+    assert now.returncode == 0, now.stderr
+    assert "state: approved" in now.stdout
+    assert "decided: completed" in now.stdout
+    then = dossierflow(played, "show", f"{RECLASSIFIED}/2024", "--as-of", "2024-11-20")
+    assert then.returncode == 0, then.stderr
+    assert "state: draft" in then.stdout
+    assert "decided:" not in then.stdout
+    as_of = re.search(r"as of version \d+, (\d{4}-\d\d-\d\d)", then.stdout)
+    assert as_of is not None
+    assert as_of.group(1) <= "2024-11-20"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("history", "khong-co-don-vi/2024"), "no unit with code 'khong-co-don-vi'", id="unknown unit"),
+        pytest.param(("history", "lc-kim-tan/2030"), "no dossier 'lc-kim-tan/2030'", id="unknown dossier"),
+        pytest.param(("show", "not-a-reference"), "neither a dossier id nor a reference", id="bad reference"),
+        pytest.param(
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2024-13-45"), "is not a date like", id="bad date",
+        ),
+        pytest.param(
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2023-06-01"), "did not exist yet", id="date before",
+        ),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_one_line_message(played: Path, args: tuple[str, ...], message: str) -> None:
+    result = dossierflow(played, *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert message in result.stderr
+
+
+def test_an_unknown_command_exits_non_zero_without_a_traceback(played: Path) -> None:
+    result = dossierflow(played, "no-such-command")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "No such command 'no-such-command'" in result.stderr
+
+
+def test_verify_after_tampering_one_row_exits_1_and_names_the_break(played_copy: Path) -> None:
+    database = played_copy / "events.sqlite"
+    with closing(sqlite3.connect(database)) as conn, conn:
+        (state,) = conn.execute("SELECT state FROM stored_events WHERE rowid = 5").fetchone()
+        assert isinstance(state, bytes)
+        tampered = state.replace(b"2024", b"2023") if b"2024" in state else state + b" "
+        assert tampered != state
+        conn.execute("UPDATE stored_events SET state = ? WHERE rowid = 5", (tampered,))
+    result = dossierflow(played_copy, "verify")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert re.search(r"TAMPERED: link 5 \(notification 5\) is altered: event #5 ", result.stderr), result.stderr
