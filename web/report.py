@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -12,7 +12,7 @@ from domain.dossier import Dossier
 from domain.errors import NotFound
 from domain.period import EvaluationPeriod
 from domain.values import Classification, DossierState
-from workflow.clock import VIETNAM
+from workflow.clock import VIETNAM, local_date
 from workflow.engine import Engine
 
 # Plain-text views of the engine's queries for the command line. The pages will read projections instead.
@@ -42,14 +42,17 @@ class Names:
         except NotFound:
             return str(pid)
 
-    def _unit(self, uid: UUID) -> str:
+    def _unit(self, uid: UUID, day: date | None = None) -> str:
         try:
-            return self.engine.unit(uid).name
+            unit = self.engine.unit(uid)
         except NotFound:
             return str(uid)
+        # A unit is named as it was named on the day in question: history outlives renames.
+        then = unit.as_of(day) if day else None
+        return then.name if then else unit.name
 
-    def actor(self, actor: Actor) -> str:
-        text = f"{self.person(actor.person_id)} as {actor.role.value} of {self.unit(actor.unit_id)}"
+    def actor(self, actor: Actor, day: date | None = None) -> str:
+        text = f"{self.person(actor.person_id)} as {actor.role.value} of {self.unit(actor.unit_id, day)}"
         if actor.on_behalf_of is not None:
             text += f", on behalf of {self.person(actor.on_behalf_of)}"
         return text
@@ -66,7 +69,7 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
         if "from_state" in fields:
             head += f" ({_value(fields['from_state'])} -> {_value(fields['to_state'])})"
         yield head
-        yield f"       by {names.actor(fields['actor'])}"
+        yield f"       by {names.actor(fields['actor'], local_date(event.timestamp))}"
         details = []
         for key in ("round", "level", "previous_level", "decided_level", "late", "unit_age_months"):
             if fields.get(key) not in (None, False):
