@@ -16,8 +16,9 @@ Errors. A version conflict (two writers saving the same aggregate version) raise
 ``eventsourcing.persistence.IntegrityError`` on both backends: SQLite's ``sqlite3.IntegrityError`` is translated by
 ``SQLiteTransaction``, psycopg's ``UniqueViolation`` by ``PostgresDatastore.get_connection``. The whole batch is
 rolled back (events and chain records), so the engine may catch it, raise ``domain.errors.ConcurrencyConflict``,
-and let the user retry on fresh state. Note that IntegrityError is not only a conflict: a refused chain write is
-a :class:`ChainWriteRefused` instead, precisely so that it is not mistaken for one.
+and let the user retry on fresh state. The chain's own refusal to extend (the events table lost its newest rows)
+is a :class:`ChainWriteRefused`, a PersistenceError but deliberately not an IntegrityError, so that it is not
+retried as a conflict.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
-    Notification,
     OperationalError,
     PersistenceError,
     ProgrammingError,
@@ -78,6 +78,7 @@ __all__ = [
     "DataclassAsDict",
     "DateAsISO",
     "EnumAsValue",
+    "EventRow",
     "HashChainedRecorder",
     "application_env",
     "chain_head",
@@ -118,7 +119,7 @@ def link_hash(
     for part in (
         str(notification_id).encode("ascii"),
         str(originator_id).encode("utf-8"),
-        str(originator_version).encode("ascii"),
+        str(originator_version).encode("utf-8"),
         str(topic).encode("utf-8"),
         bytes(state),
     ):
@@ -134,6 +135,20 @@ class ChainLink(NamedTuple):
     position: int
     prev_hash: str
     hash: str
+
+
+class EventRow(NamedTuple):
+    """One row of the events table as stored, without the library's conversions.
+
+    The verifier reads rows this way because a row edited by hand may hold anything (an originator id that is no
+    UUID, a NULL, a number where bytes were): it must be reported as a broken link, not crash the verification.
+    """
+
+    notification_id: int
+    originator_id: Any
+    originator_version: Any
+    topic: Any
+    state: Any
 
 
 class ChainWriteRefused(PersistenceError):
@@ -189,6 +204,10 @@ class HashChainedRecorder(ABC):
         """Chain records with after < notification_id <= stop, in notification order."""
 
     @abstractmethod
+    def select_event_rows(self, after: int | None, stop: int, limit: int) -> list[EventRow]:
+        """Events with after < notification id <= stop, in notification order, as stored."""
+
+    @abstractmethod
     def select_chain_head(self) -> ChainLink | None:
         """The chain record of the newest event, or None for an empty chain."""
 
@@ -215,6 +234,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         )
         self._select_max_ids_statement = (
             f"SELECT (SELECT MAX(rowid) FROM {self.events_table_name}), (SELECT MAX(notification_id) FROM {chain})"
+        )
+        self._select_event_rows_statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -245,6 +268,22 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._select_links_statement, (-1 if after is None else after, stop, limit))
             return [ChainLink(*row) for row in c.fetchall()]
+
+    def select_event_rows(self, after: int | None, stop: int, limit: int) -> list[EventRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_event_rows_statement, (-1 if after is None else after, stop, limit))
+            return [
+                EventRow(row[0], self._stored_originator_id(row[1]), row[2], row[3], row[4]) for row in c.fetchall()
+            ]
+
+    def _stored_originator_id(self, value: Any) -> Any:
+        # As convert_originator_id, which hashed the id as a UUID at write time, but keeping what cannot be one.
+        if self.datastore.originator_id_type == "uuid" and isinstance(value, str):
+            try:
+                return UUID(value)
+            except ValueError:
+                return value
+        return value
 
     def select_chain_head(self) -> ChainLink | None:
         with self.datastore.transaction(commit=False) as c:
@@ -336,6 +375,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             "SELECT (SELECT MAX(notification_id) FROM {schema}.{events}) AS events, "
             "(SELECT MAX(notification_id) FROM {schema}.{chain}) AS chain"
         ).format(schema=schema, events=Identifier(self.events_table_name), chain=chain)
+        self._select_event_rows_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, events=Identifier(self.events_table_name))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
@@ -380,6 +423,11 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_links_statement, (-1 if after is None else after, stop, limit))
             return [ChainLink(**row) for row in curs.fetchall()]
+
+    def select_event_rows(self, after: int | None, stop: int, limit: int) -> list[EventRow]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_event_rows_statement, (-1 if after is None else after, stop, limit))
+            return [EventRow(**row) for row in curs.fetchall()]
 
     def select_chain_head(self) -> ChainLink | None:
         with self.datastore.transaction(commit=False) as curs:
@@ -442,14 +490,14 @@ def _chained(recorder: ApplicationRecorder) -> HashChainedRecorder:
     return recorder
 
 
-def _iter_events(recorder: ApplicationRecorder, stop: int, page_size: int) -> Iterator[Notification]:
+def _iter_events(recorder: HashChainedRecorder, stop: int, page_size: int) -> Iterator[EventRow]:
     after: int | None = None
     while True:
-        page = recorder.select_notifications(start=after, limit=page_size, stop=stop, inclusive_of_start=False)
+        page = recorder.select_event_rows(after, stop, page_size)
         yield from page
         if len(page) < page_size:
             return
-        after = page[-1].id
+        after = page[-1].notification_id
 
 
 def _iter_links(recorder: HashChainedRecorder, stop: int, page_size: int) -> Iterator[ChainLink]:
@@ -462,8 +510,11 @@ def _iter_links(recorder: HashChainedRecorder, stop: int, page_size: int) -> Ite
         after = page[-1].notification_id
 
 
-def _describe(event: Notification) -> str:
-    return f"event #{event.id} (originator {event.originator_id}, version {event.originator_version}, {event.topic})"
+def _describe(event: EventRow) -> str:
+    return (
+        f"event #{event.notification_id} (originator {event.originator_id}, version {event.originator_version}, "
+        f"{event.topic})"
+    )
 
 
 def verify_chain(
@@ -483,7 +534,7 @@ def verify_chain(
     # in one transaction, in notification order (PostgreSQL's table lock, SQLite's single writer).
     max_event_id, max_link_id = chained.select_max_ids()
     stop = max(max_event_id or 0, max_link_id or 0)
-    events = _iter_events(recorder, stop, page_size)
+    events = _iter_events(chained, stop, page_size)
     links = _iter_links(chained, stop, page_size)
     events_table = chained.events_table_name
 
@@ -498,15 +549,15 @@ def verify_chain(
     link = next(links, None)
     while event is not None or link is not None:
         position += 1
-        if link is None or (event is not None and event.id < link.notification_id):
+        if link is None or (event is not None and event.notification_id < link.notification_id):
             assert event is not None
             return report(
                 "unchained",
-                event.id,
+                event.notification_id,
                 f"{_describe(event)} has no chain record: it was inserted directly into {events_table}, "
                 "or its chain record was deleted",
             )
-        if event is None or event.id > link.notification_id:
+        if event is None or event.notification_id > link.notification_id:
             return report(
                 "missing",
                 link.notification_id,
@@ -516,25 +567,23 @@ def verify_chain(
         if link.prev_hash != expected_prev or link.position != position:
             return report(
                 "broken-link",
-                event.id,
+                event.notification_id,
                 f"the chain record of {_describe(event)} does not follow its predecessor (it links to "
                 f"{link.prev_hash[:12]}… at position {link.position}, the preceding link is "
                 f"{expected_prev[:12]}… at position {position - 1}): chain records were edited, deleted or inserted",
             )
-        digest = link_hash(
-            expected_prev, event.id, event.originator_id, event.originator_version, event.topic, event.state
-        )
+        digest = link_hash(expected_prev, *event)
         if digest != link.hash:
             return report(
                 "altered",
-                event.id,
+                event.notification_id,
                 f"{_describe(event)} no longer matches the hash recorded when it was written: its row "
                 "(state, topic, originator, version or notification id) or its chain record was changed",
             )
         if anchor is not None and position == anchor[0] and link.hash != anchor[1]:
             return report(
                 "anchor-mismatch",
-                event.id,
+                event.notification_id,
                 f"link {position} hashes to {link.hash[:12]}…, but the head recorded outside the database for "
                 f"that position is {anchor[1][:12]}…: the chain was rewritten from this point or earlier",
             )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -195,6 +196,23 @@ def test_verify_names_the_first_of_two_rows_whose_notification_ids_were_swapped(
     backend.raw_sql(renumber, (4, 8))
     backend.raw_sql(renumber, (8, -1))
     assert row(backend, 4)[1].endswith("Entered")
+    assert_first_break(app, 4, 4, "altered")
+
+
+@pytest.mark.parametrize(
+    "assignment", ["topic = NULL", "state = NULL", "originator_id = 'not-a-uuid'", "originator_version = 'seven'"]
+)
+def test_verify_reports_a_row_edited_into_values_the_application_never_writes(
+    app: LedgerApp, backend: Backend, assignment: str
+) -> None:
+    update = f"UPDATE {backend.events_table} SET {assignment} WHERE {backend.notification_id} = ?"
+    if backend.name == "postgres" and "'" in assignment:
+        # PostgreSQL's column types refuse such a value; SQLite stores it, and the verifier must not trip on it.
+        with pytest.raises(psycopg.DataError):
+            backend.raw_sql(update, (4,))
+        assert verified(app).ok
+        return
+    backend.raw_sql(update, (4,))
     assert_first_break(app, 4, 4, "altered")
 
 
