@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import date
 from uuid import UUID
@@ -69,7 +69,13 @@ def in_scope(scope: Scope, actor_unit: UUID, unit: Unit, day: date, load_unit: L
 
 
 def authorize(
-    actor: Actor, rule: TriggerRule, unit: Unit, day: date, load_person: LoadPerson, load_unit: LoadUnit
+    actor: Actor,
+    rule: TriggerRule,
+    unit: Unit,
+    day: date,
+    load_person: LoadPerson,
+    load_unit: LoadUnit,
+    submitters: Collection[str] = (),
 ) -> Authority:
     if actor.role is not rule.role:
         raise NotAuthorized(f"'{rule.label}' needs the {rule.role.value} role; you act as {actor.role.value}")
@@ -78,6 +84,8 @@ def authorize(
         raise NotAuthorized(
             f"'{rule.label}' on {unit.name} needs the {rule.role.value} role held over {rule.scope.value}"
         )
+    if rule.independent and {str(actor.person_id), str(authority.holder_id)} & set(submitters):
+        raise NotAuthorized(f"nobody may '{rule.label}' on a dossier they submitted")
     return authority
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
@@ -48,6 +48,10 @@ from workflow.rules import (
 from workflow.spec import CURRENT_VERSION, Workflow, spec_for
 
 A = TypeVar("A", bound=Aggregate)
+
+
+def _submission(dossier: Dossier) -> str:
+    return "resubmit" if dossier.state is DossierState.RETURNED_TO_UNIT else "submit"
 
 
 @dataclass(frozen=True)
@@ -412,11 +416,15 @@ class Engine(Application[UUID]):
         return dossier.id
 
     def _act(
-        self, actor: Actor, did: UUID, trigger: str, expected_version: int | None
+        self, actor: Actor, did: UUID, trigger: str | Callable[[Dossier], str], expected_version: int | None
     ) -> tuple[Dossier, Unit, EvaluationPeriod, datetime, date, Actor]:
-        """Load the dossier and check, before anything changes, that this actor may fire this trigger now."""
+        """Load the dossier and check, before anything changes, that this actor may fire this trigger now.
+
+        `trigger` may depend on the dossier's state (a submission is a resubmission after a return).
+        """
         moment, today = self._now()
         dossier = self.dossier(did)
+        trigger = trigger(dossier) if callable(trigger) else trigger
         if expected_version is not None and dossier.version != expected_version:
             raise ConcurrencyConflict(
                 f"the dossier changed since you loaded it (version {expected_version}, now {dossier.version}); "
@@ -427,7 +435,7 @@ class Engine(Application[UUID]):
         if spec.locked(dossier.state, trigger, period.closed):
             period.check_open()
         unit = self.unit(dossier.unit_id)
-        authority = authorize(actor, spec.rule(trigger), unit, today, self.person, self.unit)
+        authority = authorize(actor, spec.rule(trigger), unit, today, self.person, self.unit, dossier.submitters)
         # The event records the grant (and delegation) the action rested on, not only who claimed to act.
         return dossier, unit, period, moment, today, authority.stamp(actor)
 
@@ -463,12 +471,10 @@ class Engine(Application[UUID]):
         self._save(dossier)
 
     def submit(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
-        current = self.dossier(did)
-        trigger = "resubmit" if current.state is DossierState.RETURNED_TO_UNIT else "submit"
-        dossier, _, period, moment, today, actor = self._act(actor, did, trigger, expected_version)
+        dossier, _, period, moment, today, actor = self._act(actor, did, _submission, expected_version)
         missing = missing_answers(self._rules_of(period), self._model_of(dossier), dossier.answers, dossier.facts)
         late = period.is_late("self_assessment", today)
-        command = dossier.resubmit if trigger == "resubmit" else dossier.submit
+        command = dossier.resubmit if _submission(dossier) == "resubmit" else dossier.submit
         command(self.workflow, missing=missing, late=late, actor=actor, timestamp=moment)
         self._save(dossier)
 
@@ -484,9 +490,9 @@ class Engine(Application[UUID]):
 
     # --- dossiers: the committee ---------------------------------------------------------------
 
-    def subordinates(self, unit: Unit, year: int) -> Subordinates:
+    def subordinates(self, unit: Unit, period: EvaluationPeriod) -> Subordinates:
         """Counts among the units below, from their decided dossiers: the engine computes these, nobody types them."""
-        day = self.period(year).end_date
+        year, day = period.year, period.end_date
         total = completed = good = four_good = 0
         undecided: list[str] = []
         for child in self.children(unit.id, day):
@@ -511,10 +517,13 @@ class Engine(Application[UUID]):
     def evaluate(self, did: UUID) -> tuple[Evaluation, Recognition | None, Subordinates | None]:
         """What the rules make of the dossier's answers now: the suggestion the reviewer and the approver see."""
         dossier = self.dossier(did)
-        period = self.period(dossier.year)
+        return self._evaluate(dossier, self.unit(dossier.unit_id), self.period(dossier.year))
+
+    def _evaluate(
+        self, dossier: Dossier, unit: Unit, period: EvaluationPeriod
+    ) -> tuple[Evaluation, Recognition | None, Subordinates | None]:
         rule_set, model = self._rules_of(period), self._model_of(dossier)
-        unit = self.unit(dossier.unit_id)
-        subs = self.subordinates(unit, dossier.year) if unit.children else None
+        subs = self.subordinates(unit, period) if unit.children else None
         summary = subs.summary if subs else None
         evaluation = classify(rule_set, dossier.answers, dossier.facts, summary)
         recognition = recognize(model, dossier.answers, summary) if model else None
@@ -546,8 +555,8 @@ class Engine(Application[UUID]):
         reason: str = "",
         expected_version: int | None = None,
     ) -> Classification:
-        dossier, _, _, moment, _, actor = self._act(actor, did, "endorse", expected_version)
-        evaluation, recognition, subs = self.evaluate(did)
+        dossier, unit, period, moment, _, actor = self._act(actor, did, "endorse", expected_version)
+        evaluation, recognition, subs = self._evaluate(dossier, unit, period)
         proposed = level or evaluation.level
         dossier.endorse(
             self.workflow, level=proposed, evaluation=self._decision_record(dossier, evaluation, subs),
@@ -580,7 +589,7 @@ class Engine(Application[UUID]):
         expected_version: int | None = None,
     ) -> QuotaFigures:
         dossier, unit, period, moment, _, actor = self._act(actor, did, "approve", expected_version)
-        evaluation, recognition, subs = self.evaluate(did)
+        evaluation, recognition, subs = self._evaluate(dossier, unit, period)
         if subs is not None and subs.undecided:
             raise OrderingViolation(
                 f"{unit.name} is decided after the units below it; still undecided: " + "; ".join(subs.undecided)
@@ -665,12 +674,8 @@ class Engine(Application[UUID]):
             if spec.locked(dossier.state, trigger, period.closed):
                 continue
             try:
-                authorize(actor, rule, unit, today, self.person, self.unit)
+                authorize(actor, rule, unit, today, self.person, self.unit, dossier.submitters)
             except NotAuthorized:
-                continue
-            if trigger in ("endorse", "return_to_unit", "approve", "mark_not_rated") and (
-                dossier.submitted_by(actor.person_id)
-            ):
                 continue
             actions.append(Action(trigger, rule.label, rule.needs_reason))
         return actions

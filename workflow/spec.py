@@ -32,6 +32,11 @@ class TriggerRule:
     # the states from which this trigger may still fire once the period is closed.
     when_closed_from: frozenset[S] = frozenset()
 
+    @property
+    def independent(self) -> bool:
+        """Reviews and decisions: never by whoever submitted the dossier, nor on their behalf."""
+        return self.role is not Role.SECRETARY
+
 
 EDITING = [S.DRAFT, S.RETURNED_TO_UNIT]
 

@@ -60,8 +60,27 @@ def test_nobody_reviews_or_approves_a_dossier_they_submitted(world: World) -> No
     with pytest.raises(NotAuthorized, match="they submitted"):
         world.engine.endorse(as_reviewer, did)
     world.engine.endorse(world.district_reviewer, did)
+    as_approver = world.actor("sec-treasury", Role.APPROVER, "district")
+    assert world.engine.available_actions(as_approver, did) == []
     with pytest.raises(NotAuthorized, match="they submitted"):
-        world.engine.approve(world.actor("sec-treasury", Role.APPROVER, "district"), did)
+        world.engine.approve(as_approver, did)
+    with pytest.raises(NotAuthorized, match="they submitted"):
+        world.engine.return_to_committee(as_approver, did, reason="Tự trả lại")
+    # Nor through a deputy acting on the submitter's behalf.
+    (approver_grant,) = [g for g in world.engine.person(pid).grants.values() if g.role is Role.APPROVER]
+    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư")
+    world.engine.delegate(
+        world.admin,
+        pid,
+        approver_grant.grant_id,
+        deputy_id=deputy,
+        valid_from=date(2024, 10, 1),
+        valid_to=date(2025, 2, 1),
+        legal_basis="Quyết định số 9-QĐ/HU",
+    )
+    with pytest.raises(NotAuthorized, match="they submitted"):
+        world.engine.approve(world.actor("deputy", Role.APPROVER, "district", on_behalf_of="sec-treasury"), did)
+    world.engine.approve(world.district_approver, did)
 
 
 def test_a_revoked_grant_gives_no_right_from_its_revocation_on(world: World) -> None:
