@@ -10,7 +10,6 @@ from uuid import UUID
 from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import NotFound
-from domain.period import EvaluationPeriod
 from domain.values import Classification, DossierState
 from workflow.clock import VIETNAM, local_date
 from workflow.engine import Engine
@@ -139,9 +138,8 @@ def dossier_lines(engine: Engine, dossier: Dossier) -> Iterator[str]:
 
 def status_lines(engine: Engine, year: int | None) -> Iterator[str]:
     names = Names(engine)
-    periods = [engine._get(EvaluationPeriod, pid, "period") for pid in engine.aggregate_ids(EvaluationPeriod, "Opened")]
     dossiers = [engine.dossier(did) for did in engine.aggregate_ids(Dossier, "Opened")]
-    for period in sorted(periods, key=lambda p: p.year):
+    for period in engine.periods():
         if year is not None and period.year != year:
             continue
         mine = [d for d in dossiers if d.year == period.year]

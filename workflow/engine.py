@@ -148,6 +148,12 @@ class Engine(Application[UUID]):
     def period(self, year: int) -> EvaluationPeriod:
         return self._get(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
 
+    def periods(self) -> list[EvaluationPeriod]:
+        return sorted(
+            (self._get(EvaluationPeriod, pid, "period") for pid in self.aggregate_ids(EvaluationPeriod, "Opened")),
+            key=lambda p: p.year,
+        )
+
     def dossier(self, did: UUID, version: int | None = None) -> Dossier:
         return self._get(Dossier, did, "dossier", version)
 

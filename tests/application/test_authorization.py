@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from uuid import UUID
 
 import pytest
 
-from domain.errors import NotAuthorized
+from domain.errors import InvalidInput, NotAuthorized
 from domain.ids import person_id
 from domain.values import Classification, DossierState, Role
 from tests.application.conftest import World
@@ -102,60 +103,50 @@ def test_a_grant_that_starts_later_gives_no_right_yet(world: World) -> None:
         world.engine.submit(world.actor("new-secretary", Role.SECRETARY, "treasury"), did)
 
 
-def test_a_deputy_approves_on_behalf_of_the_approver_only_while_the_delegation_is_valid(world: World) -> None:
+def _deputy_of_the_district_approver(world: World, valid_to: date, legal_basis: str) -> UUID:
+    """A deputy, and the district approver's delegation to them from 1 October 2024; the deputy's id."""
     approver = world.engine.person(person_id("district-approver"))
     (grant,) = approver.grants.values()
     deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy")
-    deputy_actor = world.actor("deputy", Role.APPROVER, "district", on_behalf_of="district-approver")
-    did = endorsed(world, "treasury")
-    with pytest.raises(NotAuthorized, match="no delegation"):
-        world.engine.approve(deputy_actor, did)
-
-    with pytest.raises(Exception, match="legal basis"):
-        world.engine.delegate(
-            world.district_approver,
-            approver.id,
-            grant.grant_id,
-            deputy_id=deputy,
-            valid_from=date(2024, 10, 1),
-            valid_to=date(2025, 2, 1),
-            legal_basis="",
-        )
     world.engine.delegate(
         world.district_approver,
         approver.id,
         grant.grant_id,
         deputy_id=deputy,
         valid_from=date(2024, 10, 1),
-        valid_to=date(2025, 2, 1),
-        legal_basis="Quyết định số 15-QĐ/HU ngày 01/10/2024",
+        valid_to=valid_to,
+        legal_basis=legal_basis,
     )
+    return deputy
+
+
+def test_a_delegation_needs_its_legal_basis(world: World) -> None:
+    with pytest.raises(InvalidInput, match="legal basis"):
+        _deputy_of_the_district_approver(world, date(2025, 2, 1), legal_basis="")
+
+
+def test_a_deputy_approves_on_behalf_of_the_approver_only_while_the_delegation_is_valid(world: World) -> None:
+    deputy_actor = world.actor("deputy", Role.APPROVER, "district", on_behalf_of="district-approver")
+    did = endorsed(world, "treasury")
+    with pytest.raises(NotAuthorized, match="no delegation"):
+        world.engine.approve(deputy_actor, did)
+
+    deputy = _deputy_of_the_district_approver(world, date(2025, 2, 1), "Quyết định số 15-QĐ/HU ngày 01/10/2024")
     world.engine.approve(deputy_actor, did)
     approved = list(world.engine.history(did))[-1]
+    approver = world.engine.person(person_id("district-approver"))
+    (grant,) = approver.grants.values()
     assert approved.actor.on_behalf_of == approver.id
     assert approved.actor.person_id == deputy
     assert approved.actor.grant_id == grant.grant_id
     assert approved.actor.delegation_id is not None
-    assert world.engine.person(approver.id).delegations[str(approved.actor.delegation_id)].legal_basis == (
+    assert approver.delegations[str(approved.actor.delegation_id)].legal_basis == (
         "Quyết định số 15-QĐ/HU ngày 01/10/2024"
     )
 
 
 def test_a_delegation_does_not_outlive_its_period(world: World) -> None:
-    from datetime import UTC, datetime
-
-    approver = world.engine.person(person_id("district-approver"))
-    (grant,) = approver.grants.values()
-    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy")
-    world.engine.delegate(
-        world.admin,
-        approver.id,
-        grant.grant_id,
-        deputy_id=deputy,
-        valid_from=date(2024, 10, 1),
-        valid_to=date(2024, 12, 1),
-        legal_basis="Quyết định số 15-QĐ/HU",
-    )
+    _deputy_of_the_district_approver(world, date(2024, 12, 1), "Quyết định số 15-QĐ/HU")
     did = endorsed(world, "treasury")
     world.clock.set(datetime(2024, 12, 5, 3, 0, tzinfo=UTC))
     with pytest.raises(NotAuthorized, match="no delegation"):

@@ -5,11 +5,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from domain.errors import (
+    AlreadyExists,
     ClassificationRefused,
     ConcurrencyConflict,
     EvidenceRejected,
     InvalidInput,
     InvalidTransition,
+    NotFound,
     PeriodClosed,
     ReasonRequired,
 )
@@ -142,7 +144,7 @@ def test_a_draft_can_be_withdrawn_with_a_reason_and_restored(world: World) -> No
 
 def test_a_unit_has_one_dossier_per_period(world: World) -> None:
     draft(world, "treasury")
-    with pytest.raises(Exception, match="already has a dossier"):
+    with pytest.raises(AlreadyExists, match="already has a dossier"):
         world.engine.open_dossier(world.secretary("treasury"), world.units["treasury"], 2024)
 
 
@@ -279,7 +281,7 @@ def test_the_dossier_as_of_a_date_is_the_dossier_as_it_stood_then(world: World) 
     assert world.engine.dossier_as_of(did, date(2024, 11, 1)).state is DossierState.DRAFT
     assert world.engine.dossier_as_of(did, date(2024, 11, 25)).state is DossierState.SUBMITTED
     assert world.engine.dossier_as_of(did, date(2024, 12, 2)).state is DossierState.ENDORSED
-    with pytest.raises(Exception, match="did not exist yet"):
+    with pytest.raises(NotFound, match="did not exist yet"):
         world.engine.dossier_as_of(did, date(2024, 10, 1))
 
 

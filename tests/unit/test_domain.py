@@ -7,7 +7,7 @@ import pytest
 
 from domain.actor import Actor
 from domain.decisions import DecisionBook, DecisionEntry
-from domain.errors import InvalidInput, QuotaExceeded
+from domain.errors import InvalidInput, InvalidTransition, QuotaExceeded
 from domain.person import Person
 from domain.unit import Unit
 from domain.values import Classification, Role, UnitKind
@@ -55,7 +55,7 @@ def test_a_dissolved_unit_takes_no_more_changes_and_is_inactive_from_that_date()
     unit.dissolve(effective_from=date(2025, 7, 1), reason="Nghị quyết sắp xếp", actor=ADMIN, timestamp=T)
     assert unit.as_of(date(2025, 6, 30)).active  # type: ignore[union-attr]
     assert not unit.as_of(date(2025, 7, 1)).active  # type: ignore[union-attr]
-    with pytest.raises(Exception, match="dissolved"):
+    with pytest.raises(InvalidTransition, match="dissolved"):
         unit.rename(name="x", effective_from=date(2025, 8, 1), actor=ADMIN, timestamp=T)
 
 
