@@ -40,14 +40,22 @@ def _command() -> list[str]:
 COMMAND = _command()
 
 
-def dossierflow(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def dossierflow(data_dir: Path, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DOSSIERFLOW_MAX_EVIDENCE_BYTES")}
     env["DOSSIERFLOW_DATA_DIR"] = str(data_dir)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
     # Run outside the project, so that no .env file of a developer's is read.
     return subprocess.run(
-        [*COMMAND, *args], env=env, cwd=data_dir.parent, capture_output=True, text=True, encoding="utf-8", timeout=300,
+        [*COMMAND, *args],
+        env=env,
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
         check=False,
     )
 
@@ -213,10 +221,14 @@ def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: P
         pytest.param(("history", "lc-kim-tan/2030"), "no dossier 'lc-kim-tan/2030'", id="unknown dossier"),
         pytest.param(("show", "not-a-reference"), "neither a dossier id nor a reference", id="bad reference"),
         pytest.param(
-            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2024-13-45"), "is not a date like", id="bad date",
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2024-13-45"),
+            "is not a date like",
+            id="bad date",
         ),
         pytest.param(
-            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2023-06-01"), "did not exist yet", id="date before",
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2023-06-01"),
+            "did not exist yet",
+            id="date before",
         ),
     ],
 )
@@ -249,3 +261,19 @@ def test_verify_after_tampering_one_row_exits_1_and_names_the_break(played_copy:
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert re.search(r"TAMPERED: link 5 \(notification 5\) is altered: event #5 ", result.stderr), result.stderr
+
+
+@pytest.mark.postgres
+def test_the_demo_plays_and_verifies_on_postgresql_as_the_readme_says(fresh_postgres_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    played = dossierflow(data, "demo", database_url=fresh_postgres_url)
+    assert played.returncode == 0, played.stderr
+    status = dossierflow(data, "status", database_url=fresh_postgres_url)
+    assert "2024 (closed), rule set QD124-2023" in status.stdout
+    assert "2025 (open), rule set QD366-2025" in status.stdout
+    verified = dossierflow(data, "verify", database_url=fresh_postgres_url)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith("ok: ")
+    # The events went to PostgreSQL, not to a SQLite file beside the evidence.
+    assert not (data / "events.sqlite").exists()
