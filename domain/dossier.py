@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
 from domain.ids import dossier_id
-from domain.values import Answer, Classification, DossierState, Evidence
+from domain.values import Answer, Classification, DossierState, Evidence, four_good_after
 
 
 class TransitionTable(Protocol):
@@ -359,7 +359,7 @@ class Dossier(Aggregate):
             previous_level=self.level,
             evaluation=dict(evaluation),
             recognition=dict(recognition) if recognition else None,
-            four_good=bool(recognition["recognized"]) if recognition else None,
+            four_good=four_good_after(level, bool(recognition["recognized"])) if recognition else None,
             decision_book_id=decision_book_id,
             quota=dict(quota) if quota else None,
             reason=reason,

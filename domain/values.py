@@ -83,6 +83,15 @@ class DossierState(Enum):
 DECIDED_STATES = frozenset({DossierState.APPROVED, DossierState.NOT_RATED})
 
 
+def four_good_after(level: Classification, recognized: bool) -> bool:
+    """Four-good recognition stands only on a decision of good or better.
+
+    Its first criterion is "completes its political tasks well" (hoàn thành tốt nhiệm vụ chính trị), the very words
+    of the `good` level: a unit decided (or re-classified) below good is not four-good, whatever its checklist.
+    """
+    return recognized and level >= Classification.GOOD
+
+
 @dataclass(frozen=True)
 class Answer:
     """One criterion of a self-assessment: a grade, points, or met/not met with sub-items, and a comment."""

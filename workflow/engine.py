@@ -27,7 +27,7 @@ from domain.ids import decision_book_id, dossier_id, period_id, person_id, unit_
 from domain.period import EvaluationPeriod
 from domain.person import Delegation, Grant, Person
 from domain.unit import Unit, UnitVersion
-from domain.values import DECIDED_STATES, Answer, Classification, DossierState, Role, UnitKind
+from domain.values import DECIDED_STATES, Answer, Classification, DossierState, Role, UnitKind, four_good_after
 from workflow import store
 from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
@@ -603,7 +603,8 @@ class Engine(Application[UUID]):
         decided = level or dossier.proposed_level or evaluation.level
         rule_set = self._rules_of(period)
         book = self._book(actor.unit_id, dossier.year, actor, moment)
-        entry = DecisionEntry(unit.id, dossier.id, unit.group, decided, recognition.recognized if recognition else None)
+        four_good = four_good_after(decided, recognition.recognized) if recognition else None
+        entry = DecisionEntry(unit.id, dossier.id, unit.group, decided, four_good)
         figures = book.record(entry=entry, cap=rule_set.quota_cap, actor=actor, timestamp=moment)
         dossier.approve(
             self.workflow, level=decided, evaluation=self._decision_record(dossier, evaluation, subs),

@@ -133,3 +133,15 @@ def test_reopening_a_decision_frees_its_place_in_the_quota(world: World) -> None
     world.engine.approve(world.district_approver, first, level=Classification.GOOD, reason="Theo kết luận 3-KL/UBKT")
     world.engine.approve(world.district_approver, second)
     assert world.engine.dossier(second).level is Classification.EXCELLENT
+
+
+def test_a_unit_reclassified_below_good_is_no_longer_four_good(world: World) -> None:
+    did = decided(world, "treasury", Classification.GOOD, four_good=True)
+    assert world.engine.dossier(did).four_good is True
+    world.engine.reopen(world.district_approver, did, legal_basis="Kết luận kiểm tra 7-KL/UBKT")
+    world.engine.approve(world.district_approver, did, level=Classification.COMPLETED, reason="Theo kết luận 7-KL/UBKT")
+    dossier = world.engine.dossier(did)
+    assert dossier.level is Classification.COMPLETED
+    assert dossier.four_good is False
+    # The checklist itself is kept as it was answered: only the recognition is withheld.
+    assert dossier.decision["recognition"]["recognized"] is True
