@@ -25,7 +25,7 @@ from domain.errors import (
 )
 from domain.ids import decision_book_id, dossier_id, period_id, person_id, unit_id
 from domain.period import EvaluationPeriod
-from domain.person import Delegation, Grant, Person
+from domain.person import Person
 from domain.unit import Unit, UnitVersion
 from domain.values import DECIDED_STATES, Answer, Classification, DossierState, Role, UnitKind, four_good_after
 from workflow import store
@@ -108,9 +108,6 @@ class Engine(Application[UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         store.register_transcodings(transcoder)
-        # Aggregate state that only snapshots serialize.
-        for cls in (UnitVersion, Grant, Delegation, DecisionEntry):
-            store.register_dataclass(transcoder, cls)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -1,0 +1,73 @@
+"""The event store's storage, and the only package of the engine that knows it.
+
+Three concerns live here, all below the engine's use cases (modules: chain, sqlite, postgres, verify, backend,
+transcodings):
+
+* **Backend choice.** :func:`application_env` turns one setting (``DATABASE_URL``) into the environment of an
+  ``eventsourcing`` ``Application``: the library's own SQLite recorder (embedded default) or its PostgreSQL
+  recorder (production), each subclassed to keep a hash chain.
+* **Tamper evidence.** Every stored event gets a chain record, written in the same transaction as the event:
+  ``hash = sha256(prev_hash || encoding(notification_id, originator_id, originator_version, topic, state))``.
+  :func:`verify_chain` recomputes the chain from the genesis and names the first broken link;
+  :func:`chain_head` gives the head to keep outside the database.
+* **Transcodings.** :func:`register_transcodings` teaches the JSON transcoder the domain's value objects, so that
+  events come back from the store as the very objects that went in.
+
+Errors. A version conflict (two writers saving the same aggregate version) raises
+``eventsourcing.persistence.IntegrityError`` on both backends: SQLite's ``sqlite3.IntegrityError`` is translated by
+``SQLiteTransaction``, psycopg's ``UniqueViolation`` by ``PostgresDatastore.get_connection``. The whole batch is
+rolled back (events and chain records), so the engine may catch it, raise ``domain.errors.ConcurrencyConflict``,
+and let the user retry on fresh state. The chain's own refusal to extend (the events table lost its newest rows)
+is a :class:`ChainWriteRefused`, a PersistenceError but deliberately not an IntegrityError, so that it is not
+retried as a conflict.
+"""
+
+from workflow.store.backend import application_env, is_postgres_url
+from workflow.store.chain import (
+    CHAIN_TABLE_SUFFIX,
+    GENESIS_HASH,
+    ChainLink,
+    ChainWriteRefused,
+    EventRow,
+    HashChainedRecorder,
+    link_hash,
+)
+from workflow.store.postgres import ChainedPostgresApplicationRecorder
+from workflow.store.sqlite import ChainedSQLiteApplicationRecorder
+from workflow.store.transcodings import (
+    TRANSCODED_DATACLASSES,
+    TRANSCODED_ENUMS,
+    DataclassAsDict,
+    DateAsISO,
+    EnumAsValue,
+    register_dataclass,
+    register_enum,
+    register_transcodings,
+)
+from workflow.store.verify import ChainBreak, ChainReport, chain_head, verify_chain
+
+__all__ = [
+    "CHAIN_TABLE_SUFFIX",
+    "GENESIS_HASH",
+    "TRANSCODED_DATACLASSES",
+    "TRANSCODED_ENUMS",
+    "ChainBreak",
+    "ChainLink",
+    "ChainReport",
+    "ChainWriteRefused",
+    "ChainedPostgresApplicationRecorder",
+    "ChainedSQLiteApplicationRecorder",
+    "DataclassAsDict",
+    "DateAsISO",
+    "EnumAsValue",
+    "EventRow",
+    "HashChainedRecorder",
+    "application_env",
+    "chain_head",
+    "is_postgres_url",
+    "link_hash",
+    "register_dataclass",
+    "register_enum",
+    "register_transcodings",
+    "verify_chain",
+]

@@ -1,0 +1,140 @@
+"""Transcodings: the domain's value objects, so events come back from the store as the objects that went in."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from enum import Enum
+from types import ModuleType
+from typing import Any
+
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Transcoding,
+    UUIDAsHex,
+)
+
+from domain import values
+from domain.actor import Actor
+from domain.decisions import DecisionEntry
+from domain.person import Delegation, Grant
+from domain.unit import UnitVersion
+from domain.values import Answer, Evidence
+
+#
+# The name of a transcoding is written into every stored event that holds such a value: renaming a class needs
+# its old name registered too (pass name= to register_enum / register_dataclass), or old events stop decoding.
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class EnumAsValue(Transcoding):
+    """Any Enum class, stored by its member's value.
+
+    By value rather than by member name, so that a member may be renamed in code while the stored word stays.
+    """
+
+    def __init__(self, enum_class: type[Enum], name: str | None = None) -> None:
+        self.type = enum_class
+        self.name = name or enum_class.__name__
+        self._enum_class = enum_class
+
+    def encode(self, obj: Enum) -> Any:
+        return obj.value
+
+    def decode(self, data: Any) -> Enum:
+        return self._enum_class(data)
+
+
+class DataclassAsDict(Transcoding):
+    """A dataclass, stored as a dict of its fields.
+
+    Field values are returned as they are, not converted: json.JSONEncoder runs `default` again on every value
+    it cannot encode, so a Decimal, an Enum or another dataclass inside is encoded by its own transcoding; and
+    the decoder's object_hook decodes inner objects before the outer one, so cls(**data) receives them decoded.
+    JSON has no tuple: a tuple field comes back as a list (and an equality test then fails); dict keys come back
+    as str. Give value objects list/dict fields of JSON-native keys, or convert in __post_init__.
+    """
+
+    def __init__(self, dataclass_type: type[Any], name: str | None = None) -> None:
+        if not dataclasses.is_dataclass(dataclass_type):
+            msg = f"{dataclass_type!r} is not a dataclass"
+            raise TypeError(msg)
+        if any(not field.init for field in dataclasses.fields(dataclass_type)):
+            msg = f"{dataclass_type.__qualname__} has fields outside __init__: cls(**data) could not rebuild it"
+            raise TypeError(msg)
+        self.type = dataclass_type
+        self.name = name or dataclass_type.__name__
+        self._class = dataclass_type
+        self._field_names = tuple(field.name for field in dataclasses.fields(dataclass_type))
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        # Not dataclasses.asdict: it would turn nested dataclasses into plain dicts, which decode as dicts.
+        return {name: getattr(obj, name) for name in self._field_names}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self._class(**data)
+
+
+def _enums_of(module: ModuleType) -> tuple[type[Enum], ...]:
+    return tuple(
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, Enum) and obj.__module__ == module.__name__
+    )
+
+
+# Every Enum defined in domain/values.py, found rather than listed, so a new one cannot be forgotten.
+TRANSCODED_ENUMS: tuple[type[Enum], ...] = _enums_of(values)
+# Every value object an event or a snapshot carries. Snapshots also hold aggregate state (a unit's timeline, a
+# person's grants and delegations, a decision book's entries): they are listed here too, so one list is the whole
+# contract with the stored data, and the guard test round-trips every type in it.
+TRANSCODED_DATACLASSES: tuple[type[Any], ...] = (
+    Actor,
+    Answer,
+    Evidence,
+    UnitVersion,
+    Grant,
+    Delegation,
+    DecisionEntry,
+)
+
+
+def _register(transcoder: JSONTranscoder, transcoding: Transcoding) -> None:
+    taken = transcoder.names.get(transcoding.name)
+    if taken is not None and taken.type is not transcoding.type:
+        msg = (
+            f"transcoding name {transcoding.name!r} is already used for {taken.type.__qualname__}; "
+            f"register {transcoding.type.__qualname__} under another name"
+        )
+        raise ValueError(msg)
+    transcoder.register(transcoding)
+
+
+def register_enum(transcoder: JSONTranscoder, enum_class: type[Enum], *, name: str | None = None) -> None:
+    _register(transcoder, EnumAsValue(enum_class, name))
+
+
+def register_dataclass(transcoder: JSONTranscoder, dataclass_type: type[Any], *, name: str | None = None) -> None:
+    _register(transcoder, DataclassAsDict(dataclass_type, name))
+
+
+def register_transcodings(transcoder: JSONTranscoder) -> None:
+    """Everything the domain's events carry: call from Application.register_transcodings."""
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
+        _register(transcoder, transcoding)
+    for enum_class in TRANSCODED_ENUMS:
+        register_enum(transcoder, enum_class)
+    for dataclass_type in TRANSCODED_DATACLASSES:
+        register_dataclass(transcoder, dataclass_type)
