@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
-from domain.errors import QuotaExceeded
+from domain.errors import InvalidInput, QuotaExceeded
 from domain.ids import decision_book_id
 from domain.values import Classification
 
@@ -17,11 +17,24 @@ QuotaCap = Callable[[int], int | None]
 
 @dataclass(frozen=True)
 class DecisionEntry:
+    """Where one unit below the superior stands: its decided level, or (decided=False) its endorsed proposal."""
+
     unit_id: UUID
     dossier_id: UUID
     group: str
     level: Classification
     four_good: bool | None
+    decided: bool = True
+
+    @property
+    def in_base(self) -> bool:
+        """Counted in the quota's base: rated good or better by its decision or, undecided, by its proposal."""
+        return self.level >= Classification.GOOD
+
+    @property
+    def excellent(self) -> bool:
+        # Only decisions use up the quota: a proposal of excellent is what the approver decides on.
+        return self.decided and self.level is Classification.EXCELLENT
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,10 @@ class QuotaFigures:
     good_or_better: int
     excellent: int
     cap: int | None
+
+    @property
+    def overflow(self) -> int:
+        return 0 if self.cap is None else self.excellent - self.cap
 
     def as_record(self) -> dict[str, object]:
         return {
@@ -44,56 +61,202 @@ class QuotaFigures:
         return f"{self.excellent} excellent among {self.good_or_better} good or better in group '{self.group}' ({cap})"
 
 
-class DecisionBook(Aggregate):
-    """The decisions of one deciding unit in one period.
+@dataclass(frozen=True)
+class SubordinateStanding:
+    """The decided units among those asked about, and those still undecided."""
 
-    Rules across dossiers (the quota of excellent) are checked here, and the book is saved in the same atomic
-    save as the dossier, so two concurrent approvals cannot both pass the quota: the second collides on the
-    book's version.
+    decided: tuple[DecisionEntry, ...]
+    undecided: tuple[UUID, ...]
+
+
+class DecisionBook(Aggregate):
+    """Where the units directly below one superior unit stand in one period: proposals and decisions.
+
+    Rules across dossiers are checked here: the quota of excellent ("within the same superior, period and group of
+    similar units"), and "lower levels first" (a committee's decision reads its own book, the book of the units
+    below it). The book is saved in the same atomic save as the dossiers it speaks of, so two concurrent commands
+    that would each break a rule cannot both pass: the second collides on the book's version.
     """
 
     @staticmethod
-    def create_id(deciding_unit_id: UUID, year: int) -> UUID:
-        return decision_book_id(deciding_unit_id, year)
+    def create_id(superior_id: UUID, year: int) -> UUID:
+        return decision_book_id(superior_id, year)
 
     @event("Started")
-    def __init__(self, deciding_unit_id: UUID, year: int, actor: Actor, timestamp: datetime) -> None:
-        self.deciding_unit_id = deciding_unit_id
+    def __init__(self, superior_id: UUID, year: int, actor: Actor, timestamp: datetime) -> None:
+        self.superior_id = superior_id
         self.year = year
         self.entries: dict[str, DecisionEntry] = {}
+        # Per group: [good or better, decided excellent], kept as entries change so the meter costs the same for
+        # ten units or a thousand. Lists, not tuples, because snapshots go through JSON.
+        self.tallies: dict[str, list[int]] = {}
+        # The superior's own decision, recorded here so that re-opening a unit below it collides with (and is
+        # ordered against) a concurrent decision on the superior.
+        self.superior_decided: bool = False
+        self.superior_four_good: bool | None = None
 
-    def figures(self, group: str, cap: QuotaCap, replacing: DecisionEntry | None = None) -> QuotaFigures:
-        entries = {k: e for k, e in self.entries.items() if e.group == group}
-        if replacing is not None:
-            entries[str(replacing.unit_id)] = replacing
-        good = sum(1 for e in entries.values() if e.level >= Classification.GOOD)
-        excellent = sum(1 for e in entries.values() if e.level == Classification.EXCELLENT)
+    # --- queries -------------------------------------------------------------------------------
+
+    def figures(self, group: str, cap: QuotaCap) -> QuotaFigures:
+        good, excellent = self.tallies.get(group, [0, 0])
         return QuotaFigures(group, good, excellent, cap(good))
 
-    def record(self, *, entry: DecisionEntry, cap: QuotaCap, actor: Actor, timestamp: datetime) -> QuotaFigures:
-        after = self.figures(entry.group, cap, replacing=entry)
-        if entry.level == Classification.EXCELLENT and after.cap is not None and after.excellent > after.cap:
-            before = self.figures(entry.group, cap)
-            raise QuotaExceeded(
-                f"the quota of excellent is full: deciding this unit excellent would make {after.excellent} excellent "
-                f"among {after.good_or_better} rated good or better in group '{entry.group}', and the cap is "
-                f"{after.cap} (20% of {after.good_or_better}, rounded down); now {before.excellent} of cap {before.cap}"
-            )
-        self._recorded(entry=entry, figures=after.as_record(), actor=actor, timestamp=timestamp)
-        return after
+    def decision_for(self, unit_id: UUID) -> DecisionEntry | None:
+        entry = self.entries.get(str(unit_id))
+        return entry if entry is not None and entry.decided else None
 
-    @event("DecisionRecorded")
-    def _recorded(self, entry: DecisionEntry, figures: dict[str, object], actor: Actor, timestamp: datetime) -> None:
-        self.entries[str(entry.unit_id)] = entry
+    def standing(self, unit_ids: Iterable[UUID]) -> SubordinateStanding:
+        decided: list[DecisionEntry] = []
+        undecided: list[UUID] = []
+        for uid in unit_ids:
+            entry = self.decision_for(uid)
+            if entry is None:
+                undecided.append(uid)
+            else:
+                decided.append(entry)
+        return SubordinateStanding(tuple(decided), tuple(undecided))
 
-    def suspend(self, *, unit_id: UUID, reason: str, actor: Actor, timestamp: datetime) -> None:
-        if str(unit_id) in self.entries:
-            self._suspended(unit_id=unit_id, reason=reason, actor=actor, timestamp=timestamp)
+    # --- proposals -----------------------------------------------------------------------------
+
+    def propose(self, *, entry: DecisionEntry, actor: Actor, timestamp: datetime) -> None:
+        if entry.decided:
+            raise InvalidInput("a proposal is not a decision")
+        self._proposed(entry=entry, actor=actor, timestamp=timestamp)
+
+    @event("ProposalRecorded")
+    def _proposed(self, entry: DecisionEntry, actor: Actor, timestamp: datetime) -> None:
+        self._put(entry)
+
+    def withdraw_proposal(self, *, unit_id: UUID, reason: str, actor: Actor, timestamp: datetime) -> None:
+        entry = self.entries.get(str(unit_id))
+        if entry is not None and not entry.decided:
+            self._proposal_withdrawn(unit_id=unit_id, reason=reason, actor=actor, timestamp=timestamp)
+
+    @event("ProposalWithdrawn")
+    def _proposal_withdrawn(self, unit_id: UUID, reason: str, actor: Actor, timestamp: datetime) -> None:
+        self._drop(str(unit_id))
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def preview(self, entries: Sequence[DecisionEntry], cap: QuotaCap) -> dict[str, tuple[QuotaFigures, QuotaFigures]]:
+        """Per group touched: the figures now and after these decisions, without recording anything."""
+        groups = sorted({e.group for e in entries} | {old.group for e in entries if (old := self._old(e))})
+        after = {g: list(self.tallies.get(g, [0, 0])) for g in groups}
+        for entry in entries:
+            old = self._old(entry)
+            if old is not None:
+                _count(after[old.group], old, -1)
+            _count(after[entry.group], entry, +1)
+        return {
+            g: (self.figures(g, cap), QuotaFigures(g, after[g][0], after[g][1], cap(after[g][0]))) for g in groups
+        }
+
+    def decide(
+        self, *, entries: Sequence[DecisionEntry], cap: QuotaCap, actor: Actor, timestamp: datetime
+    ) -> dict[str, QuotaFigures]:
+        """Record decisions as one act (a single decision, or a decision list of one meeting).
+
+        Refused whole when its final tally breaks a group's cap: when, after it, a group holds more excellent than
+        its cap allows, and it added an excellent or widened the excess. So the refusal falls on whatever makes the
+        tally break the cap, whatever the order of decisions, including a downgrade that shrinks the base under the
+        excellent already decided; a group left over its cap by a return still takes decisions that do not worsen
+        it.
+        """
+        units = [str(e.unit_id) for e in entries]
+        if len(set(units)) != len(units):
+            raise InvalidInput("a decision list names the same unit twice")
+        if any(not e.decided for e in entries):
+            raise InvalidInput("a proposal is not a decision")
+        figures = self.preview(entries, cap)
+        broken = [
+            (before, after)
+            for before, after in figures.values()
+            if after.overflow > 0 and (after.overflow > before.overflow or after.excellent > before.excellent)
+        ]
+        if broken:
+            raise QuotaExceeded(_refusal(broken, entries))
+        self._decided(
+            entries=list(entries),
+            figures=[after.as_record() for _, after in figures.values()],
+            actor=actor,
+            timestamp=timestamp,
+        )
+        return {g: after for g, (_, after) in figures.items()}
+
+    @event("DecisionsRecorded")
+    def _decided(
+        self, entries: list[DecisionEntry], figures: list[dict[str, object]], actor: Actor, timestamp: datetime
+    ) -> None:
+        for entry in entries:
+            self._put(entry)
+
+    def suspend(
+        self, *, unit_id: UUID, proposal: DecisionEntry | None, reason: str, actor: Actor, timestamp: datetime
+    ) -> None:
+        """A re-opened decision no longer counts; the unit stands again by its endorsed proposal, if it has one."""
+        if self.decision_for(unit_id) is not None:
+            self._suspended(unit_id=unit_id, proposal=proposal, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("DecisionSuspended")
-    def _suspended(self, unit_id: UUID, reason: str, actor: Actor, timestamp: datetime) -> None:
-        # A re-opened decision no longer counts toward the quota until it is decided again.
-        del self.entries[str(unit_id)]
+    def _suspended(
+        self, unit_id: UUID, proposal: DecisionEntry | None, reason: str, actor: Actor, timestamp: datetime
+    ) -> None:
+        self._drop(str(unit_id))
+        if proposal is not None:
+            self._put(proposal)
 
-    def decision_for(self, unit_id: UUID) -> DecisionEntry | None:
-        return self.entries.get(str(unit_id))
+    # --- the superior's own decision -----------------------------------------------------------
+
+    def note_superior_decided(
+        self, *, level: Classification, four_good: bool | None, actor: Actor, timestamp: datetime
+    ) -> None:
+        self._superior_decided(level=level, four_good=four_good, actor=actor, timestamp=timestamp)
+
+    @event("SuperiorDecided")
+    def _superior_decided(
+        self, level: Classification, four_good: bool | None, actor: Actor, timestamp: datetime
+    ) -> None:
+        self.superior_decided = True
+        self.superior_four_good = four_good
+
+    def note_superior_reopened(self, *, reason: str, actor: Actor, timestamp: datetime) -> None:
+        if self.superior_decided:
+            self._superior_reopened(reason=reason, actor=actor, timestamp=timestamp)
+
+    @event("SuperiorReopened")
+    def _superior_reopened(self, reason: str, actor: Actor, timestamp: datetime) -> None:
+        self.superior_decided = False
+        self.superior_four_good = None
+
+    # --- bookkeeping (applied on replay too: no checks here) -----------------------------------
+
+    def _old(self, entry: DecisionEntry) -> DecisionEntry | None:
+        return self.entries.get(str(entry.unit_id))
+
+    def _put(self, entry: DecisionEntry) -> None:
+        self._drop(str(entry.unit_id))
+        self.entries[str(entry.unit_id)] = entry
+        _count(self.tallies.setdefault(entry.group, [0, 0]), entry, +1)
+
+    def _drop(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            _count(self.tallies.setdefault(old.group, [0, 0]), old, -1)
+
+
+def _count(tally: list[int], entry: DecisionEntry, sign: int) -> None:
+    tally[0] += sign * entry.in_base
+    tally[1] += sign * entry.excellent
+
+
+def _refusal(broken: list[tuple[QuotaFigures, QuotaFigures]], entries: Sequence[DecisionEntry]) -> str:
+    what = "this decision" if len(entries) == 1 else f"this decision list of {len(entries)} units"
+    parts = []
+    for before, after in broken:
+        parts.append(
+            f"in group '{after.group}' it would make {after.excellent} excellent among {after.good_or_better} rated "
+            f"good or better (by decision, or by endorsed proposal while undecided), above the cap of {after.cap} "
+            f"that {after.good_or_better} allow; now {before.excellent} excellent among {before.good_or_better}, "
+            f"cap {before.cap}"
+        )
+    return f"the quota of excellent is full: {what} is refused whole; " + "; ".join(parts)

@@ -10,7 +10,15 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
 from domain.ids import dossier_id
-from domain.values import Answer, Classification, DossierState, Evidence, four_good_after
+from domain.values import (
+    DECIDED_STATES,
+    Answer,
+    Classification,
+    DossierState,
+    Evidence,
+    NotRatedGround,
+    four_good_after,
+)
 
 
 class TransitionTable(Protocol):
@@ -65,6 +73,9 @@ class Dossier(Aggregate):
         self.decision: dict[str, Any] | None = None
         self.level: Classification | None = None
         self.four_good: bool | None = None
+        # Set when a unit below was re-opened after this dossier was recognized: the recognition no longer stands
+        # until the approver decides again.
+        self.recognition_suspended: dict[str, Any] | None = None
         self.decision_book_id: UUID | None = None
 
     # --- queries -------------------------------------------------------------------------------
@@ -248,15 +259,24 @@ class Dossier(Aggregate):
     # --- the committee's steps -----------------------------------------------------------------
 
     @staticmethod
-    def _check_level(level: Classification, allowed: Classification, reason: str, what: str) -> str:
-        if level == Classification.NOT_RATED:
-            raise InvalidInput(f"not_rated is not a level one can {what}; mark the dossier not rated instead")
-        if allowed < level:
+    def _check_level(level: Classification, evaluation: Mapping[str, Any], reason: str, what: str) -> str:
+        computed = Classification(evaluation["level"])
+        if computed is Classification.NOT_RATED and level is not Classification.NOT_RATED:
+            why = next(iter(evaluation.get("explanation") or []), "the unit is not classified")
+            raise ClassificationRefused(f"cannot {what} {level.value}: {why}")
+        if level is Classification.NOT_RATED:
+            if computed is not Classification.NOT_RATED:
+                raise InvalidInput(
+                    f"not_rated is not a level one can {what} for a unit of 6 months or more; the approver marks a "
+                    "suspended or exempted unit not rated, with the decision that suspended or exempted it"
+                )
+            return reason.strip()
+        if computed < level:
             raise ClassificationRefused(
-                f"cannot {what} {level.value}: the rules allow at most {allowed.value} from these answers"
+                f"cannot {what} {level.value}: the rules allow at most {computed.value} from these answers"
             )
-        if level < allowed:
-            return _reason(reason, f"a level below what the rules allow ({level.value} < {allowed.value})")
+        if level < computed:
+            return _reason(reason, f"a level below what the rules allow ({level.value} < {computed.value})")
         return reason.strip()
 
     def endorse(
@@ -272,8 +292,7 @@ class Dossier(Aggregate):
         timestamp: datetime,
     ) -> None:
         from_state, to_state = self._step(table, "endorse")
-        computed = Classification(evaluation["level"])
-        reason = self._check_level(level, computed, reason, "propose")
+        reason = self._check_level(level, evaluation, reason, "propose")
         self._endorsed(
             from_state=from_state,
             to_state=to_state,
@@ -345,8 +364,9 @@ class Dossier(Aggregate):
         timestamp: datetime,
     ) -> None:
         from_state, to_state = self._step(table, "approve")
-        computed = Classification(evaluation["level"])
-        reason = self._check_level(level, computed, reason, "decide")
+        if level is Classification.NOT_RATED:
+            raise InvalidInput("not_rated is not a level one decides by approval; mark the dossier not rated instead")
+        reason = self._check_level(level, evaluation, reason, "decide")
         if from_state == DossierState.REOPENED:
             reason = _reason(reason, "a re-classification (the legal justification)")
         elif self.proposed_level is not None and level != self.proposed_level:
@@ -387,6 +407,7 @@ class Dossier(Aggregate):
         self.state = to_state
         self.level = level
         self.four_good = four_good
+        self.recognition_suspended = None
         self.decision_book_id = decision_book_id
         self.decision = {"level": level, "evaluation": evaluation, "recognition": recognition, "reason": reason}
 
@@ -418,21 +439,39 @@ class Dossier(Aggregate):
         self,
         table: TransitionTable,
         *,
+        ground: NotRatedGround | None,
         unit_age_months: int,
+        min_age_months: int,
         decision_book_id: UUID,
         reason: str,
         actor: Actor,
         timestamp: datetime,
     ) -> None:
+        """Reviewed but not classified: a unit under the minimum age at the period's end, or one suspended or
+        exempted by a decision, which is then the basis recorded with it."""
         from_state, to_state = self._step(table, "mark_not_rated")
+        young = unit_age_months < min_age_months
+        age = f"{unit_age_months} months old at the end of the period"
+        if young:
+            # Its age alone keeps it unclassified, whatever else is said of it: that is the ground recorded.
+            ground = NotRatedGround.UNDER_SIX_MONTHS
+            reason = reason.strip() or f"{age}: under {min_age_months} months, reviewed but not classified"
+        elif ground is None or ground is NotRatedGround.UNDER_SIX_MONTHS:
+            raise ClassificationRefused(
+                f"the unit is {age}, so it is classified; leaving it not rated needs its ground (suspended or "
+                "exempted) and the decision that suspended or exempted it"
+            )
+        else:
+            reason = _reason(reason, f"leaving a {ground.value} unit not rated (the decision that {ground.value} it)")
         self._marked_not_rated(
             from_state=from_state,
             to_state=to_state,
             round=self.round,
+            ground=ground,
             unit_age_months=unit_age_months,
             previous_level=self.level,
             decision_book_id=decision_book_id,
-            reason=_reason(reason, "leaving a unit not rated (under 6 months old, suspended or exempted)"),
+            reason=reason,
             actor=actor,
             timestamp=timestamp,
         )
@@ -443,6 +482,7 @@ class Dossier(Aggregate):
         from_state: DossierState,
         to_state: DossierState,
         round: int,
+        ground: NotRatedGround,
         unit_age_months: int,
         previous_level: Classification | None,
         decision_book_id: UUID,
@@ -453,7 +493,9 @@ class Dossier(Aggregate):
         self.state = to_state
         self.level = Classification.NOT_RATED
         self.four_good = None
-        self.decision = {"level": Classification.NOT_RATED, "reason": reason}
+        self.recognition_suspended = None
+        self.decision_book_id = decision_book_id
+        self.decision = {"level": Classification.NOT_RATED, "ground": ground, "reason": reason}
 
     def reopen(self, table: TransitionTable, *, legal_basis: str, actor: Actor, timestamp: datetime) -> None:
         from_state, to_state = self._step(table, "reopen")
@@ -466,6 +508,55 @@ class Dossier(Aggregate):
             actor=actor,
             timestamp=timestamp,
         )
+
+    def suspend_recognition(
+        self,
+        *,
+        unit_id: UUID,
+        unit_name: str,
+        criterion: str,
+        rule: str,
+        legal_basis: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> bool:
+        """A unit below was re-opened: a recognition resting on it ("100% of cells four-good") no longer stands.
+
+        Not a command anyone chooses: the engine records it with the re-opening that causes it. Returns whether
+        anything was suspended (only a standing recognition can be).
+        """
+        if self.state not in DECIDED_STATES or not self.four_good:
+            return False
+        self._recognition_suspended(
+            unit_id=unit_id,
+            unit_name=unit_name,
+            criterion=criterion,
+            rule=rule,
+            legal_basis=legal_basis,
+            actor=actor,
+            timestamp=timestamp,
+        )
+        return True
+
+    @event("RecognitionSuspended")
+    def _recognition_suspended(
+        self,
+        unit_id: UUID,
+        unit_name: str,
+        criterion: str,
+        rule: str,
+        legal_basis: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.four_good = None
+        self.recognition_suspended = {
+            "unit_id": unit_id,
+            "unit_name": unit_name,
+            "criterion": criterion,
+            "rule": rule,
+            "legal_basis": legal_basis,
+        }
 
     @event("Reopened")
     def _reopened(

@@ -57,6 +57,14 @@ RATED_LEVELS = (
 )
 
 
+class NotRatedGround(Enum):
+    """Why a unit is reviewed but not classified: its age at the end of the period, or a decision about it."""
+
+    UNDER_SIX_MONTHS = "under_six_months"
+    SUSPENDED = "suspended"
+    EXEMPTED = "exempted"
+
+
 class Grade(Enum):
     EXCELLENT = "excellent"
     GOOD = "good"

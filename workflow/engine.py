@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
-from domain.decisions import DecisionBook, DecisionEntry, QuotaFigures
+from domain.decisions import DecisionBook, DecisionEntry, QuotaFigures, SubordinateStanding
 from domain.dossier import Dossier
 from domain.errors import (
     AlreadyExists,
@@ -27,7 +27,7 @@ from domain.ids import decision_book_id, dossier_id, period_id, person_id, unit_
 from domain.period import EvaluationPeriod
 from domain.person import Person
 from domain.unit import Unit, UnitVersion
-from domain.values import DECIDED_STATES, Answer, Classification, DossierState, Role, UnitKind, four_good_after
+from domain.values import Answer, Classification, DossierState, NotRatedGround, Role, UnitKind, four_good_after
 from workflow import store
 from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
@@ -48,6 +48,10 @@ from workflow.rules import (
 from workflow.spec import CURRENT_VERSION, Workflow, spec_for
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+# Tries of a command whose only collision can be on bookkeeping shared with others (see endorse).
+_RETRIES = 3
 
 
 def _submission(dossier: Dossier) -> str:
@@ -77,7 +81,34 @@ class Recomputation:
 @dataclass(frozen=True)
 class Subordinates:
     summary: SubordinateSummary
-    undecided: tuple[str, ...]
+    undecided: tuple[UUID, ...]
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One line of a decision list: a dossier, the level decided (default: the proposal), and why if it differs."""
+
+    dossier_id: UUID
+    level: Classification | None = None
+    reason: str = ""
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """A decision checked and computed, waiting for the quota's verdict on the whole list."""
+
+    dossier: Dossier
+    unit: Unit
+    period: EvaluationPeriod
+    moment: datetime
+    actor: Actor
+    level: Classification
+    reason: str
+    four_good: bool | None
+    recognition: Recognition | None
+    subordinates: Subordinates | None
+    record: dict[str, Any]
 
 
 class Engine(Application[UUID]):
@@ -494,33 +525,31 @@ class Engine(Application[UUID]):
     # --- dossiers: the committee ---------------------------------------------------------------
 
     def subordinates(self, unit: Unit, period: EvaluationPeriod) -> Subordinates:
-        """Counts among the units below, from their decided dossiers: the engine computes these, nobody types them."""
-        year, day = period.year, period.end_date
-        total = completed = good = four_good = 0
-        undecided: list[str] = []
-        for child in self.children(unit.id, day):
-            did = dossier_id(child.id, year)
-            if not self._exists(did):
-                undecided.append(f"{child.name} (no dossier)")
-                continue
-            child_dossier = self.dossier(did)
-            if child_dossier.state not in DECIDED_STATES:
-                undecided.append(f"{child.name} ({child_dossier.state.value})")
-                continue
-            level = child_dossier.level
-            # Units reviewed but not classified (under 6 months, suspended) count in no share.
-            if level is None or level is Classification.NOT_RATED:
-                continue
-            total += 1
-            completed += level >= Classification.COMPLETED
-            good += level >= Classification.GOOD
-            four_good += bool(child_dossier.four_good)
-        return Subordinates(SubordinateSummary(total, completed, good, four_good), tuple(undecided))
+        """Counts among the units below, from their decisions in the unit's own decision book: the engine computes
+        these, nobody types them, and no child dossier is loaded to know them."""
+        children = unit.children_as_of(period.end_date)
+        book = self._existing_book(unit.id, period.year)
+        standing = book.standing(children) if book is not None else SubordinateStanding((), tuple(children))
+        # Units reviewed but not classified (under 6 months, suspended) count in no share.
+        rated = [e for e in standing.decided if e.level is not Classification.NOT_RATED]
+        summary = SubordinateSummary(
+            total=len(rated),
+            completed_or_better=sum(e.level >= Classification.COMPLETED for e in rated),
+            good_or_better=sum(e.level >= Classification.GOOD for e in rated),
+            four_good=sum(bool(e.four_good) for e in rated),
+        )
+        return Subordinates(summary, standing.undecided)
 
     def evaluate(self, did: UUID) -> tuple[Evaluation, Recognition | None, Subordinates | None]:
         """What the rules make of the dossier's answers now: the suggestion the reviewer and the approver see."""
         dossier = self.dossier(did)
         return self._evaluate(dossier, self.unit(dossier.unit_id), self.period(dossier.year))
+
+    @staticmethod
+    def _age(unit: Unit, period: EvaluationPeriod) -> int:
+        # Counted to the end of the period, the end of 31 December: a unit established on 1 July is exactly six
+        # months old then, and is classified.
+        return unit.age_in_months(period.end_date + timedelta(days=1))
 
     def _evaluate(
         self, dossier: Dossier, unit: Unit, period: EvaluationPeriod
@@ -528,22 +557,25 @@ class Engine(Application[UUID]):
         rule_set, model = self._rules_of(period), self._model_of(dossier)
         subs = self.subordinates(unit, period) if unit.children else None
         summary = subs.summary if subs else None
-        evaluation = classify(rule_set, dossier.answers, dossier.facts, summary)
+        evaluation = classify(rule_set, dossier.answers, dossier.facts, summary, self._age(unit, period))
         recognition = recognize(model, dossier.answers, summary) if model else None
         return evaluation, recognition, subs
 
-    @staticmethod
-    def _decision_record(dossier: Dossier, evaluation: Evaluation, subs: Subordinates | None) -> dict[str, Any]:
+    def _decision_record(
+        self, dossier: Dossier, unit: Unit, period: EvaluationPeriod, evaluation: Evaluation, subs: Subordinates | None
+    ) -> dict[str, Any]:
         record = evaluation.as_record()
         record["inputs"] = {
             "answers": dict(dossier.answers),
             "facts": dict(dossier.facts),
+            "unit_established_on": unit.established_on,
+            "unit_age_months": self._age(unit, period),
             "subordinates": None if subs is None else {
                 "total": subs.summary.total,
                 "completed_or_better": subs.summary.completed_or_better,
                 "good_or_better": subs.summary.good_or_better,
                 "four_good": subs.summary.four_good,
-                "undecided": list(subs.undecided),
+                "undecided": [str(u) for u in subs.undecided],
             },
         }
         return record
@@ -558,29 +590,77 @@ class Engine(Application[UUID]):
         reason: str = "",
         expected_version: int | None = None,
     ) -> Classification:
+        # The superior's decision book only takes the proposal down for the quota's base: two reviewers endorsing
+        # different dossiers of one superior collide on it for nothing they did to each other, so try again on
+        # fresh state (the dossier's own version is checked again on every try).
+        return self._retrying(lambda: self._endorse(actor, did, level, note, reason, expected_version))
+
+    def _endorse(
+        self,
+        actor: Actor,
+        did: UUID,
+        level: Classification | None,
+        note: str,
+        reason: str,
+        expected_version: int | None,
+    ) -> Classification:
         dossier, unit, period, moment, _, actor = self._act(actor, did, "endorse", expected_version)
         evaluation, recognition, subs = self._evaluate(dossier, unit, period)
         proposed = level or evaluation.level
         dossier.endorse(
-            self.workflow, level=proposed, evaluation=self._decision_record(dossier, evaluation, subs),
+            self.workflow, level=proposed, evaluation=self._decision_record(dossier, unit, period, evaluation, subs),
             recognition=recognition.as_record() if recognition else None, note=note, reason=reason,
             actor=actor, timestamp=moment,
         )
-        self._save(dossier)
+        book = self._book(self._superior(unit, period), period.year, actor, moment)
+        four_good = four_good_after(proposed, recognition.recognized) if recognition else None
+        book.propose(
+            entry=DecisionEntry(unit.id, dossier.id, unit.group, proposed, four_good, decided=False),
+            actor=actor, timestamp=moment,
+        )
+        self._save(dossier, book)
         return proposed
 
     def return_to_unit(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
-        dossier, _, _, moment, _, actor = self._act(actor, did, "return_to_unit", expected_version)
+        self._retrying(lambda: self._return_to_unit(actor, did, reason, expected_version))
+
+    def _return_to_unit(self, actor: Actor, did: UUID, reason: str, expected_version: int | None) -> None:
+        dossier, unit, period, moment, _, actor = self._act(actor, did, "return_to_unit", expected_version)
+        had_proposal = dossier.endorsement is not None
         dossier.return_to_unit(self.workflow, reason=reason, actor=actor, timestamp=moment)
-        self._save(dossier)
+        book = None
+        if had_proposal:
+            book = self._existing_book(self._superior(unit, period), period.year)
+            if book is not None:
+                book.withdraw_proposal(unit_id=unit.id, reason=reason, actor=actor, timestamp=moment)
+        self._save(dossier, book)
+
+    def _retrying(self, command: Callable[[], T]) -> T:
+        for _ in range(_RETRIES - 1):
+            try:
+                return command()
+            except ConcurrencyConflict:
+                continue
+        return command()
 
     # --- dossiers: the approver ----------------------------------------------------------------
 
-    def _book(self, deciding_unit: UUID, year: int, actor: Actor, moment: datetime) -> DecisionBook:
-        bid = decision_book_id(deciding_unit, year)
-        if self._exists(bid):
-            return self._get(DecisionBook, bid, "decision book")
-        return DecisionBook(deciding_unit_id=deciding_unit, year=year, actor=actor, timestamp=moment)
+    def _superior(self, unit: Unit, period: EvaluationPeriod) -> UUID:
+        """The unit directly above, as the hierarchy stood at the end of the period: whose book holds the unit."""
+        version = unit.as_of(period.end_date) or unit.current
+        if version.parent_id is None:
+            raise InvalidInput(f"{unit.name} has no superior unit to review and decide its dossier")
+        return version.parent_id
+
+    def _existing_book(self, superior_id: UUID, year: int) -> DecisionBook | None:
+        bid = decision_book_id(superior_id, year)
+        return self._get(DecisionBook, bid, "decision book") if self._exists(bid) else None
+
+    def _book(self, superior_id: UUID, year: int, actor: Actor, moment: datetime) -> DecisionBook:
+        book = self._existing_book(superior_id, year)
+        if book is None:
+            book = DecisionBook(superior_id=superior_id, year=year, actor=actor, timestamp=moment)
+        return book
 
     def approve(
         self,
@@ -591,33 +671,88 @@ class Engine(Application[UUID]):
         reason: str = "",
         expected_version: int | None = None,
     ) -> QuotaFigures:
-        dossier, unit, period, moment, _, actor = self._act(actor, did, "approve", expected_version)
+        figures = self.decide_list(actor, [DecisionRequest(did, level, reason, expected_version)])
+        return next(iter(figures.values()))
+
+    def decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> dict[str, QuotaFigures]:
+        """Decide several dossiers of one superior as one act, the way a standing committee decides at one meeting.
+
+        All or nothing: any refusal (a state, a right, a rule, the quota on the final tally) refuses the list whole,
+        naming the dossier it falls on. Returns the quota figures after the decisions, per group touched.
+        """
+        if not requests:
+            raise InvalidInput("a decision list needs at least one dossier")
+        if len({r.dossier_id for r in requests}) != len(requests):
+            raise InvalidInput("a decision list names the same dossier twice")
+        decisions: list[_Decision] = []
+        for request in requests:
+            decisions.append(self._prepare_decision(actor, request))
+        first = decisions[0]
+        year, superior = first.period.year, self._superior(first.unit, first.period)
+        for d in decisions[1:]:
+            if d.period.year != year or self._superior(d.unit, d.period) != superior:
+                raise InvalidInput(
+                    f"a decision list holds the dossiers of one superior unit and one period; {d.unit.name} "
+                    f"({d.period.year}) is not under the same superior as {first.unit.name} ({year})"
+                )
+        book = self._book(superior, year, first.actor, first.moment)
+        rule_set = self._rules_of(first.period)
+        entries = [
+            DecisionEntry(d.unit.id, d.dossier.id, d.unit.group, d.level, d.four_good) for d in decisions
+        ]
+        figures = book.decide(entries=entries, cap=rule_set.quota_cap, actor=first.actor, timestamp=first.moment)
+        changed: list[Aggregate] = [book]
+        for d in decisions:
+            d.dossier.approve(
+                self.workflow, level=d.level, evaluation=d.record,
+                recognition=d.recognition.as_record() if d.recognition else None, decision_book_id=book.id,
+                quota=figures[d.unit.group].as_record(), reason=d.reason, actor=d.actor, timestamp=d.moment,
+            )
+            changed.append(d.dossier)
+            if d.subordinates is not None:
+                # Written with the decision so that re-opening a unit below collides with it: "lower levels
+                # first" holds even when both happen at the same instant.
+                below = self._book(d.unit.id, year, d.actor, d.moment)
+                below.note_superior_decided(level=d.level, four_good=d.four_good, actor=d.actor, timestamp=d.moment)
+                changed.append(below)
+        self._save(*changed)
+        return figures
+
+    def _prepare_decision(self, actor: Actor, request: DecisionRequest) -> _Decision:
+        dossier, unit, period, moment, _, stamped = self._act(actor, request.dossier_id, "approve",
+                                                              request.expected_version)
         evaluation, recognition, subs = self._evaluate(dossier, unit, period)
         if subs is not None and subs.undecided:
             raise OrderingViolation(
-                f"{unit.name} is decided after the units below it; still undecided: " + "; ".join(subs.undecided)
+                f"{unit.name} is decided after the units below it; still undecided: "
+                + self._names(subs.undecided, period)
             )
-        decided = level or dossier.proposed_level or evaluation.level
-        rule_set = self._rules_of(period)
-        book = self._book(actor.unit_id, dossier.year, actor, moment)
-        four_good = four_good_after(decided, recognition.recognized) if recognition else None
-        entry = DecisionEntry(unit.id, dossier.id, unit.group, decided, four_good)
-        figures = book.record(entry=entry, cap=rule_set.quota_cap, actor=actor, timestamp=moment)
-        dossier.approve(
-            self.workflow, level=decided, evaluation=self._decision_record(dossier, evaluation, subs),
-            recognition=recognition.as_record() if recognition else None, decision_book_id=book.id,
-            quota=figures.as_record(), reason=reason, actor=actor, timestamp=moment,
+        level = request.level or dossier.proposed_level or evaluation.level
+        four_good = four_good_after(level, recognition.recognized) if recognition else None
+        return _Decision(
+            dossier, unit, period, moment, stamped, level, request.reason, four_good, recognition, subs,
+            self._decision_record(dossier, unit, period, evaluation, subs),
         )
-        self._save(dossier, book)
-        return figures
 
-    def quota(self, actor_unit: UUID, year: int, group: str) -> QuotaFigures:
-        """The quota meter of a deciding unit: excellent decided so far against the cap."""
+    def _names(self, unit_ids: Sequence[UUID], period: EvaluationPeriod, shown: int = 5) -> str:
+        names = []
+        for uid in unit_ids[:shown]:
+            unit = self.unit(uid)
+            version = unit.as_of(period.end_date) or unit.current
+            did = dossier_id(uid, period.year)
+            state = self.dossier(did).state.value if self._exists(did) else "no dossier"
+            names.append(f"{version.name} ({state})")
+        more = len(unit_ids) - shown
+        return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
+
+    def quota(self, superior_id: UUID, year: int, group: str) -> QuotaFigures:
+        """The quota meter of the units directly below a superior: excellent decided so far against the cap, the
+        base counting decisions and, while undecided, endorsed proposals."""
         rule_set = self._rules_of(self.period(year))
-        bid = decision_book_id(actor_unit, year)
-        if not self._exists(bid):
+        book = self._existing_book(superior_id, year)
+        if book is None:
             return QuotaFigures(group, 0, 0, rule_set.quota_cap(0))
-        return self._get(DecisionBook, bid, "decision book").figures(group, rule_set.quota_cap)
+        return book.figures(group, rule_set.quota_cap)
 
     def return_to_committee(
         self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None
@@ -626,23 +761,78 @@ class Engine(Application[UUID]):
         dossier.return_to_committee(self.workflow, reason=reason, actor=actor, timestamp=moment)
         self._save(dossier)
 
-    def mark_not_rated(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
+    def mark_not_rated(
+        self,
+        actor: Actor,
+        did: UUID,
+        *,
+        reason: str = "",
+        ground: NotRatedGround | None = None,
+        expected_version: int | None = None,
+    ) -> None:
+        """Reviewed but not classified: a unit under 6 months at the period's end (its age is the ground), or one
+        suspended or exempted (`ground`, with the decision that suspended or exempted it as `reason`)."""
         dossier, unit, period, moment, _, actor = self._act(actor, did, "mark_not_rated", expected_version)
+        book = self._book(self._superior(unit, period), period.year, actor, moment)
         dossier.mark_not_rated(
-            self.workflow, unit_age_months=unit.age_in_months(period.end_date),
-            decision_book_id=decision_book_id(actor.unit_id, dossier.year), reason=reason, actor=actor,
-            timestamp=moment,
+            self.workflow, ground=ground, unit_age_months=self._age(unit, period),
+            min_age_months=self._rules_of(period).age.min_months, decision_book_id=book.id, reason=reason,
+            actor=actor, timestamp=moment,
         )
-        self._save(dossier)
+        entry = DecisionEntry(unit.id, dossier.id, unit.group, Classification.NOT_RATED, None)
+        book.decide(entries=[entry], cap=self._rules_of(period).quota_cap, actor=actor, timestamp=moment)
+        changed: list[Aggregate] = [dossier, book]
+        if unit.children:
+            below = self._book(unit.id, period.year, actor, moment)
+            below.note_superior_decided(level=Classification.NOT_RATED, four_good=None, actor=actor, timestamp=moment)
+            changed.append(below)
+        self._save(*changed)
 
     def reopen(self, actor: Actor, did: UUID, *, legal_basis: str, expected_version: int | None = None) -> None:
-        dossier, unit, _, moment, _, actor = self._act(actor, did, "reopen", expected_version)
+        dossier, unit, period, moment, _, actor = self._act(actor, did, "reopen", expected_version)
         dossier.reopen(self.workflow, legal_basis=legal_basis, actor=actor, timestamp=moment)
-        book = None
+        changed: list[Aggregate] = [dossier]
         if dossier.decision_book_id is not None:
             book = self._get(DecisionBook, dossier.decision_book_id, "decision book")
-            book.suspend(unit_id=unit.id, reason=legal_basis, actor=actor, timestamp=moment)
-        self._save(dossier, book)
+            proposal = None
+            if dossier.proposed_level is not None:
+                proposal = DecisionEntry(
+                    unit.id, dossier.id, unit.group, dossier.proposed_level, None, decided=False
+                )
+            book.suspend(unit_id=unit.id, proposal=proposal, reason=legal_basis, actor=actor, timestamp=moment)
+            changed.append(book)
+            changed.extend(self._suspend_superior_recognition(book, unit, period, legal_basis, actor, moment))
+        if unit.children:
+            below = self._existing_book(unit.id, period.year)
+            if below is not None:
+                below.note_superior_reopened(reason=legal_basis, actor=actor, timestamp=moment)
+                changed.append(below)
+        self._save(*changed)
+
+    def _suspend_superior_recognition(
+        self, book: DecisionBook, unit: Unit, period: EvaluationPeriod, legal_basis: str, actor: Actor,
+        moment: datetime,
+    ) -> list[Aggregate]:
+        """A re-opened unit no longer stands as decided: a recognition of its superior resting on "100% of the
+        units below recognized" no longer holds, until the approver decides the superior again."""
+        if not book.superior_decided:
+            return []
+        superior = self.dossier(dossier_id(book.superior_id, period.year))
+        model = self._model_of(superior)
+        computed = [c for c in model.criteria if c.computed] if model else []
+        if not computed:
+            return []
+        criterion = computed[0]
+        suspended = superior.suspend_recognition(
+            unit_id=unit.id,
+            unit_name=(unit.as_of(period.end_date) or unit.current).name,
+            criterion=criterion.id,
+            rule=criterion.rule or criterion.title_en,
+            legal_basis=legal_basis,
+            actor=actor,
+            timestamp=moment,
+        )
+        return [superior] if suspended else []
 
     # --- queries -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from domain.errors import (
     PeriodClosed,
     ReasonRequired,
 )
-from domain.values import Answer, Classification, DossierState, Grade, Role, UnitKind
+from domain.values import Answer, Classification, DossierState, Grade
 from tests.application.conftest import World
 from tests.application.helpers import decided, draft, endorsed
 
@@ -146,28 +146,6 @@ def test_a_unit_has_one_dossier_per_period(world: World) -> None:
     draft(world, "treasury")
     with pytest.raises(AlreadyExists, match="already has a dossier"):
         world.engine.open_dossier(world.secretary("treasury"), world.units["treasury"], 2024)
-
-
-def test_a_unit_under_six_months_old_is_marked_not_rated_with_its_age(world: World) -> None:
-    new_cell = world.engine.register_unit(
-        world.admin,
-        code="new-cell",
-        name="Chi bộ mới thành lập",
-        kind=UnitKind.GRASSROOTS_CELL,
-        parent_id=world.units["district"],
-        established_on=date(2024, 9, 1),
-    )
-    world.units["new-cell"] = new_cell
-    world.person("sec-new-cell", "Bí thư chi bộ mới", [(Role.SECRETARY, "new-cell")])
-    did = draft(world, "new-cell")
-    world.engine.submit(world.secretary("new-cell"), did)
-    with pytest.raises(ReasonRequired):
-        world.engine.mark_not_rated(world.district_approver, did, reason="")
-    world.engine.mark_not_rated(world.district_approver, did, reason="Thành lập chưa đủ 6 tháng")
-    dossier = world.engine.dossier(did)
-    assert dossier.state is DossierState.NOT_RATED
-    assert dossier.level is Classification.NOT_RATED
-    assert list(world.engine.history(did))[-1].unit_age_months == 3
 
 
 def test_a_level_above_what_the_rules_allow_is_refused(world: World) -> None:

@@ -39,7 +39,7 @@ def test_the_quota_refuses_an_excellent_decision_beyond_twenty_percent_of_good_w
 
     second = endorsed(world, codes[5], Classification.EXCELLENT)
     version = world.engine.dossier(second).version
-    with pytest.raises(QuotaExceeded, match=r"2 excellent among 6 .* cap is 1"):
+    with pytest.raises(QuotaExceeded, match=r"2 excellent among 6 .* above the cap of 1"):
         world.engine.approve(world.district_approver, second)
     assert world.engine.dossier(second).version == version
     world.engine.approve(world.district_approver, second, level=Classification.GOOD, reason="Vượt hạn mức 20%")

@@ -33,6 +33,10 @@ CLEAN_DISQUALIFIER_FACTS: dict[str, object] = {
     "internal_disunity_concluded": False,
 }
 
+# A share of subordinates disciplined above 0% goes with a subordinate organization disciplined; excused here, so
+# that only the share can disqualify.
+EXCUSED_DISCIPLINE: dict[str, object] = {"subordinate_org_disciplined": True, "violations_self_remedied": True}
+
 # Each disqualifier of Regulation 124, with the facts that trigger it; they apply under both rule sets.
 DISQUALIFIERS = [
     pytest.param({"subordinate_org_disciplined": True}, "subordinate organization disciplined", id="subordinate"),
@@ -43,9 +47,11 @@ DISQUALIFIERS = [
     ),
     pytest.param({"targets_met_percent": 49, "key_targets_missed": True}, "under 50% of the assigned", id="targets"),
     pytest.param({"leadership_collective_disciplined": True}, "leadership collective", id="collective"),
-    pytest.param({"subordinates_disciplined_percent": 21}, "over 20% of the subordinate", id="over-20-percent"),
+    pytest.param({**EXCUSED_DISCIPLINE, "subordinates_disciplined_percent": 21}, "over 20% of the subordinate",
+                 id="over-20-percent"),
     pytest.param(
-        {"subordinates_disciplined_percent": Decimal("20.01")}, "over 20% of the subordinate", id="just-over-20"
+        {**EXCUSED_DISCIPLINE, "subordinates_disciplined_percent": Decimal("20.01")}, "over 20% of the subordinate",
+        id="just-over-20",
     ),
     pytest.param({"internal_disunity_concluded": True}, "internal disunity", id="disunity"),
 ]
@@ -53,7 +59,6 @@ DISQUALIFIERS = [
 NOT_DISQUALIFYING = [
     pytest.param({"targets_met_percent": 50, "key_targets_missed": True}, id="half-the-targets-met"),
     pytest.param({"targets_met_percent": 10, "key_targets_missed": False}, id="no-key-target-missed"),
-    pytest.param({"subordinates_disciplined_percent": 20}, id="exactly-20-percent-disciplined"),
 ]
 
 
@@ -176,6 +181,12 @@ def test_each_disqualifier_makes_an_otherwise_excellent_unit_not_completed(
 @pytest.mark.parametrize("changes", NOT_DISQUALIFYING)
 def test_figures_just_inside_a_disqualifier_do_not_disqualify(changes: dict[str, object]) -> None:
     assert classify(QD124, graded(), facts124(**changes), None).level is EXCELLENT
+
+
+def test_exactly_twenty_percent_of_subordinates_disciplined_does_not_disqualify() -> None:
+    evaluation = classify(QD124, graded(), facts124(**EXCUSED_DISCIPLINE, subordinates_disciplined_percent=20), None)
+    # Not excellent (a subordinate was disciplined), but good: the share of 20% is not "over 20%".
+    assert evaluation.level is GOOD
 
 
 def test_the_disqualifier_explanation_gives_the_figures() -> None:
@@ -374,6 +385,10 @@ def graded_dossiers(draw: st.DrawFn) -> tuple[dict[str, Answer], dict[str, objec
         f.id: draw(grades if f.type == "grade" else percents if f.type == "percent" else st.booleans())
         for f in QD124.facts
     }
+    # Facts that contradict each other are refused before any classification: draw them consistent.
+    facts["subordinate_org_disciplined"] = facts["subordinates_disciplined_percent"] != 0
+    if facts["targets_met_percent"] == 100:
+        facts["key_targets_missed"] = False
     total = draw(st.integers(min_value=0, max_value=20))
     completed = draw(st.integers(min_value=0, max_value=total))
     good = draw(st.integers(min_value=0, max_value=completed))
@@ -399,12 +414,15 @@ def test_raising_any_single_criterion_grade_never_lowers_the_classification(
     st.lists(st.integers(min_value=0, max_value=1000), min_size=8, max_size=8),
     st.sampled_from([c.id for c in QD366.criteria]),
     st.integers(min_value=0, max_value=1000),
-    st.fixed_dictionaries(
-        {
-            "tasks_on_time_percent": percents,
-            "tasks_late_percent": percents,
-            "tasks_exceeding_percent": percents,
-            "shortcomings_remedied_percent": percents,
+    st.tuples(percents, percents, percents, percents).map(
+        # Done = on time + late, and what exceeds its requirements was done: drawn so, since a contradiction is
+        # refused before any classification.
+        lambda p: {
+            "tasks_done_percent": max(p[0], p[1]),
+            "tasks_on_time_percent": min(p[0], p[1]),
+            "tasks_late_percent": max(p[0], p[1]) - min(p[0], p[1]),
+            "tasks_exceeding_percent": min(p[2], max(p[0], p[1])),
+            "shortcomings_remedied_percent": p[3],
         }
     ),
 )

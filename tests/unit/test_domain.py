@@ -6,7 +6,7 @@ from uuid import uuid4
 import pytest
 
 from domain.actor import Actor
-from domain.decisions import DecisionBook, DecisionEntry
+from domain.decisions import DecisionBook, DecisionEntry, QuotaFigures
 from domain.errors import InvalidInput, InvalidTransition, QuotaExceeded
 from domain.person import Person
 from domain.unit import Unit
@@ -99,25 +99,81 @@ def test_a_grant_is_valid_only_within_its_period_and_until_revoked() -> None:
         )
 
 
+def _fifth(n: int) -> int:
+    return n // 5
+
+
+def _entry(level: Classification, *, decided: bool = True, group: str = "g") -> DecisionEntry:
+    return DecisionEntry(uuid4(), uuid4(), group, level, None, decided=decided)
+
+
 @pytest.mark.parametrize(("good_or_better", "cap"), [(4, 0), (5, 1), (9, 1), (10, 2)])
 def test_the_decision_book_caps_excellent_at_a_fifth_of_good_or_better(good_or_better: int, cap: int) -> None:
-    book = DecisionBook(deciding_unit_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
-
-    def fifth(n: int) -> int:
-        return n // 5
-
-    goods = [DecisionEntry(uuid4(), uuid4(), "g", Classification.GOOD, None) for _ in range(good_or_better - cap)]
-    for entry in goods:
-        book.record(entry=entry, cap=fifth, actor=ADMIN, timestamp=T)
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+    goods = [_entry(Classification.GOOD) for _ in range(good_or_better - cap)]
+    book.decide(entries=goods, cap=_fifth, actor=ADMIN, timestamp=T)
     for _ in range(cap):
-        entry = DecisionEntry(uuid4(), uuid4(), "g", Classification.EXCELLENT, None)
-        book.record(entry=entry, cap=fifth, actor=ADMIN, timestamp=T)
-    figures = book.figures("g", fifth)
+        book.decide(entries=[_entry(Classification.EXCELLENT)], cap=_fifth, actor=ADMIN, timestamp=T)
+    figures = book.figures("g", _fifth)
     assert (figures.good_or_better, figures.excellent, figures.cap) == (good_or_better, cap, cap)
     # Upgrading one more decided unit keeps the base and goes one over the cap.
     upgraded = DecisionEntry(goods[0].unit_id, goods[0].dossier_id, "g", Classification.EXCELLENT, None)
-    with pytest.raises(QuotaExceeded, match=f"cap is {cap}"):
-        book.record(entry=upgraded, cap=fifth, actor=ADMIN, timestamp=T)
-    other_group = DecisionEntry(uuid4(), uuid4(), "other", Classification.GOOD, None)
-    book.record(entry=other_group, cap=fifth, actor=ADMIN, timestamp=T)
-    assert book.figures("g", fifth) == figures
+    with pytest.raises(QuotaExceeded, match=f"above the cap of {cap}"):
+        book.decide(entries=[upgraded], cap=_fifth, actor=ADMIN, timestamp=T)
+    book.decide(entries=[_entry(Classification.GOOD, group="other")], cap=_fifth, actor=ADMIN, timestamp=T)
+    assert book.figures("g", _fifth) == figures
+
+
+def test_endorsed_proposals_count_in_the_base_until_decided_and_never_use_up_the_quota() -> None:
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+    proposals = [_entry(Classification.GOOD, decided=False) for _ in range(4)]
+    proposals.append(_entry(Classification.EXCELLENT, decided=False))
+    for proposal in proposals:
+        book.propose(entry=proposal, actor=ADMIN, timestamp=T)
+    assert book.figures("g", _fifth) == QuotaFigures("g", 5, 0, 1)
+    excellent = proposals[-1]
+    book.decide(
+        entries=[DecisionEntry(excellent.unit_id, excellent.dossier_id, "g", Classification.EXCELLENT, None)],
+        cap=_fifth, actor=ADMIN, timestamp=T,
+    )
+    assert book.figures("g", _fifth) == QuotaFigures("g", 5, 1, 1)
+
+
+def test_a_downgrade_that_shrinks_the_base_under_the_excellent_already_decided_is_refused() -> None:
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+    goods = [_entry(Classification.GOOD, decided=False) for _ in range(8)]
+    for proposal in goods:
+        book.propose(entry=proposal, actor=ADMIN, timestamp=T)
+    book.decide(entries=[_entry(Classification.EXCELLENT) for _ in range(2)], cap=_fifth, actor=ADMIN, timestamp=T)
+    assert book.figures("g", _fifth) == QuotaFigures("g", 10, 2, 2)
+    downgrade = DecisionEntry(goods[0].unit_id, goods[0].dossier_id, "g", Classification.COMPLETED, None)
+    with pytest.raises(QuotaExceeded, match=r"2 excellent among 9 .* above the cap of 1"):
+        book.decide(entries=[downgrade], cap=_fifth, actor=ADMIN, timestamp=T)
+    assert book.figures("g", _fifth) == QuotaFigures("g", 10, 2, 2)
+
+
+def test_a_decision_list_is_judged_on_its_final_tally_and_refused_whole() -> None:
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+    over = [_entry(Classification.GOOD) for _ in range(7)] + [_entry(Classification.EXCELLENT) for _ in range(3)]
+    with pytest.raises(QuotaExceeded, match="decision list of 10 units is refused whole"):
+        book.decide(entries=over, cap=_fifth, actor=ADMIN, timestamp=T)
+    assert book.entries == {}
+    within = [_entry(Classification.GOOD) for _ in range(8)] + [_entry(Classification.EXCELLENT) for _ in range(2)]
+    assert book.decide(entries=within, cap=_fifth, actor=ADMIN, timestamp=T) == {"g": QuotaFigures("g", 10, 2, 2)}
+
+
+def test_a_group_already_over_its_cap_still_takes_decisions_that_do_not_worsen_it() -> None:
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+    proposals = [_entry(Classification.GOOD, decided=False) for _ in range(5)]
+    for proposal in proposals:
+        book.propose(entry=proposal, actor=ADMIN, timestamp=T)
+    book.decide(entries=[_entry(Classification.EXCELLENT)], cap=_fifth, actor=ADMIN, timestamp=T)
+    # A proposal returned to its unit leaves the base: 5 good or better, cap 1, 1 excellent: still within.
+    book.withdraw_proposal(unit_id=proposals[0].unit_id, reason="trả lại", actor=ADMIN, timestamp=T)
+    assert book.figures("g", _fifth) == QuotaFigures("g", 5, 1, 1)
+    book.withdraw_proposal(unit_id=proposals[1].unit_id, reason="trả lại", actor=ADMIN, timestamp=T)
+    assert book.figures("g", _fifth).overflow == 1
+    good = DecisionEntry(proposals[2].unit_id, proposals[2].dossier_id, "g", Classification.GOOD, None)
+    book.decide(entries=[good], cap=_fifth, actor=ADMIN, timestamp=T)
+    with pytest.raises(QuotaExceeded):
+        book.decide(entries=[_entry(Classification.EXCELLENT)], cap=_fifth, actor=ADMIN, timestamp=T)

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from domain.errors import InvalidInput
 from domain.values import Answer, Grade
-from workflow.rules.model import HUNDRED, Criterion, Fact, FactType, FactValue, RecognitionModel, RuleSet, _num
+from workflow.rules.facts import _check_facts, _number, reconcile
+from workflow.rules.model import Criterion, RecognitionModel, RuleSet, _grades, _num
 
 
 def validate_answers(
@@ -15,7 +16,10 @@ def validate_answers(
     model: RecognitionModel | None,
     answers: Mapping[str, Answer],
     facts: Mapping[str, object],
+    recorded_facts: Mapping[str, object] | None = None,
 ) -> None:
+    """Refuse what cannot be recorded: unknown ids, values of the wrong kind, and facts that, together with those
+    already recorded, contradict each other."""
     criteria = _all_criteria(rule_set, model)
     for criterion_id, answer in answers.items():
         criterion = criteria.get(criterion_id)
@@ -28,6 +32,7 @@ def validate_answers(
             raise InvalidInput(_computed_refusal(criterion))
         _check_answer(criterion, answer)
     _check_facts(rule_set, facts)
+    reconcile(rule_set, {**(recorded_facts or {}), **facts})
 
 
 def missing_answers(
@@ -46,7 +51,9 @@ def missing_answers(
             missing.append(criterion.id)
         ticked = answer.sub_items if answer is not None else {}
         missing.extend(f"{criterion.id}.{s.id}" for s in criterion.sub_items if s.id not in ticked)
-    missing.extend(f.id for f in rule_set.facts if f.required and facts.get(f.id) is None)
+    # A figure that follows from the others (the late share, from the done and on-time shares) needs no typing.
+    known = reconcile(rule_set, facts).values
+    missing.extend(f.id for f in rule_set.facts if f.required and f.id not in known)
     return missing
 
 
@@ -113,51 +120,13 @@ def _scale_text(criterion: Criterion) -> str:
     return "answered met or not met"
 
 
-def _grades() -> str:
-    return " | ".join(g.value for g in Grade)
 
 
-def _check_facts(rule_set: RuleSet, facts: Mapping[str, object]) -> None:
-    known = {f.id: f for f in rule_set.facts}
-    for fact_id, value in facts.items():
-        fact = known.get(fact_id)
-        if fact is None:
-            raise InvalidInput(f"unknown fact '{fact_id}'; the facts of {rule_set.id} are: {', '.join(known)}")
-        if value is not None and _fact_value(fact, value) is None:
-            raise InvalidInput(f"fact '{fact_id}' must be {_fact_type_text(fact.type)}, got {value!r}")
 
 
-def _fact_value(fact: Fact, value: object) -> FactValue | None:
-    """The value as the evaluator compares it, or None when it is not a valid value of the fact's type."""
-    if fact.type == "bool":
-        return value if isinstance(value, bool) else None
-    if fact.type == "grade":
-        return value if isinstance(value, Grade) else None
-    number = _number(value)
-    if number is None or number < 0:
-        return None
-    if fact.type == "percent":
-        return number if number <= HUNDRED else None
-    return int(number) if isinstance(value, int) else None
 
 
-def _fact_type_text(fact_type: FactType) -> str:
-    return {
-        "bool": "true or false",
-        "percent": "a percentage from 0 to 100 (int or Decimal)",
-        "count": "a whole number, 0 or more",
-        "grade": f"a grade ({_grades()})",
-    }[fact_type]
 
 
-def _number(value: object) -> Decimal | None:
-    # Floats are refused: a recorded decision must recompute to the same figures everywhere.
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, Decimal) and value.is_finite():
-        return value
-    return None
 
 

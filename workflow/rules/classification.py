@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 
 from domain.values import Answer, Classification, Grade
-from workflow.rules.answers import _check_answer, _check_facts, _fact_value
+from workflow.rules.answers import _check_answer
+from workflow.rules.facts import _check_facts, _compare, _needs_text, _show, reconcile
 from workflow.rules.model import (
     HUNDRED,
     Condition,
     Disqualifier,
     Evaluation,
-    Fact,
     FactValue,
     LevelRule,
-    Operator,
     RuleSet,
     SubordinateSummary,
     SubordinateThreshold,
     _num,
 )
-
-_COMPARE: dict[str, Callable[[Decimal, Decimal], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">=": lambda a, b: a >= b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    "<": lambda a, b: a < b,
-}
 
 
 def classify(
@@ -37,17 +27,41 @@ def classify(
     answers: Mapping[str, Answer],
     facts: Mapping[str, object],
     subordinates: SubordinateSummary | None,
+    unit_age_months: int | None = None,
 ) -> Evaluation:
     """Suggest a level. Only this rule set's criteria are read (answers may also hold a recognition model's);
-    anything missing counts against the level that needs it, so a draft can be previewed."""
+    anything missing counts against the level that needs it, so a draft can be previewed.
+
+    A unit under the rule set's minimum age at the end of the period is reviewed but not classified: not_rated,
+    with what its answers alone would give kept in the explanation.
+    """
+    evaluation = _classify_answers(rule_set, answers, facts, subordinates)
+    minimum = rule_set.age.min_months
+    if unit_age_months is None or unit_age_months >= minimum:
+        return evaluation
+    because = (
+        f"not_rated: the unit is {unit_age_months} months old at the end of the period, under {minimum} months: "
+        f"reviewed but not classified ({rule_set.age.source})"
+    )
+    lines = [because, f"(from the answers alone: {evaluation.level.value})", *evaluation.explanation]
+    return _evaluation(rule_set, Classification.NOT_RATED, lines, evaluation.total_points)
+
+
+def _classify_answers(
+    rule_set: RuleSet,
+    answers: Mapping[str, Answer],
+    facts: Mapping[str, object],
+    subordinates: SubordinateSummary | None,
+) -> Evaluation:
     for criterion in rule_set.criteria:
         if criterion.id in answers:
             _check_answer(criterion, answers[criterion.id])
     _check_facts(rule_set, facts)
-    values = {f.id: v for f in rule_set.facts if (v := _fact_value(f, facts.get(f.id))) is not None}
+    reconciled = reconcile(rule_set, facts)
+    values = reconciled.values
     total = _total_points(rule_set, answers)
 
-    lines: list[str] = []
+    lines: list[str] = list(reconciled.derived)
     disqualified = False
     for disqualifier in rule_set.disqualifiers:
         triggered, text = _disqualifier_applies(rule_set, disqualifier, values)
@@ -152,14 +166,8 @@ def _subordinate_checks(threshold: SubordinateThreshold, s: SubordinateSummary) 
     return checks
 
 
-def _compare(actual: FactValue, op: Operator, expected: FactValue) -> bool:
-    return _COMPARE[op](_as_number(actual), _as_number(expected))
 
 
-def _as_number(value: FactValue) -> Decimal:
-    if isinstance(value, Grade):
-        return Decimal(value.rank)
-    return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
 
 
 def _requirement(rule_set: RuleSet, condition: Condition, values: Mapping[str, FactValue]) -> tuple[bool, str]:
@@ -198,26 +206,8 @@ def _disqualifier_applies(
     return True, ", ".join(figures)
 
 
-def _show(fact: Fact, value: FactValue) -> str:
-    if isinstance(value, Grade):
-        return value.value
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{_num(Decimal(value))}%" if fact.type == "percent" else _num(Decimal(value))
 
 
-def _needs_text(fact: Fact, condition: Condition) -> str:
-    shown = _show(fact, condition.value)
-    if isinstance(condition.value, Grade) and condition.op in (">=", "<="):
-        return f"{shown} or {'better' if condition.op == '>=' else 'worse'}"
-    return {
-        "==": "{}",
-        "!=": "not {}",
-        ">=": "at least {}",
-        ">": "more than {}",
-        "<=": "at most {}",
-        "<": "less than {}",
-    }[condition.op].format(shown)
 
 
 

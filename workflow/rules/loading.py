@@ -15,15 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from domain.errors import RuleSetError
 from domain.values import Classification, Grade, UnitKind
-from workflow.rules.answers import _fact_type_text
+from workflow.rules.facts import _fact_type_text
 from workflow.rules.model import (
+    DEFAULT_AGE_RULE,
     DEFAULT_RULES_DIR,
     HUNDRED,
+    AgeRule,
     Condition,
     Criterion,
     CriterionGroup,
     Disqualifier,
     Fact,
+    FactImplication,
+    FactSum,
     FactType,
     FactValue,
     LevelRule,
@@ -68,6 +72,8 @@ class _CriterionFile(_Schema):
     max_points: Decimal | None = None
     group: _Id | None = None
     computed: bool = False
+    # For a computed criterion: the rule across dossiers in words, and what happens when a subordinate changes.
+    rule: _Text | None = None
     sub_items: list[_SubItemFile] = []
 
 
@@ -129,6 +135,26 @@ class _QuotaFile(_Schema):
     source: _Text
 
 
+class _SumFile(_Schema):
+    total: _Id
+    parts: Annotated[list[_Id], Field(min_length=1)]
+    exact: bool
+    description: _Text
+    source: _Text
+
+
+class _ImplicationFile(_Schema):
+    when: Annotated[list[_ConditionFile], Field(min_length=1)]
+    then: _ConditionFile
+    description: _Text
+    source: _Text
+
+
+class _AgeFile(_Schema):
+    min_months: Annotated[int, Field(ge=0, le=120)]
+    source: _Text
+
+
 class _RuleSetFile(_Schema):
     kind: Literal["rule_set"]
     id: _FileId
@@ -145,6 +171,9 @@ class _RuleSetFile(_Schema):
     facts: list[_FactFile] = []
     levels: _LevelsFile
     disqualifiers: list[_DisqualifierFile] = []
+    not_rated: _AgeFile | None = None
+    sums: list[_SumFile] = []
+    implications: list[_ImplicationFile] = []
 
 
 class _ModelFile(_Schema):
@@ -269,6 +298,13 @@ def _build_rule_set(name: str, stem: str, f: _RuleSetFile, sha256: str) -> RuleS
         for c in when:
             described.setdefault(c.fact, []).append(d.description)
         disqualifiers.append(Disqualifier(d.id, d.description, d.source, when, d.unless))
+    sums = _build_sums(p, f.sums, types)
+    implications = tuple(
+        FactImplication(when, then, imp.description, imp.source)
+        for i, imp in enumerate(f.implications)
+        if (when := _build_conditions(p, f"implications[{i}].when", imp.when, types))
+        and (then := _build_condition(p, f"implications[{i}].then", imp.then, types, allow_waiver=False)) is not None
+    )
     p.raise_any()
 
     return RuleSet(
@@ -293,7 +329,34 @@ def _build_rule_set(name: str, stem: str, f: _RuleSetFile, sha256: str) -> RuleS
         sha256=sha256,
         groups=groups,
         file_name=name,
+        sums=sums,
+        implications=implications,
+        age=AgeRule(f.not_rated.min_months, f.not_rated.source) if f.not_rated else DEFAULT_AGE_RULE,
     )
+
+
+def _build_sums(p: _Problems, raw: list[_SumFile], types: Mapping[str, FactType]) -> tuple[FactSum, ...]:
+    sums: list[FactSum] = []
+    for i, s in enumerate(raw):
+        path = f"sums[{i}]"
+        named = [s.total, *s.parts]
+        if len(set(named)) != len(named):
+            p.add(path, "a fact appears twice in the sum")
+        kinds = {types.get(fact) for fact in named}
+        if None in kinds:
+            unknown = [fact for fact in named if fact not in types]
+            p.add(path, f"unknown fact(s) {', '.join(unknown)}; the facts are: {', '.join(types) or 'none'}")
+        elif len(kinds) != 1 or kinds.pop() not in ("percent", "count"):
+            p.add(path, "a sum adds facts of one numeric type (all percent or all count)")
+        sums.append(FactSum(s.total, tuple(s.parts), s.exact, s.description, s.source))
+    return tuple(sums)
+
+
+def _build_conditions(
+    p: _Problems, path: str, raw: list[_ConditionFile], types: Mapping[str, FactType]
+) -> tuple[Condition, ...]:
+    built = [_build_condition(p, f"{path}[{j}]", c, types, allow_waiver=False) for j, c in enumerate(raw)]
+    return tuple(c for c in built if c is not None)
 
 
 def _build_model(name: str, stem: str, f: _ModelFile, sha256: str) -> RecognitionModel:
@@ -344,6 +407,8 @@ def _build_criteria(p: _Problems, raw: list[_CriterionFile], *, allowed_scale: S
             p.add(f"{path}.sub_items", "only a met / not met criterion has sub-items")
         if c.computed and allowed_scale != "met":
             p.add(f"{path}.computed", "only a recognition model's criterion can be computed")
+        if c.rule is not None and not c.computed:
+            p.add(f"{path}.rule", "only a computed criterion states a rule across dossiers")
         sub_ids: set[str] = set()
         for j, s in enumerate(c.sub_items):
             if s.id in sub_ids:
@@ -360,6 +425,7 @@ def _build_criteria(p: _Problems, raw: list[_CriterionFile], *, allowed_scale: S
             sub_items=tuple(SubItem(s.id, s.title_vi, s.title_en, s.source) for s in c.sub_items),
             computed=c.computed,
             group=c.group,
+            rule=c.rule,
         )
         for c in raw
     )

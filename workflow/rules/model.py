@@ -46,6 +46,7 @@ class Criterion:
     # True: derived by the engine from other dossiers (all subordinates four-good); typing an answer is refused.
     computed: bool = False
     group: str | None = None
+    rule: str | None = None
 
     @property
     def sub_item_ids(self) -> tuple[str, ...]:
@@ -111,6 +112,45 @@ class Disqualifier:
 
 
 @dataclass(frozen=True)
+class FactSum:
+    """Facts that add up: `parts` sum to `total` (exact), or to at most `total`.
+
+    With one figure of an exact sum missing, the evaluator derives it; figures that do not add up are refused.
+    """
+
+    total: str
+    parts: tuple[str, ...]
+    exact: bool
+    description: str
+    source: str
+
+
+@dataclass(frozen=True)
+class FactImplication:
+    """When every `when` condition holds, `then` must hold; a missing `then` fact compared with == is derived."""
+
+    when: tuple[Condition, ...]
+    then: Condition
+    description: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AgeRule:
+    """Units younger than this at the end of the period are reviewed but not classified."""
+
+    min_months: int
+    source: str
+
+
+DEFAULT_AGE_RULE = AgeRule(
+    6,
+    "Regulation 124-QĐ/TW; Guidance 25-HD/BTCTW: units under 6 months old at the end of the period (31 December) "
+    "are reviewed but not classified",
+)
+
+
+@dataclass(frozen=True)
 class RuleSet:
     id: str
     version: int
@@ -131,6 +171,9 @@ class RuleSet:
     sha256: str
     groups: tuple[CriterionGroup, ...] = ()
     file_name: str = ""
+    sums: tuple[FactSum, ...] = ()
+    implications: tuple[FactImplication, ...] = ()
+    age: AgeRule = DEFAULT_AGE_RULE
 
     def criterion(self, criterion_id: str) -> Criterion:
         for c in self.criteria:
@@ -335,4 +378,8 @@ def _ids(items: Sequence[Criterion] | Sequence[Fact]) -> str:
 def _num(value: Decimal) -> str:
     # 100, not 1E+2 nor 100.00; 89.99 stays 89.99.
     return format(value.normalize(), "f")
+
+
+def _grades() -> str:
+    return " | ".join(g.value for g in Grade)
 
