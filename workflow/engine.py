@@ -484,7 +484,7 @@ class Engine(Application[UUID]):
     ) -> None:
         dossier, _, period, moment, _, actor = self._act(actor, did, "record_answers", expected_version)
         answers, facts = dict(answers or {}), dict(facts or {})
-        validate_answers(self._rules_of(period), self._model_of(dossier), answers, facts)
+        validate_answers(self._rules_of(period), self._model_of(dossier), answers, facts, dossier.facts)
         dossier.record_answers(self.workflow, answers=answers, facts=facts, actor=actor, timestamp=moment)
         self._save(dossier)
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from domain.values import Classification
@@ -37,3 +40,31 @@ def decided(world: World, unit: str, level: Classification = Classification.GOOD
     approver = world.committee_approver if reviewer_of(world, unit) == "committee" else world.district_approver
     world.engine.approve(approver, did)
     return did
+
+
+def at_one_instant(world: World, commands: list[Callable[[], object]]) -> list[BaseException | None]:
+    """Run the commands so that each has loaded everything before any of them saves."""
+    engine = world.engine
+    barrier = threading.Barrier(len(commands), timeout=10)
+    save = engine._save
+
+    def save_after_all_loaded(*aggregates: Any) -> None:
+        barrier.wait()
+        save(*aggregates)
+
+    engine._save = save_after_all_loaded  # type: ignore[method-assign]
+    outcomes: list[BaseException | None] = [None] * len(commands)
+
+    def run(i: int) -> None:
+        try:
+            commands[i]()
+        except BaseException as error:
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(commands))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine._save = save  # type: ignore[method-assign]
+    return outcomes

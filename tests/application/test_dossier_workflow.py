@@ -300,3 +300,14 @@ def test_the_actions_offered_follow_the_state_and_the_actor(world: World) -> Non
         "return_to_unit",
     }
     assert world.engine.available_actions(world.auditor, did) == []
+
+
+def test_answers_whose_facts_contradict_those_recorded_are_refused_and_change_nothing(world: World) -> None:
+    did = draft(world, "treasury", Classification.GOOD)
+    version = world.engine.dossier(did).version
+    assert world.engine.dossier(did).facts["subordinate_org_disciplined"] is False
+    with pytest.raises(InvalidInput, match="facts contradict each other"):
+        world.engine.record_answers(
+            world.secretary("treasury"), did, facts={"subordinates_disciplined_percent": 25}
+        )
+    assert world.engine.dossier(did).version == version
