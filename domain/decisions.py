@@ -236,12 +236,18 @@ class DecisionBook(Aggregate):
     def _put(self, entry: DecisionEntry) -> None:
         self._drop(str(entry.unit_id))
         self.entries[str(entry.unit_id)] = entry
-        _count(self.tallies.setdefault(entry.group, [0, 0]), entry, +1)
+        self._count(entry, +1)
 
     def _drop(self, key: str) -> None:
         old = self.entries.pop(key, None)
         if old is not None:
-            _count(self.tallies.setdefault(old.group, [0, 0]), old, -1)
+            self._count(old, -1)
+
+    def _count(self, entry: DecisionEntry, sign: int) -> None:
+        # A new list rather than an update in place: copies of the book share nested values with the original.
+        tally = list(self.tallies.get(entry.group, [0, 0]))
+        _count(tally, entry, sign)
+        self.tallies[entry.group] = tally
 
 
 def _count(tally: list[int], entry: DecisionEntry, sign: int) -> None:
