@@ -852,7 +852,7 @@ class Engine(Application[UUID]):
         summary = None if subs is None else SubordinateSummary(
             subs["total"], subs["completed_or_better"], subs["good_or_better"], subs["four_good"]
         )
-        recomputed = classify(rule_set, inputs["answers"], inputs["facts"], summary)
+        recomputed = classify(rule_set, inputs["answers"], inputs["facts"], summary, inputs.get("unit_age_months"))
         return Recomputation(Classification(record["level"]), dossier.level, recomputed)
 
     def available_actions(self, actor: Actor, did: UUID) -> list[Action]:
