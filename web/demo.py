@@ -34,9 +34,9 @@ from domain.ids import dossier_id, person_id, unit_id
 from domain.person import Person
 from domain.unit import Unit
 from domain.values import Answer, Classification, DossierState, Grade, Role, UnitKind
-from web.sample_answers import sample_answers
 from workflow.clock import VIETNAM, SimulatedClock
 from workflow.engine import Engine
+from workflow.sample_answers import sample_answers
 
 # --- dossiers worth looking at (unit codes; the 2024 dossier is "<CODE>/2024") ---------------------------------------
 
