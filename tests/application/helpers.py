@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain.values import Classification
 from tests.application.conftest import World
-from web.sample_answers import sample_answers
+from workflow.rules.samples import sample_answers
 
 
 def draft(world: World, unit: str, level: Classification = Classification.GOOD, *, four_good: bool = True) -> UUID:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from domain.values import Answer, Classification, Grade
-from workflow.rules import Criterion, RecognitionModel, RuleSet
+from workflow.rules.model import Criterion, RecognitionModel, RuleSet
 
 # Answers that a unit aiming at a given level would plausibly give, read off the rule set's own criteria and
 # facts: the demo fills dossiers with them, and the tests use them as a starting point to vary.
