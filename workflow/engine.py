@@ -736,17 +736,34 @@ class Engine(Application[UUID]):
         return actions
 
     def dossier_as_of(self, did: UUID, moment: datetime | date) -> Dossier:
-        """The dossier as it stood at a moment (a date means the end of that day in Vietnam)."""
+        """The dossier as it stood at a moment (a date means the end of that day in Vietnam).
+
+        The version is found by bisecting the history on its events' timestamps, one stored event read per step,
+        then rebuilt from the snapshot below it: a 10,000-event history costs a few more reads than a 100-event
+        one, not a hundred times the decoding. An aggregate's events are recorded in time order (each command
+        stamps its events with the clock, and the store orders versions), which is what bisecting relies on;
+        the version found is the last one recorded at or before the moment.
+        """
         if not isinstance(moment, datetime):
             moment = end_of_day(moment)
-        version = None
-        for event in self.events.get(did):
-            if cast(Aggregate.Event, event).timestamp > moment:
-                break
-            version = event.originator_version
-        if version is None:
+        current = self._view(Dossier, did, "dossier")
+        if current.modified_on <= moment:
+            return copy_aggregate(current)
+        # Invariant: version `low` was recorded at or before the moment (0: before the first), `high` after it.
+        low, high = 0, current.version
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._recorded_at(did, middle) <= moment:
+                low = middle
+            else:
+                high = middle
+        if low == 0:
             raise NotFound(f"the dossier did not exist yet on {moment:%Y-%m-%d %H:%M}")
-        return self.dossier(did, version=version)
+        return self.dossier(did, version=low)
+
+    def _recorded_at(self, aggregate_id: UUID, version: int) -> datetime:
+        (event,) = self.events.get(aggregate_id, gt=version - 1, lte=version)
+        return cast(Aggregate.Event, event).timestamp
 
     def history(self, aggregate_id: UUID) -> Iterator[Any]:
         return iter(self.events.get(aggregate_id))
