@@ -165,6 +165,14 @@ class CachingRepository(Repository[UUID]):
         return copy_aggregate(self.peek(aggregate_id))
 
     def __contains__(self, item: UUID) -> bool:
+        self._sync_if_due()
+        with self._lock:
+            if item in self._entries:
+                return True
+        # Most questions about an uncached id are "may I create it?": one event read answers, where loading
+        # would ask the snapshot store first.
+        if not self.recorder.select_events(item, limit=1):
+            return False
         try:
             self.peek(item)
         except AggregateNotFoundError:
