@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import get_topic
@@ -180,6 +180,20 @@ class Engine(Application[UUID]):
             self.cache.evict(a.id for a in saved)
             raise
         self.cache.saved(saved, generation)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.
+        if self.snapshots is None:
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            if aggregate is None or interval is None or event.originator_version % interval:
+                continue
+            if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
+                self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+            else:
+                self.take_snapshot(event.originator_id, version=event.originator_version)
 
     def _now(self) -> tuple[datetime, date]:
         moment = self.clock()
