@@ -20,11 +20,13 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import sample_answers
 
 from domain.actor import Actor
 from domain.ids import person_id
 from domain.values import Classification, Role, UnitKind
-from web.sample_answers import sample_answers
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
 from workflow.store import application_env
