@@ -70,7 +70,8 @@ class CachingRepository(Repository[UUID]):
         self._entries: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._lock = threading.Lock()
         self._generation = 0
-        self._seen: int | None = None
+        # Read before anything is cached: every notification after it is one the cache must hear of.
+        self._seen = recorder.max_notification_id() or 0
         self._sync_lock = threading.Lock()
         self._last_sync_started = 0
         self._freshness = _Freshness()
@@ -102,9 +103,6 @@ class CachingRepository(Repository[UUID]):
             if self._last_sync_started > requested:
                 return
             self._last_sync_started = time.perf_counter_ns()
-            if self._seen is None:
-                self._seen = self.recorder.max_notification_id() or 0
-                return
             read = 0
             while True:
                 page = self.recorder.select_notifications(start=self._seen + 1, limit=TAIL_PAGE)
