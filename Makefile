@@ -24,8 +24,10 @@ test: $(STAMP)
 	$(BIN)/ruff check domain workflow projections web tests bench
 	$(BIN)/mypy
 
+## bench: the issue-5 figures and a season of 5,000 units, on SQLite and PostgreSQL (BENCH_FLAGS=--quick for a first look)
 bench: $(STAMP)
-	$(BIN)/python bench/engine_commands.py
+	$(BIN)/python bench/issue5_figures.py $(BENCH_FLAGS)
+	$(BIN)/python bench/season.py $(BENCH_FLAGS)
 
 clean-data:
 	rm -rf data/*.sqlite*

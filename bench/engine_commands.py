@@ -20,13 +20,15 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import sample_answers
 
 from domain.actor import Actor
 from domain.ids import person_id
 from domain.values import Classification, Role, UnitKind
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
-from workflow.rules.samples import sample_answers
 from workflow.store import application_env
 
 STEPS = ("open", "record_answers", "submit", "endorse", "approve")

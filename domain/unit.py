@@ -174,18 +174,21 @@ class Unit(Aggregate):
 
     @event("ChildAttached")
     def _child_attached(self, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
-        self.children.setdefault(str(child_id), []).append((effective_from, None))
+        # Replaced, not appended to: a copy of this unit shares the span lists (see domain/copying.py).
+        key = str(child_id)
+        self.children[key] = [*self.children.get(key, []), (effective_from, None)]
 
     def detach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         self._child_detached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
 
     @event("ChildDetached")
     def _child_detached(self, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
-        spans = self.children.get(str(child_id), [])
+        key = str(child_id)
+        spans = self.children.get(key, [])
         if spans and spans[-1][1] is None:
-            # After a snapshot round trip a span is a list, not a tuple: replace it whole rather than assign into it.
-            start = spans[-1][0]
-            spans[-1] = (start, effective_from)
+            # The span list is replaced whole, never assigned into: a copy of this unit shares it (domain/copying.py),
+            # and after a snapshot round trip a span is a list, not a tuple.
+            self.children[key] = [*spans[:-1], (spans[-1][0], effective_from)]
 
     def _append(self, effective_from: date, **changes: Any) -> None:
         last = self.timeline[-1]

@@ -1,0 +1,102 @@
+"""The engine's aggregate cache holds what the store holds: refused commands leave no trace, other writers are seen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from domain.decisions import DecisionBook
+from domain.errors import ConcurrencyConflict, NotAuthorized, PeriodClosed, ReasonRequired
+from domain.ids import decision_book_id
+from domain.values import Answer, Classification, DossierState, Grade
+from tests.application.conftest import World, build_world
+from tests.application.helpers import decided, draft, endorsed
+from tests.conftest import Backend
+from workflow.engine import Engine
+
+
+@pytest.fixture
+def world(backend: Backend) -> Iterator[World]:
+    world = build_world(dict(backend.env))
+    yield world
+    world.engine.close()
+
+
+@pytest.fixture
+def other(world: World, backend: Backend) -> Iterator[Engine]:
+    """A second engine on the same store: another process, as far as the first one can tell."""
+    engine = Engine(dict(backend.env), clock=world.clock)
+    yield engine
+    engine.close()
+
+
+def test_a_refused_approval_leaves_no_trace_in_the_cached_decision_book(world: World) -> None:
+    engine = world.engine
+    decided(world, "cell-a", Classification.GOOD)
+    did = endorsed(world, "cell-b", Classification.GOOD)
+    book_id = decision_book_id(world.units["committee"], 2024)
+    before = engine._get(DecisionBook, book_id, "decision book")
+
+    # The book records the decision first; the dossier then refuses a level below the proposal without a reason.
+    with pytest.raises(ReasonRequired):
+        engine.approve(world.committee_approver, did, level=Classification.COMPLETED)
+
+    after = engine._get(DecisionBook, book_id, "decision book")
+    assert (after.version, after.entries) == (before.version, before.entries)
+    assert vars(after) == vars(engine.repository.get(book_id, version=before.version))
+    assert engine.dossier(did).state is DossierState.ENDORSED
+    engine.approve(world.committee_approver, did)
+    assert engine._get(DecisionBook, book_id, "decision book").version == before.version + 1
+
+
+def test_a_copy_changed_without_saving_leaves_no_trace_in_the_cache(world: World) -> None:
+    did = draft(world, "treasury")
+    mine = world.engine.dossier(did)
+    mine.record_answers(
+        world.engine.workflow, answers={"leadership_of_tasks": Answer(grade=Grade.POOR)}, facts={},
+        actor=world.secretary("treasury"), timestamp=world.clock(),
+    )
+    assert world.engine.dossier(did).answers["leadership_of_tasks"].grade is not Grade.POOR
+    assert world.engine.dossier(did).version == mine.version - 1
+
+
+def test_a_collision_on_save_makes_the_retry_read_the_store(world: World, other: Engine) -> None:
+    did = draft(world, "treasury")
+    stale = world.engine.dossier(did)
+    other.record_answers(world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.AVERAGE)})
+    stale.record_answers(
+        world.engine.workflow, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)}, facts={},
+        actor=world.secretary("treasury"), timestamp=world.clock(),
+    )
+    with pytest.raises(ConcurrencyConflict):
+        world.engine._save(stale)
+    assert world.engine.dossier(did).answers["leadership_of_tasks"].grade is Grade.AVERAGE
+    world.engine.record_answers(
+        world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)}
+    )
+    assert other.dossier(did).answers["leadership_of_tasks"].grade is Grade.EXCELLENT
+
+
+def test_a_grant_revoked_by_another_process_is_refused_at_the_next_command(world: World, other: Engine) -> None:
+    secretary = world.secretary("treasury")
+    did = draft(world, "treasury")
+    person = other.person(secretary.person_id)
+    grant = next(g for g in person.grants.values() if g.unit_id == world.units["treasury"])
+    other.revoke_role(world.admin, person.id, grant.grant_id, on=date(2024, 10, 1), reason="chuyển công tác")
+
+    with pytest.raises(NotAuthorized):
+        world.engine.submit(secretary, did)
+
+
+def test_a_period_closed_by_another_process_locks_its_dossiers_at_the_next_command(
+    world: World, other: Engine
+) -> None:
+    did = draft(world, "treasury")
+    assert not world.engine.period(2024).closed
+    other.close_period(world.admin, 2024, reason="kết thúc đợt đánh giá")
+
+    with pytest.raises(PeriodClosed):
+        world.engine.submit(world.secretary("treasury"), did)
+    assert world.engine.dossier(did).state is DossierState.DRAFT

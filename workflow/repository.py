@@ -1,0 +1,238 @@
+"""The engine's aggregate cache: shared by every thread of one Engine, coherent with the store at one query a command.
+
+Why not the library's cache (``AGGREGATE_CACHE_MAXSIZE`` with ``AGGREGATE_CACHE_FASTFORWARD``): it fast-forwards a
+cached aggregate in place, which costs a query per aggregate per read (an approval read the store 7 times), and
+deep-copies it outside the lock that guards the fast-forward, so a thread copying while another fast-forwards gets
+``RuntimeError: dictionary changed size during iteration``, or a torn copy. Here:
+
+* **Cached aggregates are never changed.** An entry is replaced whole by a newer version, or evicted; so any
+  thread may copy one at any time. Every reader that may command an aggregate gets its own copy
+  (:func:`domain.copying.copy_aggregate`, one container level deep, cheap); read-only lookups (authorization, the
+  hierarchy) share the cached instance and must not change it.
+* **Only what the store holds enters the cache.** A command's own changes reach the cache after its save succeeds
+  (:meth:`CachingRepository.saved`); a refused command, or one whose save collides, leaves no trace (its ids are
+  evicted on a collision, so the retry reads afresh).
+* **One query a use case keeps it coherent.** Each use case begins with :meth:`CachingRepository.begin`; its first
+  read then asks the store for the notifications after the last one seen, and evicts each cached aggregate that
+  another writer (another process, or a thread whose save has not reached the cache yet) moved past. Aggregates the
+  command only reads (a person's grants, a period's closed flag, a unit's place) are therefore as fresh as the
+  command's start, across processes too; aggregates it saves are protected besides by the store's optimistic
+  concurrency.
+* **A load that raced a sync is not cached.** A generation counter moves whenever a sync sees a change to an
+  aggregate it does not hold; a load (or a save) that began before the move may have read what the sync saw
+  replaced, so it is returned but not cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, ProjectorFunction, Repository, project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import ApplicationRecorder, EventStore
+
+from domain.copying import copy_aggregate
+
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+# Beyond this many notifications behind, dropping the whole cache is cheaper than reading the tail.
+MAX_TAIL = 5000
+TAIL_PAGE = 500
+
+
+class _Freshness(threading.local):
+    depth = 0
+    due = True
+
+
+class CachingRepository(Repository[UUID]):
+    """The library's Repository (snapshots, historical versions) with a thread-safe, coherent cache in front."""
+
+    def __init__(
+        self,
+        event_store: EventStore[UUID],
+        *,
+        snapshot_store: EventStore[UUID] | None,
+        recorder: ApplicationRecorder,
+        maxsize: int,
+    ) -> None:
+        super().__init__(event_store, snapshot_store=snapshot_store, cache_maxsize=None)
+        self.recorder = recorder
+        self.maxsize = maxsize
+        self._entries: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generation = 0
+        # Read before anything is cached: every notification after it is one the cache must hear of.
+        self._seen = recorder.max_notification_id() or 0
+        self._sync_lock = threading.Lock()
+        self._last_sync_started = 0
+        self._freshness = _Freshness()
+
+    # --- the unit of work ----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """A use case begins: its first read brings the cache up to the store's head."""
+        state = self._freshness
+        if state.depth == 0:
+            state.due = True
+        state.depth += 1
+
+    def end(self) -> None:
+        self._freshness.depth -= 1
+
+    def _sync_if_due(self) -> None:
+        state = self._freshness
+        # Outside any use case (a test, a script reaching in) every read is its own unit of work.
+        if state.due or state.depth == 0:
+            self.sync()
+            state.due = False
+
+    def sync(self) -> None:
+        """Evict every cached aggregate that the store holds a newer version of; one query when nothing changed."""
+        requested = time.perf_counter_ns()
+        with self._sync_lock:
+            # A sync that started after this one was asked for has already seen everything it would see.
+            if self._last_sync_started > requested:
+                return
+            self._last_sync_started = time.perf_counter_ns()
+            read = 0
+            while True:
+                page = self.recorder.select_notifications(start=self._seen + 1, limit=TAIL_PAGE)
+                if not page:
+                    return
+                read += len(page)
+                if read > MAX_TAIL:
+                    head = self.recorder.max_notification_id() or 0
+                    with self._lock:
+                        self._entries.clear()
+                        self._generation += 1
+                    self._seen = head
+                    return
+                with self._lock:
+                    for notification in page:
+                        cached = self._entries.get(cast(UUID, notification.originator_id))
+                        if cached is None:
+                            self._generation += 1
+                        elif cached.version < notification.originator_version:
+                            del self._entries[cached.id]
+                            self._generation += 1
+                self._seen = page[-1].id
+                if len(page) < TAIL_PAGE:
+                    return
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def peek(self, aggregate_id: UUID) -> Aggregate:
+        """The current version, shared with every other reader: read it, never change it."""
+        self._sync_if_due()
+        with self._lock:
+            cached = self._entries.get(aggregate_id)
+            if cached is not None:
+                self._entries.move_to_end(aggregate_id)
+                return cached
+            generation = self._generation
+        projector: ProjectorFunction[Aggregate, Any] = project_aggregate
+        aggregate = self._reconstruct_aggregate(aggregate_id, None, projector)
+        self._offer(aggregate, generation)
+        return aggregate
+
+    def get(
+        self,
+        aggregate_id: UUID,
+        *,
+        version: int | None = None,
+        projector_func: ProjectorFunction[Any, Any] = project_aggregate,
+        fastforward_skipping: bool = False,
+        deepcopy_from_cache: bool = True,
+    ) -> Any:
+        """Own copy of the current version (the cache's), or a historical version rebuilt from the store."""
+        if version is not None or projector_func is not project_aggregate:
+            return super().get(aggregate_id, version=version, projector_func=projector_func)
+        return copy_aggregate(self.peek(aggregate_id))
+
+    def __contains__(self, item: UUID) -> bool:
+        self._sync_if_due()
+        with self._lock:
+            if item in self._entries:
+                return True
+        # Most questions about an uncached id are "may I create it?": one event read answers, where loading
+        # would ask the snapshot store first.
+        if not self.recorder.select_events(item, limit=1):
+            return False
+        try:
+            self.peek(item)
+        except AggregateNotFoundError:
+            return False
+        return True
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def saved(self, aggregates: Iterable[Aggregate], generation: int) -> None:
+        """Aggregates a save has just stored; `generation` as it was before the save began."""
+        with self._lock:
+            for aggregate in aggregates:
+                if generation == self._generation:
+                    self._put(copy_aggregate(aggregate))
+                else:
+                    self._entries.pop(aggregate.id, None)
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        with self._lock:
+            for aggregate_id in aggregate_ids:
+                self._entries.pop(aggregate_id, None)
+            self._generation += 1
+
+    def _offer(self, aggregate: Aggregate, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._put(aggregate)
+
+    def _put(self, aggregate: Aggregate) -> None:
+        # Caller holds the lock. Never replace a newer version with an older one (a slow load racing a save).
+        cached = self._entries.get(aggregate.id)
+        if cached is not None and cached.version >= aggregate.version:
+            return
+        self._entries[aggregate.id] = aggregate
+        self._entries.move_to_end(aggregate.id)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+
+def use_cases(cls: type[T]) -> type[T]:
+    """Make each public method of an Application whose repository is a CachingRepository one unit of work.
+
+    A class decorator rather than a line in each method: every use case, including ones added later, then reads
+    its aggregates as fresh as its start, with one query, however many aggregates it reads.
+    """
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, _unit_of_work(member))
+    return cls
+
+
+def _unit_of_work(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        repository = self.__dict__.get("_repository")
+        if not isinstance(repository, CachingRepository):
+            # Before the repository exists (the library's constructor calls register_transcodings).
+            return method(self, *args, **kwargs)
+        repository.begin()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            repository.end()
+
+    return wrapper
