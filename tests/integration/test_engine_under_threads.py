@@ -138,6 +138,10 @@ def test_one_engine_survives_many_threads_approving_and_reopening_at_once(
                 assert entry.level is stored.level
             else:
                 assert entry is None
+        # Whatever the interleaving, no decision may have taken the group past its cap.
+        figures = fresh.quota(world.units["committee"], 2024, "party_cell")
+        assert figures.cap is not None
+        assert figures.excellent <= figures.cap
     finally:
         fresh.close()
     assert world.engine.verify().ok
