@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
 from domain.ids import dossier_id
+from domain.text import clean_text
 from domain.values import Answer, Classification, DossierState, Evidence, four_good_after
 
 
@@ -23,10 +24,9 @@ class TransitionTable(Protocol):
 
 
 def _reason(text: str, what: str) -> str:
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise ReasonRequired(f"{what} needs a reason")
-    return text
+    return clean_text(text, f"the reason for {what}")
 
 
 class Dossier(Aggregate):
@@ -110,6 +110,15 @@ class Dossier(Aggregate):
         timestamp: datetime,
     ) -> None:
         self._step(table, "record_answers")
+        for criterion, answer in answers.items():
+            clean_text(criterion, "a criterion id")
+            clean_text(answer.comment, f"the comment on {criterion}", multiline=True)
+            for sub_item in answer.sub_items:
+                clean_text(sub_item, f"a sub-item id of {criterion}")
+        for fact, value in facts.items():
+            clean_text(fact, "a fact id")
+            if isinstance(value, str):
+                clean_text(value, f"the fact {fact}")
         changed = {k: v for k, v in answers.items() if self.answers.get(k) != v}
         changed_facts = {k: v for k, v in facts.items() if self.facts.get(k) != v}
         if not changed and not changed_facts:
@@ -257,7 +266,7 @@ class Dossier(Aggregate):
             )
         if level < allowed:
             return _reason(reason, f"a level below what the rules allow ({level.value} < {allowed.value})")
-        return reason.strip()
+        return clean_text(reason, f"the reason to {what} {level.value}")
 
     def endorse(
         self,
@@ -281,7 +290,7 @@ class Dossier(Aggregate):
             level=level,
             evaluation=dict(evaluation),
             recognition=dict(recognition) if recognition else None,
-            note=note.strip(),
+            note=clean_text(note, "the committee's note", multiline=True),
             reason=reason,
             actor=actor,
             timestamp=timestamp,
