@@ -88,18 +88,19 @@ def _sqlite_env(dbname: str) -> dict[str, str]:
 
 def _sqlite_read_only_uri(path: Path) -> str:
     """A URI that opens an existing store for reading only, after checking that it is one."""
-    check_sqlite_store(path, allow_empty=False)
     uri = f"file:{quote(str(path.absolute()))}?mode=ro"
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     wal = path.with_name(path.name + "-wal")
-    if not writable and not (wal.exists() and wal.stat().st_size):
-        # A store in WAL mode is read through its -shm file, which a read-only directory cannot hold. With no
-        # write-ahead log left to read (the last writer closed cleanly), the file alone is the whole store.
+    if path.exists() and not writable and not (wal.exists() and wal.stat().st_size):
+        # A store in WAL mode is read through its -shm file, which a read-only file or directory cannot serve.
+        # With no write-ahead log left to read (the last writer closed cleanly), the file alone is the whole store,
+        # and nobody can be writing to it.
         uri += "&immutable=1"
+    check_sqlite_store(path, allow_empty=False, uri=uri)
     return uri
 
 
-def check_sqlite_store(path: Path, *, allow_empty: bool = True) -> None:
+def check_sqlite_store(path: Path, *, allow_empty: bool = True, uri: str | None = None) -> None:
     """StoreUnavailable, naming the file, unless path is a readable SQLite file that holds the event tables.
 
     allow_empty: a SQLite file with no tables at all (created, never written) is accepted, to be written to.
@@ -113,7 +114,8 @@ def check_sqlite_store(path: Path, *, allow_empty: bool = True) -> None:
     if not path.is_file():
         raise StoreUnavailable(f"{path} is not a file; the store is a SQLite file named {path.name}")
     try:
-        with closing(sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)) as conn:
+        read_only = uri or f"file:{quote(str(path.absolute()))}?mode=ro"
+        with closing(sqlite3.connect(read_only, uri=True)) as conn:
             found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as error:
         raise StoreUnavailable(sqlite_failure(path, error)) from None
