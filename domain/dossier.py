@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
 from domain.ids import dossier_id
+from domain.text import clean_text
 from domain.values import (
     DECIDED_STATES,
     Answer,
@@ -31,10 +32,9 @@ class TransitionTable(Protocol):
 
 
 def _reason(text: str, what: str) -> str:
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise ReasonRequired(f"{what} needs a reason")
-    return text
+    return clean_text(text, f"the reason for {what}")
 
 
 class Dossier(Aggregate):
@@ -121,6 +121,15 @@ class Dossier(Aggregate):
         timestamp: datetime,
     ) -> None:
         self._step(table, "record_answers")
+        for criterion, answer in answers.items():
+            clean_text(criterion, "a criterion id")
+            clean_text(answer.comment, f"the comment on {criterion}", multiline=True)
+            for sub_item in answer.sub_items:
+                clean_text(sub_item, f"a sub-item id of {criterion}")
+        for fact, value in facts.items():
+            clean_text(fact, "a fact id")
+            if isinstance(value, str):
+                clean_text(value, f"the fact {fact}")
         changed = {k: v for k, v in answers.items() if self.answers.get(k) != v}
         changed_facts = {k: v for k, v in facts.items() if self.facts.get(k) != v}
         if not changed and not changed_facts:
@@ -270,14 +279,14 @@ class Dossier(Aggregate):
                     f"not_rated is not a level one can {what} for a unit of 6 months or more; the approver marks a "
                     "suspended or exempted unit not rated, with the decision that suspended or exempted it"
                 )
-            return reason.strip()
+            return clean_text(reason, f"the reason to {what} not_rated")
         if computed < level:
             raise ClassificationRefused(
                 f"cannot {what} {level.value}: the rules allow at most {computed.value} from these answers"
             )
         if level < computed:
             return _reason(reason, f"a level below what the rules allow ({level.value} < {computed.value})")
-        return reason.strip()
+        return clean_text(reason, f"the reason to {what} {level.value}")
 
     def endorse(
         self,
@@ -300,7 +309,7 @@ class Dossier(Aggregate):
             level=level,
             evaluation=dict(evaluation),
             recognition=dict(recognition) if recognition else None,
-            note=note.strip(),
+            note=clean_text(note, "the committee's note", multiline=True),
             reason=reason,
             actor=actor,
             timestamp=timestamp,
@@ -455,7 +464,9 @@ class Dossier(Aggregate):
         if young:
             # Its age alone keeps it unclassified, whatever else is said of it: that is the ground recorded.
             ground = NotRatedGround.UNDER_SIX_MONTHS
-            reason = reason.strip() or f"{age}: under {min_age_months} months, reviewed but not classified"
+            reason = clean_text(reason, "the reason to leave it not rated") or (
+                f"{age}: under {min_age_months} months, reviewed but not classified"
+            )
         elif ground is None or ground is NotRatedGround.UNDER_SIX_MONTHS:
             raise ClassificationRefused(
                 f"the unit is {age}, so it is classified; leaving it not rated needs its ground (suspended or "

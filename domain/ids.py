@@ -2,17 +2,28 @@ from __future__ import annotations
 
 from uuid import UUID, uuid5
 
+from domain.errors import InvalidInput
+from domain.text import describe_character
+
 # Natural keys map to stable ids, so "one dossier per unit and period" and "one unit per code" are enforced by the
 # event store itself: a second creation collides on version 1 of the same id.
 _NAMESPACE = UUID("7c0e3a52-44a1-4c6e-9d8f-2f5b0f1d6a10")
 
 
+def _encodable(text: str, what: str) -> str:
+    # uuid5 hashes the UTF-8 bytes of the name; a lone surrogate (an undecodable byte of a command line) has none.
+    for char in text:
+        if "\ud800" <= char <= "\udfff":
+            raise InvalidInput(f"{what} contains {describe_character(char)}")
+    return text
+
+
 def unit_id(code: str) -> UUID:
-    return uuid5(_NAMESPACE, f"unit:{code}")
+    return uuid5(_NAMESPACE, f"unit:{_encodable(code, 'a unit code')}")
 
 
 def person_id(username: str) -> UUID:
-    return uuid5(_NAMESPACE, f"person:{username}")
+    return uuid5(_NAMESPACE, f"person:{_encodable(username, 'a username')}")
 
 
 def period_id(year: int) -> UUID:

@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, PeriodClosed
 from domain.ids import period_id
+from domain.text import clean_text
 
 STEPS = ("self_assessment", "review", "decision")
 
@@ -85,7 +86,7 @@ class EvaluationPeriod(Aggregate):
 
     def close(self, *, reason: str, actor: Actor, timestamp: datetime) -> None:
         self.check_open()
-        self._closed(reason=reason.strip(), actor=actor, timestamp=timestamp)
+        self._closed(reason=clean_text(reason, "the reason for closing a period"), actor=actor, timestamp=timestamp)
 
     @event("Closed")
     def _closed(self, reason: str, actor: Actor, timestamp: datetime) -> None:

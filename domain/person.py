@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotFound
 from domain.ids import person_id
+from domain.text import MAX_CODE_LENGTH, clean_text
 from domain.values import Role
 
 
@@ -57,9 +58,10 @@ class Person(Aggregate):
 
     @classmethod
     def register(cls, *, username: str, full_name: str, actor: Actor, timestamp: datetime) -> Person:
-        username, full_name = username.strip(), full_name.strip()
-        if not username or not full_name:
+        if not username.strip() or not full_name.strip():
             raise InvalidInput("a person needs a username and a full name")
+        username = clean_text(username, "a username", max_length=MAX_CODE_LENGTH)
+        full_name = clean_text(full_name, "a person's full name")
         return cls(username=username, full_name=full_name, actor=actor, timestamp=timestamp)
 
     @event("Registered")
@@ -99,7 +101,7 @@ class Person(Aggregate):
     ) -> None:
         _check_span(valid_from, valid_to)
         self._granted(
-            grant=Grant(grant_id, role, unit_id, valid_from, valid_to, basis.strip()),
+            grant=Grant(grant_id, role, unit_id, valid_from, valid_to, clean_text(basis, "a grant's basis")),
             actor=actor,
             timestamp=timestamp,
         )
@@ -113,7 +115,8 @@ class Person(Aggregate):
             raise NotFound(f"{self.username} holds no grant {grant_id}")
         if not reason.strip():
             raise InvalidInput("revoking a role needs a reason")
-        self._revoked(grant_id=grant_id, on=on, reason=reason.strip(), actor=actor, timestamp=timestamp)
+        reason = clean_text(reason, "the reason for revoking a role")
+        self._revoked(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("RoleRevoked")
     def _revoked(self, grant_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
@@ -143,7 +146,10 @@ class Person(Aggregate):
             raise InvalidInput("a delegation needs its legal basis (the decision that authorizes it)")
         _check_span(valid_from, valid_to)
         self._delegated(
-            delegation=Delegation(delegation_id, grant_id, deputy_id, valid_from, valid_to, legal_basis.strip()),
+            delegation=Delegation(
+                delegation_id, grant_id, deputy_id, valid_from, valid_to,
+                clean_text(legal_basis, "a delegation's legal basis"),
+            ),
             actor=actor,
             timestamp=timestamp,
         )

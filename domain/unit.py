@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, InvalidTransition
 from domain.ids import unit_id
+from domain.text import MAX_CODE_LENGTH, clean_text
 from domain.values import UnitKind
 
 
@@ -43,15 +44,17 @@ class Unit(Aggregate):
         actor: Actor,
         timestamp: datetime,
     ) -> Unit:
-        code, name = code.strip(), name.strip()
-        if not code or not name:
+        if not code.strip() or not name.strip():
             raise InvalidInput("a unit needs a code and a name")
+        code = clean_text(code, "a unit's code", max_length=MAX_CODE_LENGTH)
+        name = clean_text(name, "a unit's name", required=True)
+        group = clean_text(group, "a unit's group")
         return cls(
             code=code,
             name=name,
             kind=kind,
             parent_id=parent_id,
-            group=group.strip() or kind.value,
+            group=group or kind.value,
             established_on=established_on,
             actor=actor,
             timestamp=timestamp,
@@ -122,9 +125,9 @@ class Unit(Aggregate):
             )
 
     def rename(self, *, name: str, effective_from: date, actor: Actor, timestamp: datetime) -> None:
-        name = name.strip()
-        if not name:
+        if not name.strip():
             raise InvalidInput("a unit's name cannot be empty")
+        name = clean_text(name, "a unit's name")
         self._check_effective(effective_from)
         self._renamed(name=name, effective_from=effective_from, actor=actor, timestamp=timestamp)
 
@@ -136,6 +139,7 @@ class Unit(Aggregate):
         if parent_id == self.id:
             raise InvalidInput("a unit cannot be its own parent")
         self._check_effective(effective_from)
+        reason = clean_text(reason, "the reason for moving a unit")
         self._moved(
             from_parent=self.parent_id,
             parent_id=parent_id,
@@ -161,7 +165,8 @@ class Unit(Aggregate):
         self._check_effective(effective_from)
         if not reason.strip():
             raise InvalidInput("dissolving a unit needs a reason (the decision that dissolves it)")
-        self._dissolved(effective_from=effective_from, reason=reason.strip(), actor=actor, timestamp=timestamp)
+        reason = clean_text(reason, "the reason for dissolving a unit")
+        self._dissolved(effective_from=effective_from, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("Dissolved")
     def _dissolved(self, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:

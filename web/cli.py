@@ -1,21 +1,26 @@
 from __future__ import annotations
 
+import re
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from eventsourcing.persistence import PersistenceError
-from pydantic import ValidationError
 
 from domain.errors import DomainError
 from web import report
-from web.settings import Settings
+from web.report import printable
+from web.settings import SettingsError, load_settings
 from workflow.bootstrap import build_engine
 from workflow.clock import local_date
 from workflow.engine import Engine
+from workflow.store import StoreUnavailable, is_postgres_url
+from workflow.store.backend import sqlite_failure
 
 app = typer.Typer(
     help="dossierflow: event-sourced evaluation dossiers of party organizations.",
@@ -25,36 +30,97 @@ app = typer.Typer(
 )
 
 
+# The longest input echoed back in a message: a pasted page is named by its start, not printed again.
+_ECHO_LIMIT = 80
+# A dossier reference is a unit code (at most 200 characters, see domain.text) and a year, or a UUID.
+_REFERENCE_LIMIT = 220
+
+
 def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    # Messages quote what the user typed: escaped, so that it cannot add lines or colour to the message.
+    typer.secho(f"error: {printable(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=2)
 
 
+def quoted(text: str) -> str:
+    shown = text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + f"… ({len(text):,} characters)"
+    return f"'{printable(shown)}'"
+
+
 @contextmanager
-def engine_session() -> Iterator[Engine]:
-    """An engine on the configured store; a refusal or a bad setting ends with a message, never a traceback."""
+def engine_session(*, read_only: bool) -> Iterator[Engine]:
+    """An engine on the configured store; a refusal, a bad setting or a store that cannot be used ends with a
+    one-line message, never a traceback. read_only: the command only reads, so it creates nothing and writes
+    nothing (it can verify an archived copy on a read-only medium)."""
     try:
-        settings = Settings()
+        settings = load_settings()
         engine = build_engine(
             database_url=settings.database_url,
             data_dir=settings.data_dir,
             max_evidence_bytes=settings.max_evidence_bytes,
+            read_only=read_only,
+            connect_timeout=settings.postgres_connect_timeout,
+            lock_timeout=settings.postgres_lock_timeout,
         )
-    except (ValidationError, ValueError, OSError, PersistenceError, DomainError) as error:
-        raise fail(f"cannot open the store: {error}") from None
+    except (SettingsError, StoreUnavailable) as error:
+        raise fail(str(error)) from None
+    except (PersistenceError, sqlite3.Error) as error:
+        # Opening reads the store too (the engine's position in the log): a lock held elsewhere shows up here.
+        raise fail(_store_failure(error, settings.database_url, settings.data_dir)) from None
+    except (ValueError, OSError, DomainError) as error:
+        raise fail(f"cannot open the store: {_one_line(error)}") from None
     try:
         yield engine
     except DomainError as error:
         raise fail(str(error)) from None
+    except StoreUnavailable as error:
+        raise fail(str(error)) from None
+    except (PersistenceError, sqlite3.Error) as error:
+        raise fail(_store_failure(error, settings.database_url, settings.data_dir)) from None
     finally:
         engine.close()
 
 
+def _one_line(error: BaseException) -> str:
+    return re.sub(r"\s+", " ", str(error)).strip() or type(error).__name__
+
+
+def _store_failure(error: BaseException, database_url: str | None, data_dir: Path) -> str:
+    """A failure of the store in the middle of a command: damaged file, lock held elsewhere, server gone."""
+    text = _one_line(error)
+    if database_url and is_postgres_url(database_url):
+        if "lock timeout" in text:
+            return (
+                "the store is locked by another session and the lock was not released in time "
+                f"(DOSSIERFLOW_POSTGRES_LOCK_TIMEOUT); nothing was changed; try again: {text}"
+            )
+        return f"the PostgreSQL store failed: {text}"
+    cause = error.__cause__ if isinstance(error.__cause__, sqlite3.Error) else error
+    return sqlite_failure(data_dir / "events.sqlite", cause)
+
+
 def parse_date(text: str) -> date:
     try:
+        if not text.isascii():
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise fail(f"'{text}' is not a date like 2024-12-31") from None
+        raise fail(f"{quoted(text)} is not a date like 2024-12-31") from None
+
+
+def parse_whole_number(text: str, what: str, example: str, max_digits: int) -> int:
+    # int() takes superscripts and other scripts' digits only in part (int('²') fails, int('٢') is 2) and refuses
+    # more than 4300 digits: only ASCII digits, and few enough for any real year or version, are numbers here.
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > max_digits:
+        raise fail(f"{quoted(text)} is not {what} like {example}")
+    return int(digits)
+
+
+def parse_reference(text: str) -> str:
+    if not text.strip() or len(text) > _REFERENCE_LIMIT:
+        raise fail(f"{quoted(text)} is neither a dossier id nor a reference like UNIT-CODE/2024")
+    return text
 
 
 @app.command()
@@ -64,7 +130,7 @@ def demo(
     """Load the real units of the seeds and play the 2024 season and the opening of 2025 through the engine."""
     from web.demo import play_demo
 
-    with engine_session() as engine:
+    with engine_session(read_only=False) as engine:
         if not engine.is_empty():
             if if_empty:
                 typer.echo("The store already holds data; the demo is not loaded again.")
@@ -75,20 +141,24 @@ def demo(
 
 @app.command()
 def status(
-    year: Annotated[int | None, typer.Option(help="Only this evaluation year.")] = None,
+    year: Annotated[str | None, typer.Option(help="Only this evaluation year.", metavar="YEAR")] = None,
 ) -> None:
     """The state of every evaluation period: its dossiers by state and the decided classifications."""
-    with engine_session() as engine:
+    only = None if year is None else parse_whole_number(year, "a year", "2024", 4)
+    with engine_session(read_only=True) as engine:
         if engine.is_empty():
             raise fail("the store is empty; load the demo with `dossierflow demo`")
-        for line in report.status_lines(engine, year):
+        lines = list(report.status_lines(engine, only))
+        if not lines:
+            raise fail(f"no evaluation period for {only}")
+        for line in lines:
             typer.echo(line)
 
 
 @app.command()
 def verify() -> None:
     """Recompute the hash chain of every stored event and report the first broken link."""
-    with engine_session() as engine:
+    with engine_session(read_only=True) as engine:
         result = engine.verify()
         if result.ok:
             typer.echo(f"ok: {result.events_checked} events, chain intact; head {result.head}")
@@ -106,8 +176,9 @@ def verify() -> None:
 @app.command()
 def history(dossier: Annotated[str, typer.Argument(help="A dossier id, or UNIT-CODE/YEAR.")]) -> None:
     """Who did what to a dossier, when, as what, on whose behalf, and why."""
-    with engine_session() as engine:
-        for line in report.history_lines(engine, engine.find_dossier(dossier)):
+    reference = parse_reference(dossier)
+    with engine_session(read_only=True) as engine:
+        for line in report.history_lines(engine, engine.find_dossier(reference)):
             typer.echo(line)
 
 
@@ -115,20 +186,23 @@ def history(dossier: Annotated[str, typer.Argument(help="A dossier id, or UNIT-C
 def show(
     dossier: Annotated[str, typer.Argument(help="A dossier id, or UNIT-CODE/YEAR.")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="The dossier as it stood on this date.")] = None,
-    version: Annotated[int | None, typer.Option(help="The dossier as it stood at this version.")] = None,
+    version: Annotated[str | None, typer.Option(help="The dossier as it stood at this version.", metavar="N")] = None,
 ) -> None:
     """A dossier now, as of a date, or at a version."""
-    with engine_session() as engine:
-        did = engine.find_dossier(dossier)
-        if as_of is not None and version is not None:
-            raise fail("give --as-of or --version, not both")
-        if as_of is not None:
-            loaded = engine.dossier_as_of(did, parse_date(as_of))
+    reference = parse_reference(dossier)
+    if as_of is not None and version is not None:
+        raise fail("give --as-of or --version, not both")
+    day = parse_date(as_of) if as_of is not None else None
+    number = parse_whole_number(version, "a version", "3", 9) if version is not None else None
+    with engine_session(read_only=True) as engine:
+        did = engine.find_dossier(reference)
+        if day is not None:
+            loaded = engine.dossier_as_of(did, day)
         else:
             current = engine.dossier(did)
-            if version is not None and not 1 <= version <= current.version:
-                raise fail(f"version {version} does not exist; the dossier has versions 1 to {current.version}")
-            loaded = engine.dossier(did, version=version) if version else current
+            if number is not None and not 1 <= number <= current.version:
+                raise fail(f"version {number} does not exist; the dossier has versions 1 to {current.version}")
+            loaded = engine.dossier(did, version=number) if number else current
         for line in report.dossier_lines(engine, loaded):
             typer.echo(line)
 
@@ -138,14 +212,14 @@ def units(
     as_of: Annotated[str | None, typer.Option("--as-of", help="The hierarchy as it stood on this date.")] = None,
 ) -> None:
     """The hierarchy of units as of a date (today by default): names and places as they were then."""
-    with engine_session() as engine:
-        day = parse_date(as_of) if as_of else local_date(engine.clock())
-        tree = engine.hierarchy(day)
-        if not tree:
+    chosen = parse_date(as_of) if as_of is not None else None
+    with engine_session(read_only=True) as engine:
+        day = chosen or local_date(engine.clock())
+        lines = list(report.unit_lines(engine, day))
+        if not lines:
             raise fail(f"no unit existed on {day}")
-        typer.echo(f"Units on {day}:")
-        for depth, unit, version in tree:
-            typer.echo(f"{'  ' * depth}{version.name}  [{unit.code}, {unit.kind.value}]")
+        for line in lines:
+            typer.echo(line)
 
 
 @app.command()
@@ -158,6 +232,12 @@ def workflow() -> None:
 
 
 def main() -> None:
+    # An argument with bytes that are not UTF-8 reaches Python as lone surrogates; echoing it back (in a message of
+    # ours or of click's) must not fail, whatever the terminal's encoding.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         app()
     except KeyboardInterrupt:

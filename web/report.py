@@ -1,20 +1,52 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, ParamSpec
 from uuid import UUID
 
 from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import NotFound
+from domain.text import is_refused_character
 from domain.values import Classification, DossierState
 from workflow.clock import VIETNAM, local_date
 from workflow.engine import Engine
 
 # Plain-text views of the engine's queries for the command line. The pages will read projections instead.
+
+P = ParamSpec("P")
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """The text with every character that could start a line, move the cursor or reorder the display spelled out.
+
+    Input refuses these characters, but events written before that rule (or by another tool) are printed as they
+    are stored: a reason holding a line feed shows as `\\n` on its own line, never as a forged line of history.
+    """
+    if not any(char in _ESCAPES or is_refused_character(char) for char in text):
+        return text
+    return "".join(
+        _ESCAPES.get(char) or (_escape(char) if is_refused_character(char) else char) for char in text
+    )
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escaped(lines: Callable[P, Iterator[str]]) -> Callable[P, Iterator[str]]:
+    # Every line of a report is escaped whole: what the report adds around stored text never holds such characters.
+    @wraps(lines)
+    def escaped(*args: P.args, **kwargs: P.kwargs) -> Iterator[str]:
+        return (printable(line) for line in lines(*args, **kwargs))
+
+    return escaped
 
 
 def _when(moment: datetime) -> str:
@@ -57,6 +89,7 @@ class Names:
         return text
 
 
+@_escaped
 def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
     names = Names(engine)
     dossier = engine.dossier(did)
@@ -107,6 +140,7 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
             yield f"       why: {fields['reason']}"
 
 
+@_escaped
 def dossier_lines(engine: Engine, dossier: Dossier) -> Iterator[str]:
     names = Names(engine)
     yield f"{names.unit(dossier.unit_id)}: {dossier.year} dossier {dossier.id}"
@@ -136,6 +170,7 @@ def dossier_lines(engine: Engine, dossier: Dossier) -> Iterator[str]:
             yield f"    {ev.name} ({ev.media_type}, {ev.size} bytes) sha256 {ev.sha256}"
 
 
+@_escaped
 def status_lines(engine: Engine, year: int | None) -> Iterator[str]:
     names = Names(engine)
     dossiers = [engine.dossier(did) for did in engine.aggregate_ids(Dossier, "Opened")]
@@ -160,3 +195,13 @@ def status_lines(engine: Engine, year: int | None) -> Iterator[str]:
             level = f" -> {d.level.value}" if d.level is not None else ""
             four = " (four-good)" if d.four_good else ""
             yield f"   {names.unit(d.unit_id):<60} {d.state.value:<22}{level}{four}"
+
+
+@_escaped
+def unit_lines(engine: Engine, day: date) -> Iterator[str]:
+    tree = engine.hierarchy(day)
+    if not tree:
+        return
+    yield f"Units on {day}:"
+    for depth, unit, version in tree:
+        yield f"{'  ' * depth}{version.name}  [{unit.code}, {unit.kind.value}]"

@@ -7,6 +7,7 @@ from workflow.clock import Clock, system_clock
 from workflow.engine import Engine
 from workflow.evidence import EvidencePolicy, FileBlobStore
 from workflow.rules import load_rule_book
+from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 
 def build_engine(
@@ -15,10 +16,24 @@ def build_engine(
     data_dir: Path,
     clock: Clock = system_clock,
     max_evidence_bytes: int | None = None,
+    read_only: bool = False,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
 ) -> Engine:
-    """The one place that wires the engine to its store, rules, clock and evidence files."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = store.application_env(database_url, data_dir / "events.sqlite")
+    """The one place that wires the engine to its store, rules, clock and evidence files.
+
+    read_only: for commands that only read. Nothing is created (a data directory that does not exist is an error,
+    StoreUnavailable, not a new empty store) and the store is opened for reading only.
+    """
+    if not read_only:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    env = store.application_env(
+        database_url,
+        data_dir / "events.sqlite",
+        read_only=read_only,
+        connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
+    )
     policy = EvidencePolicy(max_bytes=max_evidence_bytes) if max_evidence_bytes else EvidencePolicy()
     return Engine(
         env,

@@ -976,7 +976,8 @@ class Engine(Application[UUID]):
             did = UUID(reference)
         except ValueError:
             code, _, year = reference.rpartition("/")
-            if not code or not year.isdigit():
+            # isdigit() is true of superscripts and of 5,000 digits, which int() refuses: a year is 4 ASCII digits.
+            if not code or not (year.isascii() and year.isdigit() and len(year) <= 4):
                 raise InvalidInput(
                     f"'{reference}' is neither a dossier id nor a reference like UNIT-CODE/2024"
                 ) from None

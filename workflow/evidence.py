@@ -10,9 +10,12 @@ from typing import Protocol
 import filetype  # type: ignore[import-untyped]
 
 from domain.errors import EvidenceRejected
+from domain.text import clean_text
 from domain.values import Evidence
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+# What file systems allow for a file's name; a longer "name" is not one.
+MAX_FILE_NAME_LENGTH = 255
 DEFAULT_ALLOWED_TYPES = frozenset(
     {
         "application/pdf",
@@ -87,9 +90,10 @@ class EvidencePolicy:
 
     def check(self, name: str, data: bytes) -> str:
         """The media type the content really has, if the file may be attached."""
-        name = name.strip()
-        if not name:
+        if not name.strip():
             raise EvidenceRejected("an evidence file needs a name")
+        # The name is shown in the history, one file per line: it must not be able to write lines of its own.
+        name = clean_text(name, "an evidence file's name", max_length=MAX_FILE_NAME_LENGTH)
         if not data:
             raise EvidenceRejected(f"{name} is empty")
         if len(data) > self.max_bytes:

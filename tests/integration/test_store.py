@@ -134,13 +134,16 @@ def test_application_env_selects_the_chained_sqlite_store_without_a_postgres_url
             ("season_2024", "localhost", "6543", "app", "p@ss:w/d"),
         ),
         ("postgresql://app:@[::1]:5433/db", ("db", "::1", "5433", "app", "")),
+        # The alias most hosting dashboards and libpq itself hand out.
+        ("postgres://app:pw@db.example.org:5432/dossierflow", ("dossierflow", "db.example.org", "5432", "app", "pw")),
     ],
 )
 def test_application_env_parses_a_postgres_url(url: str, expected: tuple[str, ...], tmp_path: Path) -> None:
     env = application_env(url, tmp_path / "unused.sqlite")
     keys = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD")
     assert tuple(env[key] for key in keys) == expected
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    # The library's PostgreSQL factory, subclassed to report connection failures and create the tables once.
+    assert env["PERSISTENCE_MODULE"] == "workflow.store.postgres_setup:DossierflowPostgresFactory"
     assert env["APPLICATION_RECORDER_TOPIC"] == "workflow.store.postgres:ChainedPostgresApplicationRecorder"
     assert env["ORIGINATOR_ID_TYPE"] == "uuid"
     assert not (tmp_path / "unused.sqlite").exists()
@@ -150,7 +153,7 @@ def test_application_env_parses_a_postgres_url(url: str, expected: tuple[str, ..
     ("url", "problem"),
     [
         ("mysql://root:hunter2@localhost/db", "unsupported DATABASE_URL"),
-        ("postgres://app@localhost/db", "unsupported DATABASE_URL"),
+        ("postgresq://app@localhost/db", "unsupported DATABASE_URL"),
         ("localhost:5432/db", "unsupported DATABASE_URL"),
         ("postgresql://app:hunter2@localhost:5432", "names no database"),
         ("postgresql://app@localhost:99999/db", "port"),
@@ -167,12 +170,13 @@ def test_application_env_refuses_a_bad_url_with_a_clear_message(url: str, proble
     assert "hunter2" not in message
 
 
-def test_is_postgres_url_accepts_both_postgres_schemes_only() -> None:
+def test_is_postgres_url_accepts_the_postgres_schemes_only() -> None:
     assert is_postgres_url("postgresql://u@h/d")
     assert is_postgres_url("postgresql+psycopg://u@h/d")
+    assert is_postgres_url("postgres://u@h/d")
     assert not is_postgres_url(None)
     assert not is_postgres_url("sqlite:///x")
-    assert not is_postgres_url("postgres://u@h/d")
+    assert not is_postgres_url("postgresq://u@h/d")
 
 
 def test_verifying_an_application_without_the_chained_recorder_is_refused(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from workflow.store.chain import (
     HashChainedRecorder,
     link_hash,
 )
+from workflow.store.errors import StoreUnavailable
 from workflow.store.postgres import ChainedPostgresApplicationRecorder
 from workflow.store.sqlite import ChainedSQLiteApplicationRecorder
 from workflow.store.transcodings import (
@@ -62,6 +63,7 @@ __all__ = [
     "EnumAsValue",
     "EventRow",
     "HashChainedRecorder",
+    "StoreUnavailable",
     "application_env",
     "chain_head",
     "is_postgres_url",

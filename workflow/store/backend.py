@@ -2,61 +2,151 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from eventsourcing.utils import get_topic
 
+from workflow.store.errors import StoreUnavailable
 from workflow.store.postgres import ChainedPostgresApplicationRecorder
+from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DossierflowPostgresFactory
 from workflow.store.sqlite import ChainedSQLiteApplicationRecorder
 
-_POSTGRES_SCHEMES = frozenset({"postgresql", "postgresql+psycopg"})
+# postgres:// is the scheme libpq, Heroku and most hosting dashboards hand out; postgresql:// is the documented one.
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+SQLITE_TABLES = ("stored_events", "stored_events_chain")
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url.strip())
+    except ValueError as error:
+        # urlsplit's own words ("Invalid IPv6 URL") do not say which setting is wrong.
+        raise ValueError(f"DATABASE_URL is not a valid URL: {error}") from None
 
 
 def is_postgres_url(url: str | None) -> bool:
-    return url is not None and urlsplit(url.strip()).scheme.lower() in _POSTGRES_SCHEMES
+    return url is not None and _split(url).scheme.lower() in _POSTGRES_SCHEMES
 
 
-def application_env(database_url: str | None, sqlite_path: Path) -> dict[str, str]:
+def application_env(
+    database_url: str | None,
+    sqlite_path: Path,
+    *,
+    read_only: bool = False,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
+) -> dict[str, str]:
     """The environment for an eventsourcing Application(env=...) that stores its events hash-chained.
 
     database_url None, blank, or sqlite:... selects the embedded SQLite store at sqlite_path: the URL's own path is
     not used, because on SQLite the read models live in a different file from the events (so that the event
     writer and the projection writer never wait on each other) and the settings name both files.
+
+    read_only: for a command that only reads. The store must exist already (StoreUnavailable otherwise): nothing is
+    created, and a SQLite file is opened read-only, so that an archived copy on a read-only medium can be verified.
+    connect_timeout, lock_timeout (seconds, PostgreSQL): how long to wait for the server, and for a lock held by
+    another session, before saying so.
     """
     if database_url is None or not database_url.strip() or database_url.strip().startswith("sqlite"):
+        if read_only:
+            return {**_sqlite_env(_sqlite_read_only_uri(sqlite_path)), "CREATE_TABLE": "no"}
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(sqlite_path),
-            "APPLICATION_RECORDER_TOPIC": get_topic(ChainedSQLiteApplicationRecorder),
-            "ORIGINATOR_ID_TYPE": "uuid",
-        }
+        if sqlite_path.exists():
+            check_sqlite_store(sqlite_path)
+        return _sqlite_env(str(sqlite_path))
     if is_postgres_url(database_url):
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": get_topic(DossierflowPostgresFactory),
             **_postgres_settings(database_url.strip()),
             "APPLICATION_RECORDER_TOPIC": get_topic(ChainedPostgresApplicationRecorder),
             "ORIGINATOR_ID_TYPE": "uuid",
             # The Application merges os.environ under this dict: pin the setting the chain cannot work with.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+            "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout),
+            "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
+            "CREATE_TABLE": "no" if read_only else "yes",
         }
     msg = (
         f"unsupported DATABASE_URL {_redact(database_url)!r}: expected sqlite:///... (or no URL) for the embedded "
-        "store, or postgresql://user:password@host:port/dbname (postgresql+psycopg:// also accepted)"
+        "store, or postgresql://user:password@host:port/dbname (postgres:// and postgresql+psycopg:// also accepted)"
     )
     raise ValueError(msg)
 
 
+def _sqlite_env(dbname: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": dbname,
+        "APPLICATION_RECORDER_TOPIC": get_topic(ChainedSQLiteApplicationRecorder),
+        "ORIGINATOR_ID_TYPE": "uuid",
+    }
+
+
+def _sqlite_read_only_uri(path: Path) -> str:
+    """A URI that opens an existing store for reading only, after checking that it is one."""
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    wal = path.with_name(path.name + "-wal")
+    if path.exists() and not writable and not (wal.exists() and wal.stat().st_size):
+        # A store in WAL mode is read through its -shm file, which a read-only file or directory cannot serve.
+        # With no write-ahead log left to read (the last writer closed cleanly), the file alone is the whole store,
+        # and nobody can be writing to it.
+        uri += "&immutable=1"
+    check_sqlite_store(path, allow_empty=False, uri=uri)
+    return uri
+
+
+def check_sqlite_store(path: Path, *, allow_empty: bool = True, uri: str | None = None) -> None:
+    """StoreUnavailable, naming the file, unless path is a readable SQLite file that holds the event tables.
+
+    allow_empty: a SQLite file with no tables at all (created, never written) is accepted, to be written to.
+    """
+    if not path.exists():
+        where = path.parent if not path.parent.exists() else path
+        raise StoreUnavailable(
+            f"there is no store at {where} (set DOSSIERFLOW_DATA_DIR to the data directory, "
+            "or create a store with `dossierflow demo`)"
+        )
+    if not path.is_file():
+        raise StoreUnavailable(f"{path} is not a file; the store is a SQLite file named {path.name}")
+    try:
+        read_only = uri or f"file:{quote(str(path.absolute()))}?mode=ro"
+        with closing(sqlite3.connect(read_only, uri=True)) as conn:
+            found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise StoreUnavailable(sqlite_failure(path, error)) from None
+    if not found and allow_empty:
+        return
+    missing = [table for table in SQLITE_TABLES if table not in found]
+    if missing:
+        raise StoreUnavailable(f"{path} is a SQLite file but not a dossierflow store (no table {missing[0]})")
+
+
+def sqlite_failure(path: Path, error: BaseException) -> str:
+    """What a SQLite error means for the person who named the file."""
+    text = str(error)
+    if isinstance(error, sqlite3.DatabaseError) and any(
+        words in text for words in ("not a database", "malformed", "disk image", "corrupt")
+    ):
+        return f"the store file {path} is damaged and cannot be read ({text}); restore it from a backup copy"
+    if "unable to open" in text or "readonly" in text or "read-only" in text:
+        return f"the store file {path} cannot be opened ({text}); check that it and its directory can be read"
+    return f"the store file {path} cannot be read: {text}"
+
+
 def _redact(url: str) -> str:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@", 1)
     return url
 
 
 def _postgres_settings(url: str) -> dict[str, str]:
-    parts = urlsplit(url)
+    parts = _split(url)
 
     def refuse(problem: str) -> ValueError:
         return ValueError(

@@ -1,0 +1,76 @@
+"""Text that enters the record: names, reasons, legal bases, notes, comments.
+
+Whatever is stored is later printed, one event per line or so, to people who must be able to trust what they read.
+A newline in a reason would let its author write a line that looks like another event of the history; an escape
+sequence could recolour or erase what a terminal shows; a bidirectional override could make text read in another
+order than it is stored; a lone surrogate cannot even be written as UTF-8. So such characters are refused where
+text enters, with a message that says which character and where, and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from domain.errors import InvalidInput
+
+# Embeddings, overrides and isolates reorder the text around them when displayed ("Trojan Source"). The plain marks
+# (U+200E LEFT-TO-RIGHT MARK, U+200F RIGHT-TO-LEFT MARK, U+061C ARABIC LETTER MARK) reorder nothing and stay allowed.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+# Other, control; Other, surrogate; Separator, line; Separator, paragraph (U+2028/U+2029 end a line for many readers).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+# Free text that may keep its own lines and indentation (a comment); output escapes them anyway.
+_MULTILINE_ALLOWED = frozenset("\n\t")
+
+# Far above any real name or reason, far below anything that would strain a page or the store.
+MAX_TEXT_LENGTH = 10_000
+# Codes and usernames are typed in references and command lines.
+MAX_CODE_LENGTH = 200
+
+
+def is_refused_character(char: str) -> bool:
+    """Whether a character may never appear in stored text (the report escapes the same set on output)."""
+    return char in _BIDI_CONTROLS or unicodedata.category(char) in _REFUSED_CATEGORIES
+
+
+def describe_character(char: str) -> str:
+    """A character named so that the message itself cannot be forged by it: U+000A LINE FEED."""
+    if unicodedata.category(char) == "Cs":
+        return f"U+{ord(char):04X} (a lone surrogate: a byte that was not valid UTF-8)"
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "a control character")
+    return f"U+{ord(char):04X} {name}"
+
+
+# unicodedata has no names for the C0 and C1 controls.
+_CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00": "NUL", "\x1b": "ESCAPE"}
+
+
+def clean_text(
+    value: str,
+    what: str,
+    *,
+    required: bool = False,
+    multiline: bool = False,
+    max_length: int = MAX_TEXT_LENGTH,
+) -> str:
+    """The text stripped of surrounding blanks, or an InvalidInput naming `what` and the offending character.
+
+    `required` refuses a text that is empty once stripped; `multiline` allows line feeds and tabs inside it.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text")
+    text = value.strip()
+    if required and not text:
+        raise InvalidInput(f"{what} cannot be empty")
+    if len(text) > max_length:
+        raise InvalidInput(f"{what} is {len(text):,} characters long; at most {max_length:,} are accepted")
+    for position, char in enumerate(text, start=1):
+        if multiline and char in _MULTILINE_ALLOWED:
+            continue
+        if is_refused_character(char):
+            raise InvalidInput(
+                f"{what} contains {describe_character(char)} at character {position}; "
+                "control and line-breaking characters are not accepted"
+            )
+    return text

@@ -1,0 +1,278 @@
+"""Bad input, bad settings and bad stores, as a new user meets them: one line saying what is wrong, never a traceback.
+
+The store here is a small one written in-process (a district, four units, one decided dossier), so that these
+tests do not wait for the demo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.application.conftest import build_world
+from tests.application.helpers import decided
+from tests.conftest import _libpq_url
+from tests.e2e.test_cli import COMMAND, PROJECT
+from web.settings import SettingsError, load_settings
+from workflow.bootstrap import build_engine
+from workflow.store import StoreUnavailable, application_env
+
+REFERENCE = "treasury/2024"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("store") / "data"
+    data_dir.mkdir()
+    world = build_world(application_env(None, data_dir / "events.sqlite"))
+    decided(world, "treasury")
+    world.engine.close()
+    return data_dir
+
+
+def run(
+    data_dir: Path, *args: str | bytes, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The console script, with arguments given as bytes where they must not be valid UTF-8."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    environ |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8", **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), environ.get("PYTHONPATH")]))
+    argv = [*prefix, *COMMAND, *(a if isinstance(a, bytes) else a.encode("utf-8", "surrogateescape") for a in args)]
+    # A safety net only: every case answers at once; a hang (a lock waited on forever) fails instead of blocking.
+    completed = subprocess.run(argv, env=environ, cwd=data_dir.parent, capture_output=True, timeout=120, check=False)
+    return subprocess.CompletedProcess(
+        completed.args,
+        completed.returncode,
+        completed.stdout.decode("utf-8", "backslashreplace"),
+        completed.stderr.decode("utf-8", "backslashreplace"),
+    )
+
+
+def assert_one_line_refusal(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    for words in expected:
+        assert words in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(("history", "treasury/²⁰²⁴"), "'treasury/²⁰²⁴' is neither", id="superscript year in a reference"),
+        pytest.param(("history", "treasury/" + "9" * 5000), "(5,009 characters)", id="5000-digit year in a reference"),
+        pytest.param(("status", "--year", "²⁰²⁴"), "'²⁰²⁴' is not a year like 2024", id="superscript --year"),
+        pytest.param(("status", "--year", "9" * 5000), "is not a year like 2024", id="5000-digit --year"),
+        pytest.param(("show", REFERENCE, "--version", "9" * 5000), "is not a version", id="5000-digit --version"),
+        pytest.param(("show", REFERENCE, "--version", "³"), "'³' is not a version", id="superscript --version"),
+        pytest.param(("show", REFERENCE, "--as-of", "²⁰²⁴-12-31"), "is not a date", id="superscript --as-of"),
+        pytest.param(("units", "--as-of", "9" * 5000), "is not a date", id="5000-digit --as-of"),
+        pytest.param(("history", "a\nb/2024"), "no unit with code 'a\\nb'", id="newline in a reference"),
+        pytest.param(("history", "\x1b[31mred/2024"), "'\\x1b[31mred'", id="escape sequence in a reference"),
+    ],
+)
+def test_numbers_and_references_that_int_cannot_read_are_refused_in_one_line(
+    store: Path, args: tuple[str, ...], expected: str
+) -> None:
+    assert_one_line_refusal(run(store, *args), expected)
+
+
+def test_an_argument_with_undecodable_bytes_is_refused_and_the_message_still_prints(store: Path) -> None:
+    in_code = run(store, "history", b"treasury\xff/2024")
+    assert_one_line_refusal(in_code, "a unit code contains U+DCFF")
+    as_year = run(store, "status", "--year", b"\xff\xfe")
+    assert_one_line_refusal(as_year, "'\\udcff\\udcfe' is not a year")
+
+
+def test_a_read_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    mistyped = tmp_path / "dta"
+    for args in (("verify",), ("status",), ("history", REFERENCE), ("units",)):
+        result = run(mistyped, *args)
+        assert_one_line_refusal(result, f"there is no store at {mistyped}")
+        assert result.stdout == ""
+    assert not mistyped.exists()
+
+
+def test_a_read_command_on_a_directory_without_a_store_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert_one_line_refusal(run(empty, "verify"), f"there is no store at {empty / 'events.sqlite'}")
+    assert list(empty.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(lambda size: (0, b"not a database " * 8), "(file is not a database)", id="header"),
+        pytest.param(lambda size: (size // 2, b"\xa5" * 12_000), "(database disk image is malformed)", id="pages"),
+    ],
+)
+def test_a_damaged_store_file_is_named_as_damaged(
+    store: Path, tmp_path: Path, damage: object, expected: str
+) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(store, copy)
+    database = copy / "events.sqlite"
+    assert callable(damage)
+    offset, garbage = damage(database.stat().st_size)
+    with database.open("r+b") as file:
+        file.seek(offset)
+        file.write(garbage)
+    for args in (("verify",), ("status",), ("history", REFERENCE)):
+        assert_one_line_refusal(run(copy, *args), f"the store file {database} is damaged", expected)
+
+
+def _unprivileged() -> tuple[str, ...]:
+    """A prefix that runs a command without the power to write read-only files (root has it), or a skip."""
+    if os.geteuid() != 0:
+        return ()
+    prefix = ("unshare", "--user", "--map-user=65534", "--map-group=65534")
+    if shutil.which("unshare") is None or subprocess.run([*prefix, "true"], check=False).returncode != 0:
+        pytest.skip("running as root, and unshare cannot drop the power to write read-only files")
+    return prefix
+
+
+def test_an_archived_read_only_copy_is_verified_and_read_without_any_write(store: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(store, archive)
+    database = archive / "events.sqlite"
+    before = {path.name: path.read_bytes() for path in archive.iterdir()}
+    database.chmod(0o444)
+    archive.chmod(0o555)
+    try:
+        prefix = _unprivileged()
+        for args in (("verify",), ("status",), ("history", REFERENCE), ("show", REFERENCE), ("units",)):
+            result = run(archive, *args, prefix=prefix)
+            assert result.returncode == 0, (args, result.stderr)
+            assert "Traceback" not in result.stderr
+        assert run(archive, "verify", prefix=prefix).stdout.startswith("ok: ")
+    finally:
+        archive.chmod(0o755)
+    assert {path.name: path.read_bytes() for path in archive.iterdir()} == before
+    assert stat.S_IMODE(database.stat().st_mode) == 0o444
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("DOSSIERFLOW_MAX_EVIDENCE_BYTES", "lots", "DOSSIERFLOW_MAX_EVIDENCE_BYTES='lots': input should be a valid"),
+        ("DOSSIERFLOW_MAX_EVIDENCE_BYTES", "-1", "DOSSIERFLOW_MAX_EVIDENCE_BYTES='-1': input should be greater than 0"),
+        ("DOSSIERFLOW_POSTGRES_LOCK_TIMEOUT", "soon", "DOSSIERFLOW_POSTGRES_LOCK_TIMEOUT='soon'"),
+        ("DOSSIERFLOW_POSTGRES_CONNECT_TIMEOUT", "0", "DOSSIERFLOW_POSTGRES_CONNECT_TIMEOUT='0'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(store: Path, variable: str, value: str, expected: str) -> None:
+    assert_one_line_refusal(run(store, "status", env={variable: value}), expected)
+
+
+def test_a_settings_error_is_a_settings_error_in_process_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOSSIERFLOW_MAX_EVIDENCE_BYTES", "9" * 5000)
+    with pytest.raises(SettingsError, match=r"^DOSSIERFLOW_MAX_EVIDENCE_BYTES='9{40}…': .*$"):
+        load_settings()
+
+
+def test_an_unknown_url_scheme_is_refused_in_one_line(store: Path) -> None:
+    result = run(store, "status", env={"DATABASE_URL": "mysql://root:hunter2@localhost/db"})
+    assert_one_line_refusal(result, "unsupported DATABASE_URL 'mysql://root:***@localhost/db'", "postgres://")
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------------------
+
+
+def _with(url: str, **changes: object) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    user = changes.get("user", parts.username)
+    host = f"{parts.hostname}:{changes.get('port', parts.port or 5432)}"
+    path = f"/{changes.get('dbname', parts.path.lstrip('/'))}"
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}", path=path))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("change", "cause"),
+    [
+        pytest.param({"port": 1}, "Connection refused", id="nothing listening"),
+        pytest.param({"dbname": "no_such_dossierflow_db"}, 'database "no_such_dossierflow_db" does not exist', id="db"),
+        pytest.param({"user": "no_such_dossierflow_role"}, 'role "no_such_dossierflow_role" does not exist', id="role"),
+    ],
+)
+def test_a_postgres_server_that_cannot_be_used_is_reported_with_its_cause(
+    postgres_url: str, tmp_path: Path, change: dict[str, object], cause: str
+) -> None:
+    url = _with(postgres_url, **change)
+    with pytest.raises(StoreUnavailable, match=f"cannot connect to PostgreSQL .*: {cause}$"):
+        build_engine(database_url=url, data_dir=tmp_path, connect_timeout=3)
+    result = run(tmp_path, "status", env={"DATABASE_URL": url, "DOSSIERFLOW_POSTGRES_CONNECT_TIMEOUT": "3"})
+    assert_one_line_refusal(result, cause)
+
+
+@pytest.mark.postgres
+def test_a_postgres_scheme_url_is_accepted_as_postgresql(fresh_postgres_url: str, tmp_path: Path) -> None:
+    url = fresh_postgres_url.replace("postgresql://", "postgres://", 1)
+    assert url.startswith("postgres://")
+    engine = build_engine(database_url=url, data_dir=tmp_path)
+    try:
+        assert engine.is_empty()
+    finally:
+        engine.close()
+
+
+@pytest.mark.postgres
+def test_a_read_command_on_a_postgres_database_without_a_store_says_so_and_creates_nothing(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    result = run(tmp_path, "verify", env={"DATABASE_URL": fresh_postgres_url})
+    assert_one_line_refusal(result, "holds no dossierflow store (no table dossierflow_events)")
+    with psycopg.connect(_libpq_url(fresh_postgres_url)) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert tables == (0,)
+
+
+@pytest.mark.postgres
+def test_a_table_lock_held_by_another_session_becomes_a_clear_error_not_a_hang(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    world = build_world(application_env(fresh_postgres_url, tmp_path / "unused.sqlite"))
+    world.engine.close()
+    with psycopg.connect(_libpq_url(fresh_postgres_url)) as holder:
+        holder.execute("LOCK TABLE dossierflow_events IN ACCESS EXCLUSIVE MODE")
+        env = {"DATABASE_URL": fresh_postgres_url, "DOSSIERFLOW_POSTGRES_LOCK_TIMEOUT": "1"}
+        result = run(tmp_path, "status", env=env)
+        holder.rollback()
+    assert_one_line_refusal(result, "the store is locked by another session", "DOSSIERFLOW_POSTGRES_LOCK_TIMEOUT")
+
+
+@pytest.mark.postgres
+def test_several_engines_starting_at_once_on_an_empty_database_create_the_tables_once(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    starters = 6
+    barrier = threading.Barrier(starters)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            build_engine(database_url=fresh_postgres_url, data_dir=tmp_path).close()
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with psycopg.connect(_libpq_url(fresh_postgres_url)) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()
+    assert [name for (name,) in rows] == ["dossierflow_events", "dossierflow_events_chain", "dossierflow_snapshots"]
