@@ -94,6 +94,9 @@ class DecisionBook(Aggregate):
         # ordered against) a concurrent decision on the superior.
         self.superior_decided: bool = False
         self.superior_four_good: bool | None = None
+        # Counts over the decided entries, kept as entries change: the standing of a committee's cells (how many
+        # decided, rated, completed or better, good or better, four-good) costs the same for ten cells or a thousand.
+        self.decided: dict[str, int] = {"decided": 0, "rated": 0, "completed": 0, "good": 0, "four_good": 0}
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -248,6 +251,15 @@ class DecisionBook(Aggregate):
         tally = list(self.tallies.get(entry.group, [0, 0]))
         _count(tally, entry, sign)
         self.tallies[entry.group] = tally
+        if entry.decided:
+            rated = entry.level is not Classification.NOT_RATED
+            counts = dict(self.decided)
+            counts["decided"] += sign
+            counts["rated"] += sign * rated
+            counts["completed"] += sign * (rated and entry.level >= Classification.COMPLETED)
+            counts["good"] += sign * (rated and entry.level >= Classification.GOOD)
+            counts["four_good"] += sign * (rated and bool(entry.four_good))
+            self.decided = counts
 
 
 def _count(tally: list[int], entry: DecisionEntry, sign: int) -> None:

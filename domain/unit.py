@@ -80,6 +80,10 @@ class Unit(Aggregate):
         # Children are kept on the parent so that "the units below X as of a date" needs no index.
         # Keys are strings because snapshots go through JSON, whose object keys must be strings.
         self.children: dict[str, list[tuple[date, date | None]]] = {}
+        # How many children hold an open span now, and the latest date any child came or went: when nothing
+        # changed after a day, the children on that day are exactly the open ones, and counting them is O(1).
+        self.open_children = 0
+        self.children_changed_on: date | None = None
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -182,6 +186,8 @@ class Unit(Aggregate):
         # Replaced, not appended to: a copy of this unit shares the span lists (see domain/copying.py).
         key = str(child_id)
         self.children[key] = [*self.children.get(key, []), (effective_from, None)]
+        self.open_children += 1
+        self._children_changed(effective_from)
 
     def detach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         self._child_detached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
@@ -194,6 +200,17 @@ class Unit(Aggregate):
             # The span list is replaced whole, never assigned into: a copy of this unit shares it (domain/copying.py),
             # and after a snapshot round trip a span is a list, not a tuple.
             self.children[key] = [*spans[:-1], (spans[-1][0], effective_from)]
+            self.open_children -= 1
+            self._children_changed(effective_from)
+
+    def _children_changed(self, effective_from: date) -> None:
+        if self.children_changed_on is None or effective_from > self.children_changed_on:
+            self.children_changed_on = effective_from
+
+    def children_count_as_of(self, day: date) -> int:
+        if self.children_changed_on is None or self.children_changed_on <= day:
+            return self.open_children
+        return len(self.children_as_of(day))
 
     def _append(self, effective_from: date, **changes: Any) -> None:
         last = self.timeline[-1]

@@ -589,8 +589,14 @@ class Engine(Application[UUID]):
     def subordinates(self, unit: Unit, period: EvaluationPeriod) -> Subordinates:
         """Counts among the units below, from their decisions in the unit's own decision book: the engine computes
         these, nobody types them, and no child dossier is loaded to know them."""
-        children = unit.children_as_of(period.end_date)
         book = self._existing_book(unit.id, period.year)
+        if book is not None and book.decided["decided"] == unit.children_count_as_of(period.end_date):
+            # Every unit below is decided (the book holds the decisions of exactly the units below): the book's
+            # running counts are the answer, whatever the number of units.
+            counts = book.decided
+            summary = SubordinateSummary(counts["rated"], counts["completed"], counts["good"], counts["four_good"])
+            return Subordinates(summary, ())
+        children = unit.children_as_of(period.end_date)
         standing = book.standing(children) if book is not None else SubordinateStanding((), tuple(children))
         # Units reviewed but not classified (under 6 months, suspended) count in no share.
         rated = [e for e in standing.decided if e.level is not Classification.NOT_RATED]

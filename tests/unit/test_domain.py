@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import contextlib
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.actor import Actor
 from domain.decisions import DecisionBook, DecisionEntry, QuotaFigures
@@ -177,3 +180,68 @@ def test_a_group_already_over_its_cap_still_takes_decisions_that_do_not_worsen_i
     book.decide(entries=[good], cap=_fifth, actor=ADMIN, timestamp=T)
     with pytest.raises(QuotaExceeded):
         book.decide(entries=[_entry(Classification.EXCELLENT)], cap=_fifth, actor=ADMIN, timestamp=T)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans(), st.integers(0, 400)), max_size=30), st.integers(0, 400))
+def test_a_units_count_of_children_on_a_day_equals_the_children_listed_for_that_day(
+    moves: list[tuple[int, bool, int]], day_offset: int
+) -> None:
+    parent = Unit.register(
+        code="p", name="Đảng bộ", kind=UnitKind.GRASSROOTS_COMMITTEE, parent_id=None, group="",
+        established_on=date(2020, 1, 1), actor=ADMIN, timestamp=T,
+    )
+    children = [uuid4() for _ in range(6)]
+    last = date(2020, 1, 1)
+    for child, attach, offset in moves:
+        # Changes take effect in the order they are made, as the engine's commands require.
+        last = max(last, date(2020, 1, 1) + timedelta(days=offset))
+        spans = parent.children.get(str(children[child]), [])
+        is_open = bool(spans) and spans[-1][1] is None
+        if attach and not is_open:
+            parent.attach_child(child_id=children[child], effective_from=last, actor=ADMIN, timestamp=T)
+        elif not attach and is_open:
+            parent.detach_child(child_id=children[child], effective_from=last, actor=ADMIN, timestamp=T)
+    day = date(2020, 1, 1) + timedelta(days=day_offset)
+    assert parent.children_count_as_of(day) == len(parent.children_as_of(day))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 7),
+            st.sampled_from(["propose", "decide", "withdraw", "suspend"]),
+            st.sampled_from(list(Classification)),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+def test_a_decision_books_running_counts_equal_a_count_over_its_entries(
+    steps: list[tuple[int, str, Classification, bool]],
+) -> None:
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=T)
+    units = [uuid4() for _ in range(8)]
+    for n, step, level, four_good in steps:
+        entry = DecisionEntry(units[n], uuid4(), "g", level, four_good, decided=step == "decide")
+        if step == "propose":
+            book.propose(entry=entry, actor=ADMIN, timestamp=T)
+        elif step == "decide":
+            with contextlib.suppress(QuotaExceeded):
+                book.decide(entries=[entry], cap=lambda n: None, actor=ADMIN, timestamp=T)
+        elif step == "withdraw":
+            book.withdraw_proposal(unit_id=units[n], reason="trả lại", actor=ADMIN, timestamp=T)
+        else:
+            book.suspend(unit_id=units[n], proposal=None, reason="mở lại", actor=ADMIN, timestamp=T)
+    decided = [e for e in book.entries.values() if e.decided]
+    rated = [e for e in decided if e.level is not Classification.NOT_RATED]
+    assert book.decided == {
+        "decided": len(decided),
+        "rated": len(rated),
+        "completed": sum(e.level >= Classification.COMPLETED for e in rated),
+        "good": sum(e.level >= Classification.GOOD for e in rated),
+        "four_good": sum(bool(e.four_good) for e in rated),
+    }
+    for group, (good, excellent) in book.tallies.items():
+        in_group = [e for e in book.entries.values() if e.group == group]
+        assert good == sum(e.in_base for e in in_group)
+        assert excellent == sum(e.excellent for e in in_group)
