@@ -130,9 +130,11 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         pending: _PendingHead = kwargs["_chain_head"]
         try:
+            # Inside the try: the library catches a failure to fetch the new ids, still COMMITs the events, and
+            # re-raises; they would be stored without chain records, a permanent false alarm for verify.
+            notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
             assert pending.cursor is not None
             with pending.cursor as head_cursor:
                 row = head_cursor.fetchone()
