@@ -113,7 +113,7 @@ def test_application_env_selects_the_chained_sqlite_store_without_a_postgres_url
     path = tmp_path / "not" / "yet" / "there" / "events.sqlite"
     env = application_env(url, path)
     assert env == {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": "workflow.store.sqlite:SignedSQLiteFactory",
         "SQLITE_DBNAME": str(path),
         "APPLICATION_RECORDER_TOPIC": "workflow.store.sqlite:ChainedSQLiteApplicationRecorder",
         "ORIGINATOR_ID_TYPE": "uuid",
@@ -143,7 +143,7 @@ def test_application_env_parses_a_postgres_url(url: str, expected: tuple[str, ..
     env = application_env(url, tmp_path / "unused.sqlite")
     keys = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD")
     assert tuple(env[key] for key in keys) == expected
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["PERSISTENCE_MODULE"] == "workflow.store.postgres:SignedPostgresFactory"
     assert env["APPLICATION_RECORDER_TOPIC"] == "workflow.store.postgres:ChainedPostgresApplicationRecorder"
     assert env["ORIGINATOR_ID_TYPE"] == "uuid"
     assert not (tmp_path / "unused.sqlite").exists()

@@ -7,8 +7,9 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.utils import get_topic
 
-from workflow.store.postgres import ChainedPostgresApplicationRecorder
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder
+from workflow.store.postgres import ChainedPostgresApplicationRecorder, SignedPostgresFactory
+from workflow.store.signing import HEAD_FILE_ENV, SIGNING_KEY_ENV
+from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
 
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgresql+psycopg"})
 
@@ -17,24 +18,41 @@ def is_postgres_url(url: str | None) -> bool:
     return url is not None and urlsplit(url.strip()).scheme.lower() in _POSTGRES_SCHEMES
 
 
-def application_env(database_url: str | None, sqlite_path: Path) -> dict[str, str]:
+def application_env(
+    database_url: str | None,
+    sqlite_path: Path,
+    *,
+    signing_key: Path | None = None,
+    head_file: Path | None = None,
+) -> dict[str, str]:
     """The environment for an eventsourcing Application(env=...) that stores its events hash-chained.
 
     database_url None, blank, or sqlite:... selects the embedded SQLite store at sqlite_path: the URL's own path is
     not used, because on SQLite the read models live in a different file from the events (so that the event
     writer and the projection writer never wait on each other) and the settings name both files.
+
+    signing_key (created on first write if absent) makes every commit sign the chain head and seal its snapshots;
+    head_file (default: chain-head.json beside the key) remembers the newest signed head outside the database.
     """
+    env = _store_env(database_url, sqlite_path)
+    if signing_key is not None:
+        env[SIGNING_KEY_ENV] = str(signing_key)
+        env[HEAD_FILE_ENV] = str(head_file or signing_key.with_name("chain-head.json"))
+    return env
+
+
+def _store_env(database_url: str | None, sqlite_path: Path) -> dict[str, str]:
     if database_url is None or not database_url.strip() or database_url.strip().startswith("sqlite"):
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": get_topic(SignedSQLiteFactory),
             "SQLITE_DBNAME": str(sqlite_path),
             "APPLICATION_RECORDER_TOPIC": get_topic(ChainedSQLiteApplicationRecorder),
             "ORIGINATOR_ID_TYPE": "uuid",
         }
     if is_postgres_url(database_url):
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": get_topic(SignedPostgresFactory),
             **_postgres_settings(database_url.strip()),
             "APPLICATION_RECORDER_TOPIC": get_topic(ChainedPostgresApplicationRecorder),
             "ORIGINATOR_ID_TYPE": "uuid",
