@@ -15,3 +15,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     data_dir: Path = Field(default=Path("data"), validation_alias="DOSSIERFLOW_DATA_DIR")
     max_evidence_bytes: int = Field(default=20 * 1024 * 1024, validation_alias="DOSSIERFLOW_MAX_EVIDENCE_BYTES")
+    # The Ed25519 key that signs the chain head: None means signing-key.pem in data_dir, created on first write.
+    # Put it where the database's administrator cannot read it.
+    signing_key: Path | None = Field(default=None, validation_alias="DOSSIERFLOW_SIGNING_KEY")
