@@ -176,8 +176,9 @@ class HashChainedRecorder(ABC):
             self.signer.remember(head)
 
     @abstractmethod
-    def iter_verify_rows(self, stop: int, fetch_size: int) -> Iterator[VerifyRow]:
-        """Every event with notification_id <= stop, in notification order, with its chain record; one snapshot."""
+    def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Every event with notification_id <= stop, in notification order, with its chain record, read from one
+        snapshot, in pages of plain tuples shaped as VerifyRow (no object per row: the walk is per-row bound)."""
 
     @abstractmethod
     def select_newest_signed_head(self, stop: int) -> SignedHead | None:

@@ -33,7 +33,6 @@ from workflow.store.chain import (
     ChainLink,
     EventRow,
     HashChainedRecorder,
-    VerifyRow,
     _extend_chain,
     _sign_new_head,
     _signed_head_columns,
@@ -217,7 +216,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             curs.execute(self._select_event_rows_statement, (-1 if after is None else after, stop, limit))
             return [EventRow(**row) for row in curs.fetchall()]
 
-    def iter_verify_rows(self, stop: int, fetch_size: int) -> Iterator[VerifyRow]:
+    def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
         # A server-side cursor in one transaction: one snapshot, streamed in large binary fetches.
         with (
             self.datastore.get_connection() as conn,
@@ -226,8 +225,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
         ):
             curs.execute(self._select_verify_rows_statement, (stop,))
             while rows := curs.fetchmany(fetch_size):
-                for row in rows:
-                    yield VerifyRow(*row)
+                yield rows
 
     def select_newest_signed_head(self, stop: int) -> SignedHead | None:
         with self.datastore.transaction(commit=False) as curs:

@@ -23,7 +23,6 @@ from workflow.store.chain import (
     ChainLink,
     EventRow,
     HashChainedRecorder,
-    VerifyRow,
     _extend_chain,
     _sign_new_head,
     _signed_head_columns,
@@ -129,7 +128,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
                 pending.head = signed
         return notification_ids
 
-    def iter_verify_rows(self, stop: int, fetch_size: int) -> Iterator[VerifyRow]:
+    def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
         # One statement reads one consistent snapshot of both tables, however long the walk takes.
         with self.datastore.transaction(commit=False) as c:
             # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
@@ -137,8 +136,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             cursor.row_factory = None
             cursor.execute(self._select_verify_rows_statement, (stop,))
             while rows := cursor.fetchmany(fetch_size):
-                for row in rows:
-                    yield VerifyRow(*row)
+                yield rows
 
     def select_newest_signed_head(self, stop: int) -> SignedHead | None:
         with self.datastore.transaction(commit=False) as c:

@@ -193,80 +193,82 @@ def verify_chain(
     join = b"".join
     watched = watch or {}
     next_progress = PROGRESS_EVERY
-    rows = chained.iter_verify_rows(stop, page_size)
-    with closing(rows):  # type: ignore[type-var]
-        for nid, oid, version, topic, state, link_position, link_prev, link_hash_ in rows:
-            position += 1
-            if link_position is None or link_prev != prev or link_position != position:
-                event = EventRow(nid, oid, version, topic, state)
-                if link_position is None:
-                    return report(
-                        "unchained",
-                        nid,
-                        f"{_describe(event)} has no chain record: it was inserted directly into {events_table}, "
-                        "or its chain record was deleted",
-                    )
-                orphans = chained.select_chain_links(last_nid, nid - 1, 1)
-                if orphans:
-                    return report(
-                        "missing",
-                        orphans[0].notification_id,
-                        f"the chain records event #{orphans[0].notification_id} at position {orphans[0].position}, "
-                        f"but {events_table} has no such event: it was deleted, or its notification id was changed",
-                    )
-                return report(
-                    "broken-link",
-                    nid,
-                    f"the chain record of {_describe(event)} does not follow its predecessor (it links to "
-                    f"{str(link_prev)[:12]}… at position {link_position}, the preceding link is "
-                    f"{prev[:12]}… at position {position - 1}): chain records were edited, deleted or inserted",
-                )
-            originator = originators.get(oid)
-            if originator is None:
-                if len(originators) > _ID_CACHE_LIMIT:
-                    originators.clear()
-                originator = originators[oid] = _originator_field(oid)
-            topic_field = topics.get(topic)
-            if topic_field is None:
-                topic_field = topics[topic] = _field(str(topic).encode("utf-8"))
-            if type(state) is not bytes:
-                state = _state_bytes(state)
-            nid_text = str(nid).encode()
-            version_text = str(version).encode()
-            digest = sha256(
-                join((
-                    prev.encode(), pack(len(nid_text)), nid_text, originator, pack(len(version_text)), version_text,
-                    topic_field, pack(len(state)), state,
-                ))
-            ).hexdigest()
-            if digest != link_hash_:
-                return report(
-                    "altered",
-                    nid,
-                    f"{_describe(EventRow(nid, oid, version, topic, state))} no longer matches the hash recorded "
-                    "when it was written: its row (state, topic, originator, version or notification id) or its "
-                    "chain record was changed",
-                )
-            if position == next_anchor_position:
-                assert next_anchor is not None
-                while next_anchor is not None and next_anchor.position == position:
-                    if link_hash_ != next_anchor.hash or next_anchor.notification_id not in (None, nid):
+    pages = chained.iter_verify_pages(stop, page_size)
+    with closing(pages):  # type: ignore[type-var]
+        for page in pages:
+            for nid, oid, version, topic, state, link_position, link_prev, link_hash_ in page:
+                position += 1
+                if link_position is None or link_prev != prev or link_position != position:
+                    event = EventRow(nid, oid, version, topic, state)
+                    if link_position is None:
                         return report(
-                            "anchor-mismatch",
+                            "unchained",
                             nid,
-                            f"link {position} hashes to {link_hash_[:12]}…, but the head kept in "
-                            f"{next_anchor.source} for that position is {next_anchor.hash[:12]}…"
-                            f"{_signed_at(next_anchor.signed_at)}: the chain was rewritten from this point or earlier",
+                            f"{_describe(event)} has no chain record: it was inserted directly into {events_table}, "
+                            "or its chain record was deleted",
                         )
-                    next_anchor = next(pending, None)
-                next_anchor_position = next_anchor.position if next_anchor is not None else -1
-            if topic in watched:
-                watched[topic](EventRow(nid, oid, version, topic, state))
-            prev = head = link_hash_
-            last_nid = nid
-            if progress is not None and position >= next_progress:
-                progress(position, stop)
-                next_progress += PROGRESS_EVERY
+                    orphans = chained.select_chain_links(last_nid, nid - 1, 1)
+                    if orphans:
+                        return report(
+                            "missing",
+                            orphans[0].notification_id,
+                            f"the chain records event #{orphans[0].notification_id} at position {orphans[0].position}, "
+                            f"but {events_table} has no such event: it was deleted, or its notification id was changed",
+                        )
+                    return report(
+                        "broken-link",
+                        nid,
+                        f"the chain record of {_describe(event)} does not follow its predecessor (it links to "
+                        f"{str(link_prev)[:12]}… at position {link_position}, the preceding link is "
+                        f"{prev[:12]}… at position {position - 1}): chain records were edited, deleted or inserted",
+                    )
+                originator = originators.get(oid)
+                if originator is None:
+                    if len(originators) > _ID_CACHE_LIMIT:
+                        originators.clear()
+                    originator = originators[oid] = _originator_field(oid)
+                topic_field = topics.get(topic)
+                if topic_field is None:
+                    topic_field = topics[topic] = _field(str(topic).encode("utf-8"))
+                if type(state) is not bytes:
+                    state = _state_bytes(state)
+                nid_text = str(nid).encode()
+                version_text = str(version).encode()
+                digest = sha256(
+                    join((
+                        prev.encode(), pack(len(nid_text)), nid_text, originator, pack(len(version_text)), version_text,
+                        topic_field, pack(len(state)), state,
+                    ))
+                ).hexdigest()
+                if digest != link_hash_:
+                    return report(
+                        "altered",
+                        nid,
+                        f"{_describe(EventRow(nid, oid, version, topic, state))} no longer matches the hash recorded "
+                        "when it was written: its row (state, topic, originator, version or notification id) or its "
+                        "chain record was changed",
+                    )
+                if position == next_anchor_position:
+                    assert next_anchor is not None
+                    while next_anchor is not None and next_anchor.position == position:
+                        if link_hash_ != next_anchor.hash or next_anchor.notification_id not in (None, nid):
+                            return report(
+                                "anchor-mismatch",
+                                nid,
+                                f"link {position} hashes to {link_hash_[:12]}…, but the head kept in "
+                                f"{next_anchor.source} for that position is {next_anchor.hash[:12]}…"
+                                f"{_signed_at(next_anchor.signed_at)}: the chain was rewritten from this point "
+                                "or earlier",
+                            )
+                        next_anchor = next(pending, None)
+                    next_anchor_position = next_anchor.position if next_anchor is not None else -1
+                if topic in watched:
+                    watched[topic](EventRow(nid, oid, version, topic, state))
+                prev = head = link_hash_
+                last_nid = nid
+                if progress is not None and position >= next_progress:
+                    progress(position, stop)
+                    next_progress += PROGRESS_EVERY
 
     if progress is not None:
         progress(position, stop)
