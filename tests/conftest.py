@@ -17,6 +17,7 @@ import pytest
 from psycopg import sql
 
 from workflow.store import CHAIN_TABLE_SUFFIX, application_env
+from workflow.store.chain import HEADS_TABLE_SUFFIX
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -42,7 +43,20 @@ class Backend:
     name: str
     env: dict[str, str]
     location: str
+    signing_key: Path
     application_name: str = "dossierflow"
+
+    @property
+    def head_file(self) -> Path:
+        return self.signing_key.with_name("chain-head.json")
+
+    @property
+    def heads_table(self) -> str:
+        return self.events_table + HEADS_TABLE_SUFFIX
+
+    @property
+    def snapshots_table(self) -> str:
+        return "stored_snapshots" if self.name == "sqlite" else f"{self.application_name.lower()}_snapshots"
 
     @property
     def events_table(self) -> str:
@@ -101,9 +115,12 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    # Every backend signs its heads and seals its snapshots, as build_engine's stores do; the key and the head file
+    # live outside the database, as they must.
+    key = tmp_path / "keys" / "signing-key.pem"
     if request.param == "sqlite":
         path = tmp_path / "events.sqlite"
-        return Backend("sqlite", application_env(None, path), str(path))
+        return Backend("sqlite", application_env(None, path, signing_key=key), str(path), key)
     # Asked for here, not as a parameter, so that the SQLite runs never need a server.
     url: str = request.getfixturevalue("fresh_postgres_url")
-    return Backend("postgres", application_env(url, tmp_path / "unused.sqlite"), url)
+    return Backend("postgres", application_env(url, tmp_path / "unused.sqlite", signing_key=key), url, key)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -16,6 +17,7 @@ from domain.errors import DomainError
 from web import report
 from web.report import printable
 from web.settings import SettingsError, load_settings
+from workflow import store
 from workflow.bootstrap import build_engine
 from workflow.clock import local_date
 from workflow.engine import Engine
@@ -61,6 +63,7 @@ def engine_session(*, read_only: bool) -> Iterator[Engine]:
             read_only=read_only,
             connect_timeout=settings.postgres_connect_timeout,
             lock_timeout=settings.postgres_lock_timeout,
+            signing_key=settings.signing_key,
         )
     except (SettingsError, StoreUnavailable) as error:
         raise fail(str(error)) from None
@@ -155,22 +158,124 @@ def status(
             typer.echo(line)
 
 
-@app.command()
-def verify() -> None:
-    """Recompute the hash chain of every stored event and report the first broken link."""
-    with engine_session(read_only=True) as engine:
-        result = engine.verify()
-        if result.ok:
-            typer.echo(f"ok: {result.events_checked} events, chain intact; head {result.head}")
+class _Progress:
+    """events/s and ETA on stderr, once a run has lasted long enough for anyone to wonder."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, checked: int, total: int) -> None:
+        elapsed = time.monotonic() - self.started
+        if elapsed < 2 or checked == 0:
             return
-        assert result.first_break is not None
+        rate = checked / elapsed
+        eta = max(total - checked, 0) / rate
+        line = f"\rverified {checked:,} of ~{total:,} events, {rate:,.0f} events/s, ETA {eta:,.0f} s "
+        typer.echo(line, err=True, nl=False)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            typer.echo("", err=True)
+
+
+def _verified(engine: Engine, public_key: Path | None, anchors: list[Path] | None) -> store.ChainReport:
+    progress = _Progress()
+    try:
+        key = store.load_public_key(public_key) if public_key is not None else None
+        signed = [(f"the checkpoint {path}", store.SignedHead.read(path)) for path in anchors or []]
+        report = engine.verify(public_key=key, anchors=signed, progress=progress)
+    except store.SigningKeyError as error:
+        raise fail(str(error)) from None
+    finally:
+        progress.done()
+    return report
+
+
+@app.command()
+def verify(
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="Verify with this public key (PEM) instead of this installation's own key."),
+    ] = None,
+    anchor: Annotated[
+        list[Path] | None,
+        typer.Option("--anchor", help="A signed head exported by `dossierflow checkpoint`; may be repeated."),
+    ] = None,
+) -> None:
+    """Recompute the hash chain, check its signed head, the heads kept outside the database, snapshots and evidence."""
+    with engine_session(read_only=True) as engine:
+        result = _verified(engine, public_key, anchor)
+        if result.ok:
+            signed = result.signed_head
+            line = f"ok: {result.events_checked} events, chain intact; head {result.head}"
+            if signed is not None:
+                line += f", signed at {signed.signed_at} by key {signed.key_id}"
+            elif result.events_checked:
+                line += " (signatures not checked: no key)"
+            typer.echo(line)
+            return
         brk = result.first_break
-        typer.secho(
-            f"TAMPERED: link {brk.position} (notification {brk.notification_id}) is {brk.kind}: {brk.detail}",
-            err=True,
-            fg=typer.colors.RED,
-        )
+        if brk is not None:
+            typer.secho(
+                f"TAMPERED: link {brk.position} (notification {brk.notification_id}) is {brk.kind}: {brk.detail}",
+                err=True,
+                fg=typer.colors.RED,
+            )
+        for finding in result.findings:
+            line = f"TAMPERED: {finding.subject} is {finding.kind}: {finding.detail}"
+            typer.secho(line, err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1)
+
+
+def _signer(engine: Engine) -> store.HeadSigner:
+    signer = getattr(engine.recorder, "signer", None)
+    if not isinstance(signer, store.HeadSigner):
+        raise fail("this store is opened without a signing key")
+    return signer
+
+
+@app.command()
+def checkpoint(
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the signed head (JSON).")] = None,
+) -> None:
+    """Verify the store, then export its head, freshly signed, for an inspection committee to keep."""
+    with engine_session(read_only=False) as engine:
+        signer = _signer(engine)
+        result = _verified(engine, None, None)
+        if not result.ok or result.signed_head is None:
+            raise fail("the store does not verify (run `dossierflow verify`); no checkpoint is signed over it")
+        head = result.signed_head
+        signed = signer.sign_head(head.position, head.notification_id, head.hash)
+        target = out or Path(f"checkpoint-{signed.position}-{signed.signed_at[:19].replace(':', '')}.json")
+        try:
+            target.write_text(signed.to_json(), encoding="utf-8")
+        except OSError as error:
+            raise fail(f"cannot write {target}: {error.strerror or error}") from None
+        signer.remember(signed)
+        typer.echo(
+            f"checkpoint of link {signed.position} (event #{signed.notification_id}, hash {signed.hash}) "
+            f"signed by key {signed.key_id}, written to {target}"
+        )
+
+
+@app.command("public-key")
+def public_key_command(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the PEM to this file instead of stdout.")] = None,
+) -> None:
+    """The public half of this installation's signing key (PEM), for whoever verifies a copy offline."""
+    with engine_session(read_only=True) as engine:
+        try:
+            key = _signer(engine).public_key
+        except store.SigningKeyError as error:
+            raise fail(str(error)) from None
+        pem = store.public_key_pem(key)
+        if out is None:
+            typer.echo(pem.decode("ascii"), nl=False)
+            return
+        out.write_bytes(pem)
+        typer.echo(f"public key {store.fingerprint(key)} written to {out}")
 
 
 @app.command()

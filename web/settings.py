@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     postgres_lock_timeout: Seconds = Field(
         default=DEFAULT_LOCK_TIMEOUT, validation_alias="DOSSIERFLOW_POSTGRES_LOCK_TIMEOUT"
     )
+    # The Ed25519 key that signs the chain head: None means signing-key.pem in data_dir, created on first write.
+    # Put it where the database's administrator cannot read it.
+    signing_key: Path | None = Field(default=None, validation_alias="DOSSIERFLOW_SIGNING_KEY")
 
 
 class SettingsError(ValueError):

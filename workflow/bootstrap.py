@@ -19,11 +19,14 @@ def build_engine(
     read_only: bool = False,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
+    signing_key: Path | None = None,
 ) -> Engine:
-    """The one place that wires the engine to its store, rules, clock and evidence files.
+    """The one place that wires the engine to its store, rules, clock, signing key and evidence files.
 
     read_only: for commands that only read. Nothing is created (a data directory that does not exist is an error,
     StoreUnavailable, not a new empty store) and the store is opened for reading only.
+    The signing key defaults to data_dir/signing-key.pem (created, owner-only, on first write); the newest signed
+    head is remembered in data_dir/chain-head.json, outside the database.
     """
     if not read_only:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -33,6 +36,8 @@ def build_engine(
         read_only=read_only,
         connect_timeout=connect_timeout,
         lock_timeout=lock_timeout,
+        signing_key=signing_key or data_dir / "signing-key.pem",
+        head_file=data_dir / "chain-head.json",
     )
     policy = EvidencePolicy(max_bytes=max_evidence_bytes) if max_evidence_bytes else EvidencePolicy()
     return Engine(

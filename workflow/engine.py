@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
@@ -1004,5 +1005,31 @@ class Engine(Application[UUID]):
             found.extend(UUID(str(n.originator_id)) for n in page)
             start = page[-1].id + 1
 
-    def verify(self) -> store.ChainReport:
-        return store.verify_chain(self.recorder)
+    def verify(
+        self,
+        *,
+        public_key: Ed25519PublicKey | None = None,
+        anchors: Sequence[tuple[str, store.SignedHead]] = (),
+        progress: store.ProgressCallback | None = None,
+    ) -> store.ChainReport:
+        """Verify the chain, its newest signed head, the heads kept outside the database and the snapshots' seals.
+
+        public_key defaults to the public half of the engine's own signing key; a copy of another installation's
+        store is verified with that installation's public key and its exported checkpoints as anchors. The head file
+        of the engine's own signer is always an anchor when it exists.
+        """
+        signer = getattr(self.recorder, "signer", None)
+        signed_anchors = list(anchors)
+        if isinstance(signer, store.HeadSigner):
+            if public_key is None and (signer.has_key() or not self.is_empty()):
+                public_key = signer.public_key
+            remembered = signer.remembered_head()
+            if remembered is not None:
+                signed_anchors.insert(0, (f"the head file {signer.head_path}", remembered))
+        return store.verify_chain(
+            self.recorder,
+            public_key=public_key,
+            signed_anchors=signed_anchors,
+            snapshots=self.snapshots.recorder if self.snapshots is not None else None,
+            progress=progress,
+        )

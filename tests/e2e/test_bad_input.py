@@ -31,7 +31,8 @@ REFERENCE = "treasury/2024"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("store") / "data"
     data_dir.mkdir()
-    world = build_world(application_env(None, data_dir / "events.sqlite"))
+    # Signed with the key the CLI looks for in the data directory, as a store made by the CLI itself would be.
+    world = build_world(application_env(None, data_dir / "events.sqlite", signing_key=data_dir / "signing-key.pem"))
     decided(world, "treasury")
     world.engine.close()
     return data_dir
@@ -275,4 +276,10 @@ def test_several_engines_starting_at_once_on_an_empty_database_create_the_tables
     assert failures == []
     with psycopg.connect(_libpq_url(fresh_postgres_url)) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()
-    assert [name for (name,) in rows] == ["dossierflow_events", "dossierflow_events_chain", "dossierflow_snapshots"]
+    assert [name for (name,) in rows] == [
+        "dossierflow_events",
+        "dossierflow_events_chain",
+        "dossierflow_events_heads",
+        "dossierflow_snapshots",
+        "dossierflow_snapshots_seals",
+    ]

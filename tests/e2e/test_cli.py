@@ -158,7 +158,9 @@ def test_demo_if_empty_a_second_time_changes_nothing(played_copy: Path) -> None:
 def test_verify_reports_ok_with_the_event_count(played: Path) -> None:
     result = dossierflow(played, "verify")
     assert result.returncode == 0, result.stderr
-    ok = re.fullmatch(r"ok: (\d+) events, chain intact; head [0-9a-f]{64}\n", result.stdout)
+    ok = re.fullmatch(
+        r"ok: (\d+) events, chain intact; head [0-9a-f]{64}, signed at \S+ by key [0-9a-f]{32}\n", result.stdout
+    )
     assert ok is not None, result.stdout
     assert int(ok.group(1)) == event_count(played)
 
@@ -277,3 +279,36 @@ def test_the_demo_plays_and_verifies_on_postgresql_as_the_readme_says(fresh_post
     assert verified.stdout.startswith("ok: ")
     # The events went to PostgreSQL, not to a SQLite file beside the evidence.
     assert not (data / "events.sqlite").exists()
+
+
+def test_a_copy_verifies_offline_with_the_exported_public_key_and_checkpoint_and_shows_truncation(
+    played_copy: Path,
+) -> None:
+    committee = played_copy.parent / "committee"
+    committee.mkdir()
+    checkpoint, public_key = committee / "checkpoint.json", committee / "public-key.pem"
+    result = dossierflow(played_copy, "checkpoint", "--out", str(checkpoint))
+    assert result.returncode == 0, result.stderr
+    assert f"written to {checkpoint}" in result.stdout
+    assert dossierflow(played_copy, "public-key", "--out", str(public_key)).returncode == 0
+
+    # The committee's own data directory: a copy of the database, no signing key, no head file.
+    copy = committee / "data"
+    copy.mkdir()
+    shutil.copy(played_copy / "events.sqlite", copy / "events.sqlite")
+    offline = ("verify", "--public-key", str(public_key), "--anchor", str(checkpoint))
+    result = dossierflow(copy, *offline)
+    assert result.returncode == 0, result.stderr
+    assert not (copy / "signing-key.pem").exists(), "verifying never mints a key"
+
+    newest = event_count(copy)
+    with closing(sqlite3.connect(copy / "events.sqlite")) as conn, conn:
+        for table, column in (
+            ("stored_events", "rowid"), ("stored_events_chain", "notification_id"),
+            ("stored_events_heads", "notification_id"),
+        ):
+            conn.execute(f"DELETE FROM {table} WHERE {column} > ?", (newest - 3,))
+    result = dossierflow(copy, *offline)
+    assert result.returncode == 1
+    assert re.search(rf"TAMPERED: link {newest - 2} .* is truncated: .* checkpoint", result.stderr), result.stderr
+

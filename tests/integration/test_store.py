@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+import eventsourcing.persistence
 import pytest
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 import workflow.store
 import workflow.store.postgres
@@ -110,7 +113,7 @@ def test_application_env_selects_the_chained_sqlite_store_without_a_postgres_url
     path = tmp_path / "not" / "yet" / "there" / "events.sqlite"
     env = application_env(url, path)
     assert env == {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": "workflow.store.sqlite:SignedSQLiteFactory",
         "SQLITE_DBNAME": str(path),
         "APPLICATION_RECORDER_TOPIC": "workflow.store.sqlite:ChainedSQLiteApplicationRecorder",
         "ORIGINATOR_ID_TYPE": "uuid",
@@ -142,8 +145,8 @@ def test_application_env_parses_a_postgres_url(url: str, expected: tuple[str, ..
     env = application_env(url, tmp_path / "unused.sqlite")
     keys = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD")
     assert tuple(env[key] for key in keys) == expected
-    # The library's PostgreSQL factory, subclassed to report connection failures and create the tables once.
-    assert env["PERSISTENCE_MODULE"] == "workflow.store.postgres_setup:DossierflowPostgresFactory"
+    # Our PostgreSQL factory: connection failures reported, tables created once, recorders that sign.
+    assert env["PERSISTENCE_MODULE"] == "workflow.store.postgres:SignedPostgresFactory"
     assert env["APPLICATION_RECORDER_TOPIC"] == "workflow.store.postgres:ChainedPostgresApplicationRecorder"
     assert env["ORIGINATOR_ID_TYPE"] == "uuid"
     assert not (tmp_path / "unused.sqlite").exists()
@@ -275,6 +278,39 @@ def test_a_database_failure_while_extending_the_chain_writes_nothing(app: StoreA
         app.save(Ledger("lost"))
     assert count_events(backend) == 1
     assert verify_chain(app.recorder).ok
+
+
+def test_a_failure_to_fetch_the_new_notification_ids_writes_nothing_and_verify_stays_ok(
+    app: StoreApp, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.save(Ledger("before"))
+    if backend.name == "sqlite":
+        # SQLite has no separate fetch: its ids come from the insert itself. Fail right after it, as PostgreSQL's
+        # fetch fails after its insert.
+        original = SQLiteApplicationRecorder._insert_events
+
+        def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+            original(self, *args, **kwargs)
+            raise eventsourcing.persistence.ProgrammingError("Couldn't get all notification IDs")
+
+        monkeypatch.setattr(SQLiteApplicationRecorder, "_insert_events", failing)
+    else:
+
+        def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+            raise eventsourcing.persistence.ProgrammingError("Couldn't get all notification IDs")
+
+        monkeypatch.setattr(PostgresApplicationRecorder, "_fetch_ids_after_insert_events", failing)
+    lost = Ledger("lost")
+    lost.enter(Decimal(1))
+    with pytest.raises(PersistenceError, match="notification IDs"):
+        app.save(lost)
+    monkeypatch.undo()
+
+    assert count_events(backend) == 1
+    assert verify_chain(app.recorder).ok
+    app.save(Ledger("after"))
+    report = verify_chain(app.recorder)
+    assert (report.ok, report.events_checked) == (True, 2)
 
 
 def test_a_sqlite_store_that_lost_its_newest_event_refuses_to_chain_new_ones(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ transcodings):
   recorder (production), each subclassed to keep a hash chain.
 * **Tamper evidence.** Every stored event gets a chain record, written in the same transaction as the event:
   ``hash = sha256(prev_hash || encoding(notification_id, originator_id, originator_version, topic, state))``.
-  :func:`verify_chain` recomputes the chain from the genesis and names the first broken link;
-  :func:`chain_head` gives the head to keep outside the database.
+  With a signing key (module signing), every commit also signs its new head with Ed25519 in the same transaction
+  and remembers it in a head file outside the database; snapshots are sealed to the chain (module snapshots) and
+  ignored on load unless their seal holds. :func:`verify_chain` recomputes the chain from the genesis, checks the
+  newest signed head, the heads kept outside the database and the snapshots' seals, and names what is wrong.
 * **Transcodings.** :func:`register_transcodings` teaches the JSON transcoder the domain's value objects, so that
   events come back from the store as the very objects that went in.
 
@@ -33,8 +35,23 @@ from workflow.store.chain import (
     link_hash,
 )
 from workflow.store.errors import StoreUnavailable
-from workflow.store.postgres import ChainedPostgresApplicationRecorder
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder
+from workflow.store.postgres import (
+    ChainedPostgresApplicationRecorder,
+    SealedPostgresSnapshotRecorder,
+    SignedPostgresFactory,
+)
+from workflow.store.signing import (
+    HEAD_FILE_ENV,
+    SIGNING_KEY_ENV,
+    HeadSigner,
+    SignedHead,
+    SigningKeyError,
+    fingerprint,
+    load_public_key,
+    public_key_pem,
+)
+from workflow.store.snapshots import SealedSnapshots
+from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SealedSQLiteSnapshotRecorder, SignedSQLiteFactory
 from workflow.store.transcodings import (
     TRANSCODED_DATACLASSES,
     TRANSCODED_ENUMS,
@@ -45,11 +62,22 @@ from workflow.store.transcodings import (
     register_enum,
     register_transcodings,
 )
-from workflow.store.verify import ChainBreak, ChainReport, chain_head, verify_chain
+from workflow.store.verify import (
+    PROGRESS_EVERY,
+    ChainBreak,
+    ChainReport,
+    Finding,
+    ProgressCallback,
+    chain_head,
+    verify_chain,
+)
 
 __all__ = [
     "CHAIN_TABLE_SUFFIX",
     "GENESIS_HASH",
+    "HEAD_FILE_ENV",
+    "PROGRESS_EVERY",
+    "SIGNING_KEY_ENV",
     "TRANSCODED_DATACLASSES",
     "TRANSCODED_ENUMS",
     "ChainBreak",
@@ -62,12 +90,25 @@ __all__ = [
     "DateAsISO",
     "EnumAsValue",
     "EventRow",
+    "Finding",
     "HashChainedRecorder",
+    "HeadSigner",
+    "ProgressCallback",
+    "SealedPostgresSnapshotRecorder",
+    "SealedSQLiteSnapshotRecorder",
+    "SealedSnapshots",
+    "SignedHead",
+    "SignedPostgresFactory",
+    "SignedSQLiteFactory",
+    "SigningKeyError",
     "StoreUnavailable",
     "application_env",
     "chain_head",
+    "fingerprint",
     "is_postgres_url",
     "link_hash",
+    "load_public_key",
+    "public_key_pem",
     "register_dataclass",
     "register_enum",
     "register_transcodings",

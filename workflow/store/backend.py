@@ -11,9 +11,10 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 from eventsourcing.utils import get_topic
 
 from workflow.store.errors import StoreUnavailable
-from workflow.store.postgres import ChainedPostgresApplicationRecorder
-from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DossierflowPostgresFactory
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder
+from workflow.store.postgres import ChainedPostgresApplicationRecorder, SignedPostgresFactory
+from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
+from workflow.store.signing import HEAD_FILE_ENV, SIGNING_KEY_ENV
+from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
 
 # postgres:// is the scheme libpq, Heroku and most hosting dashboards hand out; postgresql:// is the documented one.
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -39,6 +40,8 @@ def application_env(
     read_only: bool = False,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
+    signing_key: Path | None = None,
+    head_file: Path | None = None,
 ) -> dict[str, str]:
     """The environment for an eventsourcing Application(env=...) that stores its events hash-chained.
 
@@ -50,7 +53,19 @@ def application_env(
     created, and a SQLite file is opened read-only, so that an archived copy on a read-only medium can be verified.
     connect_timeout, lock_timeout (seconds, PostgreSQL): how long to wait for the server, and for a lock held by
     another session, before saying so.
+    signing_key (created on first write if absent) makes every commit sign the chain head and seal its snapshots;
+    head_file (default: chain-head.json beside the key) remembers the newest signed head outside the database.
     """
+    env = _store_env(database_url, sqlite_path, read_only, connect_timeout, lock_timeout)
+    if signing_key is not None:
+        env[SIGNING_KEY_ENV] = str(signing_key)
+        env[HEAD_FILE_ENV] = str(head_file or signing_key.with_name("chain-head.json"))
+    return env
+
+
+def _store_env(
+    database_url: str | None, sqlite_path: Path, read_only: bool, connect_timeout: int, lock_timeout: int
+) -> dict[str, str]:
     if database_url is None or not database_url.strip() or database_url.strip().startswith("sqlite"):
         if read_only:
             return {**_sqlite_env(_sqlite_read_only_uri(sqlite_path)), "CREATE_TABLE": "no"}
@@ -60,7 +75,7 @@ def application_env(
         return _sqlite_env(str(sqlite_path))
     if is_postgres_url(database_url):
         return {
-            "PERSISTENCE_MODULE": get_topic(DossierflowPostgresFactory),
+            "PERSISTENCE_MODULE": get_topic(SignedPostgresFactory),
             **_postgres_settings(database_url.strip()),
             "APPLICATION_RECORDER_TOPIC": get_topic(ChainedPostgresApplicationRecorder),
             "ORIGINATOR_ID_TYPE": "uuid",
@@ -79,7 +94,7 @@ def application_env(
 
 def _sqlite_env(dbname: str) -> dict[str, str]:
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": get_topic(SignedSQLiteFactory),
         "SQLITE_DBNAME": dbname,
         "APPLICATION_RECORDER_TOPIC": get_topic(ChainedSQLiteApplicationRecorder),
         "ORIGINATOR_ID_TYPE": "uuid",

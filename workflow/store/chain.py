@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -14,9 +14,12 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from workflow.store.signing import HeadSigner, SignedHead
+
 GENESIS_HASH = "0" * 64
 CHAIN_TABLE_SUFFIX = "_chain"
-VERIFY_PAGE_SIZE = 1000
+HEADS_TABLE_SUFFIX = "_heads"
+VERIFY_PAGE_SIZE = 5000
 
 
 def link_hash(
@@ -71,6 +74,19 @@ class EventRow(NamedTuple):
     state: Any
 
 
+class VerifyRow(NamedTuple):
+    """One event as stored, with the chain record of the same notification id (None columns when it has none)."""
+
+    notification_id: int
+    originator_id: Any
+    originator_version: Any
+    topic: Any
+    state: Any
+    position: int | None
+    prev_hash: str | None
+    hash: str | None
+
+
 class ChainWriteRefused(PersistenceError):
     """The chain cannot be extended consistently; the events were not written.
 
@@ -110,14 +126,71 @@ def _extend_chain(
     return links
 
 
+def _sign_new_head(signer: HeadSigner | None, head: ChainLink | None, links: Sequence[ChainLink]) -> SignedHead | None:
+    """The signed head of the links about to be committed, after checking the store still holds the remembered head.
+
+    Refusing here matters: a store that lost its newest events (or was restored from an older backup) would
+    otherwise be written on, and the head file, advanced past the gap, would no longer show the loss.
+    """
+    if signer is None or not links:
+        return None
+    remembered = signer.remembered_head()
+    if remembered is not None:
+        position = 0 if head is None else head.position
+        if position < remembered.position or (
+            head is not None and position == remembered.position and head.hash != remembered.hash
+        ):
+            msg = (
+                f"the store's chain ends at link {position}, but the head signed at {remembered.signed_at} and "
+                f"recorded in {signer.head_path} is link {remembered.position} with hash {remembered.hash[:12]}…: "
+                "events were removed from the database (or it was restored from an older copy). Writing is refused "
+                "so that new events do not cover the loss; run `dossierflow verify`"
+            )
+            raise ChainWriteRefused(msg)
+    last = links[-1]
+    return signer.sign_head(last.position, last.notification_id, last.hash)
+
+
+def _signed_head_columns(head: SignedHead) -> tuple[int, int, str, str, str, str]:
+    return (head.position, head.notification_id, head.hash, head.signed_at, head.key_id, head.signature)
+
+
 class HashChainedRecorder(ABC):
-    """What the verifier needs from a recorder that keeps a chain table."""
+    """What the verifier needs from a recorder that keeps a chain table (and, with a signer, signed heads)."""
 
     events_table_name: str
+    # Set by the store's factory when a signing key is configured: every commit then signs its new head.
+    signer: HeadSigner | None = None
 
     @property
     def chain_table_name(self) -> str:
         return self.events_table_name + CHAIN_TABLE_SUFFIX
+
+    @property
+    def heads_table_name(self) -> str:
+        return self.events_table_name + HEADS_TABLE_SUFFIX
+
+    def _remember(self, head: SignedHead | None) -> None:
+        # After the commit: the head file must never hold a head the database does not.
+        if head is not None and self.signer is not None:
+            self.signer.remember(head)
+
+    @abstractmethod
+    def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Every event with notification_id <= stop, in notification order, with its chain record, read from one
+        snapshot, in pages of plain tuples shaped as VerifyRow (no object per row: the walk is per-row bound)."""
+
+    @abstractmethod
+    def select_newest_signed_head(self, stop: int) -> SignedHead | None:
+        """The signed head of the greatest position among those with notification_id <= stop."""
+
+    @abstractmethod
+    def select_signed_heads(self, after_position: int, limit: int) -> list[SignedHead]:
+        """Signed heads with position > after_position, in position order."""
+
+    @abstractmethod
+    def select_link(self, notification_id: int) -> ChainLink | None:
+        """The chain record of one notification id."""
 
     @abstractmethod
     def select_chain_links(self, after: int | None, stop: int, limit: int) -> list[ChainLink]:

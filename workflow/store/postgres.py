@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -16,12 +19,26 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from workflow.store.chain import ChainLink, EventRow, HashChainedRecorder, _extend_chain
+from workflow.store.chain import (
+    ChainLink,
+    EventRow,
+    HashChainedRecorder,
+    _extend_chain,
+    _sign_new_head,
+    _signed_head_columns,
+)
+from workflow.store.postgres_setup import DossierflowPostgresFactory
+from workflow.store.signing import SignedHead, signer_from_env
+from workflow.store.snapshots import SealedSnapshots, SnapshotSeal, canonical_id
 
 
 class _ChainWriteAborted(BaseException):
@@ -42,6 +59,7 @@ class _PendingHead:
     """The cursor on which the chain head was queried, handed from one step of the library's insert to the next."""
 
     cursor: Cursor[DictRow] | None = None
+    signed: SignedHead | None = None
 
 
 _PSYCOPG_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
@@ -105,14 +123,51 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{events} "
             "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema, events=Identifier(self.events_table_name))
+        self.check_identifier_length(self.heads_table_name)
+        heads = Identifier(self.heads_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{heads} ("
+                "position bigint PRIMARY KEY, "
+                "notification_id bigint NOT NULL, "
+                "hash text NOT NULL, "
+                "signed_at text NOT NULL, "
+                "key_id text NOT NULL, "
+                "signature text NOT NULL)"
+            ).format(schema=schema, heads=heads)
+        )
+        self._insert_head_statement = SQL(
+            "INSERT INTO {schema}.{heads} (position, notification_id, hash, signed_at, key_id, signature) "
+            "VALUES (%s, %s, %s, %s, %s, %s)"
+        ).format(schema=schema, heads=heads)
+        head_columns = SQL("position, notification_id, hash, signed_at, key_id, signature")
+        self._select_newest_head_statement = SQL(
+            "SELECT {columns} FROM {schema}.{heads} WHERE notification_id <= %s ORDER BY position DESC LIMIT 1"
+        ).format(columns=head_columns, schema=schema, heads=heads)
+        self._select_heads_statement = SQL(
+            "SELECT {columns} FROM {schema}.{heads} WHERE position > %s ORDER BY position LIMIT %s"
+        ).format(columns=head_columns, schema=schema, heads=heads)
+        self._select_link_statement = SQL(
+            "SELECT notification_id, position, prev_hash, hash FROM {schema}.{chain} WHERE notification_id = %s"
+        ).format(schema=schema, chain=chain)
+        # One pass over both tables (a merge join on their primary keys), the uuid as the canonical text the chain
+        # hashes, so that no row needs converting in Python.
+        self._select_verify_rows_statement = SQL(
+            "SELECT e.notification_id, e.originator_id::text, e.originator_version, e.topic, e.state, "
+            "c.position, c.prev_hash, c.hash FROM {schema}.{events} e "
+            "LEFT JOIN {schema}.{chain} c ON c.notification_id = e.notification_id "
+            "WHERE e.notification_id <= %s ORDER BY e.notification_id"
+        ).format(schema=schema, events=Identifier(self.events_table_name), chain=chain)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        pending = _PendingHead()
         try:
             notification_ids: Sequence[int] | None = super().insert_events(
-                stored_events, _chain_head=_PendingHead(), **kwargs
+                stored_events, _chain_head=pending, **kwargs
             )
         except _ChainWriteAborted as aborted:
             raise _as_persistence_error(aborted.error) from aborted.error
+        self._remember(pending.signed)
         return notification_ids
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -130,9 +185,11 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         pending: _PendingHead = kwargs["_chain_head"]
         try:
+            # Inside the try: the library catches a failure to fetch the new ids, still COMMITs the events, and
+            # re-raises; they would be stored without chain records, a permanent false alarm for verify.
+            notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
             assert pending.cursor is not None
             with pending.cursor as head_cursor:
                 row = head_cursor.fetchone()
@@ -141,6 +198,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             if links:
                 # Sent with the COMMIT: a failure here fails the commit, which then rolls the events back too.
                 curs.execute(self._insert_links_statement, [list(column) for column in zip(*links, strict=True)])
+            signed = _sign_new_head(self.signer, head, links)
+            if signed is not None:
+                curs.execute(self._insert_head_statement, _signed_head_columns(signed), prepare=True)
+                pending.signed = signed
         except Exception as error:
             raise _ChainWriteAborted(error) from error
         return notification_ids
@@ -154,6 +215,34 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_event_rows_statement, (-1 if after is None else after, stop, limit))
             return [EventRow(**row) for row in curs.fetchall()]
+
+    def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
+        # A server-side cursor in one transaction: one snapshot, streamed in large binary fetches.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(force_rollback=True),
+            conn.cursor(name="dossierflow_verify", row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(self._select_verify_rows_statement, (stop,))
+            while rows := curs.fetchmany(fetch_size):
+                yield rows
+
+    def select_newest_signed_head(self, stop: int) -> SignedHead | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_newest_head_statement, (stop,))
+            row = curs.fetchone()
+            return None if row is None else SignedHead(**row)
+
+    def select_signed_heads(self, after_position: int, limit: int) -> list[SignedHead]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_heads_statement, (after_position, limit))
+            return [SignedHead(**row) for row in curs.fetchall()]
+
+    def select_link(self, notification_id: int) -> ChainLink | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_link_statement, (notification_id,))
+            row = curs.fetchone()
+            return None if row is None else ChainLink(**row)
 
     def select_chain_head(self) -> ChainLink | None:
         with self.datastore.transaction(commit=False) as curs:
@@ -169,3 +258,138 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             return row["events"], row["chain"]
 
 
+
+
+class SealedPostgresSnapshotRecorder(PostgresAggregateRecorder, SealedSnapshots):
+    """The library's snapshot recorder, plus a seal per snapshot, written in the same transaction."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_snapshots") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.check_identifier_length(self.seals_table_name)
+        self._schema, self._seals = Identifier(datastore.schema), Identifier(self.seals_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{seals} ("
+                "originator_id {originator_id_type} NOT NULL, "
+                "originator_version bigint NOT NULL, "
+                "chain_hash text NOT NULL, "
+                "key_id text NOT NULL, "
+                "signature text NOT NULL, "
+                "PRIMARY KEY (originator_id, originator_version))"
+            ).format(
+                schema=self._schema, seals=self._seals,
+                originator_id_type=Identifier(datastore.originator_id_type),
+            )
+        )
+        self._insert_seal_statement = SQL(
+            "INSERT INTO {schema}.{seals} (originator_id, originator_version, chain_hash, key_id, signature) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (originator_id, originator_version) DO UPDATE SET "
+            "chain_hash = EXCLUDED.chain_hash, key_id = EXCLUDED.key_id, signature = EXCLUDED.signature"
+        ).format(schema=self._schema, seals=self._seals)
+
+    def _configure(self, chain: HashChainedRecorder) -> None:
+        schema, seals = self._schema, self._seals
+        events, chain_table = Identifier(chain.events_table_name), Identifier(chain.chain_table_name)
+        current = SQL(
+            "(SELECT c.hash FROM {schema}.{events} e JOIN {schema}.{chain} c ON c.notification_id = e.notification_id "
+            "WHERE e.originator_id = {alias}.originator_id AND e.originator_version = {alias}.originator_version)"
+        )
+        self._select_chain_hash_statement = SQL(
+            "SELECT c.hash FROM {schema}.{events} e JOIN {schema}.{chain} c ON c.notification_id = e.notification_id "
+            "WHERE e.originator_id = %s AND e.originator_version = %s"
+        ).format(schema=schema, events=events, chain=chain_table)
+        self._select_seal_statement = SQL(
+            "SELECT z.chain_hash, z.key_id, z.signature, {current} AS current FROM {schema}.{seals} z "
+            "WHERE z.originator_id = %s AND z.originator_version = %s"
+        ).format(
+            current=current.format(schema=schema, events=events, chain=chain_table, alias=Identifier("z")),
+            schema=schema, seals=seals,
+        )
+        self._select_all_statement = SQL(
+            "SELECT s.originator_id, s.originator_version, s.topic, s.state, z.chain_hash, z.key_id, z.signature, "
+            "{current} AS current FROM {schema}.{snapshots} s LEFT JOIN {schema}.{seals} z "
+            "ON z.originator_id = s.originator_id AND z.originator_version = s.originator_version "
+            "ORDER BY s.originator_id, s.originator_version"
+        ).format(
+            current=current.format(schema=schema, events=events, chain=chain_table, alias=Identifier("s")),
+            schema=schema, seals=seals, snapshots=Identifier(self.events_table_name),
+        )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return None
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            signer = self.signer
+            if signer is None:
+                return None
+            for snapshot in stored_events:
+                curs.execute(self._select_chain_hash_statement, (snapshot.originator_id, snapshot.originator_version))
+                row = curs.fetchone()
+                if row is None:
+                    continue  # No chained event stands behind it: left unsealed, so never trusted.
+                key_id, signature = signer.seal_snapshot(
+                    canonical_id(snapshot.originator_id), snapshot.originator_version, row["hash"], snapshot.topic,
+                    snapshot.state,
+                )
+                curs.execute(
+                    self._insert_seal_statement,
+                    (snapshot.originator_id, snapshot.originator_version, row["hash"], key_id, signature),
+                )
+        return None
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        snapshots = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        return [s for s in snapshots if self._trusted(s)]
+
+    def _select_seal(self, snapshot: StoredEvent) -> SnapshotSeal | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_seal_statement, (snapshot.originator_id, snapshot.originator_version))
+            row = curs.fetchone()
+            return None if row is None else SnapshotSeal(*row.values())
+
+    def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_all_statement)
+            for row in curs.fetchall():
+                snapshot = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], row["state"])
+                seal = None
+                if row["chain_hash"] is not None:
+                    seal = SnapshotSeal(row["chain_hash"], row["key_id"], row["signature"], row["current"])
+                yield snapshot, seal
+
+
+class SignedPostgresFactory(DossierflowPostgresFactory):
+    """Our PostgreSQL factory (causes kept, lock waits bounded, tables created once under a lock), giving chained,
+    signing recorders and sealed snapshots.
+
+    The signing key comes from the application's environment (DOSSIERFLOW_SIGNING_KEY); without one, nothing is
+    signed and no snapshot is ever trusted.
+    """
+
+    application_recorder_class = ChainedPostgresApplicationRecorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = super().application_recorder()
+        if isinstance(recorder, HashChainedRecorder):
+            recorder.signer = signer_from_env(self.env.get)
+            self._chained: HashChainedRecorder | None = recorder
+        return recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        chained = getattr(self, "_chained", None)
+        if purpose != "snapshots" or chained is None:
+            return super().aggregate_recorder(purpose)
+        prefix = self.env.name.lower() or "stored"
+        recorder = SealedPostgresSnapshotRecorder(self.datastore, events_table_name=f"{prefix}_{purpose}")
+        recorder.attach(chained)
+        self._prepare(recorder)
+        return recorder

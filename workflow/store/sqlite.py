@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
     StoredEvent,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import (
+    Factory,
+    SQLiteAggregateRecorder,
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
 
-from workflow.store.chain import ChainLink, EventRow, HashChainedRecorder, _extend_chain
+from workflow.store.chain import (
+    ChainLink,
+    EventRow,
+    HashChainedRecorder,
+    _extend_chain,
+    _sign_new_head,
+    _signed_head_columns,
+)
+from workflow.store.signing import SignedHead, signer_from_env
+from workflow.store.snapshots import SEAL_COLUMNS, SealedSnapshots, SnapshotSeal, canonical_id
+
+
+class _PendingHead:
+    """The head signed inside the transaction, handed out of it to be remembered after the commit."""
+
+    head: SignedHead | None = None
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRecorder):
@@ -37,6 +60,27 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
             "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
         )
+        heads = self.heads_table_name
+        self._insert_head_statement = (
+            f"INSERT INTO {heads} (position, notification_id, hash, signed_at, key_id, signature) "
+            "VALUES (?,?,?,?,?,?)"
+        )
+        head_columns = "position, notification_id, hash, signed_at, key_id, signature"
+        self._select_newest_head_statement = (
+            f"SELECT {head_columns} FROM {heads} WHERE notification_id <= ? ORDER BY position DESC LIMIT 1"
+        )
+        self._select_heads_statement = (
+            f"SELECT {head_columns} FROM {heads} WHERE position > ? ORDER BY position LIMIT ?"
+        )
+        self._select_link_statement = (
+            f"SELECT notification_id, position, prev_hash, hash FROM {chain} WHERE notification_id = ?"
+        )
+        # One pass: the chain record is found by its primary key, which is the events' own rowid order.
+        self._select_verify_rows_statement = (
+            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, c.position, c.prev_hash, "
+            f"c.hash FROM {self.events_table_name} e LEFT JOIN {chain} c ON c.notification_id = e.rowid "
+            "WHERE e.rowid <= ? ORDER BY e.rowid"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()
@@ -48,7 +92,22 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             "prev_hash TEXT NOT NULL, "
             "hash TEXT NOT NULL)"
         )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {self.heads_table_name} ("
+            "position INTEGER PRIMARY KEY, "
+            "notification_id INTEGER NOT NULL, "
+            "hash TEXT NOT NULL, "
+            "signed_at TEXT NOT NULL, "
+            "key_id TEXT NOT NULL, "
+            "signature TEXT NOT NULL)"
+        )
         return statements
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        pending = _PendingHead()
+        notification_ids = super().insert_events(stored_events, _signed_head=pending, **kwargs)
+        self._remember(pending.head)
+        return notification_ids
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -59,8 +118,42 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         c.execute(self._select_head_statement)
         row = c.fetchone()
         head = None if row is None else ChainLink(*row)
-        c.executemany(self._insert_links_statement, _extend_chain(head, notification_ids, stored_events))
+        links = _extend_chain(head, notification_ids, stored_events)
+        c.executemany(self._insert_links_statement, links)
+        signed = _sign_new_head(self.signer, head, links)
+        if signed is not None:
+            c.execute(self._insert_head_statement, _signed_head_columns(signed))
+            pending: _PendingHead | None = kwargs.get("_signed_head")
+            if pending is not None:
+                pending.head = signed
         return notification_ids
+
+    def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
+        # One statement reads one consistent snapshot of both tables, however long the walk takes.
+        with self.datastore.transaction(commit=False) as c:
+            # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(self._select_verify_rows_statement, (stop,))
+            while rows := cursor.fetchmany(fetch_size):
+                yield rows
+
+    def select_newest_signed_head(self, stop: int) -> SignedHead | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_newest_head_statement, (stop,))
+            row = c.fetchone()
+            return None if row is None else SignedHead(*row)
+
+    def select_signed_heads(self, after_position: int, limit: int) -> list[SignedHead]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_heads_statement, (after_position, limit))
+            return [SignedHead(*row) for row in c.fetchall()]
+
+    def select_link(self, notification_id: int) -> ChainLink | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_link_statement, (notification_id,))
+            row = c.fetchone()
+            return None if row is None else ChainLink(*row)
 
     def select_chain_links(self, after: int | None, stop: int, limit: int) -> list[ChainLink]:
         with self.datastore.transaction(commit=False) as c:
@@ -96,3 +189,123 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             return row[0], row[1]
 
 
+
+
+class SealedSQLiteSnapshotRecorder(SQLiteAggregateRecorder, SealedSnapshots):
+    """The library's snapshot recorder, plus a seal per snapshot, written in the same transaction."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_snapshots") -> None:
+        super().__init__(datastore, events_table_name)
+        self._insert_seal_statement = (
+            f"INSERT OR REPLACE INTO {self.seals_table_name} ({', '.join(SEAL_COLUMNS)}) VALUES (?,?,?,?,?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {self.seals_table_name} ("
+            "originator_id TEXT, "
+            "originator_version INTEGER, "
+            "chain_hash TEXT NOT NULL, "
+            "key_id TEXT NOT NULL, "
+            "signature TEXT NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID"
+        )
+        return statements
+
+    def _configure(self, chain: HashChainedRecorder) -> None:
+        events, chain_table = chain.events_table_name, chain.chain_table_name
+        self._select_chain_hash_statement = (
+            f"SELECT c.hash FROM {events} e JOIN {chain_table} c ON c.notification_id = e.rowid "
+            "WHERE e.originator_id = ? AND e.originator_version = ?"
+        )
+        self._select_seal_statement = (
+            f"SELECT z.chain_hash, z.key_id, z.signature, ("
+            f"SELECT c.hash FROM {events} e JOIN {chain_table} c ON c.notification_id = e.rowid "
+            "WHERE e.originator_id = z.originator_id AND e.originator_version = z.originator_version) "
+            f"FROM {self.seals_table_name} z WHERE z.originator_id = ? AND z.originator_version = ?"
+        )
+        self._select_all_statement = (
+            f"SELECT s.originator_id, s.originator_version, s.topic, s.state, z.chain_hash, z.key_id, z.signature, "
+            f"(SELECT c.hash FROM {events} e JOIN {chain_table} c ON c.notification_id = e.rowid "
+            "WHERE e.originator_id = s.originator_id AND e.originator_version = s.originator_version) "
+            f"FROM {self.events_table_name} s LEFT JOIN {self.seals_table_name} z "
+            "ON z.originator_id = s.originator_id AND z.originator_version = s.originator_version "
+            "ORDER BY s.originator_id, s.originator_version"
+        )
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        result = super()._insert_events(c, stored_events, **kwargs)
+        signer = self.signer
+        if signer is None:
+            return result
+        for snapshot in stored_events:
+            key = _hex(snapshot.originator_id)
+            c.execute(self._select_chain_hash_statement, (key, snapshot.originator_version))
+            row = c.fetchone()
+            if row is None:
+                continue  # No chained event stands behind it: left unsealed, so never trusted.
+            key_id, signature = signer.seal_snapshot(
+                canonical_id(snapshot.originator_id), snapshot.originator_version, row[0], snapshot.topic,
+                snapshot.state,
+            )
+            c.execute(self._insert_seal_statement, (key, snapshot.originator_version, row[0], key_id, signature))
+        return result
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        snapshots = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        return [s for s in snapshots if self._trusted(s)]
+
+    def _select_seal(self, snapshot: StoredEvent) -> SnapshotSeal | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_seal_statement, (_hex(snapshot.originator_id), snapshot.originator_version))
+            row = c.fetchone()
+            return None if row is None else SnapshotSeal(*row)
+
+    def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_all_statement)
+            for row in c.fetchall():
+                snapshot = StoredEvent(canonical_id(row[0]), row[1], row[2], row[3])
+                yield snapshot, None if row[4] is None else SnapshotSeal(row[4], row[5], row[6], row[7])
+
+
+def _hex(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+
+class SignedSQLiteFactory(Factory):
+    """The library's SQLite factory, giving chained, signing recorders and sealed snapshots.
+
+    The signing key comes from the application's environment (DOSSIERFLOW_SIGNING_KEY); without one, nothing is
+    signed and no snapshot is ever trusted.
+    """
+
+    application_recorder_class = ChainedSQLiteApplicationRecorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = super().application_recorder()
+        if isinstance(recorder, HashChainedRecorder):
+            recorder.signer = signer_from_env(self.env.get)
+            self._chained: HashChainedRecorder | None = recorder
+        return recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        chained = getattr(self, "_chained", None)
+        if purpose != "snapshots" or chained is None:
+            return super().aggregate_recorder(purpose)
+        recorder = SealedSQLiteSnapshotRecorder(self.datastore, "stored_" + purpose)
+        recorder.attach(chained)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder

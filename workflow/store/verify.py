@@ -1,15 +1,37 @@
-"""Verification: recompute the chain from the genesis over the stored events and name the first broken link."""
+"""Verification: recompute the chain from the genesis over the stored events, check the signed heads, the heads
+kept outside the database and the snapshots' seals, and name what does not hold.
+
+The walk is one query (events joined with their chain records, in notification order, streamed from one snapshot)
+and a tight loop: per row, one sha256 over one joined buffer, with the encodings of originator ids and topics
+cached, because they repeat. Hashing stays in this process: a database server run by the very administrator the
+chain guards against cannot be asked to compute it.
+
+Only the newest signed head's signature is checked: it vouches for its link's hash, which commits to every link
+before it. Every other signed head is read only when something is wrong, to say where the rewrite begins.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, suppress
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.persistence import ApplicationRecorder
 
-from workflow.store.chain import GENESIS_HASH, VERIFY_PAGE_SIZE, ChainLink, EventRow, HashChainedRecorder, link_hash
+from workflow.store.chain import GENESIS_HASH, VERIFY_PAGE_SIZE, ChainLink, EventRow, HashChainedRecorder
+from workflow.store.signing import SignedHead, fingerprint
+from workflow.store.snapshots import SealedSnapshots, snapshot_problem
+
+ProgressCallback = Callable[[int, int], None]
+"""progress(events checked so far, greatest notification id to check): called every PROGRESS_EVERY events."""
+
+PROGRESS_EVERY = 20_000
+_ID_CACHE_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -21,8 +43,15 @@ class ChainBreak:
       "unchained"       an event has no chain record (inserted behind the application's back, or record deleted),
       "missing"         a chain record's event is gone (deleted, or renumbered),
       "broken-link"     a chain record does not follow its predecessor (records edited, deleted or inserted),
-      "truncated"       the chain is shorter than the externally kept head says,
-      "anchor-mismatch" the chain's link at the externally kept position has another hash (chain rewritten).
+      "truncated"       the chain is shorter than a signed or externally kept head says (newest events deleted,
+                        or the tables emptied),
+      "anchor-mismatch" the chain's link at an externally kept head's position has another hash (chain rewritten),
+      "anchor-forged"   a head given from outside the database does not carry a valid signature of the key,
+      "rewritten"       the newest signed head vouches for another hash than the chain has (events rewritten and the
+                        chain recomputed),
+      "unsigned"        the newest links carry no signed head (appended behind the application's back, or the
+                        signed heads were deleted),
+      "bad-signature"   the newest signed head's signature does not hold for the public key.
     """
 
     position: int
@@ -32,16 +61,31 @@ class ChainBreak:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """Something wrong outside the chain itself: a snapshot, an evidence file."""
+
+    kind: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
-    """events_checked counts the links verified intact; head is the hash of the last of them (None if none)."""
+    """events_checked counts the links verified intact; head is the hash of the last of them (None if none).
+
+    signed_head is the newest signed head whose signature was checked and holds (None when no public key was given
+    or the store is empty); findings are problems found beside the chain (snapshots, evidence files).
+    """
 
     events_checked: int
     head: str | None
     first_break: ChainBreak | None
+    findings: tuple[Finding, ...] = ()
+    signed_head: SignedHead | None = None
 
     @property
     def ok(self) -> bool:
-        return self.first_break is None
+        return self.first_break is None and not self.findings
 
 
 def _chained(recorder: ApplicationRecorder) -> HashChainedRecorder:
@@ -54,26 +98,6 @@ def _chained(recorder: ApplicationRecorder) -> HashChainedRecorder:
     return recorder
 
 
-def _iter_events(recorder: HashChainedRecorder, stop: int, page_size: int) -> Iterator[EventRow]:
-    after: int | None = None
-    while True:
-        page = recorder.select_event_rows(after, stop, page_size)
-        yield from page
-        if len(page) < page_size:
-            return
-        after = page[-1].notification_id
-
-
-def _iter_links(recorder: HashChainedRecorder, stop: int, page_size: int) -> Iterator[ChainLink]:
-    after: int | None = None
-    while True:
-        page = recorder.select_chain_links(after, stop, page_size)
-        yield from page
-        if len(page) < page_size:
-            return
-        after = page[-1].notification_id
-
-
 def _describe(event: EventRow) -> str:
     return (
         f"event #{event.notification_id} (originator {event.originator_id}, version {event.originator_version}, "
@@ -81,89 +105,312 @@ def _describe(event: EventRow) -> str:
     )
 
 
+_PACK = struct.Struct(">Q").pack
+
+
+def _field(part: bytes) -> bytes:
+    return _PACK(len(part)) + part
+
+
+def _originator_field(value: Any) -> bytes:
+    # As link_hash at write time: the canonical text of a UUID, whatever form the backend hands back; a value that
+    # is no UUID (a row edited by hand) is hashed as it is, so that it is reported instead of failing the walk.
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = UUID(value)
+    return _field(str(value).encode("utf-8"))
+
+
+def _state_bytes(state: Any) -> bytes:
+    if isinstance(state, bytes | bytearray | memoryview):
+        return bytes(state)
+    return str(state).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    source: str
+    position: int
+    hash: str
+    notification_id: int | None
+    signed_at: str | None
+
+
 def verify_chain(
     recorder: ApplicationRecorder,
     *,
     anchor: tuple[int, str] | None = None,
+    public_key: Ed25519PublicKey | None = None,
+    signed_anchors: Sequence[tuple[str, SignedHead]] = (),
+    snapshots: object | None = None,
+    watch: Mapping[str, Callable[[EventRow], None]] | None = None,
+    progress: ProgressCallback | None = None,
     page_size: int = VERIFY_PAGE_SIZE,
 ) -> ChainReport:
     """Recompute the chain from the genesis over the stored events; report the first link that does not hold.
 
-    anchor is a (count, head) pair from chain_head, kept outside the database: without it, deleting the newest
-    events together with their chain records, or rewriting the whole chain, cannot be told from a shorter history.
+    anchor is a (count, head) pair from chain_head; signed_anchors are (where it was kept, signed head) pairs from
+    outside the database (the head file, a checkpoint): without one, deleting the newest events together with their
+    chain records and signed heads cannot be told from a shorter history. public_key checks the newest signed head
+    (and the signed anchors, and the snapshots' seals of a SealedSnapshots recorder given as snapshots): without it,
+    whoever can write to the database can rewrite the whole chain. watch maps topics to a callback given each
+    event of that topic that was verified.
     """
     chained = _chained(recorder)
-    # Bound the walk by what was committed when it began: writers append concurrently, and reading events and
-    # chain records in separate pages must not see one table's tail without the other's. Both tables are written
-    # in one transaction, in notification order (PostgreSQL's table lock, SQLite's single writer).
+    anchors = [_Anchor("the head given", anchor[0], anchor[1], None, None)] if anchor is not None else []
+    for source, signed in signed_anchors:
+        if public_key is not None and not signed.is_signed_by(public_key):
+            detail = (
+                f"the head kept in {source} (link {signed.position}, signed at {signed.signed_at}) does not carry a "
+                f"valid signature of key {fingerprint(public_key)}: it was altered, or signed by another key "
+                f"({signed.key_id})"
+            )
+            return ChainReport(0, None, ChainBreak(signed.position, signed.notification_id, "anchor-forged", detail))
+        anchors.append(_Anchor(source, signed.position, signed.hash, signed.notification_id, signed.signed_at))
+    anchors.sort(key=lambda a: a.position)
+
+    # Bound the walk by what was committed when it began: writers append concurrently; both tables (and the signed
+    # heads) are written in one transaction, in notification order (PostgreSQL's table lock, SQLite's single writer).
     max_event_id, max_link_id = chained.select_max_ids()
     stop = max(max_event_id or 0, max_link_id or 0)
-    events = _iter_events(chained, stop, page_size)
-    links = _iter_links(chained, stop, page_size)
     events_table = chained.events_table_name
 
     position = 0
     head: str | None = None
-    expected_prev = GENESIS_HASH
+    prev = GENESIS_HASH
+    last_nid = 0
 
     def report(kind: str, notification_id: int | None, detail: str) -> ChainReport:
         return ChainReport(position - 1, head, ChainBreak(position, notification_id, kind, detail))
 
-    event = next(events, None)
-    link = next(links, None)
-    while event is not None or link is not None:
-        position += 1
-        if link is None or (event is not None and event.notification_id < link.notification_id):
-            assert event is not None
-            return report(
-                "unchained",
-                event.notification_id,
-                f"{_describe(event)} has no chain record: it was inserted directly into {events_table}, "
-                "or its chain record was deleted",
-            )
-        if event is None or event.notification_id > link.notification_id:
+    pending = iter(anchors)
+    next_anchor = next(pending, None)
+    next_anchor_position = next_anchor.position if next_anchor is not None else -1
+    originators: dict[Any, bytes] = {}
+    topics: dict[Any, bytes] = {}
+    sha256 = hashlib.sha256
+    pack = _PACK
+    join = b"".join
+    watched = watch or {}
+    next_progress = PROGRESS_EVERY
+    pages = chained.iter_verify_pages(stop, page_size)
+    with closing(pages):  # type: ignore[type-var]
+        for page in pages:
+            for nid, oid, version, topic, state, link_position, link_prev, link_hash_ in page:
+                position += 1
+                if link_position is None or link_prev != prev or link_position != position:
+                    event = EventRow(nid, oid, version, topic, state)
+                    if link_position is None:
+                        return report(
+                            "unchained",
+                            nid,
+                            f"{_describe(event)} has no chain record: it was inserted directly into {events_table}, "
+                            "or its chain record was deleted",
+                        )
+                    orphans = chained.select_chain_links(last_nid, nid - 1, 1)
+                    if orphans:
+                        return report(
+                            "missing",
+                            orphans[0].notification_id,
+                            f"the chain records event #{orphans[0].notification_id} at position {orphans[0].position}, "
+                            f"but {events_table} has no such event: it was deleted, or its notification id was changed",
+                        )
+                    return report(
+                        "broken-link",
+                        nid,
+                        f"the chain record of {_describe(event)} does not follow its predecessor (it links to "
+                        f"{str(link_prev)[:12]}… at position {link_position}, the preceding link is "
+                        f"{prev[:12]}… at position {position - 1}): chain records were edited, deleted or inserted",
+                    )
+                originator = originators.get(oid)
+                if originator is None:
+                    if len(originators) > _ID_CACHE_LIMIT:
+                        originators.clear()
+                    originator = originators[oid] = _originator_field(oid)
+                topic_field = topics.get(topic)
+                if topic_field is None:
+                    topic_field = topics[topic] = _field(str(topic).encode("utf-8"))
+                if type(state) is not bytes:
+                    state = _state_bytes(state)
+                nid_text = str(nid).encode()
+                version_text = str(version).encode()
+                digest = sha256(
+                    join((
+                        prev.encode(), pack(len(nid_text)), nid_text, originator, pack(len(version_text)), version_text,
+                        topic_field, pack(len(state)), state,
+                    ))
+                ).hexdigest()
+                if digest != link_hash_:
+                    return report(
+                        "altered",
+                        nid,
+                        f"{_describe(EventRow(nid, oid, version, topic, state))} no longer matches the hash recorded "
+                        "when it was written: its row (state, topic, originator, version or notification id) or its "
+                        "chain record was changed",
+                    )
+                if position == next_anchor_position:
+                    assert next_anchor is not None
+                    while next_anchor is not None and next_anchor.position == position:
+                        if link_hash_ != next_anchor.hash or next_anchor.notification_id not in (None, nid):
+                            return report(
+                                "anchor-mismatch",
+                                nid,
+                                f"link {position} hashes to {link_hash_[:12]}…, but the head kept in "
+                                f"{next_anchor.source} for that position is {next_anchor.hash[:12]}…"
+                                f"{_signed_at(next_anchor.signed_at)}: the chain was rewritten from this point "
+                                "or earlier",
+                            )
+                        next_anchor = next(pending, None)
+                    next_anchor_position = next_anchor.position if next_anchor is not None else -1
+                if topic in watched:
+                    watched[topic](EventRow(nid, oid, version, topic, state))
+                prev = head = link_hash_
+                last_nid = nid
+                if progress is not None and position >= next_progress:
+                    progress(position, stop)
+                    next_progress += PROGRESS_EVERY
+
+    if progress is not None:
+        progress(position, stop)
+    position += 1
+    if max_link_id is not None and max_link_id > last_nid:
+        orphans = chained.select_chain_links(last_nid, stop, 1)
+        if orphans:
             return report(
                 "missing",
-                link.notification_id,
-                f"the chain records event #{link.notification_id} at position {link.position}, but "
-                f"{events_table} has no such event: it was deleted, or its notification id was changed",
+                orphans[0].notification_id,
+                f"the chain records event #{orphans[0].notification_id} at position {orphans[0].position}, but "
+                f"{events_table} has no such event: the newest events were deleted, their chain records left behind",
             )
-        if link.prev_hash != expected_prev or link.position != position:
-            return report(
-                "broken-link",
-                event.notification_id,
-                f"the chain record of {_describe(event)} does not follow its predecessor (it links to "
-                f"{link.prev_hash[:12]}… at position {link.position}, the preceding link is "
-                f"{expected_prev[:12]}… at position {position - 1}): chain records were edited, deleted or inserted",
-            )
-        digest = link_hash(expected_prev, *event)
-        if digest != link.hash:
-            return report(
-                "altered",
-                event.notification_id,
-                f"{_describe(event)} no longer matches the hash recorded when it was written: its row "
-                "(state, topic, originator, version or notification id) or its chain record was changed",
-            )
-        if anchor is not None and position == anchor[0] and link.hash != anchor[1]:
-            return report(
-                "anchor-mismatch",
-                event.notification_id,
-                f"link {position} hashes to {link.hash[:12]}…, but the head recorded outside the database for "
-                f"that position is {anchor[1][:12]}…: the chain was rewritten from this point or earlier",
-            )
-        expected_prev = head = link.hash
-        event = next(events, None)
-        link = next(links, None)
-
-    if anchor is not None and position < anchor[0]:
-        position += 1
+    if next_anchor is not None:
+        emptied = "the store holds no events at all" if position == 1 else f"the chain ends at link {position - 1}"
         return report(
             "truncated",
             None,
-            f"the chain ends at link {position - 1}, but the head recorded outside the database is at link "
-            f"{anchor[0]}: the newest events were deleted together with their chain records",
+            f"{emptied}, but the head kept in {next_anchor.source} is at link {next_anchor.position}"
+            f"{_signed_at(next_anchor.signed_at)}: the newest events were deleted together with their chain records"
+            + (" (the tables were emptied)" if position == 1 else ""),
         )
-    return ChainReport(position, head, None)
+    signed_head = None
+    if public_key is not None:
+        signature_break = _check_signed_head(chained, public_key, position - 1, head, last_nid, stop)
+        if isinstance(signature_break, ChainBreak):
+            return ChainReport(position - 1, head, signature_break)
+        signed_head = signature_break
+    findings: list[Finding] = []
+    if public_key is not None and isinstance(snapshots, SealedSnapshots):
+        for snapshot, seal in snapshots.iter_sealed():
+            problem = snapshot_problem(snapshot, seal, public_key)
+            if problem is not None:
+                findings.append(
+                    Finding(
+                        problem.kind,
+                        f"snapshot of {problem.originator_id} at version {problem.originator_version}",
+                        problem.detail,
+                    )
+                )
+    return ChainReport(position - 1, head, None, tuple(findings), signed_head)
+
+
+def _signed_at(moment: str | None) -> str:
+    return f" (signed at {moment})" if moment else ""
+
+
+def _check_signed_head(
+    chained: HashChainedRecorder, public_key: Ed25519PublicKey, links: int, head: str | None, last_nid: int, stop: int
+) -> ChainBreak | SignedHead | None:
+    """The newest signed head if it holds for the verified chain, else what is wrong with it."""
+    newest = chained.select_newest_signed_head(stop)
+    if links == 0:
+        if newest is None:
+            return None
+        return ChainBreak(
+            1, None, "truncated",
+            f"the store holds no events, but a head signed at {newest.signed_at} vouches for link {newest.position}: "
+            "the events were deleted together with their chain records (the tables were emptied)",
+        )
+    if newest is None:
+        return ChainBreak(
+            1, None, "unsigned",
+            f"none of the {links} links carries a signed head: the chain was written without the signing key, or its "
+            "signed heads were deleted (as a forger must, after rewriting the chain)",
+        )
+    if newest.position > links:
+        return ChainBreak(
+            links + 1, None, "truncated",
+            f"the chain ends at link {links}, but a head signed at {newest.signed_at} vouches for link "
+            f"{newest.position} (event #{newest.notification_id}): the newest events were deleted with their chain "
+            "records",
+        )
+    if newest.position < links:
+        return ChainBreak(
+            newest.position + 1, None, "unsigned",
+            f"the chain goes on for {links - newest.position} link(s) after the newest signed head (link "
+            f"{newest.position}, event #{newest.notification_id}, signed at {newest.signed_at}), up to event "
+            f"#{last_nid}: these events were appended behind the application's back, with chain records computed "
+            "by hand",
+        )
+    if newest.hash != head or newest.notification_id != last_nid:
+        return _locate_rewrite(chained, public_key, newest, stop)
+    if not newest.is_signed_by(public_key):
+        other_key = newest.key_id != fingerprint(public_key)
+        return ChainBreak(
+            newest.position, newest.notification_id, "bad-signature",
+            f"the signed head of link {newest.position} (event #{newest.notification_id}, said to be signed at "
+            f"{newest.signed_at}) does not carry a valid signature of key {fingerprint(public_key)}"
+            + (f"; it names key {newest.key_id}" if other_key else "")
+            + ": it was forged or altered in the database, or the chain was signed with another key",
+        )
+    return newest
+
+
+def _iter_links(chained: HashChainedRecorder, stop: int) -> Iterator[ChainLink]:
+    after: int | None = None
+    while page := chained.select_chain_links(after, stop, VERIFY_PAGE_SIZE):
+        yield from page
+        after = page[-1].notification_id
+
+
+def _iter_heads(chained: HashChainedRecorder) -> Iterator[SignedHead]:
+    after = 0
+    while page := chained.select_signed_heads(after, VERIFY_PAGE_SIZE):
+        yield from page
+        after = page[-1].position
+
+
+def _locate_rewrite(
+    chained: HashChainedRecorder, public_key: Ed25519PublicKey, newest: SignedHead, stop: int
+) -> ChainBreak:
+    # Only on failure: the earliest signed head that the (internally consistent) chain no longer matches says where
+    # the rewrite begins; the chain records themselves were verified by the walk.
+    links = _iter_links(chained, stop)
+    link = next(links, None)
+    last_good: SignedHead | None = None
+    for signed in _iter_heads(chained):
+        while link is not None and link.position < signed.position:
+            link = next(links, None)
+        if link is None:
+            break
+        if (link.hash, link.notification_id) == (signed.hash, signed.notification_id):
+            last_good = signed
+            continue
+        since = (
+            f"after link {last_good.position} (signed at {last_good.signed_at}), "
+            if last_good is not None
+            else "from the first link, "
+        )
+        forged = "" if signed.is_signed_by(public_key) else " (that head's own signature does not hold either)"
+        return ChainBreak(
+            signed.position, signed.notification_id, "rewritten",
+            f"the head signed at {signed.signed_at} vouches for link {signed.position} with hash {signed.hash[:12]}…, "
+            f"but the chain now has {link.hash[:12]}… there{forged}: events were rewritten {since}at or before "
+            f"event #{signed.notification_id}, and the chain recomputed over them",
+        )
+    return ChainBreak(
+        newest.position, newest.notification_id, "rewritten",
+        f"the newest signed head (link {newest.position}, signed at {newest.signed_at}) vouches for hash "
+        f"{newest.hash[:12]}…, but the chain now ends in another: events were rewritten and the chain recomputed",
+    )
 
 
 def chain_head(recorder: ApplicationRecorder) -> tuple[int, str | None]:
@@ -176,5 +423,3 @@ def chain_head(recorder: ApplicationRecorder) -> tuple[int, str | None]:
     """
     head = _chained(recorder).select_chain_head()
     return (0, None) if head is None else (head.position, head.hash)
-
-
