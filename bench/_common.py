@@ -129,7 +129,7 @@ class District:
         return Actor(person_id(username), role, unit)
 
     def person(self, username: str, grants: list[tuple[Role, UUID]]) -> UUID:
-        pid = self.engine.register_person(self.admin, username=username, full_name=f"Đồng chí {username}")
+        pid = self.engine.register_person(self.admin, username=username, full_name=f"Đồng chí {username}").value
         for role, unit in grants:
             self.engine.grant_role(self.admin, pid, role=role, unit_id=unit, valid_from=date(2020, 1, 1))
         return pid
@@ -139,12 +139,12 @@ class District:
         uid = self.engine.register_unit(
             self.admin, code=code, name=f"Đơn vị {code}", kind=kind, parent_id=parent,
             established_on=date(2010, 1, 1),
-        )
+        ).value
         self.person(f"sec-{code}", [(Role.SECRETARY, uid)])
         return uid, self.actor(f"sec-{code}", Role.SECRETARY, uid)
 
     def submitted(self, secretary: Actor, *, committee: bool = False) -> UUID:
-        did = self.engine.open_dossier(secretary, secretary.unit_id, YEAR)
+        did = self.engine.open_dossier(secretary, secretary.unit_id, YEAR).value
         answers, facts = (
             (self.committee_answers, self.committee_facts) if committee else (self.answers, self.facts)
         )
@@ -159,7 +159,7 @@ def district(store: Store) -> District:
     admin = engine.install(
         root_code="district", root_name="Huyện ủy", established_on=date(2000, 1, 1), admin_username="admin",
         admin_name="Quản trị",
-    )
+    ).value
     engine.open_period(admin, year=YEAR, deadlines={}, recognition_models=[
         "four-good-cell-LC2024", "four-good-committee-LC2024",
     ])

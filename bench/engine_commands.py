@@ -39,10 +39,10 @@ def season(engine: Engine, clock: SimulatedClock, units: int) -> dict[str, float
     admin = engine.install(
         root_code="bench", root_name="Huyện ủy", established_on=date(2000, 1, 1), admin_username="admin",
         admin_name="Admin",
-    )
+    ).value
     district = admin.unit_id
-    reviewer = engine.register_person(admin, username="reviewer", full_name="Ban Tổ chức")
-    approver = engine.register_person(admin, username="approver", full_name="Thường trực")
+    reviewer = engine.register_person(admin, username="reviewer", full_name="Ban Tổ chức").value
+    approver = engine.register_person(admin, username="approver", full_name="Thường trực").value
     engine.grant_role(admin, reviewer, role=Role.REVIEWER, unit_id=district, valid_from=date(2020, 1, 1))
     engine.grant_role(admin, approver, role=Role.APPROVER, unit_id=district, valid_from=date(2020, 1, 1))
     secretaries = []
@@ -50,8 +50,8 @@ def season(engine: Engine, clock: SimulatedClock, units: int) -> dict[str, float
         uid = engine.register_unit(
             admin, code=f"cell-{n}", name=f"Chi bộ {n}", kind=UnitKind.GRASSROOTS_CELL, parent_id=district,
             established_on=date(2010, 1, 1),
-        )
-        pid = engine.register_person(admin, username=f"sec-{n}", full_name=f"Bí thư {n}")
+        ).value
+        pid = engine.register_person(admin, username=f"sec-{n}", full_name=f"Bí thư {n}").value
         engine.grant_role(admin, pid, role=Role.SECRETARY, unit_id=uid, valid_from=date(2020, 1, 1))
         secretaries.append(Actor(pid, Role.SECRETARY, uid))
     engine.open_period(admin, year=2024, deadlines={}, recognition_models=["four-good-cell-LC2024"])
@@ -70,7 +70,9 @@ def season(engine: Engine, clock: SimulatedClock, units: int) -> dict[str, float
         return units / (time.perf_counter() - started)
 
     rates = {
-        "open": timed(lambda n: dossiers.append(engine.open_dossier(secretaries[n], secretaries[n].unit_id, 2024))),
+        "open": timed(
+            lambda n: dossiers.append(engine.open_dossier(secretaries[n], secretaries[n].unit_id, 2024).value)
+        ),
         "record_answers": timed(lambda n: engine.record_answers(secretaries[n], dossiers[n], answers=answers,
                                                                 facts=facts)),
         "submit": timed(lambda n: engine.submit(secretaries[n], dossiers[n])),

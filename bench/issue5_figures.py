@@ -134,7 +134,7 @@ def engine_vs_bare(store: Store, d: District, units: int) -> tuple[dict[str, Sto
 
     sec = secretaries[1:]
     engine_steps: dict[str, Callable[[int], object]] = {
-        "open": lambda n: dossiers.append(engine.open_dossier(sec[n], sec[n].unit_id, YEAR)),
+        "open": lambda n: dossiers.append(engine.open_dossier(sec[n], sec[n].unit_id, YEAR).value),
         "record_answers": lambda n: engine.record_answers(sec[n], dossiers[n], answers=d.answers, facts=d.facts),
         "submit": lambda n: engine.submit(sec[n], dossiers[n]),
         "endorse": lambda n: engine.endorse(reviewer, dossiers[n]),
@@ -235,7 +235,7 @@ def committees(d: District, big_cells: int, rounds: int) -> dict[str, tuple[Stop
 def long_history(d: District, code: str, events: int) -> tuple[UUID, datetime, datetime]:
     """A dossier with `events` events a minute apart, written in batches (setup, not what is measured)."""
     _, secretary = d.unit(code, UnitKind.GRASSROOTS_CELL, d.root)
-    did = d.engine.open_dossier(secretary, secretary.unit_id, YEAR)
+    did = d.engine.open_dossier(secretary, secretary.unit_id, YEAR).value
     first = d.engine.dossier(did).created_on
     criterion = next(iter(d.answers))
     written = 1

@@ -67,7 +67,7 @@ def play(d: District, units: int) -> dict[str, float]:
     parent_of = {uid: engine.unit(uid).parent_id or d.root for uid, _ in cells}
 
     def open_(secretary: Actor) -> None:
-        dossiers[secretary.unit_id] = engine.open_dossier(secretary, secretary.unit_id, YEAR)
+        dossiers[secretary.unit_id] = engine.open_dossier(secretary, secretary.unit_id, YEAR).value
 
     timed(rates, "open (cells)", [lambda s=s: open_(s) for _, s in cells])
     timed(rates, "record answers (cells)", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -66,6 +66,15 @@ class Action:
     trigger: str
     label: str
     needs_reason: bool
+
+
+@dataclass(frozen=True)
+class Receipt(Generic[T]):
+    """What a command did: `position` is the notification id of its last event (0 when it recorded nothing new), for
+    a caller to wait on until the read models have caught up with it; `value` is what it made or decided."""
+
+    position: int
+    value: T
 
 
 @dataclass(frozen=True)
@@ -192,12 +201,16 @@ class Engine(Application[UUID]):
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
 
-    def _save(self, *aggregates: Aggregate | None) -> None:
-        """Store the aggregates' new events atomically; the cache then holds what the store holds."""
+    def _save(self, *aggregates: Aggregate | None) -> int:
+        """Store the aggregates' new events atomically; the cache then holds what the store holds.
+
+        Returns the notification id of the last event stored (0 when there was nothing new to store): the position
+        in the log a caller waits for before reading the read models (read-your-writes).
+        """
         saved = [a for a in aggregates if a is not None]
         generation = self.cache.generation
         try:
-            self.save(*saved)
+            recordings = self.save(*saved)
         except IntegrityError:
             # What we held was stale: the retry the message invites must read the store, not the cache.
             self.cache.evict(a.id for a in saved)
@@ -209,6 +222,7 @@ class Engine(Application[UUID]):
             self.cache.evict(a.id for a in saved)
             raise
         self.cache.saved(saved, generation)
+        return recordings[-1].notification.id if recordings else 0
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.
@@ -265,7 +279,7 @@ class Engine(Application[UUID]):
 
     def install(
         self, *, root_code: str, root_name: str, established_on: date, admin_username: str, admin_name: str
-    ) -> Actor:
+    ) -> Receipt[Actor]:
         """The first unit and its first administrator, on an empty store; everything later needs a grant."""
         if not self.is_empty():
             raise AlreadyExists("this store already holds events; installation happens once, on an empty store")
@@ -280,8 +294,7 @@ class Engine(Application[UUID]):
             grant_id=uuid4(), role=Role.ADMINISTRATOR, unit_id=root.id, valid_from=established_on, valid_to=None,
             basis="installation", actor=actor, timestamp=moment,
         )
-        self._save(root, admin)
-        return actor
+        return Receipt(self._save(root, admin), actor)
 
     # --- units ---------------------------------------------------------------------------------
 
@@ -295,7 +308,7 @@ class Engine(Application[UUID]):
         parent_id: UUID | None,
         established_on: date,
         group: str = "",
-    ) -> UUID:
+    ) -> Receipt[UUID]:
         moment, today = self._now()
         parent = self.unit(parent_id) if parent_id else None
         authorize_admin(actor, parent, today, self._person_view, self._unit_view)
@@ -307,17 +320,18 @@ class Engine(Application[UUID]):
         )
         if parent is not None:
             parent.attach_child(child_id=unit.id, effective_from=established_on, actor=actor, timestamp=moment)
-        self._save(unit, parent)
-        return unit.id
+        return Receipt(self._save(unit, parent), unit.id)
 
-    def rename_unit(self, actor: Actor, uid: UUID, *, name: str, effective_from: date) -> None:
+    def rename_unit(self, actor: Actor, uid: UUID, *, name: str, effective_from: date) -> Receipt[None]:
         moment, today = self._now()
         unit = self.unit(uid)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
         unit.rename(name=name, effective_from=effective_from, actor=actor, timestamp=moment)
-        self._save(unit)
+        return Receipt(self._save(unit), None)
 
-    def move_unit(self, actor: Actor, uid: UUID, *, parent_id: UUID, effective_from: date, reason: str) -> None:
+    def move_unit(
+        self, actor: Actor, uid: UUID, *, parent_id: UUID, effective_from: date, reason: str
+    ) -> Receipt[None]:
         moment, today = self._now()
         unit, new_parent = self.unit(uid), self.unit(parent_id)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
@@ -329,9 +343,9 @@ class Engine(Application[UUID]):
         if old_parent is not None:
             old_parent.detach_child(child_id=uid, effective_from=effective_from, actor=actor, timestamp=moment)
         new_parent.attach_child(child_id=uid, effective_from=effective_from, actor=actor, timestamp=moment)
-        self._save(unit, old_parent, new_parent)
+        return Receipt(self._save(unit, old_parent, new_parent), None)
 
-    def dissolve_unit(self, actor: Actor, uid: UUID, *, effective_from: date, reason: str) -> None:
+    def dissolve_unit(self, actor: Actor, uid: UUID, *, effective_from: date, reason: str) -> Receipt[None]:
         moment, today = self._now()
         unit = self.unit(uid)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
@@ -343,7 +357,7 @@ class Engine(Application[UUID]):
         parent = self.unit(unit.parent_id) if unit.parent_id else None
         if parent is not None:
             parent.detach_child(child_id=uid, effective_from=effective_from, actor=actor, timestamp=moment)
-        self._save(unit, parent)
+        return Receipt(self._save(unit, parent), None)
 
     def _active(self, uid: UUID, day: date) -> bool:
         version = self._unit_view(uid).as_of(day)
@@ -374,14 +388,13 @@ class Engine(Application[UUID]):
 
     # --- people and grants ---------------------------------------------------------------------
 
-    def register_person(self, actor: Actor, *, username: str, full_name: str) -> UUID:
+    def register_person(self, actor: Actor, *, username: str, full_name: str) -> Receipt[UUID]:
         moment, today = self._now()
         authorize_admin(actor, self.unit(actor.unit_id), today, self._person_view, self._unit_view)
         if self._exists(person_id(username.strip())):
             raise AlreadyExists(f"a person with username '{username.strip()}' already exists")
         person = Person.register(username=username, full_name=full_name, actor=actor, timestamp=moment)
-        self._save(person)
-        return person.id
+        return Receipt(self._save(person), person.id)
 
     def grant_role(
         self,
@@ -393,7 +406,7 @@ class Engine(Application[UUID]):
         valid_from: date,
         valid_to: date | None = None,
         basis: str = "",
-    ) -> UUID:
+    ) -> Receipt[UUID]:
         moment, today = self._now()
         person, unit = self.person(pid), self.unit(unit_id)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
@@ -402,10 +415,9 @@ class Engine(Application[UUID]):
             grant_id=grant_id, role=role, unit_id=unit.id, valid_from=valid_from, valid_to=valid_to, basis=basis,
             actor=actor, timestamp=moment,
         )
-        self._save(person)
-        return grant_id
+        return Receipt(self._save(person), grant_id)
 
-    def revoke_role(self, actor: Actor, pid: UUID, grant_id: UUID, *, on: date, reason: str) -> None:
+    def revoke_role(self, actor: Actor, pid: UUID, grant_id: UUID, *, on: date, reason: str) -> Receipt[None]:
         moment, today = self._now()
         person = self.person(pid)
         grant = person.grants.get(str(grant_id))
@@ -413,7 +425,7 @@ class Engine(Application[UUID]):
             raise NotFound(f"{person.full_name} holds no grant {grant_id}")
         authorize_admin(actor, self.unit(grant.unit_id), today, self._person_view, self._unit_view)
         person.revoke(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=moment)
-        self._save(person)
+        return Receipt(self._save(person), None)
 
     def delegate(
         self,
@@ -425,7 +437,7 @@ class Engine(Application[UUID]):
         valid_from: date,
         valid_to: date,
         legal_basis: str,
-    ) -> UUID:
+    ) -> Receipt[UUID]:
         """The holder of a grant (or an administrator over its unit) lets a deputy act on the holder's behalf."""
         moment, today = self._now()
         principal = self.person(principal_id)
@@ -440,8 +452,7 @@ class Engine(Application[UUID]):
             delegation_id=delegation_id, grant_id=grant_id, deputy_id=deputy_id, valid_from=valid_from,
             valid_to=valid_to, legal_basis=legal_basis, actor=actor, timestamp=moment,
         )
-        self._save(principal)
-        return delegation_id
+        return Receipt(self._save(principal), delegation_id)
 
     # --- periods -------------------------------------------------------------------------------
 
@@ -453,7 +464,7 @@ class Engine(Application[UUID]):
         deadlines: Mapping[str, date],
         rule_set_id: str | None = None,
         recognition_models: list[str] | None = None,
-    ) -> UUID:
+    ) -> Receipt[UUID]:
         moment, today = self._now()
         authorize_admin(actor, None, today, self._person_view, self._unit_view)
         rule_set = self.rule_book.rule_set(rule_set_id) if rule_set_id else self.rule_book.rule_set_for_year(year)
@@ -466,15 +477,14 @@ class Engine(Application[UUID]):
             year=year, rule_set_id=rule_set.id, rule_set_version=rule_set.version, rule_set_sha256=rule_set.sha256,
             recognition_models=models, deadlines=dict(deadlines), actor=actor, timestamp=moment,
         )
-        self._save(period)
-        return period.id
+        return Receipt(self._save(period), period.id)
 
-    def close_period(self, actor: Actor, year: int, *, reason: str) -> None:
+    def close_period(self, actor: Actor, year: int, *, reason: str) -> Receipt[None]:
         moment, today = self._now()
         authorize_admin(actor, None, today, self._person_view, self._unit_view)
         period = self.period(year)
         period.close(reason=reason, actor=actor, timestamp=moment)
-        self._save(period)
+        return Receipt(self._save(period), None)
 
     def _rules_of(self, period: EvaluationPeriod) -> RuleSet:
         rule_set = self.rule_book.rule_set(period.rule_set_id)
@@ -490,7 +500,7 @@ class Engine(Application[UUID]):
 
     # --- dossiers: the unit --------------------------------------------------------------------
 
-    def open_dossier(self, actor: Actor, unit: UUID, year: int) -> UUID:
+    def open_dossier(self, actor: Actor, unit: UUID, year: int) -> Receipt[UUID]:
         moment, today = self._now()
         period = self.period(year)
         period.check_open()
@@ -507,8 +517,7 @@ class Engine(Application[UUID]):
             unit_id=target.id, year=year, workflow_version=CURRENT_VERSION, rule_set_id=period.rule_set_id,
             recognition_model_id=model.id if model else None, actor=actor, timestamp=moment,
         )
-        self._save(dossier)
-        return dossier.id
+        return Receipt(self._save(dossier), dossier.id)
 
     def _act(
         self, actor: Actor, did: UUID, trigger: str | Callable[[Dossier], str], expected_version: int | None
@@ -544,46 +553,45 @@ class Engine(Application[UUID]):
         answers: Mapping[str, Answer] | None = None,
         facts: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
-    ) -> None:
+    ) -> Receipt[None]:
         dossier, _, period, moment, _, actor = self._act(actor, did, "record_answers", expected_version)
         answers, facts = dict(answers or {}), dict(facts or {})
         validate_answers(self._rules_of(period), self._model_of(dossier), answers, facts, dossier.facts)
         dossier.record_answers(self.workflow, answers=answers, facts=facts, actor=actor, timestamp=moment)
-        self._save(dossier)
+        return Receipt(self._save(dossier), None)
 
     def attach_evidence(
         self, actor: Actor, did: UUID, *, name: str, data: bytes, expected_version: int | None = None
-    ) -> str:
+    ) -> Receipt[str]:
         dossier, _, _, moment, _, actor = self._act(actor, did, "attach_evidence", expected_version)
         evidence = self.evidence_policy.evidence(self.blobs, name, data)
         dossier.attach_evidence(self.workflow, evidence=evidence, actor=actor, timestamp=moment)
-        self._save(dossier)
-        return evidence.sha256
+        return Receipt(self._save(dossier), evidence.sha256)
 
     def remove_evidence(
         self, actor: Actor, did: UUID, *, sha256: str, reason: str, expected_version: int | None = None
-    ) -> None:
+    ) -> Receipt[None]:
         dossier, _, _, moment, _, actor = self._act(actor, did, "attach_evidence", expected_version)
         dossier.remove_evidence(self.workflow, sha256=sha256, reason=reason, actor=actor, timestamp=moment)
-        self._save(dossier)
+        return Receipt(self._save(dossier), None)
 
-    def submit(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
+    def submit(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> Receipt[None]:
         dossier, _, period, moment, today, actor = self._act(actor, did, _submission, expected_version)
         missing = missing_answers(self._rules_of(period), self._model_of(dossier), dossier.answers, dossier.facts)
         late = period.is_late("self_assessment", today)
         command = dossier.resubmit if _submission(dossier) == "resubmit" else dossier.submit
         command(self.workflow, missing=missing, late=late, actor=actor, timestamp=moment)
-        self._save(dossier)
+        return Receipt(self._save(dossier), None)
 
-    def withdraw(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
+    def withdraw(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> Receipt[None]:
         dossier, _, _, moment, _, actor = self._act(actor, did, "withdraw", expected_version)
         dossier.withdraw(self.workflow, reason=reason, actor=actor, timestamp=moment)
-        self._save(dossier)
+        return Receipt(self._save(dossier), None)
 
-    def restore(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> None:
+    def restore(self, actor: Actor, did: UUID, *, expected_version: int | None = None) -> Receipt[None]:
         dossier, _, _, moment, _, actor = self._act(actor, did, "restore", expected_version)
         dossier.restore(self.workflow, actor=actor, timestamp=moment)
-        self._save(dossier)
+        return Receipt(self._save(dossier), None)
 
     # --- dossiers: the committee ---------------------------------------------------------------
 
@@ -658,7 +666,7 @@ class Engine(Application[UUID]):
         note: str = "",
         reason: str = "",
         expected_version: int | None = None,
-    ) -> Classification:
+    ) -> Receipt[Classification]:
         # The superior's decision book only takes the proposal down for the quota's base: two reviewers endorsing
         # different dossiers of one superior collide on it for nothing they did to each other, so try again on
         # fresh state (the dossier's own version is checked again on every try).
@@ -672,7 +680,7 @@ class Engine(Application[UUID]):
         note: str,
         reason: str,
         expected_version: int | None,
-    ) -> Classification:
+    ) -> Receipt[Classification]:
         dossier, unit, period, moment, _, actor = self._act(actor, did, "endorse", expected_version)
         evaluation, recognition, subs = self._evaluate(dossier, unit, period)
         proposed = level or evaluation.level
@@ -687,13 +695,12 @@ class Engine(Application[UUID]):
             entry=DecisionEntry(unit.id, dossier.id, unit.group, proposed, four_good, decided=False),
             actor=actor, timestamp=moment,
         )
-        self._save(dossier, book)
-        return proposed
+        return Receipt(self._save(dossier, book), proposed)
 
     def return_to_unit(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
         self._retrying(lambda: self._return_to_unit(actor, did, reason, expected_version))
 
-    def _return_to_unit(self, actor: Actor, did: UUID, reason: str, expected_version: int | None) -> None:
+    def _return_to_unit(self, actor: Actor, did: UUID, reason: str, expected_version: int | None) -> Receipt[None]:
         dossier, unit, period, moment, _, actor = self._act(actor, did, "return_to_unit", expected_version)
         had_proposal = dossier.endorsement is not None
         dossier.return_to_unit(self.workflow, reason=reason, actor=actor, timestamp=moment)
@@ -702,7 +709,7 @@ class Engine(Application[UUID]):
             book = self._existing_book(self._superior(unit, period), period.year)
             if book is not None:
                 book.withdraw_proposal(unit_id=unit.id, reason=reason, actor=actor, timestamp=moment)
-        self._save(dossier, book)
+        return Receipt(self._save(dossier, book), None)
 
     def _retrying(self, command: Callable[[], T]) -> T:
         for _ in range(_RETRIES - 1):
@@ -739,11 +746,13 @@ class Engine(Application[UUID]):
         level: Classification | None = None,
         reason: str = "",
         expected_version: int | None = None,
-    ) -> QuotaFigures:
-        figures = self.decide_list(actor, [DecisionRequest(did, level, reason, expected_version)])
-        return next(iter(figures.values()))
+    ) -> Receipt[QuotaFigures]:
+        """Decide one dossier: a decision list of one. Its value is the quota meter of the dossier's group after."""
+        decided = self.decide_list(actor, [DecisionRequest(did, level, reason, expected_version)])
+        group = self.unit(self.dossier(did).unit_id).group
+        return Receipt(decided.position, decided.value[group])
 
-    def decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> dict[str, QuotaFigures]:
+    def decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
         """Decide several dossiers of one superior as one act, the way a standing committee decides at one meeting.
 
         All or nothing: any refusal (a state, a right, a rule, the quota on the final tally) refuses the list whole,
@@ -784,8 +793,7 @@ class Engine(Application[UUID]):
                 below = self._book(d.unit.id, year, d.actor, d.moment)
                 below.note_superior_decided(level=d.level, four_good=d.four_good, actor=d.actor, timestamp=d.moment)
                 changed.append(below)
-        self._save(*changed)
-        return figures
+        return Receipt(self._save(*changed), figures)
 
     def _prepare_decision(self, actor: Actor, request: DecisionRequest) -> _Decision:
         dossier, unit, period, moment, _, stamped = self._act(actor, request.dossier_id, "approve",
@@ -825,10 +833,10 @@ class Engine(Application[UUID]):
 
     def return_to_committee(
         self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None
-    ) -> None:
+    ) -> Receipt[None]:
         dossier, _, _, moment, _, actor = self._act(actor, did, "return_to_committee", expected_version)
         dossier.return_to_committee(self.workflow, reason=reason, actor=actor, timestamp=moment)
-        self._save(dossier)
+        return Receipt(self._save(dossier), None)
 
     def mark_not_rated(
         self,
@@ -838,7 +846,7 @@ class Engine(Application[UUID]):
         reason: str = "",
         ground: NotRatedGround | None = None,
         expected_version: int | None = None,
-    ) -> None:
+    ) -> Receipt[None]:
         """Reviewed but not classified: a unit under 6 months at the period's end (its age is the ground), or one
         suspended or exempted (`ground`, with the decision that suspended or exempted it as `reason`)."""
         dossier, unit, period, moment, _, actor = self._act(actor, did, "mark_not_rated", expected_version)
@@ -855,9 +863,11 @@ class Engine(Application[UUID]):
             below = self._book(unit.id, period.year, actor, moment)
             below.note_superior_decided(level=Classification.NOT_RATED, four_good=None, actor=actor, timestamp=moment)
             changed.append(below)
-        self._save(*changed)
+        return Receipt(self._save(*changed), None)
 
-    def reopen(self, actor: Actor, did: UUID, *, legal_basis: str, expected_version: int | None = None) -> None:
+    def reopen(
+        self, actor: Actor, did: UUID, *, legal_basis: str, expected_version: int | None = None
+    ) -> Receipt[None]:
         dossier, unit, period, moment, _, actor = self._act(actor, did, "reopen", expected_version)
         dossier.reopen(self.workflow, legal_basis=legal_basis, actor=actor, timestamp=moment)
         changed: list[Aggregate] = [dossier]
@@ -876,7 +886,7 @@ class Engine(Application[UUID]):
             if below is not None:
                 below.note_superior_reopened(reason=legal_basis, actor=actor, timestamp=moment)
                 changed.append(below)
-        self._save(*changed)
+        return Receipt(self._save(*changed), None)
 
     def _suspend_superior_recognition(
         self, book: DecisionBook, unit: Unit, period: EvaluationPeriod, legal_basis: str, actor: Actor,

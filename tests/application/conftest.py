@@ -49,7 +49,7 @@ class World:
         return self.actor("auditor", Role.AUDITOR, "district")
 
     def person(self, username: str, full_name: str, grants: list[tuple[Role, str]]) -> UUID:
-        pid = self.engine.register_person(self.admin, username=username, full_name=full_name)
+        pid = self.engine.register_person(self.admin, username=username, full_name=full_name).value
         for role, unit in grants:
             self.engine.grant_role(
                 self.admin, pid, role=role, unit_id=self.units[unit], valid_from=date(2023, 1, 1), basis="test"
@@ -66,7 +66,7 @@ def build_world(env: dict[str, str] | None = None) -> World:
         established_on=date(2000, 1, 1),
         admin_username="admin",
         admin_name="Quản trị viên",
-    )
+    ).value
     world = World(engine, clock, admin, {"district": admin.unit_id})
     layout = [
         ("committee", "Đảng bộ phường Kim Tân", UnitKind.GRASSROOTS_COMMITTEE, "district"),
@@ -77,7 +77,7 @@ def build_world(env: dict[str, str] | None = None) -> World:
     for code, name, kind, parent in layout:
         world.units[code] = engine.register_unit(
             admin, code=code, name=name, kind=kind, parent_id=world.units[parent], established_on=date(2010, 1, 1)
-        )
+        ).value
     for code in ("committee", "cell-a", "cell-b", "treasury"):
         world.person(f"sec-{code}", f"Bí thư {code}", [(Role.SECRETARY, code)])
     world.person("district-reviewer", "Ban Tổ chức Huyện ủy", [(Role.REVIEWER, "district")])

@@ -14,7 +14,7 @@ def draft(world: World, unit: str, level: Classification = Classification.GOOD, 
     """A dossier of `unit` for 2024 with answers aiming at `level`."""
     engine = world.engine
     secretary = world.secretary(unit)
-    did = engine.open_dossier(secretary, world.units[unit], 2024)
+    did = engine.open_dossier(secretary, world.units[unit], 2024).value
     dossier = engine.dossier(did)
     rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
     model = engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None

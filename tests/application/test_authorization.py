@@ -69,7 +69,7 @@ def test_nobody_reviews_or_approves_a_dossier_they_submitted(world: World) -> No
         world.engine.return_to_committee(as_approver, did, reason="Tự trả lại")
     # Nor through a deputy acting on the submitter's behalf.
     (approver_grant,) = [g for g in world.engine.person(pid).grants.values() if g.role is Role.APPROVER]
-    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư")
+    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư").value
     world.engine.delegate(
         world.admin,
         pid,
@@ -94,7 +94,7 @@ def test_a_revoked_grant_gives_no_right_from_its_revocation_on(world: World) -> 
 
 
 def test_a_grant_that_starts_later_gives_no_right_yet(world: World) -> None:
-    pid = world.engine.register_person(world.admin, username="new-secretary", full_name="Bí thư mới")
+    pid = world.engine.register_person(world.admin, username="new-secretary", full_name="Bí thư mới").value
     world.engine.grant_role(
         world.admin, pid, role=Role.SECRETARY, unit_id=world.units["treasury"], valid_from=date(2025, 1, 1)
     )
@@ -107,7 +107,7 @@ def _deputy_of_the_district_approver(world: World, valid_to: date, legal_basis: 
     """A deputy, and the district approver's delegation to them from 1 October 2024; the deputy's id."""
     approver = world.engine.person(person_id("district-approver"))
     (grant,) = approver.grants.values()
-    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy")
+    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy").value
     world.engine.delegate(
         world.district_approver,
         approver.id,
@@ -156,7 +156,7 @@ def test_a_delegation_does_not_outlive_its_period(world: World) -> None:
 def test_only_an_administrator_over_the_unit_manages_it(world: World) -> None:
     with pytest.raises(NotAuthorized, match="administrator role"):
         world.engine.register_person(world.district_approver, username="x", full_name="X")
-    local_admin = world.engine.register_person(world.admin, username="local-admin", full_name="Cán bộ tổ chức")
+    local_admin = world.engine.register_person(world.admin, username="local-admin", full_name="Cán bộ tổ chức").value
     world.engine.grant_role(
         world.admin, local_admin, role=Role.ADMINISTRATOR, unit_id=world.units["committee"], valid_from=date(2023, 1, 1)
     )
@@ -182,7 +182,7 @@ def test_rights_follow_the_hierarchy_after_a_unit_moves(world: World) -> None:
     )
     with pytest.raises(NotAuthorized):
         world.engine.endorse(world.committee_reviewer, did)
-    assert world.engine.endorse(world.district_reviewer, did) is Classification.GOOD
+    assert world.engine.endorse(world.district_reviewer, did).value is Classification.GOOD
 
 
 def test_the_hierarchy_as_of_a_date_shows_units_where_and_as_they_were(world: World) -> None:

@@ -23,7 +23,7 @@ from tests.application.helpers import decided, draft, endorsed
 def test_a_dossier_goes_from_self_assessment_through_review_to_approval(world: World) -> None:
     did = draft(world, "treasury", Classification.GOOD)
     world.engine.submit(world.secretary("treasury"), did)
-    assert world.engine.endorse(world.district_reviewer, did) is Classification.GOOD
+    assert world.engine.endorse(world.district_reviewer, did).value is Classification.GOOD
     world.engine.approve(world.district_approver, did)
 
     dossier = world.engine.dossier(did)
@@ -94,7 +94,7 @@ def test_a_resubmission_counts_the_round_and_records_what_changed(world: World) 
     world.engine.submit(secretary, did)
     world.engine.return_to_unit(world.district_reviewer, did, reason="Bổ sung minh chứng")
     world.engine.record_answers(secretary, did, answers={"inspection_supervision": Answer(grade=Grade.EXCELLENT)})
-    sha = world.engine.attach_evidence(secretary, did, name="bien-ban-thang-10.pdf", data=b"%PDF-1.4 minutes")
+    sha = world.engine.attach_evidence(secretary, did, name="bien-ban-thang-10.pdf", data=b"%PDF-1.4 minutes").value
     world.engine.submit(secretary, did)
 
     dossier = world.engine.dossier(did)
@@ -108,7 +108,7 @@ def test_a_resubmission_counts_the_round_and_records_what_changed(world: World) 
 
 
 def test_a_submission_with_missing_answers_is_refused_naming_them(world: World) -> None:
-    did = world.engine.open_dossier(world.secretary("treasury"), world.units["treasury"], 2024)
+    did = world.engine.open_dossier(world.secretary("treasury"), world.units["treasury"], 2024).value
     world.engine.record_answers(
         world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.GOOD)}
     )
@@ -118,7 +118,7 @@ def test_a_submission_with_missing_answers_is_refused_naming_them(world: World) 
 
 
 def test_answers_that_do_not_fit_the_rule_set_are_refused(world: World) -> None:
-    did = world.engine.open_dossier(world.secretary("treasury"), world.units["treasury"], 2024)
+    did = world.engine.open_dossier(world.secretary("treasury"), world.units["treasury"], 2024).value
     with pytest.raises(InvalidInput, match="no_such_criterion"):
         world.engine.record_answers(
             world.secretary("treasury"), did, answers={"no_such_criterion": Answer(grade=Grade.GOOD)}
@@ -273,7 +273,7 @@ def test_a_submission_after_the_deadline_is_accepted_and_marked_late(world: Worl
 def test_evidence_is_stored_by_content_and_checked_for_size_and_type(world: World) -> None:
     did = draft(world, "treasury")
     secretary = world.secretary("treasury")
-    sha = world.engine.attach_evidence(secretary, did, name="Biên bản.pdf", data=b"%PDF-1.7 bien ban")
+    sha = world.engine.attach_evidence(secretary, did, name="Biên bản.pdf", data=b"%PDF-1.7 bien ban").value
     assert world.engine.blobs.get(sha) == b"%PDF-1.7 bien ban"
     evidence = world.engine.dossier(did).evidence[sha]
     assert (evidence.name, evidence.size, evidence.media_type) == ("Biên bản.pdf", 17, "application/pdf")
@@ -311,3 +311,19 @@ def test_answers_whose_facts_contradict_those_recorded_are_refused_and_change_no
             world.secretary("treasury"), did, facts={"subordinates_disciplined_percent": 25}
         )
     assert world.engine.dossier(did).version == version
+
+
+def test_every_command_returns_the_position_of_its_last_event_for_read_your_writes(world: World) -> None:
+    engine = world.engine
+    secretary = world.secretary("treasury")
+    opened = engine.open_dossier(secretary, world.units["treasury"], 2024)
+    assert opened.position == engine.recorder.max_notification_id()
+    answers = engine.record_answers(secretary, opened.value, facts={"concrete_products": True})
+    assert answers.position == engine.recorder.max_notification_id() > opened.position
+    # Saving the same answers again records nothing: there is nothing new to wait for.
+    assert engine.record_answers(secretary, opened.value, facts={"concrete_products": True}).position == 0
+    endorsed_did = endorsed(world, "cell-a")
+    decided = engine.approve(world.committee_approver, endorsed_did)
+    # The decision writes the dossier and the decision book in one save: the position is that of the last event.
+    assert decided.position == engine.recorder.max_notification_id()
+    assert decided.value.group == "party_cell"

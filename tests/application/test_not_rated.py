@@ -21,7 +21,7 @@ def _young_cell(world: World, established_on: date, code: str = "new-cell") -> U
         kind=UnitKind.GRASSROOTS_CELL,
         parent_id=world.units["district"],
         established_on=established_on,
-    )
+    ).value
     world.person(f"sec-{code}", "Bí thư chi bộ mới", [(Role.SECRETARY, code)])
     did = draft(world, code, Classification.GOOD)
     world.engine.submit(world.secretary(code), did)
@@ -40,7 +40,7 @@ def test_endorsing_or_deciding_a_young_unit_into_a_level_is_refused_with_its_age
     did = _young_cell(world, date(2024, 9, 1))
     with pytest.raises(ClassificationRefused, match="4 months old"):
         world.engine.endorse(world.district_reviewer, did, level=Classification.GOOD)
-    assert world.engine.endorse(world.district_reviewer, did) is Classification.NOT_RATED
+    assert world.engine.endorse(world.district_reviewer, did).value is Classification.NOT_RATED
     with pytest.raises(ClassificationRefused, match="4 months old"):
         world.engine.approve(world.district_approver, did, level=Classification.GOOD)
     with pytest.raises(InvalidInput, match="mark the dossier not rated"):

@@ -25,7 +25,7 @@ def _group(world: World, proposals: list[Classification]) -> list[UUID]:
         world.units[code] = world.engine.register_unit(
             world.admin, code=code, name=f"Chi bộ cơ sở số {n}", kind=UnitKind.GRASSROOTS_CELL,
             parent_id=world.units["district"], established_on=date(2010, 1, 1), group="agencies",
-        )
+        ).value
         world.person(f"sec-{code}", f"Bí thư {n}", [(Role.SECRETARY, code)])
         dossiers.append(endorsed(world, code, level))
     return dossiers
@@ -106,7 +106,7 @@ def test_a_decision_list_decides_a_whole_group_at_one_meeting() -> None:
     dossiers = _group(world, [GOOD] * 7 + [EXC] * 3)
     requests = [DecisionRequest(d) for d in dossiers[:9]]
     requests.append(DecisionRequest(dossiers[9], GOOD, "Hạn mức 20%: chọn hai đơn vị xuất sắc"))
-    figures = world.engine.decide_list(world.district_approver, requests)
+    figures = world.engine.decide_list(world.district_approver, requests).value
     assert figures["agencies"].as_record() == {"group": "agencies", "good_or_better": 10, "excellent": 2, "cap": 2}
     states = {world.engine.dossier(d).state for d in dossiers}
     assert states == {DossierState.APPROVED}

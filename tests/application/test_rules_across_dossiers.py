@@ -22,7 +22,7 @@ def _cells(world: World, count: int) -> list[str]:
             parent_id=world.units["district"],
             established_on=date(2010, 1, 1),
             group="agencies",
-        )
+        ).value
         world.person(f"sec-{code}", f"Bí thư {n}", [(Role.SECRETARY, code)])
         codes.append(code)
     return codes
@@ -34,7 +34,7 @@ def test_the_quota_refuses_an_excellent_decision_beyond_twenty_percent_of_good_w
         decided(world, code, Classification.GOOD)
     first = endorsed(world, codes[4], Classification.EXCELLENT)
     # 5 good or better allow floor(20% x 5) = 1 excellent.
-    figures = world.engine.approve(world.district_approver, first)
+    figures = world.engine.approve(world.district_approver, first).value
     assert (figures.good_or_better, figures.excellent, figures.cap) == (5, 1, 1)
 
     second = endorsed(world, codes[5], Classification.EXCELLENT)

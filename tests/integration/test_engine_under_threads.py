@@ -62,7 +62,7 @@ def _cells_under_the_committee(world: World) -> list[str]:
         world.units[code] = world.engine.register_unit(
             world.admin, code=code, name=f"Chi bộ thôn {n}", kind=UnitKind.PARTY_CELL,
             parent_id=world.units["committee"], established_on=date(2010, 1, 1),
-        )
+        ).value
         world.person(f"sec-{code}", f"Bí thư {code}", [(Role.SECRETARY, code)])
         cells.append(code)
     return cells

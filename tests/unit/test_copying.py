@@ -28,13 +28,13 @@ def _a_season_with_every_kind_of_event() -> World:
     committee = endorsed(world, "committee")
     engine.return_to_committee(world.district_approver, committee, reason="bổ sung biên bản")
     engine.return_to_unit(world.district_reviewer, committee, reason="thiếu biên bản")
-    sha = engine.attach_evidence(world.secretary("committee"), committee, name="bien-ban.pdf", data=b"%PDF-1.4 x")
+    sha = engine.attach_evidence(world.secretary("committee"), committee, name="bien-ban.pdf", data=b"%PDF-1.4 x").value
     engine.remove_evidence(world.secretary("committee"), committee, sha256=sha, reason="nhầm tệp")
     engine.submit(world.secretary("committee"), committee)
     new = engine.register_unit(
         admin, code="cell-c", name="Chi bộ 3", kind=UnitKind.PARTY_CELL, parent_id=world.units["committee"],
         established_on=date(2024, 8, 1),
-    )
+    ).value
     engine.rename_unit(admin, new, name="Chi bộ Tổ 3", effective_from=date(2024, 9, 1))
     engine.move_unit(admin, new, parent_id=world.units["district"], effective_from=date(2024, 10, 1), reason="sáp nhập")
     engine.dissolve_unit(admin, new, effective_from=date(2024, 10, 20), reason="giải thể")

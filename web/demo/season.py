@@ -269,7 +269,7 @@ class _Season:
 
     def person(self, username: str, full_name: str) -> UUID:
         self.people += 1
-        return self.engine.register_person(self.admin, username=username, full_name=full_name)
+        return self.engine.register_person(self.admin, username=username, full_name=full_name).value
 
     def grant(
         self, username: str, role: Role, unit: str, valid_from: date, valid_to: date | None, basis: str
@@ -277,7 +277,7 @@ class _Season:
         self.grants[(username, role, unit)] = self.engine.grant_role(
             self.admin, person_id(username), role=role, unit_id=unit_id(unit), valid_from=valid_from,
             valid_to=valid_to, basis=basis,
-        )
+        ).value
         self.grant_count += 1
 
     def secretary_name(self, index: int, code: str) -> str:
@@ -368,7 +368,7 @@ class _Season:
         spec = self.units[code]
         level = level or spec.level
         actor = self.secretary(code)
-        did = self.engine.open_dossier(actor, unit_id(code), year)
+        did = self.engine.open_dossier(actor, unit_id(code), year).value
         self.work(6)
         answers, facts = self.answers(code, level, year)
         self.engine.record_answers(actor, did, answers=answers, facts=facts)
