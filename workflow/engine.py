@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -52,6 +53,9 @@ from workflow.spec import CURRENT_VERSION, Workflow, spec_for
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
+
+# The event class is made by the @event decorator, which mypy does not see.
+_EVIDENCE_ATTACHED = get_topic(cast(Any, Dossier).EvidenceAttached)
 
 # Tries of a command whose only collision can be on bookkeeping shared with others (see endorse).
 _RETRIES = 3
@@ -555,10 +559,43 @@ class Engine(Application[UUID]):
         self, actor: Actor, did: UUID, *, name: str, data: bytes, expected_version: int | None = None
     ) -> str:
         dossier, _, _, moment, _, actor = self._act(actor, did, "attach_evidence", expected_version)
-        evidence = self.evidence_policy.evidence(self.blobs, name, data)
+        evidence = self.evidence_policy.describe(name, data)
         dossier.attach_evidence(self.workflow, evidence=evidence, actor=actor, timestamp=moment)
-        self._save(dossier)
+        # The file is written only now that every check has passed: a refused attach leaves nothing behind.
+        existed = True
+        try:
+            with self.blobs.attaching():
+                existed = self.blobs.has(evidence.sha256)
+                self.blobs.put(data)
+                self._save(dossier)
+        except BaseException:
+            if not existed:
+                self._forget_unreferenced_blob(evidence.sha256)
+            raise
         return evidence.sha256
+
+    def _forget_unreferenced_blob(self, sha256: str) -> None:
+        """Remove a file this attach wrote, unless a stored event references it: the same bytes may have been
+        attached to another dossier meanwhile (files are stored by content)."""
+        # Keeping a file nobody references is harmless; what the caller must see is why its save failed.
+        with suppress(Exception), self.blobs.cleaning():
+            if not self._evidence_referenced(sha256):
+                self.blobs.remove(sha256)
+
+    def _evidence_referenced(self, sha256: str) -> bool:
+        # Only on a failed save: a scan of the attach events, the bytes searched before any state is decoded.
+        plain = self.mapper.cipher is None and self.mapper.compressor is None
+        needle = sha256.encode()
+        start = 1
+        while page := self.recorder.select_notifications(start=start, limit=500, topics=[_EVIDENCE_ATTACHED]):
+            for notification in page:
+                if plain and needle not in notification.state:
+                    continue
+                event = self.mapper.to_domain_event(notification)
+                if cast(Any, event).evidence.sha256 == sha256:
+                    return True
+            start = page[-1].id + 1
+        return False
 
     def remove_evidence(
         self, actor: Actor, did: UUID, *, sha256: str, reason: str, expected_version: int | None = None

@@ -293,10 +293,6 @@ class EvidencePolicy:
             )
         return media_type
 
-    def evidence(self, store: BlobStore, name: str, data: bytes) -> Evidence:
-        media_type = self.check(name, data)
-        return Evidence(sha256=store.put(data), name=name.strip(), size=len(data), media_type=media_type)
-
     def describe(self, name: str, data: bytes) -> Evidence:
         """The evidence the file would be, if it may be attached; nothing is written (see Engine.attach_evidence)."""
         media_type = self.check(name, data)
