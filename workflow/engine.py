@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
@@ -34,7 +34,7 @@ from domain.values import Answer, Classification, DossierState, NotRatedGround, 
 from workflow import store
 from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
-from workflow.evidence import BlobStore, EvidencePolicy, MemoryBlobStore
+from workflow.evidence import EVIDENCE_PROGRESS_EVERY, BlobStore, EvidencePolicy, MemoryBlobStore
 from workflow.repository import CachingRepository, use_cases
 from workflow.rules import (
     Evaluation,
@@ -1048,12 +1048,16 @@ class Engine(Application[UUID]):
         public_key: Ed25519PublicKey | None = None,
         anchors: Sequence[tuple[str, store.SignedHead]] = (),
         progress: store.ProgressCallback | None = None,
+        evidence_progress: store.ProgressCallback | None = None,
     ) -> store.ChainReport:
-        """Verify the chain, its newest signed head, the heads kept outside the database and the snapshots' seals.
+        """Verify the chain, its newest signed head, the heads kept outside the database, the snapshots' seals and
+        the evidence files.
 
         public_key defaults to the public half of the engine's own signing key; a copy of another installation's
         store is verified with that installation's public key and its exported checkpoints as anchors. The head file
-        of the engine's own signer is always an anchor when it exists.
+        of the engine's own signer is always an anchor when it exists. Every evidence file an event verified in the
+        chain references is re-hashed, each distinct file once, after the walk: evidence_progress(files re-hashed,
+        files to re-hash) is called as progress is for events, first with 0 as the re-hashing begins.
         """
         signer = getattr(self.recorder, "signer", None)
         signed_anchors = list(anchors)
@@ -1063,10 +1067,56 @@ class Engine(Application[UUID]):
             remembered = signer.remembered_head()
             if remembered is not None:
                 signed_anchors.insert(0, (f"the head file {signer.head_path}", remembered))
-        return store.verify_chain(
+        attached: dict[str, dict[tuple[UUID, str], None]] = {}
+        undecodable: list[store.Finding] = []
+
+        def note_evidence(row: store.EventRow) -> None:
+            # Only the states of attach events are decoded: the walk's other events cost one dict lookup each.
+            stored = StoredEvent(row.originator_id, row.originator_version, row.topic, row.state)
+            try:
+                evidence = cast(Any, self.mapper.to_domain_event(stored)).evidence
+                attached.setdefault(evidence.sha256, {})[UUID(str(row.originator_id)), evidence.name] = None
+            except Exception as error:  # a state the chain vouches for yet this code cannot read: say so, go on
+                undecodable.append(
+                    store.Finding(
+                        "evidence-undecodable",
+                        f"event #{row.notification_id} (dossier {row.originator_id}, version {row.originator_version})",
+                        f"the evidence this attach event names cannot be read from it: {error}",
+                    )
+                )
+
+        report = store.verify_chain(
             self.recorder,
             public_key=public_key,
             signed_anchors=signed_anchors,
             snapshots=self.snapshots.recorder if self.snapshots is not None else None,
+            watch={_EVIDENCE_ATTACHED: note_evidence},
             progress=progress,
         )
+        findings = [*report.findings, *undecodable, *self._evidence_findings(attached, evidence_progress)]
+        return replace(report, findings=tuple(findings), evidence_files=len(attached))
+
+    def _evidence_findings(
+        self, attached: Mapping[str, Mapping[tuple[UUID, str], None]], progress: store.ProgressCallback | None
+    ) -> Iterator[store.Finding]:
+        """Each distinct file re-hashed once; a file that fails is reported for every dossier and name it was
+        attached as."""
+        total = len(attached)
+        if progress is not None:
+            progress(0, total)
+        for done, (sha256, references) in enumerate(attached.items(), start=1):
+            fault = self.blobs.fault(sha256)
+            if fault is not None:
+                for did, name in references:
+                    subject = f"evidence file '{name}' (sha256 {sha256}) of dossier {self._dossier_reference(did)}"
+                    yield store.Finding(fault.kind, subject, fault.detail)
+            if progress is not None and (done % EVIDENCE_PROGRESS_EVERY == 0 or done == total):
+                progress(done, total)
+
+    def _dossier_reference(self, did: UUID) -> str:
+        # As the CLI takes it (UNIT-CODE/YEAR); the id alone if the dossier cannot be loaded from a damaged store.
+        try:
+            dossier = self.dossier(did)
+            return f"{self.unit(dossier.unit_id).code}/{dossier.year} ({did})"
+        except Exception:
+            return str(did)
