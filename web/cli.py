@@ -159,37 +159,48 @@ def status(
 
 
 class _Progress:
-    """events/s and ETA on stderr, once a run has lasted long enough for anyone to wonder."""
+    """events/s (or evidence files/s) and ETA on stderr, once a run has lasted long enough for anyone to wonder."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "events", after: _Progress | None = None) -> None:
+        self.what = what
+        self.after = after
         self.started = time.monotonic()
         self.shown = False
 
     def __call__(self, checked: int, total: int) -> None:
+        if checked == 0:
+            # A phase begins (0 of its total): its rate counts from now, on a line below the phase before.
+            self.started = time.monotonic()
+            if self.after is not None:
+                self.after.done()
+            return
         elapsed = time.monotonic() - self.started
-        if elapsed < 2 or checked == 0:
+        if elapsed < 2:
             return
         rate = checked / elapsed
         eta = max(total - checked, 0) / rate
-        line = f"\rverified {checked:,} of ~{total:,} events, {rate:,.0f} events/s, ETA {eta:,.0f} s "
+        line = f"\rverified {checked:,} of ~{total:,} {self.what}, {rate:,.0f} {self.what}/s, ETA {eta:,.0f} s "
         typer.echo(line, err=True, nl=False)
         self.shown = True
 
     def done(self) -> None:
         if self.shown:
             typer.echo("", err=True)
+            self.shown = False
 
 
 def _verified(engine: Engine, public_key: Path | None, anchors: list[Path] | None) -> store.ChainReport:
     progress = _Progress()
+    evidence_progress = _Progress("evidence files", after=progress)
     try:
         key = store.load_public_key(public_key) if public_key is not None else None
         signed = [(f"the checkpoint {path}", store.SignedHead.read(path)) for path in anchors or []]
-        report = engine.verify(public_key=key, anchors=signed, progress=progress)
+        report = engine.verify(public_key=key, anchors=signed, progress=progress, evidence_progress=evidence_progress)
     except store.SigningKeyError as error:
         raise fail(str(error)) from None
     finally:
         progress.done()
+        evidence_progress.done()
     return report
 
 
@@ -209,7 +220,10 @@ def verify(
         result = _verified(engine, public_key, anchor)
         if result.ok:
             signed = result.signed_head
-            line = f"ok: {result.events_checked} events, chain intact; head {result.head}"
+            line = (
+                f"ok: {result.events_checked} events, chain intact; {result.evidence_files} evidence files intact; "
+                f"head {result.head}"
+            )
             if signed is not None:
                 line += f", signed at {signed.signed_at} by key {signed.key_id}"
             elif result.events_checked:
@@ -224,7 +238,8 @@ def verify(
                 fg=typer.colors.RED,
             )
         for finding in result.findings:
-            line = f"TAMPERED: {finding.subject} is {finding.kind}: {finding.detail}"
+            # A file's name is text someone typed: escaped, so that it cannot add a line of its own.
+            line = printable(f"TAMPERED: {finding.subject} is {finding.kind}: {finding.detail}")
             typer.secho(line, err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1)
 

@@ -44,6 +44,6 @@ def build_engine(
         env,
         rule_book=load_rule_book(),
         clock=clock,
-        blobs=FileBlobStore(data_dir / "evidence"),
+        blobs=FileBlobStore(data_dir / "evidence", read_only=read_only),
         evidence_policy=policy,
     )

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID, uuid4
@@ -9,7 +10,7 @@ from uuid import UUID, uuid4
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
@@ -33,7 +34,7 @@ from domain.values import Answer, Classification, DossierState, NotRatedGround, 
 from workflow import store
 from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
-from workflow.evidence import BlobStore, EvidencePolicy, MemoryBlobStore
+from workflow.evidence import EVIDENCE_PROGRESS_EVERY, BlobStore, EvidencePolicy, MemoryBlobStore
 from workflow.repository import CachingRepository, use_cases
 from workflow.rules import (
     Evaluation,
@@ -52,6 +53,9 @@ from workflow.spec import CURRENT_VERSION, Workflow, spec_for
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
+
+# The event class is made by the @event decorator, which mypy does not see.
+_EVIDENCE_ATTACHED = get_topic(cast(Any, Dossier).EvidenceAttached)
 
 # Tries of a command whose only collision can be on bookkeeping shared with others (see endorse).
 _RETRIES = 3
@@ -564,9 +568,43 @@ class Engine(Application[UUID]):
         self, actor: Actor, did: UUID, *, name: str, data: bytes, expected_version: int | None = None
     ) -> Receipt[str]:
         dossier, _, _, moment, _, actor = self._act(actor, did, "attach_evidence", expected_version)
-        evidence = self.evidence_policy.evidence(self.blobs, name, data)
+        evidence = self.evidence_policy.describe(name, data)
         dossier.attach_evidence(self.workflow, evidence=evidence, actor=actor, timestamp=moment)
-        return Receipt(self._save(dossier), evidence.sha256)
+        # The file is written only now that every check has passed: a refused attach leaves nothing behind.
+        existed = True
+        try:
+            with self.blobs.attaching():
+                existed = self.blobs.has(evidence.sha256)
+                self.blobs.put(data)
+                position = self._save(dossier)
+        except BaseException:
+            if not existed:
+                self._forget_unreferenced_blob(evidence.sha256)
+            raise
+        return Receipt(position, evidence.sha256)
+
+    def _forget_unreferenced_blob(self, sha256: str) -> None:
+        """Remove a file this attach wrote, unless a stored event references it: the same bytes may have been
+        attached to another dossier meanwhile (files are stored by content)."""
+        # Keeping a file nobody references is harmless; what the caller must see is why its save failed.
+        with suppress(Exception), self.blobs.cleaning():
+            if not self._evidence_referenced(sha256):
+                self.blobs.remove(sha256)
+
+    def _evidence_referenced(self, sha256: str) -> bool:
+        # Only on a failed save: a scan of the attach events, the bytes searched before any state is decoded.
+        plain = self.mapper.cipher is None and self.mapper.compressor is None
+        needle = sha256.encode()
+        start = 1
+        while page := self.recorder.select_notifications(start=start, limit=500, topics=[_EVIDENCE_ATTACHED]):
+            for notification in page:
+                if plain and needle not in notification.state:
+                    continue
+                event = self.mapper.to_domain_event(notification)
+                if cast(Any, event).evidence.sha256 == sha256:
+                    return True
+            start = page[-1].id + 1
+        return False
 
     def remove_evidence(
         self, actor: Actor, did: UUID, *, sha256: str, reason: str, expected_version: int | None = None
@@ -1021,12 +1059,16 @@ class Engine(Application[UUID]):
         public_key: Ed25519PublicKey | None = None,
         anchors: Sequence[tuple[str, store.SignedHead]] = (),
         progress: store.ProgressCallback | None = None,
+        evidence_progress: store.ProgressCallback | None = None,
     ) -> store.ChainReport:
-        """Verify the chain, its newest signed head, the heads kept outside the database and the snapshots' seals.
+        """Verify the chain, its newest signed head, the heads kept outside the database, the snapshots' seals and
+        the evidence files.
 
         public_key defaults to the public half of the engine's own signing key; a copy of another installation's
         store is verified with that installation's public key and its exported checkpoints as anchors. The head file
-        of the engine's own signer is always an anchor when it exists.
+        of the engine's own signer is always an anchor when it exists. Every evidence file an event verified in the
+        chain references is re-hashed, each distinct file once, after the walk: evidence_progress(files re-hashed,
+        files to re-hash) is called as progress is for events, first with 0 as the re-hashing begins.
         """
         signer = getattr(self.recorder, "signer", None)
         signed_anchors = list(anchors)
@@ -1036,10 +1078,56 @@ class Engine(Application[UUID]):
             remembered = signer.remembered_head()
             if remembered is not None:
                 signed_anchors.insert(0, (f"the head file {signer.head_path}", remembered))
-        return store.verify_chain(
+        attached: dict[str, dict[tuple[UUID, str], None]] = {}
+        undecodable: list[store.Finding] = []
+
+        def note_evidence(row: store.EventRow) -> None:
+            # Only the states of attach events are decoded: the walk's other events cost one dict lookup each.
+            stored = StoredEvent(row.originator_id, row.originator_version, row.topic, row.state)
+            try:
+                evidence = cast(Any, self.mapper.to_domain_event(stored)).evidence
+                attached.setdefault(evidence.sha256, {})[UUID(str(row.originator_id)), evidence.name] = None
+            except Exception as error:  # a state the chain vouches for yet this code cannot read: say so, go on
+                undecodable.append(
+                    store.Finding(
+                        "evidence-undecodable",
+                        f"event #{row.notification_id} (dossier {row.originator_id}, version {row.originator_version})",
+                        f"the evidence this attach event names cannot be read from it: {error}",
+                    )
+                )
+
+        report = store.verify_chain(
             self.recorder,
             public_key=public_key,
             signed_anchors=signed_anchors,
             snapshots=self.snapshots.recorder if self.snapshots is not None else None,
+            watch={_EVIDENCE_ATTACHED: note_evidence},
             progress=progress,
         )
+        findings = [*report.findings, *undecodable, *self._evidence_findings(attached, evidence_progress)]
+        return replace(report, findings=tuple(findings), evidence_files=len(attached))
+
+    def _evidence_findings(
+        self, attached: Mapping[str, Mapping[tuple[UUID, str], None]], progress: store.ProgressCallback | None
+    ) -> Iterator[store.Finding]:
+        """Each distinct file re-hashed once; a file that fails is reported for every dossier and name it was
+        attached as."""
+        total = len(attached)
+        if progress is not None:
+            progress(0, total)
+        for done, (sha256, references) in enumerate(attached.items(), start=1):
+            fault = self.blobs.fault(sha256)
+            if fault is not None:
+                for did, name in references:
+                    subject = f"evidence file '{name}' (sha256 {sha256}) of dossier {self._dossier_reference(did)}"
+                    yield store.Finding(fault.kind, subject, fault.detail)
+            if progress is not None and (done % EVIDENCE_PROGRESS_EVERY == 0 or done == total):
+                progress(done, total)
+
+    def _dossier_reference(self, did: UUID) -> str:
+        # As the CLI takes it (UNIT-CODE/YEAR); the id alone if the dossier cannot be loaded from a damaged store.
+        try:
+            dossier = self.dossier(did)
+            return f"{self.unit(dossier.unit_id).code}/{dossier.year} ({did})"
+        except Exception:
+            return str(did)

@@ -159,10 +159,18 @@ def test_verify_reports_ok_with_the_event_count(played: Path) -> None:
     result = dossierflow(played, "verify")
     assert result.returncode == 0, result.stderr
     ok = re.fullmatch(
-        r"ok: (\d+) events, chain intact; head [0-9a-f]{64}, signed at \S+ by key [0-9a-f]{32}\n", result.stdout
+        r"ok: (\d+) events, chain intact; (\d+) evidence files intact; head [0-9a-f]{64}, signed at \S+ by key "
+        r"[0-9a-f]{32}\n",
+        result.stdout,
     )
     assert ok is not None, result.stdout
     assert int(ok.group(1)) == event_count(played)
+    assert int(ok.group(2)) == len(evidence_files(played)) > 0
+
+
+def evidence_files(data_dir: Path) -> list[Path]:
+    """The stored evidence files, each under its checksum."""
+    return sorted(p for p in (data_dir / "evidence").glob("??/*") if re.fullmatch("[0-9a-f]{64}", p.name))
 
 
 def test_history_of_the_reclassified_dossier_shows_the_reopening_its_legal_basis_the_new_decision_and_who(
@@ -265,6 +273,25 @@ def test_verify_after_tampering_one_row_exits_1_and_names_the_break(played_copy:
     assert re.search(r"TAMPERED: link 5 \(notification 5\) is altered: event #5 ", result.stderr), result.stderr
 
 
+def test_verify_names_an_evidence_file_replaced_or_deleted_with_its_dossier_name_and_checksum_and_exits_1(
+    played_copy: Path,
+) -> None:
+    replaced, deleted = evidence_files(played_copy)[:2]
+    replaced.write_bytes(b"%PDF-1.7 another text")
+    deleted.unlink()
+    result = dossierflow(played_copy, "verify")
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    for path, kind in ((replaced, "evidence-replaced"), (deleted, "evidence-missing")):
+        pattern = (
+            rf"TAMPERED: evidence file '[^']+\.\w+' \(sha256 {path.name}\) of dossier [a-z0-9-]+/20\d\d \(.+\) "
+            rf"is {kind}: .*{path.name}"
+        )
+        assert [line for line in lines if re.match(pattern, line)], result.stderr
+
+
 @pytest.mark.postgres
 def test_the_demo_plays_and_verifies_on_postgresql_as_the_readme_says(fresh_postgres_url: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -292,10 +319,11 @@ def test_a_copy_verifies_offline_with_the_exported_public_key_and_checkpoint_and
     assert f"written to {checkpoint}" in result.stdout
     assert dossierflow(played_copy, "public-key", "--out", str(public_key)).returncode == 0
 
-    # The committee's own data directory: a copy of the database, no signing key, no head file.
+    # The committee's own data directory: a copy of the database and the evidence files, no signing key, no head file.
     copy = committee / "data"
     copy.mkdir()
     shutil.copy(played_copy / "events.sqlite", copy / "events.sqlite")
+    shutil.copytree(played_copy / "evidence", copy / "evidence")
     offline = ("verify", "--public-key", str(public_key), "--anchor", str(checkpoint))
     result = dossierflow(copy, *offline)
     assert result.returncode == 0, result.stderr

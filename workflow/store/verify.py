@@ -74,7 +74,8 @@ class ChainReport:
     """events_checked counts the links verified intact; head is the hash of the last of them (None if none).
 
     signed_head is the newest signed head whose signature was checked and holds (None when no public key was given
-    or the store is empty); findings are problems found beside the chain (snapshots, evidence files).
+    or the store is empty); findings are problems found beside the chain (snapshots, evidence files);
+    evidence_files counts the distinct evidence files re-hashed (by the engine, through verify_chain's watch).
     """
 
     events_checked: int
@@ -82,6 +83,7 @@ class ChainReport:
     first_break: ChainBreak | None
     findings: tuple[Finding, ...] = ()
     signed_head: SignedHead | None = None
+    evidence_files: int = 0
 
     @property
     def ok(self) -> bool:
