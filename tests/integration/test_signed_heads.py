@@ -8,16 +8,13 @@ knows the hash algorithm but not the key), and checks what verify reports, on SQ
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import JSONTranscoder
 
+from tests.ledger import EVENTS, Ledger, LedgerApp, save_ledgers
 from workflow.store import (
     ChainReport,
     ChainWriteRefused,
@@ -25,7 +22,6 @@ from workflow.store import (
     application_env,
     link_hash,
     load_public_key,
-    register_transcodings,
     verify_chain,
 )
 
@@ -33,40 +29,11 @@ if TYPE_CHECKING:
     from tests.conftest import Backend
 
 
-class Ledger(Aggregate):
-    @event("Opened")
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.total = Decimal(0)
-
-    @event("Entered")
-    def enter(self, amount: Decimal) -> None:
-        self.total += amount
-
-
-class LedgerApp(Application[UUID]):
-    name = "dossierflow"
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        register_transcodings(transcoder)
-
-
-EVENTS = 10
-
-
 @pytest.fixture
 def app(backend: Backend) -> Iterator[LedgerApp]:
     application = LedgerApp(env=backend.env)
     # Events 1..4 in four commits, events 5..10 in one: five signed heads, the newest at link 10.
-    first = Ledger("first")
-    application.save(first)
-    for amount in ("100.00", "200.00", "300.00"):
-        first.enter(Decimal(amount))
-        application.save(first)
-    second = Ledger("second")
-    for amount in ("1.00", "2.00", "3.00", "4.00", "5.00"):
-        second.enter(Decimal(amount))
-    application.save(second)
+    save_ledgers(application)
     yield application
     application.close()
 

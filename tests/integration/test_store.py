@@ -30,6 +30,7 @@ from domain.decisions import DecisionEntry
 from domain.person import Delegation, Grant
 from domain.unit import UnitVersion
 from domain.values import Answer, Classification, DossierState, Evidence, Grade, Role, UnitKind
+from tests.ledger import Ledger
 from workflow.store import (
     TRANSCODED_DATACLASSES,
     TRANSCODED_ENUMS,
@@ -44,17 +45,6 @@ from workflow.store import (
 
 if TYPE_CHECKING:
     from tests.conftest import Backend
-
-
-class Ledger(Aggregate):
-    @event("Opened")
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.total = Decimal(0)
-
-    @event("Entered")
-    def enter(self, amount: Decimal) -> None:
-        self.total += amount
 
 
 class Sheet(Aggregate):

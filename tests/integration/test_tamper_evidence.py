@@ -11,54 +11,22 @@ from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import JSONTranscoder
 
-from workflow.store import ChainReport, chain_head, link_hash, register_transcodings, verify_chain
+from tests.ledger import EVENTS, Ledger, LedgerApp, save_ledgers
+from workflow.store import ChainReport, chain_head, link_hash, verify_chain
 
 if TYPE_CHECKING:
     from tests.conftest import Backend
-
-
-class Ledger(Aggregate):
-    @event("Opened")
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.total = Decimal(0)
-
-    @event("Entered")
-    def enter(self, amount: Decimal) -> None:
-        self.total += amount
-
-
-class LedgerApp(Application[UUID]):
-    name = "dossierflow"
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        register_transcodings(transcoder)
-
-
-EVENTS = 10
 
 
 @pytest.fixture
 def app(backend: Backend) -> Iterator[LedgerApp]:
     application = LedgerApp(env=backend.env)
     # Event 1..4: one ledger saved after each change (batches of one). Events 5..10: one batch of six.
-    first = Ledger("first")
-    application.save(first)
-    for amount in ("100.00", "200.00", "300.00"):
-        first.enter(Decimal(amount))
-        application.save(first)
-    second = Ledger("second")
-    for amount in ("1.00", "2.00", "3.00", "4.00", "5.00"):
-        second.enter(Decimal(amount))
-    application.save(second)
+    save_ledgers(application)
     assert application.recorder.max_notification_id() == EVENTS
     yield application
     application.close()

@@ -9,7 +9,6 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import (
     AggregateRecorder,
-    ApplicationRecorder,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -36,8 +35,9 @@ from workflow.store.chain import (
     _sign_new_head,
     _signed_head_columns,
 )
+from workflow.store.factories import SigningFactoryMixin
 from workflow.store.postgres_setup import DossierflowPostgresFactory
-from workflow.store.signing import SignedHead, signer_from_env
+from workflow.store.signing import SignedHead
 from workflow.store.snapshots import SealedSnapshots, SnapshotSeal, canonical_id
 
 
@@ -367,27 +367,13 @@ class SealedPostgresSnapshotRecorder(PostgresAggregateRecorder, SealedSnapshots)
                 yield snapshot, seal
 
 
-class SignedPostgresFactory(DossierflowPostgresFactory):
+class SignedPostgresFactory(SigningFactoryMixin, DossierflowPostgresFactory):
     """Our PostgreSQL factory (causes kept, lock waits bounded, tables created once under a lock), giving chained,
-    signing recorders and sealed snapshots.
-
-    The signing key comes from the application's environment (DOSSIERFLOW_SIGNING_KEY); without one, nothing is
-    signed and no snapshot is ever trusted.
-    """
+    signing recorders and sealed snapshots."""
 
     application_recorder_class = ChainedPostgresApplicationRecorder
 
-    def application_recorder(self) -> ApplicationRecorder:
-        recorder = super().application_recorder()
-        if isinstance(recorder, HashChainedRecorder):
-            recorder.signer = signer_from_env(self.env.get)
-            self._chained: HashChainedRecorder | None = recorder
-        return recorder
-
-    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
-        chained = getattr(self, "_chained", None)
-        if purpose != "snapshots" or chained is None:
-            return super().aggregate_recorder(purpose)
+    def _sealed_snapshot_recorder(self, purpose: str, chained: HashChainedRecorder) -> AggregateRecorder:
         prefix = self.env.name.lower() or "stored"
         recorder = SealedPostgresSnapshotRecorder(self.datastore, events_table_name=f"{prefix}_{purpose}")
         recorder.attach(chained)

@@ -8,7 +8,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import (
     AggregateRecorder,
-    ApplicationRecorder,
     StoredEvent,
 )
 from eventsourcing.sqlite import (
@@ -27,7 +26,8 @@ from workflow.store.chain import (
     _sign_new_head,
     _signed_head_columns,
 )
-from workflow.store.signing import SignedHead, signer_from_env
+from workflow.store.factories import SigningFactoryMixin
+from workflow.store.signing import SignedHead
 from workflow.store.snapshots import SEAL_COLUMNS, SealedSnapshots, SnapshotSeal, canonical_id
 
 
@@ -284,26 +284,12 @@ def _hex(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
 
-class SignedSQLiteFactory(Factory):
-    """The library's SQLite factory, giving chained, signing recorders and sealed snapshots.
-
-    The signing key comes from the application's environment (DOSSIERFLOW_SIGNING_KEY); without one, nothing is
-    signed and no snapshot is ever trusted.
-    """
+class SignedSQLiteFactory(SigningFactoryMixin, Factory):
+    """The library's SQLite factory, giving chained, signing recorders and sealed snapshots."""
 
     application_recorder_class = ChainedSQLiteApplicationRecorder
 
-    def application_recorder(self) -> ApplicationRecorder:
-        recorder = super().application_recorder()
-        if isinstance(recorder, HashChainedRecorder):
-            recorder.signer = signer_from_env(self.env.get)
-            self._chained: HashChainedRecorder | None = recorder
-        return recorder
-
-    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
-        chained = getattr(self, "_chained", None)
-        if purpose != "snapshots" or chained is None:
-            return super().aggregate_recorder(purpose)
+    def _sealed_snapshot_recorder(self, purpose: str, chained: HashChainedRecorder) -> AggregateRecorder:
         recorder = SealedSQLiteSnapshotRecorder(self.datastore, "stored_" + purpose)
         recorder.attach(chained)
         if self.env_create_table():
