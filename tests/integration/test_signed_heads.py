@@ -67,6 +67,11 @@ def app(backend: Backend) -> Iterator[LedgerApp]:
     for amount in ("1.00", "2.00", "3.00", "4.00", "5.00"):
         second.enter(Decimal(amount))
     application.save(second)
+    # The head file is written behind the commits, within a delay (HeadFile): the attacks below begin once it has
+    # caught up, as it has a moment after any commit. tests/integration/test_head_file.py covers the delay itself.
+    signer = getattr(application.recorder, "signer", None)
+    assert signer is not None
+    signer.flush()
     yield application
     application.close()
 
