@@ -77,7 +77,8 @@ def sqlite_store() -> Iterator[Store]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.sqlite"
         bare = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(Path(tmp) / "bare.sqlite")}
-        yield Store("sqlite", application_env(None, path), bare, str(path))
+        # Signed at every commit, as every installation is (the key and head file beside the store).
+        yield Store("sqlite", application_env(None, path, signing_key=Path(tmp) / "signing-key.pem"), bare, str(path))
 
 
 @contextmanager
@@ -87,10 +88,13 @@ def postgres_store(server_url: str) -> Iterator[Store]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-        env = application_env(url, Path(tempfile.gettempdir()) / "unused.sqlite")
-        # The bare application's tables are named after it, so it shares the database but not the tables.
-        bare = {k: v for k, v in env.items() if k.startswith("POSTGRES_") or k == "PERSISTENCE_MODULE"}
-        yield Store("postgres", env, bare, url)
+        with tempfile.TemporaryDirectory() as keys:
+            env = application_env(url, Path(keys) / "unused.sqlite", signing_key=Path(keys) / "signing-key.pem")
+            # The bare application's tables are named after it, so it shares the database but not the tables; it
+            # uses the library's own factory (ours would chain and sign its events too).
+            bare = {k: v for k, v in env.items() if k.startswith("POSTGRES_")}
+            bare["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+            yield Store("postgres", env, bare, url)
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

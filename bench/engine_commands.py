@@ -89,7 +89,8 @@ def season(engine: Engine, clock: SimulatedClock, units: int) -> dict[str, float
 def run_sqlite(units: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         clock = SimulatedClock(datetime(2024, 1, 2, tzinfo=UTC))
-        engine = Engine(application_env(None, Path(tmp) / "events.sqlite"), clock=clock)
+        env = application_env(None, Path(tmp) / "events.sqlite", signing_key=Path(tmp) / "signing-key.pem")
+        engine = Engine(env, clock=clock)
         try:
             return season(engine, clock, units)
         finally:
@@ -103,7 +104,9 @@ def run_postgres(units: int, server_url: str) -> dict[str, float]:
     try:
         clock = SimulatedClock(datetime(2024, 1, 2, tzinfo=UTC))
         url = server_url.rsplit("/", 1)[0] + f"/{name}"
-        engine = Engine(application_env(url, Path(tempfile.gettempdir()) / "unused.sqlite"), clock=clock)
+        keys = Path(tempfile.mkdtemp())
+        env = application_env(url, keys / "unused.sqlite", signing_key=keys / "signing-key.pem")
+        engine = Engine(env, clock=clock)
         try:
             return season(engine, clock, units)
         finally:

@@ -34,6 +34,11 @@ def app(backend: Backend) -> Iterator[LedgerApp]:
     application = LedgerApp(env=backend.env)
     # Events 1..4 in four commits, events 5..10 in one: five signed heads, the newest at link 10.
     save_ledgers(application)
+    # The head file is written behind the commits, within a delay (HeadFile): the attacks below begin once it has
+    # caught up, as it has a moment after any commit. tests/integration/test_head_file.py covers the delay itself.
+    signer = getattr(application.recorder, "signer", None)
+    assert signer is not None
+    signer.flush()
     yield application
     application.close()
 

@@ -12,11 +12,15 @@ newest link of an untampered store is always signed; ``dossierflow checkpoint`` 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import threading
+import weakref
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +32,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 SIGNING_KEY_ENV = "DOSSIERFLOW_SIGNING_KEY"
 HEAD_FILE_ENV = "DOSSIERFLOW_HEAD_FILE"
+HEAD_FILE_DELAY_ENV = "DOSSIERFLOW_HEAD_FILE_DELAY_MS"
+# Seconds between two writes of the head file at most: what a process killed without closing may leave unwritten.
+HEAD_FILE_DELAY = 0.05
 _HEAD_DOMAIN = b"dossierflow signed chain head v1\x00"
 _SNAPSHOT_DOMAIN = b"dossierflow sealed snapshot v1\x00"
+
+_log = logging.getLogger(__name__)
 
 
 class SigningKeyError(Exception):
@@ -147,9 +156,10 @@ class HeadSigner:
     (and verifying a copy of one with another party's public key) never mints a key of its own.
     """
 
-    def __init__(self, key_path: Path, head_path: Path) -> None:
+    def __init__(self, key_path: Path, head_path: Path, *, head_file_delay: float = HEAD_FILE_DELAY) -> None:
         self.key_path = key_path
         self.head_path = head_path
+        self._head_file = HeadFile(head_path, head_file_delay)
         self._private: Ed25519PrivateKey | None = None
         self._key_id: str | None = None
 
@@ -233,30 +243,184 @@ class HeadSigner:
     # --- the head file -------------------------------------------------------------------------------------------
 
     def remembered_head(self) -> SignedHead | None:
-        """The newest signed head recorded outside the database, or None if none was ever recorded here."""
-        if not self.head_path.exists():
-            return None
-        return SignedHead.read(self.head_path)
+        """The newest signed head recorded outside the database: the head file's, or a newer one this process
+        committed and has not written to it yet. None if none was ever recorded here."""
+        return self._head_file.newest()
 
     def remember(self, head: SignedHead) -> None:
-        """Record head in the head file, unless the file already holds a later one (other writers share it)."""
-        self.head_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.head_path.with_name(self.head_path.name + ".lock")
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """Record head outside the database: at once in memory, in the head file within the delay (see HeadFile)."""
+        self._head_file.remember(head)
+
+    def flush(self) -> None:
+        """Write the newest remembered head to the head file now, if it is not there yet."""
+        self._head_file.flush()
+
+    def close(self) -> None:
+        """Flush the head file and stop its writer; a later remember() writes at once."""
+        self._head_file.close()
+
+
+class HeadFile:
+    """The newest signed head, kept in memory and written to a file outside the database, cheaply.
+
+    Writing the file is what costs: replacing a file by rename makes ext4 (and others) write the new file's data
+    out before the rename, hundreds of µs, more than the rest of a command. So a commit only records its head in
+    memory, and a writer thread replaces the file at most once per ``delay`` seconds (the first head after a quiet
+    spell at once), off the commit path; close() and interpreter exit write the last one. With ``delay`` 0 the
+    file is written before remember() returns.
+
+    The window this leaves: if the process dies without closing (killed, crashed, power lost), the head file may
+    miss the heads of the last ``delay`` seconds of commits (plus one write's time). Only truncation detection
+    against the head file is weakened, and only for those newest events: every commit is still signed in the
+    database in the same transaction, and this process itself refuses to write over a loss from memory.
+
+    Several processes may share the file: writes are serialized by an flock on a lock file beside it, and each
+    writer re-reads the file under that lock and never replaces a head with an older one. Reads on the commit path
+    stat the file and re-read it only when it changed.
+    """
+
+    def __init__(self, path: Path, delay: float) -> None:
+        self.path = path
+        self.delay = delay
+        self._lock = threading.Lock()  # guards the fields below
+        self._write_lock = threading.Lock()  # one write at a time in this process: the flock is per descriptor
+        self._known: SignedHead | None = None  # the newest head this process committed or wrote
+        self._pending: SignedHead | None = None  # committed, not yet in the file
+        self._file_head: SignedHead | None = None  # what the file held when last read or written ...
+        self._file_stat: tuple[int, int, int, int] | None = None  # ... and its stat then
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._lock_fd: int | None = None
+
+    def newest(self) -> SignedHead | None:
+        """The head file's head or the newest one this process knows, whichever is later (the file's if equal, so
+        that a head file edited in place shows). Raises SigningKeyError if the file cannot be read or parsed."""
+        file_head = self._read_if_changed()
+        with self._lock:
+            known = self._known
+        if known is not None and (file_head is None or known.position > file_head.position):
+            return known
+        return file_head
+
+    def _read_if_changed(self) -> SignedHead | None:
+        try:
+            stat = _stat_key(os.stat(self.path))
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise SigningKeyError(f"cannot read {self.path}: {error.strerror or error}") from None
+        with self._lock:
+            if stat == self._file_stat:
+                return self._file_head
+        head = SignedHead.read(self.path)
+        with self._lock:
+            self._file_head, self._file_stat = head, stat
+        return head
+
+    def remember(self, head: SignedHead) -> None:
+        with self._lock:
+            if self._known is not None and self._known.position >= head.position:
+                return
+            self._known = self._pending = head
+            synchronous = self.delay <= 0 or self._stop.is_set()
+            if not synchronous and self._writer is None:
+                self._writer = threading.Thread(target=self._write_behind, name=f"head file {self.path}", daemon=True)
+                self._writer.start()
+                _OPEN.add(self)
+        if synchronous:
+            self.flush()
+        else:
+            self._wake.set()
+
+    def _write_behind(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
             try:
-                current = self.remembered_head()
+                self.flush()
+            except OSError as error:
+                # Nobody to raise to: say so, and keep the head pending for the next attempt (or close()).
+                _log.warning("cannot write the head file %s: %s", self.path, error.strerror or error)
+            # At most one write per delay: the heads committed meanwhile are coalesced into the next one.
+            self._stop.wait(self.delay)
+
+    def flush(self) -> None:
+        with self._write_lock:
+            with self._lock:
+                head, self._pending = self._pending, None
+            if head is None:
+                return
+            try:
+                self._write(head)
+            except BaseException:
+                with self._lock:
+                    if self._pending is None:
+                        self._pending = head
+                raise
+
+    def _write(self, head: SignedHead) -> None:
+        if self._lock_fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self.path.with_name(self.path.name + ".lock")
+            self._lock_fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            # Re-read under the lock, whatever the stat says: another process may have written a later head, and
+            # a recycled inode with the same size and (coarse) mtime would pass for our own file. Off the commit
+            # path and once per delay at most, this read costs nothing that matters.
+            try:
+                current: SignedHead | None = SignedHead.read(self.path)
             except SigningKeyError:
-                current = None
+                current = None  # Missing or unreadable: replaced below.
             if current is not None and current.position >= head.position:
                 return
-            tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             try:
-                tmp.write_text(head.to_json(), encoding="utf-8")
-                os.replace(tmp, self.head_path)
-            finally:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, head.to_json().encode("utf-8"))
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.path)
+            except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
+                raise
+            stat = _stat_key(os.stat(self.path))
+            with self._lock:
+                self._file_head, self._file_stat = head, stat
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()
+        _OPEN.discard(self)
+        self.flush()
+        with self._write_lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
+def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+# Head files with a writer thread, flushed at interpreter exit: an application that is never closed still leaves its
+# last head in the file (daemon threads are stopped before atexit handlers run, not joined).
+_OPEN: weakref.WeakSet[HeadFile] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_open_head_files() -> None:
+    for head_file in list(_OPEN):
+        with contextlib.suppress(Exception):
+            head_file.close()
 
 
 def signer_from_env(get: Any) -> HeadSigner | None:
@@ -266,4 +430,16 @@ def signer_from_env(get: Any) -> HeadSigner | None:
         return None
     key_path = Path(key)
     head = get(HEAD_FILE_ENV)
-    return HeadSigner(key_path, Path(head) if head else key_path.with_name("chain-head.json"))
+    delay = HEAD_FILE_DELAY
+    delay_ms = get(HEAD_FILE_DELAY_ENV)
+    if delay_ms:
+        try:
+            delay = float(delay_ms) / 1000
+        except ValueError:
+            delay = -1.0
+        if not 0 <= delay <= 60:  # A minute: beyond it, the window would defeat the head file's purpose.
+            msg = f"{HEAD_FILE_DELAY_ENV} must be a number of milliseconds from 0 to 60000, not {delay_ms!r}"
+            raise SigningKeyError(msg)
+    return HeadSigner(
+        key_path, Path(head) if head else key_path.with_name("chain-head.json"), head_file_delay=delay
+    )

@@ -108,6 +108,8 @@ def _describe(event: EventRow) -> str:
 
 
 _PACK = struct.Struct(">Q").pack
+# The length prefix of a notification id's decimal text, by its length (a bigint has at most 19 digits and a sign).
+_NID_PREFIXES = tuple(_PACK(length) for length in range(21))
 
 
 def _field(part: bytes) -> bytes:
@@ -190,6 +192,8 @@ def verify_chain(
     next_anchor_position = next_anchor.position if next_anchor is not None else -1
     originators: dict[Any, bytes] = {}
     topics: dict[Any, bytes] = {}
+    versions: dict[int, bytes] = {}
+    nid_prefixes = _NID_PREFIXES
     sha256 = hashlib.sha256
     pack = _PACK
     join = b"".join
@@ -234,12 +238,18 @@ def verify_chain(
                     topic_field = topics[topic] = _field(str(topic).encode("utf-8"))
                 if type(state) is not bytes:
                     state = _state_bytes(state)
+                # Versions repeat as much as ids: cached, but by exact type, so that a version edited to 1.0 is not
+                # given the field of 1 (equal as dict keys, hashed differently).
+                version_field = versions.get(version) if type(version) is int else None
+                if version_field is None:
+                    version_field = _field(str(version).encode())
+                    if type(version) is int:
+                        versions[version] = version_field
                 nid_text = str(nid).encode()
-                version_text = str(version).encode()
                 digest = sha256(
                     join((
-                        prev.encode(), pack(len(nid_text)), nid_text, originator, pack(len(version_text)), version_text,
-                        topic_field, pack(len(state)), state,
+                        prev.encode(), nid_prefixes[len(nid_text)], nid_text, originator, version_field, topic_field,
+                        pack(len(state)), state,
                     ))
                 ).hexdigest()
                 if digest != link_hash_:
