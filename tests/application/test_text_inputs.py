@@ -12,10 +12,9 @@ import pytest
 from domain.errors import InvalidInput
 from domain.ids import person_id
 from domain.text import clean_text
-from domain.values import Answer, Classification, DossierState, Grade, Role, UnitKind
+from domain.values import Answer, Classification, Grade, Role, UnitKind
 from tests.application.conftest import World
 from tests.application.helpers import decided, draft, endorsed
-from web import report
 
 FORGING = [
     pytest.param("ok\nv9   2025-01-01 00:00  Approved (endorsed -> approved)", id="line feed"),
@@ -243,10 +242,6 @@ def test_a_comment_and_a_committee_note_may_keep_their_own_lines_and_tabs(world:
         world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.GOOD, comment=comment)}
     )
     assert world.engine.dossier(did).answers["leadership_of_tasks"].comment == comment
-    # ...and the report shows them escaped, inside the one line of that answer.
-    lines = list(report.dossier_lines(world.engine, world.engine.dossier(did)))
-    assert all("\n" not in line and "\t" not in line for line in lines)
-    assert any(line.endswith("— Đạt:\\n\\t- nghị quyết số 1\\n\\t- nghị quyết số 2") for line in lines), lines
 
 
 def test_the_refusal_names_the_character_and_where_it_is() -> None:
@@ -264,18 +259,3 @@ def test_the_refusal_names_the_character_and_where_it_is() -> None:
 )
 def test_names_in_any_script_are_accepted_as_they_are(text: str) -> None:
     assert clean_text(f"  {text}  ", "a unit's name") == text
-
-
-def test_the_history_escapes_a_reason_stored_before_the_rule_so_it_cannot_forge_a_line(world: World) -> None:
-    did = draft(world, "treasury")
-    dossier = world.engine.dossier(did)
-    forged = "ok\nv9   2025-01-15 09:00  Approved (endorsed -> approved)\x1b[2K"
-    # As an event written before text was checked, or by another tool: straight through the event method.
-    dossier._withdrawn(
-        from_state=dossier.state, to_state=DossierState.WITHDRAWN, reason=forged,
-        actor=world.secretary("treasury"), timestamp=world.clock(),
-    )
-    world.engine.save(dossier)
-    lines = list(report.history_lines(world.engine, did))
-    assert not any(line.startswith("v9") for line in lines)
-    assert lines[-1] == "       why: ok\\nv9   2025-01-15 09:00  Approved (endorsed -> approved)\\x1b[2K"
