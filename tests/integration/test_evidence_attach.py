@@ -12,27 +12,17 @@ from typing import Any
 import pytest
 
 from domain.errors import ConcurrencyConflict
-from tests.application.conftest import World, build_world
+from tests.application.conftest import World
 from tests.application.helpers import at_one_instant, draft
 from tests.conftest import Backend
-from workflow.evidence import FileBlobStore
-
-MINUTES = b"%PDF-1.7 bien ban hop chi bo thang 10"
-REPORT = b"%PDF-1.7 bao cao kiem diem tap the"
+from tests.evidence_world import MINUTES, REPORT, evidence_root, world_with_files
 
 
 @pytest.fixture
 def world(backend: Backend, tmp_path: Path) -> Iterator[World]:
-    world = build_world(dict(backend.env))
-    world.engine.blobs = FileBlobStore(tmp_path / "evidence")
+    world = world_with_files(backend.env, tmp_path / "evidence")
     yield world
     world.engine.close()
-
-
-def evidence_root(world: World) -> Path:
-    blobs = world.engine.blobs
-    assert isinstance(blobs, FileBlobStore)
-    return blobs.root
 
 
 def stored_blobs(world: World) -> set[str]:

@@ -9,28 +9,19 @@ from typing import Any
 
 import pytest
 
-from tests.application.conftest import World, build_world
+from tests.application.conftest import World
 from tests.application.helpers import draft
 from tests.conftest import Backend
+from tests.evidence_world import MINUTES, REPORT, evidence_root, world_with_files
 from workflow.engine import Engine
 from workflow.evidence import BlobFault, FileBlobStore
-
-MINUTES = b"%PDF-1.7 bien ban hop chi bo thang 10"
-REPORT = b"%PDF-1.7 bao cao kiem diem tap the"
 
 
 @pytest.fixture
 def world(backend: Backend, tmp_path: Path) -> Iterator[World]:
-    world = build_world(dict(backend.env))
-    world.engine.blobs = FileBlobStore(tmp_path / "evidence")
+    world = world_with_files(backend.env, tmp_path / "evidence")
     yield world
     world.engine.close()
-
-
-def evidence_root(world: World) -> Path:
-    blobs = world.engine.blobs
-    assert isinstance(blobs, FileBlobStore)
-    return blobs.root
 
 
 def blob_path(world: World, digest: str) -> Path:

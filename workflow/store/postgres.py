@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
@@ -260,7 +259,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
 
 
 
-class SealedPostgresSnapshotRecorder(PostgresAggregateRecorder, SealedSnapshots):
+class SealedPostgresSnapshotRecorder(SealedSnapshots, PostgresAggregateRecorder):
     """The library's snapshot recorder, plus a seal per snapshot, written in the same transaction."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_snapshots") -> None:
@@ -337,18 +336,6 @@ class SealedPostgresSnapshotRecorder(PostgresAggregateRecorder, SealedSnapshots)
                     (snapshot.originator_id, snapshot.originator_version, row["hash"], key_id, signature),
                 )
         return None
-
-    def select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None = None,
-        lte: int | None = None,
-        desc: bool = False,
-        limit: int | None = None,
-    ) -> Sequence[StoredEvent]:
-        snapshots = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-        return [s for s in snapshots if self._trusted(s)]
 
     def _select_seal(self, snapshot: StoredEvent) -> SnapshotSeal | None:
         with self.datastore.transaction(commit=False) as curs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 from uuid import UUID
 
@@ -116,6 +116,21 @@ class SealedSnapshots:
     @abstractmethod
     def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
         """Every stored snapshot with its seal (None if it has none)."""
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        # Mixed in before the backend's aggregate recorder: a snapshot is handed out only if its seal holds.
+        snapshots: Sequence[StoredEvent] = super().select_events(  # type: ignore[misc]
+            originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+        )
+        return [s for s in snapshots if self._trusted(s)]
 
     def _trusted(self, snapshot: StoredEvent) -> bool:
         signer = self.signer

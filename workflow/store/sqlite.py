@@ -191,7 +191,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
 
 
 
-class SealedSQLiteSnapshotRecorder(SQLiteAggregateRecorder, SealedSnapshots):
+class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
     """The library's snapshot recorder, plus a seal per snapshot, written in the same transaction."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_snapshots") -> None:
@@ -253,18 +253,6 @@ class SealedSQLiteSnapshotRecorder(SQLiteAggregateRecorder, SealedSnapshots):
             )
             c.execute(self._insert_seal_statement, (key, snapshot.originator_version, row[0], key_id, signature))
         return result
-
-    def select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None = None,
-        lte: int | None = None,
-        desc: bool = False,
-        limit: int | None = None,
-    ) -> Sequence[StoredEvent]:
-        snapshots = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-        return [s for s in snapshots if self._trusted(s)]
 
     def _select_seal(self, snapshot: StoredEvent) -> SnapshotSeal | None:
         with self.datastore.transaction(commit=False) as c:
