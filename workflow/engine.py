@@ -156,6 +156,9 @@ class Engine(Application[UUID]):
         self.blobs: BlobStore = blobs or MemoryBlobStore()
         self.evidence_policy = evidence_policy or EvidencePolicy()
         self.workflow = Workflow()
+        # Called with the position of each commit's last event, after it is stored: an in-process projection runner
+        # wakes on it (SQLite's recorder has no subscription of its own).
+        self.on_commit: list[Callable[[int], None]] = []
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         store.register_transcodings(transcoder)
@@ -226,7 +229,11 @@ class Engine(Application[UUID]):
             self.cache.evict(a.id for a in saved)
             raise
         self.cache.saved(saved, generation)
-        return recordings[-1].notification.id if recordings else 0
+        position = recordings[-1].notification.id if recordings else 0
+        if position:
+            for listener in self.on_commit:
+                listener(position)
+        return position
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.

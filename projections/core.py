@@ -1,0 +1,237 @@
+"""What every read model is made of: the events it reads, the tables it owns, and a page of buffered changes.
+
+A projection never writes one row per event. The runner hands it a :class:`Page` (one transaction, hundreds of
+events); the projection reads and changes rows through the page's buffers, and the page writes them all at the end,
+in bulk, in the same transaction as the projection's tracking position. So a crash loses a whole page or nothing,
+and a restart resumes exactly after the last page committed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, NamedTuple
+from uuid import UUID
+
+from sqlalchemy import Connection, MetaData, Table, and_, bindparam, delete, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+Row = dict[str, Any]
+
+
+class LoggedEvent(NamedTuple):
+    """One event as the log holds it: its position (notification id), the decoded domain event, and its link in
+    the hash chain (None on a store that keeps no chain, such as the in-memory one of the tests)."""
+
+    position: int
+    event: Any
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    chain_hash: str | None
+
+    @property
+    def timestamp(self) -> datetime:
+        moment: datetime = self.event.timestamp
+        return moment
+
+
+class Projection(ABC):
+    """One read model: the tables it owns and how each event changes them.
+
+    `handles` names the event classes it reads; the runner still moves its tracking position over every other event,
+    so that waiting for a position always ends. `tables` declares its tables with `suffix` appended to each name:
+    a rebuild fills a second set of tables beside the live one.
+    """
+
+    name: ClassVar[str]
+    handles: ClassVar[tuple[type, ...]] = ()
+
+    @abstractmethod
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        """Declare this read model's tables in `metadata`, each named `<name><suffix>`; keys are the bare names."""
+
+    @abstractmethod
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        """Change the read model for one event, through `page`'s buffers (never commit)."""
+
+    def wants(self, event: object) -> bool:
+        return not self.handles or isinstance(event, self.handles)
+
+
+class KeyedRows:
+    """The rows of one table touched in this page, by primary key: read once, written once at the end."""
+
+    def __init__(self, page: Page, table: Table) -> None:
+        self._page = page
+        self.table = table
+        self.key_columns = [c.name for c in table.primary_key.columns]
+        self._cache: dict[tuple[Any, ...], Row | None] = {}
+        self._dirty: set[tuple[Any, ...]] = set()
+        self._fresh = False
+
+    def start_empty(self) -> None:
+        """The table was empty when the page began (a rebuild's first page): a missing row needs no query."""
+        self._fresh = True
+
+    def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[c] for c in self.key_columns)
+
+    def get(self, *key: Any) -> Row | None:
+        if key in self._cache:
+            found = self._cache[key]
+            return None if found is None else found
+        if self._fresh:
+            return None
+        condition = and_(*(self.table.c[c] == v for c, v in zip(self.key_columns, key, strict=True)))
+        loaded = self._page.conn.execute(select(self.table).where(condition)).mappings().first()
+        row = dict(loaded) if loaded is not None else None
+        self._cache[key] = row
+        return row
+
+    def load(self, keys: Iterable[tuple[Any, ...]]) -> None:
+        """Read many rows in one query, ahead of the events that will ask for them one by one."""
+        wanted = [k for k in set(keys) if k not in self._cache]
+        if not wanted or self._fresh:
+            return
+        columns = [self.table.c[c] for c in self.key_columns]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for k in chunk:
+                self._cache[k] = None
+            if len(columns) == 1:
+                condition = columns[0].in_([k[0] for k in chunk])
+            else:
+                condition = tuple_(*columns).in_(chunk)
+            for loaded in self._page.conn.execute(select(self.table).where(condition)).mappings():
+                row = dict(loaded)
+                self._cache[self.key_of(row)] = row
+
+    def put(self, row: Row) -> None:
+        key = self.key_of(row)
+        self._cache[key] = row
+        self._dirty.add(key)
+
+    def update(self, *key: Any, **changes: Any) -> Row:
+        row = self.get(*key)
+        if row is None:
+            raise LookupError(f"{self.table.name} has no row {key}")
+        row.update(changes)
+        self._dirty.add(key)
+        return row
+
+    def delete(self, *key: Any) -> None:
+        self._cache[key] = None
+        self._dirty.add(key)
+
+    def flush(self) -> None:
+        if not self._dirty:
+            return
+        keys = list(self._dirty)
+        self._dirty.clear()
+        conn = self._page.conn
+        if not self._fresh:
+            condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
+            conn.execute(
+                delete(self.table).where(condition),
+                [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in keys],
+            )
+        rows = [row for k in keys if (row := self._cache.get(k)) is not None]
+        if rows:
+            conn.execute(insert(self.table), rows)
+        # Written: from now on a missing key may exist in the table only if another page wrote it, never this one.
+        self._fresh = False
+
+
+class Counters:
+    """Additive figures (counts per key): deltas summed in memory, then added to the table in one statement."""
+
+    def __init__(self, page: Page, table: Table) -> None:
+        self._page = page
+        self.table = table
+        self.key_columns = [c.name for c in table.primary_key.columns]
+        self.value_columns = [c.name for c in table.columns if c.name not in self.key_columns]
+        self._deltas: dict[tuple[Any, ...], dict[str, int]] = {}
+
+    def add(self, key: tuple[Any, ...], **deltas: int) -> None:
+        current = self._deltas.setdefault(key, {})
+        for column, delta in deltas.items():
+            current[column] = current.get(column, 0) + delta
+
+    def flush(self) -> None:
+        if not self._deltas:
+            return
+        rows = []
+        for key, deltas in self._deltas.items():
+            if not any(deltas.values()):
+                continue
+            row: Row = dict(zip(self.key_columns, key, strict=True))
+            row.update({c: deltas.get(c, 0) for c in self.value_columns})
+            rows.append(row)
+        self._deltas.clear()
+        if rows:
+            self._page.conn.execute(_increment(self._page.conn, self.table, self.key_columns, self.value_columns), rows)
+
+
+def _increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        pg = postgresql.insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=keys, set_={v: table.c[v] + pg.excluded[v] for v in values}
+        )
+    if dialect == "sqlite":
+        lite = sqlite.insert(table)
+        return lite.on_conflict_do_update(
+            index_elements=keys, set_={v: table.c[v] + lite.excluded[v] for v in values}
+        )
+    raise NotImplementedError(f"read models are kept on SQLite or PostgreSQL, not {dialect}")
+
+
+@dataclass
+class Page:
+    """One transaction of one read model: its connection, its tables, and the buffers flushed at the end."""
+
+    conn: Connection
+    tables: dict[str, Table]
+    fresh: bool = False
+
+    def __post_init__(self) -> None:
+        self._rows: dict[str, KeyedRows] = {}
+        self._counters: dict[str, Counters] = {}
+        self._appends: dict[str, list[Row]] = {}
+        self._after_flush: list[Callable[[], None]] = []
+
+    def rows(self, table: str) -> KeyedRows:
+        found = self._rows.get(table)
+        if found is None:
+            found = self._rows[table] = KeyedRows(self, self.tables[table])
+            if self.fresh:
+                found.start_empty()
+        return found
+
+    def counters(self, table: str) -> Counters:
+        found = self._counters.get(table)
+        if found is None:
+            found = self._counters[table] = Counters(self, self.tables[table])
+        return found
+
+    def append(self, table: str, row: Row) -> None:
+        """A new row that nothing in this page reads back (an audit line): inserted in bulk at the end."""
+        self._appends.setdefault(table, []).append(row)
+
+    def flush(self) -> None:
+        """Write every buffer. A projection calls it before a query of its own tables that must see this page."""
+        for keyed in self._rows.values():
+            keyed.flush()
+        for counters in self._counters.values():
+            counters.flush()
+        for table, rows in self._appends.items():
+            if rows:
+                self.conn.execute(insert(self.tables[table]), rows)
+        self._appends.clear()
+
+
+ProjectionFactory = Callable[[], Projection]
