@@ -80,6 +80,7 @@ class KeyedRows:
         return tuple(row[c] for c in self.key_columns)
 
     def get(self, *key: Any) -> Row | None:
+        """The row, or None. Change it through `update` or `put`: a row changed in place is not written."""
         if key in self._cache:
             found = self._cache[key]
             return None if found is None else found
@@ -101,10 +102,8 @@ class KeyedRows:
             chunk = wanted[start : start + 500]
             for k in chunk:
                 self._cache[k] = None
-            if len(columns) == 1:
-                condition = columns[0].in_([k[0] for k in chunk])
-            else:
-                condition = tuple_(*columns).in_(chunk)
+            single = len(columns) == 1
+            condition = columns[0].in_([k[0] for k in chunk]) if single else tuple_(*columns).in_(chunk)
             for loaded in self._page.conn.execute(select(self.table).where(condition)).mappings():
                 row = dict(loaded)
                 self._cache[self.key_of(row)] = row
@@ -202,7 +201,6 @@ class Page:
         self._rows: dict[str, KeyedRows] = {}
         self._counters: dict[str, Counters] = {}
         self._appends: dict[str, list[Row]] = {}
-        self._after_flush: list[Callable[[], None]] = []
 
     def rows(self, table: str) -> KeyedRows:
         found = self._rows.get(table)

@@ -1,0 +1,249 @@
+"""The runner: feeds the read models from the log, a page of events per transaction, exactly once.
+
+Per pass it reads, for each position at which some read models stand, one page of events after it, decodes it once,
+and applies it to each of those read models in its own transaction that also moves its tracking position to the
+page's last event, whether or not the read model wanted any of them (so waiting for a position always ends).
+A read model that cannot apply an event is rolled back to just before it, marked failed at it with the error, and
+left alone until `retry`; the others go on. A generation being rebuilt becomes the live one in the transaction that
+brings it level with the log.
+
+Live, it sleeps until woken (a commit in this process, a NOTIFY from PostgreSQL) or until its poll interval passes,
+so that a lost notification costs at most one interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from projections.core import LoggedEvent, Page, Projection
+from projections.locks import Locks, NoLocks
+from projections.log import EventLog
+from projections.store import STATE, TRACKING, ReadModelStore, notify_statement
+
+DEFAULT_PAGE = 500
+# A lost wake-up (a NOTIFY dropped with its connection, a commit by another process on SQLite) costs at most this.
+DEFAULT_POLL_SECONDS = 1.0
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Target:
+    name: str
+    generation: int
+    position: int
+    building: bool
+    failed: bool = False
+
+
+@dataclass
+class PassResult:
+    applied: int = 0
+    failures: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(
+        self,
+        store: ReadModelStore,
+        log: EventLog,
+        *,
+        names: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE,
+        locks: Locks | None = None,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        only_building: bool = False,
+    ) -> None:
+        self.store = store
+        self.log = log
+        self.names = list(names) if names is not None else list(store.projections)
+        unknown = sorted(set(self.names) - set(store.projections))
+        if unknown:
+            raise ValueError(f"no read model named {', '.join(unknown)}; known: {', '.join(store.projections)}")
+        self.page_size = page_size
+        self.locks = locks or NoLocks()
+        self.poll_seconds = poll_seconds
+        self.only_building = only_building
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._advanced = threading.Condition()
+        self.last_error: BaseException | None = None
+
+    # --- one pass ------------------------------------------------------------------------------
+
+    def targets(self) -> list[Target]:
+        states = self.store.states()
+        tracked = {(t.name, t.generation): t for t in self.store.trackings()}
+        found = []
+        for name in self.names:
+            live, building = states[name]
+            generations = [(building, True)] if self.only_building else [(live, False), (building, True)]
+            for generation, is_building in generations:
+                if generation is None:
+                    continue
+                tracking = tracked.get((name, generation))
+                if tracking is None or tracking.failed:
+                    continue
+                if not self.locks.acquire(name, generation):
+                    continue
+                found.append(Target(name, generation, tracking.position, is_building))
+        return found
+
+    def run_pass(self) -> PassResult:
+        result = PassResult()
+        groups: dict[int, list[Target]] = {}
+        for target in self.targets():
+            groups.setdefault(target.position, []).append(target)
+        # The read models nearest the head first: a rebuild reading from the start never delays the live ones.
+        for position in sorted(groups, reverse=True):
+            events = self.log.read(position, self.page_size)
+            if not events:
+                continue
+            reached_head = len(events) < self.page_size
+            for target in groups[position]:
+                failure = self._apply_page(target, events, reached_head)
+                if failure is not None:
+                    result.failures.append(failure)
+            result.applied = max(result.applied, len(events))
+        if result.applied:
+            with self._advanced:
+                self._advanced.notify_all()
+        return result
+
+    def catch_up(self, progress: Progress | None = None) -> PassResult:
+        """Pass after pass until no read model has anything left to read."""
+        total = PassResult()
+        while True:
+            result = self.run_pass()
+            total.failures.extend(result.failures)
+            total.applied += result.applied
+            if progress is not None:
+                for target in self.targets():
+                    progress(target.name, target.position, self.log.head())
+            if not result.applied:
+                return total
+
+    def _apply_page(self, target: Target, events: list[LoggedEvent], reached_head: bool) -> tuple[str, int, str] | None:
+        projection = self.store.projections[target.name]
+        tables = self.store.tables(target.name, target.generation)
+        try:
+            with self.store.engine.begin() as conn:
+                self._apply(conn, projection, tables, target, events, reached_head)
+            target.position = events[-1].position
+            return None
+        except _ApplyFailed as failure:
+            done = events[: failure.index]
+            with self.store.engine.begin() as conn:
+                if done:
+                    self._apply(conn, projection, tables, target, done, False)
+                conn.execute(
+                    update(TRACKING)
+                    .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
+                    .values(failed_position=failure.position, error=failure.text, updated_at=time.time())
+                )
+            target.failed = True
+            return (target.name, failure.position, failure.text)
+
+    def _apply(
+        self,
+        conn: Connection,
+        projection: Projection,
+        tables: dict[str, Any],
+        target: Target,
+        events: list[LoggedEvent],
+        reached_head: bool,
+    ) -> None:
+        page = Page(conn, tables, fresh=target.position == 0)
+        for index, logged in enumerate(events):
+            if not projection.wants(logged.event):
+                continue
+            try:
+                projection.apply(page, logged)
+            except Exception as error:
+                raise _ApplyFailed(index, logged.position, _describe(logged, error)) from error
+        try:
+            page.flush()
+        except Exception as error:
+            # A write refused at the end of the page: the event that caused it is not known, so name the page.
+            raise _ApplyFailed(0, events[0].position, _describe(events[0], error, whole_page=True)) from error
+        last = events[-1]
+        conn.execute(
+            update(TRACKING)
+            .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
+            .values(position=last.position, event_time=last.timestamp.timestamp(), updated_at=time.time())
+        )
+        if target.building and reached_head and last.position >= self.log.head():
+            conn.execute(
+                update(STATE)
+                .where(STATE.c.name == target.name)
+                .values(live_generation=target.generation, building_generation=None)
+            )
+            target.building = False
+        if conn.dialect.name == "postgresql":
+            conn.execute(notify_statement())
+
+    # --- live ----------------------------------------------------------------------------------
+
+    def wake(self, _position: int = 0) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="projections", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.locks.release_all()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                while not self._stop.is_set() and self.run_pass().applied:
+                    pass
+                self.last_error = None
+            except Exception as error:  # the store went away for a moment: say so, and try again after a pause
+                self.last_error = error
+                traceback.print_exc()
+                self._stop.wait(self.poll_seconds)
+            self._wake.wait(self.poll_seconds)
+
+    def wait_advanced(self, timeout: float) -> None:
+        """Block until a pass of this runner commits something, or `timeout` passes."""
+        with self._advanced:
+            self._advanced.wait(timeout)
+
+
+class _ApplyFailed(Exception):
+    def __init__(self, index: int, position: int, text: str) -> None:
+        super().__init__(text)
+        self.index = index
+        self.position = position
+        self.text = text
+
+
+def _describe(logged: LoggedEvent, error: BaseException, *, whole_page: bool = False) -> str:
+    what = type(logged.event).__qualname__
+    where = "the page starting at" if whole_page else "event"
+    return f"{type(error).__name__}: {error} ({where} {logged.position}, {what} of {logged.originator_id})"
+
+
+def close_quietly(runner: Runner) -> None:
+    with contextlib.suppress(Exception):
+        runner.stop()

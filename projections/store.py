@@ -1,0 +1,228 @@
+"""The read models' database: each projection's tables by generation, and where each generation stands.
+
+A read model lives in generations. The live generation serves queries; a rebuild fills the next one beside it and,
+in the transaction that brings it level with the log, makes it the live one. Two small tables say where everything
+stands: `projection_state` (the live and the building generation of each read model) and `projection_tracking`
+(per generation: its position in the log, written in the same transaction as its rows, and whether it failed).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from projections.core import Projection
+
+LIVE, BUILDING, FAILED = "live", "building", "failed"
+
+_meta = MetaData()
+STATE = Table(
+    "projection_state",
+    _meta,
+    Column("name", String(100), primary_key=True),
+    Column("live_generation", Integer, nullable=False),
+    Column("building_generation", Integer, nullable=True),
+)
+TRACKING = Table(
+    "projection_tracking",
+    _meta,
+    Column("name", String(100), primary_key=True),
+    Column("generation", Integer, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    # When the last event applied was recorded (epoch seconds), for the lag in seconds.
+    Column("event_time", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("failed_position", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    name: str
+    generation: int
+    position: int
+    event_time: float | None
+    failed_position: int | None
+    error: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.failed_position is not None
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def read_models_url(database_url: str | None, data_dir: Path) -> str:
+    """Where the read models live: beside the events on PostgreSQL, in their own SQLite file otherwise (so that the
+    event writer and the projection writer never wait on each other)."""
+    scheme = (database_url or "").strip().split(":", 1)[0].lower()
+    if database_url and scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        rest = database_url.strip().split("://", 1)[1]
+        return f"postgresql+psycopg://{rest}"
+    return sqlite_url(data_dir / "read-models.sqlite")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            # One in-memory database shared by every thread of the process (tests); a file otherwise.
+            **({"poolclass": StaticPool} if memory else {}),
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class ReadModelStore:
+    """The read models' database and the tables of each generation of each projection."""
+
+    def __init__(self, engine: Engine, projections: Sequence[Projection]) -> None:
+        self.engine = engine
+        self.projections = {p.name: p for p in projections}
+        self._tables: dict[tuple[str, int], dict[str, Table]] = {}
+        self._lock = threading.Lock()
+        self._live: dict[str, int] = {}
+        _meta.create_all(engine)
+        with engine.begin() as conn:
+            known = {row.name for row in conn.execute(select(STATE.c.name))}
+            for name in self.projections:
+                if name not in known:
+                    conn.execute(_insert_ignore(conn.dialect.name, STATE), {"name": name, "live_generation": 1})
+                    conn.execute(
+                        _insert_ignore(conn.dialect.name, TRACKING),
+                        {"name": name, "generation": 1, "position": 0, "updated_at": time.time()},
+                    )
+        for name in self.projections:
+            self.create_generation(name, self.live_generation(name, refresh=True))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def tables(self, name: str, generation: int) -> dict[str, Table]:
+        with self._lock:
+            found = self._tables.get((name, generation))
+            if found is None:
+                found = self.projections[name].tables(MetaData(), f"__g{generation}")
+                self._tables[(name, generation)] = found
+            return found
+
+    def create_generation(self, name: str, generation: int) -> dict[str, Table]:
+        tables = self.tables(name, generation)
+        for table in tables.values():
+            table.create(self.engine, checkfirst=True)
+        return tables
+
+    def drop_generation(self, name: str, generation: int) -> None:
+        tables = self.tables(name, generation)
+        existing = set(inspect(self.engine).get_table_names())
+        for table in tables.values():
+            if table.name in existing:
+                table.drop(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(TRACKING.delete().where(TRACKING.c.name == name, TRACKING.c.generation == generation))
+
+    def live_generation(self, name: str, *, refresh: bool = False) -> int:
+        if refresh or name not in self._live:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(STATE.c.live_generation).where(STATE.c.name == name)).scalar_one()
+            self._live[name] = int(found)
+        return self._live[name]
+
+    def live_tables(self, name: str) -> dict[str, Table]:
+        """The tables queries read now. The generation is looked up every time: a rebuild may have switched it."""
+        return self.tables(name, self.live_generation(name, refresh=True))
+
+    def states(self) -> dict[str, tuple[int, int | None]]:
+        with self.engine.connect() as conn:
+            return {
+                row.name: (row.live_generation, row.building_generation)
+                for row in conn.execute(select(STATE))
+                if row.name in self.projections
+            }
+
+    def trackings(self) -> list[Tracking]:
+        with self.engine.connect() as conn:
+            return [
+                Tracking(r.name, r.generation, r.position, r.event_time, r.failed_position, r.error)
+                for r in conn.execute(select(TRACKING).order_by(TRACKING.c.name, TRACKING.c.generation))
+                if r.name in self.projections
+            ]
+
+    def start_building(self, name: str) -> int:
+        """A new generation of `name`, empty and at position 0, recorded as the one being built."""
+        with self.engine.begin() as conn:
+            live, building = conn.execute(
+                select(STATE.c.live_generation, STATE.c.building_generation).where(STATE.c.name == name)
+            ).one()
+            old = [g for g in (building,) if g is not None]
+            generation = int(max(live, building or 0)) + 1
+        for g in old:
+            self.drop_generation(name, g)
+        self.drop_generation(name, generation)
+        self.create_generation(name, generation)
+        with self.engine.begin() as conn:
+            conn.execute(
+                TRACKING.insert(),
+                {"name": name, "generation": generation, "position": 0, "updated_at": time.time()},
+            )
+            conn.execute(update(STATE).where(STATE.c.name == name).values(building_generation=generation))
+        return generation
+
+    def retry(self, name: str) -> bool:
+        """Clear the failure of every generation of `name`; True if one had failed."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(TRACKING)
+                .where(TRACKING.c.name == name, TRACKING.c.failed_position.is_not(None))
+                .values(failed_position=None, error=None)
+            )
+        return bool(result.rowcount)
+
+
+def _insert_ignore(dialect: str, table: Table) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def notify_statement() -> Any:
+    return text("NOTIFY dossierflow_read_models")
