@@ -4,6 +4,7 @@ read model to whoever holds it and tries again on its next pass (if that runner 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -90,6 +91,9 @@ class AdvisoryLocks:
     def release_all(self) -> None:
         with self._mutex:
             if self._conn is not None:
+                # The connection goes back to the pool, alive: its session's locks must be let go first.
+                with contextlib.suppress(Exception):
+                    self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
                 self._conn.close()
                 self._conn = None
             self._held.clear()

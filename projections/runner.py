@@ -76,6 +76,8 @@ class Runner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._advanced = threading.Condition()
+        # How many passes have committed something: a waiter compares it before and after, so no commit slips by.
+        self.commits = 0
         self.last_error: BaseException | None = None
 
     # --- one pass ------------------------------------------------------------------------------
@@ -86,7 +88,8 @@ class Runner:
         found = []
         for name in self.names:
             live, building = states[name]
-            generations = [(building, True)] if self.only_building else [(live, False), (building, True)]
+            # A rebuild is fed by the process that started it (and started again if that process dies).
+            generations = [(building, True)] if self.only_building else [(live, False)]
             for generation, is_building in generations:
                 if generation is None:
                     continue
@@ -107,6 +110,9 @@ class Runner:
         for position in sorted(groups, reverse=True):
             events = self.log.read(position, self.page_size)
             if not events:
+                for target in groups[position]:
+                    if target.building:
+                        self._switch(target)
                 continue
             reached_head = len(events) < self.page_size
             for target in groups[position]:
@@ -116,8 +122,19 @@ class Runner:
             result.applied = max(result.applied, len(events))
         if result.applied:
             with self._advanced:
+                self.commits += 1
                 self._advanced.notify_all()
         return result
+
+    def _switch(self, target: Target) -> None:
+        """A generation being built that stands at the head already becomes the live one."""
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(STATE)
+                .where(STATE.c.name == target.name, STATE.c.building_generation == target.generation)
+                .values(live_generation=target.generation, building_generation=None)
+            )
+        target.building = False
 
     def catch_up(self, progress: Progress | None = None) -> PassResult:
         """Pass after pass until no read model has anything left to read."""
@@ -184,7 +201,7 @@ class Runner:
         if target.building and reached_head and last.position >= self.log.head():
             conn.execute(
                 update(STATE)
-                .where(STATE.c.name == target.name)
+                .where(STATE.c.name == target.name, STATE.c.building_generation == target.generation)
                 .values(live_generation=target.generation, building_generation=None)
             )
             target.building = False
@@ -224,10 +241,10 @@ class Runner:
                 self._stop.wait(self.poll_seconds)
             self._wake.wait(self.poll_seconds)
 
-    def wait_advanced(self, timeout: float) -> None:
-        """Block until a pass of this runner commits something, or `timeout` passes."""
+    def wait_advanced(self, seen: int, timeout: float) -> None:
+        """Block until a pass commits something after the `seen`-th one (`self.commits`), or `timeout` passes."""
         with self._advanced:
-            self._advanced.wait(timeout)
+            self._advanced.wait_for(lambda: self.commits != seen, timeout)
 
 
 class _ApplyFailed(Exception):

@@ -193,8 +193,12 @@ class ReadModelStore:
             live, building = conn.execute(
                 select(STATE.c.live_generation, STATE.c.building_generation).where(STATE.c.name == name)
             ).one()
-            old = [g for g in (building,) if g is not None]
             generation = int(max(live, building or 0)) + 1
+            # The generation replaced by the last rebuild was kept for queries already under way; now it goes.
+            old = [
+                g for g in conn.execute(select(TRACKING.c.generation).where(TRACKING.c.name == name)).scalars()
+                if g != live
+            ]
         for g in old:
             self.drop_generation(name, g)
         self.drop_generation(name, generation)

@@ -1,0 +1,235 @@
+"""The runner's promises, with small read models made for the purpose: exactly once in pages of any size, a failing
+read model stopped visibly while the others go on, waiting that always ends, rebuild beside the live generation,
+one runner per read model."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+
+from domain.dossier import Dossier
+from domain.values import UnitKind
+from projections.core import LoggedEvent, Page, Projection
+from projections.locks import AdvisoryLocks, FileLocks
+from projections.log import RecorderLog
+from projections.readside import ReadSide
+from projections.runner import Runner
+from projections.store import ReadModelStore, make_engine
+from tests.application.conftest import World, build_world
+from tests.application.helpers import decided, endorsed
+
+
+class TopicCounts(Projection):
+    """Counts every event by class: applied twice or skipped, an event shows in the figures."""
+
+    name = "topic_counts"
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        return {
+            "counts": Table(
+                "topic_counts" + suffix,
+                metadata,
+                Column("topic", String(200), primary_key=True),
+                Column("n", Integer, nullable=False),
+            )
+        }
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        page.counters("counts").add((type(logged.event).__qualname__,), n=1)
+
+
+class Submissions(Projection):
+    """Reads only submissions; its position must still move over everything else."""
+
+    name = "submissions"
+    handles: ClassVar[tuple[type, ...]] = (Dossier.Submitted,)  # type: ignore[attr-defined]
+    broken_at: ClassVar[int | None] = None
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        return {
+            "submitted": Table(
+                "submitted" + suffix,
+                metadata,
+                Column("dossier_id", String(36), primary_key=True),
+                Column("position", Integer, nullable=False),
+            )
+        }
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        if self.broken_at is not None and logged.position >= self.broken_at:
+            raise ValueError("this read model cannot read that event")
+        page.rows("submitted").put({"dossier_id": str(logged.originator_id), "position": logged.position})
+
+
+@pytest.fixture
+def world() -> World:
+    world = build_world()
+    for unit in ("cell-a", "cell-b"):
+        decided(world, unit)
+    endorsed(world, "treasury")
+    return world
+
+
+def expected_counts(world: World) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for notification in world.engine.recorder.select_notifications(1, 10_000):
+        topic = notification.topic.split(":")[1]
+        counts[topic] = counts.get(topic, 0) + 1
+    return counts
+
+
+def counts_in(store: ReadModelStore) -> dict[str, int]:
+    table = store.live_tables("topic_counts")["counts"]
+    with store.engine.connect() as conn:
+        return {row.topic: row.n for row in conn.execute(select(table))}
+
+
+def log_of(world: World) -> RecorderLog:
+    return RecorderLog(world.engine.recorder, world.engine.mapper)
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 500])
+def test_every_event_is_applied_exactly_once_whatever_the_page_size(world: World, page_size: int) -> None:
+    store = ReadModelStore(make_engine("sqlite://"), [TopicCounts()])
+    Runner(store, log_of(world), page_size=page_size).catch_up()
+    assert counts_in(store) == expected_counts(world)
+    assert store.trackings()[0].position == world.engine.recorder.max_notification_id()
+
+
+def test_a_read_model_moves_its_position_over_the_events_it_ignores(world: World) -> None:
+    side = ReadSide(make_engine("sqlite://"), [Submissions()], log_of(world))
+    side.catch_up()
+    head = world.engine.recorder.max_notification_id() or 0
+    last_submission = max(
+        n.id for n in world.engine.recorder.select_notifications(1, 10_000) if n.topic.endswith("Submitted")
+    )
+    assert last_submission < head
+    assert side.wait_for(head, timeout=0.5).reached
+
+
+def test_a_read_model_that_cannot_apply_an_event_stops_there_visibly_and_the_others_go_on(world: World) -> None:
+    submissions = [n.id for n in world.engine.recorder.select_notifications(1, 10_000) if n.topic.endswith("Submitted")]
+    broken = Submissions()
+    broken.broken_at = submissions[1]
+    side = ReadSide(make_engine("sqlite://"), [TopicCounts(), broken], log_of(world), page_size=7)
+    result = side.catch_up()
+
+    assert [(name, position) for name, position, _ in result.failures] == [("submissions", submissions[1])]
+    status = {s.name: s for s in side.status()}
+    assert status["submissions"].state == f"failed at event {submissions[1]}"
+    assert "cannot read that event" in (status["submissions"].error or "")
+    # Everything before the failing event is applied and kept; nothing of it or after.
+    assert status["submissions"].position == submissions[1] - 1
+    table = side.store.live_tables("submissions")["submitted"]
+    with side.store.engine.connect() as conn:
+        assert [r.position for r in conn.execute(select(table))] == [submissions[0]]
+    assert status["topic_counts"].state == "up to date"
+    assert counts_in(side.store) == expected_counts(world)
+    waited = side.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=0.2)
+    assert waited.reached and waited.failed == ("submissions",)
+
+    broken.broken_at = None
+    assert side.retry("submissions")
+    side.catch_up()
+    with side.store.engine.connect() as conn:
+        assert sorted(r.position for r in conn.execute(select(table))) == submissions
+    assert {s.name: s.state for s in side.status()} == {"submissions": "up to date", "topic_counts": "up to date"}
+
+
+def test_a_rebuild_fills_a_new_generation_beside_the_live_one_and_switches_when_level(world: World) -> None:
+    side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world), page_size=5)
+    side.catch_up()
+    before = counts_in(side.store)
+    seen_during: list[dict[str, int]] = []
+
+    def progress(name: str, position: int, head: int) -> None:
+        # While the new generation fills, queries still read the old, complete one.
+        seen_during.append(counts_in(side.store))
+
+    side.rebuild(progress=progress)
+    assert seen_during and all(seen == before for seen in seen_during)
+    assert side.store.live_generation("topic_counts", refresh=True) == 2
+    assert counts_in(side.store) == expected_counts(world)
+    side.rebuild()
+    assert side.store.live_generation("topic_counts", refresh=True) == 3
+    assert {t.generation for t in side.store.trackings()} == {2, 3}
+
+
+def test_a_rebuild_catches_events_recorded_while_it_ran(world: World) -> None:
+    side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world), page_size=4)
+    side.catch_up()
+    recorded = []
+
+    def progress(name: str, position: int, head: int) -> None:
+        if not recorded:
+            recorded.append(
+                world.engine.register_unit(
+                    world.admin, code="new-cell", name="Chi bộ mới", kind=UnitKind.GRASSROOTS_CELL,
+                    parent_id=world.units["district"], established_on=date(2020, 1, 1),
+                )
+            )
+
+    side.rebuild(progress=progress)
+    assert recorded
+    side.catch_up()
+    assert counts_in(side.store) == expected_counts(world)
+
+
+def test_waiting_for_a_command_position_is_woken_by_the_runner_in_this_process(world: World) -> None:
+    side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world), poll_seconds=30)
+    runner = side.start()
+    world.engine.on_commit.append(runner.wake)
+    try:
+        assert side.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=10).reached
+        receipt = world.engine.register_unit(
+            world.admin, code="new-cell", name="Chi bộ mới", kind=UnitKind.GRASSROOTS_CELL,
+            parent_id=world.units["district"], established_on=date(2020, 1, 1),
+        )
+        # The poll interval is 30 s: only the commit's own wake-up can make this wait short.
+        assert side.wait_for(receipt.position, timeout=10).reached
+        assert counts_in(side.store) == expected_counts(world)
+    finally:
+        side.close()
+
+
+def test_only_one_runner_at_a_time_feeds_a_read_model_on_sqlite(tmp_path: Path) -> None:
+    first, second = FileLocks(tmp_path / "locks"), FileLocks(tmp_path / "locks")
+    assert first.acquire("dossiers", 1)
+    assert not second.acquire("dossiers", 1)
+    assert second.acquire("dossiers", 2)
+    first.release_all()
+    assert second.acquire("dossiers", 1)
+
+
+@pytest.mark.postgres
+def test_only_one_runner_at_a_time_feeds_a_read_model_on_postgresql(fresh_postgres_url: str) -> None:
+    engine = make_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    first, second = AdvisoryLocks(engine), AdvisoryLocks(engine)
+    try:
+        assert first.acquire("dossiers", 1)
+        assert not second.acquire("dossiers", 1)
+        first.release_all()
+        assert second.acquire("dossiers", 1)
+    finally:
+        first.release_all()
+        second.release_all()
+        engine.dispose()
+
+
+def _threads_running(prefix: str) -> Iterator[str]:
+    return (t.name for t in threading.enumerate() if t.name.startswith(prefix))
+
+
+def test_closing_the_read_side_stops_its_runner(world: World) -> None:
+    side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world))
+    side.start()
+    side.close()
+    assert not list(_threads_running("projections"))
+
+
