@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from projections.catalog import all_projections
@@ -17,16 +18,27 @@ def open_read_side(engine: Engine, *, database_url: str | None, data_dir: Path) 
     PostgreSQL database otherwise. Nothing runs until `start()` or `catch_up()`."""
     url = read_models_url(database_url, data_dir)
     postgres = database_url is not None and is_postgres_url(database_url)
+    sqlite_file: Path | None = None
     if not postgres:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        sqlite_file = data_dir / "read-models.sqlite"
+        if not _writable(sqlite_file):
+            # An archived copy on a read-only medium: its read models are computed in memory from its events, so
+            # that reading it writes nothing.
+            url, sqlite_file = "sqlite://", None
     return ReadSide(
         make_engine(url),
         all_projections(),
         RecorderLog(engine.recorder, engine.mapper),
-        sqlite_file=None if postgres else data_dir / "read-models.sqlite",
+        sqlite_file=sqlite_file,
         postgres_url=url if postgres else None,
         events_channel=getattr(engine.recorder, "channel_name", None) if postgres else None,
     )
+
+
+def _writable(path: Path) -> bool:
+    if path.exists():
+        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    return path.parent.is_dir() and os.access(path.parent, os.W_OK)
 
 
 def started(engine: Engine, side: ReadSide) -> ReadSide:
