@@ -581,6 +581,7 @@ def archive(store: ReadModelStore, person_id: UUID, limit: int = 50, offset: int
         total = conn.execute(select(func.count()).select_from(acted)).scalar_one()
         rows = conn.execute(
             select(d.c.dossier_id, d.c.unit_code, d.c.year, d.c.state, s.c.trigger, s.c.at_us)
+            .select_from(acted)
             .join(s, and_(s.c.dossier_id == acted.c.dossier_id, s.c.position == acted.c.last))
             .join(d, d.c.dossier_id == acted.c.dossier_id)
             .order_by(acted.c.last.desc())

@@ -103,14 +103,15 @@ def at(world: World, day: date, hour: int = 2) -> None:
     world.clock.set(datetime(day.year, day.month, day.day, hour, 0, tzinfo=UTC))
 
 
-def play_season(world: World, after_step: Callable[[], None] = lambda: None) -> Season:
-    """The season, step by step; `after_step` runs after each (a live runner's catch-up, say)."""
+def play_season(world: World, after_step: Callable[[Season], None] = lambda season: None) -> Season:
+    """The season, step by step; `after_step` runs after each, given the season so far (a live runner's catch-up,
+    say, and checks of the read models against the engine at that point)."""
     season = Season(world)
     engine, admin, units = world.engine, world.admin, world.units
 
     def step() -> None:
         season.mark()
-        after_step()
+        after_step(season)
 
     # The hierarchy changes: a rename, a unit that comes and goes, a committee moved with its cell.
     engine.rename_unit(admin, units["cell-b"], name="Chi bộ Tổ dân phố 2 (sáp nhập)", effective_from=date(2024, 7, 1))

@@ -109,7 +109,7 @@ def test_pages_of_any_size_give_the_same_hierarchy(
 def test_a_store_fed_after_every_step_equals_one_fed_at_the_end() -> None:
     world = build_world()
     live = ReadModelStore(make_engine("sqlite://"), projections())
-    play_season(world, after_step=lambda: feed(live, world, page_size=7))
+    play_season(world, after_step=lambda _: feed(live, world, page_size=7))
     rebuilt = ReadModelStore(make_engine("sqlite://"), projections())
     feed(rebuilt, world)
     from tests.integration.read_models_world import dump
