@@ -177,6 +177,14 @@ def play_season(world: World, after_step: Callable[[Season], None] = lambda seas
     )
     step()
 
+    # A cell moved, with its dossier waiting for review: its reviewer is now the committee it moved under.
+    at(world, date(2024, 11, 22))
+    engine.move_unit(
+        admin, units["cell-b"], parent_id=units["zone"], effective_from=date(2024, 11, 22), reason="QĐ 9-QĐ/ĐU"
+    )
+    world.person("zone-reviewer", "Ban Tổ chức Đảng ủy xã", [(Role.REVIEWER, "zone")])
+    step()
+
     at(world, date(2024, 11, 25))
     # A submission after a return is a resubmission (round 2).
     engine.submit(world.secretary("cell-a"), season.dossiers["cell-a"])

@@ -114,7 +114,7 @@ def test_queues_match_the_engine_after_every_step_of_the_season() -> None:
         checked.append(check_queues_match_available_actions(world, season, store))
 
     play_season(world, after_step)
-    assert len(checked) == 11
+    assert len(checked) == 12
 
 
 def test_nobody_reviews_what_they_submitted() -> None:
