@@ -50,6 +50,7 @@ from domain import dossier as _dossier
 from domain import period as _period
 from domain import person as _person
 from domain import unit as _unit
+from domain.values import Answer
 from projections.core import LoggedEvent, Page, Projection, Row
 from projections.store import ReadModelStore
 
@@ -320,7 +321,7 @@ class AuditProjection(Projection):
         elif isinstance(event, Period.Event):
             changes = self._period(page, logged, row)
         if changes:
-            row["changes"] = json.dumps(_plain(changes), ensure_ascii=False, sort_keys=True)
+            row["changes"] = json.dumps(_plain(changes), ensure_ascii=False)
         return row
 
     # --- per kind of aggregate ---------------------------------------------------------------------------------
@@ -380,9 +381,9 @@ class AuditProjection(Projection):
                 changed[key] = {"before": values.get(key), "after": after}
                 values[key] = after
             changes[field_name] = changed
-            updated[field_name] = json.dumps(values, ensure_ascii=False, sort_keys=True)
+            updated[field_name] = json.dumps(values, ensure_ascii=False)
         stored.put(updated)
-        return changes
+        return _Plain(changes)
 
     def _unit(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
@@ -551,10 +552,32 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+class _Plain(dict[str, Any]):
+    """Changes already made plain (the answers, converted one by one as they are compared): not converted again."""
+
+
+_SCALARS = frozenset({type(None), bool, int, float, str})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _answer(answer: Answer) -> dict[str, Any]:
+    # The commonest value of all (twenty or so per recording): spelled out rather than found by reflection.
+    return {
+        "grade": None if answer.grade is None else answer.grade.value,
+        "points": None if answer.points is None else str(answer.points),
+        "met": answer.met,
+        "sub_items": dict(answer.sub_items),
+        "comment": answer.comment,
+    }
+
+
 def _plain(value: Any) -> Any:
     """A value as JSON holds it: enums by value, decimals and dates as text, dataclasses as objects."""
-    if value is None or isinstance(value, bool | int | float | str):
+    kind = type(value)
+    if kind in _SCALARS or kind is _Plain:
         return value
+    if kind is Answer:
+        return _answer(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal | UUID):
@@ -562,7 +585,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        names = _FIELDS.get(kind)
+        if names is None:
+            names = _FIELDS[kind] = tuple(f.name for f in fields(value))
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -732,7 +758,7 @@ def audit_csv(store: ReadModelStore, out: TextIO, **filters: Any) -> int:
         for column in COLUMNS:
             value = getattr(row, column)
             if column == "changes":
-                value = "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+                value = "" if value is None else json.dumps(value, ensure_ascii=False)
             elif isinstance(value, datetime):
                 value = value.isoformat()
             values.append("" if value is None else value)

@@ -192,6 +192,9 @@ class StatisticsProjection(Projection):
             Column("level", String(20), nullable=True),  # the decided level, while decided
             Column("four_good", Boolean, nullable=False),  # recognized four-good by a standing decision
             Column("participant", Boolean, nullable=False),  # opened under a recognition model
+            # The unit's place, copied from `units` (and kept there by moves): a dossier's event needs no other row.
+            Column("parent_id", String(ID), nullable=True),
+            Column("ancestors", Text, nullable=False),
             # A move finds the dossiers of the moved subtree by unit.
             Index(f"ix_stat_dossiers_unit{suffix}", "unit_id"),
         )
@@ -263,25 +266,28 @@ class StatisticsProjection(Projection):
         units, dossiers = page.rows("units"), page.rows("dossiers")
         dossiers.load((str(i.originator_id),) for i in items if isinstance(i.event, _DOSSIER_EVENTS))
         unit_ids: set[str] = set()
+        # A party cell's committee and year: the committee's targets change with the cell's dossier.
+        committees: set[tuple[str, int]] = set()
         for logged in items:
             event = logged.event
             if isinstance(event, Dossier.Opened):
                 unit_ids.add(str(event.unit_id))
             elif isinstance(event, _DOSSIER_EVENTS):
                 row = dossiers.get(str(logged.originator_id))
-                if row is not None:
-                    unit_ids.add(row["unit_id"])
+                if row is not None and row["parent_id"] and row["kind"] == COMMITTEE_CELL_KIND:
+                    committees.add((row["parent_id"], row["year"]))
             elif isinstance(event, Unit.Registered) and event.parent_id is not None:
                 unit_ids.add(str(event.parent_id))
             elif isinstance(event, Unit.Moved):
                 unit_ids.update((str(logged.originator_id), str(event.parent_id)))
         units.load((u,) for u in unit_ids)
-        # The parents of those units: a cell's committee, whose own ancestors count the committee's targets.
-        parents = {row["parent_id"] for u in unit_ids if (row := units.get(u)) is not None and row["parent_id"]}
-        units.load((p,) for p in parents)
-        years = {i.event.year for i in items if isinstance(i.event, Dossier.Opened)}
-        years.update(row["year"] for i in items if (row := dossiers.get(str(i.originator_id))) is not None)
-        page.rows("committees").load((p, y) for p in parents for y in years)
+        for logged in items:
+            event = logged.event
+            if isinstance(event, Dossier.Opened):
+                unit = units.get(str(event.unit_id))
+                if unit is not None and unit["parent_id"] and unit["kind"] == COMMITTEE_CELL_KIND:
+                    committees.add((unit["parent_id"], event.year))
+        page.rows("committees").load(committees)
         books = page.rows("book_entries")
         book_keys = [(str(i.originator_id), str(u)) for i in items for u in _book_units(i.event)]
         books.load(book_keys)
@@ -350,6 +356,10 @@ class StatisticsProjection(Projection):
                 figures = _contribution(row)
                 _spread(counters, above_before, row["year"], figures, -1)
                 _spread(counters, above_after, row["year"], figures, +1)
+                changes: dict[str, Any] = {"ancestors": _join(above_after)}
+                if unit["unit_id"] == moved:
+                    changes["parent_id"] = str(logged.event.parent_id)
+                dossiers.update(row["dossier_id"], **changes)
             for year in years_of.get(unit["unit_id"], []):
                 committee = committees.get(unit["unit_id"], year)
                 if committee is not None:
@@ -363,8 +373,8 @@ class StatisticsProjection(Projection):
             for row in by_unit.get(moved, []):
                 cell = _cell_figures(row)
                 if old_parent is not None:
-                    self._committee_change(page, old_parent, row["year"], cell, -1)
-                self._committee_change(page, str(logged.event.parent_id), row["year"], cell, +1)
+                    self._committee_change(page, old_parent, old_above[:-1], row["year"], cell, -1)
+                self._committee_change(page, str(logged.event.parent_id), new_above[:-1], row["year"], cell, +1)
 
     def _dossier_ids_of(self, page: Page, unit_ids: list[str]) -> list[str]:
         table = page.rows("dossiers").table
@@ -398,6 +408,8 @@ class StatisticsProjection(Projection):
                 "level": None,
                 "four_good": False,
                 "participant": event.recognition_model_id is not None,
+                "parent_id": unit["parent_id"] if unit is not None else None,
+                "ancestors": unit["ancestors"] if unit is not None else "",
             }
             self._change(page, None, new)
             dossiers.put(new)
@@ -428,15 +440,17 @@ class StatisticsProjection(Projection):
         delta = _difference(_contribution(old) if old else {}, _contribution(new))
         if not delta:
             return
-        unit = page.rows("units").get(new["unit_id"])
-        above = _split(unit["ancestors"]) if unit is not None else []
+        above = _split(new["ancestors"])
         _spread(page.counters("counts"), above, new["year"], delta, +1)
-        if new["kind"] == COMMITTEE_CELL_KIND and unit is not None and unit["parent_id"]:
+        if new["kind"] == COMMITTEE_CELL_KIND and new["parent_id"]:
             cell = _difference(_cell_figures(old) if old else {}, _cell_figures(new))
             if cell:
-                self._committee_change(page, unit["parent_id"], new["year"], cell, +1)
+                # The committee is the cell's parent, the last of its ancestors; the committee's own are the rest.
+                self._committee_change(page, new["parent_id"], above[:-1], new["year"], cell, +1)
 
-    def _committee_change(self, page: Page, committee_id: str, year: int, cell: Mapping[str, int], sign: int) -> None:
+    def _committee_change(
+        self, page: Page, committee_id: str, above: list[str], year: int, cell: Mapping[str, int], sign: int
+    ) -> None:
         committees = page.rows("committees")
         before = committees.get(committee_id, year)
         after: Row = dict(before) if before is not None else {"unit_id": committee_id, "year": year}
@@ -445,11 +459,7 @@ class StatisticsProjection(Projection):
         committees.put(after)
         flags = _difference(_targets_met(before) if before else {}, _targets_met(after))
         if flags:
-            _spread(page.counters("counts"), self._lineage_above(page, committee_id), year, flags, +1)
-
-    def _lineage_above(self, page: Page, unit_id: str) -> list[str]:
-        row = page.rows("units").get(unit_id)
-        return _split(row["ancestors"]) if row is not None else []
+            _spread(page.counters("counts"), above, year, flags, +1)
 
     # --- decision books: the quota meter -----------------------------------------------------------------------
 
