@@ -170,8 +170,19 @@ class Counters:
             row.update({c: deltas.get(c, 0) for c in self.value_columns})
             rows.append(row)
         self._deltas.clear()
-        if rows:
-            self._page.conn.execute(_increment(self._page.conn, self.table, self.key_columns, self.value_columns), rows)
+        if not rows:
+            return
+        conn = self._page.conn
+        conn.execute(_increment(conn, self.table, self.key_columns, self.value_columns), rows)
+        # A figure brought back to zero leaves no row: the table is then the same however the events were paged.
+        falling = [row for row in rows if any(row[c] < 0 for c in self.value_columns)]
+        if falling:
+            keys = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
+            zero = and_(*(self.table.c[c] == 0 for c in self.value_columns))
+            conn.execute(
+                delete(self.table).where(keys, zero),
+                [{f"k_{c}": row[c] for c in self.key_columns} for row in falling],
+            )
 
 
 def _increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
