@@ -137,6 +137,28 @@ SPECS = {1: WorkflowSpec(1, TRANSITIONS_V1, RULES_V1)}
 CURRENT_VERSION = max(SPECS)
 
 
+_SCOPE_NAMES = {Scope.OWN_UNIT: "own", Scope.DIRECT_SUPERIOR: "direct", Scope.ANY_SUPERIOR: "any"}
+
+
+def waiting_rule_tuples(
+    spec: WorkflowSpec,
+) -> list[tuple[str, Role, str, frozenset[S], bool, frozenset[S]]]:
+    """The spec as plain data for the read side, which may not import the workflow: per trigger (trigger, role,
+    scope "own" | "direct" | "any", the states it fires from, independent, the states it still fires from once the
+    period is closed)."""
+    return [
+        (
+            rule.trigger,
+            rule.role,
+            _SCOPE_NAMES[rule.scope],
+            frozenset(state for state in S if rule.trigger in spec.triggers_from(state)),
+            rule.independent,
+            rule.when_closed_from,
+        )
+        for rule in spec.rules.values()
+    ]
+
+
 class Workflow:
     """All workflow versions: a dossier keeps the version it was opened under."""
 

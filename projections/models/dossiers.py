@@ -834,3 +834,38 @@ def periods(store: ReadModelStore) -> dict[int, dict[str, Any]]:
             }
             for r in conn.execute(select(p))
         }
+
+
+@dataclass(frozen=True)
+class PeriodSummary:
+    """A period's dossiers counted: by state, by decided level, and the four-good recognitions standing."""
+
+    year: int
+    dossiers: int
+    by_state: dict[str, int]
+    decided: dict[str, int]
+    four_good: int
+
+
+def period_summary(store: ReadModelStore, year: int) -> PeriodSummary:
+    d = store.live_tables(DossiersProjection.name)["dossiers"]
+    decided_states = [DossierState.APPROVED.value, DossierState.NOT_RATED.value]
+    with store.engine.connect() as conn:
+        by_state = {
+            r.state: int(r.n)
+            for r in conn.execute(
+                select(d.c.state, func.count().label("n")).where(d.c.year == year).group_by(d.c.state)
+            )
+        }
+        decided = {
+            r.final_level: int(r.n)
+            for r in conn.execute(
+                select(d.c.final_level, func.count().label("n"))
+                .where(d.c.year == year, d.c.state.in_(decided_states), d.c.final_level.is_not(None))
+                .group_by(d.c.final_level)
+            )
+        }
+        four_good = conn.execute(
+            select(func.count()).select_from(d).where(d.c.year == year, d.c.four_good.is_(True))
+        ).scalar_one()
+    return PeriodSummary(year, sum(by_state.values()), by_state, decided, int(four_good))

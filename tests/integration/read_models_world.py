@@ -21,7 +21,7 @@ from domain.actor import Actor
 from domain.errors import NotAuthorized, NotFound
 from domain.ids import person_id
 from domain.person import Person
-from domain.values import Classification, DossierState, Role, UnitKind
+from domain.values import Classification, Role, UnitKind
 from projections.core import Projection
 from projections.log import RecorderLog
 from projections.models.access import NOT_WAITING, AccessProjection, WaitingRule, waiting_rules_from
@@ -34,25 +34,12 @@ from tests.application.helpers import draft
 from tests.conftest import Backend
 from workflow.authorization import authorize
 from workflow.clock import local_date
-from workflow.spec import Scope, WorkflowSpec
-
-SCOPES = {Scope.OWN_UNIT: "own", Scope.DIRECT_SUPERIOR: "direct", Scope.ANY_SUPERIOR: "any"}
+from workflow.spec import WorkflowSpec, waiting_rule_tuples
 
 
 def rules_from_spec(spec: WorkflowSpec) -> tuple[WaitingRule, ...]:
-    """The spec as plain data: each trigger's role, scope and independence from its rule, its states from the
-    transitions machine (the web layer does the same)."""
-    return waiting_rules_from(
-        (
-            rule.trigger,
-            rule.role,
-            SCOPES[rule.scope],
-            frozenset(s for s in DossierState if rule.trigger in spec.triggers_from(s)),
-            rule.independent,
-            rule.when_closed_from,
-        )
-        for rule in spec.rules.values()
-    )
+    """The spec as plain data (the web layer does the same)."""
+    return waiting_rules_from(waiting_rule_tuples(spec))
 
 
 def open_store(backend: Backend, tmp_path: Path) -> ReadModelStore:
