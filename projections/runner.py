@@ -160,10 +160,10 @@ class Runner:
             result = self.run_pass()
             total.failures.extend(result.failures)
             total.applied += result.applied
-            if progress is not None and self._held is not None:
-                head = self.log.head()
-                for target in self._held:
-                    progress(target.name, target.position, head)
+            if progress is not None and self._held:
+                # One figure for all: the read model furthest behind.
+                slowest = min(self._held, key=lambda t: t.position)
+                progress(slowest.name, slowest.position, self.log.head())
             if not result.applied:
                 return total
 

@@ -8,22 +8,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import DomainError
+from domain.ids import person_id, unit_id
+from domain.text import clean_text
+from projections.models import access as access_model
+from projections.models import audit as audit_model
+from projections.models import dossiers as dossiers_model
+from projections.models import units as units_model
 from projections.readside import ReadSide
-from web import report
+from web import listings, report
 from web.readside import open_read_side
 from web.report import printable
 from web.settings import SettingsError, load_settings
 from workflow import store
 from workflow.bootstrap import build_engine
-from workflow.clock import local_date
+from workflow.clock import end_of_day, local_date, start_of_day
 from workflow.engine import Engine
+from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
 from workflow.store import StoreUnavailable, is_postgres_url
 from workflow.store.backend import sqlite_failure
 
@@ -143,6 +150,9 @@ def demo(
                 return
             raise fail("the store already holds data; the demo loads only into an empty store (see README)")
         play_demo(engine, progress=typer.echo)
+        with read_side_session(engine):
+            # Brought up to date here, once, so that the first listing after the demo answers at once.
+            pass
 
 
 @app.command()
@@ -154,7 +164,8 @@ def status(
     with engine_session(read_only=True) as engine:
         if engine.is_empty():
             raise fail("the store is empty; load the demo with `dossierflow demo`")
-        lines = list(report.status_lines(engine, only))
+        with read_side_session(engine) as side:
+            lines = list(listings.status_lines(side.store, only))
         if not lines:
             raise fail(f"no evaluation period for {only}")
         for line in lines:
@@ -336,13 +347,111 @@ def units(
 ) -> None:
     """The hierarchy of units as of a date (today by default): names and places as they were then."""
     chosen = parse_date(as_of) if as_of is not None else None
-    with engine_session(read_only=True) as engine:
+    with engine_session(read_only=True) as engine, read_side_session(engine) as side:
         day = chosen or local_date(engine.clock())
-        lines = list(report.unit_lines(engine, day))
+        lines = list(listings.unit_lines(side.store, day))
         if not lines:
             raise fail(f"no unit existed on {day}")
         for line in lines:
             typer.echo(line)
+
+
+@app.command()
+def stats(
+    year: Annotated[str, typer.Argument(help="The evaluation year.", metavar="YEAR")],
+    unit: Annotated[str | None, typer.Option("--unit", help="A unit's code (default: each top-level unit).")] = None,
+) -> None:
+    """Statistics of a unit and everything below it for a period: states, classifications, four-good cells, the
+    quota meter of each group, the pilot and model-cell targets."""
+    chosen_year = parse_whole_number(year, "a year", "2024", 4)
+    with engine_session(read_only=True) as engine, read_side_session(engine) as side:
+        if unit is not None:
+            found = units_model.unit_by_code(side.store, clean_argument(unit, "a unit code"))
+            if found is None:
+                raise fail(f"no unit with code {quoted(unit)}")
+            chosen = [found]
+        else:
+            chosen = listings.top_units(side.store)
+        if chosen_year not in dossiers_model.periods(side.store):
+            raise fail(f"no evaluation period for {chosen_year}")
+        for row in chosen:
+            for line in listings.stats_lines(side.store, row, chosen_year):
+                typer.echo(line)
+
+
+@app.command()
+def audit(
+    person: Annotated[str | None, typer.Option(help="Only what this person (username) did.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only this unit (code) and everything below it.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action (an event name such as Approved).")] = None,
+    year: Annotated[str | None, typer.Option(help="Only this evaluation year.", metavar="YEAR")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date.", metavar="DATE")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date, inclusive.", metavar="DATE")] = None,
+    dossier: Annotated[str | None, typer.Option(help="Only this dossier (id or UNIT-CODE/YEAR).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The trail as it stood at the end of this date.")] = None,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Every matching row as CSV on stdout.")] = False,
+    limit: Annotated[str, typer.Option(help="At most this many rows (text output).", metavar="N")] = "200",
+) -> None:
+    """The audit trail: every event with who, as what, over which unit, on whose behalf, why, what changed, and
+    its chain hash."""
+    filters: dict[str, Any] = {}
+    if person is not None:
+        filters["person_id"] = person_id(clean_argument(person, "a username"))
+    if unit is not None:
+        filters["unit_id"] = unit_id(clean_argument(unit, "a unit code"))
+    if action is not None:
+        filters["action"] = clean_argument(action, "an action")
+    if year is not None:
+        filters["year"] = parse_whole_number(year, "a year", "2024", 4)
+    if since is not None:
+        filters["since"] = start_of_day(parse_date(since))
+    if until is not None:
+        filters["until"] = end_of_day(parse_date(until))
+    if as_of is not None:
+        filters["as_of"] = end_of_day(parse_date(as_of))
+    most = parse_whole_number(limit, "a number of rows", "200", 9)
+    with engine_session(read_only=True) as engine:
+        if dossier is not None:
+            filters["dossier_id"] = engine.find_dossier(parse_reference(dossier))
+        with read_side_session(engine) as side:
+            if csv_out:
+                audit_model.audit_csv(side.store, sys.stdout, **filters)
+                return
+            trail = audit_model.audit_trail(side.store, limit=most, **filters)
+            for line in listings.audit_lines(list(trail.rows)):
+                typer.echo(line)
+            shown = len(trail.rows)
+            more = f"; --limit or --csv for the other {trail.total - shown:,}" if trail.total > shown else ""
+            typer.echo(f"{shown:,} of {trail.total:,} events{more}", err=True)
+
+
+@app.command("who-could-act")
+def who_could_act(
+    dossier: Annotated[str, typer.Argument(help="A dossier id, or UNIT-CODE/YEAR.")],
+    on: Annotated[str, typer.Option("--on", help="The date (the end of that day, Vietnam time).", metavar="DATE")],
+) -> None:
+    """Who could act on a dossier on a date: by which role, over which unit, with which grant or delegation."""
+    reference = parse_reference(dossier)
+    day = parse_date(on)
+    with engine_session(read_only=True) as engine:
+        did = engine.find_dossier(reference)
+        with read_side_session(engine) as side:
+            rules = access_model.waiting_rules_from(waiting_rule_tuples(spec_for(CURRENT_VERSION)))
+            found = access_model.who_could_act(side.store, did, end_of_day(day), rules)
+            if not found:
+                typer.echo(f"nobody could act on {reference} on {day}")
+                return
+            names = units_model.unit_names(side.store, [p.unit_id for p in found])
+            names.update({p.person_id: p.full_name for p in found})
+            for line in listings.could_act_lines(found, names):
+                typer.echo(line)
+
+
+def clean_argument(text: str, what: str) -> str:
+    try:
+        return clean_text(text, what, max_length=_REFERENCE_LIMIT)
+    except DomainError as error:
+        raise fail(str(error)) from None
 
 
 projections_app = typer.Typer(
@@ -399,14 +508,14 @@ class _CatchUpProgress:
         self.shown = False
 
     def __call__(self, name: str, position: int, head: int) -> None:
-        self.first.setdefault(name, position)
+        self.first.setdefault("", position)
         elapsed = time.monotonic() - self.started
         if elapsed < 1:
             return
-        done = position - self.first[name]
+        done = position - self.first[""]
         rate = done / elapsed if elapsed else 0.0
         eta = f"{(head - position) / rate:,.0f} s" if rate else "?"
-        line = f"\r{name}: {self.verb} {position:,} of {head:,} events, {rate:,.0f} events/s, ETA {eta} "
+        line = f"\rread models {self.verb} {position:,} of {head:,} events, {rate:,.0f} events/s, ETA {eta} "
         typer.echo(line, err=True, nl=False)
         self.shown = True
 

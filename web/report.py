@@ -40,7 +40,7 @@ def _escape(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def _escaped(lines: Callable[P, Iterator[str]]) -> Callable[P, Iterator[str]]:
+def escaped_lines(lines: Callable[P, Iterator[str]]) -> Callable[P, Iterator[str]]:
     # Every line of a report is escaped whole: what the report adds around stored text never holds such characters.
     @wraps(lines)
     def escaped(*args: P.args, **kwargs: P.kwargs) -> Iterator[str]:
@@ -89,7 +89,7 @@ class Names:
         return text
 
 
-@_escaped
+@escaped_lines
 def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
     names = Names(engine)
     dossier = engine.dossier(did)
@@ -140,7 +140,7 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
             yield f"       why: {fields['reason']}"
 
 
-@_escaped
+@escaped_lines
 def dossier_lines(engine: Engine, dossier: Dossier) -> Iterator[str]:
     names = Names(engine)
     yield f"{names.unit(dossier.unit_id)}: {dossier.year} dossier {dossier.id}"
@@ -170,7 +170,7 @@ def dossier_lines(engine: Engine, dossier: Dossier) -> Iterator[str]:
             yield f"    {ev.name} ({ev.media_type}, {ev.size} bytes) sha256 {ev.sha256}"
 
 
-@_escaped
+@escaped_lines
 def status_lines(engine: Engine, year: int | None) -> Iterator[str]:
     names = Names(engine)
     dossiers = [engine.dossier(did) for did in engine.aggregate_ids(Dossier, "Opened")]
@@ -197,7 +197,7 @@ def status_lines(engine: Engine, year: int | None) -> Iterator[str]:
             yield f"   {names.unit(d.unit_id):<60} {d.state.value:<22}{level}{four}"
 
 
-@_escaped
+@escaped_lines
 def unit_lines(engine: Engine, day: date) -> Iterator[str]:
     tree = engine.hierarchy(day)
     if not tree:

@@ -21,6 +21,10 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, time.max, tzinfo=VIETNAM)
 
 
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=VIETNAM)
+
+
 class SimulatedClock:
     """A clock the demo and the tests move by hand, so a season can be played with its real dates."""
 

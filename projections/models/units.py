@@ -376,3 +376,11 @@ def unit_names(store: ReadModelStore, unit_ids: Iterable[UUID]) -> dict[UUID, st
             query = select(units.c.unit_id, units.c.name).where(units.c.unit_id.in_(chunk))
             found.update({r.unit_id: r.name for r in conn.execute(query)})
     return found
+
+
+def top_level_units(store: ReadModelStore) -> list[UnitRow]:
+    """The units with no unit above them now, by code."""
+    table = store.live_tables(UnitsProjection.name)["units"]
+    with store.engine.connect() as conn:
+        found = conn.execute(select(table).where(table.c.parent_id.is_(None)).order_by(table.c.code))
+        return [_unit_row(r) for r in found]

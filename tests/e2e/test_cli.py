@@ -5,6 +5,8 @@ One demo run is shared by the tests that only read (module scope); a test that w
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shutil
@@ -340,3 +342,95 @@ def test_a_copy_verifies_offline_with_the_exported_public_key_and_checkpoint_and
     assert result.returncode == 1
     assert re.search(rf"TAMPERED: link {newest - 2} .* is truncated: .* checkpoint", result.stderr), result.stderr
 
+
+# --- the listings read the read models -------------------------------------------------------------------
+
+
+def test_stats_of_a_committee_show_its_cells_against_the_four_good_targets(played: Path) -> None:
+    result = dossierflow(played, "stats", "2024", "--unit", "lc-kim-tan")
+    assert result.returncode == 0, result.stderr
+    assert "Đảng bộ phường Kim Tân [lc-kim-tan], 2024: 2 dossiers below" in result.stdout
+    assert "four-good cells: 2 (100% of 2 cells)" in result.stdout
+    assert re.search(r"target pilot cells: 2 of 2 \(wanted at least 2\): met", result.stdout)
+    assert "quota, group party_cell:" in result.stdout
+
+
+def test_stats_of_the_top_unit_count_every_dossier_below_it(played: Path) -> None:
+    result = dossierflow(played, "stats", "2024")
+    assert result.returncode == 0, result.stderr
+    status = dossierflow(played, "status", "--year", "2024").stdout
+    total = re.search(r"^== 2024 .*: (\d+) dossiers", status, re.MULTILINE)
+    assert total is not None
+    below = re.search(r"\[lao-cai\], 2024: (\d+) dossiers below", result.stdout)
+    assert below is not None
+    assert below.group(1) == total.group(1)
+
+
+def test_stats_refuse_an_unknown_unit_or_year_in_one_line(played: Path) -> None:
+    unknown = dossierflow(played, "stats", "2024", "--unit", "no-such-unit")
+    assert unknown.returncode == 2
+    assert "no unit with code 'no-such-unit'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    year = dossierflow(played, "stats", "1999")
+    assert year.returncode == 2
+    assert "no evaluation period for 1999" in year.stderr
+
+
+def test_the_audit_trail_of_a_dossier_names_who_acted_as_what_why_and_the_chain_hash(played: Path) -> None:
+    result = dossierflow(played, "audit", "--dossier", "lc-kim-tan/2024")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"as secretary: submitted the self-assessment draft -> submitted", result.stdout)
+    assert re.search(r"as reviewer: endorsed with a proposed level submitted -> endorsed level good", result.stdout)
+    assert re.search(r"chain [0-9a-f]{64}", result.stdout)
+
+
+def test_the_audit_trail_as_csv_has_one_row_per_event_of_the_year_filter(played: Path) -> None:
+    result = dossierflow(played, "audit", "--csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == event_count(played)
+    assert [int(r["position"]) for r in rows] == sorted(int(r["position"]) for r in rows)
+    approvals = dossierflow(played, "audit", "--csv", "--action", "Dossier.Approved", "--year", "2024")
+    approved = list(csv.DictReader(io.StringIO(approvals.stdout)))
+    assert approved
+    assert {r["action"] for r in approved} == {"Dossier.Approved"}
+    assert all(r["role"] == "approver" and len(r["chain_hash"]) == 64 for r in approved)
+
+
+def test_who_could_act_names_the_committee_s_reviewer_while_a_dossier_waits_for_review(played: Path) -> None:
+    result = dossierflow(played, "who-could-act", "lc-kim-tan/2024", "--on", "2024-12-01")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"as reviewer over Thành ủy Lào Cai, grant [0-9a-f-]{36}: endorse, return_to_unit", result.stdout)
+    before = dossierflow(played, "who-could-act", "lc-kim-tan/2024", "--on", "2024-01-01")
+    assert before.returncode == 0, before.stderr
+    assert "nobody could act on lc-kim-tan/2024 on 2024-01-01" in before.stdout
+
+
+def test_projections_status_shows_every_read_model_up_to_date_after_the_demo(played: Path) -> None:
+    result = dossierflow(played, "projections", "status")
+    assert result.returncode == 0, result.stderr
+    events = event_count(played)
+    for name in ("units", "dossiers", "access", "statistics", "audit"):
+        assert re.search(rf"^{name}\s+1\s+{events:,}\s+0\s+0\.0\s+up to date$", result.stdout, re.MULTILINE), name
+
+
+def test_a_rebuild_switches_to_a_new_generation_with_the_same_listings(played_copy: Path) -> None:
+    before = dossierflow(played_copy, "status").stdout
+    rebuilt = dossierflow(played_copy, "projections", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert re.search(r"rebuilt units, dossiers, access, statistics, audit from [\d,]+ events", rebuilt.stdout)
+    status = dossierflow(played_copy, "projections", "status").stdout
+    assert all(re.search(rf"^{n}\s+2\s", status, re.MULTILINE) for n in ("units", "audit"))
+    assert dossierflow(played_copy, "status").stdout == before
+
+
+def test_retrying_or_rebuilding_an_unknown_read_model_is_refused_with_the_known_ones(played: Path) -> None:
+    for args in (("projections", "retry", "nope"), ("projections", "rebuild", "nope")):
+        result = dossierflow(played, *args)
+        assert result.returncode == 2
+        assert "'nope' is not a read model; the read models are units, dossiers, access, statistics, audit" in (
+            result.stderr
+        )
+    healthy = dossierflow(played, "projections", "retry", "audit")
+    assert healthy.returncode == 0
+    assert "audit had not failed; nothing to retry" in healthy.stdout
