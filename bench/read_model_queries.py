@@ -25,18 +25,18 @@ from uuid import UUID, uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
+import psycopg
+from psycopg import sql
+from sqlalchemy import insert, text
 
-from domain.ids import dossier_id, person_id, unit_id  # noqa: E402
-from domain.values import DossierState, Role  # noqa: E402
-from projections.models.access import AccessProjection, queues  # noqa: E402
-from projections.models.dossiers import DossiersProjection, list_dossiers, micros  # noqa: E402
-from projections.models.units import UnitsProjection, hierarchy_as_of  # noqa: E402
-from projections.store import ReadModelStore, make_engine, sqlite_url  # noqa: E402
-from tests.integration.read_models_world import rules_from_spec  # noqa: E402
-from workflow.spec import SPECS  # noqa: E402
+from domain.ids import dossier_id, person_id, unit_id
+from domain.values import DossierState, Role
+from projections.models.access import AccessProjection, queues
+from projections.models.dossiers import DossiersProjection, list_dossiers, micros
+from projections.models.units import UnitsProjection, hierarchy_as_of
+from projections.store import ReadModelStore, make_engine, sqlite_url
+from tests.integration.read_models_world import rules_from_spec
+from workflow.spec import SPECS
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 YEAR = 2024
@@ -94,7 +94,7 @@ def fill(store: ReadModelStore, cells: int) -> None:
 
     ancestors: dict[str, list[UUID]] = {}
     weights = [w for _, w in STATES]
-    for position, (code, kind, parent, depth) in enumerate(hierarchy(cells), start=1):
+    for position, (code, kind, parent, _depth) in enumerate(hierarchy(cells), start=1):
         uid = unit_id(code)
         parent_id = unit_id(parent) if parent else None
         above = [parent_id, *ancestors[parent]] if parent and parent_id else []
