@@ -208,7 +208,7 @@ def chunks(n: int, size: int) -> Iterator[range]:
 
 # --- a big store kept between runs (bench/big_log.py writes it, bench/issue6_figures.py reads it) ------------------
 
-BENCH_DATA = Path(__file__).resolve().parent / ".data"
+BENCH_DATA = Path(tempfile.gettempdir()) / "dossierflow-bench"
 
 
 @dataclass
