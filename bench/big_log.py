@@ -89,6 +89,9 @@ COMMITTEE_SHARE = 0.55  # of grassroots organizations, the rest are grassroots c
 CELLS_PER_COMMITTEE = (2, 16)  # uniform: 9 on average
 FINISHED_DISTRICTS = 0.25
 BATCH_EVENTS = 10_000
+# On PostgreSQL, a save of 10,000 events in one transaction was seen to hang for good: the library's pipelined
+# executemany waited on the server, the server (holding the events table's lock) waited on the client. 2,000 do not.
+POSTGRES_BATCH_EVENTS = 2_000
 MODELS = ["four-good-cell-LC2024", "four-good-committee-LC2024"]
 DEADLINES = {
     "self_assessment": date(2024, 12, 15),
@@ -704,7 +707,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"about {QUICK_EVENTS:,} events")
     parser.add_argument("--districts", type=int, default=DISTRICTS)
     parser.add_argument("--seed", type=int, default=YEAR)
-    parser.add_argument("--batch-events", type=int, default=BATCH_EVENTS, help="events per transaction")
+    parser.add_argument(
+        "--batch-events", type=int, default=None,
+        help=f"events per transaction (default {BATCH_EVENTS:,}; {POSTGRES_BATCH_EVENTS:,} on PostgreSQL)",
+    )
     parser.add_argument("--replace", action="store_true", help="empty the store first if it holds events")
     parser.add_argument("--check", action="store_true", help="then play real commands on it and verify it")
     args = parser.parse_args()
@@ -720,7 +726,8 @@ def main() -> None:
     try:
         if not engine.is_empty():
             raise SystemExit(f"{bench.describe()} already holds events: --replace to start again")
-        writer = Writer(engine, events, args.batch_events)
+        batch = args.batch_events or (POSTGRES_BATCH_EVENTS if bench.database_url else BATCH_EVENTS)
+        writer = Writer(engine, events, batch)
         generator = Generator(engine, writer, grassroots, args.districts, args.seed)
         started = time.perf_counter()
         generator.run()
