@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import sys
 import time
@@ -92,6 +93,8 @@ BATCH_EVENTS = 10_000
 # On PostgreSQL, a save of 10,000 events in one transaction was seen to hang for good: the library's pipelined
 # executemany waited on the server, the server (holding the events table's lock) waited on the client. 2,000 do not.
 POSTGRES_BATCH_EVENTS = 2_000
+MANIFEST = "bench-manifest.json"  # in the data directory: what a benchmark needs to know of the generated log
+MANIFEST_EDITABLE = 5_000
 MODELS = ["four-good-cell-LC2024", "four-good-committee-LC2024"]
 DEADLINES = {
     "self_assessment": date(2024, 12, 15),
@@ -300,6 +303,8 @@ class Generator:
         self._evaluations: dict[tuple[Any, ...], tuple[Evaluation, Recognition | None]] = {}
         self._checked: dict[tuple[Any, ...], list[str]] = {}
         self.states: Counter[str] = Counter()
+        # Dossiers a secretary can still edit (drafts, returned): what the benchmarks stream commands at.
+        self.editable: list[tuple[str, str]] = []
         self.units = 0
         self.persons = 0
 
@@ -580,7 +585,11 @@ class Generator:
             self.approve(superior, p, at)
         for superior in superiors:
             for p in superior.children:
-                self.states[cast(Dossier, p.dossier).state.value] += 1
+                dossier = cast(Dossier, p.dossier)
+                self.states[dossier.state.value] += 1
+                editable = dossier.state in (DossierState.DRAFT, DossierState.RETURNED_TO_UNIT)
+                if editable and len(self.editable) < MANIFEST_EDITABLE:
+                    self.editable.append((str(dossier.id), p.unit.code))
 
     def subordinates(self, p: Plan) -> tuple[SubordinateSummary, tuple[UUID, ...]] | None:
         """Engine.subordinates, from the plan's own book (the decisions of the units directly below it)."""
@@ -743,6 +752,11 @@ def main() -> None:
         flush=True,
     )
     print("  dossiers by state: " + ", ".join(f"{k} {v:,}" for k, v in generator.states.most_common()))
+    manifest = {
+        "events": head, "seconds": round(seconds, 1), "year": YEAR, "province": "tinh",
+        "districts": [f"h{d + 1:02d}" for d in range(args.districts)], "editable": generator.editable,
+    }
+    (bench.data_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
     print("  events by type: " + ", ".join(f"{k} {v:,}" for k, v in writer.topics.most_common()))
     if args.check:
         check(bench)
