@@ -201,6 +201,16 @@ class Page:
         self._rows: dict[str, KeyedRows] = {}
         self._counters: dict[str, Counters] = {}
         self._appends: dict[str, list[Row]] = {}
+        self._gathered: dict[str, tuple[Callable[[list[Any]], None], list[Any]]] = {}
+
+    def gather(self, key: str, item: Any, handle: Callable[[list[Any]], None]) -> None:
+        """Keep `item` for `handle`, which gets every item gathered under `key`, in order, at the next flush (before
+        any buffer is written). A projection whose events each need a row gathers the page's events in `apply` and
+        handles them together: it loads every row they need in a few queries instead of one query per event."""
+        found = self._gathered.get(key)
+        if found is None:
+            found = self._gathered[key] = (handle, [])
+        found[1].append(item)
 
     def rows(self, table: str) -> KeyedRows:
         found = self._rows.get(table)
@@ -222,6 +232,11 @@ class Page:
 
     def flush(self) -> None:
         """Write every buffer. A projection calls it before a query of its own tables that must see this page."""
+        while self._gathered:
+            # Handled first, and emptied before the handler runs: a handler may itself flush (before a query).
+            key = next(iter(self._gathered))
+            handle, items = self._gathered.pop(key)
+            handle(items)
         for keyed in self._rows.values():
             keyed.flush()
         for counters in self._counters.values():

@@ -204,6 +204,7 @@ class ReadSide:
         self._known(name)
         retried = self.store.retry(name)
         if self.runner is not None:
+            self.runner.forget_targets()
             self.runner.wake()
         return retried
 

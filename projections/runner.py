@@ -79,6 +79,11 @@ class Runner:
         # How many passes have committed something: a waiter compares it before and after, so no commit slips by.
         self.commits = 0
         self.last_error: BaseException | None = None
+        # The targets this runner holds, with their positions kept in memory between passes: only this runner moves
+        # them while it holds their locks. Re-read from the tables at least every poll interval, so that a switch
+        # of generation by a rebuild or a retry elsewhere is seen.
+        self._held: list[Target] | None = None
+        self._held_at = 0.0
 
     # --- one pass ------------------------------------------------------------------------------
 
@@ -101,10 +106,21 @@ class Runner:
                 found.append(Target(name, generation, tracking.position, is_building))
         return found
 
+    def _current_targets(self) -> list[Target]:
+        now = time.monotonic()
+        if self._held is None or now - self._held_at >= self.poll_seconds:
+            self._held = self.targets()
+            self._held_at = now
+        return [t for t in self._held if not t.failed]
+
+    def forget_targets(self) -> None:
+        """Read the targets from the tables on the next pass (after a retry, say)."""
+        self._held = None
+
     def run_pass(self) -> PassResult:
         result = PassResult()
         groups: dict[int, list[Target]] = {}
-        for target in self.targets():
+        for target in self._current_targets():
             groups.setdefault(target.position, []).append(target)
         # The read models nearest the head first: a rebuild reading from the start never delays the live ones.
         for position in sorted(groups, reverse=True):
@@ -113,6 +129,7 @@ class Runner:
                 for target in groups[position]:
                     if target.building:
                         self._switch(target)
+                        self._held = None
                 continue
             reached_head = len(events) < self.page_size
             for target in groups[position]:
@@ -143,9 +160,10 @@ class Runner:
             result = self.run_pass()
             total.failures.extend(result.failures)
             total.applied += result.applied
-            if progress is not None:
-                for target in self.targets():
-                    progress(target.name, target.position, self.log.head())
+            if progress is not None and self._held is not None:
+                head = self.log.head()
+                for target in self._held:
+                    progress(target.name, target.position, head)
             if not result.applied:
                 return total
 

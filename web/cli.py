@@ -12,9 +12,12 @@ from typing import Annotated
 
 import typer
 from eventsourcing.persistence import PersistenceError
+from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import DomainError
+from projections.readside import ReadSide
 from web import report
+from web.readside import open_read_side
 from web.report import printable
 from web.settings import SettingsError, load_settings
 from workflow import store
@@ -340,6 +343,158 @@ def units(
             raise fail(f"no unit existed on {day}")
         for line in lines:
             typer.echo(line)
+
+
+projections_app = typer.Typer(
+    help="The read models: where each stands, rebuild, retry after a failure, run the runner.", no_args_is_help=True
+)
+app.add_typer(projections_app, name="projections")
+
+
+@contextmanager
+def read_side_session(engine: Engine, *, catch_up: bool = True) -> Iterator[ReadSide]:
+    """The read models of the configured store, brought up to date first unless told not to.
+
+    A runner elsewhere (the app, `dossierflow projections run`) may hold a read model: then this waits for it,
+    a few seconds at most, instead of feeding it too."""
+    settings = load_settings()
+    try:
+        side = open_read_side(engine, database_url=settings.database_url, data_dir=settings.data_dir)
+    except (SQLAlchemyError, OSError) as error:
+        raise fail(f"cannot open the read models: {_one_line(error)}") from None
+    try:
+        if catch_up:
+            progress = _CatchUpProgress()
+            try:
+                side.catch_up(progress=progress)
+            finally:
+                progress.done()
+            waited = side.wait_for(engine.recorder.max_notification_id() or 0, timeout=10)
+            if not waited.reached:
+                typer.secho(
+                    f"warning: {', '.join(waited.behind)} still catching up: what follows may be behind the log",
+                    err=True, fg=typer.colors.YELLOW,
+                )
+            for name in waited.failed:
+                typer.secho(
+                    f"warning: the read model {name} is stopped by a failure "
+                    f"(`dossierflow projections status`); its figures are behind the log",
+                    err=True, fg=typer.colors.YELLOW,
+                )
+        yield side
+    except SQLAlchemyError as error:
+        raise fail(f"the read models failed: {_one_line(error)}") from None
+    finally:
+        side.close()
+        side.store.engine.dispose()
+
+
+class _CatchUpProgress:
+    """events/s and ETA on stderr while read models are (re)built, once it has lasted long enough to wonder."""
+
+    def __init__(self, verb: str = "caught up") -> None:
+        self.verb = verb
+        self.started = time.monotonic()
+        self.first: dict[str, int] = {}
+        self.shown = False
+
+    def __call__(self, name: str, position: int, head: int) -> None:
+        self.first.setdefault(name, position)
+        elapsed = time.monotonic() - self.started
+        if elapsed < 1:
+            return
+        done = position - self.first[name]
+        rate = done / elapsed if elapsed else 0.0
+        eta = f"{(head - position) / rate:,.0f} s" if rate else "?"
+        line = f"\r{name}: {self.verb} {position:,} of {head:,} events, {rate:,.0f} events/s, ETA {eta} "
+        typer.echo(line, err=True, nl=False)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            typer.echo("", err=True)
+            self.shown = False
+
+
+@projections_app.command("status")
+def projections_status() -> None:
+    """Each read model: its generation, position, lag in events and seconds, and state."""
+    with engine_session(read_only=True) as engine, read_side_session(engine, catch_up=False) as side:
+        rows = side.status()
+        typer.echo(f"{'read model':<16} {'gen':>4} {'position':>10} {'lag events':>11} {'lag s':>8}  state")
+        for row in rows:
+            typer.echo(
+                f"{row.name:<16} {row.generation:>4} {row.position:>10,} {row.lag_events:>11,} "
+                f"{row.lag_seconds:>8.1f}  {row.state}"
+            )
+            if row.error:
+                typer.echo(f"{'':<16} error: {printable(row.error)}")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One read model (default: all of them).")] = None,
+) -> None:
+    """Recompute read models from the events beside the live ones; queries switch to them once level with the log."""
+    with engine_session(read_only=True) as engine, read_side_session(engine, catch_up=False) as side:
+        names = [_known_read_model(side, name)] if name else None
+        progress = _CatchUpProgress("rebuilt")
+        started_at = time.monotonic()
+        try:
+            result = side.rebuild(names, progress=progress)
+        finally:
+            progress.done()
+        for failed, position, error in result.failures:
+            typer.secho(f"{failed} failed at event {position}: {printable(error)}", err=True, fg=typer.colors.RED)
+        elapsed = time.monotonic() - started_at
+        rebuilt = ", ".join(names or list(side.store.projections))
+        typer.echo(f"rebuilt {rebuilt} from {side.log.head():,} events in {elapsed:,.1f} s")
+        if result.failures:
+            raise typer.Exit(code=1)
+
+
+@projections_app.command("retry")
+def projections_retry(name: Annotated[str, typer.Argument(help="The read model stopped by a failure.")]) -> None:
+    """Resume a read model stopped by an event it could not apply (after the fix is installed)."""
+    with engine_session(read_only=True) as engine, read_side_session(engine, catch_up=False) as side:
+        chosen = _known_read_model(side, name)
+        if not side.retry(chosen):
+            typer.echo(f"{chosen} had not failed; nothing to retry")
+            return
+        progress = _CatchUpProgress()
+        try:
+            result = side.catch_up(progress=progress)
+        finally:
+            progress.done()
+        again = [f for f in result.failures if f[0] == chosen]
+        if again:
+            raise fail(f"{chosen} failed again at event {again[0][1]}: {again[0][2]}")
+        typer.echo(f"{chosen} resumed and caught up")
+
+
+@projections_app.command("run")
+def projections_run() -> None:
+    """Feed the read models as events arrive, until stopped (Ctrl-C or SIGTERM)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with engine_session(read_only=True) as engine, read_side_session(engine, catch_up=False) as side:
+        side.start()
+        typer.echo(f"feeding {', '.join(side.store.projections)}; Ctrl-C to stop")
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+
+def _known_read_model(side: ReadSide, name: str | None) -> str:
+    if name is None or name not in side.store.projections:
+        known = ", ".join(side.store.projections)
+        raise fail(f"{quoted(name or '')} is not a read model; the read models are {known}")
+    return name
 
 
 @app.command()

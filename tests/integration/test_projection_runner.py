@@ -5,8 +5,8 @@ one runner per read model."""
 from __future__ import annotations
 
 import threading
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
@@ -132,7 +132,8 @@ def test_a_read_model_that_cannot_apply_an_event_stops_there_visibly_and_the_oth
     assert status["topic_counts"].state == "up to date"
     assert counts_in(side.store) == expected_counts(world)
     waited = side.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=0.2)
-    assert waited.reached and waited.failed == ("submissions",)
+    assert waited.reached
+    assert waited.failed == ("submissions",)
 
     broken.broken_at = None
     assert side.retry("submissions")
@@ -153,7 +154,8 @@ def test_a_rebuild_fills_a_new_generation_beside_the_live_one_and_switches_when_
         seen_during.append(counts_in(side.store))
 
     side.rebuild(progress=progress)
-    assert seen_during and all(seen == before for seen in seen_during)
+    assert seen_during
+    assert all(seen == before for seen in seen_during)
     assert side.store.live_generation("topic_counts", refresh=True) == 2
     assert counts_in(side.store) == expected_counts(world)
     side.rebuild()

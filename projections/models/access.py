@@ -1,0 +1,629 @@
+"""Who held which role over which unit when, and what follows from it: who could act on a dossier at a moment, a
+person's work queues today, and what they acted on.
+
+The projection ("access") keeps persons, grants and delegations from the `Person` events. Its queries also read the
+live tables of the "units" and "dossiers" read models (same database): the hierarchy (the closure for today's
+scope, the dated versions for a past day) and the dossiers' rows and state history.
+
+What may be done in which state is the workflow's knowledge, and projections do not import `workflow`: the caller
+passes it as plain data, a `WaitingRule` per trigger (see `waiting_rules_from`), built from `workflow.spec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, cast
+from uuid import UUID
+
+from sqlalchemy import (
+    Column,
+    Date,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    func,
+    or_,
+    select,
+)
+
+from domain.person import Person
+from domain.values import DossierState, Role
+from projections.core import LoggedEvent, Page, Projection
+from projections.models.dossiers import (
+    DossiersProjection,
+    from_micros,
+    micros,
+    moment_of,
+    vietnam_day,
+)
+from projections.models.units import UnitsProjection, _version_as_of
+from projections.store import ReadModelStore
+
+_P: Any = Person
+
+Scope = Literal["own", "direct", "any"]
+
+# Triggers that never put a dossier in a queue. `attach_evidence` is editing a dossier that `submit` or `resubmit`
+# already brings to its secretary's queue; `reopen` is possible on every decided dossier, for ever: a decided dossier
+# waits for nobody, and a re-classification starts from a complaint, not from a queue.
+NOT_WAITING: frozenset[str] = frozenset({"attach_evidence", "reopen"})
+
+
+@dataclass(frozen=True)
+class WaitingRule:
+    """Who may fire a trigger, where, and from which states (the workflow spec as plain data).
+
+    `scope`: "own" (a role held over the dossier's unit), "direct" (over the unit directly above it), "any" (over any
+    unit above it). `independent`: never by whoever submitted the dossier, nor on their behalf.
+    `when_closed_from`: the states from which it may still fire once the dossier's period is closed.
+    """
+
+    trigger: str
+    role: Role
+    scope: Scope
+    states: frozenset[DossierState]
+    independent: bool
+    when_closed_from: frozenset[DossierState] = frozenset()
+
+    def allows(self, state: DossierState, period_closed: bool) -> bool:
+        return state in self.states and (not period_closed or state in self.when_closed_from)
+
+
+RuleTuple = (
+    tuple[str, Role, str, frozenset[DossierState], bool]
+    | tuple[str, Role, str, frozenset[DossierState], bool, frozenset[DossierState]]
+)
+
+
+def waiting_rules_from(rules: Iterable[RuleTuple]) -> tuple[WaitingRule, ...]:
+    """`WaitingRule`s from tuples (trigger, role, scope, states, independent[, when_closed_from]).
+
+    A caller that knows the workflow spec builds them so (see tests/integration/read_models_world.py)::
+
+        scopes = {Scope.OWN_UNIT: "own", Scope.DIRECT_SUPERIOR: "direct", Scope.ANY_SUPERIOR: "any"}
+        waiting_rules_from(
+            (r.trigger, r.role, scopes[r.scope], frozenset(s for s in DossierState if r.trigger in
+             spec.triggers_from(s)), r.independent, r.when_closed_from)
+            for r in spec.rules.values()
+        )
+    """
+    found = []
+    for item in rules:
+        trigger, role, scope, states, independent = item[:5]
+        closed: frozenset[DossierState] = item[5] if len(item) > 5 else frozenset()
+        if scope not in ("own", "direct", "any"):
+            raise ValueError(f"unknown scope {scope!r} of {trigger}; known: own, direct, any")
+        found.append(WaitingRule(trigger, role, cast(Scope, scope), frozenset(states), independent, closed))
+    return tuple(found)
+
+
+class AccessProjection(Projection):
+    name: ClassVar[str] = "access"
+    handles: ClassVar[tuple[type, ...]] = (
+        _P.Registered,
+        _P.RoleGranted,
+        _P.RoleRevoked,
+        _P.Delegated,
+        _P.DelegationEnded,
+    )
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        persons = Table(
+            f"persons{suffix}",
+            metadata,
+            Column("person_id", Uuid, primary_key=True),
+            Column("username", String(100), nullable=False),
+            Column("full_name", Text, nullable=False),
+            Index(f"ix_persons{suffix}_username", "username", unique=True),
+        )
+        grants = Table(
+            f"grants{suffix}",
+            metadata,
+            Column("grant_id", Uuid, primary_key=True),
+            Column("person_id", Uuid, nullable=False),
+            Column("role", String(20), nullable=False),
+            Column("unit_id", Uuid, nullable=False),
+            Column("valid_from", Date, nullable=False),
+            Column("valid_to", Date, nullable=True),
+            Column("revoked_on", Date, nullable=True),
+            Column("basis", Text, nullable=False),
+            Column("revoke_reason", Text, nullable=True),
+            Index(f"ix_grants{suffix}_person", "person_id"),
+            # Who holds a role over a unit: "who could act" looks grants up by unit and role.
+            Index(f"ix_grants{suffix}_unit_role", "unit_id", "role"),
+        )
+        delegations = Table(
+            f"delegations{suffix}",
+            metadata,
+            Column("delegation_id", Uuid, primary_key=True),
+            Column("grant_id", Uuid, nullable=False),
+            Column("holder_id", Uuid, nullable=False),
+            Column("deputy_id", Uuid, nullable=False),
+            Column("valid_from", Date, nullable=False),
+            Column("valid_to", Date, nullable=False),
+            Column("revoked_on", Date, nullable=True),
+            Column("legal_basis", Text, nullable=False),
+            Column("end_reason", Text, nullable=True),
+            Index(f"ix_delegations{suffix}_grant", "grant_id"),
+            Index(f"ix_delegations{suffix}_deputy", "deputy_id"),
+        )
+        return {"persons": persons, "grants": grants, "delegations": delegations}
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        event = logged.event
+        pid = logged.originator_id
+        if isinstance(event, _P.Registered):
+            page.rows("persons").put({"person_id": pid, "username": event.username, "full_name": event.full_name})
+        elif isinstance(event, _P.RoleGranted):
+            g = event.grant
+            page.rows("grants").put(
+                {
+                    "grant_id": g.grant_id,
+                    "person_id": pid,
+                    "role": g.role.value,
+                    "unit_id": g.unit_id,
+                    "valid_from": g.valid_from,
+                    "valid_to": g.valid_to,
+                    "revoked_on": g.revoked_on,
+                    "basis": g.basis,
+                    "revoke_reason": None,
+                }
+            )
+        elif isinstance(event, _P.RoleRevoked):
+            page.rows("grants").update(event.grant_id, revoked_on=event.on, revoke_reason=event.reason)
+        elif isinstance(event, _P.Delegated):
+            d = event.delegation
+            page.rows("delegations").put(
+                {
+                    "delegation_id": d.delegation_id,
+                    "grant_id": d.grant_id,
+                    "holder_id": pid,
+                    "deputy_id": d.deputy_id,
+                    "valid_from": d.valid_from,
+                    "valid_to": d.valid_to,
+                    "revoked_on": d.revoked_on,
+                    "legal_basis": d.legal_basis,
+                    "end_reason": None,
+                }
+            )
+        elif isinstance(event, _P.DelegationEnded):
+            page.rows("delegations").update(event.delegation_id, revoked_on=event.on, end_reason=event.reason)
+
+
+# --- validity, as domain/person.py decides it ------------------------------------------------------
+
+
+def _grant_valid(g: Any, day: date) -> Any:
+    # Grant.valid_on: from valid_from, until (not including) valid_to and revoked_on.
+    return and_(
+        g.c.valid_from <= day,
+        or_(g.c.valid_to.is_(None), g.c.valid_to > day),
+        or_(g.c.revoked_on.is_(None), g.c.revoked_on > day),
+    )
+
+
+def _delegation_valid(d: Any, day: date) -> Any:
+    return and_(d.c.valid_from <= day, d.c.valid_to > day, or_(d.c.revoked_on.is_(None), d.c.revoked_on > day))
+
+
+# --- queries: access history -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DelegationRecord:
+    delegation_id: UUID
+    grant_id: UUID
+    holder_id: UUID
+    deputy_id: UUID
+    valid_from: date
+    valid_to: date
+    revoked_on: date | None
+    legal_basis: str
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    grant_id: UUID
+    person_id: UUID
+    username: str
+    full_name: str
+    role: Role
+    unit_id: UUID
+    valid_from: date
+    valid_to: date | None
+    revoked_on: date | None
+    basis: str
+    delegations: tuple[DelegationRecord, ...]
+
+
+def access_history(
+    store: ReadModelStore, person_id: UUID | None = None, unit_id: UUID | None = None
+) -> list[GrantRecord]:
+    """Every grant (of a person, over a unit, or all), with the delegations made under it, in the order they
+    started; a person's history also lists the grants they acted under as a deputy."""
+    t = store.live_tables(AccessProjection.name)
+    g, p, d = t["grants"], t["persons"], t["delegations"]
+    conditions: list[Any] = []
+    if person_id is not None:
+        deputised = select(d.c.grant_id).where(d.c.deputy_id == person_id)
+        conditions.append(or_(g.c.person_id == person_id, g.c.grant_id.in_(deputised)))
+    if unit_id is not None:
+        conditions.append(g.c.unit_id == unit_id)
+    query = (
+        select(g, p.c.username, p.c.full_name)
+        .join(p, p.c.person_id == g.c.person_id)
+        .where(*conditions)
+        .order_by(g.c.valid_from, p.c.username, g.c.grant_id)
+    )
+    with store.engine.connect() as conn:
+        grants = conn.execute(query).all()
+        ids = [r.grant_id for r in grants]
+        by_grant: dict[UUID, list[DelegationRecord]] = {}
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(select(d).where(d.c.grant_id.in_(ids[start : start + 500])).order_by(d.c.valid_from))
+            for r in rows:
+                by_grant.setdefault(r.grant_id, []).append(
+                    DelegationRecord(
+                        r.delegation_id, r.grant_id, r.holder_id, r.deputy_id, r.valid_from, r.valid_to,
+                        r.revoked_on, r.legal_basis,
+                    )
+                )
+    return [
+        GrantRecord(
+            r.grant_id, r.person_id, r.username, r.full_name, Role(r.role), r.unit_id, r.valid_from, r.valid_to,
+            r.revoked_on, r.basis, tuple(by_grant.get(r.grant_id, ())),
+        )
+        for r in grants
+    ]
+
+
+# --- queries: who could act ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouldAct:
+    """A person who could act on a dossier at a moment: as what, over which unit, by which grant, with which
+    triggers; by delegation, on whose behalf."""
+
+    person_id: UUID
+    username: str
+    full_name: str
+    role: Role
+    unit_id: UUID
+    grant_id: UUID
+    triggers: tuple[str, ...]
+    on_behalf_of: UUID | None = None
+    delegation_id: UUID | None = None
+
+
+def who_could_act(
+    store: ReadModelStore, dossier_id: UUID, moment: datetime | date, rules: Sequence[WaitingRule]
+) -> list[CouldAct]:
+    """Everyone who could have fired some trigger on the dossier at `moment` (a date: the end of that day in
+    Vietnam): its state then, the grants and delegations valid that day, the hierarchy as it stood that day, and
+    nobody independent who had submitted it by then. Grants and delegations are read as known now: a revocation
+    recorded later but effective earlier counts, as the engine's `Person.grants_on` counts it."""
+    at = moment_of(moment)
+    day = vietnam_day(at)
+    dt = store.live_tables(DossiersProjection.name)
+    d, s, periods = dt["dossiers"], dt["dossier_states"], dt["dossier_periods"]
+    versions = store.live_tables(UnitsProjection.name)["unit_versions"]
+    t = store.live_tables(AccessProjection.name)
+    g, p, dl = t["grants"], t["persons"], t["delegations"]
+    with store.engine.connect() as conn:
+        dossier = conn.execute(select(d.c.unit_id, d.c.year).where(d.c.dossier_id == dossier_id)).first()
+        if dossier is None:
+            return []
+        history = conn.execute(
+            select(s.c.to_state, s.c.trigger, s.c.actor_id)
+            .where(s.c.dossier_id == dossier_id, s.c.at_us <= micros(at))
+            .order_by(s.c.position)
+        ).all()
+        if not history:
+            return []
+        state = DossierState(history[-1].to_state)
+        submitters = {r.actor_id for r in history if r.trigger in ("submit", "resubmit")}
+        closed_at = conn.execute(select(periods.c.closed_at_us).where(periods.c.year == dossier.year)).scalar()
+        closed = closed_at is not None and closed_at <= micros(at)
+        applicable = [r for r in rules if r.allows(state, closed)]
+        if not applicable:
+            return []
+        # Where each scope puts the grant, on that day.
+        scopes: dict[str, list[UUID]] = {"own": [dossier.unit_id]}
+        version = _version_as_of(conn, versions, dossier.unit_id, day)
+        ancestors: list[UUID] = []
+        parent = version[1] if version else None
+        while parent is not None and parent not in ancestors:
+            ancestors.append(parent)
+            above = _version_as_of(conn, versions, parent, day)
+            parent = above[1] if above else None
+        scopes["direct"] = ancestors[:1]
+        scopes["any"] = ancestors
+        wanted = {(r.role.value, u) for r in applicable for u in scopes[r.scope]}
+        if not wanted:
+            return []
+        roles = sorted({role for role, _ in wanted})
+        units = sorted({u for _, u in wanted}, key=str)
+        grants = conn.execute(
+            select(g, p.c.username, p.c.full_name)
+            .join(p, p.c.person_id == g.c.person_id)
+            .where(g.c.role.in_(roles), g.c.unit_id.in_(units), _grant_valid(g, day))
+        ).all()
+        grants = [r for r in grants if (r.role, r.unit_id) in wanted]
+        deputies = conn.execute(
+            select(dl, p.c.username, p.c.full_name)
+            .join(p, p.c.person_id == dl.c.deputy_id)
+            .where(dl.c.grant_id.in_([r.grant_id for r in grants]), _delegation_valid(dl, day))
+        ).all() if grants else []
+    found: list[CouldAct] = []
+    by_grant = {r.grant_id: r for r in grants}
+
+    def triggers(grant: Any, people: set[UUID]) -> tuple[str, ...]:
+        return tuple(
+            r.trigger
+            for r in applicable
+            if r.role.value == grant.role
+            and grant.unit_id in scopes[r.scope]
+            and not (r.independent and people & submitters)
+        )
+
+    for r in grants:
+        fired = triggers(r, {r.person_id})
+        if fired:
+            found.append(CouldAct(r.person_id, r.username, r.full_name, Role(r.role), r.unit_id, r.grant_id, fired))
+    for r in deputies:
+        grant = by_grant[r.grant_id]
+        fired = triggers(grant, {r.deputy_id, r.holder_id})
+        if fired:
+            found.append(
+                CouldAct(
+                    r.deputy_id, r.username, r.full_name, Role(grant.role), grant.unit_id, grant.grant_id, fired,
+                    r.holder_id, r.delegation_id,
+                )
+            )
+    found.sort(key=lambda c: (c.role.value, c.username, c.on_behalf_of is not None, str(c.grant_id)))
+    return found
+
+
+# --- queries: work queues --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    dossier_id: UUID
+    unit_id: UUID
+    unit_code: str
+    year: int
+    state: DossierState
+    waiting_since: datetime
+    deadline: date | None
+    triggers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The dossiers waiting for what one grant (or a delegation of it) lets a person do, oldest first."""
+
+    role: Role
+    unit_id: UUID
+    grant_id: UUID
+    count: int
+    items: list[QueueItem]
+    on_behalf_of: UUID | None = None
+    delegation_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class _Authority:
+    role: Role
+    unit_id: UUID
+    grant_id: UUID
+    holder_id: UUID
+    delegation_id: UUID | None
+
+
+def _authorities(conn: Any, t: dict[str, Table], person_id: UUID, day: date, roles: set[str]) -> list[_Authority]:
+    g, dl = t["grants"], t["delegations"]
+    own = conn.execute(
+        select(g).where(g.c.person_id == person_id, g.c.role.in_(sorted(roles)), _grant_valid(g, day))
+        .order_by(g.c.valid_from, g.c.grant_id)
+    ).all()
+    found = [_Authority(Role(r.role), r.unit_id, r.grant_id, person_id, None) for r in own]
+    delegated = conn.execute(
+        select(g, dl.c.delegation_id, dl.c.holder_id)
+        .join(dl, dl.c.grant_id == g.c.grant_id)
+        .where(
+            dl.c.deputy_id == person_id, _delegation_valid(dl, day), _grant_valid(g, day), g.c.role.in_(sorted(roles))
+        )
+        .order_by(dl.c.valid_from, dl.c.delegation_id)
+    ).all()
+    found.extend(_Authority(Role(r.role), r.unit_id, r.grant_id, r.holder_id, r.delegation_id) for r in delegated)
+    return found
+
+
+def queues(
+    store: ReadModelStore,
+    person_id: UUID,
+    today: date,
+    rules: Sequence[WaitingRule],
+    limit: int = 50,
+    *,
+    not_waiting: frozenset[str] = NOT_WAITING,
+) -> list[Queue]:
+    """The person's work queues on `today`: one per grant of theirs valid today, and one per delegation to them
+    valid today, of the dossiers in which they may now fire some trigger (but those of `not_waiting`), oldest
+    first (by the time they entered their state), at most `limit` each, with the count of each queue.
+
+    Scope is the hierarchy as it stands now (the dossiers read model's scope rows). A dossier of a closed period
+    waits only in a state its triggers may still leave once closed. Independent steps skip dossiers the person (or
+    the holder they act for) submitted.
+    """
+    waiting = [r for r in rules if r.trigger not in not_waiting]
+    t = store.live_tables(AccessProjection.name)
+    dt = store.live_tables(DossiersProjection.name)
+    found: list[Queue] = []
+    with store.engine.connect() as conn:
+        authorities = _authorities(conn, t, person_id, today, {r.role.value for r in waiting})
+        if not authorities:
+            return []
+        periods = dt["dossier_periods"]
+        closed_years = sorted(
+            r.year for r in conn.execute(select(periods.c.year).where(periods.c.closed_at_us.is_not(None)))
+        )
+        for authority in authorities:
+            mine = [r for r in waiting if r.role is authority.role]
+            people = sorted({person_id, authority.holder_id}, key=str)
+            count, ids = _queue(conn, dt, authority.unit_id, mine, closed_years, people, limit)
+            d = dt["dossiers"]
+            rows = {r.dossier_id: r for r in conn.execute(select(d).where(d.c.dossier_id.in_(ids)))} if ids else {}
+            found.append(
+                Queue(
+                    authority.role, authority.unit_id, authority.grant_id, count,
+                    [_item(rows[i], mine, set(closed_years)) for i in ids if i in rows],
+                    authority.holder_id if authority.delegation_id else None, authority.delegation_id,
+                )
+            )
+    return found
+
+
+def _grouped(rules: Iterable[WaitingRule]) -> dict[tuple[str, bool], list[WaitingRule]]:
+    # Rules of one role with the same scope and independence make one condition: states in the union of theirs, and
+    # when the period is closed, in the union of those they may still leave (the same dossiers, rule by rule).
+    grouped: dict[tuple[str, bool], list[WaitingRule]] = {}
+    for r in rules:
+        grouped.setdefault((r.scope, r.independent), []).append(r)
+    return grouped
+
+
+_DEPTHS = {"own": (0, 0), "direct": (1, 1), "any": (1, None)}
+
+
+def _queue(
+    conn: Any,
+    tables: dict[str, Table],
+    unit_id: UUID,
+    rules: list[WaitingRule],
+    closed_years: list[int],
+    people: list[UUID],
+    limit: int,
+) -> tuple[int, list[UUID]]:
+    """How many dossiers wait for these rules held over `unit_id`, and the ids of the oldest `limit` of them.
+
+    Each (scope, independence) group of rules, and each state in it, is one range of the scope index, read in the
+    queue's order and stopped at `limit`; the ranges are merged here. The count is the index's count of each range,
+    less the person's own submissions among them for independent steps (a person submits a handful of dossiers;
+    a province's approver has tens of thousands in scope, too many to check one by one).
+    """
+    x, subs = tables["dossier_scope"], tables["dossier_submitters"]
+    groups = _grouped(rules)
+    count = 0
+    heads: list[tuple[int, UUID]] = []
+    ranges: list[Any] = []
+    for (scope, independent), group in groups.items():
+        low, high = _DEPTHS[scope]
+        depth = [x.c.depth == low] if low == high else [x.c.depth >= low]
+        still = {s for r in group for s in r.states & r.when_closed_from}
+        for state in sorted({s for r in group for s in r.states}, key=lambda s: s.value):
+            where = [x.c.ancestor_id == unit_id, x.c.state == state.value, *depth]
+            if closed_years and state not in still:
+                where.append(x.c.year.not_in(closed_years))
+            mine = (
+                select(subs.c.person_id)
+                .where(subs.c.dossier_id == x.c.dossier_id, subs.c.person_id.in_(people))
+                .exists()
+            )
+            ranges.append(and_(*where, *([~mine] if independent else [])))
+            in_range = conn.execute(select(func.count()).select_from(x).where(*where)).scalar_one()
+            if not in_range:
+                continue
+            if independent:
+                in_range -= conn.execute(
+                    select(func.count(func.distinct(x.c.dossier_id)))
+                    .select_from(subs.join(x, x.c.dossier_id == subs.c.dossier_id))
+                    .where(subs.c.person_id.in_(people), *where)
+                ).scalar_one()
+            count += in_range
+            oldest = (
+                select(x.c.state_since_us, x.c.dossier_id)
+                .where(*where, *([~mine] if independent else []))
+                .order_by(x.c.state_since_us, x.c.dossier_id)
+                .limit(limit)
+            )
+            heads.extend((r.state_since_us, r.dossier_id) for r in conn.execute(oldest))
+    if len(groups) > 1 and ranges:
+        # Rules of one role with different scopes could hold the same dossier twice (never in workflow v1): count
+        # each dossier once, the slow way.
+        count = conn.execute(select(func.count(func.distinct(x.c.dossier_id))).where(or_(*ranges))).scalar_one()
+    heads.sort()
+    ids: list[UUID] = []
+    for _, did in heads:
+        if did not in ids:
+            ids.append(did)
+    return count, ids[:limit]
+
+
+def _item(r: Any, rules: list[WaitingRule], closed_years: set[int]) -> QueueItem:
+    state = DossierState(r.state)
+    closed = r.year in closed_years
+    return QueueItem(
+        r.dossier_id, r.unit_id, r.unit_code, r.year, state, cast(datetime, from_micros(r.state_since_us)),
+        r.deadline, tuple(x.trigger for x in rules if x.allows(state, closed)),
+    )
+
+
+# --- queries: archive ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveItem:
+    dossier_id: UUID
+    unit_code: str
+    year: int
+    state: DossierState
+    last_trigger: str
+    last_acted_at: datetime
+
+
+@dataclass(frozen=True)
+class Archive:
+    total: int
+    items: list[ArchiveItem]
+
+
+def archive(store: ReadModelStore, person_id: UUID, limit: int = 50, offset: int = 0) -> Archive:
+    """The dossiers the person moved from one state to another (themselves, or as a deputy), latest first."""
+    dt = store.live_tables(DossiersProjection.name)
+    d, s = dt["dossiers"], dt["dossier_states"]
+    acted = (
+        select(s.c.dossier_id, func.max(s.c.position).label("last"))
+        .where(s.c.actor_id == person_id)
+        .group_by(s.c.dossier_id)
+        .subquery()
+    )
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(acted)).scalar_one()
+        rows = conn.execute(
+            select(d.c.dossier_id, d.c.unit_code, d.c.year, d.c.state, s.c.trigger, s.c.at_us)
+            .select_from(acted)
+            .join(s, and_(s.c.dossier_id == acted.c.dossier_id, s.c.position == acted.c.last))
+            .join(d, d.c.dossier_id == acted.c.dossier_id)
+            .order_by(acted.c.last.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return Archive(
+        int(total),
+        [
+            ArchiveItem(
+                r.dossier_id, r.unit_code, r.year, DossierState(r.state), r.trigger,
+                cast(datetime, from_micros(r.at_us)),
+            )
+            for r in rows
+        ],
+    )

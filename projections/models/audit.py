@@ -1,0 +1,778 @@
+"""The audit trail read model: every event as a row, searchable, and exportable as CSV.
+
+Each row says when, who (the person, the role and the unit it is held over, on whose behalf, the grant and the
+delegation the action rested on), what (the event and a human label), on what (the aggregate; for a dossier its unit
+and year, for a unit the unit, for a person the person), why (the reason or legal basis, when the event has one),
+what changed (field-level before/after for answers, the changes between rounds, states, levels) and the event's
+link in the hash chain, so that a row can be checked against the log.
+
+Small tables beside the rows give each event its context without reading the log again: the persons' names (joined
+at query time: a name never changes, and a row must not depend on which page a name arrived in), each dossier's,
+decision book's and period's unit and year, the current answers and facts of each dossier (the "before" of the next
+change), grants and delegations (the unit a revocation concerns), and the hierarchy as a closure table, for "this
+unit and everything below it" (the current hierarchy: a moved unit's history follows it).
+
+Events are handled a page at a time (`Page.gather`): the context rows a page needs are loaded in a few queries, and
+the audit rows are appended in bulk.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TextIO
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.sql import Select
+
+from domain import decisions as _decisions
+from domain import dossier as _dossier
+from domain import period as _period
+from domain import person as _person
+from domain import unit as _unit
+from domain.values import Answer
+from projections.core import LoggedEvent, Page, Projection, Row
+from projections.store import ReadModelStore
+
+ID = 36
+
+# The event classes are made by eventsourcing's @event at import time, out of mypy's sight.
+Dossier: Any = _dossier.Dossier
+Unit: Any = _unit.Unit
+Person: Any = _person.Person
+Period: Any = _period.EvaluationPeriod
+DecisionBook: Any = _decisions.DecisionBook
+
+LABELS = {
+    "Unit.Registered": "registered a unit",
+    "Unit.Renamed": "renamed a unit",
+    "Unit.Moved": "moved a unit under another parent",
+    "Unit.Dissolved": "dissolved a unit",
+    "Unit.ChildAttached": "placed a unit under this one",
+    "Unit.ChildDetached": "took a unit from under this one",
+    "Person.Registered": "registered a person",
+    "Person.RoleGranted": "granted a role",
+    "Person.RoleRevoked": "revoked a role",
+    "Person.Delegated": "delegated a role",
+    "Person.DelegationEnded": "ended a delegation",
+    "EvaluationPeriod.Opened": "opened an evaluation period",
+    "EvaluationPeriod.Closed": "closed an evaluation period",
+    "Dossier.Opened": "opened a dossier",
+    "Dossier.AnswersRecorded": "recorded answers",
+    "Dossier.EvidenceAttached": "attached evidence",
+    "Dossier.EvidenceRemoved": "removed evidence",
+    "Dossier.Submitted": "submitted the self-assessment",
+    "Dossier.Resubmitted": "resubmitted the self-assessment",
+    "Dossier.Withdrawn": "withdrew the draft",
+    "Dossier.Restored": "restored the draft",
+    "Dossier.Endorsed": "endorsed with a proposed level",
+    "Dossier.ReturnedToUnit": "returned the dossier to its unit",
+    "Dossier.Approved": "decided the classification",
+    "Dossier.ReturnedToCommittee": "returned the dossier to the committee",
+    "Dossier.MarkedNotRated": "marked the dossier not rated",
+    "Dossier.Reopened": "re-opened the decision for re-classification",
+    "Dossier.RecognitionSuspended": "suspended the four-good recognition",
+    "DecisionBook.Started": "started a decision book",
+    "DecisionBook.ProposalRecorded": "recorded a proposal in the decision book",
+    "DecisionBook.ProposalWithdrawn": "withdrew a proposal from the decision book",
+    "DecisionBook.DecisionsRecorded": "recorded decisions against the quota",
+    "DecisionBook.DecisionSuspended": "suspended a decision in the decision book",
+    "DecisionBook.SuperiorDecided": "noted the superior's decision",
+    "DecisionBook.SuperiorReopened": "noted the superior's re-opening",
+}
+
+# The columns of a row, in the order of the CSV export.
+COLUMNS = (
+    "position", "recorded_at", "person_id", "person_name", "role", "role_unit_id", "on_behalf_of",
+    "on_behalf_of_name", "grant_id", "delegation_id", "action", "label", "aggregate_kind", "aggregate_id",
+    "aggregate_version", "dossier_id", "unit_id", "year", "subject_person_id", "reason", "from_state", "to_state",
+    "level", "previous_level", "changes", "chain_hash",
+)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    position: int
+    recorded_at: datetime
+    person_id: UUID | None
+    person_name: str | None
+    role: str | None
+    role_unit_id: UUID | None
+    on_behalf_of: UUID | None
+    on_behalf_of_name: str | None
+    grant_id: UUID | None
+    delegation_id: UUID | None
+    action: str
+    label: str
+    aggregate_kind: str
+    aggregate_id: UUID
+    aggregate_version: int
+    dossier_id: UUID | None
+    unit_id: UUID | None
+    year: int | None
+    subject_person_id: UUID | None
+    reason: str | None
+    from_state: str | None
+    to_state: str | None
+    level: str | None
+    previous_level: str | None
+    changes: Mapping[str, Any] | None
+    chain_hash: str | None
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    rows: tuple[AuditRow, ...]
+    total: int
+
+
+class AuditProjection(Projection):
+    name = "audit"
+    handles = ()  # every event
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        def id_column(name: str, **kw: Any) -> Column[Any]:
+            return Column(name, String(ID), **kw)
+
+        events = Table(
+            "audit_events" + suffix,
+            metadata,
+            Column("position", BigInteger, primary_key=True, autoincrement=False),
+            Column("recorded_at", DateTime(timezone=True), nullable=False),
+            id_column("person_id", nullable=True),
+            Column("role", String(20), nullable=True),
+            id_column("role_unit_id", nullable=True),
+            id_column("on_behalf_of", nullable=True),
+            id_column("grant_id", nullable=True),
+            id_column("delegation_id", nullable=True),
+            Column("action", String(80), nullable=False),
+            Column("label", String(200), nullable=False),
+            Column("aggregate_kind", String(40), nullable=False),
+            id_column("aggregate_id", nullable=False),
+            Column("aggregate_version", Integer, nullable=False),
+            id_column("dossier_id", nullable=True),
+            id_column("unit_id", nullable=True),
+            Column("year", Integer, nullable=True),
+            id_column("subject_person_id", nullable=True),
+            Column("reason", Text, nullable=True),
+            Column("from_state", String(40), nullable=True),
+            Column("to_state", String(40), nullable=True),
+            Column("level", String(20), nullable=True),
+            Column("previous_level", String(20), nullable=True),
+            Column("changes", Text, nullable=True),
+            Column("chain_hash", String(128), nullable=True),
+            # Each filter of audit_trail walks its own index in position order.
+            Index(f"ix_audit_person{suffix}", "person_id", "position"),
+            Index(f"ix_audit_behalf{suffix}", "on_behalf_of", "position"),
+            Index(f"ix_audit_unit{suffix}", "unit_id", "position"),
+            Index(f"ix_audit_dossier{suffix}", "dossier_id", "position"),
+            Index(f"ix_audit_action{suffix}", "action", "position"),
+            Index(f"ix_audit_time{suffix}", "recorded_at"),
+        )
+        persons = Table(
+            "audit_persons" + suffix,
+            metadata,
+            id_column("person_id", primary_key=True),
+            Column("username", String(200), nullable=False),
+            Column("full_name", Text, nullable=False),
+        )
+        contexts = Table(
+            # A dossier's, a decision book's or a period's unit and year, for that aggregate's later events.
+            "audit_contexts" + suffix,
+            metadata,
+            id_column("aggregate_id", primary_key=True),
+            id_column("unit_id", nullable=True),
+            Column("year", Integer, nullable=True),
+        )
+        answers = Table(
+            "audit_answers" + suffix,
+            metadata,
+            id_column("dossier_id", primary_key=True),
+            Column("answers", Text, nullable=False),
+            Column("facts", Text, nullable=False),
+        )
+        units = Table(
+            "audit_units" + suffix,
+            metadata,
+            id_column("unit_id", primary_key=True),
+            Column("name", Text, nullable=False),
+            # The strict ancestors, top first, joined by "/".
+            Column("ancestors", Text, nullable=False),
+        )
+        closure = Table(
+            "audit_closure" + suffix,
+            metadata,
+            id_column("ancestor_id", primary_key=True),
+            id_column("unit_id", primary_key=True),
+            Index(f"ix_audit_closure_unit{suffix}", "unit_id"),
+        )
+        grants = Table(
+            # A grant's or a delegation's unit, for the revocation or the end that names only its id.
+            "audit_grants" + suffix,
+            metadata,
+            id_column("grant_id", primary_key=True),
+            id_column("unit_id", nullable=False),
+        )
+        return {
+            "events": events,
+            "persons": persons,
+            "contexts": contexts,
+            "answers": answers,
+            "units": units,
+            "closure": closure,
+            "grants": grants,
+        }
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        page.gather(self.name, logged, lambda items: self._apply_all(page, items))
+
+    # --- a page at a time --------------------------------------------------------------------------------------
+
+    def _apply_all(self, page: Page, items: list[LoggedEvent]) -> None:
+        self._preload(page, items)
+        for logged in items:
+            row = self._row(page, logged)
+            page.append("events", row)
+
+    def _preload(self, page: Page, items: list[LoggedEvent]) -> None:
+        with_context = Dossier.Event | DecisionBook.Event | Period.Event
+        page.rows("contexts").load((str(i.originator_id),) for i in items if isinstance(i.event, with_context))
+        page.rows("answers").load(
+            (str(i.originator_id),) for i in items if isinstance(i.event, Dossier.AnswersRecorded)
+        )
+        unit_ids: set[str] = set()
+        grant_ids: set[str] = set()
+        for logged in items:
+            event = logged.event
+            if isinstance(event, Unit.Event):
+                unit_ids.add(str(logged.originator_id))
+                parent = getattr(event, "parent_id", None)  # registered under it, or moved under it
+                if parent is not None:
+                    unit_ids.add(str(parent))
+            elif isinstance(event, Person.RoleRevoked):
+                grant_ids.add(str(event.grant_id))
+            elif isinstance(event, Person.Delegated):
+                grant_ids.add(str(event.delegation.grant_id))
+            elif isinstance(event, Person.DelegationEnded):
+                grant_ids.add(str(event.delegation_id))
+        page.rows("units").load((u,) for u in unit_ids)
+        page.rows("grants").load((g,) for g in grant_ids)
+
+    def _row(self, page: Page, logged: LoggedEvent) -> Row:
+        event = logged.event
+        action = type(event).__qualname__
+        kind = action.split(".", 1)[0]
+        actor = getattr(event, "actor", None)
+        row: Row = {
+            "position": logged.position,
+            "recorded_at": _utc(logged.timestamp),
+            "person_id": _text(actor.person_id) if actor else None,
+            "role": actor.role.value if actor else None,
+            "role_unit_id": _text(actor.unit_id) if actor else None,
+            "on_behalf_of": _text(actor.on_behalf_of) if actor else None,
+            "grant_id": _text(actor.grant_id) if actor else None,
+            "delegation_id": _text(actor.delegation_id) if actor else None,
+            "action": action,
+            "label": LABELS.get(action, action),
+            "aggregate_kind": kind,
+            "aggregate_id": str(logged.originator_id),
+            "aggregate_version": logged.originator_version,
+            "dossier_id": None,
+            "unit_id": None,
+            "year": None,
+            "subject_person_id": None,
+            "reason": _reason(event),
+            "from_state": _value(getattr(event, "from_state", None)),
+            "to_state": _value(getattr(event, "to_state", None)),
+            "level": _value(getattr(event, "level", None)),
+            "previous_level": _value(getattr(event, "previous_level", None)),
+            "changes": None,
+            "chain_hash": logged.chain_hash,
+        }
+        changes: Any = None
+        if isinstance(event, Dossier.Event):
+            changes = self._dossier(page, logged, row)
+        elif isinstance(event, Unit.Event):
+            changes = self._unit(page, logged, row)
+        elif isinstance(event, Person.Event):
+            changes = self._person(page, logged, row)
+        elif isinstance(event, DecisionBook.Event):
+            changes = self._book(page, logged, row)
+        elif isinstance(event, Period.Event):
+            changes = self._period(page, logged, row)
+        if changes:
+            row["changes"] = json.dumps(_plain(changes), ensure_ascii=False)
+        return row
+
+    # --- per kind of aggregate ---------------------------------------------------------------------------------
+
+    def _dossier(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
+        event = logged.event
+        dossier_id = str(logged.originator_id)
+        contexts = page.rows("contexts")
+        row["dossier_id"] = dossier_id
+        if isinstance(event, Dossier.Opened):
+            contexts.put({"aggregate_id": dossier_id, "unit_id": str(event.unit_id), "year": event.year})
+            page.rows("answers").put({"dossier_id": dossier_id, "answers": "{}", "facts": "{}"})
+        context = contexts.get(dossier_id)
+        if context is not None:
+            row["unit_id"], row["year"] = context["unit_id"], context["year"]
+        if isinstance(event, Dossier.Opened):
+            return {
+                "rule_set_id": event.rule_set_id,
+                "recognition_model_id": event.recognition_model_id,
+                "workflow_version": event.workflow_version,
+            }
+        if isinstance(event, Dossier.AnswersRecorded):
+            return self._answers(page, dossier_id, event)
+        if isinstance(event, Dossier.Resubmitted):
+            return {"round": event.round, **event.changes}
+        if isinstance(event, Dossier.Reopened):
+            row["previous_level"] = _value(event.decided_level)
+            return {"round": event.round}
+        if isinstance(event, Dossier.MarkedNotRated):
+            row["level"] = "not_rated"
+            return {"ground": event.ground, "unit_age_months": event.unit_age_months}
+        if isinstance(event, Dossier.Approved):
+            return {"four_good": event.four_good, "quota": event.quota, "round": event.round}
+        if isinstance(event, Dossier.Endorsed):
+            return {"round": event.round, "note": event.note}
+        if isinstance(event, Dossier.EvidenceAttached):
+            return {"evidence": event.evidence}
+        if isinstance(event, Dossier.EvidenceRemoved):
+            return {"sha256": event.sha256}
+        if isinstance(event, Dossier.RecognitionSuspended):
+            return {"unit_id": event.unit_id, "unit_name": event.unit_name, "criterion": event.criterion}
+        if isinstance(event, Dossier.Submitted | Dossier.ReturnedToUnit | Dossier.ReturnedToCommittee):
+            return {"round": event.round}
+        return None
+
+    def _answers(self, page: Page, dossier_id: str, event: Any) -> dict[str, Any]:
+        """Field by field, what the answers and facts were before this event and what they are after it."""
+        stored = page.rows("answers")
+        current = stored.get(dossier_id) or {"dossier_id": dossier_id, "answers": "{}", "facts": "{}"}
+        changes: dict[str, Any] = {}
+        updated: Row = {"dossier_id": dossier_id}
+        for field_name in ("answers", "facts"):
+            values = json.loads(current[field_name])
+            changed = {}
+            for key, value in sorted(getattr(event, field_name).items()):
+                after = _plain(value)
+                changed[key] = {"before": values.get(key), "after": after}
+                values[key] = after
+            changes[field_name] = changed
+            updated[field_name] = json.dumps(values, ensure_ascii=False)
+        stored.put(updated)
+        return _Plain(changes)
+
+    def _unit(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
+        event = logged.event
+        unit_id = str(logged.originator_id)
+        units = page.rows("units")
+        row["unit_id"] = unit_id
+        if isinstance(event, Unit.Registered):
+            parent = str(event.parent_id) if event.parent_id is not None else None
+            above = self._lineage(page, parent)
+            units.put({"unit_id": unit_id, "name": event.name, "ancestors": "/".join(above)})
+            for ancestor in [*above, unit_id]:
+                page.append("closure", {"ancestor_id": ancestor, "unit_id": unit_id})
+            return {
+                "code": event.code, "name": event.name, "kind": event.kind, "parent_id": event.parent_id,
+                "group": event.group, "established_on": event.established_on,
+            }
+        if isinstance(event, Unit.Renamed):
+            before = units.get(unit_id)
+            if before is not None:
+                units.update(unit_id, name=event.name)
+            return {
+                "name": {"before": before["name"] if before else None, "after": event.name},
+                "effective_from": event.effective_from,
+            }
+        if isinstance(event, Unit.Moved):
+            self._move(page, unit_id, str(event.parent_id))
+            return {
+                "parent_id": {"before": event.from_parent, "after": event.parent_id},
+                "effective_from": event.effective_from,
+            }
+        if isinstance(event, Unit.Dissolved):
+            return {"effective_from": event.effective_from}
+        if isinstance(event, Unit.ChildAttached | Unit.ChildDetached):
+            return {"child_id": event.child_id, "effective_from": event.effective_from}
+        return None
+
+    def _lineage(self, page: Page, unit_id: str | None) -> list[str]:
+        if unit_id is None:
+            return []
+        found = page.rows("units").get(unit_id)
+        above = found["ancestors"].split("/") if found is not None and found["ancestors"] else []
+        return [*above, unit_id]
+
+    def _move(self, page: Page, unit_id: str, parent_id: str) -> None:
+        """The moved unit and everything below it leave the old ancestors and join the new ones. Rare: it queries."""
+        units = page.rows("units")
+        moved = units.get(unit_id)
+        if moved is None:
+            raise LookupError(f"unit {unit_id} moved before it was registered")
+        old_above = moved["ancestors"].split("/") if moved["ancestors"] else []
+        new_above = self._lineage(page, parent_id)
+        page.flush()
+        closure = page.tables["closure"]
+        subtree = list(
+            page.conn.execute(select(closure.c.unit_id).where(closure.c.ancestor_id == unit_id)).scalars()
+        )
+        units.load((u,) for u in subtree)
+        for chunk in _chunks(subtree):
+            if old_above:
+                page.conn.execute(
+                    delete(closure).where(closure.c.unit_id.in_(chunk), closure.c.ancestor_id.in_(old_above))
+                )
+        for below in subtree:
+            for ancestor in new_above:
+                page.append("closure", {"ancestor_id": ancestor, "unit_id": below})
+            found = units.get(below)
+            if found is not None:
+                rest = found["ancestors"].split("/")[len(old_above) :] if found["ancestors"] else []
+                units.update(below, ancestors="/".join(new_above + rest))
+
+    def _person(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
+        event = logged.event
+        row["subject_person_id"] = str(logged.originator_id)
+        grants = page.rows("grants")
+        if isinstance(event, Person.Registered):
+            page.rows("persons").put(
+                {"person_id": str(logged.originator_id), "username": event.username, "full_name": event.full_name}
+            )
+            return {"username": event.username, "full_name": event.full_name}
+        if isinstance(event, Person.RoleGranted):
+            grant = event.grant
+            grants.put({"grant_id": str(grant.grant_id), "unit_id": str(grant.unit_id)})
+            row["unit_id"] = str(grant.unit_id)
+            return {"grant": grant}
+        if isinstance(event, Person.RoleRevoked):
+            found = grants.get(str(event.grant_id))
+            row["unit_id"] = found["unit_id"] if found else None
+            return {"grant_id": event.grant_id, "on": event.on}
+        if isinstance(event, Person.Delegated):
+            delegation = event.delegation
+            found = grants.get(str(delegation.grant_id))
+            row["unit_id"] = found["unit_id"] if found else None
+            if found is not None:
+                grants.put({"grant_id": str(delegation.delegation_id), "unit_id": found["unit_id"]})
+            return {"delegation": delegation}
+        if isinstance(event, Person.DelegationEnded):
+            found = grants.get(str(event.delegation_id))
+            row["unit_id"] = found["unit_id"] if found else None
+            return {"delegation_id": event.delegation_id, "on": event.on}
+        return None
+
+    def _book(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
+        event = logged.event
+        book_id = str(logged.originator_id)
+        contexts = page.rows("contexts")
+        if isinstance(event, DecisionBook.Started):
+            contexts.put({"aggregate_id": book_id, "unit_id": str(event.superior_id), "year": event.year})
+        context = contexts.get(book_id)
+        if context is not None:
+            row["unit_id"], row["year"] = context["unit_id"], context["year"]
+        if isinstance(event, DecisionBook.ProposalRecorded):
+            return {"entry": event.entry}
+        if isinstance(event, DecisionBook.DecisionsRecorded):
+            return {"entries": event.entries, "figures": event.figures}
+        if isinstance(event, DecisionBook.ProposalWithdrawn):
+            return {"unit_id": event.unit_id}
+        if isinstance(event, DecisionBook.DecisionSuspended):
+            return {"unit_id": event.unit_id, "proposal": event.proposal}
+        if isinstance(event, DecisionBook.SuperiorDecided):
+            return {"four_good": event.four_good}
+        return None
+
+    def _period(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
+        event = logged.event
+        period_id = str(logged.originator_id)
+        contexts = page.rows("contexts")
+        if isinstance(event, Period.Opened):
+            contexts.put({"aggregate_id": period_id, "unit_id": None, "year": event.year})
+        context = contexts.get(period_id)
+        row["year"] = context["year"] if context else None
+        if isinstance(event, Period.Opened):
+            return {
+                "rule_set_id": event.rule_set_id, "rule_set_version": event.rule_set_version,
+                "rule_set_sha256": event.rule_set_sha256, "recognition_models": event.recognition_models,
+                "deadlines": event.deadlines,
+            }
+        return None
+
+
+# --- values ----------------------------------------------------------------------------------------------------
+
+
+def _reason(event: Any) -> str | None:
+    for name in ("reason", "legal_basis"):
+        value = getattr(event, name, None)
+        if value:
+            return str(value)
+    if isinstance(event, Person.RoleGranted):
+        return str(event.grant.basis) or None
+    if isinstance(event, Person.Delegated):
+        return str(event.delegation.legal_basis) or None
+    return None
+
+
+def _value(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def _text(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class _Plain(dict[str, Any]):
+    """Changes already made plain (the answers, converted one by one as they are compared): not converted again."""
+
+
+_SCALARS = frozenset({type(None), bool, int, float, str})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _answer(answer: Answer) -> dict[str, Any]:
+    # The commonest value of all (twenty or so per recording): spelled out rather than found by reflection.
+    return {
+        "grade": None if answer.grade is None else answer.grade.value,
+        "points": None if answer.points is None else str(answer.points),
+        "met": answer.met,
+        "sub_items": dict(answer.sub_items),
+        "comment": answer.comment,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON holds it: enums by value, decimals and dates as text, dataclasses as objects."""
+    kind = type(value)
+    if kind in _SCALARS or kind is _Plain:
+        return value
+    if kind is Answer:
+        return _answer(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS.get(kind)
+        if names is None:
+            names = _FIELDS[kind] = tuple(f.name for f in fields(value))
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set | frozenset) else items
+    return str(value)
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- queries ---------------------------------------------------------------------------------------------------
+
+
+def _filtered(
+    tables: Mapping[str, Table],
+    *,
+    person_id: UUID | None,
+    unit_id: UUID | None,
+    below_unit: bool,
+    action: str | None,
+    year: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    dossier_id: UUID | None,
+    as_of: datetime | None,
+) -> tuple[list[Any], Table]:
+    events, closure = tables["events"], tables["closure"]
+    where: list[Any] = []
+    if person_id is not None:
+        # Acts by the person, and acts done on their behalf by a deputy.
+        where.append(or_(events.c.person_id == str(person_id), events.c.on_behalf_of == str(person_id)))
+    if unit_id is not None:
+        if below_unit:
+            below = select(closure.c.unit_id).where(closure.c.ancestor_id == str(unit_id))
+            where.append(events.c.unit_id.in_(below))
+        else:
+            where.append(events.c.unit_id == str(unit_id))
+    if action is not None:
+        # "Approved" or "Dossier.Approved".
+        where.append(events.c.action == action if "." in action else events.c.action.endswith("." + action))
+    if year is not None:
+        where.append(events.c.year == year)
+    if since is not None:
+        where.append(events.c.recorded_at >= _utc(since))
+    if until is not None:
+        where.append(events.c.recorded_at <= _utc(until))
+    if as_of is not None:
+        where.append(events.c.recorded_at <= _utc(as_of))
+    if dossier_id is not None:
+        where.append(events.c.dossier_id == str(dossier_id))
+    return where, events
+
+
+def _select_rows(tables: Mapping[str, Table], where: list[Any]) -> Select[Any]:
+    events, persons = tables["events"], tables["persons"]
+    actor, principal = persons.alias("actor"), persons.alias("principal")
+    return (
+        select(
+            events,
+            actor.c.full_name.label("person_name"),
+            principal.c.full_name.label("on_behalf_of_name"),
+        )
+        .select_from(
+            events.outerjoin(actor, actor.c.person_id == events.c.person_id).outerjoin(
+                principal, principal.c.person_id == events.c.on_behalf_of
+            )
+        )
+        .where(*where)
+        .order_by(events.c.position)
+    )
+
+
+def _audit_row(r: Any) -> AuditRow:
+    def uid(name: str) -> UUID | None:
+        value = r[name]
+        return None if value is None else UUID(value)
+
+    changes = r["changes"]
+    return AuditRow(
+        position=int(r["position"]),
+        recorded_at=_utc(r["recorded_at"]),
+        person_id=uid("person_id"),
+        person_name=r["person_name"],
+        role=r["role"],
+        role_unit_id=uid("role_unit_id"),
+        on_behalf_of=uid("on_behalf_of"),
+        on_behalf_of_name=r["on_behalf_of_name"],
+        grant_id=uid("grant_id"),
+        delegation_id=uid("delegation_id"),
+        action=r["action"],
+        label=r["label"],
+        aggregate_kind=r["aggregate_kind"],
+        aggregate_id=UUID(r["aggregate_id"]),
+        aggregate_version=int(r["aggregate_version"]),
+        dossier_id=uid("dossier_id"),
+        unit_id=uid("unit_id"),
+        year=r["year"],
+        subject_person_id=uid("subject_person_id"),
+        reason=r["reason"],
+        from_state=r["from_state"],
+        to_state=r["to_state"],
+        level=r["level"],
+        previous_level=r["previous_level"],
+        changes=json.loads(changes) if changes else None,
+        chain_hash=r["chain_hash"],
+    )
+
+
+def audit_trail(
+    store: ReadModelStore,
+    *,
+    person_id: UUID | None = None,
+    unit_id: UUID | None = None,
+    below_unit: bool = True,
+    action: str | None = None,
+    year: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dossier_id: UUID | None = None,
+    as_of: datetime | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> AuditTrail:
+    """The rows matching every filter given, oldest first, a page of them, and how many match in all.
+
+    `unit_id` with `below_unit` is that unit and everything below it now; `as_of` is the trail up to a moment
+    (with `dossier_id`, the dossier's history as it stood then).
+    """
+    tables = store.live_tables(AuditProjection.name)
+    where, events = _filtered(
+        tables, person_id=person_id, unit_id=unit_id, below_unit=below_unit, action=action, year=year,
+        since=since, until=until, dossier_id=dossier_id, as_of=as_of,
+    )
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one()
+        found = conn.execute(_select_rows(tables, where).offset(offset).limit(limit)).mappings().all()
+    return AuditTrail(tuple(_audit_row(r) for r in found), int(total))
+
+
+def iter_audit(store: ReadModelStore, *, chunk: int = 1000, **filters: Any) -> Iterator[AuditRow]:
+    """Every matching row, oldest first, read a chunk at a time (by position, not by offset)."""
+    tables = store.live_tables(AuditProjection.name)
+    where, events = _filtered(tables, **_defaults(filters))
+    after = 0
+    while True:
+        with store.engine.connect() as conn:
+            found = conn.execute(
+                _select_rows(tables, [*where, events.c.position > after]).limit(chunk)
+            ).mappings().all()
+        for r in found:
+            yield _audit_row(r)
+        if len(found) < chunk:
+            return
+        after = int(found[-1]["position"])
+
+
+def audit_csv(store: ReadModelStore, out: TextIO, **filters: Any) -> int:
+    """Write the matching rows to `out` as CSV, one header row first, streamed; returns how many rows."""
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    count = 0
+    for row in iter_audit(store, **filters):
+        values = []
+        for column in COLUMNS:
+            value = getattr(row, column)
+            if column == "changes":
+                value = "" if value is None else json.dumps(value, ensure_ascii=False)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            values.append("" if value is None else value)
+        writer.writerow(values)
+        count += 1
+    return count
+
+
+def _defaults(filters: Mapping[str, Any]) -> dict[str, Any]:
+    known = {
+        "person_id": None, "unit_id": None, "below_unit": True, "action": None, "year": None, "since": None,
+        "until": None, "dossier_id": None, "as_of": None,
+    }
+    unknown = sorted(set(filters) - set(known))
+    if unknown:
+        raise TypeError(f"unknown audit filter(s): {', '.join(unknown)}")
+    return {**known, **filters}

@@ -1,0 +1,364 @@
+"""The hierarchy of units, as of any date, and the current hierarchy as a closure table.
+
+Three tables:
+
+- `units`: one row per unit with what never changes (code, kind, group, date of establishment) and its latest
+  recorded version (name, parent, dissolution);
+- `unit_versions`: the dated versions, as `Unit.timeline` holds them (a change effective on the same day as the
+  previous one replaces it), so that the hierarchy on any day is one query;
+- `unit_closure`: every (unit, ancestor, depth) of the *current* hierarchy, the unit itself at depth 0, so that
+  "everything below X" is one indexed join. A move rewrites the rows of the moved subtree; moves are rare, so that is
+  done with two set-wise statements rather than through the page's buffers.
+
+"Current" means the latest recorded version: a move recorded in advance (effective next month) already counts in
+the closure. Questions about a past (or future) day go through `unit_versions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    true,
+)
+
+from domain.unit import Unit
+from projections.core import LoggedEvent, Page, Projection
+from projections.store import ReadModelStore
+
+_UNIT: Any = Unit
+REGISTERED, RENAMED, MOVED, DISSOLVED = _UNIT.Registered, _UNIT.Renamed, _UNIT.Moved, _UNIT.Dissolved
+
+
+class UnitsProjection(Projection):
+    name: ClassVar[str] = "units"
+    handles: ClassVar[tuple[type, ...]] = (REGISTERED, RENAMED, MOVED, DISSOLVED)
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        units = Table(
+            f"units{suffix}",
+            metadata,
+            Column("unit_id", Uuid, primary_key=True),
+            Column("code", String(100), nullable=False),
+            Column("name", Text, nullable=False),
+            Column("kind", String(40), nullable=False),
+            Column("grp", Text, nullable=False),
+            Column("parent_id", Uuid, nullable=True),
+            Column("established_on", Date, nullable=False),
+            Column("dissolved_on", Date, nullable=True),
+            Column("active", Boolean, nullable=False),
+            # The day the latest version took effect: the hierarchy of a day at or after every unit's latest change is
+            # the current one, read from this table alone.
+            Column("changed_on", Date, nullable=False),
+            # Where its registration stands in the log: the order of units of the same name, as the engine lists them.
+            Column("position", BigInteger, nullable=False),
+            Index(f"ix_units{suffix}_code", "code", unique=True),
+            Index(f"ix_units{suffix}_parent", "parent_id"),
+        )
+        versions = Table(
+            f"unit_versions{suffix}",
+            metadata,
+            Column("unit_id", Uuid, primary_key=True),
+            Column("effective_from", Date, primary_key=True),
+            Column("name", Text, nullable=False),
+            Column("parent_id", Uuid, nullable=True),
+            Column("active", Boolean, nullable=False),
+        )
+        closure = Table(
+            f"unit_closure{suffix}",
+            metadata,
+            Column("unit_id", Uuid, primary_key=True),
+            Column("ancestor_id", Uuid, primary_key=True),
+            Column("depth", Integer, nullable=False),
+            # "Everything below X": by ancestor, then depth (depth 1 is "directly below").
+            Index(f"ix_unit_closure{suffix}_ancestor", "ancestor_id", "depth", "unit_id"),
+        )
+        return {"units": units, "unit_versions": versions, "unit_closure": closure}
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        event = logged.event
+        uid = logged.originator_id
+        units = page.rows("units")
+        if isinstance(event, REGISTERED):
+            units.put(
+                {
+                    "unit_id": uid,
+                    "code": event.code,
+                    "name": event.name,
+                    "kind": event.kind.value,
+                    "grp": event.group or event.kind.value,
+                    "parent_id": event.parent_id,
+                    "established_on": event.established_on,
+                    "dissolved_on": None,
+                    "active": True,
+                    "changed_on": event.established_on,
+                    "position": logged.position,
+                }
+            )
+            self._version(page, uid, event.established_on, event.name, event.parent_id, True)
+            page.append("unit_closure", {"unit_id": uid, "ancestor_id": uid, "depth": 0})
+            for depth, ancestor in enumerate(_ancestors(page, event.parent_id), start=1):
+                page.append("unit_closure", {"unit_id": uid, "ancestor_id": ancestor, "depth": depth})
+            return
+        row = units.get(uid)
+        if row is None:
+            raise LookupError(f"unit {uid} changed before it was registered")
+        day: date = event.effective_from
+        if isinstance(event, RENAMED):
+            units.update(uid, name=event.name, changed_on=day)
+            self._version(page, uid, day, event.name, row["parent_id"], row["active"])
+        elif isinstance(event, MOVED):
+            units.update(uid, parent_id=event.parent_id, changed_on=day)
+            self._version(page, uid, day, row["name"], event.parent_id, row["active"])
+            _move_subtree(page, uid, event.parent_id)
+        elif isinstance(event, DISSOLVED):
+            units.update(uid, active=False, dissolved_on=day, changed_on=day)
+            self._version(page, uid, day, row["name"], row["parent_id"], False)
+
+    @staticmethod
+    def _version(page: Page, uid: UUID, day: date, name: str, parent_id: UUID | None, active: bool) -> None:
+        # Keyed by (unit, day): a second change effective the same day replaces the version, as Unit._append does.
+        page.rows("unit_versions").put(
+            {"unit_id": uid, "effective_from": day, "name": name, "parent_id": parent_id, "active": active}
+        )
+
+
+def _ancestors(page: Page, parent_id: UUID | None) -> list[UUID]:
+    """The current ancestors of a new unit, nearest first, by its parents' rows (hot in the page's buffer)."""
+    found: list[UUID] = []
+    units = page.rows("units")
+    while parent_id is not None and parent_id not in found:
+        found.append(parent_id)
+        parent = units.get(parent_id)
+        parent_id = parent["parent_id"] if parent is not None else None
+    return found
+
+
+def _move_subtree(page: Page, uid: UUID, new_parent: UUID) -> None:
+    """Re-hang the closure rows of `uid`'s subtree under `new_parent`: two set-wise statements, whatever its size."""
+    page.flush()
+    closure = page.tables["unit_closure"]
+    subtree = select(closure.c.unit_id).where(closure.c.ancestor_id == uid).scalar_subquery()
+    old_ancestors = select(closure.c.ancestor_id).where(closure.c.unit_id == uid, closure.c.depth > 0)
+    # Materialized before the delete: some databases refuse a subquery of the table a DELETE changes.
+    above = [r[0] for r in page.conn.execute(old_ancestors)]
+    if above:
+        page.conn.execute(
+            delete(closure).where(closure.c.unit_id.in_(subtree), closure.c.ancestor_id.in_(above))
+        )
+    below = closure.alias("below")
+    target = closure.alias("target")
+    page.conn.execute(
+        insert(closure).from_select(
+            ["unit_id", "ancestor_id", "depth"],
+            # Every unit of the subtree under every ancestor of the new parent (itself included): a product, on purpose.
+            select(below.c.unit_id, target.c.ancestor_id, below.c.depth + target.c.depth + 1)
+            .select_from(below.join(target, true()))
+            .where(below.c.ancestor_id == uid, target.c.unit_id == new_parent),
+        )
+    )
+
+
+# --- queries ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    unit_id: UUID
+    code: str
+    name: str
+    kind: str
+    group: str
+    parent_id: UUID | None
+    established_on: date
+    dissolved_on: date | None
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """One line of the hierarchy on a day, in the order `dossierflow units` prints it."""
+
+    depth: int
+    code: str
+    name: str
+    kind: str
+    parent_code: str | None
+
+
+@dataclass(frozen=True)
+class Descendant:
+    unit_id: UUID
+    code: str
+    depth: int
+
+
+def _unit_row(r: Any) -> UnitRow:
+    return UnitRow(r.unit_id, r.code, r.name, r.kind, r.grp, r.parent_id, r.established_on, r.dissolved_on)
+
+
+def unit_by_code(store: ReadModelStore, code: str) -> UnitRow | None:
+    units = store.live_tables(UnitsProjection.name)["units"]
+    with store.engine.connect() as conn:
+        found = conn.execute(select(units).where(units.c.code == code.strip())).first()
+    return _unit_row(found) if found is not None else None
+
+
+def unit_row(store: ReadModelStore, unit_id: UUID) -> UnitRow | None:
+    units = store.live_tables(UnitsProjection.name)["units"]
+    with store.engine.connect() as conn:
+        found = conn.execute(select(units).where(units.c.unit_id == unit_id)).first()
+    return _unit_row(found) if found is not None else None
+
+
+def hierarchy_as_of(store: ReadModelStore, day: date) -> list[TreeRow]:
+    """Every unit active on `day`, depth-first from the top-level units, siblings by name (then by registration):
+    the same rows, in the same order, as `Engine.hierarchy(day)`.
+
+    Ids are read as text and never made into UUIDs: at 300,000 units that conversion alone cost seconds.
+    """
+    tables = store.live_tables(UnitsProjection.name)
+    units, versions = tables["units"], tables["unit_versions"]
+    uid, parent = cast(units.c.unit_id, String), cast(units.c.parent_id, String)
+    with store.engine.connect() as conn:
+        latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
+        if latest_change is None:
+            return []
+        rows: list[Any]
+        if day >= latest_change:
+            # Nothing changed after that day: the current versions are the day's (the common question, "today").
+            rows = list(
+                conn.execute(
+                    select(uid, units.c.code, units.c.kind, units.c.position, units.c.name, parent).where(
+                        units.c.established_on <= day, units.c.active
+                    )
+                )
+            )
+        else:
+            fixed = {
+                r[0]: r[1:]
+                for r in conn.execute(
+                    select(uid, units.c.code, units.c.kind, units.c.position).where(units.c.established_on <= day)
+                )
+            }
+            latest: dict[str, tuple[str, str | None, bool]] = {}
+            ordered = select(
+                cast(versions.c.unit_id, String), versions.c.name, cast(versions.c.parent_id, String),
+                versions.c.active,
+            ).where(versions.c.effective_from <= day).order_by(versions.c.unit_id, versions.c.effective_from)
+            for v in conn.execute(ordered):
+                latest[v[0]] = (v[1], v[2], v[3])  # the last one per unit wins
+            rows = [
+                (key, *fixed[key], name, parent_key)
+                for key, (name, parent_key, active) in latest.items()
+                if active and key in fixed
+            ]
+    by_parent: dict[str | None, list[tuple[str, int, str, str, str]]] = {}
+    codes: dict[str, str] = {}
+    for key, code, kind, position, name, parent_key in rows:
+        codes[key] = code
+        by_parent.setdefault(parent_key, []).append((name, position, key, code, kind))
+    tree: list[TreeRow] = []
+    # Iterative depth-first walk (a deep hierarchy must not hit the recursion limit). Each level is kept in reverse
+    # order, so that taking the next sibling is a pop from the end.
+    stack: list[tuple[str | None, int]] = [(None, 0)]
+    pending = [_reverse_sorted(by_parent.get(None, []))]
+    while pending:
+        level = pending[-1]
+        if not level:
+            pending.pop()
+            stack.pop()
+            continue
+        name, _, key, code, kind = level.pop()
+        parent_key, depth = stack[-1]
+        tree.append(TreeRow(depth, code, name, kind, codes[parent_key] if parent_key else None))
+        children = by_parent.get(key)
+        if children:
+            stack.append((key, depth + 1))
+            pending.append(_reverse_sorted(children))
+    return tree
+
+
+def _reverse_sorted(siblings: list[tuple[str, int, str, str, str]]) -> list[tuple[str, int, str, str, str]]:
+    # By name as Python compares strings (code points), then by registration: the engine's sort is stable over
+    # the order of registration.
+    return sorted(siblings, key=lambda t: (t[0], t[1]), reverse=True)
+
+
+def descendants(store: ReadModelStore, unit_id: UUID, *, include_self: bool = False) -> list[Descendant]:
+    """Every unit below `unit_id` in the current hierarchy, nearest first, then by code."""
+    tables = store.live_tables(UnitsProjection.name)
+    units, closure = tables["units"], tables["unit_closure"]
+    query = (
+        select(closure.c.unit_id, units.c.code, closure.c.depth)
+        .join(units, units.c.unit_id == closure.c.unit_id)
+        .where(closure.c.ancestor_id == unit_id, closure.c.depth >= (0 if include_self else 1))
+        .order_by(closure.c.depth, units.c.code)
+    )
+    with store.engine.connect() as conn:
+        return [Descendant(r.unit_id, r.code, r.depth) for r in conn.execute(query)]
+
+
+def version_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> tuple[str, UUID | None, bool] | None:
+    """The unit's (name, parent, active) on `day`, or None before it existed."""
+    versions = store.live_tables(UnitsProjection.name)["unit_versions"]
+    with store.engine.connect() as conn:
+        return _version_as_of(conn, versions, unit_id, day)
+
+
+def _version_as_of(conn: Any, versions: Table, unit_id: UUID, day: date) -> tuple[str, UUID | None, bool] | None:
+    found = conn.execute(
+        select(versions.c.name, versions.c.parent_id, versions.c.active)
+        .where(versions.c.unit_id == unit_id, versions.c.effective_from <= day)
+        .order_by(versions.c.effective_from.desc())
+        .limit(1)
+    ).first()
+    return None if found is None else (found.name, found.parent_id, found.active)
+
+
+def ancestors_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> list[UUID]:
+    """The units above `unit_id` on `day`, nearest first, as `workflow.authorization.ancestors` finds them: one
+    indexed lookup per level (a handful)."""
+    versions = store.live_tables(UnitsProjection.name)["unit_versions"]
+    found: list[UUID] = []
+    with store.engine.connect() as conn:
+        version = _version_as_of(conn, versions, unit_id, day)
+        parent = version[1] if version else None
+        while parent is not None and parent not in found:
+            found.append(parent)
+            version = _version_as_of(conn, versions, parent, day)
+            parent = version[1] if version else None
+    return found
+
+
+def parent_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> UUID | None:
+    version = version_as_of(store, unit_id, day)
+    return version[1] if version else None
+
+
+def is_below(store: ReadModelStore, unit_id: UUID, ancestor_id: UUID) -> bool:
+    closure = store.live_tables(UnitsProjection.name)["unit_closure"]
+    with store.engine.connect() as conn:
+        found = conn.execute(
+            select(closure.c.depth).where(and_(closure.c.unit_id == unit_id, closure.c.ancestor_id == ancestor_id))
+        ).first()
+    return found is not None and int(found.depth) > 0

@@ -1,0 +1,217 @@
+"""The whole demo season through the read side, on SQLite and PostgreSQL: read models fed live while the season is
+played equal read models rebuilt from scratch, and a runner killed mid-page again and again ends exactly where an
+uninterrupted one does."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import select
+
+from projections.catalog import all_projections
+from projections.log import RecorderLog
+from projections.readside import ReadSide
+from projections.store import ReadModelStore, make_engine, read_models_url
+from web.demo import play_demo
+from web.readside import open_read_side, started
+from workflow.bootstrap import build_engine
+from workflow.clock import SimulatedClock
+from workflow.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+READ_MODELS = {"units", "dossiers", "classifications", "access", "statistics", "audit"}
+
+
+@dataclass(frozen=True)
+class Store:
+    database_url: str | None
+    data_dir: Path
+    # PostgreSQL: more empty databases for read models kept apart from the live ones (a runner killed, a reference).
+    spare_urls: tuple[str, ...] = ()
+
+    def engine(self, *, read_only: bool = False) -> Engine:
+        return build_engine(
+            database_url=self.database_url,
+            data_dir=self.data_dir,
+            read_only=read_only,
+            clock=SimulatedClock(datetime(2024, 1, 2, 1, 0, tzinfo=UTC)),
+        )
+
+    def read_models_url(self, name: str = "read-models") -> str:
+        if self.database_url is None:
+            return f"sqlite:///{self.data_dir / (name + '.sqlite')}"
+        if name == "read-models":
+            return read_models_url(self.database_url, self.data_dir)
+        index = ("timing", "killed", "reference").index(name)
+        return read_models_url(self.spare_urls[index], self.data_dir)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        (tmp_path / "data").mkdir()
+        return Store(None, tmp_path / "data")
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    spares = tuple(request.getfixturevalue(f"spare_database_{i}") for i in range(3))
+    return Store(url, tmp_path / "data", spares)
+
+
+def _spare_database(postgres_url: str) -> Iterator[str]:
+    name = f"dossierflow_spare_{uuid4().hex[:16]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def spare_database_0(postgres_url: str) -> Iterator[str]:
+    yield from _spare_database(postgres_url)
+
+
+@pytest.fixture
+def spare_database_1(postgres_url: str) -> Iterator[str]:
+    yield from _spare_database(postgres_url)
+
+
+@pytest.fixture
+def spare_database_2(postgres_url: str) -> Iterator[str]:
+    yield from _spare_database(postgres_url)
+
+
+def dump(store: ReadModelStore) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every live read model, in a stable order, by bare table name."""
+    found = {}
+    with store.engine.connect() as conn:
+        for name in store.projections:
+            for bare, table in store.live_tables(name).items():
+                rows = conn.execute(select(table)).all()
+                found[f"{name}.{bare}"] = sorted((tuple(row) for row in rows), key=repr)
+    return found
+
+
+def test_the_catalog_holds_every_read_model_of_the_issue() -> None:
+    assert {p.name for p in all_projections()} == READ_MODELS
+
+
+def test_read_models_fed_live_during_the_season_equal_read_models_rebuilt_from_scratch(store: Store) -> None:
+    engine = store.engine()
+    side = started(engine, open_read_side(engine, database_url=store.database_url, data_dir=store.data_dir))
+    try:
+        play_demo(engine, progress=lambda _line: None)
+        head = engine.recorder.max_notification_id() or 0
+        waited = side.wait_for(head, timeout=60)
+        assert waited.reached
+        assert not waited.failed
+        live = dump(side.store)
+        assert sum(len(rows) for rows in live.values()) > head
+        side.close()
+        side.rebuild()
+        assert {g for name in side.store.projections if (g := side.store.live_generation(name, refresh=True))} == {2}
+        assert dump(side.store) == live
+    finally:
+        side.close()
+        side.store.engine.dispose()
+        engine.close()
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from workflow.bootstrap import build_engine
+from projections.catalog import all_projections
+from projections.log import RecorderLog
+from projections.log import RecorderLog
+from projections.readside import ReadSide
+from projections.store import make_engine
+
+database_url, data_dir, url, page = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+engine = build_engine(database_url=database_url, data_dir=data_dir, read_only=True)
+side = ReadSide(make_engine(url), all_projections(), RecorderLog(engine.recorder, engine.mapper), page_size=page)
+side.catch_up()
+print("caught up", flush=True)
+"""
+
+
+def run_child(store: Store, url: str, page: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, store.database_url or "", str(store.data_dir), url, str(page)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def positions(url: str) -> list[int]:
+    store = ReadModelStore(make_engine(url), all_projections())
+    try:
+        return [t.position for t in store.trackings()]
+    finally:
+        store.engine.dispose()
+
+
+def test_a_runner_killed_mid_page_again_and_again_resumes_with_no_event_skipped_or_applied_twice(
+    store: Store,
+) -> None:
+    engine = store.engine()
+    play_demo(engine, progress=lambda _line: None)
+    head = engine.recorder.max_notification_id() or 0
+    engine.close()
+    killed_url = store.read_models_url("killed")
+    rng = random.Random(20241122)
+    kills = mid_run = 0
+    # Catch up once, uninterrupted, to learn how long a run takes; the kills land inside that window.
+    started_at = time.monotonic()
+    child = run_child(store, store.read_models_url("timing"), 10)
+    assert child.wait(timeout=300) == 0, child.stderr.read() if child.stderr else ""
+    duration = time.monotonic() - started_at
+    for _ in range(12):
+        before = positions(killed_url) if kills else [0]
+        child = run_child(store, killed_url, 10)
+        time.sleep(rng.uniform(0.3, max(0.4, duration)))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            kills += 1
+            after = positions(killed_url)
+            if after and min(after) < head and max(after) > max(before):
+                mid_run += 1
+        else:
+            break
+    assert kills >= 3, kills
+    assert mid_run >= 1, (kills, mid_run)
+    finish = run_child(store, killed_url, 10)
+    assert finish.wait(timeout=300) == 0, finish.stderr.read() if finish.stderr else ""
+    assert set(positions(killed_url)) == {head}
+
+    reference_url = store.read_models_url("reference")
+    reference = ReadSide(make_engine(reference_url), all_projections(), _log(store))
+    killed = ReadModelStore(make_engine(killed_url), all_projections())
+    try:
+        reference.catch_up()
+        assert dump(killed) == dump(reference.store)
+    finally:
+        killed.engine.dispose()
+        reference.store.engine.dispose()
+
+
+def _log(store: Store) -> RecorderLog:
+    engine = store.engine(read_only=True)
+    return RecorderLog(engine.recorder, engine.mapper)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from projections.models.units import (
+    ancestors_as_of,
+    descendants,
+    hierarchy_as_of,
+    is_below,
+    unit_by_code,
+)
+from projections.store import ReadModelStore, make_engine
+from tests.application.conftest import World, build_world
+from tests.conftest import Backend
+from tests.integration.read_models_world import Season, feed, open_store, play_season, projections
+from workflow.authorization import ancestors
+
+Played = tuple[World, Season, ReadModelStore]
+
+DAYS = [
+    date(1999, 12, 31), date(2010, 1, 1), date(2012, 2, 1), date(2024, 6, 30), date(2024, 7, 1), date(2024, 7, 31),
+    date(2024, 8, 1), date(2024, 9, 1), date(2024, 10, 14), date(2024, 10, 15), date(2024, 11, 21),
+    date(2024, 11, 22), date(2025, 3, 10),
+]
+
+
+@pytest.fixture(scope="module")
+def played() -> Played:
+    world = build_world()
+    season = play_season(world)
+    store = ReadModelStore(make_engine("sqlite://"), projections())
+    feed(store, world)
+    return world, season, store
+
+
+def engine_tree(world: World, day: date) -> list[tuple[int, str, str, str, str | None]]:
+    tree = world.engine.hierarchy(day)
+    return [
+        (depth, unit.code, version.name, unit.kind.value,
+         world.engine.unit(version.parent_id).code if version.parent_id else None)
+        for depth, unit, version in tree
+    ]
+
+
+def read_tree(store: ReadModelStore, day: date) -> list[tuple[int, str, str, str, str | None]]:
+    return [(r.depth, r.code, r.name, r.kind, r.parent_code) for r in hierarchy_as_of(store, day)]
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_the_hierarchy_on_a_day_is_the_engines_row_for_row(played: Played, day: date) -> None:
+    world, _, store = played
+    assert read_tree(store, day) == engine_tree(world, day)
+
+
+def test_a_rename_shows_from_its_day_and_the_old_name_before_it(played: Played) -> None:
+    _, _, store = played
+    names = {r.code: r.name for r in hierarchy_as_of(store, date(2024, 6, 30))}
+    assert names["cell-b"] == "Chi bộ Tổ dân phố 2"
+    names = {r.code: r.name for r in hierarchy_as_of(store, date(2024, 7, 1))}
+    assert names["cell-b"] == "Chi bộ Tổ dân phố 2 (sáp nhập)"
+
+
+def test_a_dissolved_unit_is_gone_from_its_day_but_kept_in_the_past(played: Played) -> None:
+    _, _, store = played
+    assert "old-cell" in {r.code for r in hierarchy_as_of(store, date(2024, 7, 31))}
+    assert "old-cell" not in {r.code for r in hierarchy_as_of(store, date(2024, 8, 1))}
+    found = unit_by_code(store, "old-cell")
+    assert found is not None
+    assert found.dissolved_on == date(2024, 8, 1)
+
+
+def test_a_moved_committee_takes_its_cells_along_in_the_closure(played: Played) -> None:
+    world, _, store = played
+    units = world.units
+    below_committee = {d.code: d.depth for d in descendants(store, units["committee"])}
+    assert below_committee == {"cell-a": 1, "cell-b": 2, "old-cell": 1, "zone": 1, "zone-cell": 2}
+    below_district = {d.code: d.depth for d in descendants(store, units["district"])}
+    assert (below_district["zone-cell"], below_district["cell-c"]) == (3, 1)
+    assert is_below(store, units["zone-cell"], units["committee"])
+    assert not is_below(store, units["cell-c"], units["committee"])
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_ancestors_on_a_day_are_what_authorization_finds(
+    played: Played, day: date
+) -> None:
+    world, _, store = played
+    for uid in world.units.values():
+        unit = world.engine.unit(uid)
+        assert ancestors_as_of(store, uid, day) == ancestors(unit, day, world.engine.unit)
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 500])
+def test_pages_of_any_size_give_the_same_hierarchy(
+    played: Played, page_size: int
+) -> None:
+    world, _, store = played
+    other = ReadModelStore(make_engine("sqlite://"), projections())
+    feed(other, world, page_size=page_size)
+    for day in DAYS:
+        assert read_tree(other, day) == read_tree(store, day)
+    for uid in world.units.values():
+        assert descendants(other, uid, include_self=True) == descendants(store, uid, include_self=True)
+
+
+def test_a_store_fed_after_every_step_equals_one_fed_at_the_end() -> None:
+    world = build_world()
+    live = ReadModelStore(make_engine("sqlite://"), projections())
+    play_season(world, after_step=lambda _: feed(live, world, page_size=7))
+    rebuilt = ReadModelStore(make_engine("sqlite://"), projections())
+    feed(rebuilt, world)
+    from tests.integration.read_models_world import dump
+
+    assert dump(live) == dump(rebuilt)
+
+
+@pytest.fixture
+def backend_world(backend: Backend) -> Iterator[World]:
+    world = build_world(dict(backend.env))
+    yield world
+    world.engine.close()
+
+
+def test_the_hierarchy_read_model_agrees_with_the_engine_on_both_backends(
+    backend_world: World, backend: Backend, tmp_path: Path
+) -> None:
+    play_season(backend_world)
+    store = open_store(backend, tmp_path)
+    try:
+        feed(store, backend_world, page_size=7)
+        for day in DAYS:
+            assert read_tree(store, day) == engine_tree(backend_world, day)
+        today = date(2025, 3, 10) + timedelta(days=1)
+        assert [d.code for d in descendants(store, backend_world.units["zone"])] == ["cell-b", "zone-cell"]
+        assert read_tree(store, today) == engine_tree(backend_world, today)
+    finally:
+        store.engine.dispose()
