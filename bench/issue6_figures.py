@@ -502,7 +502,7 @@ def measure(spec: str, args: argparse.Namespace) -> Figures:
         cli_figure(bench, figures, "units", UNITS, args.cli_timeout)
     else:
         for label in (STATUS, UNITS):
-            figures.put(label, "not measured: with no read models the CLI still scans the log (--cli-anyway)")
+            figures.put(label, "not measured: no read models in the catalog, so the CLI reads the log (--cli-anyway)")
     return figures
 
 
