@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from domain.actor import Actor
 from domain.ids import person_id
 from domain.values import Answer, Classification, Role, UnitKind
-from workflow.clock import SimulatedClock
+from workflow.bootstrap import build_engine
+from workflow.clock import Clock, SimulatedClock, system_clock
 from workflow.engine import Engine
-from workflow.store import application_env
+from workflow.store import application_env, is_postgres_url
 
 # The one import of the sample answers: it moves with the rules package, and only this line follows it.
 from workflow.rules.samples import sample_answers  # isort: skip
@@ -203,3 +204,71 @@ class Stopwatch:
 def chunks(n: int, size: int) -> Iterator[range]:
     for start in range(0, n, size):
         yield range(start, min(n, start + size))
+
+
+# --- a big store kept between runs (bench/big_log.py writes it, bench/issue6_figures.py reads it) ------------------
+
+BENCH_DATA = Path(tempfile.gettempdir()) / "dossierflow-bench"
+
+
+@dataclass
+class BenchStore:
+    """A store named by a directory (SQLite: DIR/events.sqlite) or a PostgreSQL URL, with the data directory that
+    holds its signing key and head file, laid out as the CLI expects (DOSSIERFLOW_DATA_DIR, DATABASE_URL)."""
+
+    database_url: str | None
+    data_dir: Path
+
+    @property
+    def backend(self) -> str:
+        return "PostgreSQL" if self.database_url else "SQLite"
+
+    def describe(self) -> str:
+        if self.database_url:
+            return f"PostgreSQL {self.database_url} (key and head file in {self.data_dir})"
+        return f"SQLite {self.data_dir / 'events.sqlite'}"
+
+    def engine(self, clock: Clock = system_clock, *, read_only: bool = False) -> Engine:
+        return build_engine(database_url=self.database_url, data_dir=self.data_dir, clock=clock, read_only=read_only)
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a `dossierflow` subprocess pointed at this store."""
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DOSSIERFLOW_DATA_DIR")}
+        env["DOSSIERFLOW_DATA_DIR"] = str(self.data_dir)
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        return env
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def _server_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+def open_bench_store(spec: str, data_dir: Path | None = None, *, replace: bool = False) -> BenchStore:
+    """The store named by `spec`; with `replace`, emptied first (the database dropped and created again, or the
+    SQLite files, read models, key and head file removed). A PostgreSQL database is created if missing."""
+    if is_postgres_url(spec):
+        name = _database_name(spec)
+        if not name or name == "postgres":
+            raise SystemExit(f"{spec}: name a database of its own for the benchmark, not the server's default one")
+        directory = data_dir or BENCH_DATA / f"pg-{name}"
+        with psycopg.connect(_server_url(spec), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if exists and replace:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                exists = None
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        store = BenchStore(spec, directory)
+    else:
+        store = BenchStore(None, Path(spec))
+    if replace:
+        for pattern in ("events.sqlite*", "read-models.sqlite*", "chain-head.json", "signing-key.pem", "*.lock"):
+            for path in store.data_dir.glob(pattern):
+                path.unlink()
+    store.data_dir.mkdir(parents=True, exist_ok=True)
+    return store

@@ -1,0 +1,548 @@
+"""The figures of issue 6 (the read side), on SQLite and PostgreSQL side by side, on a national-scale log.
+
+    .venv/bin/python bench/issue6_figures.py [--quick] [--store DIR_OR_URL ...] [--no-postgres]
+                                             [--skip-rebuild] [--stream-seconds 20] [--rate 200]
+
+--store (repeatable): a SQLite data directory or a postgresql:// URL holding a log made by bench/big_log.py.
+By default: a SQLite store and a PostgreSQL database under the temporary directory, made by big_log.py if they
+are empty (about 3 million events; --quick: about 100,000). The read models are those of
+`projections.catalog.all_projections()`: whatever it returns; with none, the figures say so.
+
+1. rebuild events/s ÷ merely reading and decoding the same events: `ReadSide.rebuild()` of every read model over the
+   whole log, its reads timed from inside (the log it reads through is wrapped), so the ratio is the share of the
+   rebuild's time that is reading and decoding; and, as a cross-check, a bare loop of `RecorderLog.read(after, 500)`
+   over the first events, timed before and after the rebuild.
+2. the lag from a command's commit to its rows, p99, while commands stream in at --rate a second: the runner in
+   this process (`ReadSide.start()`, woken by `engine.on_commit`; on PostgreSQL also by NOTIFY), a producer thread
+   recording answers on editable dossiers on schedule, a waiter timing `ReadSide.wait_for(position)` from the
+   moment of each commit.
+3. the statistics of the province for the year, and a person's queues (the province's approver, whose queues span
+   every dossier below it, and a district's reviewer), each query timed over repeated calls (median and worst).
+4. `dossierflow status` and `dossierflow units` against the store, as subprocesses (median of 3 runs, wall clock).
+
+Figures, not pass/fail: the wanted bound is printed beside each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, Integer, MetaData, String, Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import BENCH_DATA, DEFAULT_POSTGRES_URL, BenchStore, open_bench_store
+from big_log import DEFAULT_EVENTS, MANIFEST, QUICK_EVENTS
+
+from domain.actor import Actor
+from domain.dossier import Dossier
+from domain.errors import DomainError
+from domain.ids import dossier_id, person_id, unit_id
+from domain.values import DossierState, Role
+from projections.catalog import all_projections
+from projections.core import LoggedEvent, Page, Projection
+from projections.log import RecorderLog
+from projections.readside import ReadSide
+from projections.store import make_engine, read_models_url
+from workflow.engine import Engine
+from workflow.store import is_postgres_url
+
+YEAR = 2024
+ROOT = Path(__file__).resolve().parent.parent
+DOSSIERFLOW = Path(sys.executable).with_name("dossierflow")
+
+
+# --- the read side, wired as the app wires it (web/readside.py; nothing outside web/ imports web/) --------------------
+
+
+class TimedLog:
+    """A log whose reads (select and decode) are timed: what the rebuild spends merely reading."""
+
+    def __init__(self, log: RecorderLog) -> None:
+        self.log = log
+        self.seconds = 0.0
+        self.events = 0
+
+    def read(self, after: int, limit: int) -> list[LoggedEvent]:
+        started = time.perf_counter()
+        found = self.log.read(after, limit)
+        self.seconds += time.perf_counter() - started
+        self.events += len(found)
+        return found
+
+    def head(self) -> int:
+        return self.log.head()
+
+    def time_at(self, position: int) -> Any:
+        return self.log.time_at(position)
+
+
+class EventCounts(Projection):
+    """The cheapest read model there is (a count per event class): --probe runs the bench with it alone, to see
+    the runner's own costs, or to try the bench before the read models land."""
+
+    name = "bench_event_counts"
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        return {
+            "counts": Table(
+                "bench_event_counts" + suffix,
+                metadata,
+                Column("topic", String(200), primary_key=True),
+                Column("n", Integer, nullable=False),
+            )
+        }
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        page.counters("counts").add((type(logged.event).__qualname__,), n=1)
+
+
+PROBE = False
+
+
+def projections() -> list[Projection]:
+    if PROBE:
+        return [EventCounts()]
+    return all_projections() or merged_read_models()
+
+
+def merged_read_models() -> list[Projection]:
+    """The read models of projections/models, for as long as the catalog does not list them yet."""
+    found: list[Projection] = []
+    for module, name in (
+        ("units", "UnitsProjection"), ("dossiers", "DossiersProjection"), ("access", "AccessProjection"),
+        ("statistics", "StatisticsProjection"), ("audit", "AuditProjection"),
+    ):
+        cls = _function(f"projections.models.{module}", name)
+        if cls is not None:
+            found.append(cls())
+    return found
+
+
+def read_side(bench: BenchStore, engine: Engine, log: Any | None = None) -> ReadSide:
+    url = read_models_url(bench.database_url, bench.data_dir)
+    postgres = bench.database_url is not None and is_postgres_url(bench.database_url)
+    return ReadSide(
+        make_engine(url),
+        projections(),
+        log or RecorderLog(engine.recorder, engine.mapper),
+        sqlite_file=None if postgres else bench.data_dir / "read-models.sqlite",
+        postgres_url=url if postgres else None,
+        events_channel=getattr(engine.recorder, "channel_name", None) if postgres else None,
+    )
+
+
+# --- figures ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    backend: str
+    events: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def put(self, figure: str, value: str) -> None:
+        self.values[figure] = value
+        print(f"    {figure}: {value}", flush=True)
+
+
+REBUILD = "rebuild ÷ read and decode"
+LAG = "lag commit → rows, p99"
+STATS = "statistics of the province"
+QUEUES = "a person's queues"
+STATUS = "`dossierflow status`"
+UNITS = "`dossierflow units`"
+WANTED = {REBUILD: "≥ 0.5", LAG: "< 50 ms", STATS: "< 100 ms", QUEUES: "< 100 ms each", STATUS: "< 1 s",
+          UNITS: "< 1 s"}
+
+
+def time_applies(models: Iterable[Projection]) -> dict[str, float]:
+    """Seconds spent in each read model's `apply`, accumulated as the runner calls it."""
+    spent: dict[str, float] = {}
+    for model in models:
+        spent[model.name] = 0.0
+
+        def timed(page: Page, logged: LoggedEvent, apply: Any = model.apply, name: str = model.name) -> None:
+            started = time.perf_counter()
+            try:
+                apply(page, logged)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        model.apply = timed  # type: ignore[method-assign]
+    return spent
+
+
+def read_loop(log: RecorderLog, events: int, page: int = 500) -> tuple[int, float]:
+    """Events read and decoded from the start, and the seconds it took."""
+    started, after, done = time.perf_counter(), 0, 0
+    while done < events:
+        found = log.read(after, min(page, events - done))
+        if not found:
+            break
+        done += len(found)
+        after = found[-1].position
+    return done, time.perf_counter() - started
+
+
+def rebuild_figure(bench: BenchStore, engine: Engine, figures: Figures, sample: int, skip: bool) -> None:
+    plain = RecorderLog(engine.recorder, engine.mapper)
+    timed = TimedLog(plain)
+    side = read_side(bench, engine, timed)
+    try:
+        names = list(side.store.projections)
+        if not names:
+            figures.put(REBUILD, "no read models in the catalog yet")
+            return
+        head = plain.head()
+        if skip:
+            behind, _ = side.behind(head)
+            if not behind:
+                figures.put(REBUILD, "not measured (--skip-rebuild; read models up to date)")
+                return
+            print("    read models behind the log: rebuilding them anyway", flush=True)
+        applying = time_applies(side.store.projections.values())
+        before = read_loop(plain, sample)
+        shown = [time.perf_counter()]
+
+        def progress(name: str, position: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - shown[0] >= 10:
+                shown[0] = now
+                rate = timed.events / max(1e-9, now - started)
+                print(f"      rebuild: {position:,} of {total:,} events, {rate:,.0f} events/s", flush=True)
+
+        started = time.perf_counter()
+        result = side.rebuild(progress=progress)
+        seconds = time.perf_counter() - started
+        after = read_loop(plain, sample)
+        for name, position, error in result.failures:
+            figures.notes.append(f"{name} failed at event {position}: {error.splitlines()[0][:160]}")
+        rebuild_rate = head / seconds
+        inside_rate = timed.events / timed.seconds if timed.seconds else float("nan")
+        bare_rate = (before[0] + after[0]) / (before[1] + after[1])
+        figures.put(
+            REBUILD,
+            f"{rebuild_rate / inside_rate:.2f} ({rebuild_rate:,.0f} events/s rebuilding {len(names)} read models "
+            f"over {head:,} events in {seconds:,.0f} s; reading and decoding inside it {inside_rate:,.0f}/s; "
+            f"a bare read loop {bare_rate:,.0f}/s, ratio to it {rebuild_rate / bare_rate:.2f})",
+        )
+        if result.failures:
+            figures.notes.append(f"rebuild failures: {len(result.failures)}")
+        figures.notes.append(
+            "rebuild, seconds in each read model's apply (the rest: reading, writing pages, tracking): "
+            + ", ".join(f"{name} {spent:,.1f}" for name, spent in applying.items())
+            + f" of {seconds:,.1f}"
+        )
+    finally:
+        side.close()
+        side.store.engine.dispose()
+
+
+# --- 2. lag under a stream of commands ------------------------------------------------------------------------------
+
+
+def editable_dossiers(bench: BenchStore, engine: Engine, wanted: int) -> list[tuple[UUID, Actor, Dossier]]:
+    """Dossiers a secretary may still edit, with that secretary: from the generator's manifest, checked."""
+    manifest_path = bench.data_dir / MANIFEST
+    candidates: list[tuple[str, str]] = []
+    if manifest_path.exists():
+        candidates = [tuple(pair) for pair in json.loads(manifest_path.read_text())["editable"]]  # type: ignore[misc]
+    else:
+        candidates = list(_probe_codes())
+    found: list[tuple[UUID, Actor, Dossier]] = []
+    for did_text, code in candidates:
+        did = UUID(did_text) if did_text else dossier_id(unit_id(code), YEAR)
+        try:
+            dossier = engine.dossier(did)
+        except DomainError:
+            continue
+        if dossier.answers and dossier.state in (DossierState.DRAFT, DossierState.RETURNED_TO_UNIT):
+            found.append((did, Actor(person_id(f"bt-{code}"), Role.SECRETARY, dossier.unit_id), dossier))
+            if len(found) >= wanted:
+                break
+    return found
+
+
+def _probe_codes() -> Iterator[tuple[str, str]]:
+    """Unit codes as big_log.py makes them, for a log made before it wrote a manifest."""
+    for g in range(1, 2000):
+        for d in range(1, 61):
+            code = f"h{d:02d}-{g:04d}"
+            yield "", code
+            for c in range(1, 17):
+                yield "", f"{code}-{c:02d}"
+
+
+def lag_figure(bench: BenchStore, engine: Engine, figures: Figures, seconds: float, rate: float) -> None:
+    side = read_side(bench, engine)
+    try:
+        if not side.store.projections:
+            figures.put(LAG, "no read models in the catalog yet")
+            return
+        print("    catching up before the stream…", flush=True)
+        side.catch_up()
+        targets = editable_dossiers(bench, engine, 200)
+        if not targets:
+            figures.put(LAG, "no editable dossier found in the log")
+            return
+        commits: dict[int, float] = {}
+        engine.on_commit.append(lambda position: commits.__setitem__(position, time.perf_counter()))
+        runner = side.start()
+        engine.on_commit.append(runner.wake)
+        n = int(seconds * rate)
+        lags: list[float] = []
+        missed: list[int] = []
+        pending: queue.Queue[int | None] = queue.Queue()
+
+        def wait_all() -> None:
+            while (position := pending.get()) is not None:
+                waited = side.wait_for(position, timeout=10)
+                reached_at = time.perf_counter()
+                if waited.reached:
+                    lags.append(reached_at - commits[position])
+                else:
+                    missed.append(position)
+
+        waiter = threading.Thread(target=wait_all, name="lag-waiter")
+        waiter.start()
+        started = time.perf_counter()
+        late = 0
+        for i in range(n):
+            due = started + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            else:
+                late += 1
+            did, secretary, dossier = targets[i % len(targets)]
+            first = next(iter(dossier.answers))
+            # A new comment each time, so that every command records an event.
+            answer = replace(dossier.answers[first], comment=f"Cập nhật lần {i} của đợt đo")
+            receipt = engine.record_answers(secretary, did, answers={first: answer})
+            if receipt.position:
+                pending.put(receipt.position)
+        elapsed = time.perf_counter() - started
+        pending.put(None)
+        waiter.join()
+        if not lags:
+            figures.put(LAG, f"no command reached its rows ({len(missed)} timed out)")
+            return
+        lags.sort()
+        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
+        figures.put(
+            LAG,
+            f"{1000 * p99:.1f} ms (p50 {1000 * statistics.median(lags):.1f} ms, max {1000 * lags[-1]:.1f} ms; "
+            f"{len(lags):,} commands at {len(lags) / elapsed:,.0f}/s on {len(targets)} dossiers"
+            + (f"; {len(missed)} not reached in 10 s" if missed else "")
+            + (f"; {late} sent late" if late > n // 100 else "") + ")",
+        )
+    finally:
+        side.close()
+        side.store.engine.dispose()
+
+
+# --- 3. queries -------------------------------------------------------------------------------------------------------
+
+
+def timed_calls(call: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(median, worst) seconds of `repeat` calls after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), max(times)
+
+
+def _function(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        return getattr(importlib.import_module(module), name, None)  # type: ignore[no-any-return]
+    except ImportError:
+        return None
+
+
+def query_figures(bench: BenchStore, engine: Engine, figures: Figures, repeat: int) -> None:
+    side = read_side(bench, engine)
+    try:
+        store = side.store
+        if not store.projections:
+            figures.put(STATS, "no read models in the catalog yet")
+            figures.put(QUEUES, "no read models in the catalog yet")
+            return
+        side.catch_up()
+        province = unit_id("tinh")
+        stats = _function("projections.models.statistics", "statistics")
+        if stats is None:
+            figures.put(STATS, "no statistics query (projections.models.statistics.statistics) yet")
+        else:
+            median, worst = timed_calls(lambda: stats(store, province, YEAR), repeat)
+            figures.put(STATS, f"{1000 * median:.1f} ms (worst of {repeat} {1000 * worst:.1f} ms)")
+        queues = _function("projections.models.access", "queues")
+        if queues is None:
+            figures.put(QUEUES, "no queues query (projections.models.access.queues) yet")
+            return
+        today = date.today()
+        rules = _waiting_rules()
+        parts = []
+        for who, username in (("province approver", "tv-tinh"), ("district reviewer", "tc-h01")):
+            pid = person_id(username)
+            median, worst = timed_calls(lambda pid=pid: queues(store, pid, today, rules), repeat)
+            found = queues(store, pid, today, rules)
+            waiting = sum(getattr(q, "count", 0) for q in found)
+            parts.append(f"{who} {1000 * median:.1f} ms (worst {1000 * worst:.1f} ms, {waiting:,} waiting)")
+        figures.put(QUEUES, "; ".join(parts))
+    finally:
+        side.close()
+        side.store.engine.dispose()
+
+
+def _waiting_rules() -> Any:
+    """The workflow spec as the queues read model takes it: plain data (its docstring's recipe)."""
+    from workflow.spec import CURRENT_VERSION, Scope, spec_for
+
+    build = _function("projections.models.access", "waiting_rules_from")
+    if build is None:
+        return ()
+    spec = spec_for(CURRENT_VERSION)
+    scopes = {Scope.OWN_UNIT: "own", Scope.DIRECT_SUPERIOR: "direct", Scope.ANY_SUPERIOR: "any"}
+    return build(
+        (r.trigger, r.role, scopes[r.scope], frozenset(s for s in DossierState if r.trigger in spec.triggers_from(s)),
+         r.independent, r.when_closed_from)
+        for r in spec.rules.values()
+    )
+
+
+# --- 4. the CLI -------------------------------------------------------------------------------------------------------
+
+
+def cli_figure(bench: BenchStore, figures: Figures, command: str, label: str, timeout: float) -> None:
+    env = bench.cli_env()
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [str(DOSSIERFLOW), command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            figures.put(label, f"more than {timeout:.0f} s (stopped)")
+            return
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            figures.put(label, f"failed ({done.returncode}): {(done.stderr or done.stdout).strip()[:200]}")
+            return
+    lines = len(done.stdout.splitlines())
+    figures.put(label, f"{statistics.median(times):.2f} s (median of 3; {lines:,} lines of output)")
+
+
+# --- the run --------------------------------------------------------------------------------------------------------
+
+
+def default_stores(quick: bool, postgres: str | None) -> list[str]:
+    name = "quick" if quick else "big"
+    stores = [str(BENCH_DATA / f"{name}-sqlite")]
+    if postgres:
+        base = postgres.rsplit("/", 1)[0]
+        stores.append(f"{base}/dossierflow_bench_{name}")
+    return stores
+
+
+def ensure_generated(bench: BenchStore, spec: str, events: int) -> None:
+    engine = bench.engine(read_only=False)
+    try:
+        empty = engine.is_empty()
+    finally:
+        engine.close()
+    if empty:
+        print(f"  {bench.describe()} is empty: generating about {events:,} events (bench/big_log.py)", flush=True)
+        subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("big_log.py")), "--store", spec, "--events", str(events)]
+            + (["--data-dir", str(bench.data_dir)] if bench.database_url else []),
+            check=True,
+        )
+
+
+def measure(spec: str, args: argparse.Namespace) -> Figures:
+    bench = open_bench_store(spec)
+    ensure_generated(bench, spec, QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
+    figures = Figures(bench.backend)
+    print(f"  [{bench.backend}] {bench.describe()}", flush=True)
+    engine = bench.engine()
+    try:
+        figures.events = engine.recorder.max_notification_id() or 0
+        print(f"    {figures.events:,} events; read models: "
+              + (", ".join(p.name for p in projections()) or "none in the catalog"), flush=True)
+        rebuild_figure(bench, engine, figures, args.read_sample, args.skip_rebuild)
+        query_figures(bench, engine, figures, args.repeat)
+        lag_figure(bench, engine, figures, args.stream_seconds, args.rate)
+    finally:
+        engine.close()
+    if all_projections() or args.cli_anyway:
+        # The CLI reads the catalog's read models (not the probe's).
+        cli_figure(bench, figures, "status", STATUS, args.cli_timeout)
+        cli_figure(bench, figures, "units", UNITS, args.cli_timeout)
+    else:
+        for label in (STATUS, UNITS):
+            figures.put(label, "not measured: no read models in the catalog, so the CLI reads the log (--cli-anyway)")
+    return figures
+
+
+def print_table(results: Sequence[Figures]) -> None:
+    print()
+    width = 34
+    print(f"| {'figure':<{width}} | " + " | ".join(f"{f.backend} ({f.events:,} events)" for f in results)
+          + " | wanted |")
+    print(f"| {'-' * width} | " + " | ".join("---" for _ in results) + " | --- |")
+    for label, wanted in WANTED.items():
+        cells = [f.values.get(label, "—") for f in results]
+        print(f"| {label:<{width}} | " + " | ".join(cells) + f" | {wanted} |")
+    for f in results:
+        for note in f.notes:
+            print(f"  note ({f.backend}): {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"stores of about {QUICK_EVENTS:,} events")
+    parser.add_argument("--store", action="append", default=None, help="a SQLite directory or a PostgreSQL URL")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES_URL, help="the server for the default stores")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--skip-rebuild", action="store_true", help="keep read models already up to date")
+    parser.add_argument("--read-sample", type=int, default=200_000, help="events of the bare read loop")
+    parser.add_argument("--stream-seconds", type=float, default=None, help="default 20 (quick: 5)")
+    parser.add_argument("--rate", type=float, default=200.0, help="commands a second in the lag figure")
+    parser.add_argument("--repeat", type=int, default=20, help="calls of each query")
+    parser.add_argument("--cli-timeout", type=float, default=120.0)
+    parser.add_argument("--cli-anyway", action="store_true", help="time the CLI even with no read models")
+    parser.add_argument("--probe", action="store_true", help="one trivial read model instead of the catalog's")
+    args = parser.parse_args()
+    global PROBE
+    PROBE = args.probe
+    args.stream_seconds = args.stream_seconds or (5.0 if args.quick else 20.0)
+    stores = args.store or default_stores(args.quick, None if args.no_postgres else args.postgres)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    results = [measure(spec, args) for spec in stores]
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
