@@ -94,7 +94,8 @@ def make_engine(url: str) -> Engine:
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
             url,
-            # One in-memory database shared by every thread of the process (tests); a file otherwise.
+            # One in-memory database is one connection (StaticPool): for a single thread, such as a read-only
+            # archive's listing. A runner in a thread of its own needs a file.
             **({"poolclass": StaticPool} if memory else {}),
             connect_args={"check_same_thread": False, "timeout": 30},
         )

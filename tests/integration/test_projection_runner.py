@@ -183,8 +183,11 @@ def test_a_rebuild_catches_events_recorded_while_it_ran(world: World) -> None:
     assert counts_in(side.store) == expected_counts(world)
 
 
-def test_waiting_for_a_command_position_is_woken_by_the_runner_in_this_process(world: World) -> None:
-    side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world), poll_seconds=30)
+def test_waiting_for_a_command_position_is_woken_by_the_runner_in_this_process(world: World, tmp_path: Path) -> None:
+    # A file, not "sqlite://": the in-memory database is one connection, which two threads must not share.
+    side = ReadSide(
+        make_engine(f"sqlite:///{tmp_path / 'read-models.sqlite'}"), [TopicCounts()], log_of(world), poll_seconds=30
+    )
     runner = side.start()
     world.engine.on_commit.append(runner.wake)
     try:
@@ -228,8 +231,8 @@ def _threads_running(prefix: str) -> Iterator[str]:
     return (t.name for t in threading.enumerate() if t.name.startswith(prefix))
 
 
-def test_closing_the_read_side_stops_its_runner(world: World) -> None:
-    side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world))
+def test_closing_the_read_side_stops_its_runner(world: World, tmp_path: Path) -> None:
+    side = ReadSide(make_engine(f"sqlite:///{tmp_path / 'read-models.sqlite'}"), [TopicCounts()], log_of(world))
     side.start()
     side.close()
     assert not list(_threads_running("projections"))
