@@ -627,3 +627,47 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
 
+
+
+@app.command("demo-sign-ins")
+def demo_sign_ins() -> None:
+    """Give the demo's people one of each role a fresh random password, and print their sign-ins."""
+    from projections.store import make_engine
+    from web.accounts import Accounts
+    from web.server import accounts_url, set_demo_passwords
+
+    settings = load_settings()
+    with engine_session(read_only=False) as engine:
+        accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
+        made = set_demo_passwords(engine, accounts)
+    if not made:
+        raise fail("the store holds none of the demo's people; load the demo first with `dossierflow demo`")
+    typer.echo("Demo sign-ins (new passwords on every run):")
+    width = max(len(m.username) for m in made)
+    for m in made:
+        typer.echo(f"  {m.username:<{width}}  {m.password}  {printable(m.full_name)}: {m.what}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (more than one needs PostgreSQL).", min=1, max=64)] = 1,
+) -> None:
+    """Run the web application, with the read models kept up to date in-process."""
+    import uvicorn
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise fail(str(error)) from None
+    if workers > 1 and not (settings.database_url and is_postgres_url(settings.database_url)):
+        raise fail(
+            "several workers share one store only on PostgreSQL (set DATABASE_URL); the embedded SQLite store "
+            "serves one process"
+        )
+    typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
+    uvicorn.run(
+        "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+        log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+    )

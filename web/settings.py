@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # The Ed25519 key that signs the chain head: None means signing-key.pem in data_dir, created on first write.
     # Put it where the database's administrator cannot read it.
     signing_key: Path | None = Field(default=None, validation_alias="DOSSIERFLOW_SIGNING_KEY")
+    # Mark the session cookie Secure even when the app itself sees plain HTTP (behind an HTTPS proxy).
+    secure_cookies: bool = Field(default=False, validation_alias="DOSSIERFLOW_SECURE_COOKIES")
 
 
 class SettingsError(ValueError):

@@ -742,8 +742,10 @@ class Engine(Application[UUID]):
         )
         return Receipt(self._save(dossier, book), proposed)
 
-    def return_to_unit(self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None) -> None:
-        self._retrying(lambda: self._return_to_unit(actor, did, reason, expected_version))
+    def return_to_unit(
+        self, actor: Actor, did: UUID, *, reason: str, expected_version: int | None = None
+    ) -> Receipt[None]:
+        return self._retrying(lambda: self._return_to_unit(actor, did, reason, expected_version))
 
     def _return_to_unit(self, actor: Actor, did: UUID, reason: str, expected_version: int | None) -> Receipt[None]:
         dossier, unit, period, moment, _, actor = self._act(actor, did, "return_to_unit", expected_version)

@@ -420,7 +420,9 @@ class Queue:
 
 
 @dataclass(frozen=True)
-class _Authority:
+class Authority:
+    """A role a person may act in on a day: a grant of their own, or one held by `holder_id` and delegated to them."""
+
     role: Role
     unit_id: UUID
     grant_id: UUID
@@ -428,13 +430,20 @@ class _Authority:
     delegation_id: UUID | None
 
 
-def _authorities(conn: Any, t: dict[str, Table], person_id: UUID, day: date, roles: set[str]) -> list[_Authority]:
+def authorities(store: ReadModelStore, person_id: UUID, day: date) -> list[Authority]:
+    """Every role the person may act in on `day`: their grants valid then, then the delegations to them."""
+    t = store.live_tables(AccessProjection.name)
+    with store.engine.connect() as conn:
+        return _authorities(conn, t, person_id, day, {r.value for r in Role})
+
+
+def _authorities(conn: Any, t: dict[str, Table], person_id: UUID, day: date, roles: set[str]) -> list[Authority]:
     g, dl = t["grants"], t["delegations"]
     own = conn.execute(
         select(g).where(g.c.person_id == person_id, g.c.role.in_(sorted(roles)), _grant_valid(g, day))
         .order_by(g.c.valid_from, g.c.grant_id)
     ).all()
-    found = [_Authority(Role(r.role), r.unit_id, r.grant_id, person_id, None) for r in own]
+    found = [Authority(Role(r.role), r.unit_id, r.grant_id, person_id, None) for r in own]
     delegated = conn.execute(
         select(g, dl.c.delegation_id, dl.c.holder_id)
         .join(dl, dl.c.grant_id == g.c.grant_id)
@@ -443,7 +452,7 @@ def _authorities(conn: Any, t: dict[str, Table], person_id: UUID, day: date, rol
         )
         .order_by(dl.c.valid_from, dl.c.delegation_id)
     ).all()
-    found.extend(_Authority(Role(r.role), r.unit_id, r.grant_id, r.holder_id, r.delegation_id) for r in delegated)
+    found.extend(Authority(Role(r.role), r.unit_id, r.grant_id, r.holder_id, r.delegation_id) for r in delegated)
     return found
 
 

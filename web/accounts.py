@@ -1,0 +1,198 @@
+"""Local accounts, server-side sessions and the brake on repeated failed sign-ins.
+
+These live beside the read models (web.sqlite in the data directory, or the same PostgreSQL database), never in the
+event log: a password hash or a session id is a secret to be replaced or forgotten, which an immutable log cannot
+do. Who a person is and what they may do stays in the log (Person, grants); this only proves who is at the keyboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+_meta = MetaData()
+ACCOUNTS = Table(
+    "web_accounts",
+    _meta,
+    Column("username", String(200), primary_key=True),
+    Column("person_id", String(36), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+SESSIONS = Table(
+    "web_sessions",
+    _meta,
+    # sha256 of the cookie's value: a copy of this table does not let anyone sign in.
+    Column("key", String(64), primary_key=True),
+    Column("person_id", String(36), nullable=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("locale", String(10), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+FAILURES = Table(
+    "web_sign_in_failures",
+    _meta,
+    # "account:<username>" or "address:<ip>"
+    Column("key", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_at", Float, nullable=False),
+    Column("locked_until", Float, nullable=True),
+)
+
+# A session unused this long is over; a signed-in person signs in again.
+IDLE_SECONDS = 8 * 3600
+# Failed sign-ins: from the SLOW_AFTER-th on, each answer waits longer; at LOCK_AFTER the key is refused for
+# LOCK_SECONDS. A success on the account clears its count; counts older than FORGET_SECONDS start again.
+SLOW_AFTER = 3
+LOCK_AFTER = 10
+LOCK_SECONDS = 15 * 60
+FORGET_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Session:
+    key: str
+    person_id: UUID | None
+    csrf_token: str
+    locale: str | None
+
+
+@dataclass(frozen=True)
+class Brake:
+    """What the failed sign-ins so far mean for the next attempt: wait `delay` seconds, or refused until a time."""
+
+    delay: float
+    locked_until: float | None
+
+
+def _key(cookie_value: str) -> str:
+    return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None) -> None:
+        self.engine = engine
+        self.hasher = hasher or PasswordHasher()
+        _meta.create_all(engine)
+        # Verifying an unknown username costs as much as a known one: no timing tells which usernames exist.
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # --- passwords ----------------------------------------------------------------------------------------------
+
+    def set_password(self, username: str, person_id: UUID, password: str) -> None:
+        if len(password) < 8:
+            raise ValueError("a password needs at least 8 characters")
+        row = {"person_id": str(person_id), "password_hash": self.hasher.hash(password), "updated_at": time.time()}
+        with self.engine.begin() as conn:
+            done = conn.execute(update(ACCOUNTS).where(ACCOUNTS.c.username == username).values(**row)).rowcount
+            if not done:
+                conn.execute(insert(ACCOUNTS).values(username=username, **row))
+
+    def has_account(self, username: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(ACCOUNTS.c.username).where(ACCOUNTS.c.username == username)).first() is not None
+
+    def check_password(self, username: str, password: str) -> UUID | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ACCOUNTS).where(ACCOUNTS.c.username == username)).first()
+        if row is None:
+            with contextlib.suppress(VerificationError):
+                self.hasher.verify(self._dummy_hash, password)
+            return None
+        try:
+            self.hasher.verify(row.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if self.hasher.check_needs_rehash(row.password_hash):
+            self.set_password(username, UUID(row.person_id), password)
+        return UUID(row.person_id)
+
+    # --- sessions -----------------------------------------------------------------------------------------------
+
+    def new_session(self, person_id: UUID | None = None, locale: str | None = None) -> tuple[str, Session]:
+        """A fresh session: the cookie value to hand out (only its hash is kept) and the session."""
+        cookie = secrets.token_urlsafe(32)
+        now = time.time()
+        session = Session(_key(cookie), person_id, secrets.token_urlsafe(32), locale)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(SESSIONS).values(
+                    key=session.key, person_id=str(person_id) if person_id else None,
+                    csrf_token=session.csrf_token, locale=locale, created_at=now, seen_at=now,
+                )
+            )
+        return cookie, session
+
+    def session(self, cookie: str | None) -> Session | None:
+        if not cookie or len(cookie) > 100:
+            return None
+        key = _key(cookie)
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(SESSIONS).where(SESSIONS.c.key == key)).first()
+            if row is None:
+                return None
+            if now - row.seen_at > IDLE_SECONDS:
+                conn.execute(delete(SESSIONS).where(SESSIONS.c.key == key))
+                return None
+            # One write a minute at most: a page view should not write.
+            if now - row.seen_at > 60:
+                conn.execute(update(SESSIONS).where(SESSIONS.c.key == key).values(seen_at=now))
+        return Session(key, UUID(row.person_id) if row.person_id else None, row.csrf_token, row.locale)
+
+    def set_locale(self, session: Session, locale: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(SESSIONS).where(SESSIONS.c.key == session.key).values(locale=locale))
+
+    def end_session(self, session: Session) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(SESSIONS).where(SESSIONS.c.key == session.key))
+
+    def end_sessions_of(self, person_id: UUID) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(SESSIONS).where(SESSIONS.c.person_id == str(person_id))).rowcount
+
+    # --- the brake on failed sign-ins ---------------------------------------------------------------------------
+
+    def brake(self, *keys: str) -> Brake:
+        now = time.time()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(FAILURES).where(FAILURES.c.key.in_(keys))).all()
+        locked = [r.locked_until for r in rows if r.locked_until is not None and r.locked_until > now]
+        if locked:
+            return Brake(0.0, max(locked))
+        counts = [r.failures for r in rows if now - r.last_at < FORGET_SECONDS]
+        worst = max(counts, default=0)
+        delay = 0.0 if worst < SLOW_AFTER else min(0.25 * 2 ** (worst - SLOW_AFTER), 4.0)
+        return Brake(delay, None)
+
+    def failed(self, *keys: str) -> None:
+        now = time.time()
+        with self.engine.begin() as conn:
+            for key in keys:
+                row = conn.execute(select(FAILURES).where(FAILURES.c.key == key)).first()
+                count = 1 if row is None or now - row.last_at >= FORGET_SECONDS else row.failures + 1
+                locked_until = now + LOCK_SECONDS if count >= LOCK_AFTER else None
+                values = {"failures": count, "last_at": now, "locked_until": locked_until}
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(FAILURES).values(key=key, **values))
+                        continue
+                    except IntegrityError:
+                        pass  # another process counted the same key at the same moment: count on top of it
+                conn.execute(update(FAILURES).where(FAILURES.c.key == key).values(**values))
+
+    def succeeded(self, account_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(FAILURES).where(FAILURES.c.key == account_key))

@@ -1,0 +1,143 @@
+"""The self-assessment form, built from the period's rule set and recognition model, and read back into answers.
+
+Field names: `c.<criterion>.grade|points|met|comment`, `c.<criterion>.sub.<sub-item>` for a ticked sub-item (with
+`c.<criterion>.subs` listing the sub-items shown, so an unticked box reads as "not met"), `f.<fact>` for a fact.
+A field left empty records nothing: what was recorded before stays (the engine records changes, never erasures).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from domain.errors import InvalidInput
+from domain.values import Answer, Grade
+from workflow.rules.model import Criterion, Fact, RecognitionModel, RuleSet
+
+# Rule-set titles in languages the rule files do not carry (their checksum is recorded with every decision, so
+# they are not edited for a translation): <locale>.toml maps a rule set or model id to its items' titles.
+TITLES_DIR = Path(__file__).resolve().parent / "locale" / "rulesets"
+
+
+@cache
+def _extra_titles(locale: str) -> dict[str, dict[str, str]]:
+    path = TITLES_DIR / f"{locale}.toml"
+    if not path.exists():
+        return {}
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return {str(k): {str(i): str(t) for i, t in v.items()} for k, v in data.items()}
+
+
+def title(owner_id: str, item: Any, locale: str) -> str:
+    """An item's title (a criterion, sub-item, fact, group or the rule set itself, key "") in `locale`."""
+    if locale == "vi":
+        return str(getattr(item, "title_vi", "") or getattr(item, "title_en", "") or getattr(item, "title", ""))
+    if locale == "en":
+        return str(getattr(item, "title_en", "") or getattr(item, "title", "") or getattr(item, "title_vi", ""))
+    key = "" if isinstance(item, RuleSet | RecognitionModel) else str(getattr(item, "id", ""))
+    found = _extra_titles(locale).get(owner_id, {}).get(key)
+    return found or title(owner_id, item, "en")
+
+
+@dataclass
+class FormSpec:
+    rule_set: RuleSet
+    model: RecognitionModel | None
+    criteria: list[tuple[str, Criterion]] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+
+
+def form_spec(rule_set: RuleSet, model: RecognitionModel | None) -> FormSpec:
+    spec = FormSpec(rule_set, model)
+    spec.criteria = [(rule_set.id, c) for c in rule_set.criteria]
+    if model is not None:
+        spec.criteria.extend((model.id, c) for c in model.criteria if not c.computed)
+    spec.facts = list(rule_set.facts)
+    return spec
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise InvalidInput(f"{what}: '{text[:40]}' is not a number") from None
+    if not value.is_finite():
+        raise InvalidInput(f"{what}: '{text[:40]}' is not a number")
+    return value
+
+
+def read_form(spec: FormSpec, form: Mapping[str, str], recorded: Mapping[str, Answer]) -> tuple[
+    dict[str, Answer], dict[str, Any]
+]:
+    """The answers and facts a submitted form gives; unknown field names are ignored (they are not ours)."""
+    answers: dict[str, Answer] = {}
+    for _, criterion in spec.criteria:
+        prefix = f"c.{criterion.id}."
+        before = recorded.get(criterion.id, Answer())
+        grade = points = met = None
+        raw = form.get(prefix + criterion.scale, "").strip()
+        if raw:
+            if criterion.scale == "grade":
+                try:
+                    grade = Grade(raw)
+                except ValueError:
+                    raise InvalidInput(f"criterion '{criterion.id}': '{raw[:40]}' is not a grade") from None
+            elif criterion.scale == "points":
+                points = _decimal(raw, f"criterion '{criterion.id}'")
+            elif raw in ("yes", "no"):
+                met = raw == "yes"
+            else:
+                raise InvalidInput(f"criterion '{criterion.id}': answer met or not met")
+        subs = dict(before.sub_items)
+        if form.get(prefix + "subs") == "shown":
+            for sub in criterion.sub_items:
+                subs[sub.id] = form.get(f"{prefix}sub.{sub.id}") == "on"
+        comment = form.get(prefix + "comment")
+        answer = Answer(
+            grade=grade if grade is not None else before.grade,
+            points=points if points is not None else before.points,
+            met=met if met is not None else before.met,
+            sub_items=subs,
+            comment=comment.replace("\r\n", "\n") if comment is not None else before.comment,
+        )
+        if answer != Answer() and answer != recorded.get(criterion.id):
+            answers[criterion.id] = answer
+    facts: dict[str, Any] = {}
+    for fact in spec.facts:
+        raw = form.get(f"f.{fact.id}", "").strip()
+        if not raw:
+            continue
+        if fact.type == "bool":
+            if raw not in ("yes", "no"):
+                raise InvalidInput(f"fact '{fact.id}': answer yes or no")
+            facts[fact.id] = raw == "yes"
+        elif fact.type == "grade":
+            try:
+                facts[fact.id] = Grade(raw)
+            except ValueError:
+                raise InvalidInput(f"fact '{fact.id}': '{raw[:40]}' is not a grade") from None
+        elif fact.type == "count":
+            value = _decimal(raw, f"fact '{fact.id}'")
+            if value != value.to_integral_value():
+                raise InvalidInput(f"fact '{fact.id}': a count is a whole number, got '{raw[:40]}'")
+            facts[fact.id] = int(value)
+        else:
+            facts[fact.id] = _decimal(raw, f"fact '{fact.id}'")
+    return answers, facts
+
+
+def fact_value(value: Any) -> str:
+    """A recorded fact as its form field shows it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Grade):
+        return value.value
+    return str(value)

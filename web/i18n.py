@@ -1,0 +1,146 @@
+"""Languages: the gettext catalogs, the negotiation of a request's language, formats, and Vietnamese order.
+
+Messages are written in English in the code and templates (the msgids); web/locale/<locale>/LC_MESSAGES/messages.po
+holds each language's translation, Vietnamese first. The catalogs are read from the .po files at start, so there is
+no compiled file to keep in step with them.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+from workflow.clock import VIETNAM
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DEFAULT_LOCALE = "vi"
+LOCALES = ("vi", "en", "hi")
+# Each language named in itself, for the switch.
+LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "hi": "हिन्दी"}
+
+
+def catalog_path(locale: str) -> Path:
+    return LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+
+
+@cache
+def translations(locale: str) -> Translations:
+    path = catalog_path(locale)
+    if not path.exists():
+        return Translations()
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of our languages for an Accept-Language header; Vietnamese when it names none of them."""
+    if not accept_language:
+        return DEFAULT_LOCALE
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        wanted.append((-quality, index, tag.strip().lower()))
+    for quality, _, tag in sorted(wanted):
+        if quality >= 0:
+            continue
+        language = tag.split("-")[0]
+        if language in LOCALES:
+            return language
+    return DEFAULT_LOCALE
+
+
+class Formats:
+    """Dates, times and numbers in one locale's conventions."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = Locale.parse(locale)
+
+    def date(self, value: date | datetime | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            value = value.astimezone(VIETNAM).date()
+        return format_date(value, format="medium", locale=self.locale)
+
+    def moment(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        return format_datetime(value, format="medium", tzinfo=VIETNAM, locale=self.locale)
+
+    def number(self, value: int | float | Decimal | str | None) -> str:
+        if value is None or value == "":
+            return ""
+        return format_decimal(Decimal(str(value)), locale=self.locale)
+
+
+# --- Vietnamese order and search -----------------------------------------------------------------------------------
+
+# The Vietnamese alphabet: a letter with a breve, a circumflex, a horn or a stroke is a letter of its own, after its
+# base; tones (grave, hook, tilde, acute, dot below) only break ties, in that order after the level tone.
+_ALPHABET = "aăâbcdđeêfghijklmnoôơpqrstuưvwxyz"
+_RANK = {letter: index for index, letter in enumerate(_ALPHABET)}
+_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
+_LETTER_MARKS = {"\u0306", "\u0302", "\u031b"}
+
+
+def _letters(text: str) -> Iterable[tuple[str, int]]:
+    """Each letter of `text` (lower case, with its breve, circumflex or horn, đ as one letter) and its tone."""
+    for char in unicodedata.normalize("NFC", text.casefold()):
+        decomposed = unicodedata.normalize("NFD", char)
+        base = decomposed[0]
+        marks = decomposed[1:]
+        tone = 0
+        letter_marks = ""
+        for mark in marks:
+            if mark in _TONES:
+                tone = _TONES[mark]
+            elif mark in _LETTER_MARKS:
+                letter_marks += mark
+        yield unicodedata.normalize("NFC", base + letter_marks), tone
+
+
+def vietnamese_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A sort key that orders names as a Vietnamese reader expects: by letters first (a < ă < â < b, d < đ), then by
+    tones; characters outside the alphabet sort after it, by code point."""
+    letters: list[int] = []
+    tones: list[int] = []
+    for letter, tone in _letters(text):
+        rank = _RANK.get(letter)
+        letters.append(rank if rank is not None else len(_RANK) + ord(letter))
+        tones.append(tone)
+    return tuple(letters), tuple(tones)
+
+
+def fold(text: str) -> str:
+    """For search: lower case without tones and letter marks (đ as d), so "lao cai" finds "Lào Cai" and "Lao Cai"
+    alike, and "Đảng" is found by "dang"."""
+    decomposed = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def matches(query: str, *texts: str) -> bool:
+    folded = fold(query).split()
+    haystack = " ".join(fold(t) for t in texts)
+    return all(word in haystack for word in folded)

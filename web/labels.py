@@ -1,0 +1,128 @@
+"""Names shown for the engine's values (states, levels, roles, steps), as msgids for the catalogs.
+
+`N_` only marks a string for extraction (babel.cfg lists it as a keyword); templates translate at render time.
+"""
+
+from __future__ import annotations
+
+from domain.errors import (
+    AlreadyExists,
+    ClassificationRefused,
+    ConcurrencyConflict,
+    DomainError,
+    EvidenceRejected,
+    InvalidInput,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    OrderingViolation,
+    PeriodClosed,
+    QuotaExceeded,
+    ReasonRequired,
+    RuleSetError,
+)
+
+
+def N_(message: str) -> str:
+    return message
+
+
+STATES = {
+    "draft": N_("Draft"),
+    "withdrawn": N_("Withdrawn"),
+    "submitted": N_("Submitted"),
+    "returned_to_unit": N_("Returned to the unit"),
+    "endorsed": N_("Endorsed"),
+    "returned_to_committee": N_("Returned to the committee"),
+    "approved": N_("Decided"),
+    "not_rated": N_("Not rated"),
+    "reopened": N_("Re-opened"),
+}
+LEVELS = {
+    "excellent": N_("Excellent (completed tasks excellently)"),
+    "good": N_("Good (completed tasks well)"),
+    "completed": N_("Completed tasks"),
+    "not_completed": N_("Did not complete tasks"),
+    "not_rated": N_("Not rated"),
+}
+GRADES = {
+    "excellent": N_("Excellent"),
+    "good": N_("Good"),
+    "average": N_("Average"),
+    "poor": N_("Poor"),
+}
+ROLES = {
+    "secretary": N_("Secretary"),
+    "reviewer": N_("Reviewer (organization board)"),
+    "approver": N_("Approver (standing committee)"),
+    "auditor": N_("Auditor (inspection committee)"),
+    "administrator": N_("Administrator"),
+}
+TRIGGERS = {
+    "record_answers": N_("Save answers"),
+    "attach_evidence": N_("Attach evidence"),
+    "submit": N_("Submit self-assessment"),
+    "resubmit": N_("Resubmit"),
+    "withdraw": N_("Withdraw draft"),
+    "restore": N_("Restore draft"),
+    "endorse": N_("Endorse with a proposed classification"),
+    "return_to_unit": N_("Return to the unit"),
+    "approve": N_("Decide the classification"),
+    "return_to_committee": N_("Return to the committee"),
+    "mark_not_rated": N_("Mark not rated"),
+    "reopen": N_("Re-open for re-classification"),
+    "remove_evidence": N_("Remove evidence"),
+}
+# What the page says once a step is done.
+DONE = {
+    "record_answers": N_("Your answers are saved."),
+    "attach_evidence": N_("The file is attached."),
+    "remove_evidence": N_("The file is removed."),
+    "submit": N_("The self-assessment is submitted to the committee."),
+    "resubmit": N_("The self-assessment is submitted again."),
+    "withdraw": N_("The draft is withdrawn."),
+    "restore": N_("The draft is restored."),
+    "endorse": N_("The dossier is endorsed and goes to the approver."),
+    "return_to_unit": N_("The dossier is returned to the unit with your reason."),
+    "approve": N_("The classification is decided."),
+    "decide_list": N_("The decision list is recorded."),
+    "return_to_committee": N_("The dossier is returned to the committee with your reason."),
+    "mark_not_rated": N_("The unit is marked not rated."),
+    "reopen": N_("The dossier is re-opened for re-classification."),
+}
+GROUNDS = {
+    "under_six_months": N_("Under six months old at the end of the period"),
+    "suspended": N_("Suspended"),
+    "exempted": N_("Exempted"),
+}
+KINDS = {
+    "party_cell": N_("Party cell"),
+    "grassroots_cell": N_("Grassroots party cell"),
+    "grassroots_committee": N_("Grassroots party committee"),
+    "superior_committee": N_("Superior committee"),
+}
+
+# The headline of a refusal, by the engine's error; the engine's own sentence follows it as the detail.
+_HEADLINES: list[tuple[type[DomainError], int, str]] = [
+    (NotAuthorized, 403, N_("You may not do this")),
+    (NotFound, 404, N_("Not found")),
+    (ConcurrencyConflict, 409, N_("Someone else changed this dossier first")),
+    (ReasonRequired, 422, N_("A reason is needed")),
+    (QuotaExceeded, 422, N_("The quota of excellent would be exceeded")),
+    (EvidenceRejected, 422, N_("The file was refused")),
+    (PeriodClosed, 409, N_("The period is closed")),
+    (InvalidTransition, 409, N_("This step is not possible in the dossier's present state")),
+    (OrderingViolation, 409, N_("This must wait for another decision")),
+    (ClassificationRefused, 422, N_("This classification is refused by the rules")),
+    (AlreadyExists, 409, N_("This already exists")),
+    (RuleSetError, 409, N_("The rule set does not allow this")),
+    (InvalidInput, 422, N_("Something in the form is not valid")),
+]
+
+
+def refusal(error: DomainError) -> tuple[int, str]:
+    """The HTTP status and the headline (a msgid) for an engine refusal."""
+    for cls, status, headline in _HEADLINES:
+        if isinstance(error, cls):
+            return status, headline
+    return 422, N_("The request was refused")

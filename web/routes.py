@@ -1,0 +1,622 @@
+"""The pages and actions. Each GET reads; each POST checks the CSRF token, runs one engine command, waits for the
+read models to reach it, and redirects to the page that shows its result (or re-renders what was typed, with why
+it was refused)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+from uuid import UUID
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from domain.actor import Actor
+from domain.dossier import Dossier
+from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from domain.ids import dossier_id
+from domain.unit import Unit
+from domain.values import RATED_LEVELS, Classification, DossierState, NotRatedGround, Role
+from projections.models import access as access_model
+from projections.models import audit as audit_model
+from projections.models import statistics as statistics_model
+from projections.models import units as units_model
+from web import i18n, labels
+from web.app import CSRF_FIELD, Site, Visit, check_csrf
+from web.forms import fact_value, form_spec, read_form, title
+from workflow.authorization import ancestors
+from workflow.engine import Action, DecisionRequest, Receipt
+from workflow.spec import spec_for
+
+T = TypeVar("T")
+# Text fields longer than this are refused before they reach the engine (which has its own, larger limits).
+MAX_FIELD = 20_000
+# The parts of the dossier page an autosave redraws: everything that shows or carries the dossier's version.
+_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions"]
+
+
+class SignInNeeded(Exception):
+    pass
+
+
+class Refused(Exception):
+    """A request refused before any engine command: answered with an error page and this status."""
+
+    def __init__(self, status: int, headline: str, detail: str = "") -> None:
+        super().__init__(headline)
+        self.status, self.headline, self.detail = status, headline, detail
+
+
+def _visit(request: Request) -> Visit:
+    visit: Visit = request.state.visit
+    return visit
+
+
+def _signed_in(request: Request) -> Visit:
+    visit = _visit(request)
+    if visit.person is None:
+        raise SignInNeeded()
+    return visit
+
+
+async def _posted(request: Request) -> FormData:
+    form = await request.form(max_part_size=64 * 1024 * 1024)
+    token = form.get(CSRF_FIELD)
+    if not check_csrf(request, token if isinstance(token, str) else None):
+        raise Refused(
+            403, labels.N_("This form has expired or did not come from this site"),
+            labels.N_("Reload the page and try again."),
+        )
+    return form
+
+
+def _text(form: FormData | Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    if not isinstance(value, str):
+        return ""
+    if len(value) > MAX_FIELD:
+        raise InvalidInput(f"the field '{name}' is longer than {MAX_FIELD:,} characters")
+    return value
+
+
+def _version(form: FormData) -> int | None:
+    raw = _text(form, "version").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        raise InvalidInput("the form's version is not a number; reload the page")
+    return int(raw)
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise NotFound(f"no dossier '{text[:40]}'") from None
+
+
+def _local_next(target: str | None, default: str) -> str:
+    """Only a path on this site: a sign-in link must not send anyone elsewhere."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def _wait(site: Site, receipt: Receipt[Any] | None) -> None:
+    # Read-your-writes: the next page is drawn from the read models, so they must have seen the command.
+    if receipt is not None and receipt.position:
+        site.side.wait_for(receipt.position, timeout=site.wait_seconds)
+
+
+# --- what a person may see and do --------------------------------------------------------------------------------
+
+
+def can_view(site: Site, visit: Visit, unit: Unit) -> bool:
+    """A person sees the dossiers of the units they hold a role over, and of the units below those."""
+    held = {a.unit_id for a in visit.authorities}
+    if unit.id in held:
+        return True
+    return bool(held & set(ancestors(unit, visit.today, site.engine.unit)))
+
+
+def _actions(site: Site, visit: Visit, did: UUID) -> dict[str, tuple[Action, Actor]]:
+    found: dict[str, tuple[Action, Actor]] = {}
+    for actor in visit.actors():
+        for action in site.engine.available_actions(actor, did):
+            found.setdefault(action.trigger, (action, actor))
+    return found
+
+
+def _actor_for(site: Site, visit: Visit, did: UUID, trigger: str) -> Actor:
+    """The role this person fires `trigger` in; when none may, the role the engine will refuse with its reason."""
+    available = _actions(site, visit, did)
+    if trigger in available:
+        return available[trigger][1]
+    actors = visit.actors()
+    if not actors:
+        raise NotAuthorized("you hold no role valid today")
+    dossier = site.engine.dossier(did)
+    rule_role = spec_for(dossier.workflow_version).rule(trigger).role if trigger in labels.TRIGGERS else None
+    same_role = [a for a in actors if a.role is rule_role]
+    return (same_role or actors)[0]
+
+
+@dataclass
+class Typed:
+    """What the person typed into a form that was refused: shown again, nothing lost."""
+
+    trigger: str = ""
+    values: Mapping[str, str] | None = None
+
+    def get(self, name: str, default: str = "") -> str:
+        return (self.values or {}).get(name, default)
+
+
+def register(app: FastAPI, site: Site) -> None:
+    engine = site.engine
+    store = site.side.store
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(request: Request, _: SignInNeeded) -> Response:
+        target = "/sign-in?next=" + quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        if request.method != "GET":
+            return site.render(
+                request, "error.html",
+                {"headline": labels.N_("Please sign in"), "detail": labels.N_("Your session has ended."),
+                 "link": target},
+                status_code=401,
+            )
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, error: Refused) -> Response:
+        return site.render(
+            request, "error.html", {"headline": error.headline, "detail": error.detail}, status_code=error.status
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, error: DomainError) -> Response:
+        status, headline = labels.refusal(error)
+        return site.render(
+            request, "error.html", {"headline": headline, "engine_detail": str(error)}, status_code=status
+        )
+
+    # --- signing in and out, language ------------------------------------------------------------------------------
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        visit = _visit(request)
+        return RedirectResponse("/work" if visit.person else "/sign-in", status_code=303)
+
+    @app.get("/sign-in")
+    def sign_in_page(request: Request, next: str = "") -> Response:
+        return site.render(request, "sign_in.html", {"next": _local_next(next, "/work"), "username": ""})
+
+    @app.post("/sign-in")
+    async def sign_in(request: Request) -> Response:
+        form = await _posted(request)
+        username = _text(form, "username").strip()[:200]
+        password = _text(form, "password")[:1000]
+        target = _local_next(_text(form, "next"), "/work")
+        address = request.client.host if request.client else "unknown"
+        keys = (f"account:{username.casefold()}", f"address:{address}")
+        brake = await run_in_threadpool(site.accounts.brake, *keys)
+        context = {"next": target, "username": username}
+        if brake.locked_until is not None:
+            until = datetime.fromtimestamp(brake.locked_until).astimezone()
+            return site.render(
+                request, "sign_in.html", {**context, "locked_until": until}, status_code=429,
+            )
+        if brake.delay:
+            await asyncio.sleep(brake.delay)
+        person_id = await run_in_threadpool(site.accounts.check_password, username, password)
+        if person_id is None:
+            await run_in_threadpool(site.accounts.failed, *keys)
+            return site.render(request, "sign_in.html", {**context, "failed": True}, status_code=401)
+        visit = _visit(request)
+        today = site.today()
+        person = await run_in_threadpool(engine.person, person_id)
+        held = await run_in_threadpool(access_model.authorities, store, person_id, today)
+        if not held and not person.grants_on(today):
+            return site.render(request, "sign_in.html", {**context, "no_role": True}, status_code=403)
+        await run_in_threadpool(site.accounts.succeeded, keys[0])
+        # A new session id at sign-in: an id planted before it is worth nothing after.
+        await run_in_threadpool(site.accounts.end_session, visit.session)
+        cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, visit.session.locale)
+        response = RedirectResponse(target, status_code=303)
+        visit.new_cookie = cookie
+        return response
+
+    @app.post("/sign-out")
+    async def sign_out(request: Request) -> Response:
+        await _posted(request)
+        visit = _visit(request)
+        await run_in_threadpool(site.accounts.end_session, visit.session)
+        cookie, _ = await run_in_threadpool(site.accounts.new_session, None, visit.session.locale)
+        visit.new_cookie = cookie
+        return RedirectResponse("/sign-in", status_code=303)
+
+    @app.post("/language")
+    async def language(request: Request) -> Response:
+        form = await _posted(request)
+        locale = _text(form, "locale")
+        if locale not in i18n.LOCALES:
+            raise Refused(422, labels.N_("This language is not offered"))
+        await run_in_threadpool(site.accounts.set_locale, _visit(request).session, locale)
+        return RedirectResponse(_local_next(_text(form, "back"), "/"), status_code=303)
+
+    # --- My work ---------------------------------------------------------------------------------------------------
+
+    @app.get("/work")
+    def my_work(request: Request, q: str = "") -> Response:
+        visit = _signed_in(request)
+        assert visit.person is not None
+        queues = access_model.queues(store, visit.person.id, visit.today, site.waiting_rules, limit=200)
+        unit_ids = {i.unit_id for queue in queues for i in queue.items} | {queue.unit_id for queue in queues}
+        names = units_model.unit_names(store, unit_ids)
+        q = q.strip()[:200]
+        shown = []
+        for queue in queues:
+            items = [i for i in queue.items if not q or i18n.matches(q, names.get(i.unit_id, ""), i.unit_code)]
+            items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(names.get(i.unit_id, ""))))
+            meters: tuple[statistics_model.QuotaMeter, ...] = ()
+            years = sorted({i.year for i in queue.items})
+            if queue.role is Role.APPROVER:
+                meters = tuple(
+                    m for year in years for m in statistics_model.quota_meters(store, queue.unit_id, year)
+                )
+            shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
+        return site.render(
+            request, "work.html",
+            {"queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues)},
+        )
+
+    def _names_of(queues: list[access_model.Queue]) -> dict[UUID, str]:
+        people = {q.on_behalf_of for q in queues if q.on_behalf_of is not None}
+        return {pid: engine.person(pid).full_name for pid in people}
+
+    # --- one dossier -----------------------------------------------------------------------------------------------
+
+    def _dossier_context(visit: Visit, did: UUID, typed: Typed | None = None) -> dict[str, Any]:
+        dossier = engine.dossier(did)
+        unit = engine.unit(dossier.unit_id)
+        if not can_view(site, visit, unit):
+            raise NotAuthorized(f"{unit.name} is outside the units your roles cover")
+        period = engine.period(dossier.year)
+        actions = _actions(site, visit, did)
+        rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+        model = (
+            engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+        )
+        spec = form_spec(rule_set, model)
+        quota = None
+        if "approve" in actions:
+            version = unit.as_of(period.end_date) or unit.current
+            if version.parent_id is not None:
+                quota = engine.quota(version.parent_id, dossier.year, unit.group)
+        changes = dossier.changes_since_last_round() if dossier.round > 1 or dossier.submitted_content else None
+        return {
+            "dossier": dossier, "unit": unit, "period": period, "actions": actions, "spec": spec,
+            "suggestion": _suggestion(did), "quota": quota, "changes": changes, "typed": typed or Typed(),
+            "editable": "record_answers" in actions, "fact_value": fact_value, "title": title,
+            "levels": RATED_LEVELS, "grounds": list(NotRatedGround), "buttons": _buttons(actions),
+            "unit_version": unit.as_of(visit.today) or unit.current,
+        }
+
+    def _suggestion(did: UUID) -> dict[str, Any]:
+        try:
+            evaluation, recognition, subordinates = engine.evaluate(did)
+        except DomainError as error:
+            return {"error": str(error)}
+        return {"evaluation": evaluation, "recognition": recognition, "subordinates": subordinates}
+
+    def _buttons(actions: Mapping[str, tuple[Action, Actor]]) -> list[Action]:
+        return [a for a, _ in actions.values() if a.trigger not in ("record_answers", "attach_evidence")]
+
+    @app.get("/dossiers/{reference}")
+    def dossier_page(request: Request, reference: str, done: str = "") -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        context = _dossier_context(visit, did)
+        context["done"] = labels.DONE.get(done)
+        return site.render(request, "dossier.html", context)
+
+    def _refused_again(
+        request: Request, visit: Visit, did: UUID, error: DomainError, typed: Typed
+    ) -> Response:
+        status, headline = labels.refusal(error)
+        context = _dossier_context(visit, did, typed)
+        context.update(refusal={"headline": headline, "detail": str(error), "stale": status == 409})
+        return site.render(request, "dossier.html", context, status_code=status)
+
+    @app.post("/dossiers/{reference}/answers")
+    async def save_answers(request: Request, reference: str) -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        form = await _posted(request)
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        htmx = bool(request.headers.get("hx-request"))
+
+        def save() -> Receipt[None]:
+            dossier = engine.dossier(did)
+            rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+            model = (
+                engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+            )
+            if any(len(v) > MAX_FIELD for v in fields.values()):
+                raise InvalidInput(f"a field is longer than {MAX_FIELD:,} characters")
+            answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers)
+            actor = _actor_for(site, visit, did, "record_answers")
+            return engine.record_answers(actor, did, answers=answers, facts=facts, expected_version=_version(form))
+
+        try:
+            receipt = await run_in_threadpool(save)
+        except NotAuthorized:
+            raise
+        except DomainError as error:
+            if htmx:
+                status, headline = labels.refusal(error)
+                context = await run_in_threadpool(_dossier_context, visit, did, Typed("record_answers", fields))
+                context["save_error"] = {"headline": headline, "detail": str(error), "stale": status == 409}
+                return site.render(request, "dossier.html", context, blocks=["save_status"], status_code=status)
+            return await run_in_threadpool(
+                _refused_again, request, visit, did, error, Typed("record_answers", fields)
+            )
+        await run_in_threadpool(_wait, site, receipt)
+        if htmx:
+            context = await run_in_threadpool(_dossier_context, visit, did)
+            context["saved"] = True
+            return site.render(request, "dossier.html", context, blocks=_AFTER_SAVE)
+        return RedirectResponse(f"/dossiers/{did}?done=record_answers", status_code=303)
+
+    @app.post("/dossiers/{reference}/evidence")
+    async def attach(request: Request, reference: str) -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        form = await _posted(request)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return await run_in_threadpool(
+                _refused_again, request, visit, did, InvalidInput("choose a file to attach"), Typed("attach_evidence")
+            )
+        # One byte past the limit is enough to refuse: an oversized file is never read whole.
+        data = await upload.read(engine.evidence_policy.max_bytes + 1)
+        name = upload.filename
+
+        def attach_it() -> Receipt[str]:
+            actor = _actor_for(site, visit, did, "attach_evidence")
+            return engine.attach_evidence(actor, did, name=name, data=data, expected_version=_version(form))
+
+        try:
+            receipt = await run_in_threadpool(attach_it)
+        except NotAuthorized:
+            raise
+        except DomainError as error:
+            return await run_in_threadpool(_refused_again, request, visit, did, error, Typed("attach_evidence"))
+        await run_in_threadpool(_wait, site, receipt)
+        return RedirectResponse(f"/dossiers/{did}?done=attach_evidence#evidence", status_code=303)
+
+    @app.post("/dossiers/{reference}/evidence/{sha256}/remove")
+    async def remove(request: Request, reference: str, sha256: str) -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        form = await _posted(request)
+        reason = _text(form, "reason")
+
+        def remove_it() -> Receipt[None]:
+            actor = _actor_for(site, visit, did, "attach_evidence")
+            return engine.remove_evidence(actor, did, sha256=sha256, reason=reason, expected_version=_version(form))
+
+        try:
+            receipt = await run_in_threadpool(remove_it)
+        except NotAuthorized:
+            raise
+        except DomainError as error:
+            typed = Typed(f"remove:{sha256}", {"reason": reason})
+            return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+        await run_in_threadpool(_wait, site, receipt)
+        return RedirectResponse(f"/dossiers/{did}?done=remove_evidence#evidence", status_code=303)
+
+    @app.get("/dossiers/{reference}/evidence/{sha256}")
+    def download(request: Request, reference: str, sha256: str) -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        dossier = engine.dossier(did)
+        if not can_view(site, visit, engine.unit(dossier.unit_id)):
+            raise NotAuthorized("this dossier is outside the units your roles cover")
+        evidence = dossier.evidence.get(sha256) or _ever_attached(did, sha256)
+        if evidence is None:
+            raise NotFound("this dossier has no such file")
+        data = engine.blobs.get(sha256)
+        filename = quote(evidence.name, safe="")
+        return Response(
+            data,
+            media_type=evidence.media_type,
+            headers={
+                # A download, never rendered here: an HTML file attached as evidence cannot run as our page.
+                "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+                "Content-Security-Policy": "sandbox; default-src 'none'",
+            },
+        )
+
+    def _ever_attached(did: UUID, sha256: str) -> Any:
+        # A file removed since is still part of the dossier's history (the history page links to it).
+        for event in engine.history(did):
+            evidence = getattr(event, "evidence", None)
+            if evidence is not None and getattr(evidence, "sha256", None) == sha256:
+                return evidence
+        return None
+
+    @app.post("/dossiers/{reference}/act/{trigger}")
+    async def act(request: Request, reference: str, trigger: str) -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        form = await _posted(request)
+        if trigger not in labels.TRIGGERS or trigger in ("record_answers", "attach_evidence", "remove_evidence"):
+            raise NotFound(f"no step '{trigger[:40]}'")
+        typed = Typed(trigger, {k: v for k, v in form.items() if isinstance(v, str)})
+
+        def run() -> Receipt[Any]:
+            actor = _actor_for(site, visit, did, trigger)
+            version = _version(form)
+            reason = _text(form, "reason")
+            level = _level(_text(form, "level"))
+            if trigger in ("submit", "resubmit"):
+                return engine.submit(actor, did, expected_version=version)
+            if trigger == "withdraw":
+                return engine.withdraw(actor, did, reason=reason, expected_version=version)
+            if trigger == "restore":
+                return engine.restore(actor, did, expected_version=version)
+            if trigger == "endorse":
+                return engine.endorse(
+                    actor, did, level=level, note=_text(form, "note"), reason=reason, expected_version=version
+                )
+            if trigger == "return_to_unit":
+                return engine.return_to_unit(actor, did, reason=reason, expected_version=version)
+            if trigger == "approve":
+                return engine.approve(actor, did, level=level, reason=reason, expected_version=version)
+            if trigger == "return_to_committee":
+                return engine.return_to_committee(actor, did, reason=reason, expected_version=version)
+            if trigger == "mark_not_rated":
+                ground_text = _text(form, "ground")
+                ground = NotRatedGround(ground_text) if ground_text in {g.value for g in NotRatedGround} else None
+                return engine.mark_not_rated(actor, did, reason=reason, ground=ground, expected_version=version)
+            return engine.reopen(actor, did, legal_basis=_text(form, "legal_basis"), expected_version=version)
+
+        try:
+            receipt = await run_in_threadpool(run)
+        except NotAuthorized:
+            raise
+        except DomainError as error:
+            return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+        await run_in_threadpool(_wait, site, receipt)
+        return RedirectResponse(f"/dossiers/{did}?done={trigger}", status_code=303)
+
+    # --- the approver's decision list -----------------------------------------------------------------------------
+
+    def _decision_context(visit: Visit, superior_id: UUID, year: int) -> dict[str, Any]:
+        superior = engine.unit(superior_id)
+        if not any(a.role is Role.APPROVER and a.unit_id == superior_id for a in visit.authorities):
+            raise NotAuthorized(f"deciding the units directly below {superior.name} needs the approver role over it")
+        period = engine.period(year)
+        rows: list[dict[str, Any]] = []
+        for child in superior.children_as_of(period.end_date):
+            did = dossier_id(child, year)
+            try:
+                dossier = engine.dossier(did)
+            except NotFound:
+                continue
+            if dossier.state not in (DossierState.ENDORSED, DossierState.REOPENED):
+                continue
+            unit = engine.unit(child)
+            rows.append({"dossier": dossier, "unit": unit, "name": (unit.as_of(period.end_date) or unit.current).name})
+        rows.sort(key=lambda r: (r["unit"].group, i18n.vietnamese_key(r["name"])))
+        groups = sorted({r["unit"].group for r in rows} | {m.group for m in _meters(superior_id, year)})
+        meters = {g: engine.quota(superior_id, year, g) for g in groups}
+        return {"superior": superior, "year": year, "rows": rows, "meters": meters, "levels": RATED_LEVELS}
+
+    def _meters(superior_id: UUID, year: int) -> tuple[statistics_model.QuotaMeter, ...]:
+        return statistics_model.quota_meters(store, superior_id, year)
+
+    @app.get("/decisions/{superior}/{year}")
+    def decisions_page(request: Request, superior: str, year: int, done: str = "") -> Response:
+        visit = _signed_in(request)
+        context = _decision_context(visit, _uuid(superior), year)
+        context["done"] = labels.DONE.get(done)
+        return site.render(request, "decisions.html", context)
+
+    @app.post("/decisions/{superior}/{year}")
+    async def decide(request: Request, superior: str, year: int) -> Response:
+        visit = _signed_in(request)
+        superior_id = _uuid(superior)
+        form = await _posted(request)
+        typed = Typed("decide_list", {k: v for k, v in form.items() if isinstance(v, str)})
+
+        def run() -> Receipt[Any]:
+            chosen = [v for v in form.getlist("dossier") if isinstance(v, str)]
+            if not chosen:
+                raise InvalidInput("tick at least one dossier to decide")
+            requests = []
+            for raw in chosen[:1000]:
+                did = _uuid(raw)
+                version = _text(form, f"version.{did}")
+                requests.append(
+                    DecisionRequest(
+                        did, _level(_text(form, f"level.{did}")), _text(form, f"reason.{did}"),
+                        int(version) if version.isascii() and version.isdigit() and len(version) < 10 else None,
+                    )
+                )
+            approver = next(
+                (a for a in visit.actors() if a.role is Role.APPROVER and a.unit_id == superior_id), None
+            )
+            if approver is None:
+                raise NotAuthorized("deciding these units needs the approver role over their superior")
+            return engine.decide_list(approver, requests)
+
+        try:
+            receipt = await run_in_threadpool(run)
+        except NotAuthorized:
+            raise
+        except DomainError as error:
+            status, headline = labels.refusal(error)
+            context = await run_in_threadpool(_decision_context, visit, superior_id, year)
+            context.update(typed=typed, refusal={"headline": headline, "detail": str(error)})
+            return site.render(request, "decisions.html", context, status_code=status)
+        await run_in_threadpool(_wait, site, receipt)
+        return RedirectResponse(f"/decisions/{superior_id}/{year}?done=decide_list", status_code=303)
+
+    # --- history and the dossier as it was -------------------------------------------------------------------------
+
+    @app.get("/dossiers/{reference}/history")
+    def history(request: Request, reference: str, as_of: str = "") -> Response:
+        visit = _signed_in(request)
+        did = _uuid(reference)
+        dossier = engine.dossier(did)
+        unit = engine.unit(dossier.unit_id)
+        if not can_view(site, visit, unit):
+            raise NotAuthorized(f"{unit.name} is outside the units your roles cover")
+        trail = audit_model.audit_trail(store, dossier_id=did, limit=1000)
+        unit_ids = {r.role_unit_id for r in trail.rows if r.role_unit_id}
+        context: dict[str, Any] = {
+            "dossier": dossier, "unit": unit, "trail": trail, "chain": site.chain.verdict,
+            "names": units_model.unit_names(store, unit_ids), "as_of": as_of,
+        }
+        if as_of:
+            day = _day(as_of)
+            try:
+                then: Dossier | None = engine.dossier_as_of(did, day)
+            except NotFound:
+                then = None
+            path = [*reversed(units_model.ancestors_as_of(store, unit.id, day))]
+            versions = {u: units_model.version_as_of(store, u, day) for u in [*path, unit.id]}
+            context.update(then=then, day=day, path=path, versions=versions)
+        return site.render(request, "history.html", context)
+
+
+def _day(text: str) -> date:
+    try:
+        if not text.isascii():
+            raise ValueError(text)
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"'{text[:40]}' is not a date (YYYY-MM-DD)") from None
+
+
+def _level(text: str) -> Classification | None:
+    if not text:
+        return None
+    try:
+        return Classification(text)
+    except ValueError:
+        raise InvalidInput(f"'{text[:40]}' is not a classification") from None
