@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-data
+.PHONY: run test lint bench clean-data assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/issue5_figures.py $(BENCH_FLAGS)
 	$(BIN)/python bench/season.py $(BENCH_FLAGS)
+
+## assets: install the locked npm packages (npm ci) and copy htmx into web/static/vendor, the copy that is committed
+HTMX := web/static/vendor/htmx.min.js
+
+assets:
+	@command -v npm >/dev/null || { echo "make assets: npm (Node.js) is not installed; it is needed to fetch htmx.org" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	mkdir -p $(dir $(HTMX))
+	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
 
 clean-data:
 	rm -rf data/*.sqlite*
