@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-data assets
+.PHONY: run test lint bench clean-data assets check-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 ## test: set up and run the whole suite, then lint and type-check
 test: $(STAMP)
 	$(BIN)/pytest
-	$(BIN)/ruff check domain workflow projections web tests bench
+	$(BIN)/ruff check domain workflow projections web tests bench .ci
 	$(BIN)/mypy
 
 ## bench: the issue-5 figures and a season of 5,000 units, on SQLite and PostgreSQL (BENCH_FLAGS=--quick for a first look)
@@ -37,6 +37,10 @@ assets:
 	npm ci --no-audit --no-fund
 	mkdir -p $(dir $(HTMX))
 	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
+
+## check-assets: prove the committed htmx copy is byte for byte the file of the htmx.org package locked in package-lock.json
+check-assets:
+	$(PYTHON) .ci/check_assets.py
 
 clean-data:
 	rm -rf data/*.sqlite*
