@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-data
+.PHONY: run test lint bench clean-data assets check-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,26 @@ run: $(STAMP)
 ## test: set up and run the whole suite, then lint and type-check
 test: $(STAMP)
 	$(BIN)/pytest
-	$(BIN)/ruff check domain workflow projections web tests bench
+	$(BIN)/ruff check domain workflow projections web tests bench .ci
 	$(BIN)/mypy
 
 ## bench: the issue-5 figures and a season of 5,000 units, on SQLite and PostgreSQL (BENCH_FLAGS=--quick for a first look)
 bench: $(STAMP)
 	$(BIN)/python bench/issue5_figures.py $(BENCH_FLAGS)
 	$(BIN)/python bench/season.py $(BENCH_FLAGS)
+
+## assets: install the locked npm packages (npm ci) and copy htmx into web/static/vendor, the copy that is committed
+HTMX := web/static/vendor/htmx.min.js
+
+assets:
+	@command -v npm >/dev/null || { echo "make assets: npm (Node.js) is not installed; it is needed to fetch htmx.org" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	mkdir -p $(dir $(HTMX))
+	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
+
+## check-assets: prove the committed htmx copy is byte for byte the file of the htmx.org package locked in package-lock.json
+check-assets:
+	$(PYTHON) .ci/check_assets.py
 
 clean-data:
 	rm -rf data/*.sqlite*
