@@ -8,6 +8,7 @@ no compiled file to keep in step with them.
 from __future__ import annotations
 
 import io
+import sys
 import unicodedata
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -121,15 +122,49 @@ def _letters(text: str) -> Iterable[tuple[str, int]]:
         yield unicodedata.normalize("NFC", base + letter_marks), tone
 
 
+# Ranks below the letters' (which start at _LETTERS), in the order of a dictionary: a word is shorter than any word
+# it begins ("An" < "An Bình" < "Anh"), so the space between words sorts before every letter; then punctuation and
+# symbols, by code point; then numbers, by value ("số 5" < "số 12"); then the alphabet; then any other letter.
+_SPACE = 0
+_SYMBOLS = 1
+_NUMBER = _SYMBOLS + sys.maxunicode + 1
+_LETTERS = _NUMBER + 1
+
+
 def vietnamese_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """A sort key that orders names as a Vietnamese reader expects: by letters first (a < ă < â < b, d < đ), then by
-    tones; characters outside the alphabet sort after it, by code point."""
+    tones; words before the longer words they begin, numbers by value, letters outside the alphabet after it."""
     letters: list[int] = []
     tones: list[int] = []
-    for letter, tone in _letters(text):
+    digits = ""
+
+    def end_number() -> None:
+        nonlocal digits
+        if digits:
+            # A longer number (leading zeros aside) is larger; of two as long, the digits decide.
+            value = digits.lstrip("0") or "0"
+            letters.extend((_NUMBER, len(value), *(int(d) for d in value)))
+            tones.extend([0] * (len(value) + 2))
+            digits = ""
+
+    for letter, tone in _letters(" ".join(text.split())):
+        if letter.isdecimal():
+            digits += str(unicodedata.decimal(letter))
+            continue
+        end_number()
         rank = _RANK.get(letter)
-        letters.append(rank if rank is not None else len(_RANK) + ord(letter))
+        # ord() takes one character: should a base and its marks not compose into one, the base places it.
+        base = letter[0]
+        if rank is not None:
+            letters.append(_LETTERS + rank)
+        elif base.isspace():
+            letters.append(_SPACE)
+        elif base.isalpha():
+            letters.append(_LETTERS + len(_RANK) + ord(base))
+        else:
+            letters.append(_SYMBOLS + ord(base))
         tones.append(tone)
+    end_number()
     return tuple(letters), tuple(tones)
 
 
