@@ -44,3 +44,8 @@ check-assets:
 
 clean-data:
 	rm -rf data/*.sqlite*
+
+## messages: extract the messages (babel.cfg) into web/locale/messages.pot, merge them into the vi, en and hi catalogs, and list what is left to translate (exit 1 while anything is)
+.PHONY: messages
+messages: $(STAMP)
+	$(BIN)/python -m web.messages extract
