@@ -64,7 +64,11 @@ class Web:
     data_dir: Path
 
     def client(self) -> TestClient:
-        return TestClient(self.app, follow_redirects=False, base_url="http://testserver")
+        # English, the language of the msgids, so the tests can name what they look for as the templates say it;
+        # without the header a page is in Vietnamese, the default (tests/web/test_catalogs.py reads those).
+        return TestClient(
+            self.app, follow_redirects=False, base_url="http://testserver", headers={"Accept-Language": "en"}
+        )
 
     def signed_in(self, username: str) -> TestClient:
         client = self.client()
