@@ -47,6 +47,10 @@ def walk_the_four_journeys(web: Web) -> None:
     assert submitted.status_code == 303
     page = secretary.get(submitted.headers["location"])
     assert "The self-assessment is submitted" in text_of(page)
+    # It no longer waits for the secretary, but My work still leads back to it.
+    work = secretary.get("/work")
+    assert "Dossiers you acted on" in text_of(work)
+    assert path in work.text
 
     # 2. The reviewer returns it with a reason; the secretary reads the reason, changes an answer and resubmits.
     reviewer = web.signed_in(REVIEWER)
