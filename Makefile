@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## run: set up, load the demo season into ./data if it is empty, and show it
+## run: set up, load the demo season into ./data if it is empty, print a sign-in per role, serve on http://127.0.0.1:8000
 run: $(STAMP)
 	$(BIN)/dossierflow demo --if-empty
-	$(BIN)/dossierflow status
+	$(BIN)/dossierflow demo-sign-ins
+	$(BIN)/dossierflow serve --host 127.0.0.1 --port 8000
 
 ## test: set up and run the whole suite, then lint and type-check
 test: $(STAMP)
@@ -43,7 +44,7 @@ check-assets:
 	$(PYTHON) .ci/check_assets.py
 
 clean-data:
-	rm -rf data/*.sqlite*
+	rm -rf data/*.sqlite* data/evidence
 
 ## messages: extract the messages (babel.cfg) into web/locale/messages.pot, merge them into the vi, en and hi catalogs, and list what is left to translate (exit 1 while anything is)
 .PHONY: messages

@@ -80,9 +80,21 @@ def _key(cookie_value: str) -> str:
 
 
 class Accounts:
-    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        hasher: PasswordHasher | None = None,
+        *,
+        slow_after: int = SLOW_AFTER,
+        lock_after: int = LOCK_AFTER,
+        lock_seconds: float = LOCK_SECONDS,
+        max_delay: float = 4.0,
+    ) -> None:
         self.engine = engine
         self.hasher = hasher or PasswordHasher()
+        self.slow_after, self.lock_after, self.lock_seconds, self.max_delay = (
+            slow_after, lock_after, lock_seconds, max_delay
+        )
         _meta.create_all(engine)
         # Verifying an unknown username costs as much as a known one: no timing tells which usernames exist.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
@@ -173,7 +185,7 @@ class Accounts:
             return Brake(0.0, max(locked))
         counts = [r.failures for r in rows if now - r.last_at < FORGET_SECONDS]
         worst = max(counts, default=0)
-        delay = 0.0 if worst < SLOW_AFTER else min(0.25 * 2 ** (worst - SLOW_AFTER), 4.0)
+        delay = 0.0 if worst < self.slow_after else min(0.25 * 2 ** (worst - self.slow_after), self.max_delay)
         return Brake(delay, None)
 
     def failed(self, *keys: str) -> None:
@@ -182,7 +194,7 @@ class Accounts:
             for key in keys:
                 row = conn.execute(select(FAILURES).where(FAILURES.c.key == key)).first()
                 count = 1 if row is None or now - row.last_at >= FORGET_SECONDS else row.failures + 1
-                locked_until = now + LOCK_SECONDS if count >= LOCK_AFTER else None
+                locked_until = now + self.lock_seconds if count >= self.lock_after else None
                 values = {"failures": count, "last_at": now, "locked_until": locked_until}
                 if row is None:
                     try:

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id
+from domain.ids import dossier_id, unit_id
 from domain.unit import Unit
 from domain.values import RATED_LEVELS, Classification, DossierState, NotRatedGround, Role
 from projections.models import access as access_model
@@ -263,7 +263,12 @@ def register(app: FastAPI, site: Site) -> None:
         visit = _signed_in(request)
         assert visit.person is not None
         queues = access_model.queues(store, visit.person.id, visit.today, site.waiting_rules, limit=200)
+        recent = access_model.archive(store, visit.person.id, limit=20)
+        # Lists come from the read models: say so when they have not yet caught up with the log (after a start on a
+        # large store, or a read model stopped by a failure), rather than show a stale list as if it were whole.
+        behind, failed = site.side.behind(engine.recorder.max_notification_id() or 0)
         unit_ids = {i.unit_id for queue in queues for i in queue.items} | {queue.unit_id for queue in queues}
+        unit_ids |= {unit_id(i.unit_code) for i in recent.items}
         names = units_model.unit_names(store, unit_ids)
         q = q.strip()[:200]
         shown = []
@@ -279,7 +284,10 @@ def register(app: FastAPI, site: Site) -> None:
             shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
         return site.render(
             request, "work.html",
-            {"queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues)},
+            {
+                "queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues), "recent": recent,
+                "unit_id": unit_id, "behind": bool(behind), "failed": bool(failed),
+            },
         )
 
     def _names_of(queues: list[access_model.Queue]) -> dict[UUID, str]:

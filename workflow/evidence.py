@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import mimetypes
 import os
 import re
 import socket
@@ -291,6 +292,11 @@ class EvidencePolicy:
             raise EvidenceRejected(
                 f"{name}: files of type {media_type or 'unknown'} are not accepted; allowed: {allowed}"
             )
+        # A name that says another type than the content is a disguise (an HTML page named .pdf): whoever opens it
+        # by its name would get something else than what was reviewed.
+        named = mimetypes.guess_type(name, strict=False)[0]
+        if named is not None and named != media_type and not (media_type == "text/plain" and named in _PLAIN_TEXTS):
+            raise EvidenceRejected(f"{name} is named as {named}, but its content is {media_type}; rename or convert it")
         return media_type
 
     def describe(self, name: str, data: bytes) -> Evidence:
@@ -299,6 +305,10 @@ class EvidencePolicy:
         return Evidence(
             sha256=hashlib.sha256(data).hexdigest(), name=name.strip(), size=len(data), media_type=media_type
         )
+
+
+# Names of text formats whose content is plain text: a .csv is not a disguise.
+_PLAIN_TEXTS = frozenset({"text/csv", "text/markdown", "text/tab-separated-values", "text/x-markdown"})
 
 
 def _is_text(data: bytes) -> bool:

@@ -96,3 +96,16 @@ def test_an_attach_refused_leaves_the_evidence_directory_unchanged(
     with pytest.raises(refused_with):
         attach()
     assert snapshot(evidence_dir) == before
+
+
+def test_a_file_whose_name_says_another_type_than_its_content_is_refused() -> None:
+    from domain.errors import EvidenceRejected
+    from workflow.evidence import EvidencePolicy
+
+    policy = EvidencePolicy()
+    with pytest.raises(EvidenceRejected, match="named as application/pdf, but its content is text/plain"):
+        policy.check("bien-ban.pdf", b"<html><script>alert(1)</script></html>")
+    with pytest.raises(EvidenceRejected, match="named as text/html"):
+        policy.check("trang.html", b"<p>plain text that is HTML</p>")
+    assert policy.check("so-lieu.csv", b"a,b\n1,2\n") == "text/plain"
+    assert policy.check("ghi-chu", b"just text") == "text/plain"

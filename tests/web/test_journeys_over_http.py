@@ -18,6 +18,10 @@ def _version(html: str) -> str:
 
 
 def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited(web: Web) -> None:
+    walk_the_four_journeys(web)
+
+
+def walk_the_four_journeys(web: Web) -> None:
     path = web.dossier_path()
 
     # 1. The secretary finds the draft in My work, changes an answer, sees the suggestion, and submits.
@@ -43,6 +47,10 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited(w
     assert submitted.status_code == 303
     page = secretary.get(submitted.headers["location"])
     assert "The self-assessment is submitted" in text_of(page)
+    # It no longer waits for the secretary, but My work still leads back to it.
+    work = secretary.get("/work")
+    assert "Dossiers you acted on" in text_of(work)
+    assert path in work.text
 
     # 2. The reviewer returns it with a reason; the secretary reads the reason, changes an answer and resubmits.
     reviewer = web.signed_in(REVIEWER)
@@ -83,3 +91,12 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited(w
     before = auditor.get(f"{path}/history", params={"as_of": "2025-11-20"})
     assert "As it was on" in text_of(before)
     assert "Draft" in text_of(before)
+
+    # And a decided dossier may be re-opened by the approver, on a legal basis.
+    page = approver.get(path)
+    reopened = _post(
+        approver, f"{path}/act/reopen", page.text,
+        {"version": _version(page.text), "legal_basis": "Kết luận số 12-KL/UBKT ngày 10/12/2025"},
+    )
+    assert reopened.status_code == 303, text_of(reopened)
+    assert "Re-opened" in text_of(approver.get(path))

@@ -79,6 +79,16 @@ class Web:
         assert response.status_code == 303, text_of(response)
         return client
 
+    def page(self, client: TestClient, path: str) -> tuple[str, str]:
+        """A page's HTML and the version of the dossier its forms carry."""
+        response = client.get(path)
+        assert response.status_code == 200, text_of(response)
+        found = re.search(r'name="version" value="(\d+)"', response.text)
+        return response.text, found.group(1) if found else ""
+
+    def post(self, client: TestClient, path: str, page: str, data: dict[str, str], **kwargs: object) -> Response:
+        return client.post(path, data={"csrf_token": csrf(page), **data}, **kwargs)  # type: ignore[arg-type]
+
     def dossier_path(self, code: str = CELL, year: int = 2025) -> str:
         return f"/dossiers/{self.engine.find_dossier(f'{code}/{year}')}"
 
@@ -101,7 +111,10 @@ def web_on(data_dir: Path, database_url: str | None = None) -> Iterator[Web]:
     # The runner started above catches up in its own thread: wait until it has the whole demo.
     waited = side.wait_for(engine.recorder.max_notification_id() or 0, timeout=120)
     assert waited.reached, waited
-    accounts = Accounts(make_engine(accounts_url(database_url, data_dir)), hasher=FAST_HASHER)
+    # The brake on failed sign-ins as in production, but quicker: refused at the 5th failure, short waits before.
+    accounts = Accounts(
+        make_engine(accounts_url(database_url, data_dir)), hasher=FAST_HASHER, lock_after=5, max_delay=0.05
+    )
     for username in (SECRETARY, REVIEWER, APPROVER, AUDITOR, OTHER_REVIEWER, PROVINCE_APPROVER, "bt-lc-kim-tan",
                      "tc-tinh-uy", "admin", "tc-huyen-uy"):
         accounts.set_password(username, person_id(username), password(username))
