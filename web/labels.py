@@ -73,6 +73,8 @@ TRIGGERS = {
     "reopen": N_("Re-open for re-classification"),
     "remove_evidence": N_("Remove evidence"),
 }
+# A person's last step on a dossier, as My work lists it: the workflow's steps, and opening the dossier.
+STEPS = {**TRIGGERS, "open": N_("Opened the dossier")}
 # What the page says once a step is done.
 DONE = {
     "record_answers": N_("Your answers are saved."),

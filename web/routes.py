@@ -500,7 +500,9 @@ def register(app: FastAPI, site: Site) -> None:
                 ground_text = _text(form, "ground")
                 ground = NotRatedGround(ground_text) if ground_text in {g.value for g in NotRatedGround} else None
                 return engine.mark_not_rated(actor, did, reason=reason, ground=ground, expected_version=version)
-            return engine.reopen(actor, did, legal_basis=_text(form, "legal_basis"), expected_version=version)
+            if trigger == "reopen":
+                return engine.reopen(actor, did, legal_basis=_text(form, "legal_basis"), expected_version=version)
+            raise NotFound(f"no step '{trigger[:40]}'")
 
         try:
             receipt = await run_in_threadpool(run)
