@@ -1,0 +1,161 @@
+"""In headless Chromium: the language switch, a stale version in two tabs, and signing in by keyboard alone."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Site, look, t
+from tests.web.world import SECRETARY, password
+from web.i18n import LOCALE_NAMES, Formats
+
+CELL_NAME = "Chi bộ Tổ dân phố số 5 (phường Kim Tân)"
+DEADLINE = date(2025, 12, 15)  # the 2025 self-assessments' deadline in the demo
+WARD = "lc-kim-tan"  # its 2025 self-assessment is submitted to the province
+PROVINCE_REVIEWER = "tc-tinh-uy"
+
+
+def _switch(page: Page, locale: str) -> None:
+    page.get_by_label(t(page, "Language"), exact=True).select_option(label=LOCALE_NAMES[locale])
+    page.get_by_role("button", name=t(page, "Change"), exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", locale)
+
+
+def _in(page: Page, locale: str) -> None:
+    """The page is drawn in `locale`: its language, the switch's choice, and (on My work) Babel's dates."""
+    expect(page.locator("html")).to_have_attribute("lang", locale)
+    expect(page.get_by_label(t(page, "Language"), exact=True)).to_have_value(locale)
+    if page.url.endswith("/work"):
+        expect(page.get_by_role("row").filter(has_text=CELL_NAME)).to_contain_text(Formats(locale).date(DEADLINE))
+
+
+def test_the_language_switch_goes_to_english_hindi_and_back_to_vietnamese_and_each_is_kept(site: Site) -> None:
+    page = site.person(SECRETARY, locale="vi-VN")
+    _in(page, "vi")
+    look(site, page, "work-vi")
+
+    _switch(page, "en")
+    page.wait_for_url(re.compile(r"/work$"))  # the switch brings the person back where they were
+    _in(page, "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("My work")
+    look(site, page, "work-en")
+    page.get_by_role("link", name=CELL_NAME).click()
+    _in(page, "en")  # kept on the next page
+    expect(page.locator(".facts-line .state")).to_have_text(t(page, "Draft"))
+    look(site, page, "dossier-en")
+
+    _switch(page, "hi")
+    page.wait_for_url(re.compile(r"/dossiers/[0-9a-f-]+$"))
+    _in(page, "hi")
+    look(site, page, "dossier-hi")
+    page.get_by_role("link", name=t(page, "My work"), exact=True).first.click()
+    _in(page, "hi")
+    look(site, page, "work-hi")
+
+    # Remembered with the session, across signing out and in again, over the browser's own Vietnamese.
+    page.get_by_role("button", name=t(page, "Sign out"), exact=True).click()
+    page.wait_for_url(re.compile(r"/sign-in$"))
+    expect(page.locator("html")).to_have_attribute("lang", "hi")
+    look(site, page, "sign-in-hi")
+    page.get_by_label(t(page, "Username"), exact=True).fill(SECRETARY)
+    page.get_by_label(t(page, "Password"), exact=True).fill(password(SECRETARY))
+    page.get_by_role("button", name=t(page, "Sign in"), exact=True).click()
+    page.wait_for_url(re.compile(r"/work$"))
+    _in(page, "hi")
+
+    _switch(page, "vi")
+    _in(page, "vi")
+    page.get_by_role("link", name=CELL_NAME).click()
+    _in(page, "vi")
+    look(site, page, "dossier-vi-again")
+
+
+def test_a_stale_autosave_and_a_stale_save_say_someone_else_saved_first_and_keep_what_was_typed(site: Site) -> None:
+    path = site.web.dossier_path()
+    first = site.person(SECRETARY)
+    first.goto(path)
+    second = first.context.new_page()  # a second tab, opened on the same version
+    site.watch(second)
+    second.goto(path)
+    points = t(first, "Points (0 to %(max)s)", max="50")
+
+    saved = first.get_by_label(points)
+    saved.fill("45")
+    saved.press("Tab")
+    expect(first.locator("#save-status")).to_have_text(t(first, "Saved."))
+
+    # The second tab's autosave carries the version it was loaded with: refused, and what was typed stays.
+    typed = second.get_by_label(points)
+    typed.fill("46")
+    comment = second.locator(".criterion").filter(has=typed).get_by_label(t(second, "Comment"), exact=True)
+    comment.fill("Đã cập nhật số liệu quý IV")
+    comment.press("Tab")
+    status = second.locator("#save-status")
+    expect(status).to_contain_text(t(second, "Someone else changed this dossier first"))
+    expect(status).to_be_in_viewport()  # at the foot of the screen, though the form goes on far below the field
+    expect(status.get_by_role("link", name=t(second, "Reload the dossier"))).to_be_visible()
+    expect(typed).to_have_value("46")
+    expect(comment).to_have_value("Đã cập nhật số liệu quý IV")
+    look(site, second, "stale-autosave")
+
+    # Without htmx's help (the plain form's button), the whole page says so and shows what was typed.
+    second.get_by_role("button", name=t(second, "Save answers"), exact=True).click()
+    alert = second.get_by_role("alert")
+    expect(alert).to_contain_text(t(second, "Someone else changed this dossier first"))
+    expect(alert).to_contain_text(t(second, "What you typed is kept below. The page now shows the dossier as it is; "
+                                            "check it, then send again."))
+    expect(second.get_by_label(points)).to_have_value("46")
+    expect(second.locator(".criterion").filter(has=second.get_by_label(points)).get_by_label(
+        t(second, "Comment"), exact=True)).to_have_value("Đã cập nhật số liệu quý IV")
+    look(site, second, "stale-save")
+
+    alert.get_by_role("link", name=t(second, "Reload the dossier")).click()
+    expect(second.get_by_label(points)).to_have_value("45")  # what the first tab saved
+
+
+def test_a_stale_action_says_someone_else_acted_first_and_keeps_the_reason_typed(site: Site) -> None:
+    path = site.web.dossier_path(WARD)
+    first = site.person(PROVINCE_REVIEWER)
+    first.goto(path)
+    second = first.context.new_page()
+    site.watch(second)
+    second.goto(path)
+
+    endorse = t(first, "Endorse with a proposed classification")
+    first.locator("summary", has_text=endorse).click()
+    first.get_by_role("button", name=endorse, exact=True).click()
+    expect(first.get_by_role("status").filter(has_text=t(first, "The dossier is endorsed and goes to the approver."))
+           ).to_be_visible()
+
+    give_back = t(second, "Return to the unit")
+    second.locator("summary", has_text=give_back).click()
+    reason = "Thiếu nghị quyết đại hội chi bộ"
+    second.get_by_role("textbox", name=t(second, "Reason"), exact=True).fill(reason)
+    second.get_by_role("button", name=give_back, exact=True).click()
+    expect(second.get_by_role("alert")).to_contain_text(t(second, "Someone else changed this dossier first"))
+    expect(second.locator(".facts-line .state")).to_have_text(t(second, "Endorsed"))
+    # The return is no longer offered, so its dialog is gone: the reason typed is kept in the message.
+    expect(second.get_by_role("alert").locator("blockquote")).to_have_text(reason)
+    look(site, second, "stale-action")
+
+
+def test_a_person_signs_in_with_the_keyboard_alone_and_can_skip_the_header(site: Site) -> None:
+    page = site.person()
+    page.goto("/sign-in")
+    username = page.get_by_label(t(page, "Username"), exact=True)
+    expect(username).to_be_focused()  # autofocus: the page opens ready to type
+    page.keyboard.type(SECRETARY)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label(t(page, "Password"), exact=True)).to_be_focused()
+    page.keyboard.type(password(SECRETARY))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/work$"))
+
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name=t(page, "Skip to the content"))
+    expect(skip).to_be_focused()
+    look(site, page, "skip-link-focused")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/work#main$"))
