@@ -128,6 +128,8 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
     # empty reason is stopped by the browser, a blank one by the server, each with a message.
     web.clock.advance(days=1)
     reviewer = site.person(REVIEWER)
+    waiting = reviewer.get_by_role("row").filter(has=reviewer.get_by_role("link", name=CELL_NAME))
+    expect(waiting).to_contain_text(t(reviewer, "Submitted"))
     look(site, reviewer, "reviewer-my-work")
     _open_from_my_work(reviewer, CELL_NAME)
     _state(reviewer, "Submitted")
@@ -157,7 +159,7 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
     expect(refusal).to_contain_text(t(reviewer, "A reason is needed"))
     look(site, reviewer, "reviewer-blank-reason-refused")
     reason = reviewer.get_by_role("textbox", name=t(reviewer, "Reason"), exact=True)
-    expect(reason).to_be_visible()  # the dialog stays open with what was typed
+    expect(reason).to_be_visible()  # the redrawn page has the dialog open again
     reason.fill(REASON)
     reason.press("Tab")
     reviewer.keyboard.press("Enter")
@@ -229,7 +231,7 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
     assert verdict.ok, verdict
     auditor = site.person(AUDITOR)
     look(site, auditor, "auditor-my-work")
-    auditor.goto(path)
+    auditor.goto(path)  # nothing waits for an auditor, and no page lists dossiers for them yet: they come by link
     _state(auditor, "Decided")
     expect(auditor.get_by_role("button", name=t(auditor, "Save answers"), exact=True)).to_have_count(0)
     nothing = t(auditor, "There is nothing for you to do on this dossier now.")
@@ -263,5 +265,6 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
     auditor.get_by_label(t(auditor, "Show the dossier as it was on")).fill("2025-11-30")
     auditor.get_by_role("button", name=t(auditor, "Show"), exact=True).click()
     expect(then.locator(".state")).to_have_text(t(auditor, "Draft"))
+    expect(then.get_by_role("listitem").filter(has_text=TARGETS_COMMENT)).to_contain_text(re.compile(r"\b40(\.0)?\b"))
     expect(then.get_by_role("link", name=PDF_NAME)).to_have_count(0)
     look(site, auditor, "auditor-as-of-the-draft")
