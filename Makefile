@@ -44,3 +44,9 @@ check-assets:
 
 clean-data:
 	rm -rf data/*.sqlite*
+
+.PHONY: bench-web
+
+## bench-web: requests/s and latency of My work and approve under 50 clients (wrk, needs `apt-get install wrk`) against `dossierflow serve`, SQLite and PostgreSQL (BENCH_FLAGS=--quick for a first look)
+bench-web: $(STAMP)
+	$(BIN)/python bench/web_load.py $(BENCH_FLAGS)
