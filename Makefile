@@ -50,3 +50,9 @@ clean-data:
 .PHONY: messages
 messages: $(STAMP)
 	$(BIN)/python -m web.messages extract
+
+.PHONY: bench-web
+
+## bench-web: requests/s and latency of My work and approve under 50 clients (wrk, needs `apt-get install wrk`) against `dossierflow serve`, SQLite and PostgreSQL (BENCH_FLAGS=--quick for a first look)
+bench-web: $(STAMP)
+	$(BIN)/python bench/web_load.py $(BENCH_FLAGS)
