@@ -17,7 +17,7 @@ from datetime import date
 from uuid import UUID
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 from domain.decisions import QuotaFigures
 from domain.ids import person_id
@@ -60,9 +60,14 @@ def _meter(page: Page, figures: QuotaFigures) -> str:
     return text
 
 
+def _waiting(page: Page, unit_name: str) -> Locator:
+    """The row of My work's lists of dossiers waiting for this person (not of those they acted on) naming the unit."""
+    return page.locator("section.queue").get_by_role("row").filter(has=page.get_by_role("link", name=unit_name))
+
+
 def _open_from_my_work(page: Page, unit_name: str) -> None:
     page.get_by_role("link", name=t(page, "My work"), exact=True).first.click()
-    page.get_by_role("link", name=unit_name).click()
+    _waiting(page, unit_name).get_by_role("link", name=unit_name).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(unit_name)
 
 
@@ -77,7 +82,7 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
 
     # 1. The secretary: My work lists the 2025 draft with its deadline; the dossier opens from there.
     expect(secretary.get_by_role("heading", level=1)).to_have_text(t(secretary, "My work"))
-    row = secretary.get_by_role("row").filter(has=secretary.get_by_role("link", name=CELL_NAME))
+    row = _waiting(secretary, CELL_NAME)
     expect(row).to_contain_text("2025")
     expect(row).to_contain_text(t(secretary, "Draft"))
     expect(row).to_contain_text(Formats(_locale(secretary)).date(date(2025, 12, 15)))
@@ -128,8 +133,7 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
     # empty reason is stopped by the browser, a blank one by the server, each with a message.
     web.clock.advance(days=1)
     reviewer = site.person(REVIEWER)
-    waiting = reviewer.get_by_role("row").filter(has=reviewer.get_by_role("link", name=CELL_NAME))
-    expect(waiting).to_contain_text(t(reviewer, "Submitted"))
+    expect(_waiting(reviewer, CELL_NAME)).to_contain_text(t(reviewer, "Submitted"))
     look(site, reviewer, "reviewer-my-work")
     _open_from_my_work(reviewer, CELL_NAME)
     _state(reviewer, "Submitted")
