@@ -49,8 +49,10 @@ def browser() -> Iterator[Browser]:
         if os.environ.get("DOSSIERFLOW_STRICT_TESTS") == "1":
             pytest.fail(missing)  # CI: the browser tests must run, never quietly skip
         pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Twice Playwright's defaults: each action records an event and waits for the read models, on a shared CI machine.
+    expect.set_options(timeout=10_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
