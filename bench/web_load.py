@@ -536,7 +536,7 @@ def table(rows: list[Measured]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a first look: fewer dossiers, shorter runs, 2 workers")
-    parser.add_argument("--cells", type=int, default=None, help="endorsed dossiers per store (default 4000; quick 400)")
+    parser.add_argument("--cells", type=int, default=None, help="endorsed dossiers per store (default 4000; quick 500)")
     parser.add_argument("--superiors", type=int, default=None,
                         help="superior committees the cells are spread over (default: one per client)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
@@ -551,7 +551,7 @@ def main() -> None:
                              "connection idle for 5 s, and the longest pause is 1.5 times the mean")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server during My work and approve")
     args = parser.parse_args()
-    args.cells = args.cells or (400 if args.quick else 4000)
+    args.cells = args.cells or (500 if args.quick else 4000)
     args.superiors = args.superiors or args.clients
     args.think = args.think if args.think is not None else (0.0 if args.quick else 3.0)
     args.workers = [int(w) for w in (args.workers or ("2" if args.quick else "2,4")).split(",")]
