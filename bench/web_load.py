@@ -2,27 +2,39 @@
 `dossierflow serve`: My work and an approve action, beside a trivial endpoint in the same run.
 
     .venv/bin/python bench/web_load.py [--quick] [--cells N] [--superiors K] [--clients 50] [--duration S]
-                                       [--workers 2,4] [--postgres URL | --no-postgres] [--profile DIR]
+                                       [--workers 2,4] [--think S] [--postgres URL | --no-postgres | --no-sqlite]
+                                       [--profile DIR]
+    make bench-web [BENCH_FLAGS=--quick]
 
-For each backend a store is built with the engine (bench/web_load_data.py: N grassroots cells with an endorsed 2025
-dossier, spread over K superior committees, and one approver account per client), once; each server configuration
-(SQLite with one worker; PostgreSQL with each --workers count) gets a fresh copy of it (a copied data directory, a
-database created from the built one as template), since approving uses dossiers up.
+Needs wrk (Debian: apt-get install -y wrk); --profile needs py-spy (pip install py-spy).
 
-Per configuration, in this order, each after a short warm-up:
-  bare /healthz  a bare FastAPI app with one endpoint, served by uvicorn the same way (bench/web_load_bare.py);
-  /healthz       the app's own trivial endpoint (through its middleware, without a session);
-  My work        GET /work, each client signed in as its own approver (sign-in happens before, unmeasured);
-  approve        POST /dossiers/<id>/act/approve (csrf_token, version, level=good), each client taking the next
-                 dossier of its own list; only 303s count as done (the answer comes after the read models have
-                 the decision); anything else is an error, listed by status.
+For each backend a store is built with the engine, once (bench/web_load_data.py: N grassroots cells with a 2025
+dossier endorsed at "good", spread over K superior committees, one approver per client with a session already
+signed in); each server configuration (SQLite with one worker; PostgreSQL with each --workers count) gets a fresh
+copy of it (a copied data directory; a database created from the built one as template), since approving uses
+dossiers up.
+
+Per configuration, in this order, each after a warm-up, and once the server is quiet (no CPU used for a second: a
+fresh server verifies the whole chain first, and a run's last requests are let finish):
+  bare /healthz    a bare FastAPI app with one endpoint, served by uvicorn the same way (bench/web_load_bare.py);
+  /healthz         the app's own trivial endpoint (it skips the visit but goes through the app's middleware);
+  My work          GET /work, each client as its own approver, back to back;
+  My work, think   the same with a think time between a client's requests (--think, mean 3 s): the latency of the
+                   page at a load the server carries, rather than at saturation;
+  approve          POST /dossiers/<id>/act/approve (csrf_token, version, level=good), each client taking the next
+                   dossier of its own list; only 303s count (the answer comes once the read models have the
+                   decision); anything else is an error, listed by status.
 Each client is one wrk connection on a wrk thread of its own (-t = -c), so that a thread's Lua state is the
-connection's: its cookie, CSRF token and dossiers. wrk shares the machine's cores with the server.
+connection's: its cookie, CSRF token and dossiers. One client signs in over HTTP (the check that the path works);
+the others use the sessions the build wrote through web.accounts (the rows a sign-in writes), since 50 argon2
+verifications per configuration cost more than the measurements on a 2-core machine. wrk shares the cores with the
+server, and so does anything else running: the table shows the load average beside each figure.
 
-Prints a table: backend, workers, endpoint, requests/s, p50, p95, p99, errors, and the ratio to the app's /healthz
-and to the bare app's in the same configuration. Figures, not a pass/fail test. Cleans up its servers, directories
-and databases, also when interrupted. With --profile DIR, py-spy samples the server during My work and approve
-(raw stacks in DIR, a summary printed): those figures are then taken under the profiler.
+Prints a table: backend, workers, endpoint, requests/s, p50, p95, p99, the ratio to the app's /healthz and to the
+bare app's in the same configuration, the load average, errors. Figures, not a pass/fail test. Cleans up its
+servers, directories and databases, also when interrupted. With --profile DIR, py-spy samples the server during My
+work and approve (raw stacks in DIR, summarized by bench/web_load_profile.py): those figures are then taken under
+the profiler.
 """
 
 from __future__ import annotations
