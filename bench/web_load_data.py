@@ -1,7 +1,9 @@
 """The store the web load benchmark runs against: many endorsed dossiers waiting for a few dozen approvers.
 
-Built with the engine's own commands (as `dossierflow demo` builds its season), then the read models are brought
-level with the log and the approvers get passwords, so a server started on it has nothing to catch up.
+Built with the engine's own commands (as `dossierflow demo` builds its season), on the real clock, in a few threads
+(each playing the cells of its own committees, so that they never write the same unit or decision book); then the
+read models are brought level with the log, and each approver gets a password and a signed-in session (through
+web.accounts, as a sign-in writes it), so a server started on it has nothing to catch up.
 
 A province with `superiors` superior committees; `cells` grassroots cells spread evenly over them, each with its
 secretary and a 2025 dossier (QD366-2025) answered at "good", submitted and endorsed at "good" by its committee's

@@ -5,7 +5,9 @@
 
 Per file: the share of samples by package where the sampled frame sits (self time), and the functions of the
 project (web, projections, workflow, domain) by the share of samples with them on the stack (inclusive: a function
-is counted once per sample however often it recurses). Samples of idle threads are not in py-spy's output.
+is counted once per sample however often it recurses). Samples of threads waiting on a lock, a condition or a
+socket's select (idle thread-pool workers, the event loop between requests) are left out, as py-spy's own idle
+filter lets some through; a thread waiting for the database is counted, as it is part of a request's time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
 OURS = ("web/", "projections/", "workflow/", "domain/")
+WAITING = ("threading.py", "selectors.py", "queue.py")
 
 
 def _package(file: str) -> str:
@@ -45,7 +48,7 @@ def summarize(raw: Path, top: int = 30) -> None:
             continue
         count = int(count_text)
         frames = _frames(stack)
-        if not frames:
+        if not frames or frames[-1][1] in WAITING:
             continue
         total += count
         self_by_package[_package(frames[-1][1])] += count
