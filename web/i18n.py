@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel import Locale
@@ -131,6 +131,8 @@ _NUMBER = _SYMBOLS + sys.maxunicode + 1
 _LETTERS = _NUMBER + 1
 
 
+# Names repeat from page to page (My work sorts the same units on every view): their keys are kept.
+@lru_cache(maxsize=65536)
 def vietnamese_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """A sort key that orders names as a Vietnamese reader expects: by letters first (a < ă < â < b, d < đ), then by
     tones; words before the longer words they begin, numbers by value, letters outside the alphabet after it."""
