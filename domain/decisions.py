@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, QuotaExceeded
 from domain.ids import decision_book_id
+from domain.messages import N_, Message, Series
 from domain.values import Classification
 
 QuotaCap = Callable[[int], int | None]
@@ -123,7 +124,7 @@ class DecisionBook(Aggregate):
 
     def propose(self, *, entry: DecisionEntry, actor: Actor, timestamp: datetime) -> None:
         if entry.decided:
-            raise InvalidInput("a proposal is not a decision")
+            raise InvalidInput(N_("a proposal is not a decision"))
         self._proposed(entry=entry, actor=actor, timestamp=timestamp)
 
     @event("ProposalRecorded")
@@ -167,9 +168,9 @@ class DecisionBook(Aggregate):
         """
         units = [str(e.unit_id) for e in entries]
         if len(set(units)) != len(units):
-            raise InvalidInput("a decision list names the same unit twice")
+            raise InvalidInput(N_("a decision list names the same unit twice"))
         if any(not e.decided for e in entries):
-            raise InvalidInput("a proposal is not a decision")
+            raise InvalidInput(N_("a proposal is not a decision"))
         figures = self.preview(entries, cap)
         broken = [
             (before, after)
@@ -267,14 +268,24 @@ def _count(tally: list[int], entry: DecisionEntry, sign: int) -> None:
     tally[1] += sign * entry.excellent
 
 
-def _refusal(broken: list[tuple[QuotaFigures, QuotaFigures]], entries: Sequence[DecisionEntry]) -> str:
-    what = "this decision" if len(entries) == 1 else f"this decision list of {len(entries)} units"
-    parts = []
-    for before, after in broken:
-        parts.append(
-            f"in group '{after.group}' it would make {after.excellent} excellent among {after.good_or_better} rated "
-            f"good or better (by decision, or by endorsed proposal while undecided), above the cap of {after.cap} "
-            f"that {after.good_or_better} allow; now {before.excellent} excellent among {before.good_or_better}, "
-            f"cap {before.cap}"
+def _refusal(broken: list[tuple[QuotaFigures, QuotaFigures]], entries: Sequence[DecisionEntry]) -> Message:
+    what = (
+        Message(N_("this decision")) if len(entries) == 1
+        else Message(N_("this decision list of %(count)s units"), count=len(entries))
+    )
+    parts = [
+        Message(
+            N_(
+                "in group '%(group)s' it would make %(excellent)s excellent among %(base)s rated good or better (by "
+                "decision, or by endorsed proposal while undecided), above the cap of %(cap)s that %(base)s allow; now "
+                "%(excellent_before)s excellent among %(base_before)s, cap %(cap_before)s"
+            ),
+            group=after.group, excellent=after.excellent, base=after.good_or_better, cap=after.cap,
+            excellent_before=before.excellent, base_before=before.good_or_better, cap_before=before.cap,
         )
-    return f"the quota of excellent is full: {what} is refused whole; " + "; ".join(parts)
+        for before, after in broken
+    ]
+    return Message(
+        N_("the quota of excellent is full: %(what)s is refused whole; %(groups)s"),
+        what=what, groups=Series(parts, "; "),
+    )

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
 from domain.ids import dossier_id
+from domain.messages import N_, Message, Series
 from domain.text import clean_text
 from domain.values import (
     DECIDED_STATES,
@@ -31,10 +32,11 @@ class TransitionTable(Protocol):
     def destination(self, version: int, state: DossierState, trigger: str) -> DossierState: ...
 
 
-def _reason(text: str, what: str) -> str:
+def _reason(text: str, what: str | Message) -> str:
+    step = what if isinstance(what, Message) else Message(what)
     if not text.strip():
-        raise ReasonRequired(f"{what} needs a reason")
-    return clean_text(text, f"the reason for {what}")
+        raise ReasonRequired(N_("%(what)s needs a reason"), what=step)
+    return clean_text(text, Message(N_("the reason for %(what)s"), what=step))
 
 
 class Dossier(Aggregate):
@@ -122,14 +124,14 @@ class Dossier(Aggregate):
     ) -> None:
         self._step(table, "record_answers")
         for criterion, answer in answers.items():
-            clean_text(criterion, "a criterion id")
-            clean_text(answer.comment, f"the comment on {criterion}", multiline=True)
+            clean_text(criterion, N_("a criterion id"))
+            clean_text(answer.comment, Message(N_("the comment on %(criterion)s"), criterion=criterion), multiline=True)
             for sub_item in answer.sub_items:
-                clean_text(sub_item, f"a sub-item id of {criterion}")
+                clean_text(sub_item, Message(N_("a sub-item id of %(criterion)s"), criterion=criterion))
         for fact, value in facts.items():
-            clean_text(fact, "a fact id")
+            clean_text(fact, N_("a fact id"))
             if isinstance(value, str):
-                clean_text(value, f"the fact {fact}")
+                clean_text(value, Message(N_("the fact %(fact)s"), fact=fact))
         changed = {k: v for k, v in answers.items() if self.answers.get(k) != v}
         changed_facts = {k: v for k, v in facts.items() if self.facts.get(k) != v}
         if not changed and not changed_facts:
@@ -147,7 +149,8 @@ class Dossier(Aggregate):
         self._step(table, "attach_evidence")
         if evidence.sha256 in self.evidence:
             raise InvalidInput(
-                f"{evidence.name} is already attached (same content as {self.evidence[evidence.sha256].name})"
+                N_("%(name)s is already attached (same content as %(attached)s)"),
+                name=evidence.name, attached=self.evidence[evidence.sha256].name,
             )
         self._evidence_attached(evidence=evidence, actor=actor, timestamp=timestamp)
 
@@ -160,9 +163,9 @@ class Dossier(Aggregate):
     ) -> None:
         self._step(table, "attach_evidence")
         if sha256 not in self.evidence:
-            raise InvalidInput(f"no evidence file with content hash {sha256} is attached")
+            raise InvalidInput(N_("no evidence file with content hash %(sha256)s is attached"), sha256=sha256)
         self._evidence_removed(
-            sha256=sha256, reason=_reason(reason, "removing evidence"), actor=actor, timestamp=timestamp
+            sha256=sha256, reason=_reason(reason, N_("removing evidence")), actor=actor, timestamp=timestamp
         )
 
     @event("EvidenceRemoved")
@@ -176,7 +179,9 @@ class Dossier(Aggregate):
     ) -> None:
         from_state, to_state = self._step(table, "submit")
         if missing:
-            raise InvalidInput("the self-assessment is incomplete; still to fill in: " + ", ".join(missing))
+            raise InvalidInput(
+                N_("the self-assessment is incomplete; still to fill in: %(missing)s"), missing=Series(missing)
+            )
         self._submitted(
             from_state=from_state,
             to_state=to_state,
@@ -208,7 +213,9 @@ class Dossier(Aggregate):
     ) -> None:
         from_state, to_state = self._step(table, "resubmit")
         if missing:
-            raise InvalidInput("the self-assessment is incomplete; still to fill in: " + ", ".join(missing))
+            raise InvalidInput(
+                N_("the self-assessment is incomplete; still to fill in: %(missing)s"), missing=Series(missing)
+            )
         changes = self.changes_since_last_round()
         self._resubmitted(
             from_state=from_state,
@@ -245,7 +252,7 @@ class Dossier(Aggregate):
         self._withdrawn(
             from_state=from_state,
             to_state=to_state,
-            reason=_reason(reason, "withdrawing a draft"),
+            reason=_reason(reason, N_("withdrawing a draft")),
             actor=actor,
             timestamp=timestamp,
         )
@@ -269,24 +276,36 @@ class Dossier(Aggregate):
 
     @staticmethod
     def _check_level(level: Classification, evaluation: Mapping[str, Any], reason: str, what: str) -> str:
+        # `what` is the step's verb, marked N_ by the caller: the refusals name it in the reader's language.
+        verb = Message(what)
         computed = Classification(evaluation["level"])
         if computed is Classification.NOT_RATED and level is not Classification.NOT_RATED:
-            why = next(iter(evaluation.get("explanation") or []), "the unit is not classified")
-            raise ClassificationRefused(f"cannot {what} {level.value}: {why}")
+            # The recorded explanation's first line says why; it is English as recorded.
+            why = next(iter(evaluation.get("explanation") or []), None) or Message(N_("the unit is not classified"))
+            raise ClassificationRefused(N_("cannot %(what)s %(level)s: %(why)s"), what=verb, level=level, why=why)
         if level is Classification.NOT_RATED:
             if computed is not Classification.NOT_RATED:
                 raise InvalidInput(
-                    f"not_rated is not a level one can {what} for a unit of 6 months or more; the approver marks a "
-                    "suspended or exempted unit not rated, with the decision that suspended or exempted it"
+                    N_(
+                        "%(level)s is not a level one can %(what)s for a unit of 6 months or more; the approver marks "
+                        "a suspended or exempted unit not rated, with the decision that suspended or exempted it"
+                    ),
+                    level=level, what=verb,
                 )
-            return clean_text(reason, f"the reason to {what} not_rated")
+            return clean_text(reason, Message(N_("the reason to %(what)s %(level)s"), what=verb, level=level))
         if computed < level:
             raise ClassificationRefused(
-                f"cannot {what} {level.value}: the rules allow at most {computed.value} from these answers"
+                N_("cannot %(what)s %(level)s: the rules allow at most %(computed)s from these answers"),
+                what=verb, level=level, computed=computed,
             )
         if level < computed:
-            return _reason(reason, f"a level below what the rules allow ({level.value} < {computed.value})")
-        return clean_text(reason, f"the reason to {what} {level.value}")
+            return _reason(
+                reason,
+                Message(
+                    N_("a level below what the rules allow (%(level)s < %(computed)s)"), level=level, computed=computed
+                ),
+            )
+        return clean_text(reason, Message(N_("the reason to %(what)s %(level)s"), what=verb, level=level))
 
     def endorse(
         self,
@@ -301,7 +320,7 @@ class Dossier(Aggregate):
         timestamp: datetime,
     ) -> None:
         from_state, to_state = self._step(table, "endorse")
-        reason = self._check_level(level, evaluation, reason, "propose")
+        reason = self._check_level(level, evaluation, reason, N_("propose"))
         self._endorsed(
             from_state=from_state,
             to_state=to_state,
@@ -309,7 +328,7 @@ class Dossier(Aggregate):
             level=level,
             evaluation=dict(evaluation),
             recognition=dict(recognition) if recognition else None,
-            note=clean_text(note, "the committee's note", multiline=True),
+            note=clean_text(note, N_("the committee's note"), multiline=True),
             reason=reason,
             actor=actor,
             timestamp=timestamp,
@@ -338,7 +357,7 @@ class Dossier(Aggregate):
             from_state=from_state,
             to_state=to_state,
             round=self.round,
-            reason=_reason(reason, "returning a dossier to its unit"),
+            reason=_reason(reason, N_("returning a dossier to its unit")),
             actor=actor,
             timestamp=timestamp,
         )
@@ -374,12 +393,20 @@ class Dossier(Aggregate):
     ) -> None:
         from_state, to_state = self._step(table, "approve")
         if level is Classification.NOT_RATED:
-            raise InvalidInput("not_rated is not a level one decides by approval; mark the dossier not rated instead")
-        reason = self._check_level(level, evaluation, reason, "decide")
+            raise InvalidInput(
+                N_("%(level)s is not a level one decides by approval; mark the dossier not rated instead"), level=level
+            )
+        reason = self._check_level(level, evaluation, reason, N_("decide"))
         if from_state == DossierState.REOPENED:
-            reason = _reason(reason, "a re-classification (the legal justification)")
+            reason = _reason(reason, N_("a re-classification (the legal justification)"))
         elif self.proposed_level is not None and level != self.proposed_level:
-            reason = _reason(reason, f"deciding {level.value} instead of the proposed {self.proposed_level.value}")
+            reason = _reason(
+                reason,
+                Message(
+                    N_("deciding %(level)s instead of the proposed %(proposed)s"),
+                    level=level, proposed=self.proposed_level,
+                ),
+            )
         self._approved(
             from_state=from_state,
             to_state=to_state,
@@ -426,7 +453,7 @@ class Dossier(Aggregate):
             from_state=from_state,
             to_state=to_state,
             round=self.round,
-            reason=_reason(reason, "returning a dossier to the committee"),
+            reason=_reason(reason, N_("returning a dossier to the committee")),
             actor=actor,
             timestamp=timestamp,
         )
@@ -464,16 +491,24 @@ class Dossier(Aggregate):
         if young:
             # Its age alone keeps it unclassified, whatever else is said of it: that is the ground recorded.
             ground = NotRatedGround.UNDER_SIX_MONTHS
-            reason = clean_text(reason, "the reason to leave it not rated") or (
+            reason = clean_text(reason, N_("the reason to leave it not rated")) or (
                 f"{age}: under {min_age_months} months, reviewed but not classified"
             )
         elif ground is None or ground is NotRatedGround.UNDER_SIX_MONTHS:
             raise ClassificationRefused(
-                f"the unit is {age}, so it is classified; leaving it not rated needs its ground (suspended or "
-                "exempted) and the decision that suspended or exempted it"
+                N_(
+                    "the unit is %(months)s months old at the end of the period, so it is classified; leaving it not "
+                    "rated needs its ground (suspended or exempted) and the decision that suspended or exempted it"
+                ),
+                months=unit_age_months,
             )
         else:
-            reason = _reason(reason, f"leaving a {ground.value} unit not rated (the decision that {ground.value} it)")
+            suspended = ground is NotRatedGround.SUSPENDED
+            reason = _reason(
+                reason,
+                N_("leaving a suspended unit not rated (the decision that suspended it)") if suspended
+                else N_("leaving a exempted unit not rated (the decision that exempted it)"),
+            )
         self._marked_not_rated(
             from_state=from_state,
             to_state=to_state,
@@ -515,7 +550,7 @@ class Dossier(Aggregate):
             to_state=to_state,
             round=self.round,
             decided_level=self.level,
-            reason=_reason(legal_basis, "re-opening a decided dossier (the legal justification)"),
+            reason=_reason(legal_basis, N_("re-opening a decided dossier (the legal justification)")),
             actor=actor,
             timestamp=timestamp,
         )

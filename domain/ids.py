@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import UUID, uuid5
 
 from domain.errors import InvalidInput
+from domain.messages import N_, Message
 from domain.text import describe_character
 
 # Natural keys map to stable ids, so "one dossier per unit and period" and "one unit per code" are enforced by the
@@ -14,16 +15,18 @@ def _encodable(text: str, what: str) -> str:
     # uuid5 hashes the UTF-8 bytes of the name; a lone surrogate (an undecodable byte of a command line) has none.
     for char in text:
         if "\ud800" <= char <= "\udfff":
-            raise InvalidInput(f"{what} contains {describe_character(char)}")
+            raise InvalidInput(
+                N_("%(what)s contains %(character)s"), what=Message(what), character=describe_character(char)
+            )
     return text
 
 
 def unit_id(code: str) -> UUID:
-    return uuid5(_NAMESPACE, f"unit:{_encodable(code, 'a unit code')}")
+    return uuid5(_NAMESPACE, f"unit:{_encodable(code, N_('a unit code'))}")
 
 
 def person_id(username: str) -> UUID:
-    return uuid5(_NAMESPACE, f"person:{_encodable(username, 'a username')}")
+    return uuid5(_NAMESPACE, f"person:{_encodable(username, N_('a username'))}")
 
 
 def period_id(year: int) -> UUID:

@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, PeriodClosed
 from domain.ids import period_id
+from domain.messages import N_
 from domain.text import clean_text
 
 STEPS = ("self_assessment", "review", "decision")
@@ -34,13 +35,16 @@ class EvaluationPeriod(Aggregate):
         timestamp: datetime,
     ) -> EvaluationPeriod:
         if not 2000 <= year <= 2100:
-            raise InvalidInput(f"{year} is not a plausible evaluation year")
+            raise InvalidInput(N_("%(year)s is not a plausible evaluation year"), year=year)
         unknown = sorted(set(deadlines) - set(STEPS))
         if unknown:
-            raise InvalidInput(f"unknown deadline step(s) {unknown}; the steps are {list(STEPS)}")
+            raise InvalidInput(
+                N_("unknown deadline step(s) %(unknown)s; the steps are %(steps)s"),
+                unknown=str(unknown), steps=str(list(STEPS)),
+            )
         ordered = [deadlines[s] for s in STEPS if s in deadlines]
         if ordered != sorted(ordered):
-            raise InvalidInput("deadlines must follow the order of the steps: self-assessment, review, decision")
+            raise InvalidInput(N_("deadlines must follow the order of the steps: self-assessment, review, decision"))
         return cls(
             year=year,
             rule_set_id=rule_set_id,
@@ -82,11 +86,11 @@ class EvaluationPeriod(Aggregate):
 
     def check_open(self) -> None:
         if self.closed:
-            raise PeriodClosed(f"the {self.year} evaluation period is closed; its dossiers are locked")
+            raise PeriodClosed(N_("the %(year)s evaluation period is closed; its dossiers are locked"), year=self.year)
 
     def close(self, *, reason: str, actor: Actor, timestamp: datetime) -> None:
         self.check_open()
-        self._closed(reason=clean_text(reason, "the reason for closing a period"), actor=actor, timestamp=timestamp)
+        self._closed(reason=clean_text(reason, N_("the reason for closing a period")), actor=actor, timestamp=timestamp)
 
     @event("Closed")
     def _closed(self, reason: str, actor: Actor, timestamp: datetime) -> None:

@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotFound
 from domain.ids import person_id
+from domain.messages import N_
 from domain.text import MAX_CODE_LENGTH, clean_text
 from domain.values import Role
 
@@ -48,7 +49,9 @@ class Delegation:
 
 def _check_span(valid_from: date, valid_to: date | None) -> None:
     if valid_to is not None and valid_to <= valid_from:
-        raise InvalidInput(f"a validity period must end after it starts ({valid_from} to {valid_to})")
+        raise InvalidInput(
+            N_("a validity period must end after it starts (%(start)s to %(end)s)"), start=valid_from, end=valid_to
+        )
 
 
 class Person(Aggregate):
@@ -59,9 +62,9 @@ class Person(Aggregate):
     @classmethod
     def register(cls, *, username: str, full_name: str, actor: Actor, timestamp: datetime) -> Person:
         if not username.strip() or not full_name.strip():
-            raise InvalidInput("a person needs a username and a full name")
-        username = clean_text(username, "a username", max_length=MAX_CODE_LENGTH)
-        full_name = clean_text(full_name, "a person's full name")
+            raise InvalidInput(N_("a person needs a username and a full name"))
+        username = clean_text(username, N_("a username"), max_length=MAX_CODE_LENGTH)
+        full_name = clean_text(full_name, N_("a person's full name"))
         return cls(username=username, full_name=full_name, actor=actor, timestamp=timestamp)
 
     @event("Registered")
@@ -101,7 +104,7 @@ class Person(Aggregate):
     ) -> None:
         _check_span(valid_from, valid_to)
         self._granted(
-            grant=Grant(grant_id, role, unit_id, valid_from, valid_to, clean_text(basis, "a grant's basis")),
+            grant=Grant(grant_id, role, unit_id, valid_from, valid_to, clean_text(basis, N_("a grant's basis"))),
             actor=actor,
             timestamp=timestamp,
         )
@@ -112,10 +115,10 @@ class Person(Aggregate):
 
     def revoke(self, *, grant_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         if str(grant_id) not in self.grants:
-            raise NotFound(f"{self.username} holds no grant {grant_id}")
+            raise NotFound(N_("%(username)s holds no grant %(grant)s"), username=self.username, grant=grant_id)
         if not reason.strip():
-            raise InvalidInput("revoking a role needs a reason")
-        reason = clean_text(reason, "the reason for revoking a role")
+            raise InvalidInput(N_("revoking a role needs a reason"))
+        reason = clean_text(reason, N_("the reason for revoking a role"))
         self._revoked(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("RoleRevoked")
@@ -137,18 +140,20 @@ class Person(Aggregate):
     ) -> None:
         grant = self.grants.get(str(grant_id))
         if grant is None:
-            raise NotFound(f"{self.username} holds no grant {grant_id} to delegate")
+            raise NotFound(
+                N_("%(username)s holds no grant %(grant)s to delegate"), username=self.username, grant=grant_id
+            )
         if grant.role in (Role.AUDITOR, Role.ADMINISTRATOR):
-            raise InvalidInput(f"the {grant.role.value} role cannot be delegated")
+            raise InvalidInput(N_("the %(role)s role cannot be delegated"), role=grant.role)
         if deputy_id == self.id:
-            raise InvalidInput("a person cannot delegate to themselves")
+            raise InvalidInput(N_("a person cannot delegate to themselves"))
         if not legal_basis.strip():
-            raise InvalidInput("a delegation needs its legal basis (the decision that authorizes it)")
+            raise InvalidInput(N_("a delegation needs its legal basis (the decision that authorizes it)"))
         _check_span(valid_from, valid_to)
         self._delegated(
             delegation=Delegation(
                 delegation_id, grant_id, deputy_id, valid_from, valid_to,
-                clean_text(legal_basis, "a delegation's legal basis"),
+                clean_text(legal_basis, N_("a delegation's legal basis")),
             ),
             actor=actor,
             timestamp=timestamp,
@@ -160,7 +165,9 @@ class Person(Aggregate):
 
     def end_delegation(self, *, delegation_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         if str(delegation_id) not in self.delegations:
-            raise NotFound(f"{self.username} made no delegation {delegation_id}")
+            raise NotFound(
+                N_("%(username)s made no delegation %(delegation)s"), username=self.username, delegation=delegation_id
+            )
         self._delegation_ended(delegation_id=delegation_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("DelegationEnded")

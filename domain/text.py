@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from domain.errors import InvalidInput
+from domain.messages import N_, Count, Message
 
 # Embeddings, overrides and isolates reorder the text around them when displayed ("Trojan Source"). The plain marks
 # (U+200E LEFT-TO-RIGHT MARK, U+200F RIGHT-TO-LEFT MARK, U+061C ARABIC LETTER MARK) reorder nothing and stay allowed.
@@ -48,7 +49,7 @@ _CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00
 
 def clean_text(
     value: str,
-    what: str,
+    what: str | Message,
     *,
     required: bool = False,
     multiline: bool = False,
@@ -58,19 +59,27 @@ def clean_text(
 
     `required` refuses a text that is empty once stripped; `multiline` allows line feeds and tabs inside it.
     """
+    # `what` names the text in the refusal: a phrase marked N_ (or a Message), so that it is translated with it.
+    named = what if isinstance(what, Message) else Message(what)
     if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be text")
+        raise InvalidInput(N_("%(what)s must be text"), what=named)
     text = value.strip()
     if required and not text:
-        raise InvalidInput(f"{what} cannot be empty")
+        raise InvalidInput(N_("%(what)s cannot be empty"), what=named)
     if len(text) > max_length:
-        raise InvalidInput(f"{what} is {len(text):,} characters long; at most {max_length:,} are accepted")
+        raise InvalidInput(
+            N_("%(what)s is %(length)s characters long; at most %(limit)s are accepted"),
+            what=named, length=Count(len(text)), limit=Count(max_length),
+        )
     for position, char in enumerate(text, start=1):
         if multiline and char in _MULTILINE_ALLOWED:
             continue
         if is_refused_character(char):
             raise InvalidInput(
-                f"{what} contains {describe_character(char)} at character {position}; "
-                "control and line-breaking characters are not accepted"
+                N_(
+                    "%(what)s contains %(character)s at character %(position)s; "
+                    "control and line-breaking characters are not accepted"
+                ),
+                what=named, character=describe_character(char), position=position,
             )
     return text

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, InvalidTransition
 from domain.ids import unit_id
+from domain.messages import N_
 from domain.text import MAX_CODE_LENGTH, clean_text
 from domain.values import UnitKind
 
@@ -45,10 +46,10 @@ class Unit(Aggregate):
         timestamp: datetime,
     ) -> Unit:
         if not code.strip() or not name.strip():
-            raise InvalidInput("a unit needs a code and a name")
-        code = clean_text(code, "a unit's code", max_length=MAX_CODE_LENGTH)
-        name = clean_text(name, "a unit's name", required=True)
-        group = clean_text(group, "a unit's group")
+            raise InvalidInput(N_("a unit needs a code and a name"))
+        code = clean_text(code, N_("a unit's code"), max_length=MAX_CODE_LENGTH)
+        name = clean_text(name, N_("a unit's name"), required=True)
+        group = clean_text(group, N_("a unit's group"))
         return cls(
             code=code,
             name=name,
@@ -121,17 +122,19 @@ class Unit(Aggregate):
 
     def _check_effective(self, effective_from: date) -> None:
         if not self.current.active:
-            raise InvalidTransition(f"unit {self.code} was dissolved on {self.current.effective_from}")
+            raise InvalidTransition(
+                N_("unit %(code)s was dissolved on %(day)s"), code=self.code, day=self.current.effective_from
+            )
         if effective_from < self.current.effective_from:
             raise InvalidInput(
-                f"a change to unit {self.code} cannot take effect on {effective_from}, "
-                f"before its last change on {self.current.effective_from}"
+                N_("a change to unit %(code)s cannot take effect on %(day)s, before its last change on %(last)s"),
+                code=self.code, day=effective_from, last=self.current.effective_from,
             )
 
     def rename(self, *, name: str, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         if not name.strip():
-            raise InvalidInput("a unit's name cannot be empty")
-        name = clean_text(name, "a unit's name")
+            raise InvalidInput(N_("a unit's name cannot be empty"))
+        name = clean_text(name, N_("a unit's name"))
         self._check_effective(effective_from)
         self._renamed(name=name, effective_from=effective_from, actor=actor, timestamp=timestamp)
 
@@ -141,9 +144,9 @@ class Unit(Aggregate):
 
     def move(self, *, parent_id: UUID, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         if parent_id == self.id:
-            raise InvalidInput("a unit cannot be its own parent")
+            raise InvalidInput(N_("a unit cannot be its own parent"))
         self._check_effective(effective_from)
-        reason = clean_text(reason, "the reason for moving a unit")
+        reason = clean_text(reason, N_("the reason for moving a unit"))
         self._moved(
             from_parent=self.parent_id,
             parent_id=parent_id,
@@ -168,8 +171,8 @@ class Unit(Aggregate):
     def dissolve(self, *, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         self._check_effective(effective_from)
         if not reason.strip():
-            raise InvalidInput("dissolving a unit needs a reason (the decision that dissolves it)")
-        reason = clean_text(reason, "the reason for dissolving a unit")
+            raise InvalidInput(N_("dissolving a unit needs a reason (the decision that dissolves it)"))
+        reason = clean_text(reason, N_("the reason for dissolving a unit"))
         self._dissolved(effective_from=effective_from, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("Dissolved")
@@ -178,7 +181,7 @@ class Unit(Aggregate):
 
     def attach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         if not self.current.active:
-            raise InvalidTransition(f"unit {self.code} was dissolved; nothing can be placed under it")
+            raise InvalidTransition(N_("unit %(code)s was dissolved; nothing can be placed under it"), code=self.code)
         self._child_attached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
 
     @event("ChildAttached")

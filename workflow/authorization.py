@@ -7,6 +7,7 @@ from uuid import UUID
 
 from domain.actor import Actor
 from domain.errors import NotAuthorized, NotFound
+from domain.messages import N_
 from domain.person import Person
 from domain.unit import Unit
 from domain.values import Role
@@ -34,17 +35,20 @@ def grant_for(actor: Actor, day: date, load_person: LoadPerson) -> Authority:
     try:
         holder = load_person(holder_id)
     except NotFound:
-        raise NotAuthorized(f"unknown person {holder_id}") from None
+        raise NotAuthorized(N_("unknown person %(person)s"), person=holder_id) from None
     grant = holder.holds(actor.role, actor.unit_id, day)
     if grant is None:
         raise NotAuthorized(
-            f"{holder.full_name} holds no {actor.role.value} role over unit {actor.unit_id} valid on {day}"
+            N_("%(name)s holds no %(role)s role over unit %(unit)s valid on %(day)s"),
+            name=holder.full_name, role=actor.role, unit=actor.unit_id, day=day,
         )
     if actor.on_behalf_of is None:
         return Authority(grant.grant_id, holder.id, None)
     delegation = holder.delegation_to(actor.person_id, grant.grant_id, day)
     if delegation is None:
-        raise NotAuthorized(f"no delegation from {holder.full_name} to this person is valid on {day}")
+        raise NotAuthorized(
+            N_("no delegation from %(name)s to this person is valid on %(day)s"), name=holder.full_name, day=day
+        )
     return Authority(grant.grant_id, holder.id, delegation.delegation_id)
 
 
@@ -78,25 +82,29 @@ def authorize(
     submitters: Collection[str] = (),
 ) -> Authority:
     if actor.role is not rule.role:
-        raise NotAuthorized(f"'{rule.label}' needs the {rule.role.value} role; you act as {actor.role.value}")
+        raise NotAuthorized(
+            N_("'%(step)s' needs the %(role)s role; you act as %(acting)s"), step=rule.term, role=rule.role,
+            acting=actor.role,
+        )
     authority = grant_for(actor, day, load_person)
     if not in_scope(rule.scope, actor.unit_id, unit, day, load_unit):
         raise NotAuthorized(
-            f"'{rule.label}' on {unit.name} needs the {rule.role.value} role held over {rule.scope.value}"
+            N_("'%(step)s' on %(unit)s needs the %(role)s role held over %(scope)s"),
+            step=rule.term, unit=unit.name, role=rule.role, scope=rule.scope,
         )
     if rule.independent and {str(actor.person_id), str(authority.holder_id)} & set(submitters):
-        raise NotAuthorized(f"nobody may '{rule.label}' on a dossier they submitted")
+        raise NotAuthorized(N_("nobody may '%(step)s' on a dossier they submitted"), step=rule.term)
     return authority
 
 
 def authorize_admin(actor: Actor, unit: Unit | None, day: date, load_person: LoadPerson, load_unit: LoadUnit) -> None:
     """Administrators manage what lies at or below the unit their role is held over; `None` means a root matter."""
     if actor.role is not Role.ADMINISTRATOR:
-        raise NotAuthorized(f"this needs the administrator role; you act as {actor.role.value}")
+        raise NotAuthorized(N_("this needs the administrator role; you act as %(acting)s"), acting=actor.role)
     grant_for(actor, day, load_person)
     if unit is None:
         if load_unit(actor.unit_id).as_of(day) is None or load_unit(actor.unit_id).parent_id is not None:
-            raise NotAuthorized("only an administrator over a top-level unit may do this")
+            raise NotAuthorized(N_("only an administrator over a top-level unit may do this"))
         return
     if unit.id != actor.unit_id and actor.unit_id not in ancestors(unit, day, load_unit):
-        raise NotAuthorized(f"{unit.name} is outside the units your administrator role covers")
+        raise NotAuthorized(N_("%(unit)s is outside the units your administrator role covers"), unit=unit.name)

@@ -27,6 +27,7 @@ from domain.errors import (
     RuleSetError,
 )
 from domain.ids import decision_book_id, dossier_id, period_id, person_id, unit_id
+from domain.messages import N_, Message
 from domain.period import EvaluationPeriod
 from domain.person import Person
 from domain.unit import Unit, UnitVersion
@@ -182,9 +183,9 @@ class Engine(Application[UUID]):
         try:
             aggregate: Aggregate = self.cache.peek(aggregate_id)
         except AggregateNotFoundError:
-            raise NotFound(f"no {what} {aggregate_id}") from None
+            raise NotFound(N_("no %(what)s %(id)s"), what=Message(what), id=aggregate_id) from None
         if not isinstance(aggregate, cls):
-            raise NotFound(f"{aggregate_id} is not a {what}")
+            raise NotFound(N_("%(id)s is not a %(what)s"), id=aggregate_id, what=Message(what))
         return aggregate
 
     def _get(self, cls: type[A], aggregate_id: UUID, what: str, version: int | None = None) -> A:
@@ -194,9 +195,9 @@ class Engine(Application[UUID]):
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
-            raise NotFound(f"no {what} {aggregate_id}") from None
+            raise NotFound(N_("no %(what)s %(id)s"), what=Message(what), id=aggregate_id) from None
         if not isinstance(aggregate, cls):
-            raise NotFound(f"{aggregate_id} is not a {what}")
+            raise NotFound(N_("%(id)s is not a %(what)s"), id=aggregate_id, what=Message(what))
         return aggregate
 
     def _person_view(self, pid: UUID) -> Person:
@@ -222,8 +223,10 @@ class Engine(Application[UUID]):
             # What we held was stale: the retry the message invites must read the store, not the cache.
             self.cache.evict(a.id for a in saved)
             raise ConcurrencyConflict(
-                "someone else changed this record at the same moment; nothing of yours was saved. "
-                "Reload it and try again on its new state."
+                N_(
+                    "someone else changed this record at the same moment; nothing of yours was saved. "
+                    "Reload it and try again on its new state."
+                )
             ) from None
         except BaseException:
             self.cache.evict(a.id for a in saved)
@@ -274,13 +277,13 @@ class Engine(Application[UUID]):
     def unit_by_code(self, code: str) -> Unit:
         uid = unit_id(code)
         if not self._exists(uid):
-            raise NotFound(f"no unit with code '{code}'")
+            raise NotFound(N_("no unit with code '%(code)s'"), code=code)
         return self._get(Unit, uid, "unit")
 
     def person_by_username(self, username: str) -> Person:
         pid = person_id(username)
         if not self._exists(pid):
-            raise NotFound(f"no person with username '{username}'")
+            raise NotFound(N_("no person with username '%(username)s'"), username=username)
         return self._get(Person, pid, "person")
 
     def is_empty(self) -> bool:
@@ -293,7 +296,7 @@ class Engine(Application[UUID]):
     ) -> Receipt[Actor]:
         """The first unit and its first administrator, on an empty store; everything later needs a grant."""
         if not self.is_empty():
-            raise AlreadyExists("this store already holds events; installation happens once, on an empty store")
+            raise AlreadyExists(N_("this store already holds events; installation happens once, on an empty store"))
         moment, _ = self._now()
         actor = Actor(person_id(admin_username), Role.ADMINISTRATOR, unit_id(root_code))
         root = Unit.register(
@@ -324,7 +327,7 @@ class Engine(Application[UUID]):
         parent = self.unit(parent_id) if parent_id else None
         authorize_admin(actor, parent, today, self._person_view, self._unit_view)
         if self._exists(unit_id(code.strip())):
-            raise AlreadyExists(f"a unit with code '{code.strip()}' already exists")
+            raise AlreadyExists(N_("a unit with code '%(code)s' already exists"), code=code.strip())
         unit = Unit.register(
             code=code, name=name, kind=kind, parent_id=parent_id, group=group, established_on=established_on,
             actor=actor, timestamp=moment,
@@ -348,7 +351,7 @@ class Engine(Application[UUID]):
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
         authorize_admin(actor, new_parent, today, self._person_view, self._unit_view)
         if uid in [new_parent.id, *ancestors(new_parent, effective_from, self.unit)]:
-            raise InvalidInput(f"{unit.name} cannot be moved under a unit below itself")
+            raise InvalidInput(N_("%(unit)s cannot be moved under a unit below itself"), unit=unit.name)
         old_parent = self.unit(unit.parent_id) if unit.parent_id else None
         unit.move(parent_id=parent_id, effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
         if old_parent is not None:
@@ -363,7 +366,10 @@ class Engine(Application[UUID]):
         live_children = [c for c in unit.children_as_of(effective_from) if self._active(c, effective_from)]
         if live_children:
             names = ", ".join(self.unit(c).name for c in live_children)
-            raise InvalidInput(f"{unit.name} still has units under it on {effective_from}: {names}; move them first")
+            raise InvalidInput(
+                N_("%(unit)s still has units under it on %(day)s: %(names)s; move them first"),
+                unit=unit.name, day=effective_from, names=names,
+            )
         unit.dissolve(effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
         parent = self.unit(unit.parent_id) if unit.parent_id else None
         if parent is not None:
@@ -403,7 +409,7 @@ class Engine(Application[UUID]):
         moment, today = self._now()
         authorize_admin(actor, self.unit(actor.unit_id), today, self._person_view, self._unit_view)
         if self._exists(person_id(username.strip())):
-            raise AlreadyExists(f"a person with username '{username.strip()}' already exists")
+            raise AlreadyExists(N_("a person with username '%(username)s' already exists"), username=username.strip())
         person = Person.register(username=username, full_name=full_name, actor=actor, timestamp=moment)
         return Receipt(self._save(person), person.id)
 
@@ -433,7 +439,7 @@ class Engine(Application[UUID]):
         person = self.person(pid)
         grant = person.grants.get(str(grant_id))
         if grant is None:
-            raise NotFound(f"{person.full_name} holds no grant {grant_id}")
+            raise NotFound(N_("%(name)s holds no grant %(grant)s"), name=person.full_name, grant=grant_id)
         authorize_admin(actor, self.unit(grant.unit_id), today, self._person_view, self._unit_view)
         person.revoke(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=moment)
         return Receipt(self._save(person), None)
@@ -455,7 +461,7 @@ class Engine(Application[UUID]):
         self.person(deputy_id)
         grant = principal.grants.get(str(grant_id))
         if grant is None:
-            raise NotFound(f"{principal.full_name} holds no grant {grant_id}")
+            raise NotFound(N_("%(name)s holds no grant %(grant)s"), name=principal.full_name, grant=grant_id)
         if not (actor.person_id == principal_id and actor.on_behalf_of is None):
             authorize_admin(actor, self.unit(grant.unit_id), today, self._person_view, self._unit_view)
         delegation_id = uuid4()
@@ -480,10 +486,13 @@ class Engine(Application[UUID]):
         authorize_admin(actor, None, today, self._person_view, self._unit_view)
         rule_set = self.rule_book.rule_set(rule_set_id) if rule_set_id else self.rule_book.rule_set_for_year(year)
         if not rule_set.from_year <= year <= (rule_set.to_year or year):
-            raise InvalidInput(f"rule set {rule_set.id} is in force for {rule_set.from_year}-{rule_set.to_year or ''}")
+            raise InvalidInput(
+                N_("rule set %(rule_set)s is in force for %(start)s-%(end)s"),
+                rule_set=rule_set.id, start=rule_set.from_year, end=rule_set.to_year or "",
+            )
         models = [self.rule_book.recognition(m).id for m in (recognition_models or [])]
         if self._exists(period_id(year)):
-            raise AlreadyExists(f"the {year} evaluation period is already open")
+            raise AlreadyExists(N_("the %(year)s evaluation period is already open"), year=year)
         period = EvaluationPeriod.open(
             year=year, rule_set_id=rule_set.id, rule_set_version=rule_set.version, rule_set_sha256=rule_set.sha256,
             recognition_models=models, deadlines=dict(deadlines), actor=actor, timestamp=moment,
@@ -501,8 +510,11 @@ class Engine(Application[UUID]):
         rule_set = self.rule_book.rule_set(period.rule_set_id)
         if rule_set.version != period.rule_set_version:
             raise RuleSetError(
-                f"the {period.year} period was opened under {rule_set.id} v{period.rule_set_version}, "
-                f"but v{rule_set.version} is loaded; load the period's version to act on its dossiers"
+                N_(
+                    "the %(year)s period was opened under %(rule_set)s v%(version)s, but v%(loaded)s is loaded; "
+                    "load the period's version to act on its dossiers"
+                ),
+                year=period.year, rule_set=rule_set.id, version=period.rule_set_version, loaded=rule_set.version,
             )
         return rule_set
 
@@ -522,7 +534,7 @@ class Engine(Application[UUID]):
         else:
             authorize(actor, spec.rule("submit"), target, today, self._person_view, self._unit_view)
         if self._exists(dossier_id(target.id, year)):
-            raise AlreadyExists(f"{target.name} already has a dossier for {year}")
+            raise AlreadyExists(N_("%(unit)s already has a dossier for %(year)s"), unit=target.name, year=year)
         model = self.rule_book.recognition_for(period.recognition_models, target.kind)
         dossier = Dossier(
             unit_id=target.id, year=year, workflow_version=CURRENT_VERSION, rule_set_id=period.rule_set_id,
@@ -542,8 +554,11 @@ class Engine(Application[UUID]):
         trigger = trigger(dossier) if callable(trigger) else trigger
         if expected_version is not None and dossier.version != expected_version:
             raise ConcurrencyConflict(
-                f"the dossier changed since you loaded it (version {expected_version}, now {dossier.version}); "
-                "reload it and try again on its new state"
+                N_(
+                    "the dossier changed since you loaded it (version %(expected)s, now %(version)s); "
+                    "reload it and try again on its new state"
+                ),
+                expected=expected_version, version=dossier.version,
             )
         period = self.period(dossier.year)
         spec = spec_for(dossier.workflow_version)
@@ -772,7 +787,7 @@ class Engine(Application[UUID]):
         """The unit directly above, as the hierarchy stood at the end of the period: whose book holds the unit."""
         version = unit.as_of(period.end_date) or unit.current
         if version.parent_id is None:
-            raise InvalidInput(f"{unit.name} has no superior unit to review and decide its dossier")
+            raise InvalidInput(N_("%(unit)s has no superior unit to review and decide its dossier"), unit=unit.name)
         return version.parent_id
 
     def _existing_book(self, superior_id: UUID, year: int) -> DecisionBook | None:
@@ -806,9 +821,9 @@ class Engine(Application[UUID]):
         naming the dossier it falls on. Returns the quota figures after the decisions, per group touched.
         """
         if not requests:
-            raise InvalidInput("a decision list needs at least one dossier")
+            raise InvalidInput(N_("a decision list needs at least one dossier"))
         if len({r.dossier_id for r in requests}) != len(requests):
-            raise InvalidInput("a decision list names the same dossier twice")
+            raise InvalidInput(N_("a decision list names the same dossier twice"))
         decisions: list[_Decision] = []
         for request in requests:
             decisions.append(self._prepare_decision(actor, request))
@@ -817,8 +832,11 @@ class Engine(Application[UUID]):
         for d in decisions[1:]:
             if d.period.year != year or self._superior(d.unit, d.period) != superior:
                 raise InvalidInput(
-                    f"a decision list holds the dossiers of one superior unit and one period; {d.unit.name} "
-                    f"({d.period.year}) is not under the same superior as {first.unit.name} ({year})"
+                    N_(
+                        "a decision list holds the dossiers of one superior unit and one period; %(unit)s (%(year)s) "
+                        "is not under the same superior as %(first)s (%(first_year)s)"
+                    ),
+                    unit=d.unit.name, year=d.period.year, first=first.unit.name, first_year=year,
                 )
         book = self._book(superior, year, first.actor, first.moment)
         rule_set = self._rules_of(first.period)
@@ -848,8 +866,8 @@ class Engine(Application[UUID]):
         evaluation, recognition, subs = self._evaluate(dossier, unit, period)
         if subs is not None and subs.undecided:
             raise OrderingViolation(
-                f"{unit.name} is decided after the units below it; still undecided: "
-                + self._names(subs.undecided, period)
+                N_("%(unit)s is decided after the units below it; still undecided: %(names)s"),
+                unit=unit.name, names=self._names(subs.undecided, period),
             )
         level = request.level or dossier.proposed_level or evaluation.level
         four_good = four_good_after(level, recognition.recognized) if recognition else None
@@ -965,13 +983,16 @@ class Engine(Application[UUID]):
     def recompute_decision(self, did: UUID) -> Recomputation:
         dossier = self.dossier(did)
         if dossier.decision is None or "evaluation" not in dossier.decision or dossier.level is None:
-            raise NotFound("this dossier has no classification decided from its answers")
+            raise NotFound(N_("this dossier has no classification decided from its answers"))
         record = dossier.decision["evaluation"]
         rule_set = self.rule_book.rule_set(record["rule_set_id"])
         if rule_set.sha256 != record["rule_set_sha256"]:
             raise RuleSetError(
-                f"the decision was made under {rule_set.id} with file checksum {record['rule_set_sha256'][:12]}…, "
-                f"but the loaded file has {rule_set.sha256[:12]}…; load that version to recompute it"
+                N_(
+                    "the decision was made under %(rule_set)s with file checksum %(recorded)s…, but the loaded file "
+                    "has %(loaded)s…; load that version to recompute it"
+                ),
+                rule_set=rule_set.id, recorded=record["rule_set_sha256"][:12], loaded=rule_set.sha256[:12],
             )
         inputs = record["inputs"]
         subs = inputs["subordinates"]
@@ -1023,7 +1044,7 @@ class Engine(Application[UUID]):
             else:
                 high = middle
         if low == 0:
-            raise NotFound(f"the dossier did not exist yet on {moment:%Y-%m-%d %H:%M}")
+            raise NotFound(N_("the dossier did not exist yet on %(moment)s"), moment=moment)
         return self.dossier(did, version=low)
 
     def _recorded_at(self, aggregate_id: UUID, version: int) -> datetime:
@@ -1043,11 +1064,12 @@ class Engine(Application[UUID]):
             # isdigit() is true of superscripts and of 5,000 digits, which int() refuses: a year is 4 ASCII digits.
             if not code or not (year.isascii() and year.isdigit() and len(year) <= 4):
                 raise InvalidInput(
-                    f"'{reference}' is neither a dossier id nor a reference like UNIT-CODE/2024"
+                    N_("'%(reference)s' is neither a dossier id nor a reference like UNIT-CODE/2024"),
+                    reference=reference,
                 ) from None
             did = dossier_id(self.unit_by_code(code).id, int(year))
         if not self._exists(did):
-            raise NotFound(f"no dossier '{reference}'")
+            raise NotFound(N_("no dossier '%(reference)s'"), reference=reference)
         return did
 
     def aggregate_ids(self, cls: type[Aggregate], created: str) -> list[UUID]:

@@ -17,6 +17,7 @@ from typing import Protocol
 import filetype  # type: ignore[import-untyped]
 
 from domain.errors import EvidenceRejected
+from domain.messages import N_, Count, Message
 from domain.text import clean_text
 from domain.values import Evidence
 
@@ -133,7 +134,7 @@ class FileBlobStore:
     def _path(self, sha256: str) -> Path:
         # The checksum becomes a path: anything else ("../..") must never reach the file system.
         if not _SHA256.fullmatch(sha256):
-            raise EvidenceRejected(f"{sha256[:80]!r} is not a SHA-256 checksum")
+            raise EvidenceRejected(N_("%(sha256)s is not a SHA-256 checksum"), sha256=repr(sha256[:80]))
         return self.root / sha256[:2] / sha256
 
     def put(self, data: bytes) -> str:
@@ -164,7 +165,7 @@ class FileBlobStore:
     def get(self, sha256: str) -> bytes:
         data = self._path(sha256).read_bytes()
         if hashlib.sha256(data).hexdigest() != sha256:
-            raise EvidenceRejected(f"stored evidence {sha256} no longer matches its checksum")
+            raise EvidenceRejected(N_("stored evidence %(sha256)s no longer matches its checksum"), sha256=sha256)
         return data
 
     def has(self, sha256: str) -> bool:
@@ -276,13 +277,16 @@ class EvidencePolicy:
     def check(self, name: str, data: bytes) -> str:
         """The media type the content really has, if the file may be attached."""
         if not name.strip():
-            raise EvidenceRejected("an evidence file needs a name")
+            raise EvidenceRejected(N_("an evidence file needs a name"))
         # The name is shown in the history, one file per line: it must not be able to write lines of its own.
-        name = clean_text(name, "an evidence file's name", max_length=MAX_FILE_NAME_LENGTH)
+        name = clean_text(name, N_("an evidence file's name"), max_length=MAX_FILE_NAME_LENGTH)
         if not data:
-            raise EvidenceRejected(f"{name} is empty")
+            raise EvidenceRejected(N_("%(name)s is empty"), name=name)
         if len(data) > self.max_bytes:
-            raise EvidenceRejected(f"{name} is {len(data):,} bytes; the limit is {self.max_bytes:,} bytes")
+            raise EvidenceRejected(
+                N_("%(name)s is %(size)s bytes; the limit is %(limit)s bytes"),
+                name=name, size=Count(len(data)), limit=Count(self.max_bytes),
+            )
         # The type is read from the content, not taken from the name or the browser's word for it.
         media_type: str | None = filetype.guess_mime(data)
         if media_type is None and _is_text(data):
@@ -290,13 +294,17 @@ class EvidencePolicy:
         if media_type not in self.allowed_types:
             allowed = ", ".join(sorted(self.allowed_types))
             raise EvidenceRejected(
-                f"{name}: files of type {media_type or 'unknown'} are not accepted; allowed: {allowed}"
+                N_("%(name)s: files of type %(type)s are not accepted; allowed: %(allowed)s"),
+                name=name, type=media_type or Message(N_("unknown")), allowed=allowed,
             )
         # A name that says another type than the content is a disguise (an HTML page named .pdf): whoever opens it
         # by its name would get something else than what was reviewed.
         named = mimetypes.guess_type(name, strict=False)[0]
         if named is not None and named != media_type and not (media_type == "text/plain" and named in _PLAIN_TEXTS):
-            raise EvidenceRejected(f"{name} is named as {named}, but its content is {media_type}; rename or convert it")
+            raise EvidenceRejected(
+                N_("%(name)s is named as %(named)s, but its content is %(type)s; rename or convert it"),
+                name=name, named=named, type=media_type,
+            )
         return media_type
 
     def describe(self, name: str, data: bytes) -> Evidence:

@@ -9,6 +9,7 @@ from transitions import Machine
 from transitions.extensions.diagrams import GraphMachine
 
 from domain.errors import InvalidTransition
+from domain.messages import N_, Message, Series, Term
 from domain.values import DossierState as S
 from domain.values import Role
 
@@ -31,6 +32,11 @@ class TriggerRule:
     # A closed period locks its dossiers, except the legal path to cancel and re-classify a published decision:
     # the states from which this trigger may still fire once the period is closed.
     when_closed_from: frozenset[S] = frozenset()
+
+    @property
+    def term(self) -> Term:
+        """The step as a refusal names it: its label, in the reader's language on a page."""
+        return Term("trigger", self.trigger, self.label)
 
     @property
     def independent(self) -> bool:
@@ -99,13 +105,14 @@ class WorkflowSpec:
 
     def destination(self, state: S, trigger: str) -> S:
         if trigger not in self.rules:
-            raise InvalidTransition(f"unknown action '{trigger}'")
+            raise InvalidTransition(N_("unknown action '%(trigger)s'"), trigger=trigger)
         found = self.machine.get_transitions(trigger=trigger, source=state.name)
         if not found:
-            allowed = ", ".join(self.triggers_from(state)) or "none"
+            possible = [Term("trigger", t, t) for t in self.triggers_from(state)]
             raise InvalidTransition(
-                f"'{self.rules[trigger].label}' is not possible on a dossier that is {state.value}; "
-                f"possible now: {allowed}"
+                N_("'%(step)s' is not possible on a dossier that is %(state)s; possible now: %(allowed)s"),
+                step=self.rules[trigger].term, state=state,
+                allowed=Series(possible) if possible else Message(N_("none")),
             )
         dest = found[0].dest
         # An internal transition (dest None) edits the dossier without changing its state.
@@ -121,7 +128,7 @@ class WorkflowSpec:
         try:
             return self.rules[trigger]
         except KeyError:
-            raise InvalidTransition(f"unknown action '{trigger}'") from None
+            raise InvalidTransition(N_("unknown action '%(trigger)s'"), trigger=trigger) from None
 
     @cached_property
     def mermaid(self) -> str:
@@ -170,4 +177,6 @@ def spec_for(version: int) -> WorkflowSpec:
     try:
         return SPECS[version]
     except KeyError:
-        raise InvalidTransition(f"unknown workflow version {version}; known: {sorted(SPECS)}") from None
+        raise InvalidTransition(
+            N_("unknown workflow version %(version)s; known: %(known)s"), version=version, known=str(sorted(SPECS))
+        ) from None

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from domain.errors import InvalidInput
+from domain.messages import N_, Message, Series
 from domain.values import Answer, Grade
 from workflow.rules.facts import _check_facts, _number, reconcile
-from workflow.rules.model import Criterion, RecognitionModel, RuleSet, _grades, _num
+from workflow.rules.model import Criterion, RecognitionModel, RuleSet, _grades
 
 
 def validate_answers(
@@ -25,8 +26,8 @@ def validate_answers(
         criterion = criteria.get(criterion_id)
         if criterion is None:
             raise InvalidInput(
-                f"unknown criterion '{criterion_id}'; the criteria of {_where(rule_set, model)} are: "
-                f"{', '.join(criteria)}"
+                N_("unknown criterion '%(criterion)s'; the criteria of %(where)s are: %(known)s"),
+                criterion=criterion_id, where=_where(rule_set, model), known=Series(criteria),
             )
         if criterion.computed:
             raise InvalidInput(_computed_refusal(criterion))
@@ -64,13 +65,19 @@ def _all_criteria(rule_set: RuleSet, model: RecognitionModel | None) -> dict[str
     return criteria
 
 
-def _where(rule_set: RuleSet, model: RecognitionModel | None) -> str:
-    return rule_set.id if model is None else f"{rule_set.id} and {model.id}"
+def _where(rule_set: RuleSet, model: RecognitionModel | None) -> str | Message:
+    if model is None:
+        return rule_set.id
+    return Message(N_("%(rule_set)s and %(model)s"), rule_set=rule_set.id, model=model.id)
 
 
-def _computed_refusal(criterion: Criterion) -> str:
-    return (
-        f"criterion '{criterion.id}' is computed from the subordinates' decided dossiers and cannot be answered by hand"
+def _computed_refusal(criterion: Criterion) -> Message:
+    return Message(
+        N_(
+            "criterion '%(criterion)s' is computed from the subordinates' decided dossiers and cannot be answered by "
+            "hand"
+        ),
+        criterion=criterion.id,
     )
 
 
@@ -83,7 +90,7 @@ def _given(criterion: Criterion, answer: Answer) -> Grade | Decimal | bool | Non
 
 
 def _check_answer(criterion: Criterion, answer: Answer) -> None:
-    name = f"criterion '{criterion.id}'"
+    name = criterion.id
     given = {
         "grade": answer.grade is not None,
         "points": answer.points is not None,
@@ -91,33 +98,49 @@ def _check_answer(criterion: Criterion, answer: Answer) -> None:
     }
     wrong = [scale for scale, present in given.items() if present and scale != criterion.scale]
     if wrong:
-        raise InvalidInput(f"{name} is {_scale_text(criterion)}; {' and '.join(wrong)} given instead")
+        raise InvalidInput(
+            N_("criterion '%(criterion)s' is %(scale)s; %(wrong)s given instead"),
+            criterion=name, scale=_scale_text(criterion), wrong=Series(wrong, N_(" and ")),
+        )
     if answer.grade is not None and not isinstance(answer.grade, Grade):
-        raise InvalidInput(f"{name}: grade must be one of {_grades()}, got {answer.grade!r}")
+        raise InvalidInput(
+            N_("criterion '%(criterion)s': grade must be one of %(grades)s, got %(got)s"),
+            criterion=name, grades=_grades(), got=repr(answer.grade),
+        )
     if answer.met is not None and not isinstance(answer.met, bool):
-        raise InvalidInput(f"{name}: met must be true or false, got {answer.met!r}")
+        raise InvalidInput(
+            N_("criterion '%(criterion)s': met must be true or false, got %(got)s"),
+            criterion=name, got=repr(answer.met),
+        )
     if answer.points is not None:
         points = _number(answer.points)
         assert criterion.max_points is not None  # the loader guarantees it for a points criterion
         if points is None or not Decimal(0) <= points <= criterion.max_points:
             raise InvalidInput(
-                f"{name}: points must be a number from 0 to {_num(criterion.max_points)}, got {answer.points!r}"
+                N_("criterion '%(criterion)s': points must be a number from 0 to %(max)s, got %(got)s"),
+                criterion=name, max=criterion.max_points, got=repr(answer.points),
             )
     for sub_id, ticked in answer.sub_items.items():
         if sub_id not in criterion.sub_item_ids:
-            valid = ", ".join(criterion.sub_item_ids) or "none"
-            raise InvalidInput(f"{name} has no sub-item '{sub_id}'; its sub-items are: {valid}")
+            valid = Series(criterion.sub_item_ids) if criterion.sub_item_ids else Message(N_("none"))
+            raise InvalidInput(
+                N_("criterion '%(criterion)s' has no sub-item '%(sub_item)s'; its sub-items are: %(valid)s"),
+                criterion=name, sub_item=sub_id, valid=valid,
+            )
         if not isinstance(ticked, bool):
-            raise InvalidInput(f"{name}: sub-item '{sub_id}' must be true or false, got {ticked!r}")
+            raise InvalidInput(
+                N_("criterion '%(criterion)s': sub-item '%(sub_item)s' must be true or false, got %(got)s"),
+                criterion=name, sub_item=sub_id, got=repr(ticked),
+            )
 
 
-def _scale_text(criterion: Criterion) -> str:
+def _scale_text(criterion: Criterion) -> Message:
     if criterion.scale == "grade":
-        return f"graded ({_grades()})"
+        return Message(N_("graded (%(grades)s)"), grades=_grades())
     if criterion.scale == "points":
         assert criterion.max_points is not None
-        return f"scored in points (0 to {_num(criterion.max_points)})"
-    return "answered met or not met"
+        return Message(N_("scored in points (0 to %(max)s)"), max=criterion.max_points)
+    return Message(N_("answered met or not met"))
 
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from domain.messages import N_, Message, Percent, Series
 from domain.values import Answer, Classification, Grade
 from workflow.rules.answers import _check_answer
 from workflow.rules.facts import _check_facts, _compare, _needs_text, _show, reconcile
@@ -18,7 +19,6 @@ from workflow.rules.model import (
     RuleSet,
     SubordinateSummary,
     SubordinateThreshold,
-    _num,
 )
 
 
@@ -39,11 +39,15 @@ def classify(
     minimum = rule_set.age.min_months
     if unit_age_months is None or unit_age_months >= minimum:
         return evaluation
-    because = (
-        f"not_rated: the unit is {unit_age_months} months old at the end of the period, under {minimum} months: "
-        f"reviewed but not classified ({rule_set.age.source})"
+    because = Message(
+        N_(
+            "%(level)s: the unit is %(months)s months old at the end of the period, under %(minimum)s months: "
+            "reviewed but not classified (%(source)s)"
+        ),
+        level=Classification.NOT_RATED, months=unit_age_months, minimum=minimum, source=rule_set.age.source,
     )
-    lines = [because, f"(from the answers alone: {evaluation.level.value})", *evaluation.explanation]
+    alone = Message(N_("(from the answers alone: %(level)s)"), level=evaluation.level)
+    lines = [because, alone, *evaluation.lines]
     return _evaluation(rule_set, Classification.NOT_RATED, lines, evaluation.total_points)
 
 
@@ -61,40 +65,48 @@ def _classify_answers(
     values = reconciled.values
     total = _total_points(rule_set, answers)
 
-    lines: list[str] = list(reconciled.derived)
+    lines: list[Message] = list(reconciled.derived)
     disqualified = False
     for disqualifier in rule_set.disqualifiers:
         triggered, text = _disqualifier_applies(rule_set, disqualifier, values)
         if triggered:
             disqualified = True
-            lines.append(f"not_completed: disqualified — {disqualifier.description} ({text})")
+            lines.append(
+                Message(
+                    N_("%(level)s: disqualified — %(description)s (%(figures)s)"),
+                    level=Classification.NOT_COMPLETED, description=disqualifier.description, figures=text,
+                )
+            )
         elif text:
             lines.append(text)
     if disqualified:
         return _evaluation(rule_set, Classification.NOT_COMPLETED, lines, total)
-    lines.append("disqualifiers: none applies")
+    lines.append(Message(N_("disqualifiers: none applies")))
 
     if any(rule.subordinates is not None for rule in rule_set.levels) and (
         subordinates is None or subordinates.total == 0
     ):
-        lines.append("subordinate thresholds: not applied (no decided subordinates)")
+        lines.append(Message(N_("subordinate thresholds: not applied (no decided subordinates)")))
 
     for rule in rule_set.levels:
         checks = _level_checks(rule_set, rule, answers, values, subordinates, total)
         failed = [text for ok, text in checks if not ok]
         if failed:
-            lines.append(f"{rule.level.value}: not met — {'; '.join(failed)}")
+            lines.append(Message(N_("%(level)s: not met — %(checks)s"), level=rule.level, checks=Series(failed, "; ")))
         else:
-            lines.append(f"{rule.level.value}: met — {'; '.join(text for _, text in checks)}")
+            met = Series([text for _, text in checks], "; ")
+            lines.append(Message(N_("%(level)s: met — %(checks)s"), level=rule.level, checks=met))
             return _evaluation(rule_set, rule.level, lines, total)
-    lines.append("not_completed: meets none of the upper levels")
+    lines.append(Message(N_("%(level)s: meets none of the upper levels"), level=Classification.NOT_COMPLETED))
     return _evaluation(rule_set, Classification.NOT_COMPLETED, lines, total)
 
 
-def _evaluation(rule_set: RuleSet, level: Classification, lines: list[str], total: Decimal | None) -> Evaluation:
+def _evaluation(rule_set: RuleSet, level: Classification, lines: list[Message], total: Decimal | None) -> Evaluation:
     return Evaluation(
         level=level,
-        explanation=tuple(lines),
+        # The English of each line is what a decision records: the same words, whatever language reads them.
+        explanation=tuple(str(line) for line in lines),
+        lines=tuple(lines),
         rule_set_id=rule_set.id,
         rule_set_version=rule_set.version,
         rule_set_sha256=rule_set.sha256,
@@ -118,18 +130,23 @@ def _level_checks(
     values: Mapping[str, FactValue],
     subordinates: SubordinateSummary | None,
     total: Decimal | None,
-) -> list[tuple[bool, str]]:
-    checks: list[tuple[bool, str]] = []
+) -> list[tuple[bool, Message | Series]]:
+    checks: list[tuple[bool, Message | Series]] = []
     if rule.min_grade is not None:
         checks.append(_grade_check(rule_set, rule.min_grade, answers))
     if rule.min_points is not None:
         unscored = [c.id for c in rule_set.criteria if (a := answers.get(c.id)) is None or a.points is None]
         if unscored:
-            checks.append((False, f"criteria not scored: {', '.join(unscored)}"))
+            checks.append((False, Message(N_("criteria not scored: %(criteria)s"), criteria=Series(unscored))))
         else:
             assert total is not None
             checks.append(
-                (total >= rule.min_points, f"total {_num(total)} points (needs at least {_num(rule.min_points)})")
+                (
+                    total >= rule.min_points,
+                    Message(
+                        N_("total %(total)s points (needs at least %(minimum)s)"), total=total, minimum=rule.min_points
+                    ),
+                )
             )
     for condition in rule.conditions:
         checks.append(_requirement(rule_set, condition, values))
@@ -138,31 +155,44 @@ def _level_checks(
     return checks
 
 
-def _grade_check(rule_set: RuleSet, min_grade: Grade, answers: Mapping[str, Answer]) -> tuple[bool, str]:
-    failures: list[str] = []
+def _grade_check(
+    rule_set: RuleSet, min_grade: Grade, answers: Mapping[str, Answer]
+) -> tuple[bool, Message | Series]:
+    failures: list[Message] = []
     for c in rule_set.criteria:
         grade = answers[c.id].grade if c.id in answers else None
         if grade is None:
-            failures.append(f"criterion '{c.id}' not graded")
+            failures.append(Message(N_("criterion '%(criterion)s' not graded"), criterion=c.id))
         elif grade.rank < min_grade.rank:
-            failures.append(f"criterion '{c.id}' graded {grade.value} (needs {min_grade.value} or better)")
+            failures.append(
+                Message(
+                    N_("criterion '%(criterion)s' graded %(grade)s (needs %(minimum)s or better)"),
+                    criterion=c.id, grade=grade, minimum=min_grade,
+                )
+            )
     if failures:
-        return False, "; ".join(failures)
-    return True, f"every criterion {min_grade.value} or better"
+        return False, Series(failures, "; ")
+    return True, Message(N_("every criterion %(minimum)s or better"), minimum=min_grade)
 
 
-def _subordinate_checks(threshold: SubordinateThreshold, s: SubordinateSummary) -> list[tuple[bool, str]]:
-    checks: list[tuple[bool, str]] = []
-    for count, minimum, label in (
-        (s.completed_or_better, threshold.min_completed_percent, "completed or better"),
-        (s.good_or_better, threshold.min_good_percent, "good or better"),
+def _subordinate_checks(threshold: SubordinateThreshold, s: SubordinateSummary) -> list[tuple[bool, Message | Series]]:
+    checks: list[tuple[bool, Message | Series]] = []
+    for count, minimum, template in (
+        (
+            s.completed_or_better, threshold.min_completed_percent,
+            N_("subordinates completed or better: %(count)s of %(total)s (%(share)s, needs at least %(minimum)s)"),
+        ),
+        (
+            s.good_or_better, threshold.min_good_percent,
+            N_("subordinates good or better: %(count)s of %(total)s (%(share)s, needs at least %(minimum)s)"),
+        ),
     ):
         if minimum is None:
             continue
         # Cross-multiplied so that 1 of 3 against 33.33% is decided exactly, not on a rounded share.
         ok = count * HUNDRED >= minimum * s.total
-        share = _num((count * HUNDRED / s.total).quantize(Decimal("0.01")))
-        checks.append((ok, f"subordinates {label}: {count} of {s.total} ({share}%, needs at least {_num(minimum)}%)"))
+        share = Percent((count * HUNDRED / s.total).quantize(Decimal("0.01")))
+        checks.append((ok, Message(template, count=count, total=s.total, share=share, minimum=Percent(minimum))))
     return checks
 
 
@@ -170,40 +200,57 @@ def _subordinate_checks(threshold: SubordinateThreshold, s: SubordinateSummary) 
 
 
 
-def _requirement(rule_set: RuleSet, condition: Condition, values: Mapping[str, FactValue]) -> tuple[bool, str]:
+def _requirement(
+    rule_set: RuleSet, condition: Condition, values: Mapping[str, FactValue]
+) -> tuple[bool, Message | Series]:
     fact = rule_set.fact(condition.fact)
     actual = values.get(fact.id)
     needs = _needs_text(fact, condition)
     if actual is None:
-        return False, f"fact '{fact.id}' not given (needs {needs})"
-    shown = f"fact '{fact.id}' is {_show(fact, actual)}"
+        return False, Message(N_("fact '%(fact)s' not given (needs %(needs)s)"), fact=fact.id, needs=needs)
+    shown = _show(fact, actual)
     if _compare(actual, condition.op, condition.value):
-        return True, f"{shown} (needs {needs})"
+        return True, Message(
+            N_("fact '%(fact)s' is %(value)s (needs %(needs)s)"), fact=fact.id, value=shown, needs=needs
+        )
     if condition.waived_by is not None:
         if values.get(condition.waived_by) is True:
-            return True, f"{shown}, excused by '{condition.waived_by}'"
-        return False, f"{shown} (needs {needs}, unless '{condition.waived_by}')"
-    return False, f"{shown} (needs {needs})"
+            return True, Message(
+                N_("fact '%(fact)s' is %(value)s, excused by '%(waiver)s'"),
+                fact=fact.id, value=shown, waiver=condition.waived_by,
+            )
+        return False, Message(
+            N_("fact '%(fact)s' is %(value)s (needs %(needs)s, unless '%(waiver)s')"),
+            fact=fact.id, value=shown, needs=needs, waiver=condition.waived_by,
+        )
+    return False, Message(N_("fact '%(fact)s' is %(value)s (needs %(needs)s)"), fact=fact.id, value=shown, needs=needs)
 
 
 def _disqualifier_applies(
     rule_set: RuleSet, disqualifier: Disqualifier, values: Mapping[str, FactValue]
-) -> tuple[bool, str]:
+) -> tuple[bool, Message | None]:
     """Whether it applies, and the figures; a disqualifier on a missing fact cannot apply, but says so."""
-    figures: list[str] = []
+    figures: list[Message] = []
     for condition in disqualifier.when:
         fact = rule_set.fact(condition.fact)
         actual = values.get(fact.id)
         if actual is None:
-            return False, f"disqualifier '{disqualifier.id}' not checked: fact '{fact.id}' not given"
+            return False, Message(
+                N_("disqualifier '%(disqualifier)s' not checked: fact '%(fact)s' not given"),
+                disqualifier=disqualifier.id, fact=fact.id,
+            )
         if not _compare(actual, condition.op, condition.value):
-            return False, ""
-        figures.append(f"fact '{fact.id}' is {_show(fact, actual)}")
+            return False, None
+        figures.append(Message(N_("fact '%(fact)s' is %(value)s"), fact=fact.id, value=_show(fact, actual)))
     if disqualifier.unless is not None:
         if values.get(disqualifier.unless) is True:
-            return False, f"disqualifier '{disqualifier.id}' excused by '{disqualifier.unless}'"
-        figures.append(f"not excused by '{disqualifier.unless}'")
-    return True, ", ".join(figures)
+            return False, Message(
+                N_("disqualifier '%(disqualifier)s' excused by '%(waiver)s'"),
+                disqualifier=disqualifier.id, waiver=disqualifier.unless,
+            )
+        figures.append(Message(N_("not excused by '%(waiver)s'"), waiver=disqualifier.unless))
+    # One value for the line that names the disqualifier: its figures, side by side.
+    return True, Message("%(figures)s", figures=Series(figures))
 
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from domain.errors import InvalidInput
+from domain.messages import N_, Message, Percent, Series
 from domain.values import Grade
 from workflow.rules.model import (
     HUNDRED,
@@ -23,7 +24,6 @@ from workflow.rules.model import (
     Operator,
     RuleSet,
     _grades,
-    _num,
 )
 
 _COMPARE: dict[str, Callable[[Decimal, Decimal], bool]] = {
@@ -46,26 +46,33 @@ def _as_number(value: FactValue) -> Decimal:
     return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
 
 
-def _show(fact: Fact, value: FactValue) -> str:
+def _show(fact: Fact, value: FactValue) -> object:
+    """A fact's value as a sentence shows it: a grade by its name, yes or no, a number or a percentage."""
     if isinstance(value, Grade):
-        return value.value
+        return value
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{_num(Decimal(value))}%" if fact.type == "percent" else _num(Decimal(value))
+        return Message(N_("yes")) if value else Message(N_("no"))
+    return Percent(Decimal(value)) if fact.type == "percent" else Decimal(value)
 
 
-def _needs_text(fact: Fact, condition: Condition) -> str:
+# What a condition asks of a fact, by its operator ("==" asks for the value itself).
+_NEEDS = {
+    "!=": N_("not %(value)s"),
+    ">=": N_("at least %(value)s"),
+    ">": N_("more than %(value)s"),
+    "<=": N_("at most %(value)s"),
+    "<": N_("less than %(value)s"),
+}
+
+
+def _needs_text(fact: Fact, condition: Condition) -> Message:
     shown = _show(fact, condition.value)
     if isinstance(condition.value, Grade) and condition.op in (">=", "<="):
-        return f"{shown} or {'better' if condition.op == '>=' else 'worse'}"
-    return {
-        "==": "{}",
-        "!=": "not {}",
-        ">=": "at least {}",
-        ">": "more than {}",
-        "<=": "at most {}",
-        "<": "less than {}",
-    }[condition.op].format(shown)
+        better = condition.op == ">="
+        return Message(N_("%(value)s or better") if better else N_("%(value)s or worse"), value=shown)
+    if condition.op == "==":
+        return Message("%(value)s", value=shown)
+    return Message(_NEEDS[condition.op], value=shown)
 
 
 
@@ -74,9 +81,15 @@ def _check_facts(rule_set: RuleSet, facts: Mapping[str, object]) -> None:
     for fact_id, value in facts.items():
         fact = known.get(fact_id)
         if fact is None:
-            raise InvalidInput(f"unknown fact '{fact_id}'; the facts of {rule_set.id} are: {', '.join(known)}")
+            raise InvalidInput(
+                N_("unknown fact '%(fact)s'; the facts of %(rule_set)s are: %(known)s"),
+                fact=fact_id, rule_set=rule_set.id, known=Series(known),
+            )
         if value is not None and _fact_value(fact, value) is None:
-            raise InvalidInput(f"fact '{fact_id}' must be {_fact_type_text(fact.type)}, got {value!r}")
+            raise InvalidInput(
+                N_("fact '%(fact)s' must be %(kind)s, got %(got)s"),
+                fact=fact_id, kind=_fact_type_text(fact.type), got=repr(value),
+            )
 
 
 def _fact_value(fact: Fact, value: object) -> FactValue | None:
@@ -93,13 +106,16 @@ def _fact_value(fact: Fact, value: object) -> FactValue | None:
     return int(number) if isinstance(value, int) else None
 
 
-def _fact_type_text(fact_type: FactType) -> str:
-    return {
-        "bool": "true or false",
-        "percent": "a percentage from 0 to 100 (int or Decimal)",
-        "count": "a whole number, 0 or more",
-        "grade": f"a grade ({_grades()})",
-    }[fact_type]
+def _fact_type_text(fact_type: FactType) -> Message:
+    if fact_type == "grade":
+        return Message(N_("a grade (%(grades)s)"), grades=_grades())
+    return Message(
+        {
+            "bool": N_("true or false"),
+            "percent": N_("a percentage from 0 to 100 (int or Decimal)"),
+            "count": N_("a whole number, 0 or more"),
+        }[fact_type]
+    )
 
 
 def _number(value: object) -> Decimal | None:
@@ -119,13 +135,13 @@ class Reconciled:
     """The facts as the evaluator reads them: those given, plus those derived (with how)."""
 
     values: dict[str, FactValue]
-    derived: tuple[str, ...]
+    derived: tuple[Message, ...]
 
 
 def reconcile(rule_set: RuleSet, facts: Mapping[str, object]) -> Reconciled:
     """Derive what follows from the given facts; refuse facts that contradict each other (InvalidInput)."""
     values = {f.id: v for f in rule_set.facts if (v := _fact_value(f, facts.get(f.id))) is not None}
-    derived: list[str] = []
+    derived: list[Message] = []
     # A derived figure may complete another relation: go round until nothing more follows (at most once per rule).
     for _ in range(len(rule_set.sums) + len(rule_set.implications) + 1):
         before = len(derived)
@@ -138,49 +154,64 @@ def reconcile(rule_set: RuleSet, facts: Mapping[str, object]) -> Reconciled:
     return Reconciled(values, tuple(derived))
 
 
-def _apply_sum(rule_set: RuleSet, rule: FactSum, values: dict[str, FactValue], derived: list[str]) -> None:
+def _apply_sum(rule_set: RuleSet, rule: FactSum, values: dict[str, FactValue], derived: list[Message]) -> None:
     total_fact = rule_set.fact(rule.total)
     known = {part: _as_number(v) for part in rule.parts if (v := values.get(part)) is not None}
     missing = [part for part in rule.parts if part not in known]
-    given = " + ".join(f"'{part}' ({_show(rule_set.fact(part), value)})" for part, value in known.items())
+    terms = [_figure(rule_set, part, value) for part, value in known.items()]
+    given = Series(terms, " + ")
     given_sum = sum(known.values(), Decimal(0))
     total = values.get(rule.total)
     if total is None:
         if rule.exact and not missing:
-            _derive(rule_set, rule.total, given_sum, values, derived, f"= {given}")
+            _derive(rule_set, rule.total, given_sum, values, derived, Message("= %(given)s", given=given))
         return
     total_number = _as_number(total)
     exact = rule.exact and not missing
     if given_sum > total_number or (exact and given_sum != total_number):
-        relation = "equal" if exact else "be at least"
         raise InvalidInput(
-            f"facts contradict each other: '{rule.total}' ({_show(total_fact, total)}) must {relation} {given} = "
-            f"{_show(total_fact, given_sum)} ({rule.description}); correct one of them"
+            N_(
+                "facts contradict each other: '%(total)s' (%(total_value)s) must equal %(given)s = %(sum)s "
+                "(%(description)s); correct one of them"
+            ) if exact else N_(
+                "facts contradict each other: '%(total)s' (%(total_value)s) must be at least %(given)s = %(sum)s "
+                "(%(description)s); correct one of them"
+            ),
+            total=rule.total, total_value=_show(total_fact, total), given=given,
+            sum=_show(total_fact, given_sum), description=rule.description,
         )
     if rule.exact and len(missing) == 1:
-        how = f"= '{rule.total}' ({_show(total_fact, total)})" + "".join(
-            f" − '{part}' ({_show(rule_set.fact(part), value)})" for part, value in known.items()
+        how = Series(
+            [Message("= %(figure)s", figure=_figure(rule_set, rule.total, total)), *terms], " − "
         )
         _derive(rule_set, missing[0], total_number - given_sum, values, derived, how)
 
 
+def _figure(rule_set: RuleSet, fact_id: str, value: FactValue) -> Message:
+    return Message("'%(fact)s' (%(value)s)", fact=fact_id, value=_show(rule_set.fact(fact_id), value))
+
+
 def _apply_implication(
-    rule_set: RuleSet, implication: FactImplication, values: dict[str, FactValue], derived: list[str]
+    rule_set: RuleSet, implication: FactImplication, values: dict[str, FactValue], derived: list[Message]
 ) -> None:
     if not all(_holds(c, values) is True for c in implication.when):
         return
     then = implication.then
-    reasons = " and ".join(_stated(rule_set, c, values) for c in implication.when)
+    reasons = Series([_stated(rule_set, c, values) for c in implication.when], N_(" and "))
     held = _holds(then, values)
     if held is None:
         if then.op == "==":
-            _derive(rule_set, then.fact, then.value, values, derived, f"since {reasons}")
+            _derive(rule_set, then.fact, then.value, values, derived, Message(N_("since %(reasons)s"), reasons=reasons))
         return
     if not held:
         fact = rule_set.fact(then.fact)
         raise InvalidInput(
-            f"facts contradict each other: {reasons}, so '{fact.id}' must be {_needs_text(fact, then)}, but it is "
-            f"{_show(fact, values[fact.id])} ({implication.description}); correct one of them"
+            N_(
+                "facts contradict each other: %(reasons)s, so '%(fact)s' must be %(needs)s, but it is %(value)s "
+                "(%(description)s); correct one of them"
+            ),
+            reasons=reasons, fact=fact.id, needs=_needs_text(fact, then), value=_show(fact, values[fact.id]),
+            description=implication.description,
         )
 
 
@@ -189,19 +220,29 @@ def _holds(condition: Condition, values: Mapping[str, FactValue]) -> bool | None
     return None if actual is None else _compare(actual, condition.op, condition.value)
 
 
-def _stated(rule_set: RuleSet, condition: Condition, values: Mapping[str, FactValue]) -> str:
+def _stated(rule_set: RuleSet, condition: Condition, values: Mapping[str, FactValue]) -> Message:
     fact = rule_set.fact(condition.fact)
-    return f"'{fact.id}' is {_show(fact, values[fact.id])}"
+    return Message(N_("'%(fact)s' is %(value)s"), fact=fact.id, value=_show(fact, values[fact.id]))
 
 
 def _derive(
-    rule_set: RuleSet, fact_id: str, value: FactValue, values: dict[str, FactValue], derived: list[str], how: str
+    rule_set: RuleSet,
+    fact_id: str,
+    value: FactValue,
+    values: dict[str, FactValue],
+    derived: list[Message],
+    how: Message | Series,
 ) -> None:
     fact = rule_set.fact(fact_id)
     if isinstance(value, Decimal) and not isinstance(value, bool):
         if fact.type == "count":
             value = int(value)
         elif not Decimal(0) <= value <= HUNDRED:
-            raise InvalidInput(f"facts contradict each other: '{fact_id}' would be {_num(value)}%, {how}")
+            raise InvalidInput(
+                N_("facts contradict each other: '%(fact)s' would be %(value)s, %(how)s"),
+                fact=fact_id, value=Percent(value), how=how,
+            )
     values[fact_id] = value
-    derived.append(f"fact '{fact_id}' derived: {_show(fact, value)} ({how})")
+    derived.append(
+        Message(N_("fact '%(fact)s' derived: %(value)s (%(how)s)"), fact=fact_id, value=_show(fact, value), how=how)
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Literal
 
 from domain.errors import RuleSetError
+from domain.messages import N_, Message
 from domain.values import Classification, Grade, UnitKind
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rulesets"
@@ -180,20 +181,26 @@ class RuleSet:
             if c.id == criterion_id:
                 return c
         raise RuleSetError(
-            f"rule set {self.id} has no criterion '{criterion_id}'; its criteria are: {_ids(self.criteria)}"
+            N_("rule set %(rule_set)s has no criterion '%(criterion)s'; its criteria are: %(known)s"),
+            rule_set=self.id, criterion=criterion_id, known=_ids(self.criteria),
         )
 
     def fact(self, fact_id: str) -> Fact:
         for f in self.facts:
             if f.id == fact_id:
                 return f
-        raise RuleSetError(f"rule set {self.id} has no fact '{fact_id}'; its facts are: {_ids(self.facts)}")
+        raise RuleSetError(
+            N_("rule set %(rule_set)s has no fact '%(fact)s'; its facts are: %(known)s"),
+            rule_set=self.id, fact=fact_id, known=_ids(self.facts),
+        )
 
     def level(self, level: Classification) -> LevelRule:
         for rule in self.levels:
             if rule.level is level:
                 return rule
-        raise RuleSetError(f"rule set {self.id} has no conditions for level {level.value}")
+        raise RuleSetError(
+            N_("rule set %(rule_set)s has no conditions for level %(level)s"), rule_set=self.id, level=level
+        )
 
     def covers(self, year: int) -> bool:
         return self.from_year <= year and (self.to_year is None or year <= self.to_year)
@@ -229,7 +236,8 @@ class RecognitionModel:
             if c.id == criterion_id:
                 return c
         raise RuleSetError(
-            f"recognition model {self.id} has no criterion '{criterion_id}'; its criteria are: {_ids(self.criteria)}"
+            N_("recognition model %(model)s has no criterion '%(criterion)s'; its criteria are: %(known)s"),
+            model=self.id, criterion=criterion_id, known=_ids(self.criteria),
         )
 
 
@@ -254,28 +262,35 @@ class RuleBook:
             return self._by_id[rule_set_id]
         except KeyError:
             raise RuleSetError(
-                f"unknown rule set '{rule_set_id}'; known rule sets: {', '.join(self._by_id) or 'none'}"
+                N_("unknown rule set '%(rule_set)s'; known rule sets: %(known)s"),
+                rule_set=rule_set_id, known=", ".join(self._by_id) or Message(N_("none")),
             ) from None
 
     def rule_set_for_year(self, year: int) -> RuleSet:
         for rs in self._rule_sets:
             if rs.covers(year):
                 return rs
-        known = ", ".join(f"{rs.id} ({_years(rs)})" for rs in self._rule_sets) or "none"
-        raise RuleSetError(f"no rule set covers the year {year}; known rule sets: {known}")
+        known = ", ".join(f"{rs.id} ({_years(rs)})" for rs in self._rule_sets) or Message(N_("none"))
+        raise RuleSetError(
+            N_("no rule set covers the year %(year)s; known rule sets: %(known)s"), year=year, known=known
+        )
 
     def recognition(self, model_id: str) -> RecognitionModel:
         try:
             return self._models_by_id[model_id]
         except KeyError:
             raise RuleSetError(
-                f"unknown recognition model '{model_id}'; known models: {', '.join(self._models_by_id) or 'none'}"
+                N_("unknown recognition model '%(model)s'; known models: %(known)s"),
+                model=model_id, known=", ".join(self._models_by_id) or Message(N_("none")),
             ) from None
 
     def recognition_for(self, model_ids: Sequence[str], kind: UnitKind) -> RecognitionModel | None:
         matching = [m for m in map(self.recognition, model_ids) if kind in m.applies_to]
         if len(matching) > 1:
-            raise RuleSetError(f"several recognition models apply to {kind.value}: {', '.join(m.id for m in matching)}")
+            raise RuleSetError(
+                N_("several recognition models apply to %(kind)s: %(models)s"),
+                kind=kind, models=", ".join(m.id for m in matching),
+            )
         return matching[0] if matching else None
 
 
@@ -307,6 +322,8 @@ class Evaluation:
     rule_set_version: int
     rule_set_sha256: str
     total_points: Decimal | None = None
+    # The same lines as sentences a page translates; `explanation` is their English, the words decisions record.
+    lines: tuple[Message, ...] = field(default=(), compare=False, repr=False)
 
     def as_record(self) -> dict[str, object]:
         record: dict[str, object] = {
@@ -329,6 +346,8 @@ class Recognition:
     criteria: dict[str, bool]
     explanation: tuple[str, ...]
     model_sha256: str = ""
+    # As in Evaluation: the explanation's lines as sentences, for a page to translate.
+    lines: tuple[Message, ...] = field(default=(), compare=False, repr=False)
 
     def as_record(self) -> dict[str, object]:
         return {

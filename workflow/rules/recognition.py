@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from domain.errors import InvalidInput
+from domain.messages import N_, Message, Series
 from domain.values import Answer
 from workflow.rules.answers import _check_answer, _computed_refusal
 from workflow.rules.model import Criterion, Recognition, RecognitionModel, SubordinateSummary
@@ -16,8 +17,9 @@ def recognize(
     subordinates: SubordinateSummary | None,
 ) -> Recognition:
     met: dict[str, bool] = {}
-    lines: list[str] = []
+    lines: list[Message] = []
     for criterion in model.criteria:
+        why: Message | Series | None
         if criterion.computed:
             if criterion.id in answers:
                 raise InvalidInput(_computed_refusal(criterion))
@@ -28,41 +30,62 @@ def recognize(
                 _check_answer(criterion, answer)
             ok, why = _criterion_met(criterion, answer)
         met[criterion.id] = ok
-        lines.append(f"criterion '{criterion.id}': {'met' if ok else 'not met'}{f' — {why}' if why else ''}")
+        if why is None:
+            template = N_("criterion '%(criterion)s': met") if ok else N_("criterion '%(criterion)s': not met")
+            line = Message(template, criterion=criterion.id)
+        else:
+            template = (
+                N_("criterion '%(criterion)s': met — %(why)s") if ok
+                else N_("criterion '%(criterion)s': not met — %(why)s")
+            )
+            line = Message(template, criterion=criterion.id, why=why)
+        lines.append(line)
     unmet = [cid for cid, ok in met.items() if not ok]
     if unmet:
-        lines.append(f"not recognized: {len(unmet)} of {len(met)} criteria not met ({', '.join(unmet)})")
+        lines.append(
+            Message(
+                N_("not recognized: %(unmet)s of %(count)s criteria not met (%(criteria)s)"),
+                unmet=len(unmet), count=len(met), criteria=Series(unmet),
+            )
+        )
     else:
-        lines.append(f"recognized: all {len(met)} criteria met")
+        lines.append(Message(N_("recognized: all %(count)s criteria met"), count=len(met)))
     return Recognition(
         model_id=model.id,
         model_version=model.version,
         recognized=not unmet,
         criteria=met,
-        explanation=tuple(lines),
+        # As for a classification: the English is recorded, the sentences are for a page to translate.
+        explanation=tuple(str(line) for line in lines),
+        lines=tuple(lines),
         model_sha256=model.sha256,
     )
 
 
-def _criterion_met(criterion: Criterion, answer: Answer | None) -> tuple[bool, str]:
+def _criterion_met(criterion: Criterion, answer: Answer | None) -> tuple[bool, Message | Series | None]:
     if answer is None or answer.met is None:
-        return False, "not answered"
-    problems = [] if answer.met else ["answered not met"]
+        return False, Message(N_("not answered"))
+    problems = [] if answer.met else [Message(N_("answered not met"))]
     for sub in criterion.sub_items:
         ticked = answer.sub_items.get(sub.id)
         if ticked is None:
-            problems.append(f"sub-item '{sub.id}' not answered")
+            problems.append(Message(N_("sub-item '%(sub_item)s' not answered"), sub_item=sub.id))
         elif not ticked:
-            problems.append(f"sub-item '{sub.id}' not met")
+            problems.append(Message(N_("sub-item '%(sub_item)s' not met"), sub_item=sub.id))
     if problems:
-        return False, "; ".join(problems)
-    return True, f"all {len(criterion.sub_items)} sub-items met" if criterion.sub_items else ""
+        return False, Series(problems, "; ")
+    if not criterion.sub_items:
+        return True, None
+    return True, Message(N_("all %(count)s sub-items met"), count=len(criterion.sub_items))
 
 
-def _all_subordinates_four_good(subordinates: SubordinateSummary | None) -> tuple[bool, str]:
+def _all_subordinates_four_good(subordinates: SubordinateSummary | None) -> tuple[bool, Message]:
     if subordinates is None or subordinates.total == 0:
-        return False, "no decided subordinate cells (needs at least one, every one recognized four-good)"
+        return False, Message(N_("no decided subordinate cells (needs at least one, every one recognized four-good)"))
     s = subordinates
-    return s.four_good == s.total, f"{s.four_good} of {s.total} subordinate cells recognized four-good (needs all)"
+    return s.four_good == s.total, Message(
+        N_("%(count)s of %(total)s subordinate cells recognized four-good (needs all)"),
+        count=s.four_good, total=s.total,
+    )
 
 
