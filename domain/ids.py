@@ -22,11 +22,14 @@ def _encodable(text: str, what: str) -> str:
 
 
 def unit_id(code: str) -> UUID:
-    return uuid5(_NAMESPACE, f"unit:{_encodable(code, N_('a unit code'))}")
+    # Outside the f-string: Babel reads no call inside one, and the phrase must reach the catalogs.
+    checked = _encodable(code, N_("a unit code"))
+    return uuid5(_NAMESPACE, f"unit:{checked}")
 
 
 def person_id(username: str) -> UUID:
-    return uuid5(_NAMESPACE, f"person:{_encodable(username, N_('a username'))}")
+    checked = _encodable(username, N_("a username"))
+    return uuid5(_NAMESPACE, f"person:{checked}")
 
 
 def period_id(year: int) -> UUID:

@@ -27,11 +27,12 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 
 from domain.actor import Actor
+from domain.messages import Message
 from domain.person import Person
 from domain.values import Answer, Classification, Role
 from projections.models import access as access_model
 from projections.readside import ReadSide
-from web import i18n, labels
+from web import i18n, labels, sentences
 from web.accounts import Accounts, Session
 from web.chain import ChainWatch
 from workflow.clock import local_date
@@ -108,7 +109,7 @@ class Site:
         )
         env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
         env.filters.update(answer_text=_answer_text, as_moment=_as_moment, pretty=_pretty)
-        env.globals.update(state_badge=_state_badge, level_name=_level_name)
+        env.globals.update(state_badge=_state_badge, level_name=_level_name, say=_say)
         self.templates = Jinja2Blocks(env=env)
 
     def today(self) -> date:
@@ -175,6 +176,12 @@ def _level_name(context: Context, level: Classification | str | None) -> str:
         return ""
     value = level.value if isinstance(level, Classification) else str(level)
     return str(context["t"].gettext(labels.LEVELS.get(value, value)))
+
+
+@pass_context
+def _say(context: Context, message: Message | str) -> str:
+    """An engine sentence (a refusal's detail, a line of the rules' explanation) in the page's language."""
+    return sentences.say(message, context["t"], context["fmt"])
 
 
 @pass_context

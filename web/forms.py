@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidInput
+from domain.messages import N_, Message
 from domain.values import Answer, Grade
 from workflow.rules.model import Criterion, Fact, RecognitionModel, RuleSet
 
@@ -62,13 +63,13 @@ def form_spec(rule_set: RuleSet, model: RecognitionModel | None) -> FormSpec:
     return spec
 
 
-def _decimal(text: str, what: str) -> Decimal:
+def _decimal(text: str, what: Message) -> Decimal:
     try:
         value = Decimal(text.strip().replace(",", "."))
     except InvalidOperation:
-        raise InvalidInput(f"{what}: '{text[:40]}' is not a number") from None
+        raise InvalidInput(N_("%(what)s: '%(text)s' is not a number"), what=what, text=text[:40]) from None
     if not value.is_finite():
-        raise InvalidInput(f"{what}: '{text[:40]}' is not a number")
+        raise InvalidInput(N_("%(what)s: '%(text)s' is not a number"), what=what, text=text[:40])
     return value
 
 
@@ -87,13 +88,16 @@ def read_form(spec: FormSpec, form: Mapping[str, str], recorded: Mapping[str, An
                 try:
                     grade = Grade(raw)
                 except ValueError:
-                    raise InvalidInput(f"criterion '{criterion.id}': '{raw[:40]}' is not a grade") from None
+                    raise InvalidInput(
+                        N_("criterion '%(criterion)s': '%(text)s' is not a grade"),
+                        criterion=criterion.id, text=raw[:40],
+                    ) from None
             elif criterion.scale == "points":
-                points = _decimal(raw, f"criterion '{criterion.id}'")
+                points = _decimal(raw, Message(N_("criterion '%(criterion)s'"), criterion=criterion.id))
             elif raw in ("yes", "no"):
                 met = raw == "yes"
             else:
-                raise InvalidInput(f"criterion '{criterion.id}': answer met or not met")
+                raise InvalidInput(N_("criterion '%(criterion)s': answer met or not met"), criterion=criterion.id)
         subs = dict(before.sub_items)
         if form.get(prefix + "subs") == "shown":
             for sub in criterion.sub_items:
@@ -115,20 +119,24 @@ def read_form(spec: FormSpec, form: Mapping[str, str], recorded: Mapping[str, An
             continue
         if fact.type == "bool":
             if raw not in ("yes", "no"):
-                raise InvalidInput(f"fact '{fact.id}': answer yes or no")
+                raise InvalidInput(N_("fact '%(fact)s': answer yes or no"), fact=fact.id)
             facts[fact.id] = raw == "yes"
         elif fact.type == "grade":
             try:
                 facts[fact.id] = Grade(raw)
             except ValueError:
-                raise InvalidInput(f"fact '{fact.id}': '{raw[:40]}' is not a grade") from None
+                raise InvalidInput(
+                    N_("fact '%(fact)s': '%(text)s' is not a grade"), fact=fact.id, text=raw[:40]
+                ) from None
         elif fact.type == "count":
-            value = _decimal(raw, f"fact '{fact.id}'")
+            value = _decimal(raw, Message(N_("fact '%(fact)s'"), fact=fact.id))
             if value != value.to_integral_value():
-                raise InvalidInput(f"fact '{fact.id}': a count is a whole number, got '{raw[:40]}'")
+                raise InvalidInput(
+                    N_("fact '%(fact)s': a count is a whole number, got '%(text)s'"), fact=fact.id, text=raw[:40]
+                )
             facts[fact.id] = int(value)
         else:
-            facts[fact.id] = _decimal(raw, f"fact '{fact.id}'")
+            facts[fact.id] = _decimal(raw, Message(N_("fact '%(fact)s'"), fact=fact.id))
     return answers, facts
 
 

@@ -97,12 +97,21 @@ GROUNDS = {
     "suspended": N_("Suspended"),
     "exempted": N_("Exempted"),
 }
+# Where a role must be held for a step (workflow/spec.py Scope), as a refusal names it.
+SCOPES = {
+    "the unit itself": N_("the unit itself"),
+    "the committee directly above the unit": N_("the committee directly above the unit"),
+    "a committee above the unit": N_("a committee above the unit"),
+}
 KINDS = {
     "party_cell": N_("Party cell"),
     "grassroots_cell": N_("Grassroots party cell"),
     "grassroots_committee": N_("Grassroots party committee"),
     "superior_committee": N_("Superior committee"),
 }
+
+# What the engine names when it finds no such record ("no dossier 1f0c…"; workflow/engine.py passes these words).
+RECORDS = (N_("person"), N_("unit"), N_("dossier"), N_("period"), N_("decision book"))
 
 # The headline of a refusal, by the engine's error; the engine's own sentence follows it as the detail.
 _HEADLINES: list[tuple[type[DomainError], int, str]] = [

@@ -21,6 +21,7 @@ from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
 from domain.ids import dossier_id, unit_id
+from domain.messages import N_, Count
 from domain.unit import Unit
 from domain.values import RATED_LEVELS, Classification, DossierState, NotRatedGround, Role
 from projections.models import access as access_model
@@ -81,7 +82,9 @@ def _text(form: FormData | Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str):
         return ""
     if len(value) > MAX_FIELD:
-        raise InvalidInput(f"the field '{name}' is longer than {MAX_FIELD:,} characters")
+        raise InvalidInput(
+            N_("the field '%(field)s' is longer than %(limit)s characters"), field=name, limit=Count(MAX_FIELD)
+        )
     return value
 
 
@@ -90,7 +93,7 @@ def _version(form: FormData) -> int | None:
     if not raw:
         return None
     if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
-        raise InvalidInput("the form's version is not a number; reload the page")
+        raise InvalidInput(N_("the form's version is not a number; reload the page"))
     return int(raw)
 
 
@@ -98,7 +101,7 @@ def _uuid(text: str) -> UUID:
     try:
         return UUID(text)
     except ValueError:
-        raise NotFound(f"no dossier '{text[:40]}'") from None
+        raise NotFound(N_("no dossier '%(reference)s'"), reference=text[:40]) from None
 
 
 def _local_next(target: str | None, default: str) -> str:
@@ -143,7 +146,7 @@ def _actor_for(site: Site, visit: Visit, did: UUID, trigger: str) -> Actor:
         return available[trigger][1]
     actors = visit.actors()
     if not actors:
-        raise NotAuthorized("you hold no role valid today")
+        raise NotAuthorized(N_("you hold no role valid today"))
     dossier = site.engine.dossier(did)
     rule_role = spec_for(dossier.workflow_version).rule(trigger).role if trigger in labels.TRIGGERS else None
     same_role = [a for a in actors if a.role is rule_role]
@@ -189,7 +192,7 @@ def register(app: FastAPI, site: Site) -> None:
     async def _domain(request: Request, error: DomainError) -> Response:
         status, headline = labels.refusal(error)
         return site.render(
-            request, "error.html", {"headline": headline, "engine_detail": str(error)}, status_code=status
+            request, "error.html", {"headline": headline, "engine_detail": error.message}, status_code=status
         )
 
     # --- signing in and out, language ------------------------------------------------------------------------------
@@ -300,7 +303,7 @@ def register(app: FastAPI, site: Site) -> None:
         dossier = engine.dossier(did)
         unit = engine.unit(dossier.unit_id)
         if not can_view(site, visit, unit):
-            raise NotAuthorized(f"{unit.name} is outside the units your roles cover")
+            raise NotAuthorized(N_("%(unit)s is outside the units your roles cover"), unit=unit.name)
         period = engine.period(dossier.year)
         actions = _actions(site, visit, did)
         rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
@@ -326,7 +329,7 @@ def register(app: FastAPI, site: Site) -> None:
         try:
             evaluation, recognition, subordinates = engine.evaluate(did)
         except DomainError as error:
-            return {"error": str(error)}
+            return {"error": error.message}
         return {"evaluation": evaluation, "recognition": recognition, "subordinates": subordinates}
 
     def _buttons(actions: Mapping[str, tuple[Action, Actor]]) -> list[Action]:
@@ -345,7 +348,7 @@ def register(app: FastAPI, site: Site) -> None:
     ) -> Response:
         status, headline = labels.refusal(error)
         context = _dossier_context(visit, did, typed)
-        context.update(refusal={"headline": headline, "detail": str(error), "stale": status == 409})
+        context.update(refusal={"headline": headline, "detail": error.message, "stale": status == 409})
         return site.render(request, "dossier.html", context, status_code=status)
 
     @app.post("/dossiers/{reference}/answers")
@@ -363,7 +366,7 @@ def register(app: FastAPI, site: Site) -> None:
                 engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
             )
             if any(len(v) > MAX_FIELD for v in fields.values()):
-                raise InvalidInput(f"a field is longer than {MAX_FIELD:,} characters")
+                raise InvalidInput(N_("a field is longer than %(limit)s characters"), limit=Count(MAX_FIELD))
             answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers)
             actor = _actor_for(site, visit, did, "record_answers")
             return engine.record_answers(actor, did, answers=answers, facts=facts, expected_version=_version(form))
@@ -376,7 +379,7 @@ def register(app: FastAPI, site: Site) -> None:
             if htmx:
                 status, headline = labels.refusal(error)
                 context = await run_in_threadpool(_dossier_context, visit, did, Typed("record_answers", fields))
-                context["save_error"] = {"headline": headline, "detail": str(error), "stale": status == 409}
+                context["save_error"] = {"headline": headline, "detail": error.message, "stale": status == 409}
                 return site.render(request, "dossier.html", context, blocks=["save_status"], status_code=status)
             return await run_in_threadpool(
                 _refused_again, request, visit, did, error, Typed("record_answers", fields)
@@ -396,7 +399,8 @@ def register(app: FastAPI, site: Site) -> None:
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             return await run_in_threadpool(
-                _refused_again, request, visit, did, InvalidInput("choose a file to attach"), Typed("attach_evidence")
+                _refused_again, request, visit, did, InvalidInput(N_("choose a file to attach")),
+                Typed("attach_evidence"),
             )
         # One byte past the limit is enough to refuse: an oversized file is never read whole.
         data = await upload.read(engine.evidence_policy.max_bytes + 1)
@@ -442,10 +446,10 @@ def register(app: FastAPI, site: Site) -> None:
         did = _uuid(reference)
         dossier = engine.dossier(did)
         if not can_view(site, visit, engine.unit(dossier.unit_id)):
-            raise NotAuthorized("this dossier is outside the units your roles cover")
+            raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
         evidence = dossier.evidence.get(sha256) or _ever_attached(did, sha256)
         if evidence is None:
-            raise NotFound("this dossier has no such file")
+            raise NotFound(N_("this dossier has no such file"))
         data = engine.blobs.get(sha256)
         filename = quote(evidence.name, safe="")
         return Response(
@@ -472,7 +476,7 @@ def register(app: FastAPI, site: Site) -> None:
         did = _uuid(reference)
         form = await _posted(request)
         if trigger not in labels.TRIGGERS or trigger in ("record_answers", "attach_evidence", "remove_evidence"):
-            raise NotFound(f"no step '{trigger[:40]}'")
+            raise NotFound(N_("no step '%(step)s'"), step=trigger[:40])
         typed = Typed(trigger, {k: v for k, v in form.items() if isinstance(v, str)})
 
         def run() -> Receipt[Any]:
@@ -502,7 +506,7 @@ def register(app: FastAPI, site: Site) -> None:
                 return engine.mark_not_rated(actor, did, reason=reason, ground=ground, expected_version=version)
             if trigger == "reopen":
                 return engine.reopen(actor, did, legal_basis=_text(form, "legal_basis"), expected_version=version)
-            raise NotFound(f"no step '{trigger[:40]}'")
+            raise NotFound(N_("no step '%(step)s'"), step=trigger[:40])
 
         try:
             receipt = await run_in_threadpool(run)
@@ -518,7 +522,9 @@ def register(app: FastAPI, site: Site) -> None:
     def _decision_context(visit: Visit, superior_id: UUID, year: int) -> dict[str, Any]:
         superior = engine.unit(superior_id)
         if not any(a.role is Role.APPROVER and a.unit_id == superior_id for a in visit.authorities):
-            raise NotAuthorized(f"deciding the units directly below {superior.name} needs the approver role over it")
+            raise NotAuthorized(
+                N_("deciding the units directly below %(unit)s needs the approver role over it"), unit=superior.name
+            )
         period = engine.period(year)
         rows: list[dict[str, Any]] = []
         for child in superior.children_as_of(period.end_date):
@@ -556,7 +562,7 @@ def register(app: FastAPI, site: Site) -> None:
         def run() -> Receipt[Any]:
             chosen = [v for v in form.getlist("dossier") if isinstance(v, str)]
             if not chosen:
-                raise InvalidInput("tick at least one dossier to decide")
+                raise InvalidInput(N_("tick at least one dossier to decide"))
             requests = []
             for raw in chosen[:1000]:
                 did = _uuid(raw)
@@ -571,7 +577,7 @@ def register(app: FastAPI, site: Site) -> None:
                 (a for a in visit.actors() if a.role is Role.APPROVER and a.unit_id == superior_id), None
             )
             if approver is None:
-                raise NotAuthorized("deciding these units needs the approver role over their superior")
+                raise NotAuthorized(N_("deciding these units needs the approver role over their superior"))
             return engine.decide_list(approver, requests)
 
         try:
@@ -581,7 +587,7 @@ def register(app: FastAPI, site: Site) -> None:
         except DomainError as error:
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(_decision_context, visit, superior_id, year)
-            context.update(typed=typed, refusal={"headline": headline, "detail": str(error)})
+            context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "decisions.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/decisions/{superior_id}/{year}?done=decide_list", status_code=303)
@@ -595,7 +601,7 @@ def register(app: FastAPI, site: Site) -> None:
         dossier = engine.dossier(did)
         unit = engine.unit(dossier.unit_id)
         if not can_view(site, visit, unit):
-            raise NotAuthorized(f"{unit.name} is outside the units your roles cover")
+            raise NotAuthorized(N_("%(unit)s is outside the units your roles cover"), unit=unit.name)
         trail = audit_model.audit_trail(store, dossier_id=did, limit=1000)
         unit_ids = {r.role_unit_id for r in trail.rows if r.role_unit_id}
         context: dict[str, Any] = {
@@ -620,7 +626,7 @@ def _day(text: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"'{text[:40]}' is not a date (YYYY-MM-DD)") from None
+        raise InvalidInput(N_("'%(text)s' is not a date (YYYY-MM-DD)"), text=text[:40]) from None
 
 
 def _level(text: str) -> Classification | None:
@@ -629,4 +635,4 @@ def _level(text: str) -> Classification | None:
     try:
         return Classification(text)
     except ValueError:
-        raise InvalidInput(f"'{text[:40]}' is not a classification") from None
+        raise InvalidInput(N_("'%(text)s' is not a classification"), text=text[:40]) from None

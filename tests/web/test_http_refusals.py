@@ -137,7 +137,8 @@ def test_a_secretary_cannot_approve_and_is_told_why(web: Web) -> None:
     response = web.post(client, f"{path}/act/approve", page, {"version": version, "level": "good"})
     assert response.status_code == 403
     assert "You may not do this" in text_of(response)
-    assert "approver" in text_of(response)
+    # The engine's sentence names the roles as the pages do.
+    assert "needs the Approver (standing committee) role; you act as Secretary" in text_of(response)
 
 
 def test_a_reviewer_cannot_act_on_a_unit_outside_their_committee(web: Web) -> None:
