@@ -34,7 +34,13 @@ class Message:
         # A template without values is printed as written: it may hold a % of its own (a message not yet marked).
         if not self.params:
             return self.template
-        return self.template % {name: english(value) for name, value in self.params.items()}
+        values = {name: english(value) for name, value in self.params.items()}
+        try:
+            return self.template % values
+        except (KeyError, ValueError, TypeError):
+            # A template that does not match its values is a slip in the code; the refusal must still reach the
+            # person whole (never a traceback in its place): the template, then the values.
+            return f"{self.template} {values}"
 
     def __repr__(self) -> str:
         return f"Message({self.template!r}, **{self.params!r})"

@@ -52,6 +52,9 @@ def test_the_extraction_reads_every_kind_of_source(extracted: Catalog) -> None:
     assert "This form has expired or did not come from this site" in found  # labels.N_ in web/routes.py
     assert "Not met" in found  # t.gettext() in web/app.py
     assert set(LABELS.values()) <= found  # data: the audit labels the history page translates
+    assert "%(what)s cannot be empty" in found  # N_ in domain/: a refusal's template
+    assert "%(level)s: met — %(checks)s" in found  # N_ in workflow/rules: a line of the rules' explanation
+    assert "'%(step)s' needs the %(role)s role; you act as %(acting)s" in found  # N_ in workflow/authorization.py
     assert {*labels.STATES.values(), *labels.LEVELS.values(), *labels.DONE.values()} <= found
 
 
