@@ -97,6 +97,29 @@ class Term:
         return hash((self.kind, self.key))
 
 
+class Titled:
+    """An item of a rule set (a criterion, a sub-item, a fact) in a sentence: its id in English, the words the engine
+    records; a page names it by its title in the reader's language (the rule files carry Vietnamese and English,
+    the web its other languages, by `owner` and id)."""
+
+    __slots__ = ("id", "owner", "title_en", "title_vi")
+
+    def __init__(self, owner: str, id: str, title_vi: str = "", title_en: str = "") -> None:
+        self.owner, self.id, self.title_vi, self.title_en = owner, id, title_vi, title_en
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"Titled({self.owner!r}, {self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Titled) and (self.owner, self.id) == (other.owner, other.id)
+
+    def __hash__(self) -> int:
+        return hash((self.owner, self.id))
+
+
 class Count(int):
     """A quantity written with thousands separators ("20,000 characters"); a plain int (a year, a version) is not."""
 

@@ -14,9 +14,9 @@ from enum import Enum
 
 from babel.support import Translations
 
-from domain.messages import Count, Message, Percent, Series, Term, english
+from domain.messages import Count, Message, Percent, Series, Term, Titled, english
 from domain.values import Classification, DossierState, Grade, NotRatedGround, Role, UnitKind
-from web import labels
+from web import forms, labels
 from web.i18n import Formats
 from workflow.spec import Scope
 
@@ -55,6 +55,9 @@ def _value(value: object, translations: Translations, formats: Formats) -> str:
     if isinstance(value, Series):
         separator = str(translations.gettext(value.separator)) if value.separator.strip() else value.separator
         return separator.join(_value(item, translations, formats) for item in value.items)
+    if isinstance(value, Titled):
+        # The title the form shows for it; an item the rule files do not title keeps its id.
+        return forms.title(value.owner, value, str(formats.locale)) or value.id
     if isinstance(value, Term):
         name = _NAMES.get(value.kind, {}).get(value.key)
         return str(translations.gettext(name)) if name else value.english

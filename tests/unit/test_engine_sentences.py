@@ -13,7 +13,7 @@ import pytest
 
 from domain import errors
 from domain.errors import DomainError, InvalidInput, ReasonRequired
-from domain.messages import N_, Count, Message, Percent, Series, Term
+from domain.messages import N_, Count, Message, Percent, Series, Term, Titled
 from domain.text import clean_text
 from domain.values import Classification, Grade, Role
 from workflow.rules.classification import classify
@@ -36,14 +36,15 @@ def test_a_refusal_reads_in_english_as_its_template_filled_with_its_values() -> 
 
 def test_values_read_in_english_as_the_engine_wrote_them_before() -> None:
     message = Message(
-        "%(level)s %(grade)s %(role)s %(year)s %(day)s %(moment)s %(points)s %(share)s %(ids)s %(step)s",
+        "%(level)s %(grade)s %(role)s %(year)s %(day)s %(moment)s %(points)s %(share)s %(ids)s %(step)s %(item)s",
         level=Classification.NOT_RATED, grade=Grade.AVERAGE, role=Role.APPROVER, year=2025,
         day=date(2024, 12, 31), moment=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), points=Decimal("80.00"),
         share=Percent(Decimal("33.330")), ids=Series(["c1", "c2"]), step=Term("trigger", "approve", "Decide"),
+        item=Titled("QD366-2025", "tasks_done", "Tỷ lệ hoàn thành", "Share done"),
     )
     # Years and versions are plain ints (no grouping); only a Count is grouped.
     assert str(message) == (
-        "not_rated average approver 2025 2024-12-31 2025-01-02 03:04 80 33.33% c1, c2 Decide"
+        "not_rated average approver 2025 2024-12-31 2025-01-02 03:04 80 33.33% c1, c2 Decide tasks_done"
     )
 
 

@@ -19,7 +19,7 @@ from domain.errors import InvalidInput
 from domain.messages import N_, Count, Message, Percent
 from domain.values import Classification, Role
 from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
-from web import i18n, sentences
+from web import forms, i18n, sentences
 
 # Words of the English sentences that must not be left on a Vietnamese or Hindi page.
 ENGLISH_WORDS = re.compile(
@@ -132,6 +132,13 @@ def test_the_rules_explanation_reads_in_vietnamese_and_hindi_and_says_the_same_a
     assert any(line.startswith("अच्छा (कार्य अच्छी तरह पूरे किए): पूरा — कुल ") for line in hindi), hindi
     for line in vietnamese + hindi:
         assert not ENGLISH_WORDS.search(line), line
+    # Facts are named by their titles in the language, not by their ids (which the recorded English keeps).
+    rule_set = web.engine.rule_book.rule_set(web.engine.dossier(did).rule_set_id)
+    fact = rule_set.fact("tasks_on_time_percent")
+    assert "'tasks_on_time_percent'" in " ".join(evaluation.explanation)
+    assert f"“{fact.title_vi}”" in " ".join(vietnamese)
+    assert f"'{forms.title(rule_set.id, fact, 'hi')}'" in " ".join(hindi)
+    assert not any(f.id in line for f in rule_set.facts for line in vietnamese + hindi)
 
 
 def test_the_suggestion_an_autosave_redraws_is_in_the_reader_s_language(web: Web) -> None:

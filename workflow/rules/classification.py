@@ -19,6 +19,8 @@ from workflow.rules.model import (
     RuleSet,
     SubordinateSummary,
     SubordinateThreshold,
+    titled,
+    titled_fact,
 )
 
 
@@ -137,7 +139,8 @@ def _level_checks(
     if rule.min_points is not None:
         unscored = [c.id for c in rule_set.criteria if (a := answers.get(c.id)) is None or a.points is None]
         if unscored:
-            checks.append((False, Message(N_("criteria not scored: %(criteria)s"), criteria=Series(unscored))))
+            named = Series(titled(rule_set.id, c) for c in rule_set.criteria if c.id in unscored)
+            checks.append((False, Message(N_("criteria not scored: %(criteria)s"), criteria=named)))
         else:
             assert total is not None
             checks.append(
@@ -162,12 +165,12 @@ def _grade_check(
     for c in rule_set.criteria:
         grade = answers[c.id].grade if c.id in answers else None
         if grade is None:
-            failures.append(Message(N_("criterion '%(criterion)s' not graded"), criterion=c.id))
+            failures.append(Message(N_("criterion '%(criterion)s' not graded"), criterion=titled(rule_set.id, c)))
         elif grade.rank < min_grade.rank:
             failures.append(
                 Message(
                     N_("criterion '%(criterion)s' graded %(grade)s (needs %(minimum)s or better)"),
-                    criterion=c.id, grade=grade, minimum=min_grade,
+                    criterion=titled(rule_set.id, c), grade=grade, minimum=min_grade,
                 )
             )
     if failures:
@@ -206,24 +209,25 @@ def _requirement(
     fact = rule_set.fact(condition.fact)
     actual = values.get(fact.id)
     needs = _needs_text(fact, condition)
+    named = titled(rule_set.id, fact)
     if actual is None:
-        return False, Message(N_("fact '%(fact)s' not given (needs %(needs)s)"), fact=fact.id, needs=needs)
+        return False, Message(N_("fact '%(fact)s' not given (needs %(needs)s)"), fact=named, needs=needs)
     shown = _show(fact, actual)
     if _compare(actual, condition.op, condition.value):
         return True, Message(
-            N_("fact '%(fact)s' is %(value)s (needs %(needs)s)"), fact=fact.id, value=shown, needs=needs
+            N_("fact '%(fact)s' is %(value)s (needs %(needs)s)"), fact=named, value=shown, needs=needs
         )
     if condition.waived_by is not None:
         if values.get(condition.waived_by) is True:
             return True, Message(
                 N_("fact '%(fact)s' is %(value)s, excused by '%(waiver)s'"),
-                fact=fact.id, value=shown, waiver=condition.waived_by,
+                fact=named, value=shown, waiver=titled_fact(rule_set, condition.waived_by),
             )
         return False, Message(
             N_("fact '%(fact)s' is %(value)s (needs %(needs)s, unless '%(waiver)s')"),
-            fact=fact.id, value=shown, needs=needs, waiver=condition.waived_by,
+            fact=named, value=shown, needs=needs, waiver=titled_fact(rule_set, condition.waived_by),
         )
-    return False, Message(N_("fact '%(fact)s' is %(value)s (needs %(needs)s)"), fact=fact.id, value=shown, needs=needs)
+    return False, Message(N_("fact '%(fact)s' is %(value)s (needs %(needs)s)"), fact=named, value=shown, needs=needs)
 
 
 def _disqualifier_applies(
@@ -237,18 +241,21 @@ def _disqualifier_applies(
         if actual is None:
             return False, Message(
                 N_("disqualifier '%(disqualifier)s' not checked: fact '%(fact)s' not given"),
-                disqualifier=disqualifier.id, fact=fact.id,
+                disqualifier=disqualifier.id, fact=titled(rule_set.id, fact),
             )
         if not _compare(actual, condition.op, condition.value):
             return False, None
-        figures.append(Message(N_("fact '%(fact)s' is %(value)s"), fact=fact.id, value=_show(fact, actual)))
+        figures.append(
+            Message(N_("fact '%(fact)s' is %(value)s"), fact=titled(rule_set.id, fact), value=_show(fact, actual))
+        )
     if disqualifier.unless is not None:
         if values.get(disqualifier.unless) is True:
             return False, Message(
                 N_("disqualifier '%(disqualifier)s' excused by '%(waiver)s'"),
-                disqualifier=disqualifier.id, waiver=disqualifier.unless,
+                disqualifier=disqualifier.id, waiver=titled_fact(rule_set, disqualifier.unless),
             )
-        figures.append(Message(N_("not excused by '%(waiver)s'"), waiver=disqualifier.unless))
+        excuse = titled_fact(rule_set, disqualifier.unless)
+        figures.append(Message(N_("not excused by '%(waiver)s'"), waiver=excuse))
     # One value for the line that names the disqualifier: its figures, side by side.
     return True, Message("%(figures)s", figures=Series(figures))
 

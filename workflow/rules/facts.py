@@ -24,6 +24,7 @@ from workflow.rules.model import (
     Operator,
     RuleSet,
     _grades,
+    titled,
 )
 
 _COMPARE: dict[str, Callable[[Decimal, Decimal], bool]] = {
@@ -88,7 +89,7 @@ def _check_facts(rule_set: RuleSet, facts: Mapping[str, object]) -> None:
         if value is not None and _fact_value(fact, value) is None:
             raise InvalidInput(
                 N_("fact '%(fact)s' must be %(kind)s, got %(got)s"),
-                fact=fact_id, kind=_fact_type_text(fact.type), got=repr(value),
+                fact=titled(rule_set.id, fact), kind=_fact_type_text(fact.type), got=repr(value),
             )
 
 
@@ -177,7 +178,7 @@ def _apply_sum(rule_set: RuleSet, rule: FactSum, values: dict[str, FactValue], d
                 "facts contradict each other: '%(total)s' (%(total_value)s) must be at least %(given)s = %(sum)s "
                 "(%(description)s); correct one of them"
             ),
-            total=rule.total, total_value=_show(total_fact, total), given=given,
+            total=titled(rule_set.id, total_fact), total_value=_show(total_fact, total), given=given,
             sum=_show(total_fact, given_sum), description=rule.description,
         )
     if rule.exact and len(missing) == 1:
@@ -188,7 +189,8 @@ def _apply_sum(rule_set: RuleSet, rule: FactSum, values: dict[str, FactValue], d
 
 
 def _figure(rule_set: RuleSet, fact_id: str, value: FactValue) -> Message:
-    return Message("'%(fact)s' (%(value)s)", fact=fact_id, value=_show(rule_set.fact(fact_id), value))
+    fact = rule_set.fact(fact_id)
+    return Message("'%(fact)s' (%(value)s)", fact=titled(rule_set.id, fact), value=_show(fact, value))
 
 
 def _apply_implication(
@@ -210,7 +212,8 @@ def _apply_implication(
                 "facts contradict each other: %(reasons)s, so '%(fact)s' must be %(needs)s, but it is %(value)s "
                 "(%(description)s); correct one of them"
             ),
-            reasons=reasons, fact=fact.id, needs=_needs_text(fact, then), value=_show(fact, values[fact.id]),
+            reasons=reasons, fact=titled(rule_set.id, fact), needs=_needs_text(fact, then),
+            value=_show(fact, values[fact.id]),
             description=implication.description,
         )
 
@@ -222,7 +225,7 @@ def _holds(condition: Condition, values: Mapping[str, FactValue]) -> bool | None
 
 def _stated(rule_set: RuleSet, condition: Condition, values: Mapping[str, FactValue]) -> Message:
     fact = rule_set.fact(condition.fact)
-    return Message(N_("'%(fact)s' is %(value)s"), fact=fact.id, value=_show(fact, values[fact.id]))
+    return Message(N_("'%(fact)s' is %(value)s"), fact=titled(rule_set.id, fact), value=_show(fact, values[fact.id]))
 
 
 def _derive(
@@ -240,9 +243,12 @@ def _derive(
         elif not Decimal(0) <= value <= HUNDRED:
             raise InvalidInput(
                 N_("facts contradict each other: '%(fact)s' would be %(value)s, %(how)s"),
-                fact=fact_id, value=Percent(value), how=how,
+                fact=titled(rule_set.id, fact), value=Percent(value), how=how,
             )
     values[fact_id] = value
     derived.append(
-        Message(N_("fact '%(fact)s' derived: %(value)s (%(how)s)"), fact=fact_id, value=_show(fact, value), how=how)
+        Message(
+            N_("fact '%(fact)s' derived: %(value)s (%(how)s)"),
+            fact=titled(rule_set.id, fact), value=_show(fact, value), how=how,
+        )
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from domain.errors import RuleSetError
-from domain.messages import N_, Message
+from domain.messages import N_, Message, Titled
 from domain.values import Classification, Grade, UnitKind
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rulesets"
@@ -388,6 +388,17 @@ def _check_book(rule_sets: tuple[RuleSet, ...], models: tuple[RecognitionModel, 
 
 def _years(rule_set: RuleSet) -> str:
     return f"{rule_set.from_year}–{rule_set.to_year if rule_set.to_year is not None else 'onward'}"
+
+
+def titled(owner: str, item: Criterion | SubItem | Fact) -> Titled:
+    """An item as a sentence names it: by its id in English, by its title on a page."""
+    return Titled(owner, item.id, item.title_vi, item.title_en)
+
+
+def titled_fact(rule_set: RuleSet, fact_id: str) -> Titled | str:
+    """A fact named by its id (a waiver, a disqualifier's excuse): titled when the rule set has it."""
+    found = next((f for f in rule_set.facts if f.id == fact_id), None)
+    return titled(rule_set.id, found) if found is not None else fact_id
 
 
 def _ids(items: Sequence[Criterion] | Sequence[Fact]) -> str:

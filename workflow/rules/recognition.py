@@ -8,7 +8,7 @@ from domain.errors import InvalidInput
 from domain.messages import N_, Message, Series
 from domain.values import Answer
 from workflow.rules.answers import _check_answer, _computed_refusal
-from workflow.rules.model import Criterion, Recognition, RecognitionModel, SubordinateSummary
+from workflow.rules.model import Criterion, Recognition, RecognitionModel, SubordinateSummary, titled
 
 
 def recognize(
@@ -28,24 +28,25 @@ def recognize(
             answer = answers.get(criterion.id)
             if answer is not None:
                 _check_answer(criterion, answer)
-            ok, why = _criterion_met(criterion, answer)
+            ok, why = _criterion_met(model.id, criterion, answer)
         met[criterion.id] = ok
         if why is None:
             template = N_("criterion '%(criterion)s': met") if ok else N_("criterion '%(criterion)s': not met")
-            line = Message(template, criterion=criterion.id)
+            line = Message(template, criterion=titled(model.id, criterion))
         else:
             template = (
                 N_("criterion '%(criterion)s': met — %(why)s") if ok
                 else N_("criterion '%(criterion)s': not met — %(why)s")
             )
-            line = Message(template, criterion=criterion.id, why=why)
+            line = Message(template, criterion=titled(model.id, criterion), why=why)
         lines.append(line)
     unmet = [cid for cid, ok in met.items() if not ok]
     if unmet:
         lines.append(
             Message(
                 N_("not recognized: %(unmet)s of %(count)s criteria not met (%(criteria)s)"),
-                unmet=len(unmet), count=len(met), criteria=Series(unmet),
+                unmet=len(unmet), count=len(met),
+                criteria=Series(titled(model.id, c) for c in model.criteria if c.id in unmet),
             )
         )
     else:
@@ -62,16 +63,18 @@ def recognize(
     )
 
 
-def _criterion_met(criterion: Criterion, answer: Answer | None) -> tuple[bool, Message | Series | None]:
+def _criterion_met(
+    owner: str, criterion: Criterion, answer: Answer | None
+) -> tuple[bool, Message | Series | None]:
     if answer is None or answer.met is None:
         return False, Message(N_("not answered"))
     problems = [] if answer.met else [Message(N_("answered not met"))]
     for sub in criterion.sub_items:
         ticked = answer.sub_items.get(sub.id)
         if ticked is None:
-            problems.append(Message(N_("sub-item '%(sub_item)s' not answered"), sub_item=sub.id))
+            problems.append(Message(N_("sub-item '%(sub_item)s' not answered"), sub_item=titled(owner, sub)))
         elif not ticked:
-            problems.append(Message(N_("sub-item '%(sub_item)s' not met"), sub_item=sub.id))
+            problems.append(Message(N_("sub-item '%(sub_item)s' not met"), sub_item=titled(owner, sub)))
     if problems:
         return False, Series(problems, "; ")
     if not criterion.sub_items:
