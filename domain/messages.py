@@ -97,27 +97,30 @@ class Term:
         return hash((self.kind, self.key))
 
 
-class Titled:
-    """An item of a rule set (a criterion, a sub-item, a fact) in a sentence: its id in English, the words the engine
-    records; a page names it by its title in the reader's language (the rule files carry Vietnamese and English,
-    the web its other languages, by `owner` and id)."""
+class Titled(str):
+    """An item of a rule set (a criterion, a sub-item as "criterion.sub-item", a fact) in a sentence: the id itself,
+    as a string, wherever ids are compared or joined and in the English the engine records; a page names it by its
+    title in the reader's language (the rule files carry Vietnamese and English, the web its other languages, by
+    `owner` and id)."""
 
-    __slots__ = ("id", "owner", "title_en", "title_vi")
+    owner: str
+    title_vi: str
+    title_en: str
 
-    def __init__(self, owner: str, id: str, title_vi: str = "", title_en: str = "") -> None:
-        self.owner, self.id, self.title_vi, self.title_en = owner, id, title_vi, title_en
+    def __new__(cls, owner: str, id: str, title_vi: str = "", title_en: str = "") -> Titled:
+        item = super().__new__(cls, id)
+        item.owner, item.title_vi, item.title_en = owner, title_vi, title_en
+        return item
 
-    def __str__(self) -> str:
-        return self.id
+    def __getnewargs__(self) -> tuple[str, str, str, str]:  # type: ignore[override]
+        return (self.owner, self.id, self.title_vi, self.title_en)
+
+    @property
+    def id(self) -> str:
+        return str.__str__(self)
 
     def __repr__(self) -> str:
         return f"Titled({self.owner!r}, {self.id!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Titled) and (self.owner, self.id) == (other.owner, other.id)
-
-    def __hash__(self) -> int:
-        return hash((self.owner, self.id))
 
 
 class Count(int):

@@ -49,6 +49,20 @@ def say(message: Message | str, translations: Translations, formats: Formats) ->
         return str(message)
 
 
+def _title(item: Titled, locale: str) -> str:
+    """The title the form shows for a rule-set item; "criterion.sub-item" by both titles; the id when untitled."""
+    if locale in ("vi", "en"):
+        return forms.title(item.owner, item, locale) or item.id
+    # Other languages title each item by its own id (web/locale/rulesets/<locale>.toml).
+    parts = [forms.title(item.owner, _Part(part), locale) for part in item.id.split(".")]
+    return " — ".join(parts) if all(parts) else item.title_en or item.id
+
+
+class _Part:
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
 def _value(value: object, translations: Translations, formats: Formats) -> str:
     if isinstance(value, Message):
         return say(value, translations, formats)
@@ -56,8 +70,7 @@ def _value(value: object, translations: Translations, formats: Formats) -> str:
         separator = str(translations.gettext(value.separator)) if value.separator.strip() else value.separator
         return separator.join(_value(item, translations, formats) for item in value.items)
     if isinstance(value, Titled):
-        # The title the form shows for it; an item the rule files do not title keeps its id.
-        return forms.title(value.owner, value, str(formats.locale)) or value.id
+        return _title(value, str(formats.locale))
     if isinstance(value, Term):
         name = _NAMES.get(value.kind, {}).get(value.key)
         return str(translations.gettext(name)) if name else value.english

@@ -4,6 +4,7 @@ rules' explanation of a suggested classification, on the page and in the fragmen
 from __future__ import annotations
 
 import io
+import pickle
 import re
 from datetime import date
 from decimal import Decimal
@@ -16,10 +17,11 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from domain.errors import InvalidInput
-from domain.messages import N_, Count, Message, Percent
+from domain.messages import N_, Count, Message, Percent, Series, Titled
 from domain.values import Classification, Role
 from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
 from web import forms, i18n, sentences
+from workflow.rules import load_rule_book, missing_answers
 
 # Words of the English sentences that must not be left on a Vietnamese or Hindi page.
 ENGLISH_WORDS = re.compile(
@@ -214,3 +216,35 @@ def test_a_sentence_from_elsewhere_is_shown_as_it_is() -> None:
     assert sentences.say("plain words", i18n.translations("hi"), i18n.Formats("hi")) == "plain words"
     refusal = InvalidInput("a rule file's own words, 100%")
     assert sentences.say(refusal.message, i18n.translations("vi"), i18n.Formats("vi")) == str(refusal)
+
+
+def test_what_is_still_to_fill_in_is_named_by_titles_in_vietnamese_and_hindi_and_by_ids_in_english() -> None:
+    book = load_rule_book()
+    rule_set = book.rule_set("QD124-2023")
+    cell = book.recognition("four-good-cell-LC2024")
+    missing = missing_answers(rule_set, cell, {}, {})
+    refusal = InvalidInput(
+        N_("the self-assessment is incomplete; still to fill in: %(missing)s"), missing=Series(missing)
+    )
+    first, fact = rule_set.criteria[0], rule_set.facts[0]
+    sub_items = [(c, s) for c in cell.criteria for s in c.sub_items]
+    criterion, sub_item = sub_items[0]
+    # The English the command line prints: the ids, as before.
+    assert str(refusal).startswith(f"the self-assessment is incomplete; still to fill in: {first.id}, ")
+    assert f"{criterion.id}.{sub_item.id}" in str(refusal)
+    vietnamese = sentences.say(refusal.message, i18n.translations("vi"), i18n.Formats("vi"))
+    assert vietnamese.startswith(f"bản tự đánh giá chưa đầy đủ; còn phải nhập: {first.title_vi}, ")
+    assert f"{criterion.title_vi} — {sub_item.title_vi}" in vietnamese
+    assert fact.title_vi in vietnamese
+    hindi = sentences.say(refusal.message, i18n.translations("hi"), i18n.Formats("hi"))
+    assert forms.title(rule_set.id, first, "hi") in hindi
+    assert f"{forms.title(cell.id, criterion, 'hi')} — {forms.title(cell.id, sub_item, 'hi')}" in hindi
+    assert not any(f"{c.id}" in hindi for c in rule_set.criteria)
+
+
+def test_a_titled_item_crosses_a_process_boundary_with_its_titles() -> None:
+    item = Titled("QD366-2025", "tasks_done", "Tỷ lệ hoàn thành", "Share done")
+    copy = pickle.loads(pickle.dumps(item))
+    assert (copy, copy.owner, copy.title_vi, copy.title_en) == (
+        "tasks_done", "QD366-2025", "Tỷ lệ hoàn thành", "Share done"
+    )

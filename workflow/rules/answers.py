@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from domain.errors import InvalidInput
-from domain.messages import N_, Message, Series
+from domain.messages import N_, Message, Series, Titled
 from domain.values import Answer, Grade
 from workflow.rules.facts import _check_facts, _number, reconcile
-from workflow.rules.model import Criterion, RecognitionModel, RuleSet, _grades
+from workflow.rules.model import Criterion, RecognitionModel, RuleSet, _grades, titled
 
 
 def validate_answers(
@@ -42,19 +42,30 @@ def missing_answers(
     answers: Mapping[str, Answer],
     facts: Mapping[str, object],
 ) -> list[str]:
-    """Ids still to fill in before submission: criteria, `criterion.sub_item`, then facts."""
+    """Ids still to fill in before submission: criteria, `criterion.sub_item`, then facts (each titled, so that a
+    refusal names them by their titles on a page)."""
     missing: list[str] = []
+    owners = {c.id: rule_set.id for c in rule_set.criteria}
+    if model is not None:
+        owners.update((c.id, model.id) for c in model.criteria)
     for criterion in _all_criteria(rule_set, model).values():
         if criterion.computed:
             continue
+        owner = owners[criterion.id]
         answer = answers.get(criterion.id)
         if answer is None or _given(criterion, answer) is None:
-            missing.append(criterion.id)
+            missing.append(titled(owner, criterion))
         ticked = answer.sub_items if answer is not None else {}
-        missing.extend(f"{criterion.id}.{s.id}" for s in criterion.sub_items if s.id not in ticked)
+        missing.extend(
+            Titled(
+                owner, f"{criterion.id}.{s.id}", f"{criterion.title_vi} — {s.title_vi}",
+                f"{criterion.title_en} — {s.title_en}",
+            )
+            for s in criterion.sub_items if s.id not in ticked
+        )
     # A figure that follows from the others (the late share, from the done and on-time shares) needs no typing.
     known = reconcile(rule_set, facts).values
-    missing.extend(f.id for f in rule_set.facts if f.required and f.id not in known)
+    missing.extend(titled(rule_set.id, f) for f in rule_set.facts if f.required and f.id not in known)
     return missing
 
 
