@@ -116,6 +116,24 @@ def test_a_figure_in_a_refusal_is_written_as_the_reader_s_locale_writes_numbers(
     assert web.engine.dossier(web.engine.find_dossier(path.rsplit("/", 1)[-1])).version == before
 
 
+def test_points_out_of_range_are_refused_naming_the_criterion_by_its_title_in_vietnamese(web: Web) -> None:
+    path = web.dossier_path()
+    client = _in(web.signed_in(SECRETARY), "vi")
+    page, version = web.page(client, path)
+    did = web.engine.find_dossier(path.rsplit("/", 1)[-1])
+    before = web.engine.dossier(did).version
+    criterion = web.engine.rule_book.rule_set(web.engine.dossier(did).rule_set_id).criteria[0]
+    assert criterion.scale == "points"
+    assert criterion.max_points is not None
+    response = web.post(client, f"{path}/answers", page, {"version": version, f"c.{criterion.id}.points": "999"})
+    assert response.status_code == 422
+    assert f"tiêu chí “{criterion.title_vi}”: điểm phải là số từ 0 đến {criterion.max_points.normalize():f}" in (
+        text_of(response)
+    )
+    assert criterion.id not in text_of(response)
+    assert web.engine.dossier(did).version == before
+
+
 def test_the_rules_explanation_reads_in_vietnamese_and_hindi_and_says_the_same_as_in_english(web: Web) -> None:
     path = web.dossier_path()
     client = web.signed_in(SECRETARY)

@@ -31,7 +31,8 @@ def validate_answers(
             )
         if criterion.computed:
             raise InvalidInput(_computed_refusal(criterion))
-        _check_answer(criterion, answer)
+        owner = model.id if model is not None and criterion in model.criteria else rule_set.id
+        _check_answer(criterion, answer, owner)
     _check_facts(rule_set, facts)
     reconcile(rule_set, {**(recorded_facts or {}), **facts})
 
@@ -100,8 +101,9 @@ def _given(criterion: Criterion, answer: Answer) -> Grade | Decimal | bool | Non
     return answer.met
 
 
-def _check_answer(criterion: Criterion, answer: Answer) -> None:
-    name = criterion.id
+def _check_answer(criterion: Criterion, answer: Answer, owner: str) -> None:
+    # `owner`: the rule set or recognition model the criterion belongs to, for its title in the refusal.
+    name = titled(owner, criterion)
     given = {
         "grade": answer.grade is not None,
         "points": answer.points is not None,

@@ -61,7 +61,7 @@ def _classify_answers(
 ) -> Evaluation:
     for criterion in rule_set.criteria:
         if criterion.id in answers:
-            _check_answer(criterion, answers[criterion.id])
+            _check_answer(criterion, answers[criterion.id], rule_set.id)
     _check_facts(rule_set, facts)
     reconciled = reconcile(rule_set, facts)
     values = reconciled.values

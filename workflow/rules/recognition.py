@@ -27,7 +27,7 @@ def recognize(
         else:
             answer = answers.get(criterion.id)
             if answer is not None:
-                _check_answer(criterion, answer)
+                _check_answer(criterion, answer, model.id)
             ok, why = _criterion_met(model.id, criterion, answer)
         met[criterion.id] = ok
         if why is None:
