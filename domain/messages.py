@@ -22,7 +22,8 @@ def N_(template: str) -> str:
 
 
 class Message:
-    """A template such as "%(name)s is empty" and its values; a value may itself be a Message, a Series or a Term."""
+    """A template such as "%(name)s is empty" and its values: text, numbers, dates, the domain's Enums, or a nested
+    Message, Series, Term, Titled, Count or Percent."""
 
     __slots__ = ("params", "template")
 
