@@ -465,6 +465,21 @@ class Engine(Application[UUID]):
         )
         return Receipt(self._save(principal), delegation_id)
 
+    def end_delegation(
+        self, actor: Actor, principal_id: UUID, delegation_id: UUID, *, on: date, reason: str
+    ) -> Receipt[None]:
+        """A delegation ended before its term: by its holder, or by an administrator over the delegated grant's unit."""
+        moment, today = self._now()
+        principal = self.person(principal_id)
+        delegation = principal.delegations.get(str(delegation_id))
+        if delegation is None:
+            raise NotFound(f"{principal.full_name} made no delegation {delegation_id}")
+        grant = principal.grants[str(delegation.grant_id)]
+        if not (actor.person_id == principal_id and actor.on_behalf_of is None):
+            authorize_admin(actor, self.unit(grant.unit_id), today, self._person_view, self._unit_view)
+        principal.end_delegation(delegation_id=delegation_id, on=on, reason=reason, actor=actor, timestamp=moment)
+        return Receipt(self._save(principal), None)
+
     # --- periods -------------------------------------------------------------------------------
 
     def open_period(
