@@ -1,4 +1,5 @@
-"""Ending a delegation before its term: the use case the administration pages needed and the engine lacked."""
+"""The use cases the administration pages needed and the engine lacked: ending a delegation before its term, and
+which administrator may manage whose sign-in."""
 
 from __future__ import annotations
 
@@ -71,3 +72,21 @@ def test_ending_an_unknown_delegation_is_not_found(world: World) -> None:
     principal, _ = _deputy_of_the_district_approver(world)
     with pytest.raises(NotFound, match="no delegation"):
         world.engine.end_delegation(world.admin, principal, principal, on=date(2024, 11, 1), reason="x")
+
+
+def test_an_administrator_manages_the_sign_in_of_people_holding_roles_in_their_units_only(world: World) -> None:
+    engine = world.engine
+    committee_admin = engine.register_person(world.admin, username="committee-admin", full_name="Văn phòng Đảng ủy")
+    engine.grant_role(
+        world.admin, committee_admin.value, role=Role.ADMINISTRATOR, unit_id=world.units["committee"],
+        valid_from=date(2023, 1, 1), basis="Quyết định phân công",
+    )
+    actor = world.actor("committee-admin", Role.ADMINISTRATOR, "committee")
+    assert engine.check_person_admin(actor, person_id("sec-cell-a")).username == "sec-cell-a"
+    with pytest.raises(NotAuthorized, match="covers"):
+        engine.check_person_admin(actor, person_id("sec-treasury"))
+    newcomer = engine.register_person(actor, username="newcomer", full_name="Người mới").value
+    assert engine.check_person_admin(actor, newcomer).full_name == "Người mới"
+    assert engine.check_person_admin(world.admin, person_id("sec-treasury")).username == "sec-treasury"
+    with pytest.raises(NotAuthorized, match="administrator role"):
+        engine.check_person_admin(world.auditor, newcomer)
