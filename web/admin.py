@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -121,19 +121,39 @@ def admin_scope(site: Site, visit: Visit) -> AdminScope:
 
 
 def tree_in_scope(site: Site, scope: AdminScope, day: date) -> list[units_model.TreeRow]:
-    """The hierarchy on `day`, only the branches under the administrator's units (as they stood that day)."""
+    """The hierarchy on `day`, only the branches under the administrator's units (as they stood that day), siblings
+    in Vietnamese alphabetical order (the read model orders them by code point: "Nội" after "Nông")."""
     roots = {units_model.unit_row(site.side.store, uid) for uid in scope.covered}
     codes = {r.code for r in roots if r is not None}
+    rows = units_model.hierarchy_as_of(site.side.store, day)
+    children: dict[str | None, list[units_model.TreeRow]] = {}
+    for row in rows:
+        children.setdefault(row.parent_code, []).append(row)
     shown: list[units_model.TreeRow] = []
-    inside_below: int | None = None
-    for row in units_model.hierarchy_as_of(site.side.store, day):
-        if inside_below is not None and row.depth <= inside_below:
-            inside_below = None
-        if inside_below is None and row.code in codes:
-            inside_below = row.depth
-        if inside_below is not None:
-            shown.append(row)
+    # Depth first, iteratively (a deep hierarchy must not reach the recursion limit); a root below another root
+    # is shown once, in its place under the other.
+    by_code = {r.code: r for r in rows}
+    tops = sorted((r for r in rows if r.code in codes and not _below_any(r, codes, by_code)), key=_by_name)
+    stack = [(r, 0) for r in reversed(tops)]
+    while stack:
+        row, depth = stack.pop()
+        # Depth from the administrator's own unit, as the page indents it.
+        shown.append(replace(row, depth=depth))
+        stack.extend((c, depth + 1) for c in sorted(children.get(row.code, []), key=_by_name, reverse=True))
     return shown
+
+
+def _by_name(row: units_model.TreeRow) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], str]:
+    return i18n.vietnamese_key(row.name), row.code
+
+
+def _below_any(row: units_model.TreeRow, codes: set[str], by_code: Mapping[str, units_model.TreeRow]) -> bool:
+    parent = row.parent_code
+    while parent is not None and parent in by_code:
+        if parent in codes:
+            return True
+        parent = by_code[parent].parent_code
+    return False
 
 
 def _values(form: FormData) -> dict[str, str]:
