@@ -413,7 +413,10 @@ def register(app: FastAPI, site: Site) -> None:
             return site.render(request, "admin_people.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
         context = await run_in_threadpool(person_context, visit, made["person"])
-        context.update(new_password=made["password"], done=N_("The person is registered and can sign in."))
+        context.update(
+            new_password=made["password"],
+            done=N_("The person is registered. They can sign in once they hold a role: grant one below."),
+        )
         # Drawn here, not redirected to: a password made for them must not travel in a URL or be shown twice.
         return site.render(request, "admin_person.html", context, status_code=201)
 
@@ -563,10 +566,11 @@ def register(app: FastAPI, site: Site) -> None:
     def periods_context(visit: Visit) -> dict[str, Any]:
         admin_scope(site, visit)
         book = engine.rule_book
+        periods = sorted(engine.periods(), key=lambda p: -p.year)
         return {
-            "section": "periods", "periods": sorted(engine.periods(), key=lambda p: -p.year), "steps": STEPS,
-            "step_names": STEP_NAMES, "rule_sets": book.rule_sets, "models": book.recognition_models,
-            "typed": Typed(), "title": title, "next_year": visit.today.year,
+            "section": "periods", "periods": periods, "steps": STEPS, "step_names": STEP_NAMES,
+            "rule_sets": book.rule_sets, "models": book.recognition_models, "typed": Typed(), "title": title,
+            "next_year": periods[0].year + 1 if periods else visit.today.year,
         }
 
     @app.get("/admin/periods")

@@ -71,8 +71,8 @@ def diagram(version: int, locale: str) -> str:
     graph = graphviz.Digraph(
         name=f"workflow-v{version}",
         graph_attr={"rankdir": "TB", "fontname": _FONT, "bgcolor": "transparent", "nodesep": "0.4"},
-        node_attr={"shape": "box", "style": "rounded", "fontname": _FONT, "fontsize": "12", "margin": "0.15,0.08"},
-        edge_attr={"fontname": _FONT, "fontsize": "10"},
+        node_attr={"shape": "box", "style": "rounded", "fontname": _FONT, "fontsize": "13", "margin": "0.15,0.08"},
+        edge_attr={"fontname": _FONT, "fontsize": "11"},
     )
     for state in DossierState:
         attrs = {"penwidth": "2"} if state is DossierState.DRAFT else {}
