@@ -4,6 +4,7 @@ to what was typed with nothing changed, and nobody but an administrator let in."
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from html import unescape
 
@@ -66,19 +67,45 @@ def test_nobody_but_an_administrator_may_open_or_use_the_administration(web: Web
         refused = client.get(path)
         assert refused.status_code == 403, path
         assert "administration pages are for administrators" in text_of(refused)
-    before = _events(web)
     form = client.get("/work").text
+    approver = web.engine.person_by_username(APPROVER)
+    (grant,) = [g for g in approver.grants.values() if g.role is Role.APPROVER]
+    delegation = web.engine.delegate(
+        _top_admin(web), approver.id, grant.grant_id,
+        deputy_id=person_id(REVIEWER), valid_from=date(2025, 12, 1), valid_to=date(2026, 1, 1), legal_basis="QĐ 1",
+    ).value
+    _wait(web)
+    before = _events(web)
+    someone = f"/admin/people/{approver.id}"
     posts = {
         "/admin/units": {"code": "x-new", "name": "Chi bộ mới", "kind": "party_cell", "parent": WARD,
                          "established_on": "2025-01-01"},
+        f"/admin/units/{MOVED}/rename": {"name": "Tên mới", "effective_from": "2026-01-01"},
         f"/admin/units/{MOVED}/move": {"parent": WARD, "effective_from": "2026-01-01", "reason": "sáp nhập"},
+        f"/admin/units/{MOVED}/dissolve": {"effective_from": "2026-01-01", "reason": "giải thể"},
+        "/admin/people": {"username": "x-new", "full_name": "Người mới", "password": "a-new-password"},
+        f"{someone}/grants": {"role": "approver", "unit": WARD, "valid_from": "2025-12-01", "basis": "x"},
+        f"{someone}/grants/{grant.grant_id}/revoke": {"on": "2025-12-02", "reason": "x"},
+        f"{someone}/grants/{grant.grant_id}/delegate": {"deputy": AUDITOR, "valid_from": "2025-12-01",
+                                                        "valid_to": "2026-01-01", "legal_basis": "x"},
+        f"{someone}/delegations/{delegation}/end": {"on": "2025-12-02", "reason": "x"},
+        f"{someone}/password": {"password": "a-new-password"},
+        "/admin/periods": {"year": "2026"},
         "/admin/periods/2025/close": {"reason": "hết mùa"},
-        f"/admin/people/{person_id(SECRETARY)}/password": {"password": "a-new-password"},
     }
     for path, data in posts.items():
-        assert web.post(client, path, form, data).status_code == 403, path
+        refused = web.post(client, path, form, data)
+        assert refused.status_code == 403, path
+        assert "administration pages are for administrators" in text_of(refused), path
     assert _events(web) == before
-    assert web.site.accounts.check_password(SECRETARY, "a-new-password") is None
+    assert web.site.accounts.check_password(APPROVER, "a-new-password") is None
+    assert not web.site.accounts.has_account("x-new")
+
+
+def _top_admin(web: Web) -> Actor:
+    top = web.engine.person_by_username(ADMIN)
+    (grant,) = top.grants.values()
+    return Actor(top.id, Role.ADMINISTRATOR, grant.unit_id)
 
 
 def test_a_signed_out_visitor_is_sent_to_sign_in_from_the_administration_and_the_workflow(web: Web) -> None:
@@ -276,6 +303,19 @@ def test_the_units_tree_is_a_fragment_for_htmx_and_refuses_a_bad_date(web: Web) 
     assert client.get("/admin/units", params={"as_of": "yesterday"}).status_code == 422
 
 
+def test_the_people_list_is_searched_without_diacritics_and_is_a_fragment_for_htmx(web: Web) -> None:
+    client = web.signed_in(ADMIN)
+    secretary = web.engine.person_by_username(SECRETARY).full_name
+    bare = "".join(c for c in unicodedata.normalize("NFD", secretary) if not unicodedata.combining(c))
+    bare = bare.replace("Đ", "D").replace("đ", "d").lower()
+    fragment = client.get("/admin/people", params={"q": bare}, headers={"HX-Request": "true", "HX-Target": "people"})
+    assert fragment.status_code == 200
+    assert fragment.text.lstrip().startswith('<section id="people"')
+    assert secretary in unescape(fragment.text)
+    assert APPROVER not in fragment.text
+    assert "Nobody matches." in client.get("/admin/people", params={"q": "không có ai tên này"}).text
+
+
 # --- people, roles, delegations, passwords ----------------------------------------------------------------------
 
 
@@ -461,9 +501,7 @@ def test_the_rule_sets_page_lists_every_loaded_file_with_its_checksum_and_source
 
 
 def _ward_admin(web: Web) -> TestClient:
-    engine, top = web.engine, web.engine.person_by_username(ADMIN)
-    (grant,) = top.grants.values()
-    actor = Actor(top.id, Role.ADMINISTRATOR, grant.unit_id)
+    engine, actor = web.engine, _top_admin(web)
     pid = engine.register_person(actor, username="vp-kim-tan", full_name="Văn phòng Đảng ủy Kim Tân").value
     engine.grant_role(actor, pid, role=Role.ADMINISTRATOR, unit_id=unit_id(WARD), valid_from=date(2025, 1, 1))
     web.site.accounts.set_password("vp-kim-tan", pid, password("vp-kim-tan"))
