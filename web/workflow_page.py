@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from web.labels import N_
 from web.routes import _signed_in
 from workflow.spec import CURRENT_VERSION, SPECS, Scope, WorkflowSpec
 
+logger = logging.getLogger(__name__)
 SCOPES = {
     Scope.OWN_UNIT: N_("over the unit itself"),
     Scope.DIRECT_SUPERIOR: N_("over the committee directly above the unit"),
@@ -63,9 +65,19 @@ def steps(spec: WorkflowSpec) -> list[Step]:
     return found
 
 
+def diagram(version: int, locale: str) -> str | None:
+    """The workflow as SVG in `locale`, or None when Graphviz's `dot` cannot run here (not installed: the page then
+    says so and still shows the table, rather than fail)."""
+    try:
+        return _drawn(version, locale)
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as error:
+        logger.warning("the workflow diagram cannot be drawn: %s", error)
+        return None
+
+
 @functools.lru_cache(maxsize=16)
-def diagram(version: int, locale: str) -> str:
-    """The workflow as SVG, its states and actions in `locale`: `dot` runs once per version and language."""
+def _drawn(version: int, locale: str) -> str:
+    """`dot` runs once per version and language."""
     spec = SPECS[version]
     t = i18n.translations(locale)
     graph = graphviz.Digraph(
@@ -105,11 +117,12 @@ def register(app: FastAPI, site: Site) -> None:
             number = int(version)
         svg = diagram(number, visit.locale)
         caption = visit.gettext("The dossier workflow, version %(version)s") % {"version": number}
-        svg = svg.replace("<svg ", '<svg role="img" aria-labelledby="diagram-caption" ', 1)
+        if svg is not None:
+            svg = svg.replace("<svg ", '<svg role="img" aria-labelledby="diagram-caption" ', 1)
         return site.render(
             request, "workflow.html",
             {
-                "version": number, "versions": sorted(SPECS), "svg": Markup(svg), "caption": caption,
+                "version": number, "versions": sorted(SPECS), "svg": Markup(svg) if svg else None, "caption": caption,
                 "steps": steps(SPECS[number]), "scopes": SCOPES, "roles": [r for r in Role if r in _fired(number)],
             },
         )

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import graphviz
+import pytest
+
 from domain.values import DossierState
 from tests.web.world import SECRETARY, Web, text_of
-from web import i18n, labels
+from web import i18n, labels, workflow_page
 from workflow.spec import CURRENT_VERSION, spec_for
 
 
@@ -78,3 +81,21 @@ def test_an_unknown_workflow_version_is_not_found(web: Web) -> None:
         assert response.status_code == 404
         assert "no workflow version" in unescape(text_of(response))
     assert client.get("/workflow", params={"version": str(CURRENT_VERSION)}).status_code == 200
+
+
+def test_without_graphviz_the_page_says_the_diagram_cannot_be_drawn_and_still_gives_the_table(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(*_: object, **__: object) -> str:
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    workflow_page._drawn.cache_clear()
+    try:
+        page = web.signed_in(SECRETARY).get("/workflow", params={"version": str(CURRENT_VERSION)})
+    finally:
+        workflow_page._drawn.cache_clear()
+    assert page.status_code == 200
+    assert "<svg" not in page.text
+    assert "The diagram cannot be drawn on this server" in text_of(page)
+    assert len(re.findall(r"<tr>\s*<td>", page.text)) == len(spec_for(CURRENT_VERSION).edges())
