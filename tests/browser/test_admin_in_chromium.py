@@ -8,6 +8,7 @@ from datetime import date
 
 from playwright.sync_api import Page, expect
 
+from domain.ids import person_id
 from tests.browser.conftest import PHONE, Site, look, t, tab_to
 from web.i18n import Formats
 
@@ -96,6 +97,10 @@ def test_a_refused_move_keeps_what_was_typed(site: Site) -> None:
     expect(page.get_by_label(t(page, "Reason (the decision that moves it)"))).to_have_value(REASON)
     expect(page.locator("#move-from")).to_have_value("1999-01-01")
     look(site, page, "admin-move-refused")
+    for path in ("/admin/people", "/admin/people/" + str(person_id("tt-lc-kim-tan")), "/admin/periods", "/admin/rules"):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        look(site, page, "desktop" + path.replace("/", "-")[:40])
 
 
 def test_an_administrator_on_a_phone_registers_a_person_and_sees_the_password_made_once(site: Site) -> None:
