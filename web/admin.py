@@ -197,6 +197,22 @@ def _new_password(form: FormData) -> tuple[str, bool]:
     return typed, False
 
 
+@dataclass
+class Limits:
+    """How much one page lists: a province's tree is drawn whole, a nation's (52,000 units) is searched instead."""
+
+    tree: int = 3000
+    choices: int = 1500
+
+
+limits = Limits()
+
+
+def parent_choices(rows: list[units_model.TreeRow]) -> dict[str, Any]:
+    """The units a form offers to choose from: a list while it is short, else a field for the unit's code."""
+    return {"parents": rows if len(rows) <= limits.choices else None}
+
+
 def register(app: FastAPI, site: Site) -> None:
     engine = site.engine
     store = site.side.store
@@ -265,21 +281,24 @@ def register(app: FastAPI, site: Site) -> None:
 
     # --- units ---------------------------------------------------------------------------------------------------
 
-    def units_context(visit: Visit, day: date | None = None) -> dict[str, Any]:
+    def units_context(visit: Visit, day: date | None = None, q: str = "") -> dict[str, Any]:
         scope = admin_scope(site, visit)
         day = day or visit.today
         tree = tree_in_scope(site, scope, day)
         today = tree if day == visit.today else tree_in_scope(site, scope, visit.today)
+        q = q.strip()[:200]
+        found = [r for r in tree if i18n.matches(q, r.name, r.code)] if q else tree
         return {
-            "section": "units", "day": day, "tree": tree, "parents": today, "kinds": list(UnitKind),
-            "typed": Typed(), "today": visit.today,
+            "section": "units", "day": day, "tree": found[:limits.tree], "found": len(found), "q": q,
+            "kinds": list(UnitKind), "typed": Typed(), "today": visit.today, **parent_choices(today),
         }
 
     @app.get("/admin/units")
-    def units_page(request: Request, as_of: str = "", done: str = "") -> Response:
-        """The units an administrator manages, as they stood on a date, and the form to register one."""
+    def units_page(request: Request, as_of: str = "", q: str = "", done: str = "") -> Response:
+        """The units an administrator manages, as they stood on a date (searchable by name or code), and the form to
+        register one."""
         visit = _signed_in(request)
-        context = units_context(visit, _day(as_of) if as_of.strip() else None)
+        context = units_context(visit, _day(as_of) if as_of.strip() else None, q)
         context["done"] = DONE.get(done)
         if request.headers.get("hx-request") and request.headers.get("hx-target") == "tree":
             return site.render(request, "admin_units.html", context, block="tree")
@@ -316,9 +335,9 @@ def register(app: FastAPI, site: Site) -> None:
         if not scope.covers(unit.id):
             raise NotAuthorized(f"{unit.name} is outside the units your administrator role covers")
         parents = {v.parent_id for v in unit.timeline if v.parent_id is not None}
+        choices = parent_choices([r for r in tree_in_scope(site, scope, visit.today) if r.code != unit.code])
         return {
-            "section": "units", "unit": unit, "names": units_model.unit_names(store, parents),
-            "parents": [r for r in tree_in_scope(site, scope, visit.today) if r.code != unit.code],
+            "section": "units", "unit": unit, "names": units_model.unit_names(store, parents), **choices,
             "changes": unit_changes(unit.id), "changes_names": CHANGES, "today": visit.today, "typed": Typed(),
         }
 
@@ -437,7 +456,8 @@ def register(app: FastAPI, site: Site) -> None:
             "names": units_model.unit_names(store, {g.unit_id for g in shown}),
             "deputies": {d: engine.person(d).full_name for d in deputies},
             "usernames": {d: engine.person(d).username for d in deputies},
-            "units": tree_in_scope(site, scope, visit.today), "roles": list(Role), "delegable": DELEGABLE,
+            "units": parent_choices(tree_in_scope(site, scope, visit.today))["parents"], "roles": list(Role),
+            "delegable": DELEGABLE,
             "has_account": site.accounts.has_account(person.username), "changes": person_changes(pid),
             "changes_names": CHANGES,
             "today": visit.today, "typed": Typed(), "new_password": None,

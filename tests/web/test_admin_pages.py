@@ -18,6 +18,7 @@ from domain.values import Role
 from projections.models import audit as audit_model
 from projections.models import units as units_model
 from tests.web.world import APPROVER, AUDITOR, REVIEWER, SECRETARY, Web, csrf, password, text_of
+from web import admin
 
 ADMIN = "admin"
 MOVED = "lc-pom-han-cb2"  # a cell of the Pom Hán ward
@@ -543,3 +544,35 @@ def test_a_person_of_another_ward_cannot_be_given_a_password_by_a_ward_administr
     response = web.post(client, f"{_person_page(web, 'tc-lc-pom-han')}/password", page, {"password": "x" * 12})
     assert response.status_code == 403
     assert web.site.accounts.check_password("tc-lc-pom-han", "x" * 12) is None
+
+
+# --- a hierarchy too large to list whole -----------------------------------------------------------------------------
+
+
+def test_a_hierarchy_too_long_for_one_page_is_cut_and_searched_and_its_forms_ask_for_a_code(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin.limits, "tree", 5)
+    monkeypatch.setattr(admin.limits, "choices", 5)
+    client = web.signed_in(ADMIN)
+    page = client.get("/admin/units")
+    assert len(re.findall(r'class="depth-\d"><a href=', page.text)) == 5
+    assert re.search(r"The first 5 of \d+ units are shown", text_of(page))
+    assert '<input id="unit-parent" name="parent"' in page.text
+    assert '<select id="unit-parent"' not in page.text
+
+    found = client.get("/admin/units", params={"q": "phuong kim tan"})
+    codes = re.findall(r'class="depth-\d"><a href="/admin/units/([^"]+)"', found.text)
+    assert WARD in codes
+    assert OLD_WARD not in codes
+    assert "No unit matches." in text_of(client.get("/admin/units", params={"q": "không có đơn vị này"}))
+
+    unit_page = client.get(f"/admin/units/{MOVED}").text
+    assert '<input id="move-parent" name="parent"' in unit_page
+    assert '<input id="grant-unit" name="unit"' in client.get(_person_page(web, SECRETARY)).text
+    status, _, _ = _post(
+        web, client, f"/admin/units/{MOVED}", f"/admin/units/{MOVED}/move",
+        {"parent": WARD, "effective_from": "2026-01-01", "reason": "Nghị quyết số 12-NQ/TU"},
+    )
+    assert status == 303
+    assert web.engine.unit_by_code(MOVED).parent_id == unit_id(WARD)
