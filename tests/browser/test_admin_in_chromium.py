@@ -69,7 +69,7 @@ def test_an_administrator_moves_a_unit_from_a_date_and_the_hierarchy_changes_on_
     page.get_by_role("link", name=t(page, "Units"), exact=True).click()
     _show_units_on(page, "2025-12-31")
     assert _parent_in_tree(page, CELL) == OLD_WARD
-    assert page.url.endswith("as_of=2025-12-31")  # htmx swapped the tree and kept the address shareable
+    assert "as_of=2025-12-31" in page.url  # htmx swapped the tree and kept the address shareable
     look(site, page, "admin-units-2025-12-31")
     _show_units_on(page, "2026-01-01")
     assert _parent_in_tree(page, CELL) == WARD
