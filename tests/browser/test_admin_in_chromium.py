@@ -137,3 +137,25 @@ def test_the_workflow_diagram_and_its_table_are_drawn_in_the_persons_language(si
     phone = site.person("bt-lc-kim-tan-cb1", locale="en-US")
     phone.goto("/workflow")
     look(site, phone, "workflow-en-phone")
+
+
+def test_an_administrator_delegates_a_role_from_its_row_and_ends_the_delegation_early(site: Site) -> None:
+    page = site.person(ADMIN, locale="vi-VN")
+    page.goto("/admin/people/" + str(person_id("tt-lc-kim-tan")))
+    page.locator("summary", has_text=t(page, "Delegate")).click()
+    page.get_by_label(t(page, "Deputy (username)")).fill("tc-lc-kim-tan")
+    page.get_by_label(t(page, "Valid until (not included)")).fill("2026-01-31")
+    page.get_by_label(t(page, "Legal basis (the decision that authorizes it)")).fill("Quyết định số 15-QĐ/ĐU")
+    look(site, page, "admin-delegate-open")
+    page.get_by_role("button", name=t(page, "Delegate the role"), exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(t(page, "The delegation is recorded."))
+    delegations = page.locator("table.delegations")
+    expect(delegations).to_contain_text("Quyết định số 15-QĐ/ĐU")
+    delegations.locator("summary", has_text=t(page, "End early")).click()
+    delegations.get_by_label(t(page, "Reason"), exact=True).fill("Đồng chí đã trở lại công tác")
+    delegations.get_by_role("button", name=t(page, "End the delegation"), exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(t(page, "The delegation is ended."))
+    expect(page.locator("table.delegations")).to_contain_text(
+        t(page, "ended from %(day)s", day=Formats("vi").date(date(2025, 12, 1)))
+    )
+    look(site, page, "admin-delegation-ended")
