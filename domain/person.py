@@ -164,10 +164,16 @@ class Person(Aggregate):
         self.delegations[str(delegation.delegation_id)] = delegation
 
     def end_delegation(self, *, delegation_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
-        if str(delegation_id) not in self.delegations:
+        delegation = self.delegations.get(str(delegation_id))
+        if delegation is None:
             raise NotFound(
                 N_("%(username)s made no delegation %(delegation)s"), username=self.username, delegation=delegation_id
             )
+        if not reason.strip():
+            raise InvalidInput(N_("ending a delegation needs a reason"))
+        if delegation.revoked_on is not None:
+            raise InvalidInput(N_("this delegation was already ended on %(day)s"), day=delegation.revoked_on)
+        reason = clean_text(reason, N_("the reason for ending a delegation"))
         self._delegation_ended(delegation_id=delegation_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
 
     @event("DelegationEnded")

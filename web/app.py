@@ -254,6 +254,8 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     from web import routes  # the routes need the app's helpers above; imported here to keep one module per concern
 
     routes.register(app, site)
+    from web import admin  # the administration pages, and the workflow page (web/workflow_page.py)
+    admin.register(app, site)
     return app
 
 

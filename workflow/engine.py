@@ -471,6 +471,43 @@ class Engine(Application[UUID]):
         )
         return Receipt(self._save(principal), delegation_id)
 
+    def end_delegation(
+        self, actor: Actor, principal_id: UUID, delegation_id: UUID, *, on: date, reason: str
+    ) -> Receipt[None]:
+        """A delegation ended before its term: by its holder, or by an administrator over the delegated grant's unit."""
+        moment, today = self._now()
+        principal = self.person(principal_id)
+        delegation = principal.delegations.get(str(delegation_id))
+        if delegation is None:
+            raise NotFound(
+                N_("%(username)s made no delegation %(delegation)s"),
+                username=principal.full_name, delegation=delegation_id,
+            )
+        grant = principal.grants[str(delegation.grant_id)]
+        if not (actor.person_id == principal_id and actor.on_behalf_of is None):
+            authorize_admin(actor, self.unit(grant.unit_id), today, self._person_view, self._unit_view)
+        principal.end_delegation(delegation_id=delegation_id, on=on, reason=reason, actor=actor, timestamp=moment)
+        return Receipt(self._save(principal), None)
+
+    def check_person_admin(self, actor: Actor, pid: UUID) -> Person:
+        """May this administrator manage this person's sign-in (an initial or a new password)? Yes when any grant the
+        person ever held is over a unit at or below the administrator's; a person who never held a grant (just
+        registered) may be managed by any administrator. Raises NotAuthorized with why not."""
+        _, today = self._now()
+        person = self.person(pid)
+        # The role and its grant first: whoever is not an administrator today hears that, not something about units.
+        authorize_admin(actor, self.unit(actor.unit_id), today, self._person_view, self._unit_view)
+        units = {g.unit_id for g in person.grants.values()}
+        if not units:
+            return person
+        for uid in sorted(units):
+            with suppress(NotAuthorized):
+                authorize_admin(actor, self.unit(uid), today, self._person_view, self._unit_view)
+                return person
+        raise NotAuthorized(
+            N_("%(person)s holds no role over the units your administrator role covers"), person=person.full_name
+        )
+
     # --- periods -------------------------------------------------------------------------------
 
     def open_period(

@@ -130,6 +130,17 @@ class WorkflowSpec:
         except KeyError:
             raise InvalidTransition(N_("unknown action '%(trigger)s'"), trigger=trigger) from None
 
+    def edges(self) -> list[tuple[S, str, S | None]]:
+        """Every (from state, trigger, to state) of the machine, in the table's order; None: the state stays (an
+        edit). What the diagram and the transitions table are drawn from, so they cannot drift from the engine."""
+        return [
+            (S[source], trigger, None if transition.dest is None else S[transition.dest])
+            for trigger, event in self.machine.events.items()
+            if trigger in self.rules
+            for source, transitions in event.transitions.items()
+            for transition in transitions
+        ]
+
     @cached_property
     def mermaid(self) -> str:
         graph_machine = GraphMachine(

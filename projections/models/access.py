@@ -636,3 +636,28 @@ def archive(store: ReadModelStore, person_id: UUID, limit: int = 50, offset: int
             for r in rows
         ],
     )
+
+
+# --- queries: the people, for the administration pages ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A registered person, and the units any of their grants was ever held over (for an administrator's scope)."""
+
+    person_id: UUID
+    username: str
+    full_name: str
+    grant_units: frozenset[UUID]
+
+
+def people(store: ReadModelStore) -> list[PersonRow]:
+    """Every registered person, by username, with the units of their grants (valid, ended or revoked)."""
+    t = store.live_tables(AccessProjection.name)
+    p, g = t["persons"], t["grants"]
+    with store.engine.connect() as conn:
+        units: dict[UUID, set[UUID]] = {}
+        for r in conn.execute(select(g.c.person_id, g.c.unit_id)):
+            units.setdefault(r.person_id, set()).add(r.unit_id)
+        found = conn.execute(select(p).order_by(p.c.username)).all()
+    return [PersonRow(r.person_id, r.username, r.full_name, frozenset(units.get(r.person_id, ()))) for r in found]

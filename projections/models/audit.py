@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -776,3 +776,25 @@ def _defaults(filters: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown audit filter(s): {', '.join(unknown)}")
     return {**known, **filters}
+
+
+def latest_changes(
+    store: ReadModelStore,
+    actions: Sequence[str],
+    *,
+    unit_id: UUID | None = None,
+    subject_person_id: UUID | None = None,
+    limit: int = 20,
+) -> list[AuditRow]:
+    """The newest rows of these actions ("Unit.Moved", ...) over one unit or about one person, newest first: what
+    the administration pages show as a unit's or a person's recent changes."""
+    tables = store.live_tables(AuditProjection.name)
+    events = tables["events"]
+    where: list[Any] = [events.c.action.in_(list(actions))]
+    if unit_id is not None:
+        where.append(events.c.unit_id == str(unit_id))
+    if subject_person_id is not None:
+        where.append(events.c.subject_person_id == str(subject_person_id))
+    query = _select_rows(tables, where).order_by(None).order_by(events.c.position.desc()).limit(limit)
+    with store.engine.connect() as conn:
+        return [_audit_row(r) for r in conn.execute(query).mappings()]

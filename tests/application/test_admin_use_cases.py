@@ -1,0 +1,92 @@
+"""The use cases the administration pages needed and the engine lacked: ending a delegation before its term, and
+which administrator may manage whose sign-in."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+import pytest
+
+from domain.errors import InvalidInput, NotAuthorized, NotFound
+from domain.ids import person_id
+from domain.values import Role
+from tests.application.conftest import World
+from tests.application.helpers import endorsed
+
+
+def _deputy_of_the_district_approver(world: World) -> tuple[UUID, UUID]:
+    approver = world.engine.person(person_id("district-approver"))
+    (grant,) = approver.grants.values()
+    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy").value
+    delegation = world.engine.delegate(
+        world.admin, approver.id, grant.grant_id, deputy_id=deputy, valid_from=date(2024, 10, 1),
+        valid_to=date(2025, 2, 1), legal_basis="Quyết định số 15-QĐ/HU",
+    ).value
+    return approver.id, delegation
+
+
+def test_a_deputy_may_no_longer_act_once_an_administrator_ends_the_delegation(world: World) -> None:
+    deputy_actor = world.actor("deputy", Role.APPROVER, "district", on_behalf_of="district-approver")
+    did = endorsed(world, "treasury")
+    principal, delegation = _deputy_of_the_district_approver(world)
+    world.engine.end_delegation(
+        world.admin, principal, delegation, on=date(2024, 10, 15), reason="Đã có quyết định mới"
+    )
+    ended = world.engine.person(principal).delegations[str(delegation)]
+    assert ended.revoked_on == date(2024, 10, 15)
+    with pytest.raises(NotAuthorized, match="no delegation"):
+        world.engine.approve(deputy_actor, did)
+    event = list(world.engine.history(principal))[-1]
+    assert type(event).__name__ == "DelegationEnded"
+    assert event.reason == "Đã có quyết định mới"
+    assert event.actor.person_id == world.admin.person_id
+
+
+def test_the_holder_of_a_grant_may_end_their_own_delegation(world: World) -> None:
+    principal, delegation = _deputy_of_the_district_approver(world)
+    world.engine.end_delegation(
+        world.district_approver, principal, delegation, on=date(2024, 11, 1), reason="Trở lại công tác"
+    )
+    assert world.engine.person(principal).delegations[str(delegation)].revoked_on == date(2024, 11, 1)
+
+
+def test_nobody_else_may_end_a_delegation(world: World) -> None:
+    principal, delegation = _deputy_of_the_district_approver(world)
+    with pytest.raises(NotAuthorized, match="administrator"):
+        world.engine.end_delegation(world.auditor, principal, delegation, on=date(2024, 11, 1), reason="x")
+    assert world.engine.person(principal).delegations[str(delegation)].revoked_on is None
+
+
+def test_ending_a_delegation_needs_a_reason_and_happens_once(world: World) -> None:
+    principal, delegation = _deputy_of_the_district_approver(world)
+    with pytest.raises(InvalidInput, match="reason"):
+        world.engine.end_delegation(world.admin, principal, delegation, on=date(2024, 11, 1), reason="  ")
+    world.engine.end_delegation(world.admin, principal, delegation, on=date(2024, 11, 1), reason="Hết nhiệm vụ")
+    with pytest.raises(InvalidInput, match="already ended"):
+        world.engine.end_delegation(world.admin, principal, delegation, on=date(2024, 11, 2), reason="Lần nữa")
+    assert world.engine.person(principal).delegations[str(delegation)].revoked_on == date(2024, 11, 1)
+
+
+def test_ending_an_unknown_delegation_is_not_found(world: World) -> None:
+    principal, _ = _deputy_of_the_district_approver(world)
+    with pytest.raises(NotFound, match="no delegation"):
+        world.engine.end_delegation(world.admin, principal, principal, on=date(2024, 11, 1), reason="x")
+
+
+def test_an_administrator_manages_the_sign_in_of_people_holding_roles_in_their_units_only(world: World) -> None:
+    engine = world.engine
+    committee_admin = engine.register_person(world.admin, username="committee-admin", full_name="Văn phòng Đảng ủy")
+    engine.grant_role(
+        world.admin, committee_admin.value, role=Role.ADMINISTRATOR, unit_id=world.units["committee"],
+        valid_from=date(2023, 1, 1), basis="Quyết định phân công",
+    )
+    actor = world.actor("committee-admin", Role.ADMINISTRATOR, "committee")
+    assert engine.check_person_admin(actor, person_id("sec-cell-a")).username == "sec-cell-a"
+    with pytest.raises(NotAuthorized, match="covers"):
+        engine.check_person_admin(actor, person_id("sec-treasury"))
+    newcomer = engine.register_person(actor, username="newcomer", full_name="Người mới").value
+    assert engine.check_person_admin(actor, newcomer).full_name == "Người mới"
+    assert engine.check_person_admin(world.admin, person_id("sec-treasury")).username == "sec-treasury"
+    with pytest.raises(NotAuthorized, match="administrator role"):
+        engine.check_person_admin(world.auditor, newcomer)
