@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
@@ -205,6 +205,9 @@ class Engine(Application[UUID]):
     def _unit_view(self, uid: UUID) -> Unit:
         return self._view(Unit, uid, "unit")
 
+    def _period_view(self, year: int) -> EvaluationPeriod:
+        return self._view(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
 
@@ -228,12 +231,36 @@ class Engine(Application[UUID]):
         except BaseException:
             self.cache.evict(a.id for a in saved)
             raise
-        self.cache.saved(saved, generation)
         position = recordings[-1].notification.id if recordings else 0
+        self.cache.saved(saved, generation, (recordings[0].notification.id, position) if recordings else None)
         if position:
             for listener in self.on_commit:
                 listener(position)
         return position
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """The library's save, collecting the aggregates' events without its protocol checks.
+
+        ProcessingEvent.collect_events asks isinstance of runtime-checkable Protocols, which walks the protocol's
+        members on every call (a few per cent of a command); what the engine saves is an Aggregate.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # The library's deprecated hook, kept for anyone overriding it.
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.
@@ -513,9 +540,10 @@ class Engine(Application[UUID]):
 
     def open_dossier(self, actor: Actor, unit: UUID, year: int) -> Receipt[UUID]:
         moment, today = self._now()
-        period = self.period(year)
+        # Read, never commanded here: the shared versions, not copies.
+        period = self._period_view(year)
         period.check_open()
-        target = self.unit(unit)
+        target = self._unit_view(unit)
         spec = spec_for(CURRENT_VERSION)
         if actor.role is Role.ADMINISTRATOR:
             authorize_admin(actor, target, today, self._person_view, self._unit_view)
@@ -545,11 +573,12 @@ class Engine(Application[UUID]):
                 f"the dossier changed since you loaded it (version {expected_version}, now {dossier.version}); "
                 "reload it and try again on its new state"
             )
-        period = self.period(dossier.year)
+        # The period and the unit are only read by the commands on a dossier: the shared versions, not copies.
+        period = self._period_view(dossier.year)
         spec = spec_for(dossier.workflow_version)
         if spec.locked(dossier.state, trigger, period.closed):
             period.check_open()
-        unit = self.unit(dossier.unit_id)
+        unit = self._unit_view(dossier.unit_id)
         authority = authorize(
             actor, spec.rule(trigger), unit, today, self._person_view, self._unit_view, dossier.submitters
         )
@@ -643,7 +672,7 @@ class Engine(Application[UUID]):
     def subordinates(self, unit: Unit, period: EvaluationPeriod) -> Subordinates:
         """Counts among the units below, from their decisions in the unit's own decision book: the engine computes
         these, nobody types them, and no child dossier is loaded to know them."""
-        book = self._existing_book(unit.id, period.year)
+        book = self._book_view(unit.id, period.year)
         if book is not None and book.decided["decided"] == unit.children_count_as_of(period.end_date):
             # Every unit below is decided (the book holds the decisions of exactly the units below): the book's
             # running counts are the answer, whatever the number of units.
@@ -664,8 +693,8 @@ class Engine(Application[UUID]):
 
     def evaluate(self, did: UUID) -> tuple[Evaluation, Recognition | None, Subordinates | None]:
         """What the rules make of the dossier's answers now: the suggestion the reviewer and the approver see."""
-        dossier = self.dossier(did)
-        return self._evaluate(dossier, self.unit(dossier.unit_id), self.period(dossier.year))
+        dossier = self._view(Dossier, did, "dossier")
+        return self._evaluate(dossier, self._unit_view(dossier.unit_id), self._period_view(dossier.year))
 
     @staticmethod
     def _age(unit: Unit, period: EvaluationPeriod) -> int:
@@ -779,6 +808,11 @@ class Engine(Application[UUID]):
         bid = decision_book_id(superior_id, year)
         return self._get(DecisionBook, bid, "decision book") if self._exists(bid) else None
 
+    def _book_view(self, superior_id: UUID, year: int) -> DecisionBook | None:
+        """The shared version, to read only: a book holds an entry per unit below, too many to copy for a look."""
+        bid = decision_book_id(superior_id, year)
+        return self._view(DecisionBook, bid, "decision book") if self._exists(bid) else None
+
     def _book(self, superior_id: UUID, year: int, actor: Actor, moment: datetime) -> DecisionBook:
         book = self._existing_book(superior_id, year)
         if book is None:
@@ -796,7 +830,7 @@ class Engine(Application[UUID]):
     ) -> Receipt[QuotaFigures]:
         """Decide one dossier: a decision list of one. Its value is the quota meter of the dossier's group after."""
         decided = self.decide_list(actor, [DecisionRequest(did, level, reason, expected_version)])
-        group = self.unit(self.dossier(did).unit_id).group
+        group = self._unit_view(self._view(Dossier, did, "dossier").unit_id).group
         return Receipt(decided.position, decided.value[group])
 
     def decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
@@ -872,8 +906,8 @@ class Engine(Application[UUID]):
     def quota(self, superior_id: UUID, year: int, group: str) -> QuotaFigures:
         """The quota meter of the units directly below a superior: excellent decided so far against the cap, the
         base counting decisions and, while undecided, endorsed proposals."""
-        rule_set = self._rules_of(self.period(year))
-        book = self._existing_book(superior_id, year)
+        rule_set = self._rules_of(self._period_view(year))
+        book = self._book_view(superior_id, year)
         if book is None:
             return QuotaFigures(group, 0, 0, rule_set.quota_cap(0))
         return book.figures(group, rule_set.quota_cap)
@@ -983,10 +1017,10 @@ class Engine(Application[UUID]):
 
     def available_actions(self, actor: Actor, did: UUID) -> list[Action]:
         """What this actor may do on this dossier now: the buttons a page draws."""
-        dossier = self.dossier(did)
+        dossier = self._view(Dossier, did, "dossier")
         spec = spec_for(dossier.workflow_version)
-        period = self.period(dossier.year)
-        unit = self.unit(dossier.unit_id)
+        period = self._period_view(dossier.year)
+        unit = self._unit_view(dossier.unit_id)
         _, today = self._now()
         actions = []
         for trigger in spec.triggers_from(dossier.state):

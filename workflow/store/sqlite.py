@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -59,6 +59,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         self._select_event_rows_statement = (
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
             "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        self._select_tail_statement = (
+            f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?"
         )
         heads = self.heads_table_name
         self._insert_head_statement = (
@@ -181,6 +185,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             c.execute(self._select_head_statement)
             row = c.fetchone()
             return None if row is None else ChainLink(*row)
+
+    def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_tail_statement, (after, limit))
+            # The engine's ids are UUIDs (stored as hex): what the cache is keyed by.
+            convert = self.convert_originator_id
+            return [(row[0], cast(UUID, convert(row[1])), row[2]) for row in c.fetchall()]
 
     def select_max_ids(self) -> tuple[int | None, int | None]:
         with self.datastore.transaction(commit=False) as c:
