@@ -34,6 +34,7 @@ from domain.values import Answer, Classification, DossierState, NotRatedGround, 
 from workflow import store
 from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
+from workflow.evaluations import EvaluationMemo
 from workflow.evidence import EVIDENCE_PROGRESS_EVERY, BlobStore, EvidencePolicy, MemoryBlobStore
 from workflow.repository import CachingRepository, use_cases
 from workflow.rules import (
@@ -156,6 +157,7 @@ class Engine(Application[UUID]):
         self.blobs: BlobStore = blobs or MemoryBlobStore()
         self.evidence_policy = evidence_policy or EvidencePolicy()
         self.workflow = Workflow()
+        self._evaluations = EvaluationMemo()
         # Called with the position of each commit's last event, after it is stored: an in-process projection runner
         # wakes on it (SQLite's recorder has no subscription of its own).
         self.on_commit: list[Callable[[int], None]] = []
@@ -708,8 +710,16 @@ class Engine(Application[UUID]):
         rule_set, model = self._rules_of(period), self._model_of(dossier)
         subs = self.subordinates(unit, period) if unit.children else None
         summary = subs.summary if subs else None
-        evaluation = classify(rule_set, dossier.answers, dossier.facts, summary, self._age(unit, period))
-        recognition = recognize(model, dossier.answers, summary) if model else None
+        age = self._age(unit, period)
+
+        def compute() -> tuple[Evaluation, Recognition | None]:
+            evaluation = classify(rule_set, dossier.answers, dossier.facts, summary, age)
+            return evaluation, recognize(model, dossier.answers, summary) if model else None
+
+        # An approval usually rests on exactly what its endorsement was evaluated on (workflow/evaluations.py).
+        evaluation, recognition = self._evaluations.evaluate(
+            dossier.id, rule_set, model, dossier.answers, dossier.facts, summary, age, compute
+        )
         return evaluation, recognition, subs
 
     def _decision_record(
