@@ -264,13 +264,36 @@ class Engine(Application[UUID]):
         self.notify(processing_event.events)  # The library's deprecated hook, kept for anyone overriding it.
         return recordings
 
+    def snapshot_interval(self, aggregate: Aggregate) -> int | None:
+        """Every how many versions this aggregate is snapshotted now (None: never).
+
+        A decision book holds an entry per unit below, a unit a timeline per child: a snapshot of either grows with
+        them (a committee of 1,000 cells: 300 KB), while the events between two snapshots stay small. So the
+        interval grows with the aggregate, doubling from the class's own until it reaches a quarter of its entries:
+        writing snapshots then costs the same per event at any size, and a cold load replays at most a quarter as
+        many small events as the snapshot holds entries. The intervals are nested (each a multiple of the one
+        before), so the gap since the last snapshot never exceeds the current interval.
+        """
+        interval = self.snapshotting_intervals.get(type(aggregate))
+        if interval is None:
+            return None
+        if isinstance(aggregate, DecisionBook):
+            size = len(aggregate.entries)
+        elif isinstance(aggregate, Unit):
+            size = len(aggregate.children)
+        else:
+            return interval
+        while interval * 4 < size:
+            interval *= 2
+        return interval
+
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.
         if self.snapshots is None:
             return
         for event in processing_event.events:
             aggregate = processing_event.aggregates.get(event.originator_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            interval = self.snapshot_interval(aggregate) if isinstance(aggregate, Aggregate) else None
             if aggregate is None or interval is None or event.originator_version % interval:
                 continue
             if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
