@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
     AggregateRecorder,
+    DatabaseError,
+    OperationalError,
+    PersistenceError,
     StoredEvent,
 )
 from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
     Factory,
     SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
@@ -64,6 +70,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
             "WHERE rowid > ? ORDER BY rowid LIMIT ?"
         )
+        self._tail_connection: sqlite3.Connection | None = None
+        self._tail_lock = threading.Lock()
         heads = self.heads_table_name
         self._insert_head_statement = (
             f"INSERT INTO {heads} (position, notification_id, hash, signed_at, key_id, signature) "
@@ -187,11 +195,37 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             return None if row is None else ChainLink(*row)
 
     def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._select_tail_statement, (after, limit))
-            # The engine's ids are UUIDs (stored as hex): what the cache is keyed by.
-            convert = self.convert_originator_id
-            return [(row[0], cast(UUID, convert(row[1])), row[2]) for row in c.fetchall()]
+        # Asked once a command: on a connection of its own, one statement in autocommit (its own read transaction),
+        # rather than a pooled connection with BEGIN and ROLLBACK around it, which cost more than the query.
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(self._select_tail_statement, (after, limit))
+                rows = c.fetchall()
+        else:
+            with self._tail_lock:
+                if self._tail_connection is None:
+                    self._tail_connection = sqlite3.connect(
+                        pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                        timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+                    )
+                try:
+                    rows = self._tail_connection.execute(self._select_tail_statement, (after, limit)).fetchall()
+                except sqlite3.OperationalError as error:  # Translated as the library's transactions do.
+                    raise OperationalError(error) from error
+                except sqlite3.DatabaseError as error:
+                    raise DatabaseError(error) from error
+                except sqlite3.Error as error:
+                    raise PersistenceError(error) from error
+        # The engine's ids are UUIDs (stored as hex): what the cache is keyed by.
+        convert = self.convert_originator_id
+        return [(row[0], cast(UUID, convert(row[1])), row[2]) for row in rows]
+
+    def close_tail(self) -> None:
+        with self._tail_lock:
+            if self._tail_connection is not None:
+                self._tail_connection.close()
+                self._tail_connection = None
 
     def select_max_ids(self) -> tuple[int | None, int | None]:
         with self.datastore.transaction(commit=False) as c:
@@ -300,4 +334,6 @@ class SignedSQLiteFactory(SigningFactoryMixin, Factory):
         chained = getattr(self, "_chained", None)
         if chained is not None and chained.signer is not None:
             chained.signer.close()
+        if isinstance(chained, ChainedSQLiteApplicationRecorder):
+            chained.close_tail()
         super().close()
