@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, StoredEvent
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
@@ -161,6 +161,16 @@ class Engine(Application[UUID]):
         # Called with the position of each commit's last event, after it is stored: an in-process projection runner
         # wakes on it (SQLite's recorder has no subscription of its own).
         self.on_commit: list[Callable[[int], None]] = []
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = self.factory.transcoder()
+        if type(transcoder) is JSONTranscoder:
+            # The same bytes, less Python per value (workflow/store/transcodings.py); another transcoder configured
+            # through the environment is kept as it is.
+            transcoder = store.FastJSONTranscoder()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         store.register_transcodings(transcoder)
