@@ -279,10 +279,11 @@ class Engine(Application[UUID]):
 
         A decision book holds an entry per unit below, a unit a timeline per child: a snapshot of either grows with
         them (a committee of 1,000 cells: 300 KB), while the events between two snapshots stay small. So the
-        interval grows with the aggregate, doubling from the class's own until it reaches a quarter of its entries:
-        writing snapshots then costs the same per event at any size, and a cold load replays at most a quarter as
-        many small events as the snapshot holds entries. The intervals are nested (each a multiple of the one
-        before), so the gap since the last snapshot never exceeds the current interval.
+        interval grows with the aggregate, doubling from the class's own until it reaches the number of entries:
+        writing snapshots then costs about one entry's encoding per event at any size, and a cold load replays at
+        most about as many small events as the snapshot holds entries (twice as many just after a doubling). The
+        intervals are nested (each a multiple of the one before), so the gap since the last snapshot never exceeds
+        the current interval.
         """
         interval = self.snapshotting_intervals.get(type(aggregate))
         if interval is None:
@@ -293,7 +294,7 @@ class Engine(Application[UUID]):
             size = len(aggregate.children)
         else:
             return interval
-        while interval * 4 < size:
+        while interval < size:
             interval *= 2
         return interval
 

@@ -26,9 +26,9 @@ def test_a_decision_books_snapshots_grow_apart_with_its_entries_and_stay_nested(
         intervals.append(engine.snapshot_interval(book))
     base = engine.snapshotting_intervals[DecisionBook]
     assert intervals[0] == base
-    assert intervals[4 * base - 1] == base
-    assert intervals[4 * base] == 2 * base
-    assert intervals[-1] == 16 * base
+    assert intervals[base - 1] == base
+    assert intervals[base] == 2 * base
+    assert intervals[-1] == 64 * base
     steps = [interval or 0 for interval in intervals]
     assert all(earlier and later % earlier == 0 for earlier, later in pairwise(steps))
 
