@@ -87,11 +87,14 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         self._select_link_statement = (
             f"SELECT notification_id, position, prev_hash, hash FROM {chain} WHERE notification_id = ?"
         )
-        # One pass: the chain record is found by its primary key, which is the events' own rowid order.
-        self._select_verify_rows_statement = (
-            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, c.position, c.prev_hash, "
-            f"c.hash FROM {self.events_table_name} e LEFT JOIN {chain} c ON c.notification_id = e.rowid "
-            "WHERE e.rowid <= ? ORDER BY e.rowid"
+        # Two scans in the same order, merged in Python (see iter_verify_pages).
+        self._select_verify_events_statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE rowid <= ? ORDER BY rowid"
+        )
+        self._select_verify_links_statement = (
+            f"SELECT notification_id, position, prev_hash, hash FROM {chain} "
+            "WHERE notification_id <= ? ORDER BY notification_id"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -141,14 +144,31 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         return notification_ids
 
     def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
-        # One statement reads one consistent snapshot of both tables, however long the walk takes.
+        # The events and the chain records are read as two ordered scans of their primary keys, on one connection in
+        # one read transaction (one snapshot of both, however long the walk takes), and merged here as a LEFT JOIN
+        # would: a join looked each chain record up in its B-tree, which cost SQLite more than the merge costs us.
+        # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
         with self.datastore.transaction(commit=False) as c:
-            # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
-            cursor = c.sqlite_cursor
-            cursor.row_factory = None
-            cursor.execute(self._select_verify_rows_statement, (stop,))
-            while rows := cursor.fetchmany(fetch_size):
-                yield rows
+            events = c.sqlite_cursor
+            events.row_factory = None
+            links = events.connection.cursor()
+            links.row_factory = None
+            try:
+                events.execute(self._select_verify_events_statement, (stop,))
+                links.execute(self._select_verify_links_statement, (stop,))
+                buffered: list[tuple[Any, ...]] = []
+                exhausted = False
+                while page := events.fetchmany(fetch_size):
+                    last = page[-1][0]
+                    while not exhausted and (not buffered or buffered[-1][0] < last):
+                        more = links.fetchmany(fetch_size)
+                        exhausted = not more
+                        buffered.extend(more)
+                    rows, used = _merge(page, buffered)
+                    del buffered[:used]
+                    yield rows
+            finally:
+                links.close()
 
     def select_newest_signed_head(self, stop: int) -> SignedHead | None:
         with self.datastore.transaction(commit=False) as c:
@@ -311,6 +331,29 @@ class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
             for row in c.fetchall():
                 snapshot = StoredEvent(canonical_id(row[0]), row[1], row[2], row[3])
                 yield snapshot, None if row[4] is None else SnapshotSeal(row[4], row[5], row[6], row[7])
+
+
+def _merge(events: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], int]:
+    """Each event with the chain record of its notification id, as (nid, originator, version, topic, state,
+    position, prev_hash, hash), None for the last three when it has none; records of no event are skipped, as a
+    LEFT JOIN from the events skips them. Returns the rows and how many records were used or skipped."""
+    count = len(events)
+    window = links[:count]
+    if len(window) == count and [e[0] for e in events] == [link[0] for link in window]:
+        # Nearly always: one record per event, in step.
+        return [event + link[1:] for event, link in zip(events, window, strict=True)], count
+    rows: list[tuple[Any, ...]] = []
+    used = 0
+    for event in events:
+        nid = event[0]
+        while used < len(links) and links[used][0] < nid:
+            used += 1
+        if used < len(links) and links[used][0] == nid:
+            rows.append(event + links[used][1:])
+            used += 1
+        else:
+            rows.append((*event, None, None, None))
+    return rows, used
 
 
 def _hex(originator_id: UUID | str) -> str:
