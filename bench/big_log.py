@@ -157,7 +157,6 @@ class Writer:
     def command(self, *aggregates: Aggregate | None) -> None:
         """One engine command's save: the new events of these aggregates, in this order."""
         self.commands += 1
-        intervals = self.engine.snapshotting_intervals
         for aggregate in aggregates:
             if aggregate is None:
                 continue
@@ -165,7 +164,7 @@ class Writer:
             if not events:
                 continue
             self.pending.extend(events)
-            interval = intervals.get(type(aggregate))
+            interval = self.engine.snapshot_interval(aggregate)
             if interval:
                 for event in events:
                     version = event.originator_version

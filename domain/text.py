@@ -71,6 +71,10 @@ def clean_text(
             N_("%(what)s is %(length)s characters long; at most %(limit)s are accepted"),
             what=named, length=Count(len(text)), limit=Count(max_length),
         )
+    if text.isprintable():
+        # No character of the categories Cc, Cf (the bidirectional controls), Cs, Zl, Zp is printable: nearly every
+        # text is cleared here at C speed, and only the others are walked one character at a time.
+        return text
     for position, char in enumerate(text, start=1):
         if multiline and char in _MULTILINE_ALLOWED:
             continue

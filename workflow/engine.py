@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
@@ -35,6 +35,7 @@ from domain.values import Answer, Classification, DossierState, NotRatedGround, 
 from workflow import store
 from workflow.authorization import ancestors, authorize, authorize_admin
 from workflow.clock import Clock, end_of_day, local_date, system_clock
+from workflow.evaluations import EvaluationMemo
 from workflow.evidence import EVIDENCE_PROGRESS_EVERY, BlobStore, EvidencePolicy, MemoryBlobStore
 from workflow.repository import CachingRepository, use_cases
 from workflow.rules import (
@@ -157,9 +158,20 @@ class Engine(Application[UUID]):
         self.blobs: BlobStore = blobs or MemoryBlobStore()
         self.evidence_policy = evidence_policy or EvidencePolicy()
         self.workflow = Workflow()
+        self._evaluations = EvaluationMemo()
         # Called with the position of each commit's last event, after it is stored: an in-process projection runner
         # wakes on it (SQLite's recorder has no subscription of its own).
         self.on_commit: list[Callable[[int], None]] = []
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = self.factory.transcoder()
+        if type(transcoder) is JSONTranscoder:
+            # The same bytes, less Python per value (workflow/store/transcodings.py); another transcoder configured
+            # through the environment is kept as it is.
+            transcoder = store.FastJSONTranscoder()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         store.register_transcodings(transcoder)
@@ -206,6 +218,9 @@ class Engine(Application[UUID]):
     def _unit_view(self, uid: UUID) -> Unit:
         return self._view(Unit, uid, "unit")
 
+    def _period_view(self, year: int) -> EvaluationPeriod:
+        return self._view(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
 
@@ -231,12 +246,60 @@ class Engine(Application[UUID]):
         except BaseException:
             self.cache.evict(a.id for a in saved)
             raise
-        self.cache.saved(saved, generation)
         position = recordings[-1].notification.id if recordings else 0
+        self.cache.saved(saved, generation, (recordings[0].notification.id, position) if recordings else None)
         if position:
             for listener in self.on_commit:
                 listener(position)
         return position
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """The library's save, collecting the aggregates' events without its protocol checks.
+
+        ProcessingEvent.collect_events asks isinstance of runtime-checkable Protocols, which walks the protocol's
+        members on every call (a few per cent of a command); what the engine saves is an Aggregate.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # The library's deprecated hook, kept for anyone overriding it.
+        return recordings
+
+    def snapshot_interval(self, aggregate: Aggregate) -> int | None:
+        """Every how many versions this aggregate is snapshotted now (None: never).
+
+        A decision book holds an entry per unit below, a unit a timeline per child: a snapshot of either grows with
+        them (a committee of 1,000 cells: 300 KB), while the events between two snapshots stay small. So the
+        interval grows with the aggregate, doubling from the class's own until it reaches the number of entries:
+        writing snapshots then costs about one entry's encoding per event at any size, and a cold load replays at
+        most about as many small events as the snapshot holds entries (twice as many just after a doubling). The
+        intervals are nested (each a multiple of the one before), so the gap since the last snapshot never exceeds
+        the current interval.
+        """
+        interval = self.snapshotting_intervals.get(type(aggregate))
+        if interval is None:
+            return None
+        if isinstance(aggregate, DecisionBook):
+            size = len(aggregate.entries)
+        elif isinstance(aggregate, Unit):
+            size = len(aggregate.children)
+        else:
+            return interval
+        while interval < size:
+            interval *= 2
+        return interval
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.
@@ -244,7 +307,7 @@ class Engine(Application[UUID]):
             return
         for event in processing_event.events:
             aggregate = processing_event.aggregates.get(event.originator_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            interval = self.snapshot_interval(aggregate) if isinstance(aggregate, Aggregate) else None
             if aggregate is None or interval is None or event.originator_version % interval:
                 continue
             if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
@@ -562,9 +625,10 @@ class Engine(Application[UUID]):
 
     def open_dossier(self, actor: Actor, unit: UUID, year: int) -> Receipt[UUID]:
         moment, today = self._now()
-        period = self.period(year)
+        # Read, never commanded here: the shared versions, not copies.
+        period = self._period_view(year)
         period.check_open()
-        target = self.unit(unit)
+        target = self._unit_view(unit)
         spec = spec_for(CURRENT_VERSION)
         if actor.role is Role.ADMINISTRATOR:
             authorize_admin(actor, target, today, self._person_view, self._unit_view)
@@ -597,11 +661,12 @@ class Engine(Application[UUID]):
                 ),
                 expected=expected_version, version=dossier.version,
             )
-        period = self.period(dossier.year)
+        # The period and the unit are only read by the commands on a dossier: the shared versions, not copies.
+        period = self._period_view(dossier.year)
         spec = spec_for(dossier.workflow_version)
         if spec.locked(dossier.state, trigger, period.closed):
             period.check_open()
-        unit = self.unit(dossier.unit_id)
+        unit = self._unit_view(dossier.unit_id)
         authority = authorize(
             actor, spec.rule(trigger), unit, today, self._person_view, self._unit_view, dossier.submitters
         )
@@ -695,7 +760,7 @@ class Engine(Application[UUID]):
     def subordinates(self, unit: Unit, period: EvaluationPeriod) -> Subordinates:
         """Counts among the units below, from their decisions in the unit's own decision book: the engine computes
         these, nobody types them, and no child dossier is loaded to know them."""
-        book = self._existing_book(unit.id, period.year)
+        book = self._book_view(unit.id, period.year)
         if book is not None and book.decided["decided"] == unit.children_count_as_of(period.end_date):
             # Every unit below is decided (the book holds the decisions of exactly the units below): the book's
             # running counts are the answer, whatever the number of units.
@@ -716,8 +781,8 @@ class Engine(Application[UUID]):
 
     def evaluate(self, did: UUID) -> tuple[Evaluation, Recognition | None, Subordinates | None]:
         """What the rules make of the dossier's answers now: the suggestion the reviewer and the approver see."""
-        dossier = self.dossier(did)
-        return self._evaluate(dossier, self.unit(dossier.unit_id), self.period(dossier.year))
+        dossier = self._view(Dossier, did, "dossier")
+        return self._evaluate(dossier, self._unit_view(dossier.unit_id), self._period_view(dossier.year))
 
     @staticmethod
     def _age(unit: Unit, period: EvaluationPeriod) -> int:
@@ -731,8 +796,16 @@ class Engine(Application[UUID]):
         rule_set, model = self._rules_of(period), self._model_of(dossier)
         subs = self.subordinates(unit, period) if unit.children else None
         summary = subs.summary if subs else None
-        evaluation = classify(rule_set, dossier.answers, dossier.facts, summary, self._age(unit, period))
-        recognition = recognize(model, dossier.answers, summary) if model else None
+        age = self._age(unit, period)
+
+        def compute() -> tuple[Evaluation, Recognition | None]:
+            evaluation = classify(rule_set, dossier.answers, dossier.facts, summary, age)
+            return evaluation, recognize(model, dossier.answers, summary) if model else None
+
+        # An approval usually rests on exactly what its endorsement was evaluated on (workflow/evaluations.py).
+        evaluation, recognition = self._evaluations.evaluate(
+            dossier.id, rule_set, model, dossier.answers, dossier.facts, summary, age, compute
+        )
         return evaluation, recognition, subs
 
     def _decision_record(
@@ -831,6 +904,11 @@ class Engine(Application[UUID]):
         bid = decision_book_id(superior_id, year)
         return self._get(DecisionBook, bid, "decision book") if self._exists(bid) else None
 
+    def _book_view(self, superior_id: UUID, year: int) -> DecisionBook | None:
+        """The shared version, to read only: a book holds an entry per unit below, too many to copy for a look."""
+        bid = decision_book_id(superior_id, year)
+        return self._view(DecisionBook, bid, "decision book") if self._exists(bid) else None
+
     def _book(self, superior_id: UUID, year: int, actor: Actor, moment: datetime) -> DecisionBook:
         book = self._existing_book(superior_id, year)
         if book is None:
@@ -848,7 +926,7 @@ class Engine(Application[UUID]):
     ) -> Receipt[QuotaFigures]:
         """Decide one dossier: a decision list of one. Its value is the quota meter of the dossier's group after."""
         decided = self.decide_list(actor, [DecisionRequest(did, level, reason, expected_version)])
-        group = self.unit(self.dossier(did).unit_id).group
+        group = self._unit_view(self._view(Dossier, did, "dossier").unit_id).group
         return Receipt(decided.position, decided.value[group])
 
     def decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
@@ -927,8 +1005,8 @@ class Engine(Application[UUID]):
     def quota(self, superior_id: UUID, year: int, group: str) -> QuotaFigures:
         """The quota meter of the units directly below a superior: excellent decided so far against the cap, the
         base counting decisions and, while undecided, endorsed proposals."""
-        rule_set = self._rules_of(self.period(year))
-        book = self._existing_book(superior_id, year)
+        rule_set = self._rules_of(self._period_view(year))
+        book = self._book_view(superior_id, year)
         if book is None:
             return QuotaFigures(group, 0, 0, rule_set.quota_cap(0))
         return book.figures(group, rule_set.quota_cap)
@@ -1041,10 +1119,10 @@ class Engine(Application[UUID]):
 
     def available_actions(self, actor: Actor, did: UUID) -> list[Action]:
         """What this actor may do on this dossier now: the buttons a page draws."""
-        dossier = self.dossier(did)
+        dossier = self._view(Dossier, did, "dossier")
         spec = spec_for(dossier.workflow_version)
-        period = self.period(dossier.year)
-        unit = self.unit(dossier.unit_id)
+        period = self._period_view(dossier.year)
+        unit = self._unit_view(dossier.unit_id)
         _, today = self._now()
         actions = []
         for trigger in spec.triggers_from(dossier.state):

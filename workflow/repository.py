@@ -39,6 +39,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, EventStore
 
 from domain.copying import copy_aggregate
+from workflow.store.chain import HashChainedRecorder
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
@@ -105,7 +106,7 @@ class CachingRepository(Repository[UUID]):
             self._last_sync_started = time.perf_counter_ns()
             read = 0
             while True:
-                page = self.recorder.select_notifications(start=self._seen + 1, limit=TAIL_PAGE)
+                page = self._tail(self._seen, TAIL_PAGE)
                 if not page:
                     return
                 read += len(page)
@@ -117,16 +118,25 @@ class CachingRepository(Repository[UUID]):
                     self._seen = head
                     return
                 with self._lock:
-                    for notification in page:
-                        cached = self._entries.get(cast(UUID, notification.originator_id))
+                    for _, originator_id, originator_version in page:
+                        cached = self._entries.get(originator_id)
                         if cached is None:
                             self._generation += 1
-                        elif cached.version < notification.originator_version:
+                        elif cached.version < originator_version:
                             del self._entries[cached.id]
                             self._generation += 1
-                self._seen = page[-1].id
+                self._seen = page[-1][0]
                 if len(page) < TAIL_PAGE:
                     return
+
+    def _tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        # Ids and versions only: the states of the events (answers, evaluations) are not needed to know what moved.
+        if isinstance(self.recorder, HashChainedRecorder):
+            return self.recorder.select_tail(after, limit)
+        return [
+            (n.id, cast(UUID, n.originator_id), n.originator_version)
+            for n in self.recorder.select_notifications(start=after + 1, limit=limit)
+        ]
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -179,14 +189,22 @@ class CachingRepository(Repository[UUID]):
 
     # --- writes --------------------------------------------------------------------------------
 
-    def saved(self, aggregates: Iterable[Aggregate], generation: int) -> None:
-        """Aggregates a save has just stored; `generation` as it was before the save began."""
-        with self._lock:
+    def saved(self, aggregates: Iterable[Aggregate], generation: int, positions: tuple[int, int] | None = None) -> None:
+        """Aggregates a save has just stored; `generation` as it was before the save began; `positions` the first and
+        last notification ids the save was given, if it stored events."""
+        with self._sync_lock, self._lock:
+            cached_all = generation == self._generation
             for aggregate in aggregates:
-                if generation == self._generation:
+                if cached_all:
                     self._put(copy_aggregate(aggregate))
                 else:
                     self._entries.pop(aggregate.id, None)
+            # The save's own events need not be read back by the next sync when they follow the last notification
+            # seen: nothing else was stored between, and the cache now holds what they recorded. Not when it could
+            # not take them (a sync moved the generation meanwhile): then the next sync must see them, to evict a
+            # stale version another thread's load may have offered since.
+            if cached_all and positions is not None and positions[0] == self._seen + 1:
+                self._seen = positions[1]
 
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
         with self._lock:

@@ -180,8 +180,17 @@ def waiting_rule_tuples(
 class Workflow:
     """All workflow versions: a dossier keeps the version it was opened under."""
 
+    def __init__(self) -> None:
+        # The tables never change while running, and asking `transitions` walks its event and transition lists (a
+        # few per cent of a command): each destination found is kept. A refusal is not kept, so it is explained anew.
+        self._destinations: dict[tuple[int, S, str], S] = {}
+
     def destination(self, version: int, state: S, trigger: str) -> S:
-        return spec_for(version).destination(state, trigger)
+        key = (version, state, trigger)
+        found = self._destinations.get(key)
+        if found is None:
+            found = self._destinations[key] = spec_for(version).destination(state, trigger)
+        return found
 
 
 def spec_for(version: int) -> WorkflowSpec:

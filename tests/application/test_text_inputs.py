@@ -11,7 +11,7 @@ import pytest
 
 from domain.errors import InvalidInput
 from domain.ids import person_id
-from domain.text import clean_text
+from domain.text import clean_text, is_refused_character
 from domain.values import Answer, Classification, Grade, Role, UnitKind
 from tests.application.conftest import World
 from tests.application.helpers import decided, draft, endorsed
@@ -259,3 +259,12 @@ def test_the_refusal_names_the_character_and_where_it_is() -> None:
 )
 def test_names_in_any_script_are_accepted_as_they_are(text: str) -> None:
     assert clean_text(f"  {text}  ", "a unit's name") == text
+
+
+def test_every_refused_character_is_refused_alone_and_inside_printable_text() -> None:
+    # clean_text clears printable text without walking it; this holds only while no refused character is printable.
+    refused = [chr(c) for c in range(0x110000) if is_refused_character(chr(c))]
+    assert {"\u202e", "\x1b", "\u2028", "\ud800"} <= set(refused)
+    for char in refused:
+        with pytest.raises(InvalidInput):
+            clean_text(f"Chi bộ{char}Kim Tân", "a unit's name")

@@ -100,3 +100,24 @@ def test_a_period_closed_by_another_process_locks_its_dossiers_at_the_next_comma
     with pytest.raises(PeriodClosed):
         world.engine.submit(world.secretary("treasury"), did)
     assert world.engine.dossier(did).state is DossierState.DRAFT
+
+
+def test_a_grant_revoked_by_another_process_between_our_read_and_our_save_is_refused_next(
+    world: World, other: Engine
+) -> None:
+    # Our save's own events are not read back when they follow the last notification seen; here they do not (the
+    # revocation came between), so the next command must still read the revocation.
+    secretary = world.secretary("treasury")
+    did = draft(world, "treasury")
+    mine = world.engine.dossier(did)
+    person = other.person(secretary.person_id)
+    grant = next(g for g in person.grants.values() if g.unit_id == world.units["treasury"])
+    other.revoke_role(world.admin, person.id, grant.grant_id, on=date(2024, 10, 1), reason="chuyển công tác")
+    mine.record_answers(
+        world.engine.workflow, answers={"leadership_of_tasks": Answer(grade=Grade.POOR)}, facts={},
+        actor=secretary, timestamp=world.clock(),
+    )
+    assert world.engine._save(mine) > 0
+
+    with pytest.raises(NotAuthorized):
+        world.engine.submit(secretary, did)

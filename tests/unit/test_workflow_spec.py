@@ -5,7 +5,7 @@ import pytest
 from domain.errors import InvalidTransition
 from domain.values import DossierState as S
 from domain.values import Role
-from workflow.spec import CURRENT_VERSION, SPECS, Scope, spec_for
+from workflow.spec import CURRENT_VERSION, SPECS, Scope, Workflow, spec_for
 
 SPEC = spec_for(CURRENT_VERSION)
 
@@ -76,3 +76,12 @@ def test_every_known_version_is_kept_so_old_dossiers_stay_valid() -> None:
     assert CURRENT_VERSION in SPECS
     with pytest.raises(InvalidTransition, match="unknown workflow version"):
         spec_for(999)
+
+
+def test_the_workflow_table_gives_the_same_destination_and_the_same_refusal_when_asked_again() -> None:
+    workflow = Workflow()
+    for _ in range(2):
+        assert workflow.destination(CURRENT_VERSION, S.DRAFT, "submit") is S.SUBMITTED
+        assert workflow.destination(CURRENT_VERSION, S.SUBMITTED, "endorse") is S.ENDORSED
+        with pytest.raises(InvalidTransition):
+            workflow.destination(CURRENT_VERSION, S.APPROVED, "submit")

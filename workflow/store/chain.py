@@ -205,6 +205,13 @@ class HashChainedRecorder(ABC):
         """The chain record of the newest event, or None for an empty chain."""
 
     @abstractmethod
+    def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        """(notification id, originator id, originator version) of the events after a notification id, in order.
+
+        What a cache needs to know which aggregates moved, without the states: the engine asks it once a command.
+        """
+
+    @abstractmethod
     def select_max_ids(self) -> tuple[int | None, int | None]:
         """(greatest notification id among events, among chain records), read in one transaction."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
@@ -22,6 +23,7 @@ from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
@@ -121,6 +123,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
         self._select_event_rows_statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{events} "
             "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, events=Identifier(self.events_table_name))
+        self._select_tail_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version FROM {schema}.{events} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema, events=Identifier(self.events_table_name))
         self.check_identifier_length(self.heads_table_name)
         heads = Identifier(self.heads_table_name)
@@ -248,6 +254,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             curs.execute(self._select_head_statement)
             row = curs.fetchone()
             return None if row is None else ChainLink(**row)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        # Autocommit, as the library's select_notifications: one round trip, no transaction around it.
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_tail_statement, (after, limit), prepare=True)
+            return cast(list[tuple[int, UUID, int]], curs.fetchall())
 
     def select_max_ids(self) -> tuple[int | None, int | None]:
         with self.datastore.transaction(commit=False) as curs:

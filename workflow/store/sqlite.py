@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
     AggregateRecorder,
+    DatabaseError,
+    OperationalError,
+    PersistenceError,
     StoredEvent,
 )
 from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
     Factory,
     SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
@@ -60,6 +66,12 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
             "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
         )
+        self._select_tail_statement = (
+            f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        self._tail_connection: sqlite3.Connection | None = None
+        self._tail_lock = threading.Lock()
         heads = self.heads_table_name
         self._insert_head_statement = (
             f"INSERT INTO {heads} (position, notification_id, hash, signed_at, key_id, signature) "
@@ -75,11 +87,14 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         self._select_link_statement = (
             f"SELECT notification_id, position, prev_hash, hash FROM {chain} WHERE notification_id = ?"
         )
-        # One pass: the chain record is found by its primary key, which is the events' own rowid order.
-        self._select_verify_rows_statement = (
-            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, c.position, c.prev_hash, "
-            f"c.hash FROM {self.events_table_name} e LEFT JOIN {chain} c ON c.notification_id = e.rowid "
-            "WHERE e.rowid <= ? ORDER BY e.rowid"
+        # Two scans in the same order, merged in Python (see iter_verify_pages).
+        self._select_verify_events_statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE rowid <= ? ORDER BY rowid"
+        )
+        self._select_verify_links_statement = (
+            f"SELECT notification_id, position, prev_hash, hash FROM {chain} "
+            "WHERE notification_id <= ? ORDER BY notification_id"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -129,14 +144,31 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         return notification_ids
 
     def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
-        # One statement reads one consistent snapshot of both tables, however long the walk takes.
+        # The events and the chain records are read as two ordered scans of their primary keys, on one connection in
+        # one read transaction (one snapshot of both, however long the walk takes), and merged here as a LEFT JOIN
+        # would: a join looked each chain record up in its B-tree, which cost SQLite more than the merge costs us.
+        # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
         with self.datastore.transaction(commit=False) as c:
-            # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
-            cursor = c.sqlite_cursor
-            cursor.row_factory = None
-            cursor.execute(self._select_verify_rows_statement, (stop,))
-            while rows := cursor.fetchmany(fetch_size):
-                yield rows
+            events = c.sqlite_cursor
+            events.row_factory = None
+            links = events.connection.cursor()
+            links.row_factory = None
+            try:
+                events.execute(self._select_verify_events_statement, (stop,))
+                links.execute(self._select_verify_links_statement, (stop,))
+                buffered: list[tuple[Any, ...]] = []
+                exhausted = False
+                while page := events.fetchmany(fetch_size):
+                    last = page[-1][0]
+                    while not exhausted and (not buffered or buffered[-1][0] < last):
+                        more = links.fetchmany(fetch_size)
+                        exhausted = not more
+                        buffered.extend(more)
+                    rows, used = _merge(page, buffered)
+                    del buffered[:used]
+                    yield rows
+            finally:
+                links.close()
 
     def select_newest_signed_head(self, stop: int) -> SignedHead | None:
         with self.datastore.transaction(commit=False) as c:
@@ -181,6 +213,39 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             c.execute(self._select_head_statement)
             row = c.fetchone()
             return None if row is None else ChainLink(*row)
+
+    def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        # Asked once a command: on a connection of its own, one statement in autocommit (its own read transaction),
+        # rather than a pooled connection with BEGIN and ROLLBACK around it, which cost more than the query.
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(self._select_tail_statement, (after, limit))
+                rows = c.fetchall()
+        else:
+            with self._tail_lock:
+                if self._tail_connection is None:
+                    self._tail_connection = sqlite3.connect(
+                        pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                        timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+                    )
+                try:
+                    rows = self._tail_connection.execute(self._select_tail_statement, (after, limit)).fetchall()
+                except sqlite3.OperationalError as error:  # Translated as the library's transactions do.
+                    raise OperationalError(error) from error
+                except sqlite3.DatabaseError as error:
+                    raise DatabaseError(error) from error
+                except sqlite3.Error as error:
+                    raise PersistenceError(error) from error
+        # The engine's ids are UUIDs (stored as hex): what the cache is keyed by.
+        convert = self.convert_originator_id
+        return [(row[0], cast(UUID, convert(row[1])), row[2]) for row in rows]
+
+    def close_tail(self) -> None:
+        with self._tail_lock:
+            if self._tail_connection is not None:
+                self._tail_connection.close()
+                self._tail_connection = None
 
     def select_max_ids(self) -> tuple[int | None, int | None]:
         with self.datastore.transaction(commit=False) as c:
@@ -268,6 +333,29 @@ class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
                 yield snapshot, None if row[4] is None else SnapshotSeal(row[4], row[5], row[6], row[7])
 
 
+def _merge(events: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], int]:
+    """Each event with the chain record of its notification id, as (nid, originator, version, topic, state,
+    position, prev_hash, hash), None for the last three when it has none; records of no event are skipped, as a
+    LEFT JOIN from the events skips them. Returns the rows and how many records were used or skipped."""
+    count = len(events)
+    window = links[:count]
+    if len(window) == count and [e[0] for e in events] == [link[0] for link in window]:
+        # Nearly always: one record per event, in step.
+        return [event + link[1:] for event, link in zip(events, window, strict=True)], count
+    rows: list[tuple[Any, ...]] = []
+    used = 0
+    for event in events:
+        nid = event[0]
+        while used < len(links) and links[used][0] < nid:
+            used += 1
+        if used < len(links) and links[used][0] == nid:
+            rows.append(event + links[used][1:])
+            used += 1
+        else:
+            rows.append((*event, None, None, None))
+    return rows, used
+
+
 def _hex(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
@@ -289,4 +377,6 @@ class SignedSQLiteFactory(SigningFactoryMixin, Factory):
         chained = getattr(self, "_chained", None)
         if chained is not None and chained.signer is not None:
             chained.signer.close()
+        if isinstance(chained, ChainedSQLiteApplicationRecorder):
+            chained.close_tail()
         super().close()

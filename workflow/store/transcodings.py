@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date
 from enum import Enum
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -77,14 +78,64 @@ class DataclassAsDict(Transcoding):
         self.type = dataclass_type
         self.name = name or dataclass_type.__name__
         self._class = dataclass_type
-        self._field_names = tuple(field.name for field in dataclasses.fields(dataclass_type))
+        self.field_names = tuple(field.name for field in dataclasses.fields(dataclass_type))
 
     def encode(self, obj: Any) -> dict[str, Any]:
         # Not dataclasses.asdict: it would turn nested dataclasses into plain dicts, which decode as dicts.
-        return {name: getattr(obj, name) for name in self._field_names}
+        return {name: getattr(obj, name) for name in self.field_names}
 
     def decode(self, data: dict[str, Any]) -> Any:
         return self._class(**data)
+
+
+class FastJSONTranscoder(JSONTranscoder):
+    """The library's JSONTranscoder, writing the very same bytes, with less Python per value object.
+
+    json's encoder calls ``default`` for every value it cannot write itself (an event of a decision carries a
+    hundred: answers, grades, ids, dates), and the library's ``default`` then looks the transcoding up and calls
+    its ``encode``, which for a dataclass builds its dict by ``getattr`` in a loop and for an enum reads ``value``
+    through a descriptor. Here each registered type gets one function made at registration that returns the
+    finished ``{"_type_": ..., "_data_": ...}`` dict: an enum member's dict is made once, a dataclass's by code
+    written for its fields. Every other transcoding goes through its own ``encode`` as before, and a type with no
+    transcoding fails as before. tests/unit/test_fast_transcoder.py checks byte for byte against JSONTranscoder.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoders: dict[type, Callable[[Any], dict[str, Any]]] = {}
+
+    def register(self, transcoding: Transcoding) -> None:
+        super().register(transcoding)
+        self._encoders[transcoding.type] = _encoder_for(transcoding)
+
+    def _encode_obj(self, o: Any) -> dict[str, Any]:
+        encoder = self._encoders.get(type(o))
+        if encoder is None:
+            return super()._encode_obj(o)
+        return encoder(o)
+
+
+def _encoder_for(transcoding: Transcoding) -> Callable[[Any], dict[str, Any]]:
+    name = transcoding.name
+    if isinstance(transcoding, EnumAsValue):
+        # One dict per member, handed out each time: json only reads it (and never nests it in itself).
+        members = {member: {"_type_": name, "_data_": member.value} for member in cast(type[Enum], transcoding.type)}
+        return members.__getitem__
+    if isinstance(transcoding, DataclassAsDict):
+        # As DataclassAsDict.encode, field by field in declaration order, without the loop (field names are
+        # identifiers, so the code written is only attribute reads).
+        fields = ", ".join(f"{field!r}: o.{field}" for field in transcoding.field_names)
+        namespace: dict[str, Any] = {}
+        exec(f"def encode(o):\n    return {{'_type_': {name!r}, '_data_': {{{fields}}}}}\n", namespace)
+        return cast(Callable[[Any], dict[str, Any]], namespace["encode"])
+    if type(transcoding) is UUIDAsHex:
+        return lambda o: {"_type_": name, "_data_": o.hex}
+    if type(transcoding) in (DatetimeAsISO, DateAsISO):
+        return lambda o: {"_type_": name, "_data_": o.isoformat()}
+    if type(transcoding) is DecimalAsStr:
+        return lambda o: {"_type_": name, "_data_": str(o)}
+    encode = transcoding.encode
+    return lambda o: {"_type_": name, "_data_": encode(o)}
 
 
 def _enums_of(module: ModuleType) -> tuple[type[Enum], ...]:
