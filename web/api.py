@@ -143,16 +143,33 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, counted)
 
 
+def _query_names(dependant: Any) -> set[str]:
+    names = {str(field.alias) for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _known_parameters(request: Request, known: set[str]) -> None:
+    # A misspelt filter (?stat=draft) silently ignored would answer another question than the one asked.
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        offered = ", ".join(sorted(known)) or "none"
+        raise Refusal(422, f"unknown query parameter '{unknown[0][:40]}'; this operation takes: {offered}")
+
+
 def _route_class(site: Site) -> type[APIRoute]:
     class ApiRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             inner = super().get_route_handler()
+            known = _query_names(self.dependant)
             limit = MAX_JSON_BODY
             if self.path.endswith("/evidence"):
                 limit = site.engine.evidence_policy.max_bytes + _MULTIPART_ROOM
 
             async def handler(request: Request) -> Response:
                 try:
+                    _known_parameters(request, known)
                     response = await inner(_limited(request, limit))
                 except (Refusal, DomainError, RequestValidationError, HTTPException, *_STORE_FAILURES) as error:
                     response = _refused(request, error)
