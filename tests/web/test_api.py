@@ -503,3 +503,25 @@ def test_the_pages_keep_their_html_error_pages_beside_the_api(api: Api) -> None:
     page = browser.get("/dossiers/00000000-0000-0000-0000-000000000000")
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
+
+
+def test_an_unknown_query_parameter_is_422_naming_it_rather_than_ignored(api: Api) -> None:
+    body = _refusal(api.client(AUDITOR).get(f"{API}/dossiers", params={"stat": "draft"}), 422)
+    assert "unknown query parameter 'stat'" in str(body["detail"])
+    assert "state" in str(body["detail"])
+
+
+def test_a_body_sent_in_chunks_without_a_length_is_cut_off_at_the_limit(api: Api) -> None:
+    def chunks() -> object:
+        yield b'{"answers": {}, "facts": {}, "pad": "'
+        for _ in range(1100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    did = api.dossier_id()
+    before = api.version(did)
+    response = api.client(SECRETARY).put(
+        f"{API}/dossiers/{did}/self-assessment", content=chunks(), headers={"content-type": "application/json"}
+    )
+    _refusal(response, 413)
+    assert api.version(did) == before
