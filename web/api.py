@@ -31,6 +31,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import Message
 
 from domain.actor import Actor
@@ -676,7 +677,7 @@ def register(app: FastAPI, site: Site) -> None:
         verdict = site.chain.verdict
         stale = verdict is None or (verdict.position != head and time.time() - verdict.checked_at > site.chain.every)
         # Verifying walks the whole log: one call at a time does it, the others answer with the last verdict.
-        if stale and verify_lock.acquire(blocking=verdict is None):
+        if stale and verify_lock.acquire(blocking=False):
             try:
                 verdict = site.chain.check_now()
             finally:
@@ -693,6 +694,7 @@ def register(app: FastAPI, site: Site) -> None:
 
     app.include_router(router)
     _serve_openapi(app, router)
+    _answer_the_rest(app, router)
 
 
 def _answer(given: m.AnswerIn, recorded: Answer | None) -> Answer:
@@ -724,6 +726,25 @@ def _fact(fact_id: str, value: bool | int | str, kind: str | None) -> Any:
             raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a number")
         return number
     return value
+
+
+def _answer_the_rest(app: FastAPI, router: APIRouter) -> None:
+    """Any other path under /api/v1 is a JSON refusal too, whatever HTML error pages the rest of the site draws:
+    404 for a path the API does not have, 405 (with Allow) for a method it does not offer there."""
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    def elsewhere(request: Request, rest: str) -> Response:
+        allowed = sorted({
+            method for route in router.routes if isinstance(route, APIRoute)
+            and route.matches(request.scope)[0] is not Match.NONE for method in route.methods or ()
+        })
+        if allowed:
+            offered = ", ".join(allowed)
+            return _problem(request, 405, _TITLES[405], f"{request.method} is not offered here; use {offered}",
+                            headers={"Allow": offered})
+        return _problem(request, 404, _TITLES[404], f"the API has no {request.url.path[:200]}")
+
+    app.add_api_route(PREFIX + "/{rest:path}", elsewhere, methods=methods, include_in_schema=False)
 
 
 def _serve_openapi(app: FastAPI, router: APIRouter) -> None:

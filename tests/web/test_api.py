@@ -525,3 +525,11 @@ def test_a_body_sent_in_chunks_without_a_length_is_cut_off_at_the_limit(api: Api
     )
     _refusal(response, 413)
     assert api.version(did) == before
+
+
+def test_a_path_the_api_does_not_have_is_a_json_404_and_a_method_it_does_not_offer_a_json_405(api: Api) -> None:
+    auditor = api.client(AUDITOR)
+    assert "/api/v1/no-such-thing" in str(_refusal(auditor.get(f"{API}/no-such-thing"), 404)["detail"])
+    refused = auditor.delete(f"{API}/dossiers")
+    _refusal(refused, 405)
+    assert refused.headers["allow"] == "GET, POST"
