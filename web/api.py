@@ -226,6 +226,21 @@ def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
 
 
+# A date is only YYYY-MM-DD: pydantic's own date type would also take "0.0" (a Unix time) for 1970-01-01.
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refusal(422, f"{what}: '{text[:40]}' is not a date like 2024-12-31") from None
+
+
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
+IF_MATCH_TEXT = 'The version read, as its ETag gave it ("7"); a newer one is 409. Without it nothing is compared.'
+
+
 def _expected(if_match: str | None) -> int | None:
     """The version an If-Match header names ("7", 7 or W/"7"); none, or *, checks nothing."""
     if if_match is None or if_match.strip() in ("", "*"):
@@ -450,7 +465,7 @@ def register(app: FastAPI, site: Site) -> None:
         dossier_id: UUID,
         body: m.SelfAssessment,
         response: Response,
-        if_match: Annotated[str | None, Header(max_length=40, description="The version read (its ETag).")] = None,
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_TEXT)] = None,
     ) -> m.DossierDetail:
         """Record answers and facts of the self-assessment; what is not given stays as recorded."""
         expected = _expected(if_match)
@@ -473,7 +488,7 @@ def register(app: FastAPI, site: Site) -> None:
         dossier_id: UUID,
         file: Annotated[UploadFile, File(description="The file; its type is checked by its content.")],
         response: Response,
-        if_match: Annotated[str | None, Header(max_length=40, description="The version read (its ETag).")] = None,
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_TEXT)] = None,
     ) -> m.DossierDetail:
         """Attach an evidence file (multipart/form-data, field `file`)."""
         expected = _expected(if_match)
@@ -501,7 +516,7 @@ def register(app: FastAPI, site: Site) -> None:
         action: Step,
         response: Response,
         body: m.ActionIn | None = None,
-        if_match: Annotated[str | None, Header(max_length=40, description="The version read (its ETag).")] = None,
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_TEXT)] = None,
     ) -> m.DossierDetail:
         """Take a step of the workflow: submit, endorse, return, approve, reopen…; the reason and level in the body."""
         expected = _expected(if_match)
@@ -612,11 +627,11 @@ def register(app: FastAPI, site: Site) -> None:
     @router.get("/units", response_model=m.UnitsOut, responses=_REFUSALS)
     def units(
         who: CallerDep,
-        as_of: Annotated[date | None, Query(description="The hierarchy as it stood on this date (default: today).")]
-        = None,
+        as_of: Annotated[str | None, Query(pattern=DATE_PATTERN, description="The hierarchy as it stood on this "
+                                           "date, YYYY-MM-DD (default: today).")] = None,
     ) -> m.UnitsOut:
         """The hierarchy on a date: the units the caller's roles cover and those below them, names as they were."""
-        day = as_of or who.today
+        day = _day(as_of, "as_of") if as_of is not None else who.today
         held = {r.code for u in who.held() if (r := units_model.unit_row(store, u)) is not None}
         lines: list[m.UnitLine] = []
         inside_at: int | None = None

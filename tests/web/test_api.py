@@ -438,7 +438,8 @@ def test_units_as_of_a_date_show_the_district_before_the_july_2025_restructuring
     assert before["units"][0] == {**before["units"][0], "code": "lao-cai", "depth": 0}
     mine = api.client(SECRETARY).get(f"{API}/units").json()
     assert [u["code"] for u in mine["units"]] == [CELL]
-    _refusal(auditor.get(f"{API}/units", params={"as_of": "31/12/2024"}), 422)
+    for not_a_date in ("31/12/2024", "0.0", "2024-02-30"):
+        _refusal(auditor.get(f"{API}/units", params={"as_of": not_a_date}), 422)
 
 
 # --- the audit trail ---------------------------------------------------------------------------------------------
@@ -485,7 +486,9 @@ def test_the_auditor_learns_whether_the_signed_chain_verifies(api: Api) -> None:
 
 
 def test_the_openapi_document_describes_every_operation_with_a_summary_and_response_models(api: Api) -> None:
-    document = api.client().get("/openapi.json").json()
+    served = api.client().get("/openapi.json")
+    assert "set-cookie" not in served.headers
+    document = served.json()
     assert document["paths"]
     assert all(path.startswith(API) for path in document["paths"])
     for path, operations in document["paths"].items():
