@@ -10,6 +10,7 @@ Refusals are JSON (`Problem`) with the status the pages use: 401 no valid token,
 the route class below, which only the API's routes use: the pages keep their HTML error pages.
 """
 
+import logging
 import sqlite3
 import threading
 import time
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing import persistence as es_persistence
 from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +30,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import Message
@@ -53,9 +54,9 @@ from workflow.authorization import ancestors
 from workflow.clock import VIETNAM, end_of_day, start_of_day
 from workflow.engine import DecisionRequest, Receipt
 from workflow.spec import spec_for
+from workflow.store import StoreUnavailable
 
 N_ = labels.N_
-T = TypeVar("T")
 PREFIX = "/api/v1"
 # A JSON body larger than this is refused before it is read whole; an evidence upload may be as large as the
 # engine's limit on a file, plus room for the multipart framing.
@@ -118,11 +119,19 @@ def _refused(request: Request, error: Exception) -> Response:
     if isinstance(error, HTTPException):
         status = error.status_code if error.status_code in _TITLES else 422
         return _problem(request, status, _TITLES[status], str(error.detail))
-    # A store that fails (a lock held too long, a server gone) is not the caller's fault, and changed nothing.
+    # Not the caller's fault, and nothing was changed (a command's save is one transaction).
+    _log.warning("the store failed on %s %s", request.method, request.url.path, exc_info=error)
     return _problem(request, 503, _TITLES[503], type(error).__name__)
 
 
-_STORE_FAILURES = (PersistenceError, SQLAlchemyError, sqlite3.Error)
+# A store that cannot answer now (a lock held too long, a server gone, a pool exhausted): 503, and logged for the
+# operator. Anything else that escapes is a defect and stays a 500 with its traceback in the log.
+_STORE_FAILURES = (
+    es_persistence.OperationalError, es_persistence.InterfaceError, es_persistence.ConnectionUnavailableError,
+    sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.TimeoutError,
+    sqlite3.OperationalError, StoreUnavailable,
+)
+_log = logging.getLogger(__name__)
 
 
 def _limited(request: Request, limit: int) -> Request:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from domain.actor import Actor
 from domain.ids import person_id, unit_id
 from domain.values import Role
+from projections.models import dossiers as dossiers_model
 from tests.web.api_world import API, PDF, Api, api_on
 from tests.web.world import (
     APPROVER,
@@ -536,3 +538,14 @@ def test_a_path_the_api_does_not_have_is_a_json_404_and_a_method_it_does_not_off
     refused = auditor.delete(f"{API}/dossiers")
     _refusal(refused, 405)
     assert refused.headers["allow"] == "GET, POST"
+
+
+def test_a_store_that_cannot_answer_is_a_json_503_not_a_server_error(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked(*_: object, **__: object) -> object:
+        raise OperationalError("SELECT …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(dossiers_model, "list_dossiers", locked)
+    body = _refusal(api.client(AUDITOR).get(f"{API}/dossiers"), 503)
+    assert body["detail"] == "OperationalError"
