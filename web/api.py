@@ -237,6 +237,10 @@ def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
 
 # A date is only YYYY-MM-DD: pydantic's own date type would also take "0.0" (a Unix time) for 1970-01-01.
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# A date, or an ISO 8601 date-time with or without its offset (2024-11-30T17:00:00+07:00, …Z).
+MOMENT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
 
 
 def _day(text: str, what: str) -> date:
@@ -444,9 +448,10 @@ def register(app: FastAPI, site: Site) -> None:
         who: CallerDep,
         dossier_id: UUID,
         response: Response,
-        as_of: Annotated[str | None, Query(max_length=40, description="The dossier as it stood then: a date-time "
-                                           "(without an offset, Vietnam's time) or a date (the end of that day).")]
-        = None,
+        as_of: Annotated[str | None, Query(
+            pattern=MOMENT_PATTERN, description="The dossier as it stood then: a date-time (without an offset, "
+            "Vietnam's time) or a date (the end of that day)."
+        )] = None,
         version: Annotated[int | None, Query(ge=1, le=10**9, description="The dossier at this version.")] = None,
     ) -> m.DossierDetail:
         """One dossier from the event log: now, as it stood at a moment (as_of), or at a version."""
@@ -666,9 +671,11 @@ def register(app: FastAPI, site: Site) -> None:
         = None,
         action: Annotated[str | None, Query(max_length=100, description="An event name such as Approved.")] = None,
         year: Annotated[int | None, Query(ge=1900, le=9999)] = None,
-        since: Annotated[str | None, Query(max_length=40, description="From this date-time or date.")] = None,
-        until: Annotated[str | None, Query(max_length=40, description="Up to this date-time or date (inclusive).")]
+        since: Annotated[str | None, Query(pattern=MOMENT_PATTERN, description="From this date-time or date.")]
         = None,
+        until: Annotated[str | None, Query(
+            pattern=MOMENT_PATTERN, description="Up to this date-time or date (inclusive)."
+        )] = None,
         dossier: Annotated[UUID | None, Query()] = None,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
