@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -95,6 +97,29 @@ def test_token_commands_refuse_bad_input_in_one_line(demo_data: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
         assert result.stdout == ""
     assert runner.invoke(cli, ["token", "list"]).stdout.strip() == "no token"
+
+
+AWKWARD = st.sampled_from(["\x00", "\n", "\x1b", "\udcff", "\u2028", "\u202e", "²", "٢", "/", " ", "Đ", "\ufeff"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(st.text(st.one_of(AWKWARD, st.characters()), max_size=30), st.just("9" * 5000), st.just("")),
+    command=st.sampled_from([
+        lambda t: ["token", "create", t], lambda t: ["token", "create", SECRETARY, "--label", t],
+        lambda t: ["token", "create", SECRETARY, "--expires", t], lambda t: ["token", "list", t],
+        lambda t: ["token", "revoke", t],
+    ]),
+)
+def test_any_argument_to_the_token_commands_ends_in_an_answer_or_a_one_line_refusal(
+    demo_data: Path, text: str, command: object
+) -> None:
+    result = CliRunner().invoke(cli, command(text))  # type: ignore[operator]
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 2:
+        assert result.stderr.startswith("error: ")
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.postgres
