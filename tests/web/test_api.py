@@ -549,3 +549,36 @@ def test_a_store_that_cannot_answer_is_a_json_503_not_a_server_error(
     monkeypatch.setattr(dossiers_model, "list_dossiers", locked)
     body = _refusal(api.client(AUDITOR).get(f"{API}/dossiers"), 503)
     assert body["detail"] == "OperationalError"
+
+
+def _every_operation(api: Api) -> list[tuple[str, str]]:
+    document = api.client().get("/openapi.json").json()
+    did = api.dossier_id()
+    return [
+        (method.upper(), path.replace("{dossier_id}", did).replace("{action}", "submit"))
+        for path, operations in document["paths"].items() for method in operations
+    ]
+
+
+def test_every_operation_refuses_a_call_without_a_token_and_changes_nothing(api: Api) -> None:
+    did = api.dossier_id()
+    before = api.version(did)
+    operations = _every_operation(api)
+    assert len(operations) == 14
+    for method, path in operations:
+        response = api.client().request(method, path, json={})
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["status"] == 401
+    assert api.version(did) == before
+
+
+def test_every_operation_refuses_a_person_whose_roles_have_ended(api: Api) -> None:
+    client = api.client(APPROVER)
+    person = api.web.engine.person(person_id(APPROVER))
+    admin = Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai"))
+    for grant in person.grants.values():
+        receipt = api.web.engine.revoke_role(admin, person.id, grant.grant_id, on=date(2025, 12, 1), reason="Nghỉ hưu")
+        assert api.web.site.side.wait_for(receipt.position).reached
+    for method, path in _every_operation(api):
+        response = client.request(method, path, json={})
+        assert response.status_code == 403, (method, path, response.text)
