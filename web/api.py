@@ -37,6 +37,7 @@ from starlette.types import Message
 
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from domain.ids import dossier_id as dossier_id_of
 from domain.ids import person_id
 from domain.person import Person
 from domain.unit import Unit
@@ -565,15 +566,51 @@ def register(app: FastAPI, site: Site) -> None:
         _etag(response, shown.version)
         return shown
 
+    def approver_over(who: Caller, superior: Unit) -> Actor:
+        approver = next((a for a in who.actors() if a.role is Role.APPROVER and a.unit_id == superior.id), None)
+        if approver is None:
+            raise NotAuthorized(f"deciding the units directly below {superior.name} needs the approver role over it")
+        return approver
+
+    @router.get("/decision-lists", response_model=m.DecisionListView, responses=_REFUSALS)
+    def decision_list(
+        who: CallerDep,
+        superior: Annotated[str, Query(min_length=1, max_length=m.MAX_CODE, description="The deciding unit's code.")],
+        year: Annotated[int, Query(ge=1900, le=9999)],
+    ) -> m.DecisionListView:
+        """The dossiers directly below a superior that wait for its decision, with the quota of each group."""
+        unit = engine.unit_by_code(superior.strip())
+        approver_over(who, unit)
+        period = engine.period(year)
+        candidates: list[m.Candidate] = []
+        for child_id in unit.children_as_of(period.end_date):
+            did = dossier_id_of(child_id, year)
+            try:
+                dossier = engine.dossier(did)
+            except NotFound:
+                continue
+            if dossier.state not in (DossierState.ENDORSED, DossierState.REOPENED):
+                continue
+            child = engine.unit(child_id)
+            candidates.append(m.Candidate(
+                id=did, unit=unit_ref(child, period.end_date), group=child.group, version=dossier.version,
+                state=dossier.state, proposed_level=dossier.proposed_level,
+            ))
+        candidates.sort(key=lambda c: (c.group, i18n.vietnamese_key(c.unit.name)))
+        groups = sorted({c.group for c in candidates} | {q.group for q in statistics_model.quota_meters(
+            store, unit.id, year)})
+        quota = [engine.quota(unit.id, year, g) for g in groups]
+        return m.DecisionListView(
+            superior=unit_ref(unit, who.today), year=year, candidates=candidates,
+            quota=[m.QuotaFigure(group=q.group, good_or_better=q.good_or_better, excellent=q.excellent, cap=q.cap)
+                   for q in quota],
+        )
+
     @router.post("/decision-lists", response_model=m.DecisionListOut, responses=_COMMAND_REFUSALS)
     def decide_list(who: CallerDep, body: m.DecisionListIn) -> m.DecisionListOut:
         """Decide several dossiers of the units directly below one superior at once, against the quota."""
         superior = engine.unit_by_code(body.superior.strip())
-        approver = next(
-            (a for a in who.actors() if a.role is Role.APPROVER and a.unit_id == superior.id), None
-        )
-        if approver is None:
-            raise NotAuthorized(f"deciding the units directly below {superior.name} needs the approver role over it")
+        approver = approver_over(who, superior)
         for line in body.decisions:
             dossier, _ = viewable_dossier(who, line.dossier)
             if dossier.year != body.year:

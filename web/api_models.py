@@ -202,6 +202,24 @@ class DecidedDossier(BaseModel):
     level: Classification | None
 
 
+class Candidate(BaseModel):
+    id: UUID
+    unit: UnitRef
+    group: str
+    version: int = Field(description="Send it back as the line's version.")
+    state: DossierState
+    proposed_level: Classification | None
+
+
+class DecisionListView(BaseModel):
+    """What a standing committee decides at one meeting: the dossiers directly below waiting for a decision."""
+
+    superior: UnitRef
+    year: int
+    candidates: list[Candidate]
+    quota: list[QuotaFigure] = Field(description="The excellent-quota of each group now.")
+
+
 class DecisionListOut(BaseModel):
     quota: list[QuotaFigure] = Field(description="The excellent-quota of each group touched, after the decisions.")
     dossiers: list[DecidedDossier]

@@ -386,6 +386,31 @@ def test_an_approver_decides_a_list_and_the_quota_refuses_too_many_excellent(api
     assert {i["unit"]["code"] for i in listed["items"]} == {"mk-nam-lu"}
 
 
+def test_the_approver_reads_the_list_to_decide_and_decides_it_with_the_versions_read(api: Api) -> None:
+    approver = api.client(PROVINCE_APPROVER)
+    view = approver.get(f"{API}/decision-lists", params={"superior": "lao-cai", "year": 2025})
+    assert view.status_code == 200, view.text
+    listed = view.json()
+    (candidate,) = listed["candidates"]
+    assert candidate["unit"]["code"] == "mk-nam-lu"
+    assert candidate["state"] == "endorsed"
+    assert candidate["version"] == api.version(candidate["id"])
+    assert listed["quota"]
+    line = {"dossier": candidate["id"], "version": candidate["version"]}
+    decided = approver.post(f"{API}/decision-lists", json={"superior": "lao-cai", "year": 2025, "decisions": [line]})
+    assert decided.status_code == 200, decided.text
+    after = approver.get(f"{API}/decision-lists", params={"superior": "lao-cai", "year": 2025}).json()
+    assert after["candidates"] == []
+
+
+def test_only_the_approver_over_the_superior_reads_its_list_to_decide(api: Api) -> None:
+    query = {"superior": "lao-cai", "year": 2025}
+    _refusal(api.client(APPROVER).get(f"{API}/decision-lists", params=query), 403)
+    _refusal(api.client(AUDITOR).get(f"{API}/decision-lists", params=query), 403)
+    _refusal(api.client(PROVINCE_APPROVER).get(f"{API}/decision-lists", params={**query, "year": 2031}), 404)
+    _refusal(api.client(PROVINCE_APPROVER).get(f"{API}/decision-lists", params={"year": 2025}), 422)
+
+
 def test_only_the_approver_over_the_superior_decides_its_list(api: Api) -> None:
     did = api.dossier_id("mk-nam-lu")
     body = {"superior": "lao-cai", "year": 2025, "decisions": [{"dossier": did, "level": "good"}]}
@@ -564,7 +589,7 @@ def test_every_operation_refuses_a_call_without_a_token_and_changes_nothing(api:
     did = api.dossier_id()
     before = api.version(did)
     operations = _every_operation(api)
-    assert len(operations) == 14
+    assert len(operations) == 15
     for method, path in operations:
         response = api.client().request(method, path, json={})
         assert response.status_code == 401, (method, path, response.text)
