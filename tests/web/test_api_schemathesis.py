@@ -19,7 +19,7 @@ from tests.web.world import SECRETARY, Web
 
 # Generated requests per operation and mode: enough to find what the document allows but the app refuses badly, few
 # enough that the whole run stays well under two minutes on a loaded two-core machine.
-EXAMPLES = 20
+EXAMPLES = 15
 
 
 # The provincial administrator reads every unit, the audit trail and the chain, and opens dossiers, but the engine
