@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from domain.ids import person_id
 from projections.store import make_engine
 from tests.web.api_world import API
-from tests.web.world import AUDITOR, SECRETARY, copy_of, web_on
+from tests.web.world import AUDITOR, CELL, REVIEWER, SECRETARY, copy_of, web_on
 from web.cli import app as cli
 from web.demo import play_demo
 from web.server import accounts_url
@@ -131,9 +131,22 @@ def test_tokens_live_in_the_stores_postgresql_database(fresh_postgres_url: str, 
     finally:
         engine.close()
     with web_on(data_dir, fresh_postgres_url) as web:
-        token, _ = Tokens(make_engine(accounts_url(fresh_postgres_url, data_dir))).create(person_id(AUDITOR))
-        client = TestClient(web.app, headers={"Authorization": f"Bearer {token}"})
-        listed = client.get(f"{API}/dossiers", params={"year": 2025})
+        tokens = Tokens(make_engine(accounts_url(fresh_postgres_url, data_dir)))
+
+        def client(username: str) -> TestClient:
+            token, _ = tokens.create(person_id(username))
+            return TestClient(web.app, headers={"Authorization": f"Bearer {token}"})
+
+        auditor = client(AUDITOR)
+        listed = auditor.get(f"{API}/dossiers", params={"year": 2025})
         assert listed.status_code == 200, listed.text
         assert listed.json()["total"] == 5
+        # A step through the API, and the reviewer's list showing it at once: read-your-writes on PostgreSQL.
+        did = str(web.engine.find_dossier(f"{CELL}/2025"))
+        secretary = client(SECRETARY)
+        etag = secretary.get(f"{API}/dossiers/{did}").headers["etag"]
+        submitted = secretary.post(f"{API}/dossiers/{did}/actions/submit", json={}, headers={"If-Match": etag})
+        assert submitted.status_code == 200, submitted.text
+        waiting = client(REVIEWER).get(f"{API}/dossiers", params={"year": 2025, "state": "submitted"}).json()
+        assert did in {i["id"] for i in waiting["items"]}
     assert not (data_dir / "web.sqlite").exists()
