@@ -690,9 +690,13 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id, a
     chosen = token_id.strip()
     if not (chosen.isascii() and chosen.isalnum() and len(chosen) <= 32):
         raise fail(f"{quoted(token_id)} is not a token id (see `dossierflow token list`)")
-    record = _tokens().revoke(chosen)
-    if record is None:
+    revoked = _tokens().revoke(chosen)
+    if revoked is None:
         raise fail(f"no token {quoted(token_id)} (see `dossierflow token list`)")
+    record, now = revoked
+    if not now and record.revoked_at is not None:
+        typer.echo(f"token {record.token_id} was already revoked on {_day(record.revoked_at)}")
+        return
     typer.echo(f"token {record.token_id} revoked")
 
 

@@ -101,16 +101,18 @@ class Tokens:
                 conn.execute(update(TOKENS).where(TOKENS.c.key == key).values(last_used_at=now))
         return record
 
-    def revoke(self, token_id: str) -> TokenRecord | None:
-        """Revoke a token by its id; None when there is no such token. Revoking twice keeps the first time."""
+    def revoke(self, token_id: str) -> tuple[TokenRecord, bool] | None:
+        """Revoke a token by its id: its record and whether this call revoked it (a second revocation keeps the
+        first one's time); None when there is no such token."""
         with self.engine.begin() as conn:
             row = conn.execute(select(TOKENS).where(TOKENS.c.token_id == token_id)).first()
             if row is None:
                 return None
-            if row.revoked_at is None:
-                conn.execute(update(TOKENS).where(TOKENS.c.token_id == token_id).values(revoked_at=time.time()))
-                row = conn.execute(select(TOKENS).where(TOKENS.c.token_id == token_id)).first()
-        return _record(row)
+            if row.revoked_at is not None:
+                return _record(row), False
+            conn.execute(update(TOKENS).where(TOKENS.c.token_id == token_id).values(revoked_at=time.time()))
+            row = conn.execute(select(TOKENS).where(TOKENS.c.token_id == token_id)).first()
+        return _record(row), True
 
     def listed(self, person_id: UUID | None = None) -> list[TokenRecord]:
         query = select(TOKENS).order_by(TOKENS.c.created_at)

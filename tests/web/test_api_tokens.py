@@ -77,7 +77,11 @@ def test_token_create_prints_a_token_once_that_the_api_accepts_and_revoke_ends_i
         assert client.get(f"{API}/me").json()["username"] == AUDITOR
         revoked = runner.invoke(cli, ["token", "revoke", token_id])
         assert revoked.exit_code == 0, revoked.output
+        assert revoked.stdout.strip() == f"token {token_id} revoked"
         assert client.get(f"{API}/me").status_code == 401
+        again = runner.invoke(cli, ["token", "revoke", token_id])
+        assert again.exit_code == 0
+        assert "was already revoked on" in again.stdout
     assert "revoked" in runner.invoke(cli, ["token", "list", AUDITOR]).stdout
 
 
