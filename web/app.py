@@ -227,7 +227,8 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     @app.middleware("http")
     async def visit_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
-        if not path.startswith("/static/") and path != "/healthz":
+        # The API authenticates by bearer token alone and has no use for a session (nor should it make one).
+        if not path.startswith(("/static/", "/api/")) and path not in ("/healthz", "/openapi.json"):
             request.state.visit = _visit(site, request)
         response = await call_next(request)
         headers = response.headers
@@ -251,11 +252,12 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
         # The trivial endpoint: the load benchmark's yardstick, and a liveness probe.
         return JSONResponse({"ok": True})
 
-    from web import routes  # the routes need the app's helpers above; imported here to keep one module per concern
+    from web import api, routes  # the routes need the app's helpers above; imported here to keep one module per concern
 
     routes.register(app, site)
     from web import admin  # the administration pages, and the workflow page (web/workflow_page.py)
     admin.register(app, site)
+    api.register(app, site)
     return app
 
 

@@ -26,6 +26,7 @@ from web import listings, report
 from web.readside import open_read_side
 from web.report import printable
 from web.settings import SettingsError, load_settings
+from web.tokens import Tokens
 from workflow import store
 from workflow.bootstrap import build_engine
 from workflow.clock import end_of_day, local_date, start_of_day
@@ -604,6 +605,99 @@ def _known_read_model(side: ReadSide, name: str | None) -> str:
         known = ", ".join(side.store.projections)
         raise fail(f"{quoted(name or '')} is not a read model; the read models are {known}")
     return name
+
+
+token_app = typer.Typer(
+    help="Bearer tokens for API clients: made for a person, shown once, stored hashed, revocable.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+
+def _tokens() -> Tokens:
+    from projections.store import make_engine
+    from web.server import accounts_url
+
+    settings = load_settings()
+    try:
+        return Tokens(make_engine(accounts_url(settings.database_url, settings.data_dir)))
+    except SQLAlchemyError as error:
+        raise fail(f"cannot open the accounts database: {_one_line(error)}") from None
+
+
+@token_app.command("create")
+def token_create(
+    person: Annotated[str, typer.Argument(help="The person's username.")],
+    label: Annotated[str, typer.Option(help="What the token is for (shown by `token list`).")] = "",
+    expires: Annotated[
+        str | None, typer.Option(help="The last day the token works (default: until revoked).", metavar="DATE")
+    ] = None,
+) -> None:
+    """Make an API token for a person and print it, once: it acts under that person's grants valid at each call."""
+    username = clean_argument(person, "a username")
+    note = clean_argument(label, "a label") if label else ""
+    last_day = parse_date(expires) if expires is not None else None
+    with engine_session(read_only=True) as engine:
+        found = engine.person_by_username(username)
+        today = local_date(engine.clock())
+        if last_day is not None and last_day < today:
+            raise fail(f"{last_day} is in the past; a token must work at least until today")
+        token, record = _tokens().create(found.id, label=note, expires_on=last_day)
+        if not found.grants_on(today):
+            typer.secho(
+                f"warning: {printable(found.full_name)} holds no role valid today; the token is refused (403) "
+                "until they do", err=True, fg=typer.colors.YELLOW,
+            )
+    typer.echo(token)
+    typer.echo(
+        f"token {record.token_id} for {username}: shown only now, keep it secret; "
+        f"`dossierflow token revoke {record.token_id}` ends it", err=True,
+    )
+
+
+@token_app.command("list")
+def token_list(
+    person: Annotated[str | None, typer.Argument(help="Only this person's tokens (username).")] = None,
+) -> None:
+    """Every token (never the secret itself): its id, person, label, when made, last used, expiry, revocation."""
+    pid = person_id(clean_argument(person, "a username")) if person is not None else None
+    with engine_session(read_only=True) as engine:
+        records = _tokens().listed(pid)
+        if not records:
+            typer.echo("no token" + (f" for {quoted(person or '')}" if person else ""))
+            return
+        for r in records:
+            try:
+                who = engine.person(r.person_id).username
+            except DomainError:
+                who = str(r.person_id)
+            state = "revoked " + _day(r.revoked_at) if r.revoked_at else (
+                f"expires {r.expires_on}" if r.expires_on else "active"
+            )
+            used = _day(r.last_used_at) if r.last_used_at else "never"
+            typer.echo(
+                f"{r.token_id}  {who}  made {_day(r.created_at)}  last used {used}  {state}  {printable(r.label)}"
+            )
+
+
+def _day(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(timestamp)) + " UTC"
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id, as `token list` shows it.")]) -> None:
+    """End a token at once: any call with it is answered 401 from now on."""
+    chosen = token_id.strip()
+    if not (chosen.isascii() and chosen.isalnum() and len(chosen) <= 32):
+        raise fail(f"{quoted(token_id)} is not a token id (see `dossierflow token list`)")
+    revoked = _tokens().revoke(chosen)
+    if revoked is None:
+        raise fail(f"no token {quoted(token_id)} (see `dossierflow token list`)")
+    record, now = revoked
+    if not now and record.revoked_at is not None:
+        typer.echo(f"token {record.token_id} was already revoked on {_day(record.revoked_at)}")
+        return
+    typer.echo(f"token {record.token_id} revoked")
 
 
 @app.command()

@@ -1,0 +1,838 @@
+"""The JSON API under /api/v1, and its OpenAPI document at /openapi.json.
+
+Callers prove who they are with a bearer token (`dossierflow token create`); the engine decides what they may do
+from the token's person's grants valid at the moment of the call, as it does for the pages. The session cookie of
+the pages is not accepted here: a call carrying only the cookie is answered 401, so that no page of another site can
+make a signed-in browser act through the API, and the API needs no CSRF token.
+
+Refusals are JSON (`Problem`) with the status the pages use: 401 no valid token, 403 not allowed, 404 unknown,
+409 stale version or a step not possible in this state, 413 too large, 422 bad input. They are mapped in one place,
+the route class below, which only the API's routes use: the pages keep their HTML error pages.
+"""
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Annotated, Any
+from uuid import UUID
+
+from eventsourcing import persistence as es_persistence
+from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import exc as sqlalchemy_exc
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import Message
+
+from domain.actor import Actor
+from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from domain.ids import dossier_id as dossier_id_of
+from domain.ids import person_id
+from domain.person import Person
+from domain.unit import Unit
+from domain.values import Answer, DossierState, Grade, Role
+from projections.models import access as access_model
+from projections.models import audit as audit_model
+from projections.models import dossiers as dossiers_model
+from projections.models import statistics as statistics_model
+from projections.models import units as units_model
+from web import api_models as m
+from web import i18n, labels, sentences
+from web.app import Site
+from web.tokens import Tokens
+from workflow.authorization import ancestors
+from workflow.clock import VIETNAM, end_of_day, start_of_day
+from workflow.engine import DecisionRequest, Receipt
+from workflow.spec import spec_for
+from workflow.store import StoreUnavailable
+
+N_ = labels.N_
+PREFIX = "/api/v1"
+# A JSON body larger than this is refused before it is read whole; an evidence upload may be as large as the
+# engine's limit on a file, plus room for the multipart framing.
+MAX_JSON_BODY = 1024 * 1024
+_MULTIPART_ROOM = 64 * 1024
+
+_TITLES = {
+    401: N_("A valid API token is needed"),
+    403: N_("You may not do this"),
+    404: N_("Not found"),
+    405: N_("This method is not offered here"),
+    409: N_("This conflicts with the dossier's present state"),
+    413: N_("The request is too large"),
+    422: N_("Something in the request is not valid"),
+    503: N_("The store is unavailable; try again"),
+}
+
+
+class Refusal(Exception):
+    """A refusal of the API's own (not the engine's): answered as a Problem with this status."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers or {}
+
+
+class _TooLarge(HTTPException):
+    # An HTTPException, so that FastAPI lets it through its body parsing unchanged (anything else becomes a 400).
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit:,} bytes")
+
+
+def _problem(request: Request, status: int, title: str, detail: str, errors: Sequence[m.ProblemItem] = (),
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    translations = i18n.translations(i18n.negotiate(request.headers.get("accept-language")))
+    body = m.Problem(status=status, title=str(translations.gettext(title)), detail=detail, errors=list(errors))
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def _validation_items(error: RequestValidationError) -> list[m.ProblemItem]:
+    items = []
+    for e in error.errors()[:50]:
+        location = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
+        items.append(m.ProblemItem(location=location, message=str(e.get("msg", ""))[:500]))
+    return items
+
+
+def _refused(request: Request, error: Exception) -> Response:
+    """The one place where what went wrong becomes an HTTP answer."""
+    if isinstance(error, Refusal):
+        return _problem(request, error.status, _TITLES.get(error.status, _TITLES[422]), error.detail,
+                        headers=error.headers)
+    if isinstance(error, DomainError):
+        status, headline = labels.refusal(error)
+        # The engine's sentence in the language negotiated for the title, as the pages show it.
+        locale = i18n.negotiate(request.headers.get("accept-language"))
+        detail = sentences.say(error.message, i18n.translations(locale), i18n.Formats(locale))
+        return _problem(request, status, headline, detail)
+    if isinstance(error, RequestValidationError):
+        items = _validation_items(error)
+        detail = "; ".join(f"{'.'.join(map(str, i.location))}: {i.message}" for i in items[:5])
+        return _problem(request, 422, _TITLES[422], detail, items)
+    if isinstance(error, HTTPException):
+        status = error.status_code if error.status_code in _TITLES else 422
+        return _problem(request, status, _TITLES[status], str(error.detail))
+    # Not the caller's fault, and nothing was changed (a command's save is one transaction).
+    _log.warning("the store failed on %s %s", request.method, request.url.path, exc_info=error)
+    return _problem(request, 503, _TITLES[503], type(error).__name__)
+
+
+# A store that cannot answer now (a lock held too long, a server gone, a pool exhausted): 503, and logged for the
+# operator. Anything else that escapes is a defect and stays a 500 with its traceback in the log.
+_STORE_FAILURES = (
+    es_persistence.OperationalError, es_persistence.InterfaceError, es_persistence.ConnectionUnavailableError,
+    sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.TimeoutError,
+    sqlite3.OperationalError, StoreUnavailable,
+)
+_log = logging.getLogger(__name__)
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The request, its body refused past `limit` bytes: by its Content-Length at once, or as it arrives."""
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > limit:
+        raise _TooLarge(limit)
+    received = 0
+    receive = request.receive
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _TooLarge(limit)
+        return message
+
+    return Request(request.scope, counted)
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {str(field.alias) for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _known_parameters(request: Request, known: set[str]) -> None:
+    # A misspelt filter (?stat=draft) silently ignored would answer another question than the one asked.
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        offered = ", ".join(sorted(known)) or "none"
+        raise Refusal(422, f"unknown query parameter '{unknown[0][:40]}'; this operation takes: {offered}")
+
+
+def _route_class(site: Site) -> type[APIRoute]:
+    class ApiRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            inner = super().get_route_handler()
+            known = _query_names(self.dependant)
+            limit = MAX_JSON_BODY
+            if self.path.endswith("/evidence"):
+                limit = site.engine.evidence_policy.max_bytes + _MULTIPART_ROOM
+
+            async def handler(request: Request) -> Response:
+                try:
+                    _known_parameters(request, known)
+                    response = await inner(_limited(request, limit))
+                except (Refusal, DomainError, RequestValidationError, HTTPException, *_STORE_FAILURES) as error:
+                    response = _refused(request, error)
+                response.headers.setdefault("Cache-Control", "no-store")
+                response.headers["Vary"] = "Authorization, Accept-Language"
+                return response
+
+            return handler
+
+    return ApiRoute
+
+
+# --- who calls -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person a token acts for, and the roles they may act in today."""
+
+    person: Person
+    authorities: list[access_model.Authority]
+    today: date
+
+    def actors(self) -> list[Actor]:
+        return [
+            Actor(self.person.id, a.role, a.unit_id, a.holder_id if a.delegation_id is not None else None)
+            for a in self.authorities
+        ]
+
+    def held(self, roles: set[Role] | None = None) -> set[UUID]:
+        return {a.unit_id for a in self.authorities if roles is None or a.role in roles}
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token made by `dossierflow token create USERNAME`.")
+_NEEDS_TOKEN = {"WWW-Authenticate": 'Bearer realm="dossierflow"'}
+_BAD_TOKEN = {"WWW-Authenticate": 'Bearer realm="dossierflow", error="invalid_token"'}
+
+
+def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
+    """A date-time (with its offset; without one, Vietnam's time), or a date: the end of that day in Vietnam (its
+    start when `day_ends` is false)."""
+    text = text.strip()
+    try:
+        if not text.isascii() or len(text) > 40:
+            raise ValueError(text)
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return end_of_day(day) if day_ends else start_of_day(day)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Refusal(422, f"{what}: '{text[:40]}' is not a date-time like 2024-11-30T17:00:00+07:00 or a date "
+                           "like 2024-11-30") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
+
+
+# A date is only YYYY-MM-DD: pydantic's own date type would also take "0.0" (a Unix time) for 1970-01-01.
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# A date, or an ISO 8601 date-time with or without its offset (2024-11-30T17:00:00+07:00, …Z).
+MOMENT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+
+
+def _day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refusal(422, f"{what}: '{text[:40]}' is not a date like 2024-12-31") from None
+
+
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
+IF_MATCH_TEXT = 'The version read, as its ETag gave it ("7"); a newer one is 409. Without it nothing is compared.'
+
+
+def _expected(if_match: str | None) -> int | None:
+    """The version an If-Match header names ("7", 7 or W/"7"); none, or *, checks nothing."""
+    if if_match is None or if_match.strip() in ("", "*"):
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        raise Refusal(422, f"If-Match: '{if_match[:40]}' is not a dossier version like \"7\"")
+    return int(raw)
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+# Every route answers these (besides its own 200): documented once, so that clients know the shape of a refusal.
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": m.Problem, "description": str(title)}
+    for status, title in _TITLES.items() if status in (401, 403, 404, 422, 503)
+}
+_COMMAND_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **_REFUSALS, 409: {"model": m.Problem, "description": "A stale version (If-Match) or a step not possible now"},
+    413: {"model": m.Problem, "description": _TITLES[413]},
+}
+
+
+class Step(Enum):
+    """The workflow's steps a caller may take by name (answers and evidence have routes of their own)."""
+
+    submit = "submit"
+    resubmit = "resubmit"
+    withdraw = "withdraw"
+    restore = "restore"
+    endorse = "endorse"
+    return_to_unit = "return_to_unit"
+    approve = "approve"
+    return_to_committee = "return_to_committee"
+    mark_not_rated = "mark_not_rated"
+    reopen = "reopen"
+
+
+def register(app: FastAPI, site: Site) -> None:
+    engine = site.engine
+    store = site.side.store
+    tokens = Tokens(site.accounts.engine)
+    router = APIRouter(prefix=PREFIX, route_class=_route_class(site), tags=["dossierflow"])
+    verify_lock = threading.Lock()
+
+    def caller(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        if credentials is None:
+            raise Refusal(
+                401, "send the header 'Authorization: Bearer <token>' (`dossierflow token create USERNAME` makes "
+                     "one); the session cookie of the pages is not accepted by the API", _NEEDS_TOKEN,
+            )
+        today = site.today()
+        record = tokens.resolve(credentials.credentials.strip(), today)
+        if record is None:
+            raise Refusal(401, "this token is unknown, revoked or expired", _BAD_TOKEN)
+        try:
+            person = engine.person(record.person_id)
+        except NotFound:
+            raise Refusal(401, "this token's person is not in this store", _BAD_TOKEN) from None
+        authorities = access_model.authorities(store, person.id, today)
+        if not authorities and not person.grants_on(today):
+            raise Refusal(403, f"{person.full_name} holds no role valid today; a token acts only under its "
+                               "person's grants valid at the time of the call")
+        return Caller(person, authorities, today)
+
+    CallerDep = Annotated[Caller, Depends(caller)]
+
+    # --- scope -----------------------------------------------------------------------------------------------------
+
+    def can_view(who: Caller, unit: Unit, roles: set[Role] | None = None) -> bool:
+        """As the pages decide it (web/routes.py can_view): the units a role is held over, and those below them."""
+        held = who.held(roles)
+        return unit.id in held or bool(held & set(ancestors(unit, who.today, engine.unit)))
+
+    def unit_ref(unit: Unit, day: date) -> m.UnitRef:
+        version = unit.as_of(day) or unit.current
+        return m.UnitRef(id=unit.id, code=unit.code, name=version.name)
+
+    def scoped_unit(who: Caller, code: str | None, roles: set[Role] | None = None) -> Unit:
+        """The unit a listing is about: the one named (which must be in the caller's scope), or the caller's own
+        when they hold their roles over one part of the tree."""
+        if code is not None:
+            found = engine.unit_by_code(code.strip())
+            if not can_view(who, found, roles):
+                raise NotAuthorized(f"{found.name} is outside the units your roles cover")
+            return found
+        held = who.held(roles)
+        if not held:
+            raise NotAuthorized("this needs the auditor or administrator role" if roles else "you hold no role")
+        units = [engine.unit(u) for u in held]
+        tops = [u for u in units if not held & set(ancestors(u, who.today, engine.unit))]
+        if len(tops) > 1:
+            codes = ", ".join(sorted(u.code for u in tops))
+            raise Refusal(422, f"you hold roles over several units ({codes}); name one with ?unit=CODE")
+        return tops[0]
+
+    def viewable_dossier(who: Caller, did: UUID) -> tuple[Any, Unit]:
+        dossier = engine.dossier(did)
+        unit = engine.unit(dossier.unit_id)
+        if not can_view(who, unit):
+            raise NotAuthorized(f"{unit.name} is outside the units your roles cover")
+        return dossier, unit
+
+    def available(who: Caller, did: UUID) -> dict[str, tuple[m.ActionOut, Actor]]:
+        found: dict[str, tuple[m.ActionOut, Actor]] = {}
+        for actor in who.actors():
+            for action in engine.available_actions(actor, did):
+                out = m.ActionOut(action=action.trigger, label=action.label, needs_reason=action.needs_reason)
+                found.setdefault(action.trigger, (out, actor))
+        return found
+
+    def actor_for(who: Caller, did: UUID, trigger: str) -> Actor:
+        """The role the caller fires `trigger` in; when none may, the one the engine will refuse with its reason."""
+        offered = available(who, did)
+        if trigger in offered:
+            return offered[trigger][1]
+        actors = who.actors()
+        if not actors:
+            raise NotAuthorized("you hold no role valid today")
+        rule_role = spec_for(engine.dossier(did).workflow_version).rule(trigger).role
+        return ([a for a in actors if a.role is rule_role] or actors)[0]
+
+    def detail(who: Caller, did: UUID) -> m.DossierDetail:
+        dossier, unit = viewable_dossier(who, did)
+        actions = [out for out, _ in available(who, did).values()]
+        return m.dossier_detail(dossier, unit_ref(unit, who.today), actions)
+
+    def wait(receipt: Receipt[Any]) -> None:
+        # Read-your-writes: what the caller lists next comes from the read models, so they must have seen this.
+        if receipt.position:
+            site.side.wait_for(receipt.position, timeout=site.wait_seconds)
+
+    # --- dossiers --------------------------------------------------------------------------------------------------
+
+    @router.get("/me", response_model=m.Me, responses=_REFUSALS)
+    def me(who: CallerDep) -> m.Me:
+        """The person the token acts for, and the roles they may act in today."""
+        roles = []
+        for a in who.authorities:
+            roles.append(m.RoleOut(
+                role=a.role, unit=unit_ref(engine.unit(a.unit_id), who.today),
+                on_behalf_of=a.holder_id if a.delegation_id is not None else None,
+            ))
+        return m.Me(id=who.person.id, username=who.person.username, full_name=who.person.full_name, roles=roles)
+
+    @router.get("/dossiers", response_model=m.DossierPage, responses=_REFUSALS)
+    def list_dossiers(
+        who: CallerDep,
+        unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code: it and those below "
+                                          "(default: the units the caller's roles cover).")] = None,
+        year: Annotated[int | None, Query(ge=1900, le=9999)] = None,
+        state: Annotated[list[DossierState] | None, Query()] = None,
+        overdue: Annotated[bool, Query(description="Only those past the deadline of the step they wait for.")] = False,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> m.DossierPage:
+        """The dossiers of a unit and of the units below it, newest year first, then by unit code; paged."""
+        top = scoped_unit(who, unit)
+        page = dossiers_model.list_dossiers(
+            store, year=year, unit_below=top.id, states=state, overdue_on=who.today if overdue else None,
+            offset=offset, limit=limit,
+        )
+        names = units_model.unit_names(store, {r.unit_id for r in page.rows})
+        items = [m.dossier_summary(r, names.get(r.unit_id, r.unit_code)) for r in page.rows]
+        return m.DossierPage(total=page.total, offset=offset, limit=limit, items=items)
+
+    @router.post("/dossiers", response_model=m.DossierDetail, status_code=201, responses=_COMMAND_REFUSALS)
+    def open_dossier(who: CallerDep, body: m.OpenDossier, response: Response) -> m.DossierDetail:
+        """Open a unit's dossier for a period (the unit's secretary, or an administrator over it)."""
+        target = engine.unit_by_code(body.unit.strip())
+        actors = who.actors()
+        chosen = (
+            [a for a in actors if a.role is Role.SECRETARY and a.unit_id == target.id]
+            or [a for a in actors if a.role is Role.ADMINISTRATOR]
+            or actors
+        )
+        if not chosen:
+            raise NotAuthorized("you hold no role valid today")
+        receipt = engine.open_dossier(chosen[0], target.id, body.year)
+        wait(receipt)
+        opened = detail(who, receipt.value)
+        _etag(response, opened.version)
+        response.headers["Location"] = f"{PREFIX}/dossiers/{opened.id}"
+        return opened
+
+    @router.get("/dossiers/{dossier_id}", response_model=m.DossierDetail, responses=_REFUSALS)
+    def read_dossier(
+        who: CallerDep,
+        dossier_id: UUID,
+        response: Response,
+        as_of: Annotated[str | None, Query(
+            pattern=MOMENT_PATTERN, description="The dossier as it stood then: a date-time (without an offset, "
+            "Vietnam's time) or a date (the end of that day)."
+        )] = None,
+        version: Annotated[int | None, Query(ge=1, le=10**9, description="The dossier at this version.")] = None,
+    ) -> m.DossierDetail:
+        """One dossier from the event log: now, as it stood at a moment (as_of), or at a version."""
+        if as_of is not None and version is not None:
+            raise Refusal(422, "give as_of or version, not both")
+        if as_of is None and version is None:
+            shown = detail(who, dossier_id)
+            _etag(response, shown.version)
+            return shown
+        current, unit = viewable_dossier(who, dossier_id)
+        if version is not None:
+            if version > current.version:
+                raise NotFound(f"version {version} does not exist; the dossier has versions 1 to {current.version}")
+            then = engine.dossier(dossier_id, version=version)
+            return m.dossier_detail(then, unit_ref(unit, who.today), [], None)
+        assert as_of is not None
+        moment = _parse_moment(as_of, "as_of")
+        then = engine.dossier_as_of(dossier_id, moment)
+        return m.dossier_detail(then, unit_ref(unit, moment.astimezone(VIETNAM).date()), [], moment)
+
+    @router.put("/dossiers/{dossier_id}/self-assessment", response_model=m.DossierDetail,
+                responses=_COMMAND_REFUSALS)
+    def record_self_assessment(
+        who: CallerDep,
+        dossier_id: UUID,
+        body: m.SelfAssessment,
+        response: Response,
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_TEXT)] = None,
+    ) -> m.DossierDetail:
+        """Record answers and facts of the self-assessment; what is not given stays as recorded."""
+        expected = _expected(if_match)
+        dossier, _ = viewable_dossier(who, dossier_id)
+        rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+        answers = {k: _answer(a, dossier.answers.get(k)) for k, a in body.answers.items()}
+        fact_types = {f.id: f.type for f in rule_set.facts}
+        facts = {k: _fact(k, v, fact_types.get(k)) for k, v in body.facts.items()}
+        actor = actor_for(who, dossier_id, "record_answers")
+        receipt = engine.record_answers(actor, dossier_id, answers=answers, facts=facts, expected_version=expected)
+        wait(receipt)
+        shown = detail(who, dossier_id)
+        _etag(response, shown.version)
+        return shown
+
+    @router.post("/dossiers/{dossier_id}/evidence", response_model=m.DossierDetail, status_code=201,
+                 responses=_COMMAND_REFUSALS)
+    def attach_evidence(
+        who: CallerDep,
+        dossier_id: UUID,
+        file: Annotated[UploadFile, File(description="The file; its type is checked by its content.")],
+        response: Response,
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_TEXT)] = None,
+    ) -> m.DossierDetail:
+        """Attach an evidence file (multipart/form-data, field `file`)."""
+        expected = _expected(if_match)
+        viewable_dossier(who, dossier_id)
+        most = engine.evidence_policy.max_bytes
+        # One byte past the limit is enough to refuse: an oversized file is never read whole.
+        data = file.file.read(most + 1)
+        if len(data) > most:
+            raise Refusal(413, f"the file is larger than {most:,} bytes")
+        name = (file.filename or "").strip()
+        if not name:
+            raise InvalidInput("the file needs a name (the filename of its multipart part)")
+        actor = actor_for(who, dossier_id, "attach_evidence")
+        receipt = engine.attach_evidence(actor, dossier_id, name=name, data=data, expected_version=expected)
+        wait(receipt)
+        shown = detail(who, dossier_id)
+        _etag(response, shown.version)
+        return shown
+
+    @router.post("/dossiers/{dossier_id}/actions/{action}", response_model=m.DossierDetail,
+                 responses=_COMMAND_REFUSALS)
+    def act(
+        who: CallerDep,
+        dossier_id: UUID,
+        action: Step,
+        response: Response,
+        body: m.ActionIn | None = None,
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_TEXT)] = None,
+    ) -> m.DossierDetail:
+        """Take a step of the workflow: submit, endorse, return, approve, reopen…; the reason and level in the body."""
+        expected = _expected(if_match)
+        viewable_dossier(who, dossier_id)
+        given = body or m.ActionIn()
+        trigger = action.value
+        actor = actor_for(who, dossier_id, trigger)
+        receipt: Receipt[Any]
+        if trigger in ("submit", "resubmit"):
+            receipt = engine.submit(actor, dossier_id, expected_version=expected)
+        elif trigger == "withdraw":
+            receipt = engine.withdraw(actor, dossier_id, reason=given.reason, expected_version=expected)
+        elif trigger == "restore":
+            receipt = engine.restore(actor, dossier_id, expected_version=expected)
+        elif trigger == "endorse":
+            receipt = engine.endorse(actor, dossier_id, level=given.level, note=given.note, reason=given.reason,
+                                     expected_version=expected)
+        elif trigger == "return_to_unit":
+            receipt = engine.return_to_unit(actor, dossier_id, reason=given.reason, expected_version=expected)
+        elif trigger == "approve":
+            receipt = engine.approve(actor, dossier_id, level=given.level, reason=given.reason,
+                                     expected_version=expected)
+        elif trigger == "return_to_committee":
+            receipt = engine.return_to_committee(actor, dossier_id, reason=given.reason, expected_version=expected)
+        elif trigger == "mark_not_rated":
+            receipt = engine.mark_not_rated(actor, dossier_id, reason=given.reason, ground=given.ground,
+                                            expected_version=expected)
+        else:
+            receipt = engine.reopen(actor, dossier_id, legal_basis=given.legal_basis, expected_version=expected)
+        wait(receipt)
+        shown = detail(who, dossier_id)
+        _etag(response, shown.version)
+        return shown
+
+    def approver_over(who: Caller, superior: Unit) -> Actor:
+        approver = next((a for a in who.actors() if a.role is Role.APPROVER and a.unit_id == superior.id), None)
+        if approver is None:
+            raise NotAuthorized(f"deciding the units directly below {superior.name} needs the approver role over it")
+        return approver
+
+    @router.get("/decision-lists", response_model=m.DecisionListView, responses=_REFUSALS)
+    def decision_list(
+        who: CallerDep,
+        superior: Annotated[str, Query(min_length=1, max_length=m.MAX_CODE, description="The deciding unit's code.")],
+        year: Annotated[int, Query(ge=1900, le=9999)],
+    ) -> m.DecisionListView:
+        """The dossiers directly below a superior that wait for its decision, with the quota of each group."""
+        unit = engine.unit_by_code(superior.strip())
+        approver_over(who, unit)
+        period = engine.period(year)
+        candidates: list[m.Candidate] = []
+        for child_id in unit.children_as_of(period.end_date):
+            did = dossier_id_of(child_id, year)
+            try:
+                dossier = engine.dossier(did)
+            except NotFound:
+                continue
+            if dossier.state not in (DossierState.ENDORSED, DossierState.REOPENED):
+                continue
+            child = engine.unit(child_id)
+            candidates.append(m.Candidate(
+                id=did, unit=unit_ref(child, period.end_date), group=child.group, version=dossier.version,
+                state=dossier.state, proposed_level=dossier.proposed_level,
+            ))
+        candidates.sort(key=lambda c: (c.group, i18n.vietnamese_key(c.unit.name)))
+        groups = sorted({c.group for c in candidates} | {q.group for q in statistics_model.quota_meters(
+            store, unit.id, year)})
+        quota = [engine.quota(unit.id, year, g) for g in groups]
+        return m.DecisionListView(
+            superior=unit_ref(unit, who.today), year=year, candidates=candidates,
+            quota=[m.QuotaFigure(group=q.group, good_or_better=q.good_or_better, excellent=q.excellent, cap=q.cap)
+                   for q in quota],
+        )
+
+    @router.post("/decision-lists", response_model=m.DecisionListOut, responses=_COMMAND_REFUSALS)
+    def decide_list(who: CallerDep, body: m.DecisionListIn) -> m.DecisionListOut:
+        """Decide several dossiers of the units directly below one superior at once, against the quota."""
+        superior = engine.unit_by_code(body.superior.strip())
+        approver = approver_over(who, superior)
+        for line in body.decisions:
+            dossier, _ = viewable_dossier(who, line.dossier)
+            if dossier.year != body.year:
+                raise InvalidInput(f"dossier {line.dossier} is of {dossier.year}, not of {body.year}")
+        requests = [DecisionRequest(d.dossier, d.level, d.reason, d.version) for d in body.decisions]
+        receipt = engine.decide_list(approver, requests)
+        wait(receipt)
+        decided = [engine.dossier(d.dossier) for d in body.decisions]
+        return m.DecisionListOut(
+            quota=[m.QuotaFigure(group=q.group, good_or_better=q.good_or_better, excellent=q.excellent, cap=q.cap)
+                   for q in receipt.value.values()],
+            dossiers=[m.DecidedDossier(id=d.id, version=d.version, state=d.state, level=d.level) for d in decided],
+        )
+
+    @router.get("/dossiers/{dossier_id}/history", response_model=m.AuditPage, responses=_REFUSALS)
+    def dossier_history(
+        who: CallerDep,
+        dossier_id: UUID,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> m.AuditPage:
+        """Every event of a dossier, oldest first: who, as what, over which unit, on whose behalf, why, its hash."""
+        viewable_dossier(who, dossier_id)
+        trail = audit_model.audit_trail(store, dossier_id=dossier_id, offset=offset, limit=limit)
+        return m.AuditPage(total=trail.total, offset=offset, limit=limit,
+                           items=[m.audit_entry(r) for r in trail.rows])
+
+    # --- the season ------------------------------------------------------------------------------------------------
+
+    def known_period(year: int) -> None:
+        if year not in dossiers_model.periods(store):
+            raise NotFound(f"no evaluation period for {year}")
+
+    @router.get("/classifications", response_model=m.Classifications, responses=_REFUSALS)
+    def classifications(
+        who: CallerDep,
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code: it and those below "
+                                          "(default: the units the caller's roles cover).")] = None,
+    ) -> m.Classifications:
+        """The classification in force for each unit decided in a period, by unit code."""
+        top = scoped_unit(who, unit)
+        known_period(period)
+        rows = dossiers_model.classifications(store, period, unit_below=top.id)
+        names = units_model.unit_names(store, {r.unit_id for r in rows})
+        return m.Classifications(
+            period=period, unit=unit_ref(top, who.today),
+            items=[m.classification_out(r, names.get(r.unit_id, r.unit_code)) for r in rows],
+        )
+
+    @router.get("/statistics", response_model=m.StatisticsOut, responses=_REFUSALS)
+    def statistics(
+        who: CallerDep,
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code (default: the unit "
+                                          "the caller's roles are held over).")] = None,
+    ) -> m.StatisticsOut:
+        """Figures of everything below a unit for a period: states, levels, four-good cells, targets, quota."""
+        top = scoped_unit(who, unit)
+        known_period(period)
+        figures = statistics_model.statistics(store, top.id, period)
+        meters = statistics_model.quota_meters(store, top.id, period)
+        return m.statistics_out(figures, unit_ref(top, who.today), meters)
+
+    @router.get("/units", response_model=m.UnitsOut, responses=_REFUSALS)
+    def units(
+        who: CallerDep,
+        as_of: Annotated[str | None, Query(pattern=DATE_PATTERN, description="The hierarchy as it stood on this "
+                                           "date, YYYY-MM-DD (default: today).")] = None,
+    ) -> m.UnitsOut:
+        """The hierarchy on a date: the units the caller's roles cover and those below them, names as they were."""
+        day = _day(as_of, "as_of") if as_of is not None else who.today
+        held = {r.code for u in who.held() if (r := units_model.unit_row(store, u)) is not None}
+        lines: list[m.UnitLine] = []
+        inside_at: int | None = None
+        for row in units_model.hierarchy_as_of(store, day):
+            if inside_at is not None and row.depth <= inside_at:
+                inside_at = None
+            if inside_at is None and row.code in held:
+                inside_at = row.depth
+            if inside_at is not None:
+                lines.append(m.unit_line(row, row.depth - inside_at))
+        return m.UnitsOut(as_of=day, units=lines)
+
+    # --- the audit trail -------------------------------------------------------------------------------------------
+
+    audit_roles = {Role.AUDITOR, Role.ADMINISTRATOR}
+
+    @router.get("/audit", response_model=m.AuditPage, responses=_REFUSALS)
+    def audit(
+        who: CallerDep,
+        unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code: it and everything "
+                                          "below (default: the unit the caller audits).")] = None,
+        person: Annotated[str | None, Query(max_length=m.MAX_CODE, description="Only what this username did.")]
+        = None,
+        action: Annotated[str | None, Query(max_length=100, description="An event name such as Approved.")] = None,
+        year: Annotated[int | None, Query(ge=1900, le=9999)] = None,
+        since: Annotated[str | None, Query(pattern=MOMENT_PATTERN, description="From this date-time or date.")]
+        = None,
+        until: Annotated[str | None, Query(
+            pattern=MOMENT_PATTERN, description="Up to this date-time or date (inclusive)."
+        )] = None,
+        dossier: Annotated[UUID | None, Query()] = None,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> m.AuditPage:
+        """The audit trail (auditors and administrators, over their units): every event, filtered and paged."""
+        top = scoped_unit(who, unit, audit_roles)
+        filters: dict[str, Any] = {"unit_id": top.id}
+        if person is not None:
+            filters["person_id"] = person_id(person.strip())
+        if action is not None:
+            filters["action"] = action.strip()
+        if year is not None:
+            filters["year"] = year
+        if since is not None:
+            filters["since"] = _parse_moment(since, "since", day_ends=False)
+        if until is not None:
+            filters["until"] = _parse_moment(until, "until")
+        if dossier is not None:
+            filters["dossier_id"] = dossier
+        trail = audit_model.audit_trail(store, offset=offset, limit=limit, **filters)
+        return m.AuditPage(total=trail.total, offset=offset, limit=limit,
+                           items=[m.audit_entry(r) for r in trail.rows])
+
+    @router.get("/audit/verify", response_model=m.Verification, responses=_REFUSALS)
+    def verify(who: CallerDep) -> m.Verification:
+        """Whether the signed hash chain and the evidence files verify (re-checked at most once a minute)."""
+        if not who.held(audit_roles):
+            raise NotAuthorized("verifying the chain needs the auditor or administrator role")
+        head = engine.recorder.max_notification_id() or 0
+        verdict = site.chain.verdict
+        stale = verdict is None or (verdict.position != head and time.time() - verdict.checked_at > site.chain.every)
+        # Verifying walks the whole log: one call at a time does it, the others answer with the last verdict.
+        if stale and verify_lock.acquire(blocking=False):
+            try:
+                verdict = site.chain.check_now()
+            finally:
+                verify_lock.release()
+        verdict = verdict or site.chain.verdict
+        if verdict is None:
+            return m.Verification(checked=False, ok=None, position=0, head=head, up_to_date=False, checked_at=None,
+                                  findings=0, first_finding="")
+        return m.Verification(
+            checked=True, ok=verdict.ok, position=verdict.position, head=head, up_to_date=verdict.position >= head,
+            checked_at=datetime.fromtimestamp(verdict.checked_at, UTC), findings=verdict.findings,
+            first_finding=verdict.first_finding,
+        )
+
+    app.include_router(router)
+    _serve_openapi(app, router)
+    _answer_the_rest(app, router)
+
+
+def _answer(given: m.AnswerIn, recorded: Answer | None) -> Answer:
+    """An answer as given, over what was recorded: a part left out keeps its recorded value."""
+    before = recorded or Answer()
+    return Answer(
+        grade=given.grade if given.grade is not None else before.grade,
+        points=given.points if given.points is not None else before.points,
+        met=given.met if given.met is not None else before.met,
+        sub_items={**before.sub_items, **given.sub_items},
+        comment=given.comment.replace("\r\n", "\n") if given.comment is not None else before.comment,
+    )
+
+
+def _fact(fact_id: str, value: bool | int | str, kind: str | None) -> Any:
+    """A fact's JSON value as the engine takes it; the engine itself says what is wrong with an unknown fact or a
+    value out of range."""
+    if kind == "grade" and isinstance(value, str):
+        try:
+            return Grade(value)
+        except ValueError:
+            raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a grade") from None
+    if kind == "percent" and isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a number") from None
+        if not number.is_finite():
+            raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a number")
+        return number
+    return value
+
+
+def _answer_the_rest(app: FastAPI, router: APIRouter) -> None:
+    """Any other path under /api/v1 is a JSON refusal too, whatever HTML error pages the rest of the site draws:
+    404 for a path the API does not have, 405 (with Allow) for a method it does not offer there."""
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    def elsewhere(request: Request, rest: str) -> Response:
+        allowed = sorted({
+            method for route in router.routes if isinstance(route, APIRoute)
+            and route.matches(request.scope)[0] is not Match.NONE for method in route.methods or ()
+        })
+        if allowed:
+            offered = ", ".join(allowed)
+            return _problem(request, 405, _TITLES[405], f"{request.method} is not offered here; use {offered}",
+                            headers={"Allow": offered})
+        return _problem(request, 404, _TITLES[404], f"the API has no {request.url.path[:200]}")
+
+    app.add_api_route(PREFIX + "/{rest:path}", elsewhere, methods=methods, include_in_schema=False)
+
+
+def _serve_openapi(app: FastAPI, router: APIRouter) -> None:
+    """/openapi.json describes the API alone (the pages are HTML for people, not operations for clients)."""
+    document: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not document:
+            document.update(get_openapi(
+                title="dossierflow API", version="1",
+                summary="Evaluation dossiers of party organizations: read, fill in, act, decide, audit.",
+                description=__doc__ or "", routes=router.routes,
+            ))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json() -> JSONResponse:
+        return JSONResponse(openapi())
