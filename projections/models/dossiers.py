@@ -869,3 +869,61 @@ def period_summary(store: ReadModelStore, year: int) -> PeriodSummary:
             select(func.count()).select_from(d).where(d.c.year == year, d.c.four_good.is_(True))
         ).scalar_one()
     return PeriodSummary(year, sum(by_state.values()), by_state, decided, int(four_good))
+
+
+@dataclass(frozen=True)
+class DecidedRow:
+    """A classification in force, with what an export prints beside it: the dossier's total points, if counted."""
+
+    classification: ClassificationRow
+    points: str | None
+
+
+def decided_page(
+    store: ReadModelStore,
+    year: int,
+    *,
+    unit_below: UUID | None = None,
+    unit_ids: Iterable[UUID] | None = None,
+    after: tuple[str, UUID] | None = None,
+    limit: int = 1000,
+) -> list[DecidedRow]:
+    """A page of the classifications in force for `year`, by unit code, after the (unit code, unit id) `after`.
+
+    Keyset pages rather than offsets, so that an export of a whole province reads each row once, whatever its size.
+    `unit_below` keeps the unit and everything under it now; `unit_ids` keeps those units only.
+    """
+    tables = store.live_tables(DossiersProjection.name)
+    c, d = tables["classifications"], tables["dossiers"]
+    conditions: list[Any] = [c.c.year == year]
+    if unit_below is not None:
+        scope = tables["dossier_scope"]
+        conditions.append(
+            select(scope.c.depth)
+            .where(scope.c.dossier_id == c.c.dossier_id, scope.c.ancestor_id == unit_below)
+            .exists()
+        )
+    if unit_ids is not None:
+        conditions.append(c.c.unit_id.in_(list(unit_ids)))
+    if after is not None:
+        code, uid = after
+        conditions.append((c.c.unit_code > code) | ((c.c.unit_code == code) & (c.c.unit_id > uid)))
+    query = (
+        select(c, d.c.points)
+        .join(d, d.c.dossier_id == c.c.dossier_id, isouter=True)
+        .where(*conditions)
+        .order_by(c.c.unit_code, c.c.unit_id)
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [
+            DecidedRow(
+                ClassificationRow(
+                    r.unit_id, r.unit_code, r.year, r.dossier_id, Classification(r.level), r.four_good,
+                    bool(r.recognition_suspended), bool(r.reopened), r.rule_set_id, r.rule_set_version,
+                    _at(r.decided_at_us), r.decided_by, r.reason,
+                ),
+                r.points,
+            )
+            for r in conn.execute(query)
+        ]
