@@ -1,29 +1,22 @@
 """Reports: the decided classifications of a period for a unit and everything below it, as XLSX and CSV, and the
 printable decision list of a superior unit.
 
-Exports read the dossiers read model a page at a time (keyset pages of `EXPORT_PAGE` rows), so neither the rows
-nor the file are ever held whole in memory: the CSV is streamed as it is read; the XLSX is written by XlsxWriter in
-`constant_memory` mode (one row in memory) to a temporary file in a worker thread, which is then streamed out.
-Who may read is the engine's answer (`Engine.authorize_reading`), asked before any row is read.
+The files are written by projections/exports.py from keyset pages of the dossiers read model: the CSV is streamed
+as it is read; the XLSX is written by XlsxWriter in `constant_memory` mode to a temporary file in a worker thread,
+then streamed out of that file, which is already unlinked. Who may read is the engine's answer
+(`Engine.authorize_reading`), asked before any row is read.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
-import xlsxwriter
 from babel.dates import get_date_format
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
@@ -34,6 +27,7 @@ from domain.errors import InvalidInput, NotAuthorized, NotFound
 from domain.period import EvaluationPeriod
 from domain.unit import Unit
 from domain.values import Classification
+from projections import exports
 from projections.models import dossiers as dossiers_model
 from projections.models import units as units_model
 from web import i18n
@@ -42,116 +36,28 @@ from web.labels import LEVELS, N_
 from web.routes import SignInNeeded
 from workflow.authorization import READING_ROLES
 
-# Rows read per query: large enough that a 50,000-row export is 50 queries, small enough to stay a few MB.
-EXPORT_PAGE = 1000
 # Rows shown on the reports page before the downloads: a glance, the files hold the rest.
 PREVIEW_ROWS = 20
-# Bytes per chunk streamed from the finished XLSX file.
-CHUNK = 64 * 1024
 # Levels in the order a decision list names them: the best first, "not rated" last.
 LEVEL_ORDER = [
     Classification.EXCELLENT, Classification.GOOD, Classification.COMPLETED, Classification.NOT_COMPLETED,
     Classification.NOT_RATED,
 ]
-
-# The columns of both exports, as msgids: translated into the visit's language for the header row.
+# The columns of both files, as msgids: translated into the visit's language for the header row.
 COLUMNS = [
     N_("No."), N_("Unit code"), N_("Unit"), N_("Classification"), N_("Four-good"), N_("Points"),
     N_("Decided on"), N_("Under re-examination"), N_("Rule set"), N_("Year"),
 ]
-_WIDTHS = [6, 24, 60, 34, 10, 8, 14, 12, 16, 7]
 YES, NO = N_("Yes"), N_("No")
-# A text cell a spreadsheet would read as a formula (CSV injection): such text is written with a leading apostrophe.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@dataclass(frozen=True)
-class ExportLine:
-    """One classification as both exports write it: typed values (numbers, dates, text), not yet formatted."""
-
-    number: int
-    unit_code: str
-    unit_name: str
-    level: str
-    four_good: str
-    points: Decimal | None
-    decided_on: date
-    reexamined: str
-    rule_set: str
-    year: int
-
-
-def export_lines(site: Site, visit: Visit, unit: Unit, year: int) -> Iterator[ExportLine]:
-    """The decided classifications at and below `unit` for `year`, by unit code, read a page at a time."""
-    store = site.side.store
-    after: tuple[str, UUID] | None = None
-    number = 0
-    while True:
-        page = dossiers_model.decided_page(store, year, unit_below=unit.id, after=after, limit=EXPORT_PAGE)
-        if not page:
-            return
-        names = units_model.unit_names(store, (r.classification.unit_id for r in page))
-        for row in page:
-            c = row.classification
-            number += 1
-            yield ExportLine(
-                number=number,
-                unit_code=c.unit_code,
-                unit_name=names.get(c.unit_id, c.unit_code),
-                level=visit.gettext(LEVELS.get(c.level.value, c.level.value)),
-                four_good="" if c.four_good is None else visit.gettext(YES if c.four_good else NO),
-                points=_points(row.points),
-                decided_on=dossiers_model.vietnam_day(c.decided_at),
-                reexamined=visit.gettext(YES) if c.reopened else "",
-                rule_set=c.rule_set_id if c.rule_set_version is None else f"{c.rule_set_id} v{c.rule_set_version}",
-                year=c.year,
-            )
-        if len(page) < EXPORT_PAGE:
-            return
-        last = page[-1].classification
-        after = (last.unit_code, last.unit_id)
-
-
-def _points(text: str | None) -> Decimal | None:
-    if text is None or text == "":
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
-
-
-def header(visit: Visit) -> list[str]:
-    return [visit.gettext(c) for c in COLUMNS]
-
-
-# --- CSV ------------------------------------------------------------------------------------------------------------
-
-
-def csv_chunks(lines: Iterator[ExportLine], headers: list[str]) -> Iterator[bytes]:
-    """UTF-8 with a BOM (so that Excel reads the diacritics as UTF-8), one chunk per page of rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(headers)
-    for count, line in enumerate(lines, start=1):
-        writer.writerow([
-            line.number, _cell(line.unit_code), _cell(line.unit_name), line.level, line.four_good,
-            "" if line.points is None else line.points, line.decided_on.isoformat(), line.reexamined,
-            _cell(line.rule_set), line.year,
-        ])
-        if count % EXPORT_PAGE == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-# --- XLSX -----------------------------------------------------------------------------------------------------------
+def wording(visit: Visit) -> exports.Wording:
+    return exports.Wording(
+        headers=[visit.gettext(c) for c in COLUMNS],
+        levels={level: visit.gettext(LEVELS[level.value]) for level in Classification},
+        yes=visit.gettext(YES),
+        no=visit.gettext(NO),
+    )
 
 
 def excel_date_format(locale: str) -> str:
@@ -159,66 +65,6 @@ def excel_date_format(locale: str) -> str:
     with two-digit days and months and a four-digit year (vi and hi: dd/mm/yyyy; en: mm/dd/yyyy)."""
     pattern = get_date_format("short", locale=locale).pattern.replace("'", "")
     return re.sub(r"M+", "mm", re.sub(r"d+", "dd", re.sub(r"y+", "yyyy", pattern)))
-
-
-def write_xlsx(path: Path, lines: Iterator[ExportLine], headers: list[str], *, title: str, locale: str) -> int:
-    """Write the rows to an XLSX file at `path`, one row in memory at a time; returns how many rows."""
-    workbook = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "tmpdir": str(path.parent), "strings_to_numbers": False,
-                    "strings_to_formulas": False, "strings_to_urls": False},
-    )
-    try:
-        workbook.set_properties({"title": title})
-        sheet = workbook.add_worksheet(_sheet_name(title))
-        bold = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
-        day = workbook.add_format({"num_format": excel_date_format(locale)})
-        for index, width in enumerate(_WIDTHS):
-            sheet.set_column(index, index, width)
-        sheet.freeze_panes(1, 0)
-        sheet.write_row(0, 0, headers, bold)
-        count = 0
-        for count, line in enumerate(lines, start=1):
-            sheet.write_number(count, 0, line.number)
-            sheet.write_string(count, 1, line.unit_code)
-            sheet.write_string(count, 2, line.unit_name)
-            sheet.write_string(count, 3, line.level)
-            sheet.write_string(count, 4, line.four_good)
-            if line.points is not None:
-                sheet.write_number(count, 5, float(line.points))
-            sheet.write_datetime(count, 6, line.decided_on, day)
-            sheet.write_string(count, 7, line.reexamined)
-            sheet.write_string(count, 8, line.rule_set)
-            sheet.write_number(count, 9, line.year)
-        sheet.autofilter(0, 0, max(count, 1), len(headers) - 1)
-    finally:
-        workbook.close()
-    return count
-
-
-def _sheet_name(title: str) -> str:
-    # Excel refuses these characters in a sheet's name and names longer than 31 characters.
-    return re.sub(r"[\[\]:*?/\\']", " ", title)[:31].strip() or "Sheet1"
-
-
-def xlsx_file(site: Site, visit: Visit, unit: Unit, year: int, title: str) -> IO[bytes]:
-    """The finished XLSX as an open file that is already unlinked: it is gone from the disk once streamed (or the
-    request abandoned), whatever happens, and never visible to another request."""
-    directory = tempfile.mkdtemp(prefix="dossierflow-export-")
-    path = Path(directory) / "export.xlsx"
-    try:
-        write_xlsx(path, export_lines(site, visit, unit, year), header(visit), title=title, locale=visit.locale)
-        handle = path.open("rb")
-    finally:
-        for leftover in Path(directory).iterdir():
-            leftover.unlink()
-        os.rmdir(directory)
-    return handle
-
-
-def file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
 
 
 # --- who may read, and what ---------------------------------------------------------------------------------------
@@ -282,8 +128,8 @@ def decision_list(site: Site, superior: Unit, period: EvaluationPeriod) -> dict[
     names = {u.id: (u.as_of(end) or u.current).name for u in children}
     decided: list[dossiers_model.DecidedRow] = []
     ids = [u.id for u in children]
-    for start in range(0, len(ids), EXPORT_PAGE):
-        chunk = ids[start : start + EXPORT_PAGE]
+    for start in range(0, len(ids), exports.EXPORT_PAGE):
+        chunk = ids[start : start + exports.EXPORT_PAGE]
         decided += dossiers_model.decided_page(
             site.side.store, period.year, unit_ids=chunk, limit=len(chunk)
         )
@@ -382,7 +228,7 @@ def register(app: FastAPI, site: Site) -> None:
     @app.get("/reports/{code}/{year}/classifications.csv")
     async def export_csv(request: Request, code: str, year: str) -> Response:
         visit, unit, chosen_year = await run_in_threadpool(_export_target, request, code, year)
-        chunks = csv_chunks(export_lines(site, visit, unit, chosen_year), header(visit))
+        chunks = exports.csv_chunks(exports.decided_lines(store, chosen_year, unit.id), wording(visit))
         return StreamingResponse(
             chunks, media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": _filename("csv", unit, chosen_year)},
@@ -392,10 +238,15 @@ def register(app: FastAPI, site: Site) -> None:
     async def export_xlsx(request: Request, code: str, year: str) -> Response:
         visit, unit, chosen_year = await run_in_threadpool(_export_target, request, code, year)
         title = visit.gettext("Classifications %(year)s") % {"year": chosen_year} + f" {unit.code}"
-        handle = await run_in_threadpool(xlsx_file, site, visit, unit, chosen_year, title)
+        lines = exports.decided_lines(store, chosen_year, unit.id)
+        handle = await run_in_threadpool(
+            lambda: exports.xlsx_file(
+                lines, wording(visit), title=title, date_format=excel_date_format(visit.locale)
+            )
+        )
         size = os.fstat(handle.fileno()).st_size
         return StreamingResponse(
-            file_chunks(handle),
+            exports.file_chunks(handle),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": _filename("xlsx", unit, chosen_year), "Content-Length": str(size)},
         )

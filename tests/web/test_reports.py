@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from domain.values import Classification
+from projections import exports
 from projections.models import dossiers as dossiers_model
 from tests.web.world import APPROVER, AUDITOR, OTHER_REVIEWER, PROVINCE_APPROVER, REVIEWER, SECRETARY, Web, text_of
 from web import reports
@@ -21,6 +23,10 @@ WARD = "lc-kim-tan"
 XLSX = f"/reports/{WARD}/2024/classifications.xlsx"
 CSV = f"/reports/{WARD}/2024/classifications.csv"
 PRINT = f"/reports/{WARD}/2024/decision-list"
+WORDING = exports.Wording(
+    [f"h{i}" for i in range(10)], {level: level.value for level in Classification} | {
+        Classification.GOOD: "Hoàn thành tốt nhiệm vụ"}, "Có", "Không",
+)
 
 
 def _expected_codes(web: Web, code: str, year: int) -> list[str]:
@@ -69,16 +75,18 @@ def test_the_xlsx_is_streamed_from_a_temporary_file_that_is_gone_once_sent(
 
 
 def test_points_are_written_as_numbers_and_the_decision_day_as_a_date_in_the_locales_format(tmp_path: Path) -> None:
-    line = reports.ExportLine(
-        7, "mk-thue", "Chi bộ Chi cục Thuế huyện Mường Khương", "Hoàn thành tốt nhiệm vụ", "Có", Decimal("87.5"),
-        date(2024, 12, 20), "", "QD124-2023 v1", 2024,
+    line = exports.ExportLine(
+        7, "mk-thue", "Chi bộ Chi cục Thuế huyện Mường Khương", Classification.GOOD, True, Decimal("87.5"),
+        date(2024, 12, 20), False, "QD124-2023 v1", 2024,
     )
     path = tmp_path / "out.xlsx"
-    assert reports.write_xlsx(path, iter([line]), ["h"] * 10, title="Xếp loại năm 2024", locale="vi") == 1
+    date_format = reports.excel_date_format("vi")
+    assert exports.write_xlsx(path, iter([line]), WORDING, title="Xếp loại năm 2024", date_format=date_format) == 1
     sheet = load_workbook(path).active
     assert sheet is not None
     assert sheet["A2"].value == 7
     assert sheet["C2"].value == "Chi bộ Chi cục Thuế huyện Mường Khương"
+    assert (sheet["D2"].value, sheet["E2"].value) == ("Hoàn thành tốt nhiệm vụ", "Có")
     assert sheet["F2"].value == 87.5
     assert sheet["F2"].data_type == "n"
     assert sheet["G2"].is_date
@@ -104,7 +112,7 @@ def test_the_csv_starts_with_a_bom_and_holds_every_decided_unit_below_the_ward(w
 def test_an_export_larger_than_a_page_reads_every_row_once_in_unit_code_order(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reports, "EXPORT_PAGE", 4)
+    monkeypatch.setattr(exports, "EXPORT_PAGE", 4)
     client = web.signed_in(AUDITOR)
     response = client.get("/reports/lao-cai/2024/classifications.csv")
     assert response.status_code == 200, text_of(response)
@@ -116,10 +124,10 @@ def test_an_export_larger_than_a_page_reads_every_row_once_in_unit_code_order(
 
 
 def test_a_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text_in_the_csv() -> None:
-    line = reports.ExportLine(
-        1, "=cmd", "+SUM(A1)", "Good", "", None, date(2024, 12, 1), "", "@rules", 2024,
+    line = exports.ExportLine(
+        1, "=cmd", "+SUM(A1)", Classification.GOOD, None, None, date(2024, 12, 1), False, "@rules", 2024,
     )
-    text = b"".join(reports.csv_chunks(iter([line]), ["a"] * 10)).decode("utf-8-sig")
+    text = b"".join(exports.csv_chunks(iter([line]), WORDING)).decode("utf-8-sig")
     row = next(csv.reader(io.StringIO(text.splitlines()[1])))
     assert row[1:3] == ["'=cmd", "'+SUM(A1)"]
     assert row[8] == "'@rules"
