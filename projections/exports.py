@@ -94,7 +94,7 @@ def decided_lines(store: ReadModelStore, year: int, unit_below: UUID) -> Iterato
         if len(page) < EXPORT_PAGE:
             return
         last = page[-1].classification
-        after = (last.unit_code, last.unit_id)
+        after = (last.unit_code, last.dossier_id)
 
 
 def _points(text: str | None) -> Decimal | None:

@@ -47,6 +47,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
 )
 
 from domain.dossier import Dossier
@@ -888,33 +889,31 @@ def decided_page(
     after: tuple[str, UUID] | None = None,
     limit: int = 1000,
 ) -> list[DecidedRow]:
-    """A page of the classifications in force for `year`, by unit code, after the (unit code, unit id) `after`.
+    """A page of the classifications in force for `year`, by unit code, after the (unit code, dossier id) `after`.
 
     Keyset pages rather than offsets, so that an export of a whole province reads each row once, whatever its size.
-    `unit_below` keeps the unit and everything under it now; `unit_ids` keeps those units only.
+    `unit_below` keeps the unit and everything under it now: read along the scope rows under it, which are kept in
+    unit-code order by their index (an EXISTS probe per classification instead took 0.7 s a page of 1,000 out of
+    5,000 on SQLite). `unit_ids` keeps those units only.
     """
     tables = store.live_tables(DossiersProjection.name)
     c, d = tables["classifications"], tables["dossiers"]
-    conditions: list[Any] = [c.c.year == year]
     if unit_below is not None:
         scope = tables["dossier_scope"]
-        conditions.append(
-            select(scope.c.depth)
-            .where(scope.c.dossier_id == c.c.dossier_id, scope.c.ancestor_id == unit_below)
-            .exists()
+        code, did = scope.c.unit_code, scope.c.dossier_id
+        source = scope.join(d, d.c.dossier_id == scope.c.dossier_id).join(
+            c, (c.c.unit_id == d.c.unit_id) & (c.c.year == scope.c.year)
         )
+        conditions: list[Any] = [scope.c.ancestor_id == unit_below, scope.c.year == year]
+    else:
+        code, did = c.c.unit_code, c.c.dossier_id
+        source = c.join(d, d.c.dossier_id == c.c.dossier_id, isouter=True)
+        conditions = [c.c.year == year]
     if unit_ids is not None:
         conditions.append(c.c.unit_id.in_(list(unit_ids)))
     if after is not None:
-        code, uid = after
-        conditions.append((c.c.unit_code > code) | ((c.c.unit_code == code) & (c.c.unit_id > uid)))
-    query = (
-        select(c, d.c.points)
-        .join(d, d.c.dossier_id == c.c.dossier_id, isouter=True)
-        .where(*conditions)
-        .order_by(c.c.unit_code, c.c.unit_id)
-        .limit(limit)
-    )
+        conditions.append(tuple_(code, did) > tuple_(after[0], after[1]))
+    query = select(c, d.c.points).select_from(source).where(*conditions).order_by(code, did).limit(limit)
     with store.engine.connect() as conn:
         return [
             DecidedRow(
