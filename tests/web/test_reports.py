@@ -9,8 +9,11 @@ import tempfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from domain.values import Classification
@@ -195,6 +198,17 @@ def test_the_province_can_print_the_decision_list_of_a_district_dissolved_since(
     assert "Chi bộ Phòng Tài chính – Kế hoạch" in text_of(response)
 
 
+@pytest.mark.parametrize("username", [REVIEWER, APPROVER, AUDITOR, "admin"])
+def test_the_wards_reviewer_and_approver_the_provinces_auditor_and_the_administrator_may_download(
+    web: Web, username: str
+) -> None:
+    client = web.signed_in(username)
+    for path in (XLSX, CSV, PRINT):
+        response = client.get(path)
+        assert response.status_code == 200, (username, path, text_of(response))
+    assert 'href="/reports"' in client.get("/work").text
+
+
 @pytest.mark.parametrize("path", [XLSX, CSV, PRINT, f"/reports?unit={WARD}&year=2024"])
 def test_a_secretary_may_not_read_reports(web: Web, path: str) -> None:
     response = web.signed_in(SECRETARY).get(path)
@@ -245,3 +259,18 @@ def test_an_unknown_unit_or_period_or_a_bad_year_is_answered_with_a_page_not_a_f
     response = web.signed_in(AUDITOR).get(path)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    code=st.one_of(st.text(max_size=120), st.sampled_from(["lc-kim-tan", "lao-cai", "\x00", "..", "%", " "])),
+    year=st.one_of(st.text(max_size=8), st.sampled_from(["2024", "２０２４", "²⁰²⁴", "0000", "9999", ""])),
+)
+def test_any_unit_code_or_year_is_answered_with_a_page_never_a_server_error(web: Web, code: str, year: str) -> None:
+    client = web.signed_in(AUDITOR)
+    for response in (
+        client.get("/reports", params={"unit": code, "year": year}),
+        client.get(f"/reports/{quote(code, safe='')}/{quote(year, safe='')}/classifications.csv"),
+        client.get(f"/reports/{quote(code, safe='')}/{quote(year, safe='')}/decision-list"),
+    ):
+        assert response.status_code in (200, 403, 404, 422), (code, year, response.status_code)
