@@ -62,11 +62,18 @@ def test_an_auditor_downloads_the_xlsx_and_the_csv_through_the_reports_page_and_
     assert [r[1] for r in csv_rows[1:]] == [r[1] for r in rows[1:]]
 
 
-def test_the_decision_list_prints_to_pdf_with_the_units_by_level_and_without_the_sites_menus(
-    site: Site, tmp_path: Path
-) -> None:
-    if shutil.which("pdftoppm") is None:
-        pytest.fail("pdftoppm is missing (apt-get install poppler-utils; .ci/run installs it)")
+def _printed(site: Site, page: Page, name: str) -> str:
+    """The page printed to PDF by Chromium (A4, as from its print dialog), drawn as PNG pages to look at; its text."""
+    if shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None:
+        pytest.fail("pdftoppm or pdftotext is missing (apt-get install poppler-utils; .ci/run installs it)")
+    pdf = site.shots / f"{name}.pdf"
+    page.pdf(path=str(pdf), format="A4", print_background=False)
+    subprocess.run(["pdftoppm", "-png", "-r", "70", str(pdf), str(site.shots / f"{name}-page")], check=True)
+    assert sorted(site.shots.glob(f"{name}-page*.png")), "pdftoppm drew no page"
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def test_the_decision_list_prints_to_pdf_with_the_units_by_level_and_without_the_sites_menus(site: Site) -> None:
     page = site.person(PROVINCE_APPROVER, locale="vi-VN")
     page.goto("/reports?unit=mk-huyen-uy&year=2024")
     expect(page.locator("#result h2")).to_contain_text(DISTRICT)
@@ -75,14 +82,7 @@ def test_the_decision_list_prints_to_pdf_with_the_units_by_level_and_without_the
     expect(page.locator(".decision-doc")).to_contain_text(EXCELLENT_CELL)
     look(site, page, "decision-list-screen")
 
-    pdf = site.shots / "decision-list.pdf"
-    page.pdf(path=str(pdf), format="A4", print_background=False)
-    subprocess.run(["pdftoppm", "-png", "-r", "70", str(pdf), str(site.shots / "decision-list-page")], check=True)
-    pages = sorted(site.shots.glob("decision-list-page*.png"))
-    assert pages, "pdftoppm drew no page"
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
-    ).stdout
+    text = _printed(site, page, "decision-list")
     # The document: the party's name, the deciding body, a number left to the office, the units by level.
     assert "ĐẢNG CỘNG SẢN VIỆT NAM" in text
     assert "BAN THƯỜNG VỤ" in text
@@ -104,3 +104,14 @@ def test_the_decision_list_fits_a_phone(site: Site) -> None:
     look(site, page, "decision-list-phone")
     # The first screen as a person holding the phone sees it (the full page is too long to read at a glance).
     page.screenshot(path=str(site.shots / "decision-list-phone-first-screen.png"))
+
+
+def test_the_decision_list_prints_in_hindi_with_the_units_names_as_they_are(site: Site) -> None:
+    page = site.person(PROVINCE_APPROVER, locale="hi-IN")
+    page.goto("/reports/mk-huyen-uy/2024/decision-list")
+    expect(page.locator("html")).to_have_attribute("lang", "hi")
+    look(site, page, "decision-list-hi")
+    text = _printed(site, page, "decision-list-hi")
+    assert t(page, "On behalf of the standing committee") in text
+    assert t(page, "Communist Party of Vietnam") in text
+    assert EXCELLENT_CELL in text  # names are the units' own, in Vietnamese, in every language
