@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page, ViewportSize, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Site, look, t
+from tests.browser.conftest import DESKTOP, PHONE, Site, look, t, tab_to
 from tests.web.world import AUDITOR, PROVINCE_APPROVER
 
 DISTRICT = "Huyện ủy Mường Khương"  # decided its units in 2024; dissolved in the July 2025 restructuring
@@ -107,6 +107,9 @@ def test_the_decision_list_fits_a_phone(site: Site) -> None:
 
 
 def test_the_decision_list_prints_in_hindi_with_the_units_names_as_they_are(site: Site) -> None:
+    fonts = subprocess.run(["fc-list", ":lang=hi"], capture_output=True, text=True, check=False).stdout
+    if not fonts.strip():
+        pytest.fail("no Devanagari font: Chromium would print Hindi as empty boxes (apt-get install fonts-lohit-deva)")
     page = site.person(PROVINCE_APPROVER, locale="hi-IN")
     page.goto("/reports/mk-huyen-uy/2024/decision-list")
     expect(page.locator("html")).to_have_attribute("lang", "hi")
@@ -115,3 +118,17 @@ def test_the_decision_list_prints_in_hindi_with_the_units_names_as_they_are(site
     assert t(page, "On behalf of the standing committee") in text
     assert t(page, "Communist Party of Vietnam") in text
     assert EXCELLENT_CELL in text  # names are the units' own, in Vietnamese, in every language
+
+
+def test_a_keyboard_alone_chooses_the_period_and_downloads_the_csv(site: Site) -> None:
+    page = site.person(AUDITOR, locale="vi-VN")
+    page.goto("/reports")
+    tab_to(page, "#report-year")
+    page.keyboard.press("ArrowDown")  # the next period in the list: the one before the newest
+    tab_to(page, ".report-choice button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#result h2")).to_contain_text("2024")
+    tab_to(page, "a[href$='classifications.csv']")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename == "classifications-lao-cai-2024.csv"
