@@ -66,16 +66,20 @@ class Wording:
         return "" if value is None else self.yes if value else self.no
 
 
-def decided_lines(store: ReadModelStore, year: int, unit_below: UUID) -> Iterator[ExportLine]:
-    """The classifications in force for `year` at and below the unit (in the hierarchy now), by unit code; the unit
-    names are their current names."""
+def decided_lines(store: ReadModelStore, year: int, unit_below: UUID, names_on: date) -> Iterator[ExportLine]:
+    """The classifications in force for `year` at and below the unit (in the hierarchy now), by unit code, each unit
+    named as it was on `names_on` (the end of the period: the name its decision was taken under)."""
     after: tuple[str, UUID] | None = None
     number = 0
     while True:
         page = dossiers_model.decided_page(store, year, unit_below=unit_below, after=after, limit=EXPORT_PAGE)
         if not page:
             return
-        names = units_model.unit_names(store, (r.classification.unit_id for r in page))
+        ids = [r.classification.unit_id for r in page]
+        names = units_model.names_as_of(store, ids, names_on)
+        missing = [uid for uid in ids if uid not in names]
+        if missing:  # registered after that day: named as it is now
+            names.update(units_model.unit_names(store, missing))
         for row in page:
             c = row.classification
             number += 1

@@ -189,7 +189,8 @@ def register(app: FastAPI, site: Site) -> None:
         period = _period(site, chosen_year)
         end = period.end_date
         preview = dossiers_model.decided_page(store, chosen_year, unit_below=chosen.id, limit=PREVIEW_ROWS + 1)
-        names = units_model.unit_names(store, (r.classification.unit_id for r in preview))
+        ids = [r.classification.unit_id for r in preview]
+        names = units_model.unit_names(store, ids) | units_model.names_as_of(store, ids, end)
         below = [engine.unit(uid) for uid in chosen.children_as_of(end)]
         superiors = sorted(
             ((u.code, (u.as_of(end) or u.current).name) for u in below if u.children_as_of(end)),
@@ -217,28 +218,27 @@ def register(app: FastAPI, site: Site) -> None:
     def _ancestors(unit: Unit) -> list[UUID]:
         return units_model.ancestors_as_of(store, unit.id, site.today())
 
-    def _export_target(request: Request, code: str, year: str) -> tuple[Visit, Unit, int]:
+    def _export_target(request: Request, code: str, year: str) -> tuple[Visit, Unit, EvaluationPeriod]:
         visit = _visit(request)
         unit = _unit(site, code)
         chosen_year = _year(year)
         reader(site, visit, unit, chosen_year)
-        _period(site, chosen_year)
-        return visit, unit, chosen_year
+        return visit, unit, _period(site, chosen_year)
 
     @app.get("/reports/{code}/{year}/classifications.csv")
     async def export_csv(request: Request, code: str, year: str) -> Response:
-        visit, unit, chosen_year = await run_in_threadpool(_export_target, request, code, year)
-        chunks = exports.csv_chunks(exports.decided_lines(store, chosen_year, unit.id), wording(visit))
+        visit, unit, period = await run_in_threadpool(_export_target, request, code, year)
+        lines = exports.decided_lines(store, period.year, unit.id, period.end_date)
         return StreamingResponse(
-            chunks, media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": _filename("csv", unit, chosen_year)},
+            exports.csv_chunks(lines, wording(visit)), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": _filename("csv", unit, period.year)},
         )
 
     @app.get("/reports/{code}/{year}/classifications.xlsx")
     async def export_xlsx(request: Request, code: str, year: str) -> Response:
-        visit, unit, chosen_year = await run_in_threadpool(_export_target, request, code, year)
-        title = visit.gettext("Classifications %(year)s") % {"year": chosen_year} + f" {unit.code}"
-        lines = exports.decided_lines(store, chosen_year, unit.id)
+        visit, unit, period = await run_in_threadpool(_export_target, request, code, year)
+        title = visit.gettext("Classifications %(year)s") % {"year": period.year} + f" {unit.code}"
+        lines = exports.decided_lines(store, period.year, unit.id, period.end_date)
         handle = await run_in_threadpool(
             lambda: exports.xlsx_file(
                 lines, wording(visit), title=title, date_format=excel_date_format(visit.locale)
@@ -248,7 +248,7 @@ def register(app: FastAPI, site: Site) -> None:
         return StreamingResponse(
             exports.file_chunks(handle),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": _filename("xlsx", unit, chosen_year), "Content-Length": str(size)},
+            headers={"Content-Disposition": _filename("xlsx", unit, period.year), "Content-Length": str(size)},
         )
 
     @app.get("/reports/{code}/{year}/decision-list")

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from domain.values import Classification
+from domain.actor import Actor
+from domain.ids import person_id, unit_id
+from domain.values import Classification, Role
 from projections import exports
 from projections.models import dossiers as dossiers_model
 from tests.web.world import APPROVER, AUDITOR, OTHER_REVIEWER, PROVINCE_APPROVER, REVIEWER, SECRETARY, Web, text_of
@@ -110,6 +112,20 @@ def test_the_csv_starts_with_a_bom_and_holds_every_decided_unit_below_the_ward(w
     assert [r[1] for r in rows[1:]] == _expected_codes(web, WARD, 2024)
     assert "Chi bộ Tổ dân phố số 12 (phường Kim Tân)" in {r[2] for r in rows[1:]}
     assert all(date.fromisoformat(r[6]) for r in rows[1:])
+
+
+def test_a_unit_renamed_after_the_period_is_exported_under_the_name_its_decision_was_taken_under(web: Web) -> None:
+    admin = Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai"))
+    renamed = "Chi bộ Khu dân cư số 5 (phường Kim Tân)"
+    receipt = web.engine.rename_unit(admin, unit_id("lc-kim-tan-cb1"), name=renamed, effective_from=date(2025, 7, 1))
+    assert web.site.side.wait_for(receipt.position, timeout=30).reached
+    client = web.signed_in(APPROVER)
+    rows = list(csv.reader(io.StringIO(client.get(CSV).content.decode("utf-8-sig"))))
+    names = {r[1]: r[2] for r in rows[1:]}
+    assert names["lc-kim-tan-cb1"] == "Chi bộ Tổ dân phố số 5 (phường Kim Tân)"
+    page = text_of(client.get(f"/reports?unit={WARD}&year=2024"))
+    assert "Chi bộ Tổ dân phố số 5 (phường Kim Tân)" in page
+    assert "Khu dân cư số 5" not in page
 
 
 def test_an_export_larger_than_a_page_reads_every_row_once_in_unit_code_order(
