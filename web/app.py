@@ -258,6 +258,9 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     from web import admin  # the administration pages, and the workflow page (web/workflow_page.py)
     admin.register(app, site)
     api.register(app, site)
+    from web import reports
+
+    reports.register(app, site)
     return app
 
 

@@ -108,3 +108,29 @@ def authorize_admin(actor: Actor, unit: Unit | None, day: date, load_person: Loa
         return
     if unit.id != actor.unit_id and actor.unit_id not in ancestors(unit, day, load_unit):
         raise NotAuthorized(N_("%(unit)s is outside the units your administrator role covers"), unit=unit.name)
+
+
+# Who may read and export the decided classifications of a unit and of everything below it: those who review,
+# decide, audit or administer there. A secretary sees their own dossier, not the lists of their superiors.
+READING_ROLES = frozenset({Role.REVIEWER, Role.APPROVER, Role.AUDITOR, Role.ADMINISTRATOR})
+
+
+def authorize_reading(
+    actor: Actor, unit: Unit, days: Collection[date], today: date, load_person: LoadPerson, load_unit: LoadUnit
+) -> Authority:
+    """The grant that lets this actor read the unit's decided classifications; deny by default.
+
+    In scope: the unit the role is held over, or a unit below it on any of `days` (today, and the end of the period
+    asked about: a district dissolved since still had its decisions taken under the province).
+    """
+    if actor.role not in READING_ROLES:
+        raise NotAuthorized(
+            N_("reports need the reviewer, approver, auditor or administrator role; you act as %(acting)s"),
+            acting=actor.role,
+        )
+    authority = grant_for(actor, today, load_person)
+    if unit.id != actor.unit_id and not any(actor.unit_id in ancestors(unit, day, load_unit) for day in days):
+        raise NotAuthorized(
+            N_("%(unit)s is outside the units your %(role)s role covers"), unit=unit.name, role=actor.role
+        )
+    return authority

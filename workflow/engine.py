@@ -33,7 +33,7 @@ from domain.person import Person
 from domain.unit import Unit, UnitVersion
 from domain.values import Answer, Classification, DossierState, NotRatedGround, Role, UnitKind, four_good_after
 from workflow import store
-from workflow.authorization import ancestors, authorize, authorize_admin
+from workflow.authorization import ancestors, authorize, authorize_admin, authorize_reading
 from workflow.clock import Clock, end_of_day, local_date, system_clock
 from workflow.evaluations import EvaluationMemo
 from workflow.evidence import EVIDENCE_PROGRESS_EVERY, BlobStore, EvidencePolicy, MemoryBlobStore
@@ -1135,6 +1135,15 @@ class Engine(Application[UUID]):
                 continue
             actions.append(Action(trigger, rule.label, rule.needs_reason))
         return actions
+
+    def authorize_reading(self, actor: Actor, uid: UUID, *, year: int | None = None) -> None:
+        """Refuse (NotAuthorized) unless this actor may read the decided classifications at and below the unit,
+        of `year` when given: reports and exports ask this before they read a row."""
+        _, today = self._now()
+        days = [today]
+        if year is not None and self._exists(period_id(year)):
+            days.append(self.period(year).end_date)
+        authorize_reading(actor, self.unit(uid), days, today, self._person_view, self._unit_view)
 
     def dossier_as_of(self, did: UUID, moment: datetime | date) -> Dossier:
         """The dossier as it stood at a moment (a date means the end of that day in Vietnam).

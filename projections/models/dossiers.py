@@ -47,6 +47,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
 )
 
 from domain.dossier import Dossier
@@ -869,3 +870,59 @@ def period_summary(store: ReadModelStore, year: int) -> PeriodSummary:
             select(func.count()).select_from(d).where(d.c.year == year, d.c.four_good.is_(True))
         ).scalar_one()
     return PeriodSummary(year, sum(by_state.values()), by_state, decided, int(four_good))
+
+
+@dataclass(frozen=True)
+class DecidedRow:
+    """A classification in force, with what an export prints beside it: the dossier's total points, if counted."""
+
+    classification: ClassificationRow
+    points: str | None
+
+
+def decided_page(
+    store: ReadModelStore,
+    year: int,
+    *,
+    unit_below: UUID | None = None,
+    unit_ids: Iterable[UUID] | None = None,
+    after: tuple[str, UUID] | None = None,
+    limit: int = 1000,
+) -> list[DecidedRow]:
+    """A page of the classifications in force for `year`, by unit code, after the (unit code, dossier id) `after`.
+
+    Keyset pages rather than offsets, so that an export of a whole province reads each row once, whatever its size.
+    `unit_below` keeps the unit and everything under it now: read along the scope rows under it, which are kept in
+    unit-code order by their index (an EXISTS probe per classification instead took 0.7 s a page of 1,000 out of
+    5,000 on SQLite). `unit_ids` keeps those units only.
+    """
+    tables = store.live_tables(DossiersProjection.name)
+    c, d = tables["classifications"], tables["dossiers"]
+    if unit_below is not None:
+        scope = tables["dossier_scope"]
+        code, did = scope.c.unit_code, scope.c.dossier_id
+        source = scope.join(d, d.c.dossier_id == scope.c.dossier_id).join(
+            c, (c.c.unit_id == d.c.unit_id) & (c.c.year == scope.c.year)
+        )
+        conditions: list[Any] = [scope.c.ancestor_id == unit_below, scope.c.year == year]
+    else:
+        code, did = c.c.unit_code, c.c.dossier_id
+        source = c.join(d, d.c.dossier_id == c.c.dossier_id, isouter=True)
+        conditions = [c.c.year == year]
+    if unit_ids is not None:
+        conditions.append(c.c.unit_id.in_(list(unit_ids)))
+    if after is not None:
+        conditions.append(tuple_(code, did) > tuple_(after[0], after[1]))
+    query = select(c, d.c.points).select_from(source).where(*conditions).order_by(code, did).limit(limit)
+    with store.engine.connect() as conn:
+        return [
+            DecidedRow(
+                ClassificationRow(
+                    r.unit_id, r.unit_code, r.year, r.dossier_id, Classification(r.level), r.four_good,
+                    bool(r.recognition_suspended), bool(r.reopened), r.rule_set_id, r.rule_set_version,
+                    _at(r.decided_at_us), r.decided_by, r.reason,
+                ),
+                r.points,
+            )
+            for r in conn.execute(query)
+        ]

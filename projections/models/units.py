@@ -378,6 +378,27 @@ def unit_names(store: ReadModelStore, unit_ids: Iterable[UUID]) -> dict[UUID, st
     return found
 
 
+def names_as_of(store: ReadModelStore, unit_ids: Iterable[UUID], day: date) -> dict[UUID, str]:
+    """The names the units asked for bore on `day` (a unit registered later is left out), one query per 500."""
+    versions = store.live_tables(UnitsProjection.name)["unit_versions"]
+    wanted = list(set(unit_ids))
+    found: dict[UUID, str] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            latest = (
+                select(versions.c.unit_id, func.max(versions.c.effective_from).label("since"))
+                .where(versions.c.unit_id.in_(chunk), versions.c.effective_from <= day)
+                .group_by(versions.c.unit_id)
+                .subquery()
+            )
+            query = select(versions.c.unit_id, versions.c.name).join(
+                latest, and_(versions.c.unit_id == latest.c.unit_id, versions.c.effective_from == latest.c.since)
+            )
+            found.update({r.unit_id: r.name for r in conn.execute(query)})
+    return found
+
+
 def top_level_units(store: ReadModelStore) -> list[UnitRow]:
     """The units with no unit above them now, by code."""
     table = store.live_tables(UnitsProjection.name)["units"]
