@@ -81,6 +81,11 @@ class ReadSide:
         self.poll_seconds = poll_seconds
         self.runner: Runner | None = None
         self._listener: Listener | None = None
+        # On PostgreSQL every runner, in whichever process, NOTIFYs after each page it commits: waiters here are
+        # woken by that, since this process's runner may hold no read model's lock and so never advance itself.
+        self._pages_listener: Listener | None = None
+        self._pages = threading.Condition()
+        self._pages_seen = 0
 
     # --- running -------------------------------------------------------------------------------
 
@@ -105,7 +110,22 @@ class ReadSide:
                     self.postgres_url, self.events_channel, self.runner.wake, poll_seconds=self.poll_seconds
                 )
                 self._listener.start()
+            if self.postgres_url:
+                self._pages_listener = Listener(
+                    self.postgres_url, READ_MODELS_CHANNEL, self._page_committed, poll_seconds=self.poll_seconds
+                )
+                self._pages_listener.start()
         return self.runner
+
+    def _wait_page(self, seen: int, timeout: float) -> None:
+        # A notification lost with the listener's connection costs at most the caller's poll interval.
+        with self._pages:
+            self._pages.wait_for(lambda: self._pages_seen != seen, timeout)
+
+    def _page_committed(self) -> None:
+        with self._pages:
+            self._pages_seen += 1
+            self._pages.notify_all()
 
     def catch_up(self, progress: Progress | None = None) -> PassResult:
         runner = self.new_runner()
@@ -115,9 +135,10 @@ class ReadSide:
             runner.locks.release_all()
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
+        for listener in (self._listener, self._pages_listener):
+            if listener is not None:
+                listener.stop()
+        self._listener = self._pages_listener = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -140,13 +161,23 @@ class ReadSide:
     def wait_for(self, position: int, timeout: float = 5.0) -> Waited:
         """Until every live read model has applied the event at `position`, or `timeout` seconds.
 
-        Woken by the runner (in this process, its condition; on PostgreSQL, its NOTIFY), never a fixed sleep. A read
-        model stopped by a failure is not waited for: it is named in the answer.
+        Woken by the runner (in this process, its condition; on PostgreSQL, the NOTIFY of whichever runner holds
+        the read models' locks), never a fixed sleep. A read model stopped by a failure is not waited for: it is
+        named in the answer.
         """
         if position <= 0:
             return Waited(True, (), ())
         deadline = time.monotonic() + timeout
         runner = self.runner
+        if runner is not None and self._pages_listener is not None:
+            while True:
+                with self._pages:
+                    seen = self._pages_seen
+                behind, failed = self.behind(position)
+                remaining = deadline - time.monotonic()
+                if not behind or remaining <= 0:
+                    return Waited(not behind, behind, failed)
+                self._wait_page(seen, min(remaining, self.poll_seconds))
         if runner is not None:
             while True:
                 seen = runner.commits
