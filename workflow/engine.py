@@ -809,6 +809,12 @@ class Engine(Application[UUID]):
             raise InvalidInput("a decision list needs at least one dossier")
         if len({r.dossier_id for r in requests}) != len(requests):
             raise InvalidInput("a decision list names the same dossier twice")
+        # As with endorse: approvers of different units under one superior collide on its decision book for nothing
+        # they did to each other. Each try loads everything again and checks each dossier's expected version again,
+        # so a dossier changed meanwhile is still refused, and the quota is counted on the book as it now stands.
+        return self._retrying(lambda: self._decide_list(actor, requests))
+
+    def _decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
         decisions: list[_Decision] = []
         for request in requests:
             decisions.append(self._prepare_decision(actor, request))
