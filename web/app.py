@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from anyio import to_thread
 from babel.support import Translations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -25,6 +27,8 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.actor import Actor
 from domain.person import Person
@@ -48,6 +52,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+# Threads per process for blocking work (see create_app): a few keep the cores busy while some wait on the database.
+DEFAULT_THREADS = 8
 
 
 @dataclass
@@ -89,12 +96,14 @@ class Site:
         secure_cookies: bool = False,
         wait_seconds: float = 5.0,
         chain: ChainWatch | None = None,
+        threads: int = DEFAULT_THREADS,
     ) -> None:
         self.engine = engine
         self.side = side
         self.accounts = accounts
         self.secure_cookies = secure_cookies
         self.wait_seconds = wait_seconds
+        self.threads = threads
         self.chain = chain or ChainWatch(engine)
         # Called when the application stops: the read side's runner, the engine's connections.
         self.on_close: list[Callable[[], None]] = []
@@ -203,6 +212,9 @@ def _same_origin(request: Request) -> bool:
 def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Every blocking call of a request (sync routes, run_in_threadpool) takes a token of this limiter. anyio's 40
+        # threads only contend for the GIL: past a few, a request's CPU time grows and none finishes sooner.
+        to_thread.current_default_thread_limiter().total_tokens = site.threads
         if run_background:
             site.chain.start()
         try:
@@ -215,29 +227,8 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
 
     app = FastAPI(title="dossierflow", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.site = site
+    app.add_middleware(VisitMiddleware, site=site)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    @app.middleware("http")
-    async def visit_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        if not path.startswith("/static/") and path != "/healthz":
-            request.state.visit = _visit(site, request)
-        response = await call_next(request)
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        visit = getattr(request.state, "visit", None)
-        if visit is not None:
-            headers.setdefault("Cache-Control", "no-store")
-            headers["Vary"] = "Cookie, Accept-Language"
-            if visit.new_cookie is not None:
-                response.set_cookie(
-                    SESSION_COOKIE, visit.new_cookie, httponly=True, samesite="lax",
-                    secure=site.secure_cookies or request.url.scheme == "https", path="/",
-                )
-        return response
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -248,6 +239,56 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
 
     routes.register(app, site)
     return app
+
+
+class VisitMiddleware:
+    """Who is asking (the visit, read in the thread pool: it reads the sessions and the read models), and the
+    security headers and the session cookie on every answer. Pure ASGI: Starlette's BaseHTTPMiddleware would
+    run the database work on the event loop and wrap every response in a stream of its own."""
+
+    def __init__(self, app: ASGIApp, site: Site) -> None:
+        self.app = app
+        self.site = site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        visit: Visit | None = None
+        if not path.startswith("/static/") and path != "/healthz":
+            visit = await to_thread.run_sync(_visit, self.site, Request(scope))
+            scope.setdefault("state", {})["visit"] = visit
+        secure = self.site.secure_cookies or scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("X-Frame-Options", "DENY")
+                if visit is not None:
+                    headers.setdefault("Cache-Control", "no-store")
+                    headers["Vary"] = "Cookie, Accept-Language"
+                    # Read now, not before the route ran: signing in and out hand out a new session.
+                    if visit.new_cookie is not None:
+                        headers.append("Set-Cookie", _session_cookie(visit.new_cookie, secure))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _session_cookie(value: str, secure: bool) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[SESSION_COOKIE] = value
+    morsel = cookie[SESSION_COOKIE]
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "lax"
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
 
 
 def _visit(site: Site, request: Request) -> Visit:
