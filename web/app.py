@@ -37,7 +37,7 @@ from projections.models import access as access_model
 from projections.readside import ReadSide
 from web import i18n, labels
 from web.accounts import Accounts, Session
-from web.chain import ChainWatch
+from web.chain import ChainWatch, SharedVerdict
 from workflow.clock import local_date
 from workflow.engine import Engine
 from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
@@ -104,7 +104,7 @@ class Site:
         self.secure_cookies = secure_cookies
         self.wait_seconds = wait_seconds
         self.threads = threads
-        self.chain = chain or ChainWatch(engine)
+        self.chain = chain or ChainWatch(engine, shared=SharedVerdict(accounts.engine))
         # Called when the application stops: the read side's runner, the engine's connections.
         self.on_close: list[Callable[[], None]] = []
         self.waiting_rules = access_model.waiting_rules_from(waiting_rule_tuples(spec_for(CURRENT_VERSION)))

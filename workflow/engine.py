@@ -1122,6 +1122,20 @@ class Engine(Application[UUID]):
         findings = [*report.findings, *undecodable, *self._evidence_findings(attached, evidence_progress)]
         return replace(report, findings=tuple(findings), evidence_files=len(attached))
 
+    def verify_since(self, since: store.VerifiedHead) -> store.ChainReport:
+        """Verify the links appended after a head an earlier verify found intact, against the engine's own key and
+        head file: the running server's check as the log grows (`verify` remains the whole check)."""
+        signer = getattr(self.recorder, "signer", None)
+        public_key = None
+        anchors: list[tuple[str, store.SignedHead]] = []
+        if isinstance(signer, store.HeadSigner):
+            if signer.has_key() or not self.is_empty():
+                public_key = signer.public_key
+            remembered = signer.remembered_head()
+            if remembered is not None:
+                anchors.append((f"the head file {signer.head_path}", remembered))
+        return store.verify_since(self.recorder, since, public_key=public_key, signed_anchors=anchors)
+
     def _evidence_findings(
         self, attached: Mapping[str, Mapping[tuple[UUID, str], None]], progress: store.ProgressCallback | None
     ) -> Iterator[store.Finding]:
