@@ -14,16 +14,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, and_, select
 
 from projections.core import Projection
 from projections.locks import locks_for
 from projections.log import EventLog
 from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, PassResult, Runner
-from projections.store import ReadModelStore, Tracking
+from projections.store import STATE, TRACKING, ReadModelStore, Tracking
 from projections.wakeup import READ_MODELS_CHANNEL, Listener, wait_for_notification
 
 Progress = Callable[[str, int, int], None]
+
+# Each read model's live generation's tracking row: where it stands, and whether a failure stopped it.
+_LIVE_TRACKINGS = select(TRACKING.c.name, TRACKING.c.position, TRACKING.c.failed_position).join(
+    STATE, and_(STATE.c.name == TRACKING.c.name, STATE.c.live_generation == TRACKING.c.generation)
+)
 
 
 @dataclass(frozen=True)
@@ -145,17 +150,20 @@ class ReadSide:
 
     # --- read-your-writes ----------------------------------------------------------------------
 
-    def behind(self, position: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(read models whose live generation has not reached `position`, those stopped by a failure)."""
-        states = self.store.states()
+    def behind(self, position: int, *, conn: Connection | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(read models whose live generation has not reached `position`, those stopped by a failure). `conn`: a
+        connection of the read models' database to ask on (a page's), else one of its own."""
+        if conn is None:
+            with self.store.engine.connect() as own:
+                return self.behind(position, conn=own)
         behind, failed = [], []
-        for tracking in self.store.trackings():
-            if states.get(tracking.name, (None,))[0] != tracking.generation:
+        for name, position_now, failed_at in conn.execute(_LIVE_TRACKINGS):
+            if name not in self.store.projections:
                 continue
-            if tracking.failed:
-                failed.append(tracking.name)
-            elif tracking.position < position:
-                behind.append(tracking.name)
+            if failed_at is not None:
+                failed.append(name)
+            elif position_now < position:
+                behind.append(name)
         return tuple(behind), tuple(failed)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> Waited:

@@ -20,13 +20,14 @@ from starlette.datastructures import FormData, UploadFile
 from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id, unit_id
+from domain.ids import dossier_id
 from domain.unit import Unit
 from domain.values import RATED_LEVELS, Classification, DossierState, NotRatedGround, Role
 from projections.models import access as access_model
 from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
+from projections.reading import reading
 from web import i18n, labels
 from web.app import CSRF_FIELD, Site, Visit, check_csrf
 from web.forms import fact_value, form_spec, read_form, title
@@ -262,19 +263,23 @@ def register(app: FastAPI, site: Site) -> None:
     def my_work(request: Request, q: str = "") -> Response:
         visit = _signed_in(request)
         assert visit.person is not None
-        queues = access_model.queues(store, visit.person.id, visit.today, site.waiting_rules, limit=200)
-        recent = access_model.archive(store, visit.person.id, limit=20)
-        # Lists come from the read models: say so when they have not yet caught up with the log (after a start on a
-        # large store, or a read model stopped by a failure), rather than show a stale list as if it were whole.
-        behind, failed = site.side.behind(engine.recorder.max_notification_id() or 0)
-        unit_ids = {i.unit_id for queue in queues for i in queue.items} | {queue.unit_id for queue in queues}
-        unit_ids |= {unit_id(i.unit_code) for i in recent.items}
-        names = units_model.unit_names(store, unit_ids)
+        head = engine.recorder.max_notification_id() or 0
+        # One connection and one look at the read models' generations for the whole page.
+        with reading(store) as r:
+            queues = access_model.queues(
+                store, visit.person.id, visit.today, site.waiting_rules, limit=200, authorities=visit.authorities,
+                reading=r,
+            )
+            recent = access_model.archive(store, visit.person.id, limit=20, reading=r)
+            names = access_model.unit_names(r, {queue.unit_id for queue in queues})
+            # Lists come from the read models: say so when they have not yet caught up with the log (after a start
+            # on a large store, or a read model stopped by a failure), rather than show a stale list as if whole.
+            behind, failed = site.side.behind(head, conn=r.conn)
         q = q.strip()[:200]
         shown = []
         for queue in queues:
-            items = [i for i in queue.items if not q or i18n.matches(q, names.get(i.unit_id, ""), i.unit_code)]
-            items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(names.get(i.unit_id, ""))))
+            items = [i for i in queue.items if not q or i18n.matches(q, i.unit_name, i.unit_code)]
+            items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(i.unit_name)))
             meters: tuple[statistics_model.QuotaMeter, ...] = ()
             years = sorted({i.year for i in queue.items})
             if queue.role is Role.APPROVER:
@@ -286,7 +291,7 @@ def register(app: FastAPI, site: Site) -> None:
             request, "work.html",
             {
                 "queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues), "recent": recent,
-                "unit_id": unit_id, "behind": bool(behind), "failed": bool(failed),
+                "behind": bool(behind), "failed": bool(failed),
             },
         )
 
