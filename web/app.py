@@ -172,10 +172,21 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1, default=str, sort_keys=True)
 
 
+# Every row of a list carries a state's badge: each is made once per language (the catalogs are made once too).
+_BADGES: dict[tuple[str, str], Markup] = {}
+
+
 @pass_context
 def _state_badge(context: Context, state: str) -> Markup:
-    label = context["t"].gettext(labels.STATES.get(state, state))
-    return Markup('<span class="state state-{}">{}</span>').format(state, label)
+    visit = context.get("visit")
+    key = (visit.locale if isinstance(visit, Visit) else "", state)
+    badge = _BADGES.get(key) if key[0] else None
+    if badge is None:
+        label = context["t"].gettext(labels.STATES.get(state, state))
+        badge = Markup('<span class="state state-{}">{}</span>').format(state, label)
+        if key[0]:
+            _BADGES[key] = badge
+    return badge
 
 
 @pass_context
@@ -299,7 +310,7 @@ def _visit(site: Site, request: Request) -> Visit:
         new_cookie, session = accounts.new_session(locale=None)
     locale = session.locale or i18n.negotiate(request.headers.get("accept-language"))
     today = site.today()
-    visit = Visit(session, locale, i18n.translations(locale), i18n.Formats(locale), today, new_cookie=new_cookie)
+    visit = Visit(session, locale, i18n.translations(locale), i18n.formats(locale), today, new_cookie=new_cookie)
     if session.person_id is not None:
         person = site.engine.person(session.person_id)
         authorities = access_model.authorities(site.side.store, person.id, today)

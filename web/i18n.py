@@ -72,6 +72,18 @@ def negotiate(accept_language: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+# A list shows the same few dates on every row (a period's deadlines): each is formatted once per locale.
+@lru_cache(maxsize=4096)
+def _date_text(value: date, locale: Locale) -> str:
+    return format_date(value, format="medium", locale=locale)
+
+
+@cache
+def formats(locale: str) -> Formats:
+    """The (immutable) formats of a locale, made once."""
+    return Formats(locale)
+
+
 class Formats:
     """Dates, times and numbers in one locale's conventions."""
 
@@ -83,7 +95,7 @@ class Formats:
             return ""
         if isinstance(value, datetime):
             value = value.astimezone(VIETNAM).date()
-        return format_date(value, format="medium", locale=self.locale)
+        return _date_text(value, self.locale)
 
     def moment(self, value: datetime | None) -> str:
         if value is None:
