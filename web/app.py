@@ -139,8 +139,11 @@ class Site:
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _answer_text(answer: Answer | Mapping[str, Any] | None, t: Translations) -> str:
-    """One answer in a line: its grade, points or met, the sub-items met, and the comment."""
+def _answer_text(
+    answer: Answer | Mapping[str, Any] | None, t: Translations, fmt: i18n.Formats | None = None
+) -> str:
+    """One answer in a line: its grade, points (in the locale's way when `fmt` is given) or met, the sub-items
+    met, and the comment."""
     if answer is None:
         return "—"
     if isinstance(answer, Answer):
@@ -152,7 +155,7 @@ def _answer_text(answer: Answer | Mapping[str, Any] | None, t: Translations) -> 
     if answer.get("grade"):
         parts.append(t.gettext(labels.GRADES.get(str(answer["grade"]), str(answer["grade"]))))
     if answer.get("points") is not None:
-        parts.append(str(answer["points"]))
+        parts.append(fmt.number(answer["points"]) if fmt is not None else str(answer["points"]))
     if answer.get("met") is not None:
         parts.append(t.gettext("Met") if answer["met"] else t.gettext("Not met"))
     subs = answer.get("sub_items") or {}

@@ -107,6 +107,13 @@ class Formats:
             return ""
         return format_decimal(Decimal(str(value)), locale=self.locale)
 
+    def field(self, value: int | float | Decimal | str | None) -> str:
+        """A number as a form field shows it to be typed over: the locale's decimal sign, no grouping (the form
+        reads a comma or a point as the decimal sign, so grouping would change the number), no trailing zeros."""
+        if value is None or value == "":
+            return ""
+        return format_decimal(Decimal(str(value)), locale=self.locale, group_separator=False)
+
 
 # --- Vietnamese order and search -----------------------------------------------------------------------------------
 

@@ -39,7 +39,9 @@ T = TypeVar("T")
 # Text fields longer than this are refused before they reach the engine (which has its own, larger limits).
 MAX_FIELD = 20_000
 # The parts of the dossier page an autosave redraws: everything that shows or carries the dossier's version.
-_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions"]
+_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions", "changes"]
+# The steps fired by a plain button; every other step has a dialog (a reason, a classification, a legal basis).
+_PLAIN_STEPS = frozenset({"submit", "resubmit", "restore"})
 
 
 class SignInNeeded(Exception):
@@ -357,7 +359,11 @@ def register(app: FastAPI, site: Site) -> None:
     ) -> Response:
         status, headline = labels.refusal(error)
         context = _dossier_context(visit, did, typed)
-        context.update(refusal={"headline": headline, "detail": str(error), "stale": status == 409})
+        # Said in the refused step's dialog when the page still offers it, else at the top of the page.
+        in_dialog = typed.trigger in {a.trigger for a in context["buttons"]} and typed.trigger not in _PLAIN_STEPS
+        context.update(
+            refusal={"headline": headline, "detail": str(error), "stale": status == 409, "in_dialog": in_dialog}
+        )
         return site.render(request, "dossier.html", context, status_code=status)
 
     @app.post("/dossiers/{reference}/answers")
