@@ -284,18 +284,19 @@ def register(app: FastAPI, site: Site) -> None:
             # Lists come from the read models: say so when they have not yet caught up with the log (after a start
             # on a large store, or a read model stopped by a failure), rather than show a stale list as if whole.
             behind, failed = site.side.behind(head, conn=r.conn)
-        q = q.strip()[:200]
-        shown = []
-        for queue in queues:
-            items = [i for i in queue.items if not q or i18n.matches(q, i.unit_name, i.unit_code)]
-            items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(i.unit_name)))
-            meters: tuple[statistics_model.QuotaMeter, ...] = ()
-            years = sorted({i.year for i in queue.items})
-            if queue.role is Role.APPROVER:
-                meters = tuple(
-                    m for year in years for m in statistics_model.quota_meters(store, queue.unit_id, year)
-                )
-            shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
+            q = q.strip()[:200]
+            shown = []
+            for queue in queues:
+                items = [i for i in queue.items if not q or i18n.matches(q, i.unit_name, i.unit_code)]
+                items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(i.unit_name)))
+                meters: tuple[statistics_model.QuotaMeter, ...] = ()
+                years = sorted({i.year for i in queue.items})
+                if queue.role is Role.APPROVER:
+                    meters = tuple(
+                        m for year in years
+                        for m in statistics_model.quota_meters(store, queue.unit_id, year, reading=r)
+                    )
+                shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
         return site.render(
             request, "work.html",
             {
