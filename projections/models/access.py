@@ -574,18 +574,19 @@ def _queue(
     closed = set(closed_years)
     items: list[QueueItem] = []
     seen: set[UUID] = set()
-    for row in r.execute(rows, values):
-        if row.dossier_id in seen:
+    # The rows of a queue share a few states: what each (state, period closed) allows is worked out once.
+    allowed: dict[tuple[str, bool], tuple[DossierState, tuple[str, ...]]] = {}
+    for did, since, uid, code, year, state_text, deadline, name in r.execute(rows, values):
+        if did in seen:
             continue
-        seen.add(row.dossier_id)
-        state = DossierState(row.state)
-        items.append(
-            QueueItem(
-                row.dossier_id, row.unit_id, row.unit_code, row.year, state,
-                cast(datetime, from_micros(row.state_since_us)), row.deadline,
-                tuple(x.trigger for x in rules if x.allows(state, row.year in closed)), row.name or "",
-            )
-        )
+        seen.add(did)
+        key = (state_text, year in closed)
+        found = allowed.get(key)
+        if found is None:
+            state = DossierState(state_text)
+            found = allowed[key] = (state, tuple(x.trigger for x in rules if x.allows(state, key[1])))
+        waiting_since = cast(datetime, from_micros(since))
+        items.append(QueueItem(did, uid, code, year, found[0], waiting_since, deadline, found[1], name or ""))
     return count, items[:limit]
 
 
