@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Boolean, Column, Engine, Float, Integer, MetaData, Table, Text, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from projections.locks import Locks, locks_for
 from workflow.engine import Engine as WorkflowEngine
@@ -53,7 +54,11 @@ class SharedVerdict:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        _meta.create_all(engine)
+        try:
+            _meta.create_all(engine)
+        except DBAPIError:
+            # Workers starting together on PostgreSQL: another created the table between the check and the CREATE.
+            _meta.create_all(engine)
         database = engine.url.database
         on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
         sqlite_file = Path(database) if on_file and database else None
