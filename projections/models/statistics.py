@@ -43,6 +43,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     or_,
     select,
 )
@@ -703,6 +704,9 @@ def _targets(row: Mapping[str, Any]) -> tuple[Target, ...]:
     )
 
 
+_QUOTA_OF_BOOK: dict[Table, Any] = {}
+
+
 def quota_meters(
     store: ReadModelStore, superior_id: UUID, year: int, *, share: Decimal = DEFAULT_QUOTA_SHARE,
     reading: Reading | None = None,
@@ -717,7 +721,11 @@ def quota_meters(
     # `reading`: a page's (My work reads everything through one connection).
     with reading_of(store, reading) as reader:
         quota = reader.tables(StatisticsProjection.name)["quota"]
-        rows = [dict(x) for x in reader.execute(select(quota).where(quota.c.book_id == book)).mappings()]
+        statement = _QUOTA_OF_BOOK.get(quota)
+        if statement is None:
+            # Built once per generation of the table: building it cost more than SQLite takes to answer it.
+            statement = _QUOTA_OF_BOOK[quota] = select(quota).where(quota.c.book_id == bindparam("book"))
+        rows = [dict(x) for x in reader.execute(statement, {"book": book}).mappings()]
     uncapped = any(r["recorded"] and r["cap"] is None for r in rows)
     meters = []
     for r in sorted(rows, key=lambda r: str(r["group"])):
