@@ -14,16 +14,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, and_, select
 
 from projections.core import Projection
 from projections.locks import locks_for
 from projections.log import EventLog
 from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, PassResult, Runner
-from projections.store import ReadModelStore, Tracking
+from projections.store import STATE, TRACKING, ReadModelStore, Tracking
 from projections.wakeup import READ_MODELS_CHANNEL, Listener, wait_for_notification
 
 Progress = Callable[[str, int, int], None]
+
+# Each read model's live generation's tracking row: where it stands, and whether a failure stopped it.
+_LIVE_TRACKINGS = select(TRACKING.c.name, TRACKING.c.position, TRACKING.c.failed_position).join(
+    STATE, and_(STATE.c.name == TRACKING.c.name, STATE.c.live_generation == TRACKING.c.generation)
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,11 @@ class ReadSide:
         self.poll_seconds = poll_seconds
         self.runner: Runner | None = None
         self._listener: Listener | None = None
+        # On PostgreSQL every runner, in whichever process, NOTIFYs after each page it commits: waiters here are
+        # woken by that, since this process's runner may hold no read model's lock and so never advance itself.
+        self._pages_listener: Listener | None = None
+        self._pages = threading.Condition()
+        self._pages_seen = 0
 
     # --- running -------------------------------------------------------------------------------
 
@@ -105,7 +115,22 @@ class ReadSide:
                     self.postgres_url, self.events_channel, self.runner.wake, poll_seconds=self.poll_seconds
                 )
                 self._listener.start()
+            if self.postgres_url:
+                self._pages_listener = Listener(
+                    self.postgres_url, READ_MODELS_CHANNEL, self._page_committed, poll_seconds=self.poll_seconds
+                )
+                self._pages_listener.start()
         return self.runner
+
+    def _wait_page(self, seen: int, timeout: float) -> None:
+        # A notification lost with the listener's connection costs at most the caller's poll interval.
+        with self._pages:
+            self._pages.wait_for(lambda: self._pages_seen != seen, timeout)
+
+    def _page_committed(self) -> None:
+        with self._pages:
+            self._pages_seen += 1
+            self._pages.notify_all()
 
     def catch_up(self, progress: Progress | None = None) -> PassResult:
         runner = self.new_runner()
@@ -115,38 +140,52 @@ class ReadSide:
             runner.locks.release_all()
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
+        for listener in (self._listener, self._pages_listener):
+            if listener is not None:
+                listener.stop()
+        self._listener = self._pages_listener = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
 
     # --- read-your-writes ----------------------------------------------------------------------
 
-    def behind(self, position: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(read models whose live generation has not reached `position`, those stopped by a failure)."""
-        states = self.store.states()
+    def behind(self, position: int, *, conn: Connection | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(read models whose live generation has not reached `position`, those stopped by a failure). `conn`: a
+        connection of the read models' database to ask on (a page's), else one of its own."""
+        if conn is None:
+            with self.store.engine.connect() as own:
+                return self.behind(position, conn=own)
         behind, failed = [], []
-        for tracking in self.store.trackings():
-            if states.get(tracking.name, (None,))[0] != tracking.generation:
+        for name, position_now, failed_at in conn.execute(_LIVE_TRACKINGS):
+            if name not in self.store.projections:
                 continue
-            if tracking.failed:
-                failed.append(tracking.name)
-            elif tracking.position < position:
-                behind.append(tracking.name)
+            if failed_at is not None:
+                failed.append(name)
+            elif position_now < position:
+                behind.append(name)
         return tuple(behind), tuple(failed)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> Waited:
         """Until every live read model has applied the event at `position`, or `timeout` seconds.
 
-        Woken by the runner (in this process, its condition; on PostgreSQL, its NOTIFY), never a fixed sleep. A read
-        model stopped by a failure is not waited for: it is named in the answer.
+        Woken by the runner (in this process, its condition; on PostgreSQL, the NOTIFY of whichever runner holds
+        the read models' locks), never a fixed sleep. A read model stopped by a failure is not waited for: it is
+        named in the answer.
         """
         if position <= 0:
             return Waited(True, (), ())
         deadline = time.monotonic() + timeout
         runner = self.runner
+        if runner is not None and self._pages_listener is not None:
+            while True:
+                with self._pages:
+                    seen = self._pages_seen
+                behind, failed = self.behind(position)
+                remaining = deadline - time.monotonic()
+                if not behind or remaining <= 0:
+                    return Waited(not behind, behind, failed)
+                self._wait_page(seen, min(remaining, self.poll_seconds))
         if runner is not None:
             while True:
                 seen = runner.commits

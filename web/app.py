@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from anyio import to_thread
 from babel.support import Translations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -25,6 +27,9 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from domain.actor import Actor
 from domain.messages import Message
@@ -34,7 +39,7 @@ from projections.models import access as access_model
 from projections.readside import ReadSide
 from web import i18n, labels, sentences
 from web.accounts import Accounts, Session
-from web.chain import ChainWatch
+from web.chain import ChainWatch, SharedVerdict
 from workflow.clock import local_date
 from workflow.engine import Engine
 from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
@@ -49,6 +54,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+# Threads per process for blocking work (see create_app): a few keep the cores busy while some wait on the database.
+DEFAULT_THREADS = 8
 
 
 @dataclass
@@ -90,13 +98,15 @@ class Site:
         secure_cookies: bool = False,
         wait_seconds: float = 5.0,
         chain: ChainWatch | None = None,
+        threads: int = DEFAULT_THREADS,
     ) -> None:
         self.engine = engine
         self.side = side
         self.accounts = accounts
         self.secure_cookies = secure_cookies
         self.wait_seconds = wait_seconds
-        self.chain = chain or ChainWatch(engine)
+        self.threads = threads
+        self.chain = chain or ChainWatch(engine, shared=SharedVerdict(accounts.engine))
         # Called when the application stops: the read side's runner, the engine's connections.
         self.on_close: list[Callable[[], None]] = []
         self.waiting_rules = access_model.waiting_rules_from(waiting_rule_tuples(spec_for(CURRENT_VERSION)))
@@ -106,6 +116,9 @@ class Site:
             extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
+            # The templates ship with the app: asking the file system on every render whether one changed cost a
+            # twentieth of a page.
+            auto_reload=False,
         )
         env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
         env.filters.update(answer_text=_answer_text, as_moment=_as_moment, pretty=_pretty)
@@ -131,8 +144,11 @@ class Site:
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _answer_text(answer: Answer | Mapping[str, Any] | None, t: Translations) -> str:
-    """One answer in a line: its grade, points or met, the sub-items met, and the comment."""
+def _answer_text(
+    answer: Answer | Mapping[str, Any] | None, t: Translations, fmt: i18n.Formats | None = None
+) -> str:
+    """One answer in a line: its grade, points (in the locale's way when `fmt` is given) or met, the sub-items
+    met, and the comment."""
     if answer is None:
         return "—"
     if isinstance(answer, Answer):
@@ -144,7 +160,7 @@ def _answer_text(answer: Answer | Mapping[str, Any] | None, t: Translations) -> 
     if answer.get("grade"):
         parts.append(t.gettext(labels.GRADES.get(str(answer["grade"]), str(answer["grade"]))))
     if answer.get("points") is not None:
-        parts.append(str(answer["points"]))
+        parts.append(fmt.number(answer["points"]) if fmt is not None else str(answer["points"]))
     if answer.get("met") is not None:
         parts.append(t.gettext("Met") if answer["met"] else t.gettext("Not met"))
     subs = answer.get("sub_items") or {}
@@ -164,10 +180,21 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1, default=str, sort_keys=True)
 
 
+# Every row of a list carries a state's badge: each is made once per language (the catalogs are made once too).
+_BADGES: dict[tuple[str, str], Markup] = {}
+
+
 @pass_context
 def _state_badge(context: Context, state: str) -> Markup:
-    label = context["t"].gettext(labels.STATES.get(state, state))
-    return Markup('<span class="state state-{}">{}</span>').format(state, label)
+    visit = context.get("visit")
+    key = (visit.locale if isinstance(visit, Visit) else "", state)
+    badge = _BADGES.get(key) if key[0] else None
+    if badge is None:
+        label = context["t"].gettext(labels.STATES.get(state, state))
+        badge = Markup('<span class="state state-{}">{}</span>').format(state, label)
+        if key[0]:
+            _BADGES[key] = badge
+    return badge
 
 
 @pass_context
@@ -210,6 +237,9 @@ def _same_origin(request: Request) -> bool:
 def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Every blocking call of a request (sync routes, run_in_threadpool) takes a token of this limiter. anyio's 40
+        # threads only contend for the GIL: past a few, a request's CPU time grows and none finishes sooner.
+        to_thread.current_default_thread_limiter().total_tokens = site.threads
         if run_background:
             site.chain.start()
         try:
@@ -222,30 +252,8 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
 
     app = FastAPI(title="dossierflow", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.site = site
+    app.add_middleware(VisitMiddleware, site=site)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    @app.middleware("http")
-    async def visit_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        # The API authenticates by bearer token alone and has no use for a session (nor should it make one).
-        if not path.startswith(("/static/", "/api/")) and path not in ("/healthz", "/openapi.json"):
-            request.state.visit = _visit(site, request)
-        response = await call_next(request)
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        visit = getattr(request.state, "visit", None)
-        if visit is not None:
-            headers.setdefault("Cache-Control", "no-store")
-            headers["Vary"] = "Cookie, Accept-Language"
-            if visit.new_cookie is not None:
-                response.set_cookie(
-                    SESSION_COOKIE, visit.new_cookie, httponly=True, samesite="lax",
-                    secure=site.secure_cookies or request.url.scheme == "https", path="/",
-                )
-        return response
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -264,6 +272,57 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     return app
 
 
+class VisitMiddleware:
+    """Who is asking (the visit, read in the thread pool: it reads the sessions and the read models), and the
+    security headers and the session cookie on every answer. Pure ASGI: Starlette's BaseHTTPMiddleware would
+    run the database work on the event loop and wrap every response in a stream of its own."""
+
+    def __init__(self, app: ASGIApp, site: Site) -> None:
+        self.app = app
+        self.site = site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        visit: Visit | None = None
+        # The API authenticates by bearer token alone and has no use for a session (nor should it make one).
+        if not path.startswith(("/static/", "/api/")) and path not in ("/healthz", "/openapi.json"):
+            visit = await to_thread.run_sync(_visit, self.site, Request(scope))
+            scope.setdefault("state", {})["visit"] = visit
+        secure = self.site.secure_cookies or scope.get("scheme") == "https"
+
+        async def send_with_headers(message: ASGIMessage) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("X-Frame-Options", "DENY")
+                if visit is not None:
+                    headers.setdefault("Cache-Control", "no-store")
+                    headers["Vary"] = "Cookie, Accept-Language"
+                    # Read now, not before the route ran: signing in and out hand out a new session.
+                    if visit.new_cookie is not None:
+                        headers.append("Set-Cookie", _session_cookie(visit.new_cookie, secure))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _session_cookie(value: str, secure: bool) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[SESSION_COOKIE] = value
+    morsel = cookie[SESSION_COOKIE]
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "lax"
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
+
+
 def _visit(site: Site, request: Request) -> Visit:
     accounts = site.accounts
     session = accounts.session(request.cookies.get(SESSION_COOKIE))
@@ -272,7 +331,7 @@ def _visit(site: Site, request: Request) -> Visit:
         new_cookie, session = accounts.new_session(locale=None)
     locale = session.locale or i18n.negotiate(request.headers.get("accept-language"))
     today = site.today()
-    visit = Visit(session, locale, i18n.translations(locale), i18n.Formats(locale), today, new_cookie=new_cookie)
+    visit = Visit(session, locale, i18n.translations(locale), i18n.formats(locale), today, new_cookie=new_cookie)
     if session.person_id is not None:
         person = site.engine.person(session.person_id)
         authorities = access_model.authorities(site.side.store, person.id, today)

@@ -18,6 +18,7 @@ from typing import Any
 from domain.errors import InvalidInput
 from domain.messages import N_, Message
 from domain.values import Answer, Grade
+from web.i18n import Formats
 from workflow.rules.model import Criterion, Fact, RecognitionModel, RuleSet
 
 # Rule-set titles in languages the rule files do not carry (their checksum is recorded with every decision, so
@@ -140,12 +141,14 @@ def read_form(spec: FormSpec, form: Mapping[str, str], recorded: Mapping[str, An
     return answers, facts
 
 
-def fact_value(value: Any) -> str:
-    """A recorded fact as its form field shows it."""
+def fact_value(value: Any, fmt: Formats | None = None) -> str:
+    """A recorded fact as its form field shows it (a number in the locale's way when `fmt` is given)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Grade):
         return value.value
+    if fmt is not None and isinstance(value, int | float | Decimal):
+        return fmt.field(value)
     return str(value)

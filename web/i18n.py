@@ -72,6 +72,18 @@ def negotiate(accept_language: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+# A list shows the same few dates on every row (a period's deadlines): each is formatted once per locale.
+@lru_cache(maxsize=4096)
+def _date_text(value: date, locale: Locale) -> str:
+    return format_date(value, format="medium", locale=locale)
+
+
+@cache
+def formats(locale: str) -> Formats:
+    """The (immutable) formats of a locale, made once."""
+    return Formats(locale)
+
+
 class Formats:
     """Dates, times and numbers in one locale's conventions."""
 
@@ -83,7 +95,7 @@ class Formats:
             return ""
         if isinstance(value, datetime):
             value = value.astimezone(VIETNAM).date()
-        return format_date(value, format="medium", locale=self.locale)
+        return _date_text(value, self.locale)
 
     def moment(self, value: datetime | None) -> str:
         if value is None:
@@ -94,6 +106,13 @@ class Formats:
         if value is None or value == "":
             return ""
         return format_decimal(Decimal(str(value)), locale=self.locale)
+
+    def field(self, value: int | float | Decimal | str | None) -> str:
+        """A number as a form field shows it to be typed over: the locale's decimal sign, no grouping (the form
+        reads a comma or a point as the decimal sign, so grouping would change the number), no trailing zeros."""
+        if value is None or value == "":
+            return ""
+        return format_decimal(Decimal(str(value)), locale=self.locale, group_separator=False)
 
 
 # --- Vietnamese order and search -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id, unit_id
+from domain.ids import dossier_id
 from domain.messages import N_, Count
 from domain.unit import Unit
 from domain.values import RATED_LEVELS, Classification, DossierState, NotRatedGround, Role
@@ -28,6 +28,7 @@ from projections.models import access as access_model
 from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
+from projections.reading import reading
 from web import i18n, labels
 from web.app import CSRF_FIELD, Site, Visit, check_csrf
 from web.forms import fact_value, form_spec, read_form, title
@@ -39,7 +40,9 @@ T = TypeVar("T")
 # Text fields longer than this are refused before they reach the engine (which has its own, larger limits).
 MAX_FIELD = 20_000
 # The parts of the dossier page an autosave redraws: everything that shows or carries the dossier's version.
-_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions"]
+_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions", "changes"]
+# The steps fired by a plain button; every other step has a dialog (a reason, a classification, a legal basis).
+_PLAIN_STEPS = frozenset({"submit", "resubmit", "restore"})
 
 
 class SignInNeeded(Exception):
@@ -141,10 +144,17 @@ def _actions(site: Site, visit: Visit, did: UUID) -> dict[str, tuple[Action, Act
 
 def _actor_for(site: Site, visit: Visit, did: UUID, trigger: str) -> Actor:
     """The role this person fires `trigger` in; when none may, the role the engine will refuse with its reason."""
+    actors = visit.actors()
+    if trigger in labels.TRIGGERS and trigger not in ("record_answers", "attach_evidence", "remove_evidence"):
+        fired_as = spec_for(site.engine.dossier(did).workflow_version).rule(trigger).role
+        only = [a for a in actors if a.role is fired_as]
+        if len(only) == 1:
+            # The only role of theirs the step can be fired in: the engine decides whether it may be, and why not.
+            # Asking it for every available action first cost a seventh of an approval.
+            return only[0]
     available = _actions(site, visit, did)
     if trigger in available:
         return available[trigger][1]
-    actors = visit.actors()
     if not actors:
         raise NotAuthorized(N_("you hold no role valid today"))
     dossier = site.engine.dossier(did)
@@ -265,31 +275,36 @@ def register(app: FastAPI, site: Site) -> None:
     def my_work(request: Request, q: str = "") -> Response:
         visit = _signed_in(request)
         assert visit.person is not None
-        queues = access_model.queues(store, visit.person.id, visit.today, site.waiting_rules, limit=200)
-        recent = access_model.archive(store, visit.person.id, limit=20)
-        # Lists come from the read models: say so when they have not yet caught up with the log (after a start on a
-        # large store, or a read model stopped by a failure), rather than show a stale list as if it were whole.
-        behind, failed = site.side.behind(engine.recorder.max_notification_id() or 0)
-        unit_ids = {i.unit_id for queue in queues for i in queue.items} | {queue.unit_id for queue in queues}
-        unit_ids |= {unit_id(i.unit_code) for i in recent.items}
-        names = units_model.unit_names(store, unit_ids)
-        q = q.strip()[:200]
-        shown = []
-        for queue in queues:
-            items = [i for i in queue.items if not q or i18n.matches(q, names.get(i.unit_id, ""), i.unit_code)]
-            items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(names.get(i.unit_id, ""))))
-            meters: tuple[statistics_model.QuotaMeter, ...] = ()
-            years = sorted({i.year for i in queue.items})
-            if queue.role is Role.APPROVER:
-                meters = tuple(
-                    m for year in years for m in statistics_model.quota_meters(store, queue.unit_id, year)
-                )
-            shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
+        head = engine.recorder.max_notification_id() or 0
+        # One connection and one look at the read models' generations for the whole page.
+        with reading(store) as r:
+            queues = access_model.queues(
+                store, visit.person.id, visit.today, site.waiting_rules, limit=200, authorities=visit.authorities,
+                reading=r,
+            )
+            recent = access_model.archive(store, visit.person.id, limit=20, reading=r)
+            names = access_model.unit_names(r, {queue.unit_id for queue in queues})
+            # Lists come from the read models: say so when they have not yet caught up with the log (after a start
+            # on a large store, or a read model stopped by a failure), rather than show a stale list as if whole.
+            behind, failed = site.side.behind(head, conn=r.conn)
+            q = q.strip()[:200]
+            shown = []
+            for queue in queues:
+                items = [i for i in queue.items if not q or i18n.matches(q, i.unit_name, i.unit_code)]
+                items.sort(key=lambda i: (i.deadline or date.max, i18n.vietnamese_key(i.unit_name)))
+                meters: tuple[statistics_model.QuotaMeter, ...] = ()
+                years = sorted({i.year for i in queue.items})
+                if queue.role is Role.APPROVER:
+                    meters = tuple(
+                        m for year in years
+                        for m in statistics_model.quota_meters(store, queue.unit_id, year, reading=r)
+                    )
+                shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
         return site.render(
             request, "work.html",
             {
                 "queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues), "recent": recent,
-                "unit_id": unit_id, "behind": bool(behind), "failed": bool(failed),
+                "behind": bool(behind), "failed": bool(failed),
             },
         )
 
@@ -348,7 +363,11 @@ def register(app: FastAPI, site: Site) -> None:
     ) -> Response:
         status, headline = labels.refusal(error)
         context = _dossier_context(visit, did, typed)
-        context.update(refusal={"headline": headline, "detail": error.message, "stale": status == 409})
+        # Said in the refused step's dialog when the page still offers it, else at the top of the page.
+        in_dialog = typed.trigger in {a.trigger for a in context["buttons"]} and typed.trigger not in _PLAIN_STEPS
+        context.update(
+            refusal={"headline": headline, "detail": error.message, "stale": status == 409, "in_dialog": in_dialog}
+        )
         return site.render(request, "dossier.html", context, status_code=status)
 
     @app.post("/dossiers/{reference}/answers")

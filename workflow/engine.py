@@ -939,6 +939,12 @@ class Engine(Application[UUID]):
             raise InvalidInput(N_("a decision list needs at least one dossier"))
         if len({r.dossier_id for r in requests}) != len(requests):
             raise InvalidInput(N_("a decision list names the same dossier twice"))
+        # As with endorse: approvers of different units under one superior collide on its decision book for nothing
+        # they did to each other. Each try loads everything again and checks each dossier's expected version again,
+        # so a dossier changed meanwhile is still refused, and the quota is counted on the book as it now stands.
+        return self._retrying(lambda: self._decide_list(actor, requests))
+
+    def _decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
         decisions: list[_Decision] = []
         for request in requests:
             decisions.append(self._prepare_decision(actor, request))
@@ -1261,6 +1267,20 @@ class Engine(Application[UUID]):
         )
         findings = [*report.findings, *undecodable, *self._evidence_findings(attached, evidence_progress)]
         return replace(report, findings=tuple(findings), evidence_files=len(attached))
+
+    def verify_since(self, since: store.VerifiedHead) -> store.ChainReport:
+        """Verify the links appended after a head an earlier verify found intact, against the engine's own key and
+        head file: the running server's check as the log grows (`verify` remains the whole check)."""
+        signer = getattr(self.recorder, "signer", None)
+        public_key = None
+        anchors: list[tuple[str, store.SignedHead]] = []
+        if isinstance(signer, store.HeadSigner):
+            if signer.has_key() or not self.is_empty():
+                public_key = signer.public_key
+            remembered = signer.remembered_head()
+            if remembered is not None:
+                anchors.append((f"the head file {signer.head_path}", remembered))
+        return store.verify_since(self.recorder, since, public_key=public_key, signed_anchors=anchors)
 
     def _evidence_findings(
         self, attached: Mapping[str, Mapping[tuple[UUID, str], None]], progress: store.ProgressCallback | None

@@ -11,25 +11,30 @@ passes it as plain data, a `WaitingRule` per trigger (see `waiting_rules_from`),
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, cast
 from uuid import UUID
 
 from sqlalchemy import (
+    BindParameter,
     Column,
     Date,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
     Uuid,
     and_,
+    bindparam,
     func,
+    literal,
     or_,
     select,
+    union_all,
 )
 
 from domain.person import Person
@@ -43,6 +48,7 @@ from projections.models.dossiers import (
     vietnam_day,
 )
 from projections.models.units import UnitsProjection, _version_as_of
+from projections.reading import Reading, reading_of
 from projections.store import ReadModelStore
 
 _P: Any = Person
@@ -199,7 +205,7 @@ class AccessProjection(Projection):
 # --- validity, as domain/person.py decides it ------------------------------------------------------
 
 
-def _grant_valid(g: Any, day: date) -> Any:
+def _grant_valid(g: Any, day: date | BindParameter[date]) -> Any:
     # Grant.valid_on: from valid_from, until (not including) valid_to and revoked_on.
     return and_(
         g.c.valid_from <= day,
@@ -208,7 +214,7 @@ def _grant_valid(g: Any, day: date) -> Any:
     )
 
 
-def _delegation_valid(d: Any, day: date) -> Any:
+def _delegation_valid(d: Any, day: date | BindParameter[date]) -> Any:
     return and_(d.c.valid_from <= day, d.c.valid_to > day, or_(d.c.revoked_on.is_(None), d.c.revoked_on > day))
 
 
@@ -404,6 +410,8 @@ class QueueItem:
     waiting_since: datetime
     deadline: date | None
     triggers: tuple[str, ...]
+    # The unit's current name (from the units read model): what a list of the queue shows.
+    unit_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -430,29 +438,54 @@ class Authority:
     delegation_id: UUID | None
 
 
-def authorities(store: ReadModelStore, person_id: UUID, day: date) -> list[Authority]:
+def authorities(
+    store: ReadModelStore, person_id: UUID, day: date, *, reading: Reading | None = None
+) -> list[Authority]:
     """Every role the person may act in on `day`: their grants valid then, then the delegations to them."""
-    t = store.live_tables(AccessProjection.name)
-    with store.engine.connect() as conn:
-        return _authorities(conn, t, person_id, day, {r.value for r in Role})
+    with reading_of(store, reading) as r:
+        return _authorities(r, person_id, day)
 
 
-def _authorities(conn: Any, t: dict[str, Table], person_id: UUID, day: date, roles: set[str]) -> list[Authority]:
+# Statements built once per generation of the tables they read (and shape of the query), their values bound at each
+# execution: building a statement costs more than SQLite takes to run it.
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = build()
+    return found
+
+
+def _authorities(r: Reading, person_id: UUID, day: date) -> list[Authority]:
+    t = r.tables(AccessProjection.name)
     g, dl = t["grants"], t["delegations"]
-    own = conn.execute(
-        select(g).where(g.c.person_id == person_id, g.c.role.in_(sorted(roles)), _grant_valid(g, day))
-        .order_by(g.c.valid_from, g.c.grant_id)
-    ).all()
-    found = [Authority(Role(r.role), r.unit_id, r.grant_id, person_id, None) for r in own]
-    delegated = conn.execute(
-        select(g, dl.c.delegation_id, dl.c.holder_id)
-        .join(dl, dl.c.grant_id == g.c.grant_id)
-        .where(
-            dl.c.deputy_id == person_id, _delegation_valid(dl, day), _grant_valid(g, day), g.c.role.in_(sorted(roles))
+
+    def build() -> tuple[Any, Any]:
+        when = bindparam("day", type_=Date)
+        own = (
+            select(g.c.role, g.c.unit_id, g.c.grant_id)
+            .where(g.c.person_id == bindparam("person", type_=Uuid), _grant_valid(g, when))
+            .order_by(g.c.valid_from, g.c.grant_id)
         )
-        .order_by(dl.c.valid_from, dl.c.delegation_id)
-    ).all()
-    found.extend(Authority(Role(r.role), r.unit_id, r.grant_id, r.holder_id, r.delegation_id) for r in delegated)
+        delegated = (
+            select(g.c.role, g.c.unit_id, g.c.grant_id, dl.c.delegation_id, dl.c.holder_id)
+            .join(dl, dl.c.grant_id == g.c.grant_id)
+            .where(
+                dl.c.deputy_id == bindparam("person", type_=Uuid), _delegation_valid(dl, when), _grant_valid(g, when)
+            )
+            .order_by(dl.c.valid_from, dl.c.delegation_id)
+        )
+        return own, delegated
+
+    own, delegated = _statement(("authorities", g, dl), build)
+    values = {"person": person_id, "day": day}
+    found = [Authority(Role(x.role), x.unit_id, x.grant_id, person_id, None) for x in r.execute(own, values)]
+    found.extend(
+        Authority(Role(x.role), x.unit_id, x.grant_id, x.holder_id, x.delegation_id)
+        for x in r.execute(delegated, values)
+    )
     return found
 
 
@@ -464,6 +497,8 @@ def queues(
     limit: int = 50,
     *,
     not_waiting: frozenset[str] = NOT_WAITING,
+    authorities: Sequence[Authority] | None = None,
+    reading: Reading | None = None,
 ) -> list[Queue]:
     """The person's work queues on `today`: one per grant of theirs valid today, and one per delegation to them
     valid today, of the dossiers in which they may now fire some trigger (but those of `not_waiting`), oldest
@@ -471,30 +506,30 @@ def queues(
 
     Scope is the hierarchy as it stands now (the dossiers read model's scope rows). A dossier of a closed period
     waits only in a state its triggers may still leave once closed. Independent steps skip dossiers the person (or
-    the holder they act for) submitted.
+    the holder they act for) submitted. `authorities`: the person's, on `today`, when the caller has them already.
     """
     waiting = [r for r in rules if r.trigger not in not_waiting]
-    t = store.live_tables(AccessProjection.name)
-    dt = store.live_tables(DossiersProjection.name)
+    roles = {r.role for r in waiting}
     found: list[Queue] = []
-    with store.engine.connect() as conn:
-        authorities = _authorities(conn, t, person_id, today, {r.role.value for r in waiting})
-        if not authorities:
+    with reading_of(store, reading) as r:
+        every = _authorities(r, person_id, today) if authorities is None else authorities
+        held = [a for a in every if a.role in roles]
+        if not held:
             return []
+        dt = r.tables(DossiersProjection.name)
+        names = r.tables(UnitsProjection.name)["units"]
         periods = dt["dossier_periods"]
-        closed_years = sorted(
-            r.year for r in conn.execute(select(periods.c.year).where(periods.c.closed_at_us.is_not(None)))
+        closed = _statement(
+            ("closed", periods), lambda: select(periods.c.year).where(periods.c.closed_at_us.is_not(None))
         )
-        for authority in authorities:
-            mine = [r for r in waiting if r.role is authority.role]
+        closed_years = sorted(int(y) for y in r.execute(closed).scalars())
+        for authority in held:
+            mine = tuple(x for x in waiting if x.role is authority.role)
             people = sorted({person_id, authority.holder_id}, key=str)
-            count, ids = _queue(conn, dt, authority.unit_id, mine, closed_years, people, limit)
-            d = dt["dossiers"]
-            rows = {r.dossier_id: r for r in conn.execute(select(d).where(d.c.dossier_id.in_(ids)))} if ids else {}
+            count, items = _queue(r, dt, names, authority.unit_id, mine, closed_years, people, limit)
             found.append(
                 Queue(
-                    authority.role, authority.unit_id, authority.grant_id, count,
-                    [_item(rows[i], mine, set(closed_years)) for i in ids if i in rows],
+                    authority.role, authority.unit_id, authority.grant_id, count, items,
                     authority.holder_id if authority.delegation_id else None, authority.delegation_id,
                 )
             )
@@ -514,76 +549,112 @@ _DEPTHS = {"own": (0, 0), "direct": (1, 1), "any": (1, None)}
 
 
 def _queue(
-    conn: Any,
+    r: Reading,
     tables: dict[str, Table],
+    names: Table,
     unit_id: UUID,
-    rules: list[WaitingRule],
+    rules: tuple[WaitingRule, ...],
     closed_years: list[int],
     people: list[UUID],
     limit: int,
-) -> tuple[int, list[UUID]]:
-    """How many dossiers wait for these rules held over `unit_id`, and the ids of the oldest `limit` of them.
+) -> tuple[int, list[QueueItem]]:
+    """How many dossiers wait for these rules held over `unit_id`, and the oldest `limit` of them.
 
     Each (scope, independence) group of rules, and each state in it, is one range of the scope index, read in the
-    queue's order and stopped at `limit`; the ranges are merged here. The count is the index's count of each range,
-    less the person's own submissions among them for independent steps (a person submits a handful of dossiers;
-    a province's approver has tens of thousands in scope, too many to check one by one).
+    queue's order and stopped at `limit`; the ranges are merged by the database, in one query for the items and one
+    for the counts. The count is the index's count of each range, less the person's own submissions among them for
+    independent steps (a person submits a handful of dossiers; a province's approver has tens of thousands in scope,
+    too many to check one by one).
     """
-    x, subs = tables["dossier_scope"], tables["dossier_submitters"]
+    counts, rows = _statement(
+        ("queue", tables["dossier_scope"], names, rules, len(people)), lambda: _queue_statements(tables, names, rules)
+    )
+    values = {"unit": unit_id, "closed": closed_years, "people": people, "limit": limit}
+    count = int(sum(r.execute(counts, values).one()))
+    closed = set(closed_years)
+    items: list[QueueItem] = []
+    seen: set[UUID] = set()
+    # The rows of a queue share a few states: what each (state, period closed) allows is worked out once.
+    allowed: dict[tuple[str, bool], tuple[DossierState, tuple[str, ...]]] = {}
+    for did, since, uid, code, year, state_text, deadline, name in r.execute(rows, values):
+        if did in seen:
+            continue
+        seen.add(did)
+        key = (state_text, year in closed)
+        found = allowed.get(key)
+        if found is None:
+            state = DossierState(state_text)
+            found = allowed[key] = (state, tuple(x.trigger for x in rules if x.allows(state, key[1])))
+        waiting_since = cast(datetime, from_micros(since))
+        items.append(QueueItem(did, uid, code, year, found[0], waiting_since, deadline, found[1], name or ""))
+    return count, items[:limit]
+
+
+def _queue_statements(tables: dict[str, Table], names: Table, rules: tuple[WaitingRule, ...]) -> tuple[Any, Any]:
+    """(the counts of every range in one row, the oldest items of all ranges with their units' names)."""
+    x, subs, d = tables["dossier_scope"], tables["dossier_submitters"], tables["dossiers"]
+    unit = bindparam("unit", type_=Uuid)
+    people = bindparam("people", expanding=True, type_=Uuid)
+    closed_years = bindparam("closed", expanding=True, type_=Integer)
     groups = _grouped(rules)
-    count = 0
-    heads: list[tuple[int, UUID]] = []
+    counts: list[Any] = []
     ranges: list[Any] = []
+    heads: list[Any] = []
     for (scope, independent), group in groups.items():
         low, high = _DEPTHS[scope]
         depth = [x.c.depth == low] if low == high else [x.c.depth >= low]
-        still = {s for r in group for s in r.states & r.when_closed_from}
-        for state in sorted({s for r in group for s in r.states}, key=lambda s: s.value):
-            where = [x.c.ancestor_id == unit_id, x.c.state == state.value, *depth]
-            if closed_years and state not in still:
+        still = {s for rule in group for s in rule.states & rule.when_closed_from}
+        for state in sorted({s for rule in group for s in rule.states}, key=lambda s: s.value):
+            where = [x.c.ancestor_id == unit, x.c.state == state.value, *depth]
+            if state not in still:
                 where.append(x.c.year.not_in(closed_years))
-            mine = (
-                select(subs.c.person_id)
-                .where(subs.c.dossier_id == x.c.dossier_id, subs.c.person_id.in_(people))
-                .exists()
-            )
-            ranges.append(and_(*where, *([~mine] if independent else [])))
-            in_range = conn.execute(select(func.count()).select_from(x).where(*where)).scalar_one()
-            if not in_range:
-                continue
+            mine = select(subs.c.person_id).where(subs.c.dossier_id == x.c.dossier_id, subs.c.person_id.in_(people))
+            ranges.append(and_(*where, *([~mine.exists()] if independent else [])))
+            counts.append(select(func.count()).select_from(x).where(*where).scalar_subquery())
             if independent:
-                in_range -= conn.execute(
-                    select(func.count(func.distinct(x.c.dossier_id)))
+                counts.append(
+                    -select(func.count(func.distinct(x.c.dossier_id)))
                     .select_from(subs.join(x, x.c.dossier_id == subs.c.dossier_id))
                     .where(subs.c.person_id.in_(people), *where)
-                ).scalar_one()
-            count += in_range
-            oldest = (
-                select(x.c.state_since_us, x.c.dossier_id)
-                .where(*where, *([~mine] if independent else []))
+                    .scalar_subquery()
+                )
+            heads.append(
+                select(x.c.dossier_id, x.c.state_since_us)
+                .where(*where, *([~mine.exists()] if independent else []))
                 .order_by(x.c.state_since_us, x.c.dossier_id)
-                .limit(limit)
+                .limit(bindparam("limit", type_=Integer))
+                .subquery()
             )
-            heads.extend((r.state_since_us, r.dossier_id) for r in conn.execute(oldest))
     if len(groups) > 1 and ranges:
         # Rules of one role with different scopes could hold the same dossier twice (never in workflow v1): count
         # each dossier once, the slow way.
-        count = conn.execute(select(func.count(func.distinct(x.c.dossier_id))).where(or_(*ranges))).scalar_one()
-    heads.sort()
-    ids: list[UUID] = []
-    for _, did in heads:
-        if did not in ids:
-            ids.append(did)
-    return count, ids[:limit]
-
-
-def _item(r: Any, rules: list[WaitingRule], closed_years: set[int]) -> QueueItem:
-    state = DossierState(r.state)
-    closed = r.year in closed_years
-    return QueueItem(
-        r.dossier_id, r.unit_id, r.unit_code, r.year, state, cast(datetime, from_micros(r.state_since_us)),
-        r.deadline, tuple(x.trigger for x in rules if x.allows(state, closed)),
+        counts = [select(func.count(func.distinct(x.c.dossier_id))).where(or_(*ranges)).scalar_subquery()]
+    if not heads:
+        return select(*(counts or [literal(0)])), select(x.c.dossier_id).where(literal(False))
+    merged = union_all(*(select(h.c.dossier_id, h.c.state_since_us) for h in heads)).subquery()
+    rows = (
+        select(
+            merged.c.dossier_id, merged.c.state_since_us, d.c.unit_id, d.c.unit_code, d.c.year, d.c.state,
+            d.c.deadline, names.c.name,
+        )
+        .join(d, d.c.dossier_id == merged.c.dossier_id)
+        .join(names, names.c.unit_id == d.c.unit_id, isouter=True)
+        .order_by(merged.c.state_since_us, merged.c.dossier_id)
+        # Twice the limit: a dossier in two ranges (different scopes) is shown once.
+        .limit(bindparam("limit", type_=Integer) * (2 if len(groups) > 1 else 1))
     )
+    return select(*counts), rows
+
+
+def unit_names(r: Reading, unit_ids: Iterable[UUID]) -> dict[UUID, str]:
+    """The current names of a handful of units (a person's queues' own units)."""
+    units = r.tables(UnitsProjection.name)["units"]
+    statement = _statement(
+        ("names", units),
+        lambda: select(units.c.unit_id, units.c.name).where(units.c.unit_id.in_(bindparam("ids", expanding=True))),
+    )
+    wanted = sorted(set(unit_ids), key=str)
+    return {row.unit_id: row.name for row in r.execute(statement, {"ids": wanted})} if wanted else {}
 
 
 # --- queries: archive ------------------------------------------------------------------------------
@@ -597,6 +668,7 @@ class ArchiveItem:
     state: DossierState
     last_trigger: str
     last_acted_at: datetime
+    unit_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -605,37 +677,49 @@ class Archive:
     items: list[ArchiveItem]
 
 
-def archive(store: ReadModelStore, person_id: UUID, limit: int = 50, offset: int = 0) -> Archive:
+def archive(
+    store: ReadModelStore, person_id: UUID, limit: int = 50, offset: int = 0, *, reading: Reading | None = None
+) -> Archive:
     """The dossiers the person moved from one state to another (themselves, or as a deputy), latest first."""
-    dt = store.live_tables(DossiersProjection.name)
+    with reading_of(store, reading) as r:
+        dt = r.tables(DossiersProjection.name)
+        names = r.tables(UnitsProjection.name)["units"]
+        total, rows = _statement(("archive", dt["dossiers"], names), lambda: _archive_statements(dt, names))
+        values = {"person": person_id, "limit": limit, "offset": offset}
+        count = r.execute(total, values).scalar_one()
+        found = r.execute(rows, values).all()
+    return Archive(
+        int(count),
+        [
+            ArchiveItem(
+                x.dossier_id, x.unit_code, x.year, DossierState(x.state), x.trigger,
+                cast(datetime, from_micros(x.at_us)), x.name or "",
+            )
+            for x in found
+        ],
+    )
+
+
+def _archive_statements(dt: dict[str, Table], names: Table) -> tuple[Any, Any]:
     d, s = dt["dossiers"], dt["dossier_states"]
     acted = (
         select(s.c.dossier_id, func.max(s.c.position).label("last"))
-        .where(s.c.actor_id == person_id)
+        .where(s.c.actor_id == bindparam("person", type_=Uuid))
         .group_by(s.c.dossier_id)
         .subquery()
     )
-    with store.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(acted)).scalar_one()
-        rows = conn.execute(
-            select(d.c.dossier_id, d.c.unit_code, d.c.year, d.c.state, s.c.trigger, s.c.at_us)
-            .select_from(acted)
-            .join(s, and_(s.c.dossier_id == acted.c.dossier_id, s.c.position == acted.c.last))
-            .join(d, d.c.dossier_id == acted.c.dossier_id)
-            .order_by(acted.c.last.desc())
-            .offset(offset)
-            .limit(limit)
-        ).all()
-    return Archive(
-        int(total),
-        [
-            ArchiveItem(
-                r.dossier_id, r.unit_code, r.year, DossierState(r.state), r.trigger,
-                cast(datetime, from_micros(r.at_us)),
-            )
-            for r in rows
-        ],
+    total = select(func.count()).select_from(acted)
+    rows = (
+        select(d.c.dossier_id, d.c.unit_code, d.c.year, d.c.state, s.c.trigger, s.c.at_us, names.c.name)
+        .select_from(acted)
+        .join(s, and_(s.c.dossier_id == acted.c.dossier_id, s.c.position == acted.c.last))
+        .join(d, d.c.dossier_id == acted.c.dossier_id)
+        .join(names, names.c.unit_id == d.c.unit_id, isouter=True)
+        .order_by(acted.c.last.desc())
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
     )
+    return total, rows
 
 
 # --- queries: the people, for the administration pages ---------------------------------------------

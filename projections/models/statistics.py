@@ -43,6 +43,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     or_,
     select,
 )
@@ -54,6 +55,7 @@ from domain.decisions import DecisionEntry
 from domain.ids import decision_book_id
 from domain.values import DECIDED_STATES, Classification, DossierState, UnitKind
 from projections.core import LoggedEvent, Page, Projection, Row
+from projections.reading import Reading, reading_of
 from projections.store import ReadModelStore
 
 ID = 36  # a UUID as text: the same on both backends, and a counter key needs no conversion per event
@@ -702,8 +704,12 @@ def _targets(row: Mapping[str, Any]) -> tuple[Target, ...]:
     )
 
 
+_QUOTA_OF_BOOK: dict[Table, Any] = {}
+
+
 def quota_meters(
-    store: ReadModelStore, superior_id: UUID, year: int, *, share: Decimal = DEFAULT_QUOTA_SHARE
+    store: ReadModelStore, superior_id: UUID, year: int, *, share: Decimal = DEFAULT_QUOTA_SHARE,
+    reading: Reading | None = None,
 ) -> tuple[QuotaMeter, ...]:
     """The excellent-quota meter of each group directly under `superior_id` in `year`, by group name.
 
@@ -711,10 +717,15 @@ def quota_meters(
     it was recorded for; after a proposal or a withdrawal moved the base, it is floor(share × base), the rule of
     both rule sets so far (`share`). A book whose decisions recorded no cap (the rule set sets none) shows none.
     """
-    quota = store.live_tables(StatisticsProjection.name)["quota"]
     book = str(decision_book_id(superior_id, year))
-    with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(select(quota).where(quota.c.book_id == book)).mappings()]
+    # `reading`: a page's (My work reads everything through one connection).
+    with reading_of(store, reading) as reader:
+        quota = reader.tables(StatisticsProjection.name)["quota"]
+        statement = _QUOTA_OF_BOOK.get(quota)
+        if statement is None:
+            # Built once per generation of the table: building it cost more than SQLite takes to answer it.
+            statement = _QUOTA_OF_BOOK[quota] = select(quota).where(quota.c.book_id == bindparam("book"))
+        rows = [dict(x) for x in reader.execute(statement, {"book": book}).mappings()]
     uncapped = any(r["recorded"] and r["cap"] is None for r in rows)
     meters = []
     for r in sorted(rows, key=lambda r: str(r["group"])):

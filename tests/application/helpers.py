@@ -43,14 +43,18 @@ def decided(world: World, unit: str, level: Classification = Classification.GOOD
 
 
 def at_one_instant(world: World, commands: list[Callable[[], object]]) -> list[BaseException | None]:
-    """Run the commands so that each has loaded everything before any of them saves."""
+    """Run the commands so that each has loaded everything before any of them saves. A command that tries again
+    after a collision saves again without waiting: the others are past the barrier by then."""
     engine = world.engine
     barrier = threading.Barrier(len(commands), timeout=10)
     save = engine._save
+    waited = threading.local()
 
-    def save_after_all_loaded(*aggregates: Any) -> None:
-        barrier.wait()
-        save(*aggregates)
+    def save_after_all_loaded(*aggregates: Any) -> int:
+        if not getattr(waited, "done", False):
+            waited.done = True
+            barrier.wait()
+        return save(*aggregates)
 
     engine._save = save_after_all_loaded  # type: ignore[method-assign]
     outcomes: list[BaseException | None] = [None] * len(commands)

@@ -7,7 +7,7 @@ import pytest
 from domain.errors import ConcurrencyConflict, InvalidInput, OrderingViolation, QuotaExceeded
 from domain.values import Answer, Classification, Role, UnitKind
 from tests.application.conftest import World
-from tests.application.helpers import decided, draft, endorsed
+from tests.application.helpers import at_one_instant, decided, draft, endorsed
 
 
 def _cells(world: World, count: int) -> list[str]:
@@ -83,6 +83,57 @@ def test_two_concurrent_approvals_cannot_both_pass_the_quota(world: World) -> No
     engine._book = original_book  # type: ignore[method-assign]
     assert engine.quota(world.units["district"], 2024, "agencies").excellent == 1
     assert engine.dossier(b).level is None
+
+
+def test_approvals_of_two_units_under_one_superior_at_one_instant_both_go_through(world: World) -> None:
+    codes = _cells(world, 2)
+    a, b = (endorsed(world, code, Classification.GOOD) for code in codes)
+    engine = world.engine
+    # Both load the superior's decision book before either saves: they collide on it, for nothing either did to
+    # the other's dossier, and the one that lost tries again on the book as the other left it.
+    outcomes = at_one_instant(
+        world, [lambda: engine.approve(world.district_approver, a), lambda: engine.approve(world.district_approver, b)]
+    )
+    assert outcomes == [None, None]
+    assert engine.dossier(a).level is Classification.GOOD
+    assert engine.dossier(b).level is Classification.GOOD
+    assert engine.quota(world.units["district"], 2024, "agencies").good_or_better == 2
+
+
+def test_an_approval_tried_again_after_a_collision_still_checks_the_version_it_was_given(world: World) -> None:
+    (code,) = _cells(world, 1)
+    did = endorsed(world, code, Classification.GOOD)
+    engine = world.engine
+    version = engine.dossier(did).version
+    outcomes = at_one_instant(
+        world,
+        [
+            lambda: engine.approve(world.district_approver, did, expected_version=version),
+            lambda: engine.approve(world.district_approver, did, expected_version=version),
+        ],
+    )
+    assert sum(outcome is None for outcome in outcomes) == 1
+    (failure,) = [o for o in outcomes if o is not None]
+    # The second try reloads the dossier and finds it past the version its page showed.
+    assert isinstance(failure, ConcurrencyConflict)
+    assert "the dossier changed since you loaded it" in str(failure)
+    assert engine.dossier(did).version == version + 1
+
+
+def test_two_excellent_approvals_at_one_instant_tried_again_cannot_both_pass_the_quota(world: World) -> None:
+    codes = _cells(world, 6)
+    for code in codes[:4]:
+        decided(world, code, Classification.GOOD)
+    a, b = (endorsed(world, code, Classification.EXCELLENT) for code in codes[4:])
+    engine = world.engine
+    outcomes = at_one_instant(
+        world, [lambda: engine.approve(world.district_approver, a), lambda: engine.approve(world.district_approver, b)]
+    )
+    # The one that collided tries again on the book that counts the other's excellent: the quota refuses it.
+    assert sum(outcome is None for outcome in outcomes) == 1
+    (failure,) = [o for o in outcomes if o is not None]
+    assert isinstance(failure, QuotaExceeded)
+    assert engine.quota(world.units["district"], 2024, "agencies").excellent == 1
 
 
 def test_a_grassroots_committee_is_decided_only_after_its_cells(world: World) -> None:

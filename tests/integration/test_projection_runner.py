@@ -5,6 +5,7 @@ one runner per read model."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -238,3 +239,37 @@ def test_closing_the_read_side_stops_its_runner(world: World, tmp_path: Path) ->
     assert not list(_threads_running("projections"))
 
 
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_runner_holds_no_lock_is_woken_by_the_runner_of_another_worker(
+    world: World, fresh_postgres_url: str
+) -> None:
+    # Two read sides on one database are two web workers: the first to start holds every read model's lock, and the
+    # second's runner never applies a page. Its waits can only end early by the first's NOTIFY after each page.
+    url = fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    sides = [
+        ReadSide(make_engine(url), [TopicCounts()], log_of(world), postgres_url=url, poll_seconds=30)
+        for _ in range(2)
+    ]
+    feeding, other = sides
+    try:
+        runner = feeding.start()
+        world.engine.on_commit.append(runner.wake)
+        assert feeding.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=10).reached
+        other.start()
+        receipt = world.engine.register_unit(
+            world.admin, code="new-cell", name="Chi bộ mới", kind=UnitKind.GRASSROOTS_CELL,
+            parent_id=world.units["district"], established_on=date(2020, 1, 1),
+        )
+        started = time.monotonic()
+        waited = other.wait_for(receipt.position, timeout=20)
+        # Without the NOTIFY the wait ends only at its timeout (or the 30 s poll): 20 s.
+        assert waited.reached
+        assert time.monotonic() - started < 5
+        assert other.runner is not None
+        assert other.runner.commits == 0
+    finally:
+        for side in sides:
+            side.close()
+            side.store.engine.dispose()

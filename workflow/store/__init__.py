@@ -69,8 +69,10 @@ from workflow.store.verify import (
     ChainReport,
     Finding,
     ProgressCallback,
+    VerifiedHead,
     chain_head,
     verify_chain,
+    verify_since,
 )
 
 __all__ = [
@@ -104,6 +106,7 @@ __all__ = [
     "SignedSQLiteFactory",
     "SigningKeyError",
     "StoreUnavailable",
+    "VerifiedHead",
     "application_env",
     "chain_head",
     "fingerprint",
@@ -115,4 +118,5 @@ __all__ = [
     "register_enum",
     "register_transcodings",
     "verify_chain",
+    "verify_since",
 ]

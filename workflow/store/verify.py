@@ -23,7 +23,14 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import ApplicationRecorder
 
-from workflow.store.chain import GENESIS_HASH, VERIFY_PAGE_SIZE, ChainLink, EventRow, HashChainedRecorder
+from workflow.store.chain import (
+    GENESIS_HASH,
+    VERIFY_PAGE_SIZE,
+    ChainLink,
+    EventRow,
+    HashChainedRecorder,
+    link_hash,
+)
 from workflow.store.signing import SignedHead, fingerprint
 from workflow.store.snapshots import SealedSnapshots, snapshot_problem
 
@@ -84,10 +91,28 @@ class ChainReport:
     findings: tuple[Finding, ...] = ()
     signed_head: SignedHead | None = None
     evidence_files: int = 0
+    # The notification id of the last link verified intact (None if none): where verify_since can resume.
+    last_notification_id: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.first_break is None and not self.findings
+
+    @property
+    def verified_head(self) -> VerifiedHead | None:
+        """What a later verify_since may start from: the whole chain up to here held. None if it did not."""
+        if not self.ok or self.head is None or self.last_notification_id is None:
+            return None
+        return VerifiedHead(self.events_checked, self.last_notification_id, self.head)
+
+
+@dataclass(frozen=True)
+class VerifiedHead:
+    """A link up to which the chain was verified intact: its position (the count of links), event, and hash."""
+
+    position: int
+    notification_id: int
+    hash: str
 
 
 def _chained(recorder: ApplicationRecorder) -> HashChainedRecorder:
@@ -321,7 +346,112 @@ def verify_chain(
                         problem.detail,
                     )
                 )
-    return ChainReport(position - 1, head, None, tuple(findings), signed_head)
+    return ChainReport(position - 1, head, None, tuple(findings), signed_head, last_notification_id=last_nid or None)
+
+
+def verify_since(
+    recorder: ApplicationRecorder,
+    since: VerifiedHead,
+    *,
+    public_key: Ed25519PublicKey | None = None,
+    signed_anchors: Sequence[tuple[str, SignedHead]] = (),
+    page_size: int = VERIFY_PAGE_SIZE,
+) -> ChainReport:
+    """Verify only the links appended after `since`, a head an earlier verification found intact, and the newest
+    signed head: what a running server checks as the log grows, in time proportional to what was added.
+
+    The earlier links are trusted as they were verified: this cannot see an old event rewritten since (beyond the
+    link at `since` itself, which must still be there with its hash). `verify_chain`, from the genesis, with the
+    snapshots' seals and the evidence files, remains the whole check (`dossierflow verify`).
+    """
+    chained = _chained(recorder)
+    max_event_id, max_link_id = chained.select_max_ids()
+    stop = max(max_event_id or 0, max_link_id or 0)
+    position, prev, last_nid = since.position, since.hash, since.notification_id
+
+    def report(kind: str, notification_id: int | None, detail: str) -> ChainReport:
+        return ChainReport(position - 1, prev, ChainBreak(position, notification_id, kind, detail))
+
+    anchor = chained.select_link(since.notification_id)
+    if anchor is None or (anchor.position, anchor.hash) != (since.position, since.hash):
+        return ChainReport(
+            0, None,
+            ChainBreak(
+                since.position, since.notification_id, "anchor-mismatch",
+                f"link {since.position} (event #{since.notification_id}) was verified with hash {since.hash[:12]}…, "
+                "but the chain record "
+                + ("is gone" if anchor is None else f"now says {anchor.hash[:12]}… at position {anchor.position}")
+                + ": the chain was rewritten or cut at or before this point",
+            ),
+        )
+    for source, signed in signed_anchors:
+        if public_key is not None and not signed.is_signed_by(public_key):
+            detail = (
+                f"the head kept in {source} (link {signed.position}, signed at {signed.signed_at}) does not carry a "
+                f"valid signature of key {fingerprint(public_key)}"
+            )
+            return ChainReport(0, None, ChainBreak(signed.position, signed.notification_id, "anchor-forged", detail))
+    anchors = {signed.position: (source, signed) for source, signed in signed_anchors if signed.position > position}
+    while True:
+        events = chained.select_event_rows(last_nid, stop, page_size)
+        links = {link.notification_id: link for link in chained.select_chain_links(last_nid, stop, page_size)}
+        if not events:
+            if links:
+                orphan = min(links.values(), key=lambda link: link.notification_id)
+                position += 1
+                return report(
+                    "missing", orphan.notification_id,
+                    f"the chain records event #{orphan.notification_id} at position {orphan.position}, but "
+                    f"{chained.events_table_name} has no such event: it was deleted, or its notification id changed",
+                )
+            break
+        for event in events:
+            position += 1
+            link = links.get(event.notification_id)
+            if link is None:
+                return report(
+                    "unchained", event.notification_id,
+                    f"{_describe(event)} has no chain record: it was inserted directly into "
+                    f"{chained.events_table_name}, or its chain record was deleted",
+                )
+            skipped = [n for n in links if last_nid < n < event.notification_id]
+            if skipped or link.prev_hash != prev or link.position != position:
+                return report(
+                    "broken-link", event.notification_id,
+                    f"the chain record of {_describe(event)} does not follow its predecessor: chain records were "
+                    "edited, deleted or inserted, or events deleted",
+                )
+            digest = link_hash(
+                prev, event.notification_id, event.originator_id, event.originator_version, event.topic, event.state
+            )
+            if digest != link.hash:
+                return report(
+                    "altered", event.notification_id,
+                    f"{_describe(event)} no longer matches the hash recorded when it was written",
+                )
+            kept = anchors.pop(position, None)
+            if kept is not None and (kept[1].hash, kept[1].notification_id) != (link.hash, event.notification_id):
+                return report(
+                    "anchor-mismatch", event.notification_id,
+                    f"link {position} hashes to {link.hash[:12]}…, but the head kept in {kept[0]} for that position "
+                    f"is {kept[1].hash[:12]}…: the chain was rewritten from this point or earlier",
+                )
+            prev, last_nid = link.hash, event.notification_id
+    if anchors:
+        source, signed = anchors[min(anchors)]
+        position += 1
+        return report(
+            "truncated", None,
+            f"the chain ends at link {position - 1}, but the head kept in {source} is at link {signed.position}: "
+            "the newest events were deleted together with their chain records",
+        )
+    signed_head = None
+    if public_key is not None:
+        checked = _check_signed_head(chained, public_key, position, prev, last_nid, stop)
+        if isinstance(checked, ChainBreak):
+            return ChainReport(position, prev, checked)
+        signed_head = checked
+    return ChainReport(position, prev, None, (), signed_head, last_notification_id=last_nid)
 
 
 def _signed_at(moment: str | None) -> str:

@@ -1,0 +1,57 @@
+"""One page's reading of the read models: one connection, and the live generation of every read model read once.
+
+`ReadModelStore.live_tables` looks the live generation up on every call (a rebuild may switch it at any moment), so
+a page that makes ten queries made ten more to learn which tables to read, each on a connection of its own. A
+`Reading` learns them all in one query and keeps one connection for the page: its queries see one generation of
+each read model. The generation a rebuild replaces is dropped only at the next rebuild, so a page that read its
+number a moment before a switch still finds its tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+
+from projections.store import STATE, ReadModelStore
+
+
+class Reading:
+    def __init__(self, store: ReadModelStore, conn: Connection, live: dict[str, int]) -> None:
+        self.store = store
+        self.conn = conn
+        self._live = live
+
+    def tables(self, name: str) -> dict[str, Table]:
+        generation = self._live.get(name)
+        if generation is None:
+            return self.store.live_tables(name)
+        return self.store.tables(name, generation)
+
+    def execute(self, statement: Any, parameters: dict[str, Any] | None = None) -> Any:
+        return self.conn.execute(statement, parameters or {})
+
+
+_LIVE = select(STATE.c.name, STATE.c.live_generation)
+
+
+@contextmanager
+def reading(store: ReadModelStore) -> Iterator[Reading]:
+    with store.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # A page only reads: without a transaction it saves a BEGIN and a ROLLBACK, two round trips, per page.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        live = {str(name): int(generation) for name, generation in conn.execute(_LIVE)}
+        yield Reading(store, conn, live)
+
+
+@contextmanager
+def reading_of(store: ReadModelStore, given: Reading | None) -> Iterator[Reading]:
+    """The reading given (a page's), or one of this call's own."""
+    if given is not None:
+        yield given
+        return
+    with reading(store) as own:
+        yield own

@@ -1,0 +1,117 @@
+"""The dossier page as a secretary edits a returned dossier: what changed is redrawn as they go, in their language's
+numbers."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
+
+HX = {"HX-Request": "true"}
+
+
+def _version(html: str) -> str:
+    found = re.search(r'name="version" value="(\d+)"', html)
+    assert found
+    return found.group(1)
+
+
+def _submitted(web: Web) -> tuple[TestClient, str]:
+    """The cell's dossier submitted with 45 points on assigned targets: the secretary's client and its path."""
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    data = {"csrf_token": csrf(page), "version": _version(page), "c.assigned_targets.points": "45"}
+    assert secretary.post(f"{path}/answers", data=data).status_code == 303
+    page = secretary.get(path).text
+    assert secretary.post(
+        f"{path}/act/submit", data={"csrf_token": csrf(page), "version": _version(page)}
+    ).status_code == 303
+    return secretary, path
+
+
+def _returned(web: Web) -> tuple[TestClient, str]:
+    """The same, then returned by the committee."""
+    secretary, path = _submitted(web)
+    reviewer = web.signed_in(REVIEWER)
+    page = reviewer.get(path).text
+    returned = reviewer.post(
+        f"{path}/act/return_to_unit",
+        data={"csrf_token": csrf(page), "version": _version(page), "reason": "Bổ sung biên bản họp"},
+    )
+    assert returned.status_code == 303, text_of(returned)
+    return secretary, path
+
+
+def _autosave(client: TestClient, path: str, points: str, **headers: str) -> str:
+    page = client.get(path, headers=headers).text
+    saved = client.post(
+        f"{path}/answers",
+        data={"csrf_token": csrf(page), "version": _version(page), "c.assigned_targets.points": points},
+        headers={**HX, **headers},
+    )
+    assert saved.status_code == 200, text_of(saved)
+    return saved.text
+
+
+def _changes(html: str) -> str:
+    found = re.search(r'<section id="changes"[^>]*>(.*?)</section>', html, re.S)
+    assert found, "the answer carries no 'what changed' section"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1)))
+
+
+def test_an_autosave_of_a_returned_dossier_redraws_what_changed_since_the_last_round(web: Web) -> None:
+    secretary, path = _returned(web)
+    # Nothing changed yet: the section is in the page, empty and hidden, for an autosave to fill.
+    assert re.search(r'<section id="changes"[^>]*hidden', secretary.get(path).text)
+    saved = _autosave(secretary, path, "47")
+    changes = _changes(saved)
+    assert "What changed since the last round" in changes
+    assert re.search(r"assigned_targets : 45 · .* → 47 · ", changes), changes
+    # It comes out of band, as the suggestion does, so htmx swaps it where the page has it.
+    assert re.search(r'<section id="changes"[^>]*hx-swap-oob="true"', saved)
+    again = _changes(_autosave(secretary, path, "48"))
+    assert re.search(r"assigned_targets : 45 · .* → 48 · ", again), again
+
+
+def test_points_are_shown_in_the_number_format_of_the_persons_language(web: Web) -> None:
+    secretary, path = _returned(web)
+    vietnamese = _changes(_autosave(secretary, path, "47,5", **{"Accept-Language": "vi"}))
+    assert re.search(r": 45 · .* → 47,5 · ", vietnamese), vietnamese
+    english = secretary.get(path).text
+    assert re.search(r": 45 · .* → 47\.5 · ", _changes(english))
+    # The field shows the answer as it can be typed over: the decimal sign of the language, never "47.50" or
+    # a grouping that the form would read as a decimal sign.
+    assert 'value="47.5"' in english
+    assert 'value="47,5"' in secretary.get(path, headers={"Accept-Language": "vi"}).text
+
+
+def test_a_refused_dialog_says_why_inside_the_dialog_and_leads_the_browser_to_it(web: Web) -> None:
+    _, path = _submitted(web)
+    reviewer = web.signed_in(REVIEWER)
+    page = reviewer.get(path).text
+    # The answer's address ends in the dialog's id: the browser shows the dialog, not the top of the page.
+    assert f'action="{path}/act/return_to_unit#dialog-return_to_unit"' in page
+    refused = reviewer.post(
+        f"{path}/act/return_to_unit", data={"csrf_token": csrf(page), "version": _version(page), "reason": "   "}
+    )
+    assert refused.status_code == 422
+    html = refused.text
+    assert html.count('role="alert"') == 1
+    dialog = re.search(r'<details class="dialog" id="dialog-return_to_unit" open>(.*?)</details>', html, re.S)
+    assert dialog, "the refused step's dialog is not open again"
+    assert 'role="alert"' in dialog.group(1)
+    assert "A reason is needed" in dialog.group(1)
+
+
+def test_a_refusal_of_a_step_without_a_dialog_is_said_at_the_top_of_the_page(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    stale = str(int(_version(page)) - 1)
+    refused = secretary.post(f"{path}/act/submit", data={"csrf_token": csrf(page), "version": stale})
+    assert refused.status_code == 409
+    assert refused.text.count('role="alert"') == 1
+    assert re.search(r'<section class="refusal" role="alert">', refused.text)

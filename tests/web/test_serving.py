@@ -1,0 +1,49 @@
+"""How the application serves requests side by side: the visit's database work off the event loop, in a small
+thread pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from anyio import to_thread
+
+from tests.web.world import Web
+
+SLOW_VISIT = 3.0
+
+
+def test_a_slow_visit_does_not_hold_up_the_requests_beside_it(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts = web.site.accounts
+    real = accounts.session
+    started_visit = threading.Event()
+
+    def slow_session(cookie: str | None) -> object:
+        started_visit.set()
+        time.sleep(SLOW_VISIT)
+        return real(cookie)
+
+    monkeypatch.setattr(accounts, "session", slow_session)
+    statuses: list[int] = []
+    # One client in a `with` block: one event loop serves both requests, as uvicorn's does.
+    with web.client() as client:
+        page = threading.Thread(target=lambda: statuses.append(client.get("/sign-in").status_code))
+        page.start()
+        assert started_visit.wait(10)
+        began = time.monotonic()
+        healthz = client.get("/healthz")
+        waited = time.monotonic() - began
+        page.join()
+    assert healthz.status_code == 200
+    assert statuses == [200]
+    # Had the visit run on the event loop, /healthz would have waited for the rest of its 3 s.
+    assert waited < SLOW_VISIT / 2
+
+
+def test_blocking_work_runs_in_the_application_s_few_threads_not_anyio_s_forty(web: Web) -> None:
+    with web.client() as client:
+        assert client.portal is not None
+        tokens = client.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == web.site.threads
+    assert 2 <= tokens < 40
