@@ -42,6 +42,9 @@ class Target:
     position: int
     building: bool
     failed: bool = False
+    # Whether its secondary indexes exist: a generation being built gets them when it reaches the head, before it
+    # becomes the live one (`ReadModelStore.create_indexes` makes only the missing ones, so asking again is cheap).
+    indexed: bool = True
 
 
 @dataclass
@@ -103,7 +106,7 @@ class Runner:
                     continue
                 if not self.locks.acquire(name, generation):
                     continue
-                found.append(Target(name, generation, tracking.position, is_building))
+                found.append(Target(name, generation, tracking.position, is_building, indexed=not is_building))
         return found
 
     def _current_targets(self) -> list[Target]:
@@ -125,13 +128,15 @@ class Runner:
         # The read models nearest the head first: a rebuild reading from the start never delays the live ones.
         for position in sorted(groups, reverse=True):
             events = self.log.read(position, self.page_size)
+            reached_head = len(events) < self.page_size
+            if reached_head:
+                self._index(groups[position])
             if not events:
                 for target in groups[position]:
                     if target.building:
                         self._switch(target)
                         self._held = None
                 continue
-            reached_head = len(events) < self.page_size
             result.failures.extend(self._apply_page(groups[position], events, reached_head))
             result.applied = max(result.applied, len(events))
         if result.applied:
@@ -139,6 +144,12 @@ class Runner:
                 self.commits += 1
                 self._advanced.notify_all()
         return result
+
+    def _index(self, targets: list[Target]) -> None:
+        for target in targets:
+            if not target.indexed:
+                self.store.create_indexes(target.name, target.generation)
+                target.indexed = True
 
     def _switch(self, target: Target) -> None:
         """A generation being built that stands at the head already becomes the live one."""
@@ -250,7 +261,7 @@ class Runner:
             .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
             .values(position=last.position, event_time=last.timestamp.timestamp(), updated_at=time.time())
         )
-        if target.building and reached_head and last.position >= self.log.head():
+        if target.building and target.indexed and reached_head and last.position >= self.log.head():
             conn.execute(
                 update(STATE)
                 .where(STATE.c.name == target.name, STATE.c.building_generation == target.generation)

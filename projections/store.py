@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateTable
 
 from projections.core import Projection
 
@@ -146,11 +147,30 @@ class ReadModelStore:
                 self._tables[(name, generation)] = found
             return found
 
-    def create_generation(self, name: str, generation: int) -> dict[str, Table]:
+    def create_generation(self, name: str, generation: int, *, deferred: bool = False) -> dict[str, Table]:
+        """The tables of a generation, with their indexes; `deferred`: only the unique ones (which guard the rows),
+        the others made by `create_indexes` once the rows are in: a rebuild fills its tables several times faster
+        without keeping a handful of secondary indexes up to date on every row, and sorts each index once."""
         tables = self.tables(name, generation)
+        existing = set(inspect(self.engine).get_table_names())
         for table in tables.values():
-            table.create(self.engine, checkfirst=True)
+            if not deferred:
+                table.create(self.engine, checkfirst=True)
+                continue
+            if table.name in existing:
+                continue
+            with self.engine.begin() as conn:
+                conn.execute(CreateTable(table))
+                for index in table.indexes:
+                    if index.unique:
+                        index.create(conn)
         return tables
+
+    def create_indexes(self, name: str, generation: int) -> None:
+        """Every index of a generation that is still missing (those deferred while it was built)."""
+        for table in self.tables(name, generation).values():
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                index.create(self.engine, checkfirst=True)
 
     def drop_generation(self, name: str, generation: int) -> None:
         tables = self.tables(name, generation)
@@ -203,7 +223,7 @@ class ReadModelStore:
         for g in old:
             self.drop_generation(name, g)
         self.drop_generation(name, generation)
-        self.create_generation(name, generation)
+        self.create_generation(name, generation, deferred=True)
         with self.engine.begin() as conn:
             conn.execute(
                 TRACKING.insert(),

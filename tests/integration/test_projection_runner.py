@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, inspect, select
 
 from domain.dossier import Dossier
 from domain.values import UnitKind
@@ -65,6 +65,23 @@ class Submissions(Projection):
         if self.broken_at is not None and logged.position >= self.broken_at:
             raise ValueError("this read model cannot read that event")
         page.rows("submitted").put({"dossier_id": str(logged.originator_id), "position": logged.position})
+
+
+class IndexedSubmissions(Submissions):
+    """Submissions with a secondary index, which a rebuild makes only once its rows are in."""
+
+    name = "indexed_submissions"
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        return {
+            "submitted": Table(
+                "indexed_submitted" + suffix,
+                metadata,
+                Column("dossier_id", String(36), primary_key=True),
+                Column("position", Integer, nullable=False),
+                Index(f"ix_indexed_submitted{suffix}_position", "position"),
+            )
+        }
 
 
 @pytest.fixture
@@ -161,6 +178,33 @@ def test_a_rebuild_fills_a_new_generation_beside_the_live_one_and_switches_when_
     side.rebuild()
     assert side.store.live_generation("topic_counts", refresh=True) == 3
     assert {t.generation for t in side.store.trackings()} == {2, 3}
+
+
+def test_a_rebuild_makes_secondary_indexes_after_its_rows_and_before_it_serves(world: World) -> None:
+    side = ReadSide(make_engine("sqlite://"), [IndexedSubmissions()], log_of(world), page_size=2)
+    side.catch_up()
+
+    def indexes(generation: int) -> set[str]:
+        return {str(i["name"]) for i in inspect(side.store.engine).get_indexes(f"indexed_submitted__g{generation}")}
+
+    assert indexes(1) == {"ix_indexed_submitted__g1_position"}
+    while_building: list[set[str]] = []
+
+    def progress(name: str, position: int, head: int) -> None:
+        building = side.store.states()[name][1]
+        if building is not None:
+            while_building.append(indexes(building))
+
+    side.rebuild(progress=progress)
+    assert while_building
+    assert while_building[0] == set()
+    assert side.store.live_generation("indexed_submissions", refresh=True) == 2
+    assert indexes(2) == {"ix_indexed_submitted__g2_position"}
+    table = side.store.live_tables("indexed_submissions")["submitted"]
+    with side.store.engine.connect() as conn:
+        rebuilt = sorted(r.position for r in conn.execute(select(table)))
+    submissions = [n.id for n in world.engine.recorder.select_notifications(1, 10_000) if n.topic.endswith("Submitted")]
+    assert rebuilt == submissions
 
 
 def test_a_rebuild_catches_events_recorded_while_it_ran(world: World) -> None:
