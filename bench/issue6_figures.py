@@ -158,8 +158,10 @@ class Figures:
     notes: list[str] = field(default_factory=list)
 
     def put(self, figure: str, value: str) -> None:
-        self.values[figure] = value
-        print(f"    {figure}: {value}", flush=True)
+        # The machine is shared: the load average beside each figure says how much its neighbours weighed on it.
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        self.values[figure] = f"{value} [load {load}]"
+        print(f"    {figure}: {self.values[figure]}", flush=True)
 
 
 REBUILD = "rebuild ÷ read and decode"
@@ -493,10 +495,13 @@ def measure(spec: str, args: argparse.Namespace) -> Figures:
               + (", ".join(p.name for p in projections()) or "none in the catalog"), flush=True)
         rebuild_figure(bench, engine, figures, args.read_sample, args.skip_rebuild)
         query_figures(bench, engine, figures, args.repeat)
-        lag_figure(bench, engine, figures, args.stream_seconds, args.rate)
+        if not args.skip_lag:
+            lag_figure(bench, engine, figures, args.stream_seconds, args.rate)
     finally:
         engine.close()
-    if all_projections() or args.cli_anyway:
+    if args.skip_cli:
+        pass
+    elif all_projections() or args.cli_anyway:
         # The CLI reads the catalog's read models (not the probe's).
         cli_figure(bench, figures, "status", STATUS, args.cli_timeout)
         cli_figure(bench, figures, "units", UNITS, args.cli_timeout)
@@ -527,6 +532,10 @@ def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES_URL, help="the server for the default stores")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--skip-rebuild", action="store_true", help="keep read models already up to date")
+    parser.add_argument(
+        "--skip-lag", action="store_true", help="no stream of commands (it adds events to the store: a shared log)"
+    )
+    parser.add_argument("--skip-cli", action="store_true", help="no `dossierflow status` and `units`")
     parser.add_argument("--read-sample", type=int, default=200_000, help="events of the bare read loop")
     parser.add_argument("--stream-seconds", type=float, default=None, help="default 20 (quick: 5)")
     parser.add_argument("--rate", type=float, default=200.0, help="commands a second in the lag figure")

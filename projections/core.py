@@ -118,6 +118,13 @@ class KeyedRows:
                 self._cache[key] = row
                 self._stored[key] = dict(row)
 
+    def forget(self) -> None:
+        """Read every row again from the table (after a set-wise statement changed it): only once flushed."""
+        if self._dirty:
+            raise RuntimeError(f"{self.table.name}: rows changed in this page are not written yet")
+        self._cache.clear()
+        self._stored.clear()
+
     def put(self, row: Row) -> None:
         key = self.key_of(row)
         self._cache[key] = row

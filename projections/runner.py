@@ -28,7 +28,9 @@ from projections.locks import Locks, NoLocks
 from projections.log import EventLog
 from projections.store import STATE, TRACKING, ReadModelStore, notify_statement
 
-DEFAULT_PAGE = 500
+# Events per transaction when behind (live, a pass reads only what is new). On a loaded machine's disk a commit cost
+# 10-35 ms on SQLite: 2,000 events a page made a rebuild 1.4x faster than 500.
+DEFAULT_PAGE = 2000
 # A lost wake-up (a NOTIFY dropped with its connection, a commit by another process on SQLite) costs at most this.
 DEFAULT_POLL_SECONDS = 1.0
 
