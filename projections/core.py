@@ -9,7 +9,7 @@ and a restart resumes exactly after the last page committed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple, cast
@@ -59,6 +59,11 @@ class Projection(ABC):
 
     def wants(self, event: object) -> bool:
         return not self.handles or isinstance(event, self.handles)
+
+    def prepare(self, page: Page, events: Sequence[LoggedEvent]) -> None:
+        """Before `apply` is called for each of `events` (those it wants, of one page): read ahead, in a few queries,
+        the rows they will ask for one by one (`KeyedRows.load`). Nothing by default."""
+        return None
 
 
 class KeyedRows:

@@ -243,6 +243,13 @@ class Runner:
         """Apply `events` to one read model and move its tracking position; True if that made a generation being
         built the live one (the caller marks it so once the transaction has committed)."""
         page = Page(conn, tables, fresh=target.position == 0)
+        try:
+            projection.prepare(page, [logged for logged in events if projection.wants(logged.event)])
+        except Exception as error:
+            # Reading ahead for the whole page: no one event to name.
+            raise _ApplyFailed(
+                target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
+            ) from error
         for index, logged in enumerate(events):
             if not projection.wants(logged.event):
                 continue
