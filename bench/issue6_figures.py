@@ -30,6 +30,7 @@ import bisect
 import importlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -533,8 +534,9 @@ def _waiting_rules() -> Any:
 
 def cli_figure(bench: BenchStore, figures: Figures, command: str, label: str, timeout: float) -> None:
     env = bench.cli_env()
-    times = []
+    times, cpu = [], []
     for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         try:
             done = subprocess.run(
@@ -545,11 +547,17 @@ def cli_figure(bench: BenchStore, figures: Figures, command: str, label: str, ti
             figures.put(label, f"more than {timeout:.0f} s (stopped)")
             return
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # The process's own work (user + system CPU), which a loaded machine's queue for the CPU does not inflate.
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode != 0:
             figures.put(label, f"failed ({done.returncode}): {(done.stderr or done.stdout).strip()[:200]}")
             return
     lines = len(done.stdout.splitlines())
-    figures.put(label, f"{statistics.median(times):.2f} s (median of 3; {lines:,} lines of output)")
+    figures.put(
+        label,
+        f"{statistics.median(times):.2f} s (median of 3; CPU {statistics.median(cpu):.2f} s; {lines:,} lines)",
+    )
 
 
 # --- the run --------------------------------------------------------------------------------------------------------
