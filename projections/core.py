@@ -186,6 +186,8 @@ class KeyedRows:
                 [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in deletes],
             )
         for columns, rows in updates.items():
+            if _write_raw(conn, self.table, "update", (*columns, *self.key_columns), rows):
+                continue
             condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
             conn.execute(
                 update(self.table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}),
@@ -197,6 +199,8 @@ class KeyedRows:
         if inserts:
             insert_rows(conn, self.table, inserts)
         for columns, rows in upserts.items():
+            if _write_raw(conn, self.table, "upsert", columns, rows):
+                continue
             values = [c for c in columns if c not in self.key_columns]
             conn.execute(_upsert(conn, self.table, self.key_columns, values), rows)
         # Written: from now on a missing key may exist in the table only if another page wrote it, never this one.
@@ -207,44 +211,73 @@ def insert_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
     """Insert `rows` in bulk. On SQLite straight through the driver's executemany, each value converted by its
     column's own type: SQLAlchemy's per-row handling of an executemany cost more than SQLite's writing (a rebuild
     inserts millions of rows). PostgreSQL keeps SQLAlchemy's multi-row VALUES, already fast there."""
+    for columns, group in _by_columns(rows).items():
+        if not _write_raw(conn, table, "insert", columns, group):
+            conn.execute(insert(table), group)
+
+
+def _by_columns(rows: list[Row]) -> dict[tuple[str, ...], list[Row]]:
     groups: dict[tuple[str, ...], list[Row]] = {}
     for row in rows:
         # One statement per set of columns given: an executemany takes one shape.
         groups.setdefault(tuple(row), []).append(row)
-    for columns, group in groups.items():
-        raw = _raw_insert(conn, table, columns) if conn.dialect.name == "sqlite" else None
-        if raw is None:
-            conn.execute(insert(table), group)
-            continue
-        statement, processors = raw
-        conn.exec_driver_sql(
-            statement,
-            [
-                tuple(value if p is None else p(value) for p, value in zip(processors, row.values(), strict=True))
-                for row in group
-            ],
-        )
+    return groups
 
 
 Processors = list[Callable[[Any], Any] | None]
+RawStatement = tuple[str, tuple[str, ...], Processors]
 
 
-def _raw_insert(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple[str, Processors] | None:
-    """The driver's INSERT for these columns with each column's value conversion, kept with the table; None if a
-    column left out has a default computed in Python (only SQLAlchemy's insert applies it)."""
-    cache: dict[tuple[str, ...], tuple[str, Processors] | None] = table.info.setdefault("dossierflow_raw_inserts", {})
-    if columns in cache:
-        return cache[columns]
-    found: tuple[str, Processors] | None = None
-    if not any(c.default is not None for c in table.columns if c.name not in columns):
-        quote = conn.dialect.identifier_preparer.quote
+def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ...], rows: list[Row]) -> bool:
+    """On SQLite, run an insert, upsert or update of `columns` for `rows` through the driver; False if not done
+    (another database, or a column left out whose default only SQLAlchemy computes): then the caller does it."""
+    if conn.dialect.name != "sqlite":
+        return False
+    raw = _raw_statement(conn, table, kind, columns)
+    if raw is None:
+        return False
+    statement, order, processors = raw
+    conn.exec_driver_sql(
+        statement,
+        [
+            tuple(v if p is None else p(v) for p, v in zip(processors, (row[c] for c in order), strict=True))
+            for row in rows
+        ],
+    )
+    return True
+
+
+def _raw_statement(conn: Connection, table: Table, kind: str, columns: tuple[str, ...]) -> RawStatement | None:
+    """The driver's statement, the columns in the order of its parameters and each one's value conversion, kept with
+    the table."""
+    cache: dict[tuple[str, tuple[str, ...]], RawStatement | None] = table.info.setdefault("dossierflow_raw", {})
+    if (kind, columns) in cache:
+        return cache[(kind, columns)]
+    quote = conn.dialect.identifier_preparer.quote
+    keys = [c.name for c in table.primary_key.columns]
+    values = [c for c in columns if c not in keys]
+    found: RawStatement | None = None
+    if kind == "update":
+        order = (*values, *keys)
+        statement = (
+            f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = ?' for c in values)} "
+            f"WHERE {' AND '.join(f'{quote(c)} = ?' for c in keys)}"
+        )
+        found = (statement, order, [table.c[c].type._cached_bind_processor(conn.dialect) for c in order])
+    elif not any(c.default is not None for c in table.columns if c.name not in columns):
         statement = (
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)})"
         )
-        processors: Processors = [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns]
-        found = (statement, processors)
-    cache[columns] = found
+        if kind == "upsert":
+            target = ", ".join(quote(c) for c in keys)
+            if values:
+                sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in values)
+                statement += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            else:
+                statement += f" ON CONFLICT ({target}) DO NOTHING"
+        found = (statement, columns, [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns])
+    cache[(kind, columns)] = found
     return found
 
 
