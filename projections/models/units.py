@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -244,9 +244,9 @@ class UnitRow:
     dissolved_on: date | None
 
 
-@dataclass(frozen=True)
-class TreeRow:
-    """One line of the hierarchy on a day, in the order `dossierflow units` prints it."""
+class TreeRow(NamedTuple):
+    """One line of the hierarchy on a day, in the order `dossierflow units` prints it. A named tuple: a national
+    hierarchy makes 300,000 of them, and a frozen dataclass took several times longer to make."""
 
     depth: int
     code: str
@@ -303,7 +303,7 @@ def hierarchy_as_of(store: ReadModelStore, day: date) -> list[TreeRow]:
                 .where(units.c.established_on <= day, units.c.active)
                 .order_by(units.c.sort_path)
             )
-            for key, code, kind, name, parent_key in conn.execute(current):
+            for key, code, kind, name, parent_key in conn.execute(current).all():
                 if parent_key is None:
                     depth, parent_code = 0, None
                 else:
