@@ -135,7 +135,7 @@ def merged_read_models() -> list[Projection]:
     return found
 
 
-def read_side(bench: BenchStore, engine: Engine, log: Any | None = None) -> ReadSide:
+def read_side(bench: BenchStore, engine: Engine, log: Any | None = None, poll_seconds: float = 1.0) -> ReadSide:
     url = read_models_url(bench.database_url, bench.data_dir)
     postgres = bench.database_url is not None and is_postgres_url(bench.database_url)
     return ReadSide(
@@ -145,7 +145,23 @@ def read_side(bench: BenchStore, engine: Engine, log: Any | None = None) -> Read
         sqlite_file=None if postgres else bench.data_dir / "read-models.sqlite",
         postgres_url=url if postgres else None,
         events_channel=getattr(engine.recorder, "channel_name", None) if postgres else None,
+        poll_seconds=poll_seconds,
     )
+
+
+def serve_read_side(spec: str, poll_seconds: float) -> None:
+    """The runner in a process of its own (as `dossierflow projections run`), until its standard input closes: woken
+    by PostgreSQL's NOTIFY of each commit, or on SQLite by its poll alone."""
+    bench = open_bench_store(spec)
+    engine = bench.engine()
+    side = read_side(bench, engine, poll_seconds=poll_seconds)
+    try:
+        side.start()
+        print("ready", flush=True)
+        sys.stdin.read()
+    finally:
+        side.close()
+        engine.close()
 
 
 # --- figures ------------------------------------------------------------------------------------------------------
@@ -215,11 +231,9 @@ def rebuild_figure(bench: BenchStore, engine: Engine, figures: Figures, sample: 
             return
         head = plain.head()
         if skip:
-            behind, _ = side.behind(head)
-            if not behind:
-                figures.put(REBUILD, "not measured (--skip-rebuild; read models up to date)")
-                return
-            print("    read models behind the log: rebuilding them anyway", flush=True)
+            # The queries and the lag catch the read models up first (through the live generation, no rebuild).
+            figures.put(REBUILD, "not measured (--skip-rebuild)")
+            return
         applying = time_applies(side.store.projections.values())
         before = read_loop(plain, sample)
         shown = [time.perf_counter()]
@@ -336,14 +350,16 @@ class TrackingPoller:
 
 
 def lag_figure(
-    bench: BenchStore, engine: Engine, figures: Figures, seconds: float, rate: float, writers: int, group: int
+    bench: BenchStore, engine: Engine, figures: Figures, seconds: float, rate: float, writers: int, group: int,
+    runner_process: float | None = None,
 ) -> None:
     """Commands streamed at `rate` a second by `writers` threads of this process (the app's own process: on SQLite
     the runner is woken by the commits of its process), the runner feeding the read models meanwhile; the lag of a
     command is from the moment its commit returned to the moment a reader on another connection sees every live read
     model at its position. With `group` > 1, each commit carries that many commands (each on its own dossier, done
     by the domain as the engine's command does, authorized by the engine, saved together), for a store whose commits
-    cannot come 200 times a second on this machine's disk."""
+    cannot come 200 times a second on this machine's disk. With `runner_process` (its poll interval), the runner is
+    a process of its own, as PostgreSQL deployments run it, with its own interpreter lock."""
     side = read_side(bench, engine)
     try:
         if not side.store.projections:
@@ -364,8 +380,18 @@ def lag_figure(
                 commits[position] = now
 
         engine.on_commit.append(committed)
-        runner = side.start()
-        engine.on_commit.append(runner.wake)
+        child: subprocess.Popen[str] | None = None
+        if runner_process is None:
+            runner = side.start()
+            engine.on_commit.append(runner.wake)
+        else:
+            spec = bench.database_url or str(bench.data_dir)
+            child = subprocess.Popen(
+                [sys.executable, __file__, "--serve-read-side", spec, "--poll", str(runner_process)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            )
+            assert child.stdout is not None
+            child.stdout.readline()  # "ready"
         poller = TrackingPoller(side)
         poller.start()
         ticks = int(seconds * rate / group)
@@ -401,6 +427,8 @@ def lag_figure(
         while (poller.visible_at(last) is None) and time.monotonic() < deadline:
             time.sleep(0.01)
         poller.stop()
+        if child is not None:
+            child.communicate(timeout=30)
         lags, missed = [], 0
         for position, at in commits.items():
             visible = poller.visible_at(position)
@@ -418,7 +446,8 @@ def lag_figure(
             LAG,
             f"{1000 * p99:.1f} ms (p50 {1000 * statistics.median(lags):.1f} ms, max {1000 * lags[-1]:.1f} ms; "
             f"{sum(done):,} commands at {sum(done) / elapsed:,.0f}/s in {len(commits):,} commits "
-            f"({len(commits) / elapsed:,.0f}/s), {writers} writer threads, {group} command(s) a commit"
+            f"({len(commits) / elapsed:,.0f}/s), {writers} writer threads, {group} command(s) a commit, the runner "
+            + ("in this process" if runner_process is None else f"in a process of its own (poll {runner_process} s)")
             + (f"; {missed} not seen in 30 s" if missed else "")
             + (f"; {sum(late)} commits more than 50 ms late" if sum(late) else "")
             + (f"; {len(errors)} refused ({errors[0][:80]})" if errors else "")
@@ -600,7 +629,9 @@ def measure(spec: str, args: argparse.Namespace) -> Figures:
         rebuild_figure(bench, engine, figures, args.read_sample, args.skip_rebuild)
         query_figures(bench, engine, figures, args.repeat)
         if not args.skip_lag:
-            lag_figure(bench, engine, figures, args.stream_seconds, args.rate, args.writers, args.group)
+            lag_figure(
+                bench, engine, figures, args.stream_seconds, args.rate, args.writers, args.group, args.runner_process
+            )
     finally:
         engine.close()
     if args.skip_cli:
@@ -644,12 +675,21 @@ def main() -> None:
     parser.add_argument("--stream-seconds", type=float, default=None, help="default 20 (quick: 5)")
     parser.add_argument("--rate", type=float, default=200.0, help="commands a second in the lag figure")
     parser.add_argument("--writers", type=int, default=4, help="threads sending the commands")
+    parser.add_argument(
+        "--runner-process", type=float, default=None, metavar="POLL_SECONDS",
+        help="the lag with the runner in a process of its own, polling at this interval besides NOTIFY",
+    )
+    parser.add_argument("--serve-read-side", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--group", type=int, default=1, help="commands a commit (1: each an engine command)")
     parser.add_argument("--repeat", type=int, default=20, help="calls of each query")
     parser.add_argument("--cli-timeout", type=float, default=120.0)
     parser.add_argument("--cli-anyway", action="store_true", help="time the CLI even with no read models")
     parser.add_argument("--probe", action="store_true", help="one trivial read model instead of the catalog's")
     args = parser.parse_args()
+    if args.serve_read_side:
+        serve_read_side(args.serve_read_side, args.poll)
+        return
     global PROBE
     PROBE = args.probe
     args.stream_seconds = args.stream_seconds or (5.0 if args.quick else 20.0)
