@@ -133,7 +133,28 @@ class ReadModelStore:
                         {"name": name, "generation": 1, "position": 0, "updated_at": time.time()},
                     )
         for name in self.projections:
-            self.create_generation(name, self.live_generation(name, refresh=True))
+            live = self.live_generation(name, refresh=True)
+            if self._outdated(name, live):
+                # Made by an older version of this read model (a column it now has is missing): its rows cannot
+                # serve, so it starts again from the first event. Read models need no migrations.
+                self.drop_generation(name, live)
+                with engine.begin() as conn:
+                    conn.execute(
+                        TRACKING.insert(),
+                        {"name": name, "generation": live, "position": 0, "updated_at": time.time()},
+                    )
+            self.create_generation(name, live)
+
+    def _outdated(self, name: str, generation: int) -> bool:
+        inspector = inspect(self.engine)
+        existing = set(inspector.get_table_names())
+        for table in self.tables(name, generation).values():
+            if table.name not in existing:
+                continue
+            have = {column["name"] for column in inspector.get_columns(table.name)}
+            if any(column.name not in have for column in table.columns):
+                return True
+        return False
 
     @property
     def dialect(self) -> str:

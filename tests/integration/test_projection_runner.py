@@ -245,6 +245,35 @@ def test_a_rebuild_makes_secondary_indexes_after_its_rows_and_before_it_serves(w
     assert rebuilt == submissions
 
 
+class TopicCountsWithFirstPosition(TopicCounts):
+    """A later version of TopicCounts: one more column, which the tables an older version made lack."""
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        return {
+            "counts": Table(
+                "topic_counts" + suffix,
+                metadata,
+                Column("topic", String(200), primary_key=True),
+                Column("n", Integer, nullable=False),
+                Column("first_position", Integer, nullable=True),
+            )
+        }
+
+
+def test_a_read_model_made_by_an_older_version_starts_again_from_the_first_event(world: World, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    old = ReadModelStore(make_engine(url), [TopicCounts()])
+    Runner(old, log_of(world)).catch_up()
+    old.engine.dispose()
+
+    new = ReadModelStore(make_engine(url), [TopicCountsWithFirstPosition()])
+    assert [t.position for t in new.trackings()] == [0]
+    columns = {c["name"] for c in inspect(new.engine).get_columns("topic_counts__g1")}
+    assert "first_position" in columns
+    Runner(new, log_of(world)).catch_up()
+    assert counts_in(new) == expected_counts(world)
+
+
 def test_a_rebuild_catches_events_recorded_while_it_ran(world: World) -> None:
     side = ReadSide(make_engine("sqlite://"), [TopicCounts()], log_of(world), page_size=4)
     side.catch_up()
