@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, inspect, select
@@ -141,6 +141,39 @@ def test_a_read_model_moves_its_position_over_the_events_it_ignores(world: World
     )
     assert last_submission < head
     assert side.wait_for(head, timeout=0.5).reached
+
+
+class CountingMapper:
+    """The engine's mapper, counting the events it decodes."""
+
+    def __init__(self, mapper: Any) -> None:
+        self.mapper = mapper
+        self.decoded: list[str] = []
+
+    def to_domain_event(self, notification: Any) -> Any:
+        self.decoded.append(notification.topic)
+        return self.mapper.to_domain_event(notification)
+
+
+def test_read_models_that_name_their_events_have_only_those_decoded_and_still_reach_the_head(world: World) -> None:
+    mapper = CountingMapper(world.engine.mapper)
+    side = ReadSide(make_engine("sqlite://"), [Submissions()], RecorderLog(world.engine.recorder, mapper))
+    side.catch_up()
+    submissions = [n.id for n in world.engine.recorder.select_notifications(1, 10_000) if n.topic.endswith("Submitted")]
+    assert len(mapper.decoded) == len(submissions)
+    assert all(topic.endswith("Submitted") for topic in mapper.decoded)
+    table = side.store.live_tables("submissions")["submitted"]
+    with side.store.engine.connect() as conn:
+        assert sorted(r.position for r in conn.execute(select(table))) == submissions
+    assert side.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=0.5).reached
+
+    # A read model that reads everything beside it: every event is decoded again.
+    everything = CountingMapper(world.engine.mapper)
+    log = RecorderLog(world.engine.recorder, everything)
+    both = ReadSide(make_engine("sqlite://"), [Submissions(), TopicCounts()], log)
+    both.catch_up()
+    assert len(everything.decoded) == world.engine.recorder.max_notification_id()
+    assert counts_in(both.store) == expected_counts(world)
 
 
 def test_a_read_model_that_cannot_apply_an_event_stops_there_visibly_and_the_others_go_on(world: World) -> None:
