@@ -132,29 +132,40 @@ class ReadModelStore:
                         _insert_ignore(conn.dialect.name, TRACKING),
                         {"name": name, "generation": 1, "position": 0, "updated_at": time.time()},
                     )
-        for name in self.projections:
-            live = self.live_generation(name, refresh=True)
-            if self._outdated(name, live):
+        live = {name: self.live_generation(name, refresh=True) for name in self.projections}
+        outdated = self._outdated(live)
+        for name, generation in live.items():
+            if name in outdated:
                 # Made by an older version of this read model (a column it now has is missing): its rows cannot
                 # serve, so it starts again from the first event. Read models need no migrations.
-                self.drop_generation(name, live)
+                self.drop_generation(name, generation)
                 with engine.begin() as conn:
                     conn.execute(
                         TRACKING.insert(),
-                        {"name": name, "generation": live, "position": 0, "updated_at": time.time()},
+                        {"name": name, "generation": generation, "position": 0, "updated_at": time.time()},
                     )
-            self.create_generation(name, live)
+            self.create_generation(name, generation)
 
-    def _outdated(self, name: str, generation: int) -> bool:
+    def _outdated(self, generations: dict[str, int]) -> set[str]:
+        """The read models whose tables of that generation lack a column they declare (in one query)."""
         inspector = inspect(self.engine)
         existing = set(inspector.get_table_names())
-        for table in self.tables(name, generation).values():
-            if table.name not in existing:
-                continue
-            have = {column["name"] for column in inspector.get_columns(table.name)}
+        owners = {
+            table.name: (name, table)
+            for name, generation in generations.items()
+            for table in self.tables(name, generation).values()
+            if table.name in existing
+        }
+        if not owners:
+            return set()
+        found = inspector.get_multi_columns(filter_names=list(owners))
+        outdated = set()
+        for (_, table_name), columns in found.items():
+            name, table = owners[table_name]
+            have = {column["name"] for column in columns}
             if any(column.name not in have for column in table.columns):
-                return True
-        return False
+                outdated.add(name)
+        return outdated
 
     @property
     def dialect(self) -> str:
