@@ -293,8 +293,14 @@ class TopicCountsWithFirstPosition(TopicCounts):
         }
 
 
-def test_a_read_model_made_by_an_older_version_starts_again_from_the_first_event(world: World, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_read_model_made_by_an_older_version_starts_again_from_the_first_event(
+    world: World, where: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if where == "sqlite":
+        url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url").replace("postgresql://", "postgresql+psycopg://", 1)
     old = ReadModelStore(make_engine(url), [TopicCounts()])
     Runner(old, log_of(world)).catch_up()
     old.engine.dispose()
@@ -305,6 +311,7 @@ def test_a_read_model_made_by_an_older_version_starts_again_from_the_first_event
     assert "first_position" in columns
     Runner(new, log_of(world)).catch_up()
     assert counts_in(new) == expected_counts(world)
+    new.engine.dispose()
 
 
 def test_a_rebuild_catches_events_recorded_while_it_ran(world: World) -> None:
