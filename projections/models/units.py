@@ -81,7 +81,14 @@ class UnitsProjection(Projection):
             Column("sort_path", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
             Index(f"ix_units{suffix}_code", "code", unique=True),
             Index(f"ix_units{suffix}_parent", "parent_id"),
-            Index(f"ix_units{suffix}_sort", "sort_path"),
+            # Today's listing read from the index alone, in its order (at 250,000 units, looking up each row of an
+            # index on the path alone took three times as long as reading the whole table).
+            Index(
+                f"ix_units{suffix}_listing", "sort_path", "established_on", "active", "unit_id", "code", "kind", "name",
+                "parent_id",
+            ),
+            # The latest change of all (is today the current hierarchy?) without reading every row.
+            Index(f"ix_units{suffix}_changed", "changed_on"),
         )
         versions = Table(
             f"unit_versions{suffix}",
