@@ -9,13 +9,13 @@ and a restart resumes exactly after the last page committed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 from uuid import UUID
 
-from sqlalchemy import Connection, MetaData, Table, and_, bindparam, delete, insert, select, tuple_
+from sqlalchemy import Connection, MetaData, Table, and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 Row = dict[str, Any]
@@ -60,15 +60,27 @@ class Projection(ABC):
     def wants(self, event: object) -> bool:
         return not self.handles or isinstance(event, self.handles)
 
+    def prepare(self, page: Page, events: Sequence[LoggedEvent]) -> None:
+        """Before `apply` is called for each of `events` (those it wants, of one page): read ahead, in a few queries,
+        the rows they will ask for one by one (`KeyedRows.load`). Nothing by default."""
+        return None
+
 
 class KeyedRows:
-    """The rows of one table touched in this page, by primary key: read once, written once at the end."""
+    """The rows of one table touched in this page, by primary key: read once, written once at the end.
+
+    What the table held is remembered for every row read, so that the end of the page writes only what changed: an
+    insert for a new row, an update of the changed columns only (an index on an unchanged column is left alone), a
+    delete for a row gone. A row put without having been read is upserted.
+    """
 
     def __init__(self, page: Page, table: Table) -> None:
         self._page = page
         self.table = table
         self.key_columns = [c.name for c in table.primary_key.columns]
         self._cache: dict[tuple[Any, ...], Row | None] = {}
+        # As the table holds them (None: known to be absent), for the keys read or written.
+        self._stored: dict[tuple[Any, ...], Row | None] = {}
         self._dirty: set[tuple[Any, ...]] = set()
         self._fresh = False
 
@@ -82,14 +94,14 @@ class KeyedRows:
     def get(self, *key: Any) -> Row | None:
         """The row, or None. Change it through `update` or `put`: a row changed in place is not written."""
         if key in self._cache:
-            found = self._cache[key]
-            return None if found is None else found
+            return self._cache[key]
         if self._fresh:
             return None
         condition = and_(*(self.table.c[c] == v for c, v in zip(self.key_columns, key, strict=True)))
         loaded = self._page.conn.execute(select(self.table).where(condition)).mappings().first()
         row = dict(loaded) if loaded is not None else None
         self._cache[key] = row
+        self._stored[key] = None if row is None else dict(row)
         return row
 
     def load(self, keys: Iterable[tuple[Any, ...]]) -> None:
@@ -102,11 +114,21 @@ class KeyedRows:
             chunk = wanted[start : start + 500]
             for k in chunk:
                 self._cache[k] = None
+                self._stored[k] = None
             single = len(columns) == 1
             condition = columns[0].in_([k[0] for k in chunk]) if single else tuple_(*columns).in_(chunk)
             for loaded in self._page.conn.execute(select(self.table).where(condition)).mappings():
                 row = dict(loaded)
-                self._cache[self.key_of(row)] = row
+                key = self.key_of(row)
+                self._cache[key] = row
+                self._stored[key] = dict(row)
+
+    def forget(self) -> None:
+        """Read every row again from the table (after a set-wise statement changed it): only once flushed."""
+        if self._dirty:
+            raise RuntimeError(f"{self.table.name}: rows changed in this page are not written yet")
+        self._cache.clear()
+        self._stored.clear()
 
     def put(self, row: Row) -> None:
         key = self.key_of(row)
@@ -130,18 +152,148 @@ class KeyedRows:
             return
         keys = list(self._dirty)
         self._dirty.clear()
+        inserts: list[Row] = []
+        upserts: dict[tuple[str, ...], list[Row]] = {}
+        updates: dict[tuple[str, ...], list[Row]] = {}
+        deletes: list[tuple[Any, ...]] = []
+        unknown = object()
+        for key in keys:
+            row = self._cache.get(key)
+            stored = self._stored.get(key, unknown)
+            if row is None:
+                if stored is not None:
+                    # Absent as far as this page knows, or there: a delete of nothing costs little.
+                    deletes.append(key)
+            elif stored is None or (stored is unknown and self._fresh):
+                inserts.append(row)
+            elif stored is unknown:
+                upserts.setdefault(tuple(row), []).append(row)
+            elif set(cast(Row, stored)) != set(row):
+                # A row put whole over one read, with fewer columns: replaced, the others back to their defaults.
+                deletes.append(key)
+                inserts.append(row)
+            else:
+                before = cast(Row, stored)
+                changed = tuple(c for c, v in row.items() if c not in self.key_columns and before.get(c, unknown) != v)
+                if changed:
+                    updates.setdefault(changed, []).append(row)
+            self._stored[key] = None if row is None else dict(row)
         conn = self._page.conn
-        if not self._fresh:
+        if deletes:
             condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
             conn.execute(
                 delete(self.table).where(condition),
-                [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in keys],
+                [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in deletes],
             )
-        rows = [row for k in keys if (row := self._cache.get(k)) is not None]
-        if rows:
-            conn.execute(insert(self.table), rows)
+        for columns, rows in updates.items():
+            if _write_raw(conn, self.table, "update", (*columns, *self.key_columns), rows):
+                continue
+            condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
+            conn.execute(
+                update(self.table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}),
+                [
+                    {**{f"k_{c}": row[c] for c in self.key_columns}, **{f"v_{c}": row[c] for c in columns}}
+                    for row in rows
+                ],
+            )
+        if inserts:
+            insert_rows(conn, self.table, inserts)
+        for columns, rows in upserts.items():
+            if _write_raw(conn, self.table, "upsert", columns, rows):
+                continue
+            values = [c for c in columns if c not in self.key_columns]
+            conn.execute(_upsert(conn, self.table, self.key_columns, values), rows)
         # Written: from now on a missing key may exist in the table only if another page wrote it, never this one.
         self._fresh = False
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
+    """Insert `rows` in bulk. On SQLite straight through the driver's executemany, each value converted by its
+    column's own type: SQLAlchemy's per-row handling of an executemany cost more than SQLite's writing (a rebuild
+    inserts millions of rows). PostgreSQL keeps SQLAlchemy's multi-row VALUES, already fast there."""
+    for columns, group in _by_columns(rows).items():
+        if not _write_raw(conn, table, "insert", columns, group):
+            conn.execute(insert(table), group)
+
+
+def _by_columns(rows: list[Row]) -> dict[tuple[str, ...], list[Row]]:
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        # One statement per set of columns given: an executemany takes one shape.
+        groups.setdefault(tuple(row), []).append(row)
+    return groups
+
+
+Processors = list[Callable[[Any], Any] | None]
+RawStatement = tuple[str, tuple[str, ...], Processors]
+
+
+def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ...], rows: list[Row]) -> bool:
+    """On SQLite, run an insert, upsert or update of `columns` for `rows` through the driver; False if not done
+    (another database, or a column left out whose default only SQLAlchemy computes): then the caller does it."""
+    if conn.dialect.name != "sqlite":
+        return False
+    raw = _raw_statement(conn, table, kind, columns)
+    if raw is None:
+        return False
+    statement, order, processors = raw
+    conn.exec_driver_sql(
+        statement,
+        [
+            tuple(v if p is None else p(v) for p, v in zip(processors, (row[c] for c in order), strict=True))
+            for row in rows
+        ],
+    )
+    return True
+
+
+def _raw_statement(conn: Connection, table: Table, kind: str, columns: tuple[str, ...]) -> RawStatement | None:
+    """The driver's statement, the columns in the order of its parameters and each one's value conversion, kept with
+    the table."""
+    cache: dict[tuple[str, tuple[str, ...]], RawStatement | None] = table.info.setdefault("dossierflow_raw", {})
+    if (kind, columns) in cache:
+        return cache[(kind, columns)]
+    quote = conn.dialect.identifier_preparer.quote
+    keys = [c.name for c in table.primary_key.columns]
+    values = [c for c in columns if c not in keys]
+    found: RawStatement | None = None
+    if kind == "update":
+        order = (*values, *keys)
+        statement = (
+            f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = ?' for c in values)} "
+            f"WHERE {' AND '.join(f'{quote(c)} = ?' for c in keys)}"
+        )
+        found = (statement, order, [table.c[c].type._cached_bind_processor(conn.dialect) for c in order])
+    elif not any(c.default is not None for c in table.columns if c.name not in columns):
+        statement = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        if kind == "upsert":
+            target = ", ".join(quote(c) for c in keys)
+            if values:
+                sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in values)
+                statement += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            else:
+                statement += f" ON CONFLICT ({target}) DO NOTHING"
+        found = (statement, columns, [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns])
+    cache[(kind, columns)] = found
+    return found
+
+
+def _upsert(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        pg = postgresql.insert(table)
+        if not values:
+            return pg.on_conflict_do_nothing(index_elements=keys)
+        return pg.on_conflict_do_update(index_elements=keys, set_={v: pg.excluded[v] for v in values})
+    if dialect == "sqlite":
+        lite = sqlite.insert(table)
+        if not values:
+            return lite.on_conflict_do_nothing(index_elements=keys)
+        return lite.on_conflict_do_update(index_elements=keys, set_={v: lite.excluded[v] for v in values})
+    raise NotImplementedError(f"read models are kept on SQLite or PostgreSQL, not {dialect}")
 
 
 class Counters:
@@ -254,7 +406,7 @@ class Page:
             counters.flush()
         for table, rows in self._appends.items():
             if rows:
-                self.conn.execute(insert(self.tables[table]), rows)
+                insert_rows(self.conn, self.tables[table], rows)
         self._appends.clear()
 
 

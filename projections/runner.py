@@ -1,11 +1,11 @@
 """The runner: feeds the read models from the log, a page of events per transaction, exactly once.
 
 Per pass it reads, for each position at which some read models stand, one page of events after it, decodes it once,
-and applies it to each of those read models in its own transaction that also moves its tracking position to the
+and applies it to all of those read models in one transaction that also moves each one's tracking position to the
 page's last event, whether or not the read model wanted any of them (so waiting for a position always ends).
 A read model that cannot apply an event is rolled back to just before it, marked failed at it with the error, and
-left alone until `retry`; the others go on. A generation being rebuilt becomes the live one in the transaction that
-brings it level with the log.
+left alone until `retry`; the others go on (the page is played again without it). A generation being rebuilt
+becomes the live one in the transaction that brings it level with the log.
 
 Live, it sleeps until woken (a commit in this process, a NOTIFY from PostgreSQL) or until its poll interval passes,
 so that a lost notification costs at most one interval.
@@ -28,7 +28,9 @@ from projections.locks import Locks, NoLocks
 from projections.log import EventLog
 from projections.store import STATE, TRACKING, ReadModelStore, notify_statement
 
-DEFAULT_PAGE = 500
+# Events per transaction when behind (live, a pass reads only what is new). On a loaded machine's disk a commit cost
+# 10-35 ms on SQLite: 2,000 events a page made a rebuild 1.4x faster than 500.
+DEFAULT_PAGE = 2000
 # A lost wake-up (a NOTIFY dropped with its connection, a commit by another process on SQLite) costs at most this.
 DEFAULT_POLL_SECONDS = 1.0
 
@@ -42,6 +44,9 @@ class Target:
     position: int
     building: bool
     failed: bool = False
+    # Whether its secondary indexes exist: a generation being built gets them when it reaches the head, before it
+    # becomes the live one (`ReadModelStore.create_indexes` makes only the missing ones, so asking again is cheap).
+    indexed: bool = True
 
 
 @dataclass
@@ -103,7 +108,7 @@ class Runner:
                     continue
                 if not self.locks.acquire(name, generation):
                     continue
-                found.append(Target(name, generation, tracking.position, is_building))
+                found.append(Target(name, generation, tracking.position, is_building, indexed=not is_building))
         return found
 
     def _current_targets(self) -> list[Target]:
@@ -124,24 +129,40 @@ class Runner:
             groups.setdefault(target.position, []).append(target)
         # The read models nearest the head first: a rebuild reading from the start never delays the live ones.
         for position in sorted(groups, reverse=True):
-            events = self.log.read(position, self.page_size)
+            events = self._read(position, groups[position])
+            reached_head = len(events) < self.page_size
+            if reached_head:
+                self._index(groups[position])
             if not events:
                 for target in groups[position]:
                     if target.building:
                         self._switch(target)
                         self._held = None
                 continue
-            reached_head = len(events) < self.page_size
-            for target in groups[position]:
-                failure = self._apply_page(target, events, reached_head)
-                if failure is not None:
-                    result.failures.append(failure)
+            result.failures.extend(self._apply_page(groups[position], events, reached_head))
             result.applied = max(result.applied, len(events))
         if result.applied:
             with self._advanced:
                 self.commits += 1
                 self._advanced.notify_all()
         return result
+
+    def _read(self, position: int, targets: list[Target]) -> list[LoggedEvent]:
+        """A page after `position`, decoding only what these read models want when each names the events it reads
+        (a read model rebuilt alone, such as the units, wants a tenth of the log)."""
+        read_wanted = getattr(self.log, "read_wanted", None)
+        handles = [self.store.projections[t.name].handles for t in targets]
+        if read_wanted is None or not all(handles):
+            return self.log.read(position, self.page_size)
+        wanted = tuple({cls for classes in handles for cls in classes})
+        found: list[LoggedEvent] = read_wanted(position, self.page_size, wanted)
+        return found
+
+    def _index(self, targets: list[Target]) -> None:
+        for target in targets:
+            if not target.indexed:
+                self.store.create_indexes(target.name, target.generation)
+                target.indexed = True
 
     def _switch(self, target: Target) -> None:
         """A generation being built that stands at the head already becomes the live one."""
@@ -167,26 +188,59 @@ class Runner:
             if not result.applied:
                 return total
 
-    def _apply_page(self, target: Target, events: list[LoggedEvent], reached_head: bool) -> tuple[str, int, str] | None:
-        projection = self.store.projections[target.name]
-        tables = self.store.tables(target.name, target.generation)
-        try:
-            with self.store.engine.begin() as conn:
-                self._apply(conn, projection, tables, target, events, reached_head)
-            target.position = events[-1].position
-            return None
-        except _ApplyFailed as failure:
-            done = events[: failure.index]
-            with self.store.engine.begin() as conn:
-                if done:
-                    self._apply(conn, projection, tables, target, done, False)
-                conn.execute(
-                    update(TRACKING)
-                    .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
-                    .values(failed_position=failure.position, error=failure.text, updated_at=time.time())
-                )
-            target.failed = True
-            return (target.name, failure.position, failure.text)
+    def _apply_page(
+        self, targets: list[Target], events: list[LoggedEvent], reached_head: bool
+    ) -> list[tuple[str, int, str]]:
+        """One transaction for every read model standing at this page's start: its rows and its tracking position,
+        read model after read model (a commit per read model cost more than their writes on SQLite).
+
+        A read model that cannot apply an event spoils the transaction for all: it is rolled back whole and played
+        again, the failing read model only up to just before its failing event and marked failed there, the others
+        in full. Each attempt finds at least one more failing read model, so this ends; a failure costs one more
+        pass over the page, and failures are rare.
+        """
+        failed: dict[str, _ApplyFailed] = {}
+        while True:
+            switched: list[Target] = []
+            try:
+                with self.store.engine.begin() as conn:
+                    for target in targets:
+                        projection = self.store.projections[target.name]
+                        tables = self.store.tables(target.name, target.generation)
+                        failure = failed.get(target.name)
+                        if failure is None:
+                            if self._apply(conn, projection, tables, target, events, reached_head):
+                                switched.append(target)
+                            continue
+                        done = events[: failure.index]
+                        if done:
+                            self._apply(conn, projection, tables, target, done, False)
+                        conn.execute(
+                            update(TRACKING)
+                            .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
+                            .values(failed_position=failure.position, error=failure.text, updated_at=time.time())
+                        )
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(notify_statement())
+            except _ApplyFailed as spoiled:
+                if spoiled.name in failed:
+                    # Failing again on the events before its failing one: not a failure of one event; give up
+                    # this pass (the loop tries again after a pause).
+                    raise
+                failed[spoiled.name] = spoiled
+                continue
+            break
+        for target in targets:
+            failure = failed.get(target.name)
+            if failure is not None:
+                target.failed = True
+                if failure.index:
+                    target.position = events[failure.index - 1].position
+            else:
+                target.position = events[-1].position
+        for target in switched:
+            target.building = False
+        return [(name, f.position, f.text) for name, f in failed.items()]
 
     def _apply(
         self,
@@ -196,35 +250,50 @@ class Runner:
         target: Target,
         events: list[LoggedEvent],
         reached_head: bool,
-    ) -> None:
+    ) -> bool:
+        """Apply `events` to one read model and move its tracking position; True if that made a generation being
+        built the live one (the caller marks it so once the transaction has committed)."""
         page = Page(conn, tables, fresh=target.position == 0)
+        try:
+            projection.prepare(page, [logged for logged in events if projection.wants(logged.event)])
+        except Exception as error:
+            # Reading ahead for the whole page: no one event to name.
+            raise _ApplyFailed(
+                target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
+            ) from error
         for index, logged in enumerate(events):
             if not projection.wants(logged.event):
                 continue
             try:
                 projection.apply(page, logged)
             except Exception as error:
-                raise _ApplyFailed(index, logged.position, _describe(logged, error)) from error
+                raise _ApplyFailed(target.name, index, logged.position, _describe(logged, error)) from error
         try:
             page.flush()
         except Exception as error:
             # A write refused at the end of the page: the event that caused it is not known, so name the page.
-            raise _ApplyFailed(0, events[0].position, _describe(events[0], error, whole_page=True)) from error
+            raise _ApplyFailed(
+                target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
+            ) from error
         last = events[-1]
+        moved: dict[str, Any] = {"position": last.position, "updated_at": time.time()}
+        # When the last event read was recorded (an event left undecoded, as no one here wanted it, has no time).
+        timed = next((logged for logged in reversed(events) if logged.event is not None), None)
+        if timed is not None:
+            moved["event_time"] = timed.timestamp.timestamp()
         conn.execute(
             update(TRACKING)
             .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
-            .values(position=last.position, event_time=last.timestamp.timestamp(), updated_at=time.time())
+            .values(**moved)
         )
-        if target.building and reached_head and last.position >= self.log.head():
+        if target.building and target.indexed and reached_head and last.position >= self.log.head():
             conn.execute(
                 update(STATE)
                 .where(STATE.c.name == target.name, STATE.c.building_generation == target.generation)
                 .values(live_generation=target.generation, building_generation=None)
             )
-            target.building = False
-        if conn.dialect.name == "postgresql":
-            conn.execute(notify_statement())
+            return True
+        return False
 
     # --- live ----------------------------------------------------------------------------------
 
@@ -266,8 +335,9 @@ class Runner:
 
 
 class _ApplyFailed(Exception):
-    def __init__(self, index: int, position: int, text: str) -> None:
+    def __init__(self, name: str, index: int, position: int, text: str) -> None:
         super().__init__(text)
+        self.name = name
         self.index = index
         self.position = position
         self.text = text

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -39,8 +39,10 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     true,
+    update,
 )
 
 from domain.unit import Unit
@@ -73,8 +75,20 @@ class UnitsProjection(Projection):
             Column("changed_on", Date, nullable=False),
             # Where its registration stands in the log: the order of units of the same name, as the engine lists them.
             Column("position", BigInteger, nullable=False),
+            # Where it stands in the current hierarchy listed depth-first, siblings by name then registration: its
+            # ancestors' keys and its own, end to end (see `_segment`). Compared byte by byte (PostgreSQL: "C"), as
+            # Python compares the names, so that `ORDER BY sort_path` is the listing, with no sort in Python.
+            Column("sort_path", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
             Index(f"ix_units{suffix}_code", "code", unique=True),
             Index(f"ix_units{suffix}_parent", "parent_id"),
+            # Today's listing read from the index alone, in its order (at 250,000 units, looking up each row of an
+            # index on the path alone took three times as long as reading the whole table).
+            Index(
+                f"ix_units{suffix}_listing", "sort_path", "established_on", "active", "unit_id", "code", "kind", "name",
+                "parent_id",
+            ),
+            # The latest change of all (is today the current hierarchy?) without reading every row.
+            Index(f"ix_units{suffix}_changed", "changed_on"),
         )
         versions = Table(
             f"unit_versions{suffix}",
@@ -114,6 +128,7 @@ class UnitsProjection(Projection):
                     "active": True,
                     "changed_on": event.established_on,
                     "position": logged.position,
+                    "sort_path": _path_below(page, event.parent_id) + _segment(event.name, logged.position),
                 }
             )
             self._version(page, uid, event.established_on, event.name, event.parent_id, True)
@@ -126,12 +141,18 @@ class UnitsProjection(Projection):
             raise LookupError(f"unit {uid} changed before it was registered")
         day: date = event.effective_from
         if isinstance(event, RENAMED):
-            units.update(uid, name=event.name, changed_on=day)
+            old_path = row["sort_path"]
+            new_path = _path_below(page, row["parent_id"]) + _segment(event.name, row["position"])
+            units.update(uid, name=event.name, changed_on=day, sort_path=new_path)
             self._version(page, uid, day, event.name, row["parent_id"], row["active"])
+            _repath_subtree(page, uid, old_path, new_path)
         elif isinstance(event, MOVED):
-            units.update(uid, parent_id=event.parent_id, changed_on=day)
+            old_path = row["sort_path"]
+            new_path = _path_below(page, event.parent_id) + _segment(row["name"], row["position"])
+            units.update(uid, parent_id=event.parent_id, changed_on=day, sort_path=new_path)
             self._version(page, uid, day, row["name"], event.parent_id, row["active"])
             _move_subtree(page, uid, event.parent_id)
+            _repath_subtree(page, uid, old_path, new_path)
         elif isinstance(event, DISSOLVED):
             units.update(uid, active=False, dissolved_on=day, changed_on=day)
             self._version(page, uid, day, row["name"], row["parent_id"], False)
@@ -142,6 +163,41 @@ class UnitsProjection(Projection):
         page.rows("unit_versions").put(
             {"unit_id": uid, "effective_from": day, "name": name, "parent_id": parent_id, "active": active}
         )
+
+
+# Characters that end a name's part of a path, below any a name holds (those few control characters are left out).
+_NAME_END, _SEGMENT_END = "\x01", "\x02"
+_CONTROL = {0: None, 1: None, 2: None}
+
+
+def _segment(name: str, position: int) -> str:
+    """A unit's own key in a sort path. The name ends with a character below any other, so that a name sorts before
+    the longer names it begins (as Python compares strings); the registration's position, zero-padded, then orders
+    namesakes; the segment's own end keeps every descendant between the unit and its next sibling."""
+    return f"{name.translate(_CONTROL)}{_NAME_END}{position:020d}{_SEGMENT_END}"
+
+
+def _path_below(page: Page, parent_id: UUID | None) -> str:
+    if parent_id is None:
+        return ""
+    parent = page.rows("units").get(parent_id)
+    return str(parent["sort_path"]) if parent is not None else ""
+
+
+def _repath_subtree(page: Page, uid: UUID, old_path: str, new_path: str) -> None:
+    """Give every unit below `uid` its new path: one set-wise statement (renames and moves are rare)."""
+    if old_path == new_path:
+        return
+    page.flush()
+    units, closure = page.tables["units"], page.tables["unit_closure"]
+    below = select(closure.c.unit_id).where(closure.c.ancestor_id == uid, closure.c.depth > 0)
+    page.conn.execute(
+        update(units)
+        .where(units.c.unit_id.in_(below))
+        .values(sort_path=literal(new_path) + func.substr(units.c.sort_path, len(old_path) + 1))
+    )
+    # The page's copies of those rows hold their old paths.
+    page.rows("units").forget()
 
 
 def _ancestors(page: Page, parent_id: UUID | None) -> list[UUID]:
@@ -195,9 +251,9 @@ class UnitRow:
     dissolved_on: date | None
 
 
-@dataclass(frozen=True)
-class TreeRow:
-    """One line of the hierarchy on a day, in the order `dossierflow units` prints it."""
+class TreeRow(NamedTuple):
+    """One line of the hierarchy on a day, in the order `dossierflow units` prints it. A named tuple: a national
+    hierarchy makes 300,000 of them, and a frozen dataclass took several times longer to make."""
 
     depth: int
     code: str
@@ -244,16 +300,27 @@ def hierarchy_as_of(store: ReadModelStore, day: date) -> list[TreeRow]:
         latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
         if latest_change is None:
             return []
-        rows: list[Any]
         if day >= latest_change:
-            # Nothing changed after that day: the current versions are the day's (the common question, "today").
-            rows = list(
-                conn.execute(
-                    select(uid, units.c.code, units.c.kind, units.c.position, units.c.name, parent).where(
-                        units.c.established_on <= day, units.c.active
-                    )
-                )
+            # Nothing changed after that day: the current versions are the day's (the common question, "today"),
+            # read in the order of the listing. A unit whose parent is not listed is not either, as in the walk below.
+            listing: list[TreeRow] = []
+            listed: dict[str, tuple[int, str]] = {}
+            current = (
+                select(uid, units.c.code, units.c.kind, units.c.name, parent)
+                .where(units.c.established_on <= day, units.c.active)
+                .order_by(units.c.sort_path)
             )
+            for key, code, kind, name, parent_key in conn.execute(current).all():
+                if parent_key is None:
+                    depth, parent_code = 0, None
+                else:
+                    above = listed.get(parent_key)
+                    if above is None:
+                        continue
+                    depth, parent_code = above[0] + 1, above[1]
+                listed[key] = (depth, code)
+                listing.append(TreeRow(depth, code, name, kind, parent_code))
+            return listing
         else:
             fixed = {
                 r[0]: r[1:]
@@ -268,7 +335,7 @@ def hierarchy_as_of(store: ReadModelStore, day: date) -> list[TreeRow]:
             ).where(versions.c.effective_from <= day).order_by(versions.c.unit_id, versions.c.effective_from)
             for v in conn.execute(ordered):
                 latest[v[0]] = (v[1], v[2], v[3])  # the last one per unit wins
-            rows = [
+            rows: list[Any] = [
                 (key, *fixed[key], name, parent_key)
                 for key, (name, parent_key, active) in latest.items()
                 if active and key in fixed

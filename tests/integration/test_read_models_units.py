@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.values import UnitKind
 from projections.models.units import (
     ancestors_as_of,
     descendants,
@@ -139,3 +140,35 @@ def test_the_hierarchy_read_model_agrees_with_the_engine_on_both_backends(
         assert read_tree(store, today) == engine_tree(backend_world, today)
     finally:
         store.engine.dispose()
+
+
+def test_todays_hierarchy_lists_siblings_by_name_as_python_compares_them_through_renames_and_moves() -> None:
+    # Namesakes (ordered by registration), a name that begins a longer one, letters with diacritics (code points,
+    # not a locale's collation), a rename that reorders a subtree, a move that takes one along: today's listing is
+    # read in the stored order, which must be the engine's own.
+    world = build_world()
+    engine, admin, units = world.engine, world.admin, world.units
+    registered = [
+        ("tdp", "Chi bộ Tổ dân phố", "committee"), ("tdp-10", "Chi bộ Tổ dân phố 10", "committee"),
+        ("twin-1", "Chi bộ Ấp Bắc", "committee"), ("twin-2", "Chi bộ Ấp Bắc", "committee"),
+        ("zeta", "Chi bộ Zeta", "committee"), ("alpha", "Chi bộ Alpha", "committee"),
+        ("ward", "Đảng bộ phường Đông", "district"), ("ward-cell", "Chi bộ khu phố 3", "ward"),
+    ]
+    for code, name, parent in registered:
+        kind = UnitKind.GRASSROOTS_COMMITTEE if code == "ward" else UnitKind.PARTY_CELL
+        units[code] = engine.register_unit(
+            admin, code=code, name=name, kind=kind, parent_id=units[parent], established_on=date(2015, 1, 1)
+        ).value
+    engine.rename_unit(admin, units["zeta"], name="Chi bộ A", effective_from=date(2020, 1, 1))
+    engine.rename_unit(admin, units["ward"], name="Đảng bộ phường An", effective_from=date(2020, 1, 1))
+    engine.move_unit(
+        admin, units["alpha"], parent_id=units["ward"], effective_from=date(2020, 2, 1), reason="sáp nhập"
+    )
+    store = ReadModelStore(make_engine("sqlite://"), projections())
+    feed(store, world, page_size=3)
+    today = date(2030, 1, 1)
+    assert read_tree(store, today) == engine_tree(world, today)
+    listed = [code for _, code, *_ in read_tree(store, today)]
+    assert listed.index("twin-1") < listed.index("twin-2")
+    assert listed.index("tdp") < listed.index("tdp-10")
+    assert listed.index("ward") < listed.index("alpha") < listed.index("ward-cell") < listed.index("committee")
