@@ -247,6 +247,9 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     from web import routes  # the routes need the app's helpers above; imported here to keep one module per concern
 
     routes.register(app, site)
+    from web import oversight  # the units tree, the dashboard and the audit pages (issue 8)
+
+    oversight.register(app, site)
     return app
 
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from workflow.engine import Engine
+from workflow.store import SignedHead
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class ChainVerdict:
     checked_at: float
     findings: int
     first_finding: str
+    # The newest signed head the check found holding: what a checkpoint downloaded from the audit page re-signs.
+    signed_head: SignedHead | None = None
 
 
 class ChainWatch:
@@ -50,7 +53,7 @@ class ChainWatch:
             problems.insert(0, str(report.first_break))
         verdict = ChainVerdict(
             ok=report.ok, position=head, checked_at=time.time(), findings=len(problems),
-            first_finding=problems[0] if problems else "",
+            first_finding=problems[0] if problems else "", signed_head=report.signed_head,
         )
         self.verdict = verdict
         return verdict

@@ -754,17 +754,22 @@ def audit_csv(store: ReadModelStore, out: TextIO, **filters: Any) -> int:
     writer.writerow(COLUMNS)
     count = 0
     for row in iter_audit(store, **filters):
-        values = []
-        for column in COLUMNS:
-            value = getattr(row, column)
-            if column == "changes":
-                value = "" if value is None else json.dumps(value, ensure_ascii=False)
-            elif isinstance(value, datetime):
-                value = value.isoformat()
-            values.append("" if value is None else value)
-        writer.writerow(values)
+        writer.writerow(csv_values(row))
         count += 1
     return count
+
+
+def csv_values(row: AuditRow) -> list[Any]:
+    """One row's cells in the order of COLUMNS, as the CSV export writes them (a web download streams the same)."""
+    values: list[Any] = []
+    for column in COLUMNS:
+        value = getattr(row, column)
+        if column == "changes":
+            value = "" if value is None else json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        values.append("" if value is None else value)
+    return values
 
 
 def _defaults(filters: Mapping[str, Any]) -> dict[str, Any]:
