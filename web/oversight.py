@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
+from xml.etree import ElementTree
 
 import pygal
 from fastapi import FastAPI, Request
@@ -91,7 +92,8 @@ def _unit_in_scope(site: Site, visit: Visit, roots: Sequence[UUID], code: str, d
     row = units_model.unit_by_code(site.side.store, code) if code else None
     if row is None:
         raise NotFound(f"no unit with the code '{code}'")
-    if not in_scope(site, roots, row.unit_id, day):
+    # Below a unit held today, or below it on the day asked about (a unit since moved away from it).
+    if not (in_scope(site, roots, row.unit_id, visit.today) or in_scope(site, roots, row.unit_id, day)):
         raise NotAuthorized(f"{row.name} is outside the units your roles cover")
     return row
 
@@ -276,7 +278,17 @@ def render_chart(visit: Visit, name: str, figures: list[Figures]) -> str:
     chart.x_labels = x_labels
     for label, values in series:
         chart.add(label, values)
-    return str(chart.render(is_unicode=True))
+    return without_scripts(chart.render_tree())
+
+
+def without_scripts(root: ElementTree.Element) -> str:
+    """The SVG without the <script> pygal always writes (its configuration for the tooltips, even with js=[]):
+    nothing in a chart runs, whatever serves it."""
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
+                parent.remove(child)
+    return ElementTree.tostring(root, encoding="unicode")
 
 
 # --- the audit trail -----------------------------------------------------------------------------------------------
@@ -475,9 +487,10 @@ def register(app: FastAPI, site: Site) -> None:
                            block="results" if request.headers.get("hx-request") else None)
 
     @app.get("/audit.csv")
-    def audit_csv(request: Request) -> Response:
+    def audit_csv(request: Request, page: str = "") -> Response:
         visit = _signed_in(request)
         roots = scope_roots(visit)
+        _page_number(page)  # the export holds every page; a page that is no number is still bad input
         query = _audit_query(site, visit, roots, dict(request.query_params))
         name = f"audit-{query.unit}-{visit.today.isoformat()}.csv"
         return StreamingResponse(
