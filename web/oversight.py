@@ -43,6 +43,7 @@ AUDIT_PAGE = 50
 PARENT_KINDS = frozenset({UnitKind.SUPERIOR_COMMITTEE.value, UnitKind.GRASSROOTS_COMMITTEE.value})
 # How many levels below a root the tree shows at once; deeper levels open a node at a time.
 OPEN_LEVELS = 2
+OPEN_AT_MOST = 12  # parents opened at once below the first level
 SEARCH_LIMIT = 100
 CHARTS = ("levels", "four_good", "quota", "targets", "states")
 # An SVG drawn by pygal carries its own <style> and nothing else that runs: shown through <img>, never inline.
@@ -169,10 +170,17 @@ def _children(site: Site, parent: UUID, day: date) -> list[Node]:
 
 
 def _grow(site: Site, nodes: list[Node], day: date, levels: int) -> None:
-    for node in nodes:
-        if levels > 0 and node.may_have_children:
+    """Open `levels` levels below `nodes`, a level only while few units are to be opened: a province's sixty
+    districts stay links (each opens its own hundreds of units), a city and a district under one root open."""
+    frontier = nodes
+    for level in range(levels):
+        parents = [n for n in frontier if n.may_have_children]
+        if level > 0 and len(parents) > OPEN_AT_MOST:
+            return
+        frontier = []
+        for node in parents:
             node.children = _children(site, node.unit_id, day)
-            _grow(site, node.children, day, levels - 1)
+            frontier.extend(node.children)
 
 
 def _with_dossiers(site: Site, tree: Tree, year: int | None) -> None:
@@ -271,7 +279,8 @@ def render_chart(visit: Visit, name: str, figures: list[Figures]) -> str:
     chart = pygal.Bar(
         # js=[]: pygal otherwise links its tooltip script from a CDN; the chart is a still image.
         js=[], style=CHART_STYLE, width=720, height=400, title=title, legend_at_bottom=True,
-        print_values=True, x_label_rotation=20 if len(x_labels) > 4 else 0, truncate_label=-1,
+        print_values=True, x_label_rotation=20 if len(x_labels) > 4 or max(map(len, x_labels), default=0) > 18 else 0,
+        truncate_label=-1,
         value_formatter=lambda v: "" if v is None else formatter(v), show_y_guides=True,
         no_data_text=visit.gettext("No figures"),
     )

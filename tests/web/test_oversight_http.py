@@ -173,7 +173,7 @@ def test_the_quota_meter_of_each_group_is_shown_for_a_superior(web: Web) -> None
     assert meters, "the demo's city committee decided its units in 2024"
     text = text_of(web.signed_in(AUDITOR).get("/dashboard?unit=lc-thanh-uy&year=2024&compare=none"))
     for meter in meters:
-        assert f"{meter.group} {meter.good_or_better} {meter.excellent} {meter.allowed}" in text
+        assert f"{meter.group} 2024 {meter.good_or_better} {meter.excellent} {meter.allowed}" in text
 
 
 def test_a_chart_is_a_pygal_svg_with_no_script_and_the_tables_figures(web: Web) -> None:
