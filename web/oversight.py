@@ -54,7 +54,7 @@ CHART_STYLE = Style(
     font_family="system-ui, 'Noto Sans', 'Noto Sans Devanagari', sans-serif", label_font_size=13,
     major_label_font_size=13, value_font_size=12, legend_font_size=14, title_font_size=16, value_label_font_size=12,
 )
-PERIOD_ACTIONS = tuple(sorted(audit_model.LABELS))
+AUDIT_ACTIONS = tuple(sorted(audit_model.LABELS))
 
 
 def _signed_in(request: Request) -> Visit:
@@ -114,7 +114,7 @@ def _day(text: str, default: date) -> date:
         raise InvalidInput(f"'{text[:40]}' is not a date (YYYY-MM-DD)") from None
 
 
-def _year(text: str, years: Sequence[int], default: int | None) -> int | None:
+def _year(text: str, default: int | None) -> int | None:
     text = text.strip()
     if not text:
         return default
@@ -345,7 +345,7 @@ def _audit_query(site: Site, visit: Visit, roots: Sequence[UUID], params: dict[s
             raise InvalidInput(f"'{query.action[:40]}' is not an action of the audit trail")
         query.filters["action"] = query.action
     if query.year:
-        query.filters["year"] = _year(query.year, (), None)
+        query.filters["year"] = _year(query.year, None)
     if query.since:
         query.filters["since"] = start_of_day(_day(query.since, visit.today))
     if query.until:
@@ -399,7 +399,7 @@ def register(app: FastAPI, site: Site) -> None:
         roots = scope_roots(visit)
         day = _day(on, visit.today)
         years = _years(site)
-        chosen = _year(year, years, _default_year(years, day))
+        chosen = _year(year, _default_year(years, day))
         q = q.strip()[:200]
         context: dict[str, Any] = {"day": day, "on": day.isoformat(), "year": chosen, "years": years, "q": q,
                                    "unit": unit.strip()[:100], "fragment": False, "results": None}
@@ -446,12 +446,12 @@ def register(app: FastAPI, site: Site) -> None:
         years = _years(site)
         if not years:
             raise NotFound("no evaluation period is open yet")
-        chosen = _year(year, years, _default_year(years, visit.today))
+        chosen = _year(year, _default_year(years, visit.today))
         assert chosen is not None
         if chosen not in years:
             raise NotFound(f"no evaluation period for {chosen}")
         earlier = chosen - 1 if chosen - 1 in years else None
-        against = _year(compare, years, earlier) if compare != "none" else None
+        against = _year(compare, earlier) if compare != "none" else None
         if against is not None and against not in years:
             raise NotFound(f"no evaluation period for {against}")
         shown = [_figures(site, row.unit_id, chosen, visit.today)]
@@ -488,7 +488,7 @@ def register(app: FastAPI, site: Site) -> None:
         context = {
             "query": query, "trail": trail, "page": number, "pages": pages,
             "names": units_model.unit_names(store, unit_ids),
-            "actions": PERIOD_ACTIONS, "audit_labels": audit_model.LABELS, "years": _years(site),
+            "actions": AUDIT_ACTIONS, "audit_labels": audit_model.LABELS, "years": _years(site),
             "scope": [r for r in (units_model.unit_row(store, u) for u in roots) if r is not None],
             "chain": site.chain.verdict,
         }
