@@ -60,8 +60,11 @@ def test_moving_the_units_trees_date_across_1_july_2025_changes_the_tree(site: S
     expect(page.locator("#tree a.unit-name", has_text=DISTRICT)).to_have_count(0)
     assert _tree(page)[0] == MERGED_ROOT
     assert CITY not in _tree(page)
-    # The ward now hangs directly under the merged province: its cells are open at once.
-    expect(page.locator("#tree a.unit-name", has_text=CELL_NAME)).to_be_visible()
+    # The ward now hangs directly under the merged province, beside a score of other committees: their units are
+    # behind a link each, rather than a page of every cell of the province.
+    expect(page.locator("#tree a.unit-name", has_text=WARD)).to_be_visible()
+    expect(page.get_by_role("link", name=t(page, "Units below %(name)s", name=WARD))).to_be_visible()
+    expect(page.locator("#tree a.unit-name", has_text=CELL_NAME)).to_have_count(0)
     look(site, page, "units-2025-07-01")
 
 
