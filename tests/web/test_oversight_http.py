@@ -167,6 +167,16 @@ def test_the_dashboard_puts_last_years_figures_beside_this_years(web: Web) -> No
     assert "Level 2025 Excellent" in single
 
 
+def test_the_dashboard_form_redraws_only_the_figures_for_htmx(web: Web) -> None:
+    response = web.signed_in(AUDITOR).get(
+        "/dashboard?unit=lc-thanh-uy&year=2024&compare=none", headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<div id="figures"')
+    assert "<form" not in response.text
+    assert 'src="/dashboard/charts/levels.svg?unit=lc-thanh-uy&amp;year=2024&amp;compare=none"' in response.text
+
+
 def test_the_quota_meter_of_each_group_is_shown_for_a_superior(web: Web) -> None:
     city = web.engine.unit_by_code("lc-thanh-uy").id
     meters = statistics_model.quota_meters(web.site.side.store, city, 2024)
