@@ -39,6 +39,7 @@ from workflow.store import HeadSigner, public_key_pem
 
 OVERSIGHT_ROLES = frozenset({Role.AUDITOR, Role.APPROVER, Role.REVIEWER, Role.ADMINISTRATOR})
 AUDIT_PAGE = 50
+AUDIT_COUNT_LIMIT = 10_000
 # Units that can have units below them: their children are fetched when opened, the others are leaves.
 PARENT_KINDS = frozenset({UnitKind.SUPERIOR_COMMITTEE.value, UnitKind.GRASSROOTS_COMMITTEE.value})
 # How many levels below a root the tree shows at once; deeper levels open a node at a time.
@@ -482,9 +483,12 @@ def register(app: FastAPI, site: Site) -> None:
         roots = scope_roots(visit)
         query = _audit_query(site, visit, roots, dict(request.query_params))
         number = _page_number(page)
-        trail = audit_model.audit_trail(store, offset=(number - 1) * AUDIT_PAGE, limit=AUDIT_PAGE, **query.filters)
+        trail = audit_model.audit_trail(
+            store, offset=(number - 1) * AUDIT_PAGE, limit=AUDIT_PAGE, count_limit=AUDIT_COUNT_LIMIT, **query.filters
+        )
         unit_ids = {r.role_unit_id for r in trail.rows if r.role_unit_id} | {r.unit_id for r in trail.rows if r.unit_id}
-        pages = max(1, -(-trail.total // AUDIT_PAGE))
+        # Past the count's limit the number of pages is not known: the pager offers the next page while pages are full.
+        pages = max(1, -(-trail.total // AUDIT_PAGE)) if trail.total_exact else None
         context = {
             "query": query, "trail": trail, "page": number, "pages": pages,
             "names": units_model.unit_names(store, unit_ids),

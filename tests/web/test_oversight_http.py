@@ -278,6 +278,24 @@ def test_the_audit_trail_is_paged_and_the_next_page_comes_as_an_htmx_fragment(we
     assert positions[0] > max(int(p) for p in re.findall(r"<tr>\s*<td>(\d+)</td>", first))
 
 
+def test_past_the_count_limit_the_trail_says_more_than_and_still_pages_on(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, root = web.site.side.store, web.engine.unit_by_code("lao-cai").id
+    whole = audit_model.audit_trail(store, unit_id=root, offset=100, limit=50)
+    capped = audit_model.audit_trail(store, unit_id=root, offset=100, limit=50, count_limit=100)
+    assert whole.total > 100
+    assert whole.total_exact
+    assert (capped.total, capped.total_exact) == (100, False)
+    assert capped.rows == whole.rows
+    monkeypatch.setattr("web.oversight.AUDIT_COUNT_LIMIT", 100)
+    auditor = web.signed_in(AUDITOR)
+    text = text_of(auditor.get("/audit?page=3"))
+    assert "More than 100 events" in text
+    assert "Page 3 Next" in text
+    assert "Page 3 of" not in text
+
+
 def test_the_csv_download_holds_exactly_the_filtered_rows(web: Web) -> None:
     auditor = web.signed_in(AUDITOR)
     response = auditor.get(f"/audit.csv?person={REVIEWER}&unit=lao-cai")
