@@ -107,6 +107,7 @@ def main() -> None:
         "audit district+range": f"/audit?unit={district}&since={year}-12-01&until={year}-12-10",
         "units (province)": "/units",
         "units (a district opened)": f"/units?unit={district}",
+        "units search (province)": f"/units?q={district}",
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
