@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -24,7 +25,7 @@ from pygal.style import Style
 from starlette.concurrency import run_in_threadpool
 
 from domain.errors import InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id, person_id
+from domain.ids import dossier_id, person_id, unit_id
 from domain.values import Classification, DossierState, Role, UnitKind
 from projections.models import access as access_model
 from projections.models import audit as audit_model
@@ -193,23 +194,30 @@ def _with_dossiers(site: Site, tree: Tree, year: int | None) -> None:
         node.dossier = rows.get(dossier_id(node.unit_id, year))
 
 
+@lru_cache(maxsize=1_000_000)
+def _folded(name: str, code: str) -> str:
+    # A unit's name and code as a search compares them: the same units are searched again and again.
+    return f"{i18n.fold(name)} {i18n.fold(code)}"
+
+
 def _search(site: Site, roots: Sequence[UUID], day: date, q: str) -> list[dict[str, Any]]:
-    """Units in scope on `day` whose name or code matches `q`, tones or not, with the path down to each."""
-    found: list[dict[str, Any]] = []
-    root_codes = {r.code for r in (units_model.unit_row(site.side.store, u) for u in roots) if r is not None}
-    path: list[str] = []
-    under_root_at: int | None = None
-    for row in units_model.hierarchy_as_of(site.side.store, day):
-        del path[row.depth :]
-        if under_root_at is not None and row.depth <= under_root_at:
-            under_root_at = None
-        if under_root_at is None and row.code in root_codes:
-            under_root_at = row.depth
-        if under_root_at is not None and i18n.matches(q, row.name, row.code):
-            found.append({"code": row.code, "name": row.name, "kind": row.kind, "path": list(path)})
-        path.append(row.name)
-    found.sort(key=lambda f: i18n.vietnamese_key(f["name"]))
-    return found
+    """Units in scope on `day` whose name or code matches `q`, tones or not, with the path down to each (the
+    first SEARCH_LIMIT by name: a path costs a few lookups, done only for what is shown)."""
+    store = site.side.store
+    words = i18n.fold(q).split()
+    found = [u for u in units_model.names_as_of(store, day) if all(w in _folded(u[1], u[0]) for w in words)]
+    found.sort(key=lambda u: i18n.vietnamese_key(u[1]))
+    shown: list[dict[str, Any]] = []
+    for code, name, kind in found:
+        uid = unit_id(code)
+        above = units_model.ancestors_as_of(store, uid, day)
+        if uid not in roots and not set(roots) & set(above):
+            continue
+        names = [units_model.version_as_of(store, a, day) for a in reversed(above)]
+        shown.append({"code": code, "name": name, "kind": kind, "path": [n[0] for n in names if n]})
+        if len(shown) == SEARCH_LIMIT:
+            break
+    return shown
 
 
 # --- the dashboard ---------------------------------------------------------------------------------------------------

@@ -369,6 +369,34 @@ def children_as_of(store: ReadModelStore, parent_id: UUID, day: date) -> list[Ch
     return [Child(uid, fixed[uid][0], latest[uid][0], fixed[uid][1]) for uid in below if uid in fixed]
 
 
+def names_as_of(store: ReadModelStore, day: date) -> list[tuple[str, str, str]]:
+    """(code, name, kind) of every unit active on `day`, its name of that day, in no order and without the tree's
+    walk: what a search by name reads (paths are looked up only for the few units found). Ids stay in the database:
+    making 300,000 of them into UUIDs costs more than the search."""
+    tables = store.live_tables(UnitsProjection.name)
+    units, versions = tables["units"], tables["unit_versions"]
+    with store.engine.connect() as conn:
+        latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
+        if latest_change is None:
+            return []
+        if day >= latest_change:
+            query = select(units.c.code, units.c.name, units.c.kind).where(
+                units.c.established_on <= day, units.c.active
+            )
+            return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+        uid = cast(units.c.unit_id, String)
+        fixed = {r[0]: (r[1], r[2]) for r in conn.execute(select(uid, units.c.code, units.c.kind))}
+        latest: dict[str, tuple[str, bool]] = {}
+        ordered = (
+            select(cast(versions.c.unit_id, String), versions.c.name, versions.c.active)
+            .where(versions.c.effective_from <= day)
+            .order_by(versions.c.unit_id, versions.c.effective_from)
+        )
+        for v in conn.execute(ordered):
+            latest[v[0]] = (v[1], v[2])  # the last one per unit wins
+    return [(fixed[key][0], name, fixed[key][1]) for key, (name, active) in latest.items() if active and key in fixed]
+
+
 def version_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> tuple[str, UUID | None, bool] | None:
     """The unit's (name, parent, active) on `day`, or None before it existed."""
     versions = store.live_tables(UnitsProjection.name)["unit_versions"]

@@ -1,5 +1,6 @@
-"""One level of the hierarchy on a day (`children_as_of`, what the units page opens a node at a time) and a page's
-dossiers by id (`dossier_rows`): the same as the engine's, on both backends."""
+"""One level of the hierarchy on a day (`children_as_of`, what the units page opens a node at a time), every unit's
+name on a day (`names_as_of`, what its search reads) and a page's dossiers by id (`dossier_rows`): the same as the
+engine's, on both backends."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from projections.models.dossiers import dossier_rows
-from projections.models.units import children_as_of
+from projections.models.units import children_as_of, names_as_of
 from projections.store import ReadModelStore
 from tests.application.conftest import World
 from tests.conftest import Backend
@@ -47,6 +48,8 @@ def test_each_units_children_on_each_day_are_the_engines_on_both_backends(
         for day in days:
             expected = engine_children(backend_world, day)
             assert read_children(store, backend_world, day) == expected, day
+            named = sorted((u.code, v.name, u.kind.value) for _, u, v in backend_world.engine.hierarchy(day))
+            assert sorted(names_as_of(store, day)) == named, day
             moved += sum(1 for kids in expected.values() if kids)
         assert moved > 0, "the season has units with units below them"
         # A page's dossiers by id: every dossier of the season, and an id that names none is left out.
