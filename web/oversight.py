@@ -25,7 +25,7 @@ from pygal.style import Style
 from starlette.concurrency import run_in_threadpool
 
 from domain.errors import InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id, person_id, unit_id
+from domain.ids import dossier_id, person_id
 from domain.values import Classification, DossierState, Role, UnitKind
 from projections.models import access as access_model
 from projections.models import audit as audit_model
@@ -202,19 +202,27 @@ def _folded(name: str, code: str) -> str:
 
 def _search(site: Site, roots: Sequence[UUID], day: date, q: str) -> list[dict[str, Any]]:
     """Units in scope on `day` whose name or code matches `q`, tones or not, with the path down to each (the
-    first SEARCH_LIMIT by name: a path costs a few lookups, done only for what is shown)."""
-    store = site.side.store
+    first SEARCH_LIMIT by name), from one read of the day's units: scope and paths are walked in memory."""
     words = i18n.fold(q).split()
-    found = [u for u in units_model.names_as_of(store, day) if all(w in _folded(u[1], u[0]) for w in words)]
-    found.sort(key=lambda u: i18n.vietnamese_key(u[1]))
+    units = units_model.names_as_of(site.side.store, day)
+    by_key = {u.key: u for u in units}
+    held = set(roots)
+    found = sorted(
+        (u for u in units if all(w in _folded(u.name, u.code) for w in words)),
+        key=lambda u: i18n.vietnamese_key(u.name),
+    )
     shown: list[dict[str, Any]] = []
-    for code, name, kind in found:
-        uid = unit_id(code)
-        above = units_model.ancestors_as_of(store, uid, day)
-        if uid not in roots and not set(roots) & set(above):
+    for unit in found:
+        path: list[units_model.Named] = []
+        above = by_key.get(unit.parent_key) if unit.parent_key else None
+        while above is not None and len(path) < 100:
+            path.append(above)
+            above = by_key.get(above.parent_key) if above.parent_key else None
+        # Keys are the database's text (hex on SQLite, dashed on PostgreSQL): compared as UUIDs.
+        if not any(UUID(u.key) in held for u in (unit, *path)):
             continue
-        names = [units_model.version_as_of(store, a, day) for a in reversed(above)]
-        shown.append({"code": code, "name": name, "kind": kind, "path": [n[0] for n in names if n]})
+        names = [a.name for a in reversed(path)]
+        shown.append({"code": unit.code, "name": unit.name, "kind": unit.kind, "path": names})
         if len(shown) == SEARCH_LIMIT:
             break
     return shown

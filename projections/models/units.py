@@ -369,32 +369,50 @@ def children_as_of(store: ReadModelStore, parent_id: UUID, day: date) -> list[Ch
     return [Child(uid, fixed[uid][0], latest[uid][0], fixed[uid][1]) for uid in below if uid in fixed]
 
 
-def names_as_of(store: ReadModelStore, day: date) -> list[tuple[str, str, str]]:
-    """(code, name, kind) of every unit active on `day`, its name of that day, in no order and without the tree's
-    walk: what a search by name reads (paths are looked up only for the few units found). Ids stay in the database:
-    making 300,000 of them into UUIDs costs more than the search."""
+@dataclass(frozen=True)
+class Named:
+    """A unit active on a day, as a search reads it: ids as text (the database's own), its parent's likewise."""
+
+    key: str
+    code: str
+    name: str
+    kind: str
+    parent_key: str | None
+
+
+def names_as_of(store: ReadModelStore, day: date) -> list[Named]:
+    """Every unit active on `day` with its name and parent of that day, in no order and without the tree's walk:
+    what a search by name reads, walking up from the few units found. Ids stay text: making 300,000 of them into
+    UUIDs costs more than the search."""
     tables = store.live_tables(UnitsProjection.name)
     units, versions = tables["units"], tables["unit_versions"]
+    uid, parent = cast(units.c.unit_id, String), cast(units.c.parent_id, String)
     with store.engine.connect() as conn:
         latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
         if latest_change is None:
             return []
         if day >= latest_change:
-            query = select(units.c.code, units.c.name, units.c.kind).where(
+            query = select(uid, units.c.code, units.c.name, units.c.kind, parent).where(
                 units.c.established_on <= day, units.c.active
             )
-            return [(r[0], r[1], r[2]) for r in conn.execute(query)]
-        uid = cast(units.c.unit_id, String)
+            return [Named(*r) for r in conn.execute(query)]
         fixed = {r[0]: (r[1], r[2]) for r in conn.execute(select(uid, units.c.code, units.c.kind))}
-        latest: dict[str, tuple[str, bool]] = {}
+        latest: dict[str, tuple[str, str | None, bool]] = {}
         ordered = (
-            select(cast(versions.c.unit_id, String), versions.c.name, versions.c.active)
+            select(
+                cast(versions.c.unit_id, String), versions.c.name, cast(versions.c.parent_id, String),
+                versions.c.active,
+            )
             .where(versions.c.effective_from <= day)
             .order_by(versions.c.unit_id, versions.c.effective_from)
         )
         for v in conn.execute(ordered):
-            latest[v[0]] = (v[1], v[2])  # the last one per unit wins
-    return [(fixed[key][0], name, fixed[key][1]) for key, (name, active) in latest.items() if active and key in fixed]
+            latest[v[0]] = (v[1], v[2], v[3])  # the last one per unit wins
+    return [
+        Named(key, fixed[key][0], name, fixed[key][1], parent_key)
+        for key, (name, parent_key, active) in latest.items()
+        if active and key in fixed
+    ]
 
 
 def version_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> tuple[str, UUID | None, bool] | None:

@@ -48,8 +48,14 @@ def test_each_units_children_on_each_day_are_the_engines_on_both_backends(
         for day in days:
             expected = engine_children(backend_world, day)
             assert read_children(store, backend_world, day) == expected, day
-            named = sorted((u.code, v.name, u.kind.value) for _, u, v in backend_world.engine.hierarchy(day))
-            assert sorted(names_as_of(store, day)) == named, day
+            engine = backend_world.engine
+            named = sorted(
+                (u.code, v.name, u.kind.value, engine.unit(v.parent_id).code if v.parent_id else None)
+                for _, u, v in engine.hierarchy(day)
+            )
+            read = names_as_of(store, day)
+            codes = {n.key: n.code for n in read}
+            assert sorted((n.code, n.name, n.kind, codes.get(n.parent_key or "")) for n in read) == named, day
             moved += sum(1 for kids in expected.values() if kids)
         assert moved > 0, "the season has units with units below them"
         # A page's dossiers by id: every dossier of the season, and an id that names none is left out.

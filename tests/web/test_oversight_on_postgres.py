@@ -35,6 +35,10 @@ def test_the_oversight_pages_work_on_postgresql(
         after = names.findall(auditor.get("/units?on=2025-07-01").text)
         assert "Huyện ủy Mường Khương" in before
         assert "Huyện ủy Mường Khương" not in after
+        searched = text_of(auditor.get("/units?q=kim tan"))
+        assert "3 units match" in searched
+        assert "Tỉnh ủy Lào Cai (hợp nhất với Yên Bái) › Đảng bộ phường Kim Tân" in searched
+        assert "0 units match" in text_of(web.signed_in("tc-lc-pom-han").get("/units?q=kim tan"))
         opened = auditor.get("/units?unit=lc-kim-tan&on=2025-06-30&open=1", headers={"HX-Request": "true"})
         assert "Chi bộ Tổ dân phố số 5 (phường Kim Tân)" in names.findall(opened.text)
 
