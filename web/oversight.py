@@ -47,6 +47,7 @@ PARENT_KINDS = frozenset({UnitKind.SUPERIOR_COMMITTEE.value, UnitKind.GRASSROOTS
 OPEN_LEVELS = 2
 OPEN_AT_MOST = 12  # parents opened at once below the first level
 SEARCH_LIMIT = 100
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 CHARTS = ("levels", "four_good", "quota", "targets", "states")
 # An SVG drawn by pygal carries its own <style> and nothing else that runs: shown through <img>, never inline.
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -111,9 +112,13 @@ def _day(text: str, default: date) -> date:
     try:
         if not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"'{text[:40]}' is not a date (YYYY-MM-DD)") from None
+    # The ends of the calendar overflow once moved to UTC; no unit or event is anywhere near them.
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidInput(f"{day.isoformat()} is outside {EARLIEST.year}–{LATEST.year}")
+    return day
 
 
 def _year(text: str, default: int | None) -> int | None:

@@ -135,6 +135,7 @@ def test_a_reviewer_sees_only_their_committee_and_is_refused_a_unit_outside_it(w
 @pytest.mark.parametrize(
     ("query", "status"),
     [("unit=no-such-unit", 404), ("on=2025-13-40", 422), ("on=yesterday", 422), ("year=20x4", 422),
+     ("on=0001-01-01", 422), ("on=9999-12-31", 422),
      ("unit=lc-kim-tan&on=1990-01-01", 404)],
 )
 def test_bad_input_to_the_units_page_gets_a_clear_error(web: Web, query: str, status: int) -> None:
@@ -327,7 +328,8 @@ def test_a_reviewer_searches_only_their_committee_and_is_refused_another(web: We
 @pytest.mark.parametrize(
     ("query", "status"),
     [("since=2025-02-30", 422), ("until=31/12/2024", 422), ("since=2025-02-01&until=2025-01-01", 422),
-     ("action=Dossier.Exploded", 422), ("year=twenty", 422), ("page=0", 422), ("page=-1", 422),
+     ("since=0001-01-01", 422), ("until=9999-12-31", 422), ("action=Dossier.Exploded", 422),
+     ("year=twenty", 422), ("page=0", 422), ("page=-1", 422),
      ("unit=nowhere", 404)],
 )
 def test_bad_audit_filters_get_a_clear_error(web: Web, query: str, status: int) -> None:
