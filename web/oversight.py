@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from uuid import UUID
 from xml.etree import ElementTree
 
@@ -352,6 +352,7 @@ def _audit_query(site: Site, visit: Visit, roots: Sequence[UUID], params: dict[s
     store = site.side.store
     if query.unit:
         unit = _unit_in_scope(site, visit, roots, query.unit, visit.today)
+        query.unit = unit.code  # as recorded: it names the CSV file
     else:
         # Deny by default: the trail is always that of a unit in scope and everything below it.
         first = units_model.unit_row(store, roots[0])
@@ -529,7 +530,7 @@ def register(app: FastAPI, site: Site) -> None:
         name = f"audit-{query.unit}-{visit.today.isoformat()}.csv"
         return StreamingResponse(
             _csv_chunks(site, query.filters), media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
         )
 
     @app.get("/audit/who-could-act")
