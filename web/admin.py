@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -138,7 +138,7 @@ def tree_in_scope(site: Site, scope: AdminScope, day: date) -> list[units_model.
     while stack:
         row, depth = stack.pop()
         # Depth from the administrator's own unit, as the page indents it.
-        shown.append(replace(row, depth=depth))
+        shown.append(row._replace(depth=depth))
         stack.extend((c, depth + 1) for c in sorted(children.get(row.code, []), key=_by_name, reverse=True))
     return shown
 

@@ -260,15 +260,14 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
         # The trivial endpoint: the load benchmark's yardstick, and a liveness probe.
         return JSONResponse({"ok": True})
 
-    from web import api, routes  # the routes need the app's helpers above; imported here to keep one module per concern
+    # The routes need the app's helpers above; imported here to keep one module per concern.
+    from web import admin, api, oversight, reports, routes
 
     routes.register(app, site)
-    from web import admin  # the administration pages, and the workflow page (web/workflow_page.py)
-    admin.register(app, site)
+    admin.register(app, site)  # the administration pages, and the workflow page (web/workflow_page.py)
     api.register(app, site)
-    from web import reports
-
     reports.register(app, site)
+    oversight.register(app, site)  # the units tree, the dashboard and the audit pages
     return app
 
 

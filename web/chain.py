@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from projections.locks import Locks, locks_for
 from workflow.engine import Engine as WorkflowEngine
-from workflow.store import ChainReport, VerifiedHead
+from workflow.store import ChainReport, SignedHead, VerifiedHead
 
 _meta = MetaData()
 VERDICTS = Table(
@@ -43,6 +43,8 @@ class ChainVerdict:
     checked_at: float
     findings: int
     first_finding: str
+    # The newest signed head the check found holding: what a checkpoint downloaded from the audit page re-signs.
+    signed_head: SignedHead | None = None
 
 
 class SharedVerdict:
@@ -145,6 +147,7 @@ class ChainWatch:
             verdict = ChainVerdict(
                 ok=report.ok, position=max(head, report.last_notification_id or 0), checked_at=time.time(),
                 findings=len(problems), first_finding=problems[0] if problems else "",
+                signed_head=report.signed_head,
             )
             self.verdict = verdict
         if self.shared is not None:

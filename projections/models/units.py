@@ -386,6 +386,102 @@ def descendants(store: ReadModelStore, unit_id: UUID, *, include_self: bool = Fa
         return [Descendant(r.unit_id, r.code, r.depth) for r in conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class Child:
+    """A unit directly below another on a day, with its name and kind of that day."""
+
+    unit_id: UUID
+    code: str
+    name: str
+    kind: str
+
+
+def children_as_of(store: ReadModelStore, parent_id: UUID, day: date) -> list[Child]:
+    """The units directly below `parent_id` and active on `day`, in no particular order: one level of a tree that
+    is expanded a node at a time (a province's whole hierarchy is too much to read for one page)."""
+    tables = store.live_tables(UnitsProjection.name)
+    units, versions = tables["units"], tables["unit_versions"]
+    with store.engine.connect() as conn:
+        latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
+        if latest_change is None:
+            return []
+        if day >= latest_change:
+            # Nothing changed after that day: the current parents are the day's, and they are indexed.
+            found = conn.execute(
+                select(units.c.unit_id, units.c.code, units.c.name, units.c.kind).where(
+                    units.c.parent_id == parent_id, units.c.established_on <= day, units.c.active
+                )
+            )
+            return [Child(r.unit_id, r.code, r.name, r.kind) for r in found]
+        # A past day: every unit that was ever below the parent by then, each at its version of that day.
+        candidates = select(versions.c.unit_id).where(
+            versions.c.parent_id == parent_id, versions.c.effective_from <= day
+        )
+        latest: dict[UUID, tuple[str, UUID | None, bool]] = {}
+        ordered = (
+            select(versions.c.unit_id, versions.c.name, versions.c.parent_id, versions.c.active)
+            .where(versions.c.unit_id.in_(candidates), versions.c.effective_from <= day)
+            .order_by(versions.c.unit_id, versions.c.effective_from)
+        )
+        for v in conn.execute(ordered):
+            latest[v.unit_id] = (v.name, v.parent_id, v.active)  # the last one per unit wins
+        below = [uid for uid, (_, parent, active) in latest.items() if parent == parent_id and active]
+        fixed = {
+            r.unit_id: (r.code, r.kind)
+            for chunk in (below[i : i + 500] for i in range(0, len(below), 500))
+            for r in conn.execute(
+                select(units.c.unit_id, units.c.code, units.c.kind).where(units.c.unit_id.in_(chunk))
+            )
+        }
+    return [Child(uid, fixed[uid][0], latest[uid][0], fixed[uid][1]) for uid in below if uid in fixed]
+
+
+@dataclass(frozen=True)
+class Named:
+    """A unit active on a day, as a search reads it: ids as text (the database's own), its parent's likewise."""
+
+    key: str
+    code: str
+    name: str
+    kind: str
+    parent_key: str | None
+
+
+def active_units_as_of(store: ReadModelStore, day: date) -> list[Named]:
+    """Every unit active on `day` with its name and parent of that day, in no order and without the tree's walk:
+    what a search by name reads, walking up from the few units found. Ids stay text: making 300,000 of them into
+    UUIDs costs more than the search."""
+    tables = store.live_tables(UnitsProjection.name)
+    units, versions = tables["units"], tables["unit_versions"]
+    uid, parent = cast(units.c.unit_id, String), cast(units.c.parent_id, String)
+    with store.engine.connect() as conn:
+        latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
+        if latest_change is None:
+            return []
+        if day >= latest_change:
+            query = select(uid, units.c.code, units.c.name, units.c.kind, parent).where(
+                units.c.established_on <= day, units.c.active
+            )
+            return [Named(*r) for r in conn.execute(query)]
+        fixed = {r[0]: (r[1], r[2]) for r in conn.execute(select(uid, units.c.code, units.c.kind))}
+        latest: dict[str, tuple[str, str | None, bool]] = {}
+        ordered = (
+            select(
+                cast(versions.c.unit_id, String), versions.c.name, cast(versions.c.parent_id, String),
+                versions.c.active,
+            )
+            .where(versions.c.effective_from <= day)
+            .order_by(versions.c.unit_id, versions.c.effective_from)
+        )
+        for v in conn.execute(ordered):
+            latest[v[0]] = (v[1], v[2], v[3])  # the last one per unit wins
+    return [
+        Named(key, fixed[key][0], name, fixed[key][1], parent_key)
+        for key, (name, parent_key, active) in latest.items()
+        if active and key in fixed
+    ]
+
+
 def version_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> tuple[str, UUID | None, bool] | None:
     """The unit's (name, parent, active) on `day`, or None before it existed."""
     versions = store.live_tables(UnitsProjection.name)["unit_versions"]
