@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Boolean, Column, Engine, Float, Integer, MetaData, Table, Text, insert, select, update
@@ -44,7 +44,8 @@ class ChainVerdict:
     findings: int
     first_finding: str
     # The newest signed head the check found holding: what a checkpoint downloaded from the audit page re-signs.
-    signed_head: SignedHead | None = None
+    # Not part of the verdict's identity: a follower worker reads the verdict without it (see SharedVerdict.read).
+    signed_head: SignedHead | None = field(default=None, compare=False)
 
 
 class SharedVerdict:
