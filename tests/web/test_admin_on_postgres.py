@@ -10,9 +10,7 @@ import pytest
 
 from domain.ids import person_id
 from tests.web.test_admin_pages import ADMIN, MOVED, OLD_WARD, WARD, _branch, _post
-from tests.web.world import web_on
-from web.demo import play_demo
-from workflow.bootstrap import build_engine
+from tests.web.world import play_demo_into, web_on
 
 
 @pytest.mark.postgres
@@ -20,11 +18,7 @@ def test_an_administrator_moves_a_unit_and_registers_a_person_on_postgresql(
     fresh_postgres_url: str, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    engine = build_engine(database_url=fresh_postgres_url, data_dir=data_dir)
-    try:
-        play_demo(engine, progress=lambda _: None)
-    finally:
-        engine.close()
+    play_demo_into(data_dir, fresh_postgres_url)
     with web_on(data_dir, fresh_postgres_url) as web:
         client = web.signed_in(ADMIN)
         status, location, _ = _post(

@@ -17,12 +17,10 @@ from typer.testing import CliRunner
 from domain.ids import person_id
 from projections.store import make_engine
 from tests.web.api_world import API
-from tests.web.world import AUDITOR, CELL, REVIEWER, SECRETARY, copy_of, web_on
+from tests.web.world import AUDITOR, CELL, REVIEWER, SECRETARY, copy_of, play_demo_into, web_on
 from web.cli import app as cli
-from web.demo import play_demo
 from web.server import accounts_url
 from web.tokens import TOKENS, Tokens
-from workflow.bootstrap import build_engine
 
 
 def _tokens_on(url: str) -> Tokens:
@@ -129,11 +127,7 @@ def test_any_argument_to_the_token_commands_ends_in_an_answer_or_a_one_line_refu
 @pytest.mark.postgres
 def test_tokens_live_in_the_stores_postgresql_database(fresh_postgres_url: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    engine = build_engine(database_url=fresh_postgres_url, data_dir=data_dir)
-    try:
-        play_demo(engine, progress=lambda _: None)
-    finally:
-        engine.close()
+    play_demo_into(data_dir, fresh_postgres_url)
     with web_on(data_dir, fresh_postgres_url) as web:
         tokens = Tokens(make_engine(accounts_url(fresh_postgres_url, data_dir)))
 

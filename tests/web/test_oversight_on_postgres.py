@@ -12,9 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from projections.models import statistics as statistics_model
-from tests.web.world import AUDITOR, CELL, REVIEWER, csrf, text_of, web_on
-from web.demo import play_demo
-from workflow.bootstrap import build_engine
+from tests.web.world import AUDITOR, CELL, REVIEWER, csrf, play_demo_into, text_of, web_on
 from workflow.store import SignedHead
 
 
@@ -23,11 +21,7 @@ def test_the_oversight_pages_work_on_postgresql(
     fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / "data"
-    engine = build_engine(database_url=fresh_postgres_url, data_dir=data_dir)
-    try:
-        play_demo(engine, progress=lambda _: None)
-    finally:
-        engine.close()
+    play_demo_into(data_dir, fresh_postgres_url)
     with web_on(data_dir, fresh_postgres_url) as web:
         auditor = web.signed_in(AUDITOR)
         names = re.compile(r'class="unit-name" href="[^"]*">([^<]+)</a>')

@@ -10,19 +10,13 @@ import pytest
 from openpyxl import load_workbook
 
 from projections.models import dossiers as dossiers_model
-from tests.web.world import AUDITOR, text_of, web_on
-from web.demo import play_demo
-from workflow.bootstrap import build_engine
+from tests.web.world import AUDITOR, play_demo_into, text_of, web_on
 
 
 @pytest.mark.postgres
 def test_the_province_exports_and_prints_its_decisions_on_postgresql(fresh_postgres_url: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    engine = build_engine(database_url=fresh_postgres_url, data_dir=data_dir)
-    try:
-        play_demo(engine, progress=lambda _: None)
-    finally:
-        engine.close()
+    play_demo_into(data_dir, fresh_postgres_url)
     with web_on(data_dir, fresh_postgres_url) as web:
         below = web.engine.unit_by_code("lao-cai").id
         expected = [c.unit_code for c in dossiers_model.classifications(web.site.side.store, 2024, below)]

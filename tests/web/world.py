@@ -93,10 +93,10 @@ class Web:
         return f"/dossiers/{self.engine.find_dossier(f'{code}/{year}')}"
 
 
-def play_demo_into(data_dir: Path) -> None:
+def play_demo_into(data_dir: Path, database_url: str | None = None) -> None:
     from web.demo import play_demo
 
-    engine = build_engine(database_url=None, data_dir=data_dir)
+    engine = build_engine(database_url=database_url, data_dir=data_dir)
     try:
         play_demo(engine, progress=lambda _: None)
     finally:
