@@ -37,7 +37,6 @@ from starlette.types import Message
 
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id as dossier_id_of
 from domain.ids import person_id
 from domain.person import Person
 from domain.unit import Unit
@@ -572,7 +571,9 @@ def register(app: FastAPI, site: Site) -> None:
     def approver_over(who: Caller, superior: Unit) -> Actor:
         approver = next((a for a in who.actors() if a.role is Role.APPROVER and a.unit_id == superior.id), None)
         if approver is None:
-            raise NotAuthorized(f"deciding the units directly below {superior.name} needs the approver role over it")
+            raise NotAuthorized(
+                N_("deciding the units directly below %(unit)s needs the approver role over it"), unit=superior.name
+            )
         return approver
 
     @router.get("/decision-lists", response_model=m.DecisionListView, responses=_REFUSALS)
@@ -585,20 +586,13 @@ def register(app: FastAPI, site: Site) -> None:
         unit = engine.unit_by_code(superior.strip())
         approver_over(who, unit)
         period = engine.period(year)
-        candidates: list[m.Candidate] = []
-        for child_id in unit.children_as_of(period.end_date):
-            did = dossier_id_of(child_id, year)
-            try:
-                dossier = engine.dossier(did)
-            except NotFound:
-                continue
-            if dossier.state not in (DossierState.ENDORSED, DossierState.REOPENED):
-                continue
-            child = engine.unit(child_id)
-            candidates.append(m.Candidate(
-                id=did, unit=unit_ref(child, period.end_date), group=child.group, version=dossier.version,
+        candidates = [
+            m.Candidate(
+                id=dossier.id, unit=unit_ref(child, period.end_date), group=child.group, version=dossier.version,
                 state=dossier.state, proposed_level=dossier.proposed_level,
-            ))
+            )
+            for child, dossier in engine.decision_candidates(unit, year)
+        ]
         candidates.sort(key=lambda c: (c.group, i18n.vietnamese_key(c.unit.name)))
         groups = sorted({c.group for c in candidates} | {q.group for q in statistics_model.quota_meters(
             store, unit.id, year)})

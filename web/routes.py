@@ -20,10 +20,9 @@ from starlette.datastructures import FormData, UploadFile
 from domain.actor import Actor
 from domain.dossier import Dossier
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id
 from domain.messages import N_, Count
 from domain.unit import Unit
-from domain.values import RATED_LEVELS, Classification, DossierState, NotRatedGround, Role
+from domain.values import RATED_LEVELS, Classification, NotRatedGround, Role
 from projections.models import access as access_model
 from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
@@ -545,17 +544,10 @@ def register(app: FastAPI, site: Site) -> None:
                 N_("deciding the units directly below %(unit)s needs the approver role over it"), unit=superior.name
             )
         period = engine.period(year)
-        rows: list[dict[str, Any]] = []
-        for child in superior.children_as_of(period.end_date):
-            did = dossier_id(child, year)
-            try:
-                dossier = engine.dossier(did)
-            except NotFound:
-                continue
-            if dossier.state not in (DossierState.ENDORSED, DossierState.REOPENED):
-                continue
-            unit = engine.unit(child)
-            rows.append({"dossier": dossier, "unit": unit, "name": (unit.as_of(period.end_date) or unit.current).name})
+        rows: list[dict[str, Any]] = [
+            {"dossier": dossier, "unit": unit, "name": (unit.as_of(period.end_date) or unit.current).name}
+            for unit, dossier in engine.decision_candidates(superior, year)
+        ]
         rows.sort(key=lambda r: (r["unit"].group, i18n.vietnamese_key(r["name"])))
         groups = sorted({r["unit"].group for r in rows} | {m.group for m in _meters(superior_id, year)})
         meters = {g: engine.quota(superior_id, year, g) for g in groups}

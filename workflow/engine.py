@@ -1008,6 +1008,20 @@ class Engine(Application[UUID]):
         more = len(unit_ids) - shown
         return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
 
+    def decision_candidates(self, superior: Unit, year: int) -> list[tuple[Unit, Dossier]]:
+        """The dossiers of the units directly below a superior (as the period ended) that wait for its decision:
+        endorsed, or re-opened. What an approver's decision list offers, on a page or through the API."""
+        period = self.period(year)
+        found: list[tuple[Unit, Dossier]] = []
+        for child_id in superior.children_as_of(period.end_date):
+            try:
+                dossier = self.dossier(dossier_id(child_id, year))
+            except NotFound:
+                continue
+            if dossier.state in (DossierState.ENDORSED, DossierState.REOPENED):
+                found.append((self.unit(child_id), dossier))
+        return found
+
     def quota(self, superior_id: UUID, year: int, group: str) -> QuotaFigures:
         """The quota meter of the units directly below a superior: excellent decided so far against the cap, the
         base counting decisions and, while undecided, endorsed proposals."""
