@@ -273,7 +273,8 @@ def _chart_data(visit: Visit, name: str, figures: list[Figures]) -> tuple[str, l
                            [by_group[x].excellent if x in by_group else None for x in groups]))
             series.append((visit.gettext("%(year)s: allowed") % {"year": f.year},
                            [by_group[x].allowed if x in by_group else None for x in groups]))
-        return visit.gettext("The quota of excellent, per group"), groups, series
+        names = [visit.gettext(label) if (label := labels.group_label(g)) else g for g in groups]
+        return visit.gettext("The quota of excellent, per group"), names, series
     if name == "targets":
         return (
             visit.gettext("Committees below meeting each target, in percent"),
