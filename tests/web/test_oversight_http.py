@@ -224,6 +224,16 @@ def test_a_chart_is_a_pygal_svg_with_no_script_and_the_tables_figures(web: Web) 
     assert str(stats.by_level["good"]) in values
 
 
+def test_a_chart_of_small_counts_is_scaled_in_whole_units(web: Web) -> None:
+    # The city committee's 2025 quota: no unit decided yet, every figure none or zero.
+    svg = web.signed_in(AUDITOR).get("/dashboard/charts/quota.svg?unit=lc-thanh-uy&year=2025").text
+    axis = re.search(r'<g class="axis y[^"]*">(.*?)</g>\s*</g>', svg, re.S)
+    assert axis is not None, "the chart has a y axis"
+    ticks = re.findall(r"<text[^>]*>([^<]+)</text>", axis.group(1))
+    assert ticks
+    assert all(tick.isdigit() for tick in ticks), ticks
+
+
 def test_pygals_own_script_element_is_removed_from_a_chart() -> None:
     import pygal
 
