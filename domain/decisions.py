@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.actor import Actor
 from domain.errors import InvalidInput, QuotaExceeded
 from domain.ids import decision_book_id
-from domain.messages import N_, Message, Series
+from domain.messages import N_, Message, Series, Term
 from domain.values import Classification
 
 QuotaCap = Callable[[int], int | None]
@@ -280,7 +280,9 @@ def _refusal(broken: list[tuple[QuotaFigures, QuotaFigures]], entries: Sequence[
                 "decision, or by endorsed proposal while undecided), above the cap of %(cap)s that %(base)s allow; now "
                 "%(excellent_before)s excellent among %(base_before)s, cap %(cap_before)s"
             ),
-            group=after.group, excellent=after.excellent, base=after.good_or_better, cap=after.cap,
+            # A Term, so a page names the group in its reader's language; the English sentence keeps it as typed.
+            group=Term("group", after.group, after.group),
+            excellent=after.excellent, base=after.good_or_better, cap=after.cap,
             excellent_before=before.excellent, base_before=before.good_or_better, cap_before=before.cap,
         )
         for before, after in broken

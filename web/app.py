@@ -122,7 +122,7 @@ class Site:
         )
         env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
         env.filters.update(answer_text=_answer_text, as_moment=_as_moment, pretty=_pretty)
-        env.globals.update(state_badge=_state_badge, level_name=_level_name, say=_say)
+        env.globals.update(state_badge=_state_badge, level_name=_level_name, group_name=_group_name, say=_say)
         self.templates = Jinja2Blocks(env=env)
 
     def today(self) -> date:
@@ -203,6 +203,15 @@ def _level_name(context: Context, level: Classification | str | None) -> str:
         return ""
     value = level.value if isinstance(level, Classification) else str(level)
     return str(context["t"].gettext(labels.LEVELS.get(value, value)))
+
+
+@pass_context
+def _group_name(context: Context, group: str | None) -> str:
+    """A quota group by its translated name; a name an administrator typed that the app does not know, as typed."""
+    if not group:
+        return "—"
+    label = labels.group_label(group)
+    return str(context["t"].gettext(label)) if label else group
 
 
 @pass_context

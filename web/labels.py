@@ -109,6 +109,19 @@ KINDS = {
     "grassroots_committee": N_("Grassroots party committee"),
     "superior_committee": N_("Superior committee"),
 }
+# The groups of similar units the quota counts within, as the demo and the administrators name them; a unit with
+# no group of its own is counted by its kind (KINDS). A name typed that is in neither is shown as typed.
+GROUPS = {
+    "ward/commune": N_("Wards and communes"),
+    "armed forces": N_("Armed forces"),
+    "agencies": N_("Agencies"),
+    "schools": N_("Schools"),
+}
+
+
+def group_label(group: str) -> str | None:
+    """A quota group's msgid, or None for a name typed that the app has no translation of (shown as typed)."""
+    return GROUPS.get(group) or KINDS.get(group)
 
 # What the engine names when it finds no such record ("no dossier 1f0c…"; workflow/engine.py passes these words).
 RECORDS = (N_("person"), N_("unit"), N_("dossier"), N_("period"), N_("decision book"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -273,7 +274,8 @@ def _chart_data(visit: Visit, name: str, figures: list[Figures]) -> tuple[str, l
                            [by_group[x].excellent if x in by_group else None for x in groups]))
             series.append((visit.gettext("%(year)s: allowed") % {"year": f.year},
                            [by_group[x].allowed if x in by_group else None for x in groups]))
-        return visit.gettext("The quota of excellent, per group"), groups, series
+        names = [visit.gettext(label) if (label := labels.group_label(g)) else g for g in groups]
+        return visit.gettext("The quota of excellent, per group"), names, series
     if name == "targets":
         return (
             visit.gettext("Committees below meeting each target, in percent"),
@@ -295,6 +297,10 @@ def _percent(share: float | None) -> float | None:
     return None if share is None else round(share * 100, 1)
 
 
+# The charts whose values are percentages; the others count units or dossiers.
+PERCENT_CHARTS = frozenset({"four_good", "targets"})
+
+
 def render_chart(visit: Visit, name: str, figures: list[Figures]) -> str:
     title, x_labels, series = _chart_data(visit, name, figures)
     formatter = visit.formats.number
@@ -307,6 +313,11 @@ def render_chart(visit: Visit, name: str, figures: list[Figures]) -> str:
         no_data_text=visit.gettext("No figures"),
     )
     chart.x_labels = x_labels
+    if name not in PERCENT_CHARTS:
+        # Counts of units: pygal scales small counts (all zero, say) in tenths, and no committee has 0.3 units.
+        top = max((v for _, values in series for v in values if v is not None), default=0)
+        if top < 10:
+            chart.y_labels = list(range(0, max(1, math.ceil(top)) + 1))
     for label, values in series:
         chart.add(label, values)
     return without_scripts(chart.render_tree())

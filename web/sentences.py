@@ -30,6 +30,7 @@ _NAMES: Mapping[type[Enum] | str, Mapping[str, str]] = {
     UnitKind: labels.KINDS,
     Scope: labels.SCOPES,
     "trigger": labels.TRIGGERS,
+    "group": {**labels.KINDS, **labels.GROUPS},
 }
 
 

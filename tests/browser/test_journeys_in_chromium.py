@@ -23,6 +23,7 @@ from domain.decisions import QuotaFigures
 from domain.ids import person_id
 from tests.browser.conftest import DESKTOP, PHONE, Site, look, t, t_pattern, tab_to
 from tests.web.world import APPROVER, AUDITOR, REVIEWER, SECRETARY
+from web import labels
 from web.i18n import Formats
 
 CELL_NAME = "Chi bộ Tổ dân phố số 5 (phường Kim Tân)"
@@ -51,9 +52,11 @@ def _state(page: Page, state: str) -> None:
 
 def _meter(page: Page, figures: QuotaFigures) -> str:
     """A quota meter's line as the page should show the engine's figures."""
+    label = labels.group_label(figures.group)
     text = t(
         page, "Group %(group)s: %(excellent)s excellent among %(base)s good or better",
-        group=figures.group or "—", excellent=figures.excellent, base=figures.good_or_better,
+        group=t(page, label) if label else figures.group or "—", excellent=figures.excellent,
+        base=figures.good_or_better,
     )
     if figures.cap is not None:
         text += "; " + t(page, "at most %(allowed)s allowed", allowed=figures.cap)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Site, look, t
+from tests.browser.conftest import PHONE, Site, look, t, tab_to
 from tests.web.world import SECRETARY, password
 from web.i18n import LOCALE_NAMES, Formats
 
@@ -160,3 +161,46 @@ def test_a_person_signs_in_with_the_keyboard_alone_and_can_skip_the_header(site:
     look(site, page, "skip-link-focused")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/work#main$"))
+
+
+# Every page behind the main navigation, as the administrator (who holds a reading role too) reaches them: the
+# navigation at its longest, seven links. Each page is looked at by `look` (labelled fields, no sideways scrolling
+# on a phone) and watched for script and CSP errors by the `site` fixture.
+PAGES = [
+    ("/work", "/work"), ("/workflow", "/workflow"), ("/admin/units", "/admin"), ("/admin/people", "/admin"),
+    ("/admin/periods", "/admin"), ("/admin/rules", "/admin"), ("/units", "/units"), ("/units?on=2025-06-30", "/units"),
+    ("/dashboard", "/dashboard"), ("/audit", "/audit"),
+    (f"/audit/who-could-act?dossier={WARD}-cb1/2025&on=2025-12-01", "/audit"), ("/reports", "/reports"),
+]
+# A link drawn on one line is one line-height tall (and its padding); a name broken inside is two.
+_BROKEN_LINKS = """() => Array.from(document.querySelectorAll('header.top nav a'))
+    .filter(link => link.getBoundingClientRect().height >= 2 * parseFloat(getComputedStyle(link).lineHeight))
+    .map(link => link.textContent.trim())"""
+
+
+@pytest.mark.parametrize("locale", ["vi-VN", "hi-IN"])
+def test_every_page_fits_a_phone_with_its_navigation_on_whole_lines_and_its_own_link_marked(
+    site: Site, locale: str
+) -> None:
+    site.viewport = PHONE
+    page = site.person("admin", locale=locale)
+    nav = page.get_by_role("navigation", name=t(page, "Main"), exact=True)
+    expect(nav.get_by_role("link")).to_have_count(7)
+    for path, section in PAGES:
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        look(site, page, f"{locale[:2]}-phone{path.split('?')[0].replace('/', '-')}")
+        assert page.evaluate(_BROKEN_LINKS) == [], f"{path}: a link of the navigation is broken over two lines"
+        current = nav.locator("[aria-current]")
+        expect(current).to_have_attribute("href", section)
+        # "page" only on the link to this very page; a page further in its section has its own.
+        expect(current).to_have_attribute("aria-current", "page" if path.split("?")[0] == section else "true")
+
+
+def test_the_last_link_of_the_navigation_is_reached_by_keyboard_on_a_phone(site: Site) -> None:
+    site.viewport = PHONE
+    page = site.person("admin", locale="hi-IN")
+    tab_to(page, "header.top nav a[href='/reports']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/reports$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(t(page, "Reports"))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 import pickle
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -16,14 +17,18 @@ from babel.support import Translations
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from domain.errors import InvalidInput
+from domain.actor import Actor
+from domain.decisions import DecisionBook, DecisionEntry
+from domain.errors import InvalidInput, QuotaExceeded
 from domain.messages import N_, Count, Message, Percent, Series, Titled
 from domain.values import Classification, Role
 from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
-from web import forms, i18n, sentences
+from web import forms, i18n, labels, sentences
 from workflow.rules import load_rule_book, missing_answers
 
 # Words of the English sentences that must not be left on a Vietnamese or Hindi page.
+ADMIN = Actor(uuid4(), Role.ADMINISTRATOR, uuid4())
+NOW = datetime(2024, 12, 20, tzinfo=UTC)
 ENGLISH_WORDS = re.compile(
     r"(?<!\w)(needs the|you act as|needs a reason|not met|disqualifiers|needs at least|points)(?!\w)"
 )
@@ -222,6 +227,18 @@ def test_values_are_rendered_in_the_language_numbers_and_dates_in_its_format() -
     vi = i18n.translations("vi")
     shown = sentences.say(message, vi, i18n.Formats("vi"))
     assert shown == "Người phê duyệt (Ban Thường vụ): 12.345 of 3 (33,5%) on 31 thg 12, 2024, Hoàn thành tốt nhiệm vụ"
+
+
+def test_a_quota_refusal_names_the_group_in_the_reader_s_language_and_keeps_it_as_typed_in_english() -> None:
+    book = DecisionBook(superior_id=uuid4(), year=2024, actor=ADMIN, timestamp=NOW)
+    over = [DecisionEntry(uuid4(), uuid4(), "ward/commune", Classification.EXCELLENT, None)]
+    with pytest.raises(QuotaExceeded) as refused:
+        book.decide(entries=over, cap=lambda n: n // 5, actor=ADMIN, timestamp=NOW)
+    assert "in group 'ward/commune'" in str(refused.value)  # the command line and the logs keep the data's words
+    for locale in ("vi", "hi"):
+        shown = sentences.say(refused.value.message, i18n.translations(locale), i18n.Formats(locale))
+        assert str(i18n.translations(locale).gettext(labels.GROUPS["ward/commune"])) in shown
+        assert "ward/commune" not in shown
 
 
 def test_a_translation_whose_placeholders_drifted_falls_back_to_english_not_to_an_error() -> None:

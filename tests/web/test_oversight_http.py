@@ -14,6 +14,7 @@ from domain.ids import person_id
 from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
 from tests.web.world import AUDITOR, CELL, OTHER_REVIEWER, REVIEWER, SECRETARY, Web, csrf, text_of
+from web import i18n, labels
 from web.oversight import without_scripts
 from workflow.store import SignedHead, fingerprint
 
@@ -184,7 +185,27 @@ def test_the_quota_meter_of_each_group_is_shown_for_a_superior(web: Web) -> None
     assert meters, "the demo's city committee decided its units in 2024"
     text = text_of(web.signed_in(AUDITOR).get("/dashboard?unit=lc-thanh-uy&year=2024&compare=none"))
     for meter in meters:
-        assert f"{meter.group} 2024 {meter.good_or_better} {meter.excellent} {meter.allowed}" in text
+        name = labels.group_label(meter.group) or meter.group
+        assert f"{name} 2024 {meter.good_or_better} {meter.excellent} {meter.allowed}" in text
+
+
+@pytest.mark.parametrize("locale", ["vi", "hi"])
+def test_the_quota_groups_are_named_in_the_visitors_language_in_the_table_and_the_chart(web: Web, locale: str) -> None:
+    auditor = web.signed_in(AUDITOR)
+    page = auditor.get("/sign-in")
+    auditor.post("/language", data={"csrf_token": csrf(page.text), "locale": locale, "back": "/"})
+    wards = i18n.translations(locale).gettext(labels.GROUPS["ward/commune"])
+    assert wards != labels.GROUPS["ward/commune"], "the catalog translates the group's name"
+    query = "unit=lc-thanh-uy&year=2024&compare=none"
+    chart = auditor.get(f"/dashboard/charts/quota.svg?{query}").text
+    for shown in (text_of(auditor.get(f"/dashboard?{query}")), chart):
+        assert wards in shown
+        assert "ward/commune" not in shown  # the raw value the units carry, never shown to a reader
+
+
+def test_a_group_with_no_name_in_the_app_is_shown_as_the_administrator_typed_it() -> None:
+    assert labels.group_label("Khối doanh nghiệp") is None
+    assert labels.group_label("party_cell") == labels.KINDS["party_cell"]  # no group of its own: counted by its kind
 
 
 def test_a_chart_is_a_pygal_svg_with_no_script_and_the_tables_figures(web: Web) -> None:
@@ -201,6 +222,16 @@ def test_a_chart_is_a_pygal_svg_with_no_script_and_the_tables_figures(web: Web) 
     stats = statistics_model.statistics(web.site.side.store, web.engine.unit_by_code("lao-cai").id, 2024)
     values = re.findall(r'<desc class="value">([^<]*)</desc>', svg)
     assert str(stats.by_level["good"]) in values
+
+
+def test_a_chart_of_small_counts_is_scaled_in_whole_units(web: Web) -> None:
+    # The city committee's 2025 quota: no unit decided yet, every figure none or zero.
+    svg = web.signed_in(AUDITOR).get("/dashboard/charts/quota.svg?unit=lc-thanh-uy&year=2025").text
+    axis = re.search(r'<g class="axis y[^"]*">(.*?)</g>\s*</g>', svg, re.S)
+    assert axis is not None, "the chart has a y axis"
+    ticks = re.findall(r"<text[^>]*>([^<]+)</text>", axis.group(1))
+    assert ticks
+    assert all(tick.isdigit() for tick in ticks), ticks
 
 
 def test_pygals_own_script_element_is_removed_from_a_chart() -> None:
