@@ -87,6 +87,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         self._select_link_statement = (
             f"SELECT notification_id, position, prev_hash, hash FROM {chain} WHERE notification_id = ?"
         )
+        self._select_max_event_statement = f"SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid <= ?"
+        self._select_max_link_statement = f"SELECT MAX(notification_id) FROM {chain} WHERE notification_id <= ?"
         # Two scans in the same order, merged in Python (see iter_verify_pages).
         self._select_verify_events_statement = (
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
@@ -158,17 +160,32 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
                 links.execute(self._select_verify_links_statement, (stop,))
                 buffered: list[tuple[Any, ...]] = []
                 exhausted = False
+                last_event = last_link = 0
                 while page := events.fetchmany(fetch_size):
                     last = page[-1][0]
                     while not exhausted and (not buffered or buffered[-1][0] < last):
                         more = links.fetchmany(fetch_size)
                         exhausted = not more
+                        if exhausted:
+                            self._check_scan_ended(events.connection, self._select_max_link_statement, stop, last_link)
+                        else:
+                            last_link = more[-1][0]
                         buffered.extend(more)
                     rows, used = _merge(page, buffered)
                     del buffered[:used]
                     yield rows
+                    last_event = last
+                self._check_scan_ended(events.connection, self._select_max_event_statement, stop, last_event)
             finally:
                 links.close()
+
+    @staticmethod
+    def _check_scan_ended(connection: sqlite3.Connection, statement: str, stop: int, last: int) -> None:
+        # Python's sqlite3 fetchmany can end a scan early, without raising, when it meets a damaged page: rows
+        # missing for that reason must be reported as a damaged file, not as events or chain records deleted.
+        (greatest,) = connection.execute(statement, (stop,)).fetchone()
+        if greatest is not None and greatest > last:
+            raise sqlite3.DatabaseError("database disk image is malformed")
 
     def select_newest_signed_head(self, stop: int) -> SignedHead | None:
         with self.datastore.transaction(commit=False) as c:
