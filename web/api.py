@@ -38,6 +38,8 @@ from starlette.types import Message
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
 from domain.ids import person_id
+from domain.messages import Count
+from domain.messages import Message as Sentence
 from domain.person import Person
 from domain.unit import Unit
 from domain.values import Answer, DossierState, Grade, Role
@@ -78,15 +80,19 @@ _TITLES = {
 class Refusal(Exception):
     """A refusal of the API's own (not the engine's): answered as a Problem with this status."""
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.headers = status, detail, headers or {}
+    def __init__(self, status: int, template: str, headers: dict[str, str] | None = None, /,
+                 **params: object) -> None:
+        # A template and its values, as the engine's refusals: the detail is said in the caller's language.
+        self.message = Sentence(template, **params)
+        super().__init__(str(self.message))
+        self.status, self.headers = status, headers or {}
 
 
 class _TooLarge(HTTPException):
     # An HTTPException, so that FastAPI lets it through its body parsing unchanged (anything else becomes a 400).
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than {limit:,} bytes")
+        self.message = Sentence(N_("the request body is larger than %(limit)s bytes"), limit=Count(limit))
+        super().__init__(413, str(self.message))
 
 
 def _problem(request: Request, status: int, title: str, detail: str, errors: Sequence[m.ProblemItem] = (),
@@ -94,6 +100,11 @@ def _problem(request: Request, status: int, title: str, detail: str, errors: Seq
     translations = i18n.translations(i18n.negotiate(request.headers.get("accept-language")))
     body = m.Problem(status=status, title=str(translations.gettext(title)), detail=detail, errors=list(errors))
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def _said(request: Request, message: Sentence) -> str:
+    locale = i18n.negotiate(request.headers.get("accept-language"))
+    return sentences.say(message, i18n.translations(locale), i18n.Formats(locale))
 
 
 def _validation_items(error: RequestValidationError) -> list[m.ProblemItem]:
@@ -107,21 +118,20 @@ def _validation_items(error: RequestValidationError) -> list[m.ProblemItem]:
 def _refused(request: Request, error: Exception) -> Response:
     """The one place where what went wrong becomes an HTTP answer."""
     if isinstance(error, Refusal):
-        return _problem(request, error.status, _TITLES.get(error.status, _TITLES[422]), error.detail,
+        return _problem(request, error.status, _TITLES.get(error.status, _TITLES[422]), _said(request, error.message),
                         headers=error.headers)
     if isinstance(error, DomainError):
         status, headline = labels.refusal(error)
         # The engine's sentence in the language negotiated for the title, as the pages show it.
-        locale = i18n.negotiate(request.headers.get("accept-language"))
-        detail = sentences.say(error.message, i18n.translations(locale), i18n.Formats(locale))
-        return _problem(request, status, headline, detail)
+        return _problem(request, status, headline, _said(request, error.message))
     if isinstance(error, RequestValidationError):
         items = _validation_items(error)
         detail = "; ".join(f"{'.'.join(map(str, i.location))}: {i.message}" for i in items[:5])
         return _problem(request, 422, _TITLES[422], detail, items)
     if isinstance(error, HTTPException):
         status = error.status_code if error.status_code in _TITLES else 422
-        return _problem(request, status, _TITLES[status], str(error.detail))
+        detail = _said(request, error.message) if isinstance(error, _TooLarge) else str(error.detail)
+        return _problem(request, status, _TITLES[status], detail)
     # Not the caller's fault, and nothing was changed (a command's save is one transaction).
     _log.warning("the store failed on %s %s", request.method, request.url.path, exc_info=error)
     return _problem(request, 503, _TITLES[503], type(error).__name__)
@@ -168,7 +178,8 @@ def _known_parameters(request: Request, known: set[str]) -> None:
     unknown = sorted({name for name in request.query_params if name not in known})
     if unknown:
         offered = ", ".join(sorted(known)) or "none"
-        raise Refusal(422, f"unknown query parameter '{unknown[0][:40]}'; this operation takes: {offered}")
+        raise Refusal(422, N_("unknown query parameter '%(name)s'; this operation takes: %(offered)s"),
+                      name=unknown[0][:40], offered=offered)
 
 
 def _route_class(site: Site) -> type[APIRoute]:
@@ -233,8 +244,8 @@ def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
             return end_of_day(day) if day_ends else start_of_day(day)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Refusal(422, f"{what}: '{text[:40]}' is not a date-time like 2024-11-30T17:00:00+07:00 or a date "
-                           "like 2024-11-30") from None
+        raise Refusal(422, N_("%(what)s: '%(text)s' is not a date-time like 2024-11-30T17:00:00+07:00 or a date "
+                              "like 2024-11-30"), what=what, text=text[:40]) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
 
 
@@ -250,7 +261,8 @@ def _day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise Refusal(422, f"{what}: '{text[:40]}' is not a date like 2024-12-31") from None
+        raise Refusal(422, N_("%(what)s: '%(text)s' is not a date like 2024-12-31"), what=what,
+                      text=text[:40]) from None
 
 
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
@@ -263,7 +275,7 @@ def _expected(if_match: str | None) -> int | None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
-        raise Refusal(422, f"If-Match: '{if_match[:40]}' is not a dossier version like \"7\"")
+        raise Refusal(422, N_("If-Match: '%(value)s' is not a dossier version like \"7\""), value=if_match[:40])
     return int(raw)
 
 
@@ -309,21 +321,21 @@ def register(app: FastAPI, site: Site) -> None:
     ) -> Caller:
         if credentials is None:
             raise Refusal(
-                401, "send the header 'Authorization: Bearer <token>' (`dossierflow token create USERNAME` makes "
-                     "one); the session cookie of the pages is not accepted by the API", _NEEDS_TOKEN,
+                401, N_("send the header 'Authorization: Bearer <token>' (`dossierflow token create USERNAME` makes "
+                        "one); the session cookie of the pages is not accepted by the API"), _NEEDS_TOKEN,
             )
         today = site.today()
         record = tokens.resolve(credentials.credentials.strip(), today)
         if record is None:
-            raise Refusal(401, "this token is unknown, revoked or expired", _BAD_TOKEN)
+            raise Refusal(401, N_("this token is unknown, revoked or expired"), _BAD_TOKEN)
         try:
             person = engine.person(record.person_id)
         except NotFound:
-            raise Refusal(401, "this token's person is not in this store", _BAD_TOKEN) from None
+            raise Refusal(401, N_("this token's person is not in this store"), _BAD_TOKEN) from None
         authorities = access_model.authorities(store, person.id, today)
         if not authorities and not person.grants_on(today):
-            raise Refusal(403, f"{person.full_name} holds no role valid today; a token acts only under its "
-                               "person's grants valid at the time of the call")
+            raise Refusal(403, N_("%(person)s holds no role valid today; a token acts only under its person's "
+                                  "grants valid at the time of the call"), person=person.full_name)
         return Caller(person, authorities, today)
 
     CallerDep = Annotated[Caller, Depends(caller)]
@@ -345,23 +357,25 @@ def register(app: FastAPI, site: Site) -> None:
         if code is not None:
             found = engine.unit_by_code(code.strip())
             if not can_view(who, found, roles):
-                raise NotAuthorized(f"{found.name} is outside the units your roles cover")
+                raise NotAuthorized(N_("%(unit)s is outside the units your roles cover"), unit=found.name)
             return found
         held = who.held(roles)
         if not held:
-            raise NotAuthorized("this needs the auditor or administrator role" if roles else "you hold no role")
+            raise NotAuthorized(N_("this needs the auditor or administrator role") if roles
+                                else N_("you hold no role"))
         units = [engine.unit(u) for u in held]
         tops = [u for u in units if not held & set(ancestors(u, who.today, engine.unit))]
         if len(tops) > 1:
             codes = ", ".join(sorted(u.code for u in tops))
-            raise Refusal(422, f"you hold roles over several units ({codes}); name one with ?unit=CODE")
+            raise Refusal(422, N_("you hold roles over several units (%(codes)s); name one with ?unit=CODE"),
+                          codes=codes)
         return tops[0]
 
     def viewable_dossier(who: Caller, did: UUID) -> tuple[Any, Unit]:
         dossier = engine.dossier(did)
         unit = engine.unit(dossier.unit_id)
         if not can_view(who, unit):
-            raise NotAuthorized(f"{unit.name} is outside the units your roles cover")
+            raise NotAuthorized(N_("%(unit)s is outside the units your roles cover"), unit=unit.name)
         return dossier, unit
 
     def available(who: Caller, did: UUID) -> dict[str, tuple[m.ActionOut, Actor]]:
@@ -379,7 +393,7 @@ def register(app: FastAPI, site: Site) -> None:
             return offered[trigger][1]
         actors = who.actors()
         if not actors:
-            raise NotAuthorized("you hold no role valid today")
+            raise NotAuthorized(N_("you hold no role valid today"))
         rule_role = spec_for(engine.dossier(did).workflow_version).rule(trigger).role
         return ([a for a in actors if a.role is rule_role] or actors)[0]
 
@@ -438,7 +452,7 @@ def register(app: FastAPI, site: Site) -> None:
             or actors
         )
         if not chosen:
-            raise NotAuthorized("you hold no role valid today")
+            raise NotAuthorized(N_("you hold no role valid today"))
         receipt = engine.open_dossier(chosen[0], target.id, body.year)
         wait(receipt)
         opened = detail(who, receipt.value)
@@ -459,7 +473,7 @@ def register(app: FastAPI, site: Site) -> None:
     ) -> m.DossierDetail:
         """One dossier from the event log: now, as it stood at a moment (as_of), or at a version."""
         if as_of is not None and version is not None:
-            raise Refusal(422, "give as_of or version, not both")
+            raise Refusal(422, N_("give as_of or version, not both"))
         if as_of is None and version is None:
             shown = detail(who, dossier_id)
             _etag(response, shown.version)
@@ -467,7 +481,8 @@ def register(app: FastAPI, site: Site) -> None:
         current, unit = viewable_dossier(who, dossier_id)
         if version is not None:
             if version > current.version:
-                raise NotFound(f"version {version} does not exist; the dossier has versions 1 to {current.version}")
+                raise NotFound(N_("version %(version)s does not exist; the dossier has versions 1 to %(last)s"),
+                               version=Count(version), last=Count(current.version))
             then = engine.dossier(dossier_id, version=version)
             return m.dossier_detail(then, unit_ref(unit, who.today), [], None)
         assert as_of is not None
@@ -514,10 +529,10 @@ def register(app: FastAPI, site: Site) -> None:
         # One byte past the limit is enough to refuse: an oversized file is never read whole.
         data = file.file.read(most + 1)
         if len(data) > most:
-            raise Refusal(413, f"the file is larger than {most:,} bytes")
+            raise Refusal(413, N_("the file is larger than %(most)s bytes"), most=Count(most))
         name = (file.filename or "").strip()
         if not name:
-            raise InvalidInput("the file needs a name (the filename of its multipart part)")
+            raise InvalidInput(N_("the file needs a name (the filename of its multipart part)"))
         actor = actor_for(who, dossier_id, "attach_evidence")
         receipt = engine.attach_evidence(actor, dossier_id, name=name, data=data, expected_version=expected)
         wait(receipt)
@@ -611,7 +626,8 @@ def register(app: FastAPI, site: Site) -> None:
         for line in body.decisions:
             dossier, _ = viewable_dossier(who, line.dossier)
             if dossier.year != body.year:
-                raise InvalidInput(f"dossier {line.dossier} is of {dossier.year}, not of {body.year}")
+                raise InvalidInput(N_("dossier %(dossier)s is of %(year)s, not of %(asked)s"),
+                                   dossier=str(line.dossier), year=dossier.year, asked=body.year)
         requests = [DecisionRequest(d.dossier, d.level, d.reason, d.version) for d in body.decisions]
         receipt = engine.decide_list(approver, requests)
         wait(receipt)
@@ -639,7 +655,7 @@ def register(app: FastAPI, site: Site) -> None:
 
     def known_period(year: int) -> None:
         if year not in dossiers_model.periods(store):
-            raise NotFound(f"no evaluation period for {year}")
+            raise NotFound(N_("no evaluation period for %(year)s"), year=year)
 
     @router.get("/classifications", response_model=m.Classifications, responses=_REFUSALS)
     def classifications(
@@ -737,7 +753,7 @@ def register(app: FastAPI, site: Site) -> None:
     def verify(who: CallerDep) -> m.Verification:
         """Whether the signed hash chain and the evidence files verify (re-checked at most once a minute)."""
         if not who.held(audit_roles):
-            raise NotAuthorized("verifying the chain needs the auditor or administrator role")
+            raise NotAuthorized(N_("verifying the chain needs the auditor or administrator role"))
         head = engine.recorder.max_notification_id() or 0
         verdict = site.chain.verdict
         stale = verdict is None or (verdict.position != head and time.time() - verdict.checked_at > site.chain.every)
@@ -781,14 +797,16 @@ def _fact(fact_id: str, value: bool | int | str, kind: str | None) -> Any:
         try:
             return Grade(value)
         except ValueError:
-            raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a grade") from None
+            raise InvalidInput(N_("fact '%(fact)s': '%(value)s' is not a grade"), fact=fact_id,
+                               value=value[:40]) from None
     if kind == "percent" and isinstance(value, str):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
-            raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a number") from None
+            raise InvalidInput(N_("fact '%(fact)s': '%(value)s' is not a number"), fact=fact_id,
+                               value=value[:40]) from None
         if not number.is_finite():
-            raise InvalidInput(f"fact '{fact_id}': '{value[:40]}' is not a number")
+            raise InvalidInput(N_("fact '%(fact)s': '%(value)s' is not a number"), fact=fact_id, value=value[:40])
         return number
     return value
 

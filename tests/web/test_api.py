@@ -106,6 +106,20 @@ def test_refusal_headlines_follow_accept_language(api: Api) -> None:
     assert vietnamese["title"] != english["title"]
 
 
+def test_the_apis_own_refusals_are_worded_in_the_callers_language_with_their_values(api: Api) -> None:
+    english = api.client(AUDITOR, language="en").get(f"{API}/dossiers", params={"stat": "draft"}).json()
+    vietnamese = api.client(AUDITOR, language="vi").get(f"{API}/dossiers", params={"stat": "draft"}).json()
+    hindi = api.client(AUDITOR, language="hi").get(f"{API}/dossiers", params={"stat": "draft"}).json()
+    assert english["detail"].startswith("unknown query parameter 'stat'")
+    assert vietnamese["detail"].startswith("tham số truy vấn không xác định “stat”")
+    assert hindi["detail"].startswith("अज्ञात क्वेरी पैरामीटर 'stat'")
+    # The operation's own parameters are named in every language.
+    assert all("state" in body["detail"] for body in (english, vietnamese, hindi))
+    unsigned = api.client(language="vi").get(f"{API}/me").json()
+    assert "Authorization: Bearer" in unsigned["detail"] and "cookie" in unsigned["detail"]
+    assert unsigned["detail"].startswith("hãy gửi tiêu đề")
+
+
 # --- listing and reading dossiers ------------------------------------------------------------------------------------
 
 
