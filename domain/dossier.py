@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -275,13 +275,19 @@ class Dossier(Aggregate):
     # --- the committee's steps -----------------------------------------------------------------
 
     @staticmethod
-    def _check_level(level: Classification, evaluation: Mapping[str, Any], reason: str, what: str) -> str:
+    def _check_level(
+        level: Classification, evaluation: Mapping[str, Any], reason: str, what: str, explained: Sequence[Message]
+    ) -> str:
         # `what` is the step's verb, marked N_ by the caller: the refusals name it in the reader's language.
         verb = Message(what)
         computed = Classification(evaluation["level"])
         if computed is Classification.NOT_RATED and level is not Classification.NOT_RATED:
-            # The recorded explanation's first line says why; it is English as recorded.
-            why = next(iter(evaluation.get("explanation") or []), None) or Message(N_("the unit is not classified"))
+            # The explanation's first line says why: as a sentence when the caller has the evaluation's own lines
+            # (a page says it in its reader's language), else in the English recorded.
+            why = (
+                next(iter(explained), None) or next(iter(evaluation.get("explanation") or []), None)
+                or Message(N_("the unit is not classified"))
+            )
             raise ClassificationRefused(N_("cannot %(what)s %(level)s: %(why)s"), what=verb, level=level, why=why)
         if level is Classification.NOT_RATED:
             if computed is not Classification.NOT_RATED:
@@ -318,9 +324,10 @@ class Dossier(Aggregate):
         reason: str,
         actor: Actor,
         timestamp: datetime,
+        explained: Sequence[Message] = (),
     ) -> None:
         from_state, to_state = self._step(table, "endorse")
-        reason = self._check_level(level, evaluation, reason, N_("propose"))
+        reason = self._check_level(level, evaluation, reason, N_("propose"), explained)
         self._endorsed(
             from_state=from_state,
             to_state=to_state,
@@ -390,13 +397,14 @@ class Dossier(Aggregate):
         reason: str,
         actor: Actor,
         timestamp: datetime,
+        explained: Sequence[Message] = (),
     ) -> None:
         from_state, to_state = self._step(table, "approve")
         if level is Classification.NOT_RATED:
             raise InvalidInput(
                 N_("%(level)s is not a level one decides by approval; mark the dossier not rated instead"), level=level
             )
-        reason = self._check_level(level, evaluation, reason, N_("decide"))
+        reason = self._check_level(level, evaluation, reason, N_("decide"), explained)
         if from_state == DossierState.REOPENED:
             reason = _reason(reason, N_("a re-classification (the legal justification)"))
         elif self.proposed_level is not None and level != self.proposed_level:

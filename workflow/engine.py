@@ -127,6 +127,8 @@ class _Decision:
     recognition: Recognition | None
     subordinates: Subordinates | None
     record: dict[str, Any]
+    # The evaluation's lines as sentences, for a refusal said in its reader's language.
+    explained: tuple[Message, ...] = ()
 
 
 @use_cases
@@ -857,7 +859,7 @@ class Engine(Application[UUID]):
         dossier.endorse(
             self.workflow, level=proposed, evaluation=self._decision_record(dossier, unit, period, evaluation, subs),
             recognition=recognition.as_record() if recognition else None, note=note, reason=reason,
-            actor=actor, timestamp=moment,
+            actor=actor, timestamp=moment, explained=evaluation.lines,
         )
         book = self._book(self._superior(unit, period), period.year, actor, moment)
         four_good = four_good_after(proposed, recognition.recognized) if recognition else None
@@ -971,6 +973,7 @@ class Engine(Application[UUID]):
                 self.workflow, level=d.level, evaluation=d.record,
                 recognition=d.recognition.as_record() if d.recognition else None, decision_book_id=book.id,
                 quota=figures[d.unit.group].as_record(), reason=d.reason, actor=d.actor, timestamp=d.moment,
+                explained=d.explained,
             )
             changed.append(d.dossier)
             if d.subordinates is not None:
@@ -994,7 +997,7 @@ class Engine(Application[UUID]):
         four_good = four_good_after(level, recognition.recognized) if recognition else None
         return _Decision(
             dossier, unit, period, moment, stamped, level, request.reason, four_good, recognition, subs,
-            self._decision_record(dossier, unit, period, evaluation, subs),
+            self._decision_record(dossier, unit, period, evaluation, subs), evaluation.lines,
         )
 
     def _names(self, unit_ids: Sequence[UUID], period: EvaluationPeriod, shown: int = 5) -> str:

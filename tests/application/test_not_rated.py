@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
+from domain.messages import Message
 from domain.values import Classification, DossierState, NotRatedGround, Role, UnitKind
 from tests.application.conftest import World
 from tests.application.helpers import draft
@@ -46,6 +47,24 @@ def test_endorsing_or_deciding_a_young_unit_into_a_level_is_refused_with_its_age
     with pytest.raises(InvalidInput, match="mark the dossier not rated"):
         world.engine.approve(world.district_approver, did)
     assert world.engine.dossier(did).state is DossierState.ENDORSED
+
+
+def test_the_refusal_to_classify_a_young_unit_carries_its_age_as_a_sentence_a_page_can_translate(
+    world: World,
+) -> None:
+    did = _young_cell(world, date(2024, 9, 1))
+    with pytest.raises(ClassificationRefused) as endorsing:
+        world.engine.endorse(world.district_reviewer, did, level=Classification.GOOD)
+    world.engine.endorse(world.district_reviewer, did)
+    with pytest.raises(ClassificationRefused) as approving:
+        world.engine.approve(world.district_approver, did, level=Classification.GOOD)
+    for refused in (endorsing, approving):
+        why = refused.value.message.params["why"]
+        # The rules' own sentence with its values, not the English line recorded in the evaluation.
+        assert isinstance(why, Message)
+        assert why.params["months"] == 4
+        assert why.params["minimum"] == 6
+        assert "4 months old at the end of the period, under 6 months" in str(refused.value)
 
 
 def test_a_young_unit_is_marked_not_rated_on_its_age_alone_and_the_event_records_it(world: World) -> None:
