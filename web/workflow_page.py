@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import re
 from dataclasses import dataclass
@@ -102,6 +103,17 @@ def _drawn(version: int, locale: str) -> str:
     # Drawn inside the page: the XML prolog, doctype and comments belong to a file, not to an element.
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.DOTALL)
+    # Graphviz titles each shape by its id ("draft", "draft->submitted"): a browser shows them as tooltips, so they
+    # are said in the page's language, as the shapes' own labels are.
+    names = {state.value: str(t.gettext(labels.STATES[state.value])) for state in DossierState}
+    names[graph.name or ""] = str(t.gettext("The dossier workflow, version %(version)s")) % {"version": version}
+
+    def titled(match: re.Match[str]) -> str:
+        ends = html.unescape(match.group(1)).split("->")
+        said = " → ".join(names.get(end, end) for end in ends)
+        return f"<title>{html.escape(said, quote=False)}</title>"
+
+    svg = re.sub(r"<title>(.*?)</title>", titled, svg)
     return svg
 
 
@@ -113,7 +125,8 @@ def register(app: FastAPI, site: Site) -> None:
         number = CURRENT_VERSION
         if version:
             if not (version.isascii() and version.isdigit() and len(version) < 6) or int(version) not in SPECS:
-                raise NotFound(f"no workflow version '{version[:20]}'; known: {', '.join(map(str, sorted(SPECS)))}")
+                raise NotFound(N_("no workflow version '%(version)s'; known: %(known)s"), version=version[:20],
+                               known=", ".join(map(str, sorted(SPECS))))
             number = int(version)
         svg = diagram(number, visit.locale)
         caption = visit.gettext("The dossier workflow, version %(version)s") % {"version": number}

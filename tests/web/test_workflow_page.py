@@ -25,13 +25,15 @@ def test_the_diagram_has_an_arrow_for_every_transition_of_the_engines_spec(web: 
     page = web.signed_in(SECRETARY).get("/workflow")
     assert page.status_code == 200
     svg = _diagram(page.text)
+    # Each shape's title (the browser's tooltip) names its states as the page does, in the person's language.
+    named = {labels.STATES[state.value]: state.value for state in DossierState}
     titles = re.findall(r'<g id="edge\d+" class="edge">\s*<title>([^<]+)</title>', svg)
-    drawn = {tuple(unescape(title).split("->")) for title in titles}
+    drawn = {tuple(named[end] for end in unescape(title).split(" → ")) for title in titles}
     spec = spec_for(CURRENT_VERSION)
     expected = {(source.value, (destination or source).value) for source, _, destination in spec.edges()}
     assert drawn == expected
     nodes = set(re.findall(r'<g id="node\d+" class="node">\s*<title>([^<]+)</title>', svg))
-    assert nodes == {state.value for state in DossierState}
+    assert {named[unescape(node)] for node in nodes} == {state.value for state in DossierState}
     assert 'role="img"' in svg
     assert 'aria-labelledby="diagram-caption"' in svg
 
@@ -63,6 +65,10 @@ def test_the_workflow_is_drawn_and_tabled_in_the_persons_language(web: Web) -> N
     assert vi.gettext("Who may take it") in unescape(page.text)
     assert vi.gettext("Who may take it") != "Who may take it"
     assert "Draft" not in unescape(svg)
+    titles = [unescape(t) for t in re.findall(r"<title>([^<]+)</title>", svg)]
+    assert unescape(vi.gettext(labels.STATES["draft"])) in titles
+    assert not {"draft", "submitted", "endorsed"} & set(titles)
+    assert not any("->" in title for title in titles)
 
 
 def test_the_page_needs_no_inline_style_or_script_and_is_linked_for_everyone_signed_in(web: Web) -> None:
