@@ -91,10 +91,10 @@ def seal_link(message: bytes, stored_signature: str) -> str:
     return hashlib.sha256(message + b"\x00" + stored_signature.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _seal_message(snapshot: StoredEvent, chain_hash: str, prev_link: str | None) -> bytes:
+def _seal_message(snapshot: StoredEvent, chain_hash: str, prev_link: str | None, oid: str | None = None) -> bytes:
     return snapshot_message(
-        canonical_id(snapshot.originator_id), int(snapshot.originator_version), chain_hash, str(snapshot.topic),
-        _state_bytes(snapshot.state), prev_link,
+        canonical_id(snapshot.originator_id) if oid is None else oid, int(snapshot.originator_version), chain_hash,
+        str(snapshot.topic), _state_bytes(snapshot.state), prev_link,
     )
 
 
@@ -111,6 +111,8 @@ def _what(oid: str, version: int) -> str:
 
 def _binding_problem(snapshot: StoredEvent, seal: SnapshotSeal | None) -> SnapshotProblem | None:
     """What is wrong with a snapshot's seal short of its signature: missing, or bound to no event or another."""
+    if seal is not None and seal.current_chain_hash is not None and seal.current_chain_hash == seal.chain_hash:
+        return None
     oid, version = canonical_id(snapshot.originator_id), int(snapshot.originator_version)
     what = _what(oid, version)
     if seal is None:
@@ -174,6 +176,7 @@ def _aggregate_problems(
     problems: dict[int, SnapshotProblem] = {}
     checkable: list[tuple[int, bytes, str | None, str]] = []  # (index, message, link below, signature)
     index_of_link: dict[str, int] = {}
+    oid = canonical_id(pairs[0][0].originator_id)  # One aggregate: its id is parsed once, not per snapshot.
     for index, (snapshot, seal) in enumerate(pairs):
         problem = _binding_problem(snapshot, seal)
         if problem is not None or seal is None:
@@ -181,7 +184,7 @@ def _aggregate_problems(
                 problems[index] = problem
             continue
         prev_link, signature = parse_seal_signature(seal.signature)
-        message = _seal_message(snapshot, seal.chain_hash, prev_link)
+        message = _seal_message(snapshot, seal.chain_hash, prev_link, oid)
         checkable.append((index, message, prev_link, signature))
         index_of_link[seal_link(message, seal.signature)] = index
     vouched: set[int] = set()

@@ -365,8 +365,12 @@ class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
     def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._select_all_statement)
+            raw: Any = None
+            oid = ""
             for row in c.fetchall():
-                snapshot = StoredEvent(canonical_id(row[0]), row[1], row[2], row[3])
+                if row[0] != raw:  # Rows come by aggregate: each id parsed once.
+                    raw, oid = row[0], canonical_id(row[0])
+                snapshot = StoredEvent(oid, row[1], row[2], row[3])
                 yield snapshot, None if row[4] is None else SnapshotSeal(row[4], row[5], row[6], row[7])
 
 

@@ -267,7 +267,8 @@ def verify_chain(
                 # given the field of 1 (equal as dict keys, hashed differently).
                 version_field = versions.get(version) if type(version) is int else None
                 if version_field is None:
-                    version_field = _field(str(version).encode())
+                    version_text = str(version).encode()
+                    version_field = pack(len(version_text)) + version_text
                     if type(version) is int:
                         versions[version] = version_field
                 nid_text = str(nid).encode()
