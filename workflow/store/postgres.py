@@ -368,10 +368,15 @@ class SealedPostgresSnapshotRecorder(SealedSnapshots, PostgresAggregateRecorder)
         return None
 
     def _select_seal(self, snapshot: StoredEvent) -> SnapshotSeal | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_seal_statement, (snapshot.originator_id, snapshot.originator_version))
+        # On every snapshot load: one statement needs no transaction around it (BEGIN and ROLLBACK were two round
+        # trips more), and prepared, as the library's own SELECT of the snapshot, it is planned once per connection
+        # (its plan, with the chain hash's subquery, cost more than running it).
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                self._select_seal_statement, (snapshot.originator_id, snapshot.originator_version), prepare=True
+            )
             row = curs.fetchone()
-            return None if row is None else SnapshotSeal(*row.values())
+            return None if row is None else SnapshotSeal(*row)
 
     def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
         with self.datastore.transaction(commit=False) as curs:
