@@ -39,7 +39,7 @@ from workflow.store.chain import (
 from workflow.store.factories import SigningFactoryMixin
 from workflow.store.postgres_setup import DossierflowPostgresFactory
 from workflow.store.signing import SignedHead
-from workflow.store.snapshots import SealedSnapshots, SnapshotSeal, canonical_id
+from workflow.store.snapshots import SealedSnapshots, SnapshotSeal
 
 
 class _ChainWriteAborted(BaseException):
@@ -326,35 +326,57 @@ class SealedPostgresSnapshotRecorder(SealedSnapshots, PostgresAggregateRecorder)
             current=current.format(schema=schema, events=events, chain=chain_table, alias=Identifier("s")),
             schema=schema, seals=seals, snapshots=Identifier(self.events_table_name),
         )
+        self._select_below_statement = SQL(
+            "SELECT s.originator_id, s.originator_version, s.topic, s.state, z.chain_hash, z.key_id, z.signature, "
+            "{current} AS current FROM {schema}.{snapshots} s JOIN {schema}.{seals} z "
+            "ON z.originator_id = s.originator_id AND z.originator_version = s.originator_version "
+            "WHERE s.originator_id = %s AND s.originator_version < %s ORDER BY s.originator_version DESC LIMIT 1"
+        ).format(
+            current=current.format(schema=schema, events=events, chain=chain_table, alias=Identifier("s")),
+            schema=schema, seals=seals, snapshots=Identifier(self.events_table_name),
+        )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return None
+        written: dict[str, tuple[int, str]] = {}
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_stored_events(curs, stored_events, **kwargs)
             signer = self.signer
             if signer is None:
                 return None
+
+            def select_below(snapshot: StoredEvent) -> tuple[StoredEvent, SnapshotSeal] | None:
+                curs.execute(self._select_below_statement, (snapshot.originator_id, snapshot.originator_version))
+                row = curs.fetchone()
+                if row is None:
+                    return None
+                below = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], row["state"])
+                return below, SnapshotSeal(row["chain_hash"], row["key_id"], row["signature"], row["current"])
+
             for snapshot in stored_events:
                 curs.execute(self._select_chain_hash_statement, (snapshot.originator_id, snapshot.originator_version))
                 row = curs.fetchone()
                 if row is None:
                     continue  # No chained event stands behind it: left unsealed, so never trusted.
-                key_id, signature = signer.seal_snapshot(
-                    canonical_id(snapshot.originator_id), snapshot.originator_version, row["hash"], snapshot.topic,
-                    snapshot.state,
-                )
+                key_id, signature = self._seal_columns(signer, snapshot, row["hash"], written, select_below)
                 curs.execute(
                     self._insert_seal_statement,
                     (snapshot.originator_id, snapshot.originator_version, row["hash"], key_id, signature),
                 )
+        self.remember_links(written)
         return None
 
     def _select_seal(self, snapshot: StoredEvent) -> SnapshotSeal | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_seal_statement, (snapshot.originator_id, snapshot.originator_version))
+        # On every snapshot load: one statement needs no transaction around it (BEGIN and ROLLBACK were two round
+        # trips more), and prepared, as the library's own SELECT of the snapshot, it is planned once per connection
+        # (its plan, with the chain hash's subquery, cost more than running it).
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                self._select_seal_statement, (snapshot.originator_id, snapshot.originator_version), prepare=True
+            )
             row = curs.fetchone()
-            return None if row is None else SnapshotSeal(*row.values())
+            return None if row is None else SnapshotSeal(*row)
 
     def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
         with self.datastore.transaction(commit=False) as curs:

@@ -37,6 +37,7 @@ HEAD_FILE_DELAY_ENV = "DOSSIERFLOW_HEAD_FILE_DELAY_MS"
 HEAD_FILE_DELAY = 0.05
 _HEAD_DOMAIN = b"dossierflow signed chain head v1\x00"
 _SNAPSHOT_DOMAIN = b"dossierflow sealed snapshot v1\x00"
+_SNAPSHOT_DOMAIN_V2 = b"dossierflow sealed snapshot v2\x00"
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def _is_valid(public_key: Ed25519PublicKey, signature_hex: str, message: bytes) -> bool:
+def is_valid_signature(public_key: Ed25519PublicKey, signature_hex: str, message: bytes) -> bool:
     try:
         public_key.verify(bytes.fromhex(signature_hex), message)
     except (InvalidSignature, ValueError, TypeError):
@@ -98,7 +99,7 @@ class SignedHead:
 
     def is_signed_by(self, public_key: Ed25519PublicKey) -> bool:
         message = self.message(self.position, self.notification_id, self.hash, self.signed_at, self.key_id)
-        return _is_valid(public_key, self.signature, message)
+        return is_valid_signature(public_key, self.signature, message)
 
     def to_json(self) -> str:
         return json.dumps({"format": "dossierflow-signed-head/1", **asdict(self)}, indent=2) + "\n"
@@ -129,10 +130,31 @@ class SignedHead:
         return cls.from_json(text, str(path))
 
 
-def snapshot_message(originator_id: str, originator_version: int, chain_hash: str, topic: str, state: bytes) -> bytes:
-    """What a snapshot's seal signs: the event it stands for (by its chain hash) and a digest of its own content."""
-    content = hashlib.sha256(len(topic).to_bytes(8, "big") + topic.encode() + bytes(state)).hexdigest()
-    return _SNAPSHOT_DOMAIN + f"{originator_id}\x00{originator_version}\x00{chain_hash}\x00{content}".encode()
+def snapshot_content_digest(topic: str, state: bytes) -> str:
+    return hashlib.sha256(len(topic).to_bytes(8, "big") + topic.encode() + bytes(state)).hexdigest()
+
+
+def snapshot_message(
+    originator_id: str,
+    originator_version: int,
+    chain_hash: str,
+    topic: str,
+    state: bytes,
+    prev_link: str | None = None,
+) -> bytes:
+    """What a snapshot's seal signs: the event it stands for (by its chain hash) and a digest of its own content.
+
+    A seal of the second format also signs prev_link, the link of the aggregate's seal before it (see
+    workflow.store.snapshots): one checked signature then vouches for every seal below it. Without prev_link, the
+    message of the first format, which seals written before the seal chains still carry.
+    """
+    content = snapshot_content_digest(topic, state)
+    if prev_link is None:
+        return _SNAPSHOT_DOMAIN + f"{originator_id}\x00{originator_version}\x00{chain_hash}\x00{content}".encode()
+    return (
+        _SNAPSHOT_DOMAIN_V2
+        + f"{originator_id}\x00{originator_version}\x00{chain_hash}\x00{content}\x00{prev_link}".encode()
+    )
 
 
 def snapshot_seal_is_valid(
@@ -143,9 +165,12 @@ def snapshot_seal_is_valid(
     chain_hash: str,
     topic: str,
     state: bytes,
+    prev_link: str | None = None,
 ) -> bool:
-    return _is_valid(
-        public_key, signature_hex, snapshot_message(originator_id, originator_version, chain_hash, topic, state)
+    return is_valid_signature(
+        public_key,
+        signature_hex,
+        snapshot_message(originator_id, originator_version, chain_hash, topic, state, prev_link),
     )
 
 
@@ -234,10 +259,21 @@ class HeadSigner:
         return SignedHead(position, notification_id, hash_, signed_at, key_id, signature)
 
     def seal_snapshot(
-        self, originator_id: str, originator_version: int, chain_hash: str, topic: str, state: bytes
+        self,
+        originator_id: str,
+        originator_version: int,
+        chain_hash: str,
+        topic: str,
+        state: bytes,
+        prev_link: str | None = None,
     ) -> tuple[str, str]:
-        """(key id, signature) of a snapshot's seal."""
-        message = snapshot_message(originator_id, originator_version, chain_hash, topic, state)
+        """(key id, signature) of a snapshot's seal (of the first format if prev_link is None)."""
+        return self.sign_snapshot_message(
+            snapshot_message(originator_id, originator_version, chain_hash, topic, state, prev_link)
+        )
+
+    def sign_snapshot_message(self, message: bytes) -> tuple[str, str]:
+        """(key id, signature) over a message made by snapshot_message."""
         return self.key_id, self._key().sign(message).hex()
 
     # --- the head file -------------------------------------------------------------------------------------------

@@ -315,24 +315,44 @@ class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
             "ON z.originator_id = s.originator_id AND z.originator_version = s.originator_version "
             "ORDER BY s.originator_id, s.originator_version"
         )
+        self._select_below_statement = (
+            f"SELECT s.originator_id, s.originator_version, s.topic, s.state, z.chain_hash, z.key_id, z.signature, "
+            f"(SELECT c.hash FROM {events} e JOIN {chain_table} c ON c.notification_id = e.rowid "
+            "WHERE e.originator_id = s.originator_id AND e.originator_version = s.originator_version) "
+            f"FROM {self.events_table_name} s JOIN {self.seals_table_name} z "
+            "ON z.originator_id = s.originator_id AND z.originator_version = s.originator_version "
+            "WHERE s.originator_id = ? AND s.originator_version < ? ORDER BY s.originator_version DESC LIMIT 1"
+        )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        written: dict[str, tuple[int, str]] = {}
+        result = super().insert_events(stored_events, _written_links=written, **kwargs)
+        self.remember_links(written)
+        return result
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        written: dict[str, tuple[int, str]] = kwargs.pop("_written_links", {})
         result = super()._insert_events(c, stored_events, **kwargs)
         signer = self.signer
         if signer is None:
             return result
+
+        def select_below(snapshot: StoredEvent) -> tuple[StoredEvent, SnapshotSeal] | None:
+            c.execute(self._select_below_statement, (_hex(snapshot.originator_id), snapshot.originator_version))
+            row = c.fetchone()
+            if row is None:
+                return None
+            return StoredEvent(canonical_id(row[0]), row[1], row[2], row[3]), SnapshotSeal(*row[4:])
+
         for snapshot in stored_events:
             key = _hex(snapshot.originator_id)
             c.execute(self._select_chain_hash_statement, (key, snapshot.originator_version))
             row = c.fetchone()
             if row is None:
                 continue  # No chained event stands behind it: left unsealed, so never trusted.
-            key_id, signature = signer.seal_snapshot(
-                canonical_id(snapshot.originator_id), snapshot.originator_version, row[0], snapshot.topic,
-                snapshot.state,
-            )
+            key_id, signature = self._seal_columns(signer, snapshot, row[0], written, select_below)
             c.execute(self._insert_seal_statement, (key, snapshot.originator_version, row[0], key_id, signature))
         return result
 
@@ -345,8 +365,12 @@ class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
     def iter_sealed(self) -> Iterator[tuple[StoredEvent, SnapshotSeal | None]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._select_all_statement)
+            raw: Any = None
+            oid = ""
             for row in c.fetchall():
-                snapshot = StoredEvent(canonical_id(row[0]), row[1], row[2], row[3])
+                if row[0] != raw:  # Rows come by aggregate: each id parsed once.
+                    raw, oid = row[0], canonical_id(row[0])
+                snapshot = StoredEvent(oid, row[1], row[2], row[3])
                 yield snapshot, None if row[4] is None else SnapshotSeal(row[4], row[5], row[6], row[7])
 
 

@@ -32,7 +32,7 @@ from workflow.store.chain import (
     link_hash,
 )
 from workflow.store.signing import SignedHead, fingerprint
-from workflow.store.snapshots import SealedSnapshots, snapshot_problem
+from workflow.store.snapshots import SealedSnapshots, snapshot_problems
 
 ProgressCallback = Callable[[int, int], None]
 """progress(events checked so far, greatest notification id to check): called every PROGRESS_EVERY events."""
@@ -267,7 +267,8 @@ def verify_chain(
                 # given the field of 1 (equal as dict keys, hashed differently).
                 version_field = versions.get(version) if type(version) is int else None
                 if version_field is None:
-                    version_field = _field(str(version).encode())
+                    version_text = str(version).encode()
+                    version_field = pack(len(version_text)) + version_text
                     if type(version) is int:
                         versions[version] = version_field
                 nid_text = str(nid).encode()
@@ -336,16 +337,11 @@ def verify_chain(
         signed_head = signature_break
     findings: list[Finding] = []
     if public_key is not None and isinstance(snapshots, SealedSnapshots):
-        for snapshot, seal in snapshots.iter_sealed():
-            problem = snapshot_problem(snapshot, seal, public_key)
-            if problem is not None:
-                findings.append(
-                    Finding(
-                        problem.kind,
-                        f"snapshot of {problem.originator_id} at version {problem.originator_version}",
-                        problem.detail,
-                    )
-                )
+        findings.extend(
+            Finding(problem.kind, f"snapshot of {problem.originator_id} at version {problem.originator_version}",
+                    problem.detail)
+            for problem in snapshot_problems(snapshots.iter_sealed(), public_key)
+        )
     return ChainReport(position - 1, head, None, tuple(findings), signed_head, last_notification_id=last_nid or None)
 
 
