@@ -54,6 +54,7 @@ DONE = {
     "delegate": N_("The delegation is recorded."),
     "end_delegation": N_("The delegation is ended."),
     "open_period": N_("The evaluation period is open."),
+    "change_deadlines": N_("The new deadlines are recorded; the waiting dossiers follow them."),
     "close_period": N_("The evaluation period is closed."),
 }
 # The administration's events, as the recent changes of a unit or a person name them.
@@ -620,6 +621,26 @@ def register(app: FastAPI, site: Site) -> None:
 
         return await command(
             request, run, Typed("open_period", _values(form)), lambda _: "/admin/periods?done=open_period",
+            lambda: ("admin_periods.html", periods_context(visit)),
+        )
+
+    @app.post("/admin/periods/{year}/deadlines")
+    async def change_deadlines(request: Request, year: str) -> Response:
+        """Change step deadlines of an open period, with a reason; the dossiers waiting for those steps follow."""
+        visit = _signed_in(request)
+        if not (year.isascii() and year.isdigit() and len(year) == 4):
+            raise NotFound(f"no evaluation period '{year[:20]}'")
+        form = await _posted(request)
+
+        def run() -> Receipt[None]:
+            # An empty field keeps that step's deadline: a deadline once set is moved, never taken away.
+            deadlines = {s: d for s in STEPS if (d := _optional_date(form, f"deadline.{s}")) is not None}
+            return engine.change_deadlines(
+                admin_scope(site, visit).actor_for(None), int(year), deadlines=deadlines, reason=_text(form, "reason")
+            )
+
+        return await command(
+            request, run, Typed(f"deadlines:{year}", _values(form)), lambda _: "/admin/periods?done=change_deadlines",
             lambda: ("admin_periods.html", periods_context(visit)),
         )
 

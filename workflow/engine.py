@@ -599,6 +599,16 @@ class Engine(Application[UUID]):
         )
         return Receipt(self._save(period), period.id)
 
+    def change_deadlines(
+        self, actor: Actor, year: int, *, deadlines: Mapping[str, date], reason: str
+    ) -> Receipt[None]:
+        """New step deadlines for an open period, on a legal basis; its dossiers' deadlines follow."""
+        moment, today = self._now()
+        authorize_admin(actor, None, today, self._person_view, self._unit_view)
+        period = self.period(year)
+        period.change_deadlines(deadlines=dict(deadlines), reason=reason, actor=actor, timestamp=moment)
+        return Receipt(self._save(period), None)
+
     def close_period(self, actor: Actor, year: int, *, reason: str) -> Receipt[None]:
         moment, today = self._now()
         authorize_admin(actor, None, today, self._person_view, self._unit_view)

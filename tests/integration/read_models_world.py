@@ -1,8 +1,9 @@
 """A season played through the engine for the read models' tests, and the engine-side truths they must agree with.
 
 Beside `build_world`'s units and people it renames, registers, moves (a subtree) and dissolves units, revokes a
-grant and grants a successor, delegates an approver's grant, returns and resubmits a dossier, has a person who holds
-two roles submit what they could otherwise review, closes the period and re-classifies a decided dossier.
+grant and grants a successor, delegates an approver's grant, returns and resubmits a dossier, extends the period's
+review and decision deadlines, has a person who holds two roles submit what they could otherwise review, closes the
+period and re-classifies a decided dossier.
 """
 
 from __future__ import annotations
@@ -182,6 +183,14 @@ def play_season(world: World, after_step: Callable[[Season], None] = lambda seas
     engine.endorse(world.actor("committee-reviewer-2", Role.REVIEWER, "committee"), season.dossiers["cell-a"])
     deputy = world.actor("deputy", Role.APPROVER, "district", on_behalf_of="district-approver")
     engine.approve(deputy, season.dossiers["treasury"])
+    step()
+
+    # The province gives the review and the decision more time: the waiting dossiers' deadlines follow.
+    at(world, date(2024, 12, 10))
+    engine.change_deadlines(
+        admin, 2024, deadlines={"review": date(2024, 12, 28), "decision": date(2025, 1, 20)},
+        reason="Công văn 12-CV/TU gia hạn",
+    )
     step()
 
     at(world, date(2024, 12, 20))

@@ -47,6 +47,7 @@ def _a_season_with_every_kind_of_event() -> World:
         valid_to=date(2025, 1, 1), legal_basis="Quyết định 7",
     )
     engine.revoke_role(admin, principal.id, principal.grants[grant].grant_id, on=date(2024, 12, 1), reason="chuyển")
+    engine.change_deadlines(admin, 2024, deadlines={"decision": date(2025, 1, 31)}, reason="gia hạn")
     engine.close_period(admin, 2024, reason="kết thúc")
     return world
 
