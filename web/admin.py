@@ -364,7 +364,9 @@ def register(app: FastAPI, site: Site) -> None:
             actor = admin_scope(site, visit).actor_for(unit.id)
             effective = _date(form, "effective_from", "the date the change takes effect")
             if change == "rename":
-                return engine.rename_unit(actor, unit.id, name=_text(form, "name"), effective_from=effective)
+                return engine.rename_unit(
+                    actor, unit.id, name=_text(form, "name"), effective_from=effective, reason=_text(form, "reason")
+                )
             if change == "move":
                 parent = unit_in_form(_text(form, "parent"), "the new committee above it")
                 return engine.move_unit(

@@ -399,11 +399,13 @@ class Engine(Application[UUID]):
             parent.attach_child(child_id=unit.id, effective_from=established_on, actor=actor, timestamp=moment)
         return Receipt(self._save(unit, parent), unit.id)
 
-    def rename_unit(self, actor: Actor, uid: UUID, *, name: str, effective_from: date) -> Receipt[None]:
+    def rename_unit(
+        self, actor: Actor, uid: UUID, *, name: str, effective_from: date, reason: str
+    ) -> Receipt[None]:
         moment, today = self._now()
         unit = self.unit(uid)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
-        unit.rename(name=name, effective_from=effective_from, actor=actor, timestamp=moment)
+        unit.rename(name=name, effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
         return Receipt(self._save(unit), None)
 
     def move_unit(

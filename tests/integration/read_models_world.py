@@ -102,7 +102,10 @@ def play_season(world: World, after_step: Callable[[Season], None] = lambda seas
         after_step(season)
 
     # The hierarchy changes: a rename, a unit that comes and goes, a committee moved with its cell.
-    engine.rename_unit(admin, units["cell-b"], name="Chi bộ Tổ dân phố 2 (sáp nhập)", effective_from=date(2024, 7, 1))
+    engine.rename_unit(
+        admin, units["cell-b"], name="Chi bộ Tổ dân phố 2 (sáp nhập)", effective_from=date(2024, 7, 1),
+        reason="Quyết định 3-QĐ/ĐU",
+    )
     for code, name, kind, parent, established in (
         ("cell-c", "Chi bộ Thôn Pạc Bo", UnitKind.PARTY_CELL, "committee", date(2012, 3, 1)),
         ("old-cell", "Chi bộ Đội 3", UnitKind.PARTY_CELL, "committee", date(2015, 5, 1)),

@@ -81,7 +81,7 @@ def test_nobody_but_an_administrator_may_open_or_use_the_administration(web: Web
     posts = {
         "/admin/units": {"code": "x-new", "name": "Chi bộ mới", "kind": "party_cell", "parent": WARD,
                          "established_on": "2025-01-01"},
-        f"/admin/units/{MOVED}/rename": {"name": "Tên mới", "effective_from": "2026-01-01"},
+        f"/admin/units/{MOVED}/rename": {"name": "Tên mới", "effective_from": "2026-01-01", "reason": "QĐ 1"},
         f"/admin/units/{MOVED}/move": {"parent": WARD, "effective_from": "2026-01-01", "reason": "sáp nhập"},
         f"/admin/units/{MOVED}/dissolve": {"effective_from": "2026-01-01", "reason": "giải thể"},
         "/admin/people": {"username": "x-new", "full_name": "Người mới", "password": "a-new-password"},
@@ -242,14 +242,24 @@ def test_an_administrator_registers_renames_and_dissolves_a_unit(web: Web) -> No
     assert (status, location) == (303, "/admin/units/lc-kim-tan-cb9?done=register_unit")
     assert "lc-kim-tan-cb9" in _branch(client.get("/admin/units").text, WARD)
 
+    before = _events(web)
+    status, _, html = _post(
+        web, client, "/admin/units/lc-kim-tan-cb9", "/admin/units/lc-kim-tan-cb9/rename",
+        {"name": "Chi bộ Tổ dân phố số 9 mới", "effective_from": "2025-12-01", "reason": "  "},
+    )
+    assert status == 422
+    assert "renaming a unit needs a reason (the decision that renames it)" in text_of_html(unescape(html))
+    assert 'value="Chi bộ Tổ dân phố số 9 mới"' in html  # what was typed is kept
+    assert _events(web) == before
     status, _, _ = _post(
         web, client, "/admin/units/lc-kim-tan-cb9", "/admin/units/lc-kim-tan-cb9/rename",
-        {"name": "Chi bộ Tổ dân phố số 9 mới", "effective_from": "2025-12-01"},
+        {"name": "Chi bộ Tổ dân phố số 9 mới", "effective_from": "2025-12-01", "reason": "Quyết định 21-QĐ/ĐU đổi tên"},
     )
     assert status == 303
     page = text_of(client.get("/admin/units/lc-kim-tan-cb9"))
     assert "Chi bộ Tổ dân phố số 9 mới" in page
     assert "Renamed the unit" in page
+    assert "Quyết định 21-QĐ/ĐU đổi tên" in page  # the recent changes show the reason
 
     status, _, html = _post(
         web, client, "/admin/units/lc-kim-tan-cb9", "/admin/units/lc-kim-tan-cb9/dissolve",
@@ -268,6 +278,8 @@ def test_an_administrator_registers_renames_and_dissolves_a_unit(web: Web) -> No
     actions = [r.action for r in audit_model.audit_trail(
         web.site.side.store, unit_id=unit_id("lc-kim-tan-cb9"), below_unit=False).rows]
     assert actions == ["Unit.Registered", "Unit.Renamed", "Unit.Dissolved"]
+    audit = text_of(web.signed_in(AUDITOR).get("/audit", params={"unit": "lc-kim-tan-cb9"}))
+    assert "Quyết định 21-QĐ/ĐU đổi tên" in audit
 
 
 def test_a_unit_with_units_under_it_cannot_be_dissolved(web: Web) -> None:
