@@ -32,6 +32,7 @@ from projections.models import access as access_model
 from projections.models import audit as audit_model
 from projections.models import units as units_model
 from web import i18n, labels, workflow_page
+from web.accounts import MIN_PASSWORD
 from web.app import Site, Visit
 from web.forms import title
 from web.labels import N_
@@ -40,7 +41,6 @@ from workflow.engine import Receipt
 
 # A generated initial password: 12 characters from 72 bits of randomness.
 _PASSWORD_BYTES = 9
-MIN_PASSWORD = 8
 # At most this many people are listed at once; the search finds the others.
 PEOPLE_SHOWN = 200
 
@@ -70,6 +70,8 @@ CHANGES = {
     "Person.RoleRevoked": N_("Revoked a role"),
     "Person.Delegated": N_("Delegated a role"),
     "Person.DelegationEnded": N_("Ended a delegation"),
+    "Person.OneTimePasswordGiven": N_("Gave a one-time password"),
+    "Person.PasswordChanged": N_("Chose their own password"),
 }
 STEP_NAMES = {
     "self_assessment": N_("Self-assessment"),
@@ -260,6 +262,17 @@ def register(app: FastAPI, site: Site) -> None:
         actions = [a for a in CHANGES if a.startswith("Person.")]
         return audit_model.latest_changes(store, actions, subject_person_id=pid)
 
+    def given(scope: AdminScope, pid: UUID) -> Receipt[None]:
+        """The event of a one-time password, by the first administrator role of theirs that manages this person."""
+        refusal: NotAuthorized | None = None
+        for actor in scope.actors:
+            try:
+                return engine.give_one_time_password(actor, pid)
+            except NotAuthorized as refused:
+                refusal = refusal or refused
+        assert refusal is not None  # an AdminScope holds at least one role
+        raise refusal
+
     def check_manages(scope: AdminScope, pid: UUID) -> Person:
         """Deny by default: the engine says whether any administrator role of theirs manages this person."""
         refusal: NotAuthorized | None = None
@@ -413,16 +426,17 @@ def register(app: FastAPI, site: Site) -> None:
         typed = Typed("register_person", values)
         made: dict[str, Any] = {}
 
-        def run() -> Receipt[UUID]:
+        def run() -> Receipt[Any]:
             scope = admin_scope(site, visit)
             password, generated = _new_password(form)
             receipt = engine.register_person(
                 scope.actors[0], username=_text(form, "username"), full_name=_text(form, "full_name")
             )
             person = engine.person(receipt.value)
-            site.accounts.set_password(person.username, person.id, password)
+            site.accounts.set_password(person.username, person.id, password, one_time=True)
             made.update(password=password if generated else None, person=person.id)
-            return receipt
+            # The last event of the two: the page waits for the read models to have seen both.
+            return engine.give_one_time_password(scope.actors[0], person.id)
 
         try:
             receipt = await run_in_threadpool(run)
@@ -565,11 +579,13 @@ def register(app: FastAPI, site: Site) -> None:
             context = person_context(visit, pid)  # refuses whoever may not manage this person
             password, generated = _new_password(form)
             person: Person = context["subject"]
-            site.accounts.set_password(person.username, person.id, password)
+            site.accounts.set_password(person.username, person.id, password, one_time=True)
             site.accounts.end_sessions_of(person.id)
+            given(admin_scope(site, visit), person.id)
             context.update(
                 new_password=password if generated else None, has_account=True,
-                done=N_("The new password is set; the person's open sessions are ended."),
+                done=N_("The one-time password is set and the person's open sessions are ended; at their next "
+                        "sign-in they choose their own."),
             )
             return "admin_person.html", context
 

@@ -573,6 +573,25 @@ class Engine(Application[UUID]):
             N_("%(person)s holds no role over the units your administrator role covers"), person=person.full_name
         )
 
+    def give_one_time_password(self, actor: Actor, pid: UUID) -> Receipt[None]:
+        """Record that an administrator who manages this person's sign-in gave them a one-time password."""
+        moment, _ = self._now()
+        person = self.check_person_admin(actor, pid)
+        person.give_one_time_password(actor=actor, timestamp=moment)
+        return Receipt(self._save(person), None)
+
+    def change_own_password(self, actor: Actor, pid: UUID) -> Receipt[None]:
+        """Record that a person chose their own password, acting under a role they hold today."""
+        moment, today = self._now()
+        person = self.person(pid)
+        # Anyone else is refused by the person itself, below, saying whose password it is.
+        if actor.person_id == pid and person.holds(actor.role, actor.unit_id, today) is None:
+            raise NotAuthorized(
+                N_("%(name)s holds no %(role)s role over that unit today"), name=person.full_name, role=actor.role
+            )
+        person.change_own_password(actor=actor, timestamp=moment)
+        return Receipt(self._save(person), None)
+
     # --- periods -------------------------------------------------------------------------------
 
     def open_period(

@@ -75,6 +75,8 @@ LABELS = {
     "Person.RoleRevoked": "revoked a role",
     "Person.Delegated": "delegated a role",
     "Person.DelegationEnded": "ended a delegation",
+    "Person.OneTimePasswordGiven": "gave a one-time password (the password itself is never recorded)",
+    "Person.PasswordChanged": "chose their own password (the password itself is never recorded)",
     "EvaluationPeriod.Opened": "opened an evaluation period",
     "EvaluationPeriod.DeadlinesChanged": "changed the step deadlines of an evaluation period",
     "EvaluationPeriod.Closed": "closed an evaluation period",

@@ -192,3 +192,43 @@ def test_an_administrator_moves_a_deadline_and_renames_a_unit_each_with_a_reason
     expect(secretary.locator("main")).to_contain_text(Formats("vi").date(date(2025, 11, 28)))
     expect(secretary.locator("strong.overdue").first).to_be_visible()
     look(site, secretary, "work-after-deadline-moved")
+
+
+def test_a_person_given_a_one_time_password_chooses_their_own_at_the_first_sign_in(site: Site) -> None:
+    secretary = "bt-lc-kim-tan-cb1"
+    admin = site.person(ADMIN, locale="vi-VN")
+    admin.goto("/admin/people/" + str(person_id(secretary)))
+    admin.get_by_role("button", name=t(admin, "Set the password"), exact=True).click()
+    one_time = admin.locator(".password").inner_text().strip()
+    assert re.fullmatch(r"\S{12}", one_time)
+
+    page = site.person(locale="vi-VN")
+    page.goto("/sign-in")
+    page.get_by_label(t(page, "Username")).fill(secretary)
+    page.get_by_label(t(page, "Password")).fill(one_time)
+    page.get_by_role("button", name=t(page, "Sign in")).click()
+    page.wait_for_url(re.compile(r"/account/password\?next=/work$"))
+    look(site, page, "first-sign-in-choose-password")
+    page.goto("/work")  # any page leads back to the form
+    page.wait_for_url(re.compile(r"/account/password\?next=/work$"))
+    page.get_by_label(t(page, "New password (at least %(count)s characters, not the one-time one)", count=8)).fill(
+        one_time
+    )
+    page.get_by_label(t(page, "The same password again")).fill(one_time)
+    page.get_by_role("button", name=t(page, "Set my password"), exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        t(page, "choose a password of your own, not the one-time one you were given")
+    )
+    look(site, page, "first-sign-in-refused")
+    page.get_by_label(t(page, "New password (at least %(count)s characters, not the one-time one)", count=8)).fill(
+        "mat-khau-cua-rieng-toi"
+    )
+    page.get_by_label(t(page, "The same password again")).fill("mat-khau-cua-rieng-toi")
+    page.get_by_role("button", name=t(page, "Set my password"), exact=True).click()
+    page.wait_for_url(re.compile(r"/work$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(t(page, "My work"))
+    look(site, page, "first-sign-in-done")
+
+    admin.goto("/admin/people/" + str(person_id(secretary)))
+    expect(admin.locator("table").last).to_contain_text(t(admin, "Chose their own password"))
+    look(site, admin, "admin-person-password-changes")

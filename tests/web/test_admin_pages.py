@@ -391,8 +391,9 @@ def test_an_administrator_sets_a_typed_password_and_the_old_one_and_its_sessions
         {"password": "mat-khau-moi-2025"},
     )
     assert status == 200
-    assert "The new password is set" in html
+    assert "The one-time password is set and the person's open sessions are ended" in unescape(html)
     assert 'class="password"' not in html  # typed by the administrator: nothing to show
+    assert web.site.accounts.is_one_time(SECRETARY)  # the person chooses their own at the next sign-in
     assert web.site.accounts.check_password(SECRETARY, "mat-khau-moi-2025") == person_id(SECRETARY)
     assert web.site.accounts.check_password(SECRETARY, password(SECRETARY)) is None
     assert secretary.get("/work").status_code == 303  # signed out
