@@ -9,13 +9,14 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from domain.ids import person_id
 from projections.models import audit as audit_model
 from projections.store import make_engine, sqlite_url
 from tests.web.world import CELL, SECRETARY, Web, csrf, text_of
-from web.accounts import ACCOUNTS, Accounts
+from web.accounts import ACCOUNTS, Accounts, PendingChange
+from web.server import accounts_url
 from web.tokens import Tokens
 
 ADMIN = "admin"
@@ -170,3 +171,33 @@ def test_a_one_time_password_rehashed_with_stronger_parameters_stays_one_time(tm
     with engine.connect() as conn:
         assert conn.execute(select(ACCOUNTS.c.password_hash)).scalar() != before  # rehashed
     assert stronger.is_one_time(SECRETARY)
+
+
+def _pending_sessions_end_with_the_persons_sessions(engine: Engine) -> None:
+    accounts = Accounts(engine, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    pid = person_id(SECRETARY)
+    accounts.set_password(SECRETARY, pid, ONE_TIME, one_time=True)
+    assert accounts.is_one_time(SECRETARY)
+    cookie, session = accounts.new_pending_session(SECRETARY, pid, "vi")
+    found = accounts.session(cookie)
+    assert found is not None
+    assert found.person_id is None  # not signed in: only the change-password form accepts it
+    assert accounts.pending_change(found) == PendingChange(SECRETARY, pid)
+    # An administrator giving another password ends every session of the person, the half-signed-in one too.
+    assert accounts.end_sessions_of(pid) == 1
+    assert accounts.session(cookie) is None
+    assert accounts.pending_change(session) is None
+    accounts.set_password(SECRETARY, pid, CHOSEN)
+    assert not accounts.is_one_time(SECRETARY)
+
+
+def test_one_time_passwords_and_pending_sessions_kept_on_sqlite(tmp_path: Path) -> None:
+    _pending_sessions_end_with_the_persons_sessions(make_engine(sqlite_url(tmp_path / "web.sqlite")))
+
+
+def test_one_time_passwords_and_pending_sessions_kept_on_postgresql(fresh_postgres_url: str, tmp_path: Path) -> None:
+    engine = make_engine(accounts_url(fresh_postgres_url, tmp_path))
+    try:
+        _pending_sessions_end_with_the_persons_sessions(engine)
+    finally:
+        engine.dispose()
