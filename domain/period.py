@@ -36,15 +36,7 @@ class EvaluationPeriod(Aggregate):
     ) -> EvaluationPeriod:
         if not 2000 <= year <= 2100:
             raise InvalidInput(N_("%(year)s is not a plausible evaluation year"), year=year)
-        unknown = sorted(set(deadlines) - set(STEPS))
-        if unknown:
-            raise InvalidInput(
-                N_("unknown deadline step(s) %(unknown)s; the steps are %(steps)s"),
-                unknown=str(unknown), steps=str(list(STEPS)),
-            )
-        ordered = [deadlines[s] for s in STEPS if s in deadlines]
-        if ordered != sorted(ordered):
-            raise InvalidInput(N_("deadlines must follow the order of the steps: self-assessment, review, decision"))
+        _check_deadlines(deadlines)
         return cls(
             year=year,
             rule_set_id=rule_set_id,
@@ -88,6 +80,34 @@ class EvaluationPeriod(Aggregate):
         if self.closed:
             raise PeriodClosed(N_("the %(year)s evaluation period is closed; its dossiers are locked"), year=self.year)
 
+    def change_deadlines(
+        self, *, deadlines: dict[str, date], reason: str, actor: Actor, timestamp: datetime
+    ) -> None:
+        """New dates for some steps of an open period; the steps not named keep theirs."""
+        self.check_open()
+        changed = {step: day for step, day in deadlines.items() if self.deadlines.get(step) != day}
+        _check_deadlines({**self.deadlines, **deadlines})
+        if not changed:
+            raise InvalidInput(N_("no deadline of the %(year)s period would change"), year=self.year)
+        if not reason.strip():
+            raise InvalidInput(N_("changing a period's deadlines needs a reason (its legal basis)"))
+        reason = clean_text(reason, N_("the reason for changing a period's deadlines"))
+        previous = {step: self.deadlines.get(step) for step in changed}
+        self._deadlines_changed(
+            deadlines=changed, previous=previous, reason=reason, actor=actor, timestamp=timestamp
+        )
+
+    @event("DeadlinesChanged")
+    def _deadlines_changed(
+        self,
+        deadlines: dict[str, date],
+        previous: dict[str, date | None],
+        reason: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        self.deadlines = {**self.deadlines, **deadlines}
+
     def close(self, *, reason: str, actor: Actor, timestamp: datetime) -> None:
         self.check_open()
         self._closed(reason=clean_text(reason, N_("the reason for closing a period")), actor=actor, timestamp=timestamp)
@@ -95,3 +115,15 @@ class EvaluationPeriod(Aggregate):
     @event("Closed")
     def _closed(self, reason: str, actor: Actor, timestamp: datetime) -> None:
         self.closed = True
+
+
+def _check_deadlines(deadlines: dict[str, date]) -> None:
+    unknown = sorted(set(deadlines) - set(STEPS))
+    if unknown:
+        raise InvalidInput(
+            N_("unknown deadline step(s) %(unknown)s; the steps are %(steps)s"),
+            unknown=str(unknown), steps=str(list(STEPS)),
+        )
+    ordered = [deadlines[s] for s in STEPS if s in deadlines]
+    if ordered != sorted(ordered):
+        raise InvalidInput(N_("deadlines must follow the order of the steps: self-assessment, review, decision"))

@@ -7,7 +7,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotAuthorized, NotFound
 from domain.ids import person_id
 from domain.messages import N_
 from domain.text import MAX_CODE_LENGTH, clean_text
@@ -180,3 +180,22 @@ class Person(Aggregate):
     def _delegation_ended(self, delegation_id: UUID, on: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         key = str(delegation_id)
         self.delegations[key] = replace(self.delegations[key], revoked_on=on)
+
+    # A password lives with the web's accounts, never in the log: these events say only that one was set, and by
+    # whom. They change no state here (the accounts know whose password is one-time), so snapshots stay as they were.
+
+    def give_one_time_password(self, *, actor: Actor, timestamp: datetime) -> None:
+        self._one_time_password_given(actor=actor, timestamp=timestamp)
+
+    @event("OneTimePasswordGiven")
+    def _one_time_password_given(self, actor: Actor, timestamp: datetime) -> None:
+        pass
+
+    def change_own_password(self, *, actor: Actor, timestamp: datetime) -> None:
+        if actor.person_id != self.id or actor.on_behalf_of is not None:
+            raise NotAuthorized(N_("only %(name)s may choose their own password"), name=self.full_name)
+        self._password_changed(actor=actor, timestamp=timestamp)
+
+    @event("PasswordChanged")
+    def _password_changed(self, actor: Actor, timestamp: datetime) -> None:
+        pass

@@ -131,15 +131,33 @@ class Unit(Aggregate):
                 code=self.code, day=effective_from, last=self.current.effective_from,
             )
 
-    def rename(self, *, name: str, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+    def rename(self, *, name: str, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         if not name.strip():
             raise InvalidInput(N_("a unit's name cannot be empty"))
         name = clean_text(name, N_("a unit's name"))
         self._check_effective(effective_from)
-        self._renamed(name=name, effective_from=effective_from, actor=actor, timestamp=timestamp)
+        if not reason.strip():
+            raise InvalidInput(N_("renaming a unit needs a reason (the decision that renames it)"))
+        reason = clean_text(reason, N_("the reason for renaming a unit"))
+        self._renamed(name=name, effective_from=effective_from, reason=reason, actor=actor, timestamp=timestamp)
 
-    @event("Renamed")
-    def _renamed(self, name: str, effective_from: date, actor: Actor, timestamp: datetime) -> None:
+    class Renamed(Aggregate.Event):
+        """Version 2 carries the reason. Version 1 (stored before it) had none: it reads as an empty reason, and its
+        stored bytes, which the hash chain covers, stay as they were."""
+
+        class_version = 2
+
+        name: str
+        effective_from: date
+        reason: str
+        actor: Actor
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = ""
+
+    @event(Renamed)
+    def _renamed(self, name: str, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:
         self._append(effective_from, name=name)
 
     def move(self, *, parent_id: UUID, effective_from: date, reason: str, actor: Actor, timestamp: datetime) -> None:

@@ -52,6 +52,23 @@ SESSIONS = Table(
     Column("created_at", Float, nullable=False),
     Column("seen_at", Float, nullable=False),
 )
+# The accounts whose password an administrator gave (typed or made): their holder must choose their own at the next
+# sign-in. A table of its own, not a column: the accounts table of an existing installation stays as it is.
+ONE_TIME = Table(
+    "web_one_time_passwords",
+    _meta,
+    Column("username", String(200), primary_key=True),
+    Column("set_at", Float, nullable=False),
+)
+# Sessions signed in with a one-time password: they open the change-password form and nothing else. The session
+# itself stays without a person, so every other page treats it as not signed in.
+PENDING = Table(
+    "web_password_change_sessions",
+    _meta,
+    Column("key", String(64), primary_key=True),
+    Column("username", String(200), nullable=False),
+    Column("person_id", String(36), nullable=False),
+)
 FAILURES = Table(
     "web_sign_in_failures",
     _meta,
@@ -64,6 +81,8 @@ FAILURES = Table(
 
 _SESSION_BY_KEY = select(SESSIONS).where(SESSIONS.c.key == bindparam("key"))
 
+# The shortest password anyone may set (a generated one is longer).
+MIN_PASSWORD = 8
 # A session unused this long is over; a signed-in person signs in again.
 IDLE_SECONDS = 8 * 3600
 # Failed sign-ins: from the SLOW_AFTER-th on, each answer waits longer; at LOCK_AFTER the key is refused for
@@ -80,6 +99,14 @@ class Session:
     person_id: UUID | None
     csrf_token: str
     locale: str | None
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A session signed in with a one-time password: whose, until they choose their own."""
+
+    username: str
+    person_id: UUID
 
 
 @dataclass(frozen=True)
@@ -116,14 +143,23 @@ class Accounts:
 
     # --- passwords ----------------------------------------------------------------------------------------------
 
-    def set_password(self, username: str, person_id: UUID, password: str) -> None:
-        if len(password) < 8:
-            raise ValueError("a password needs at least 8 characters")
-        row = {"person_id": str(person_id), "password_hash": self.hasher.hash(password), "updated_at": time.time()}
+    def set_password(self, username: str, person_id: UUID, password: str, *, one_time: bool = False) -> None:
+        """Set a password; `one_time` when an administrator gives it, whose holder must then choose their own."""
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+        now = time.time()
+        row = {"person_id": str(person_id), "password_hash": self.hasher.hash(password), "updated_at": now}
         with self.engine.begin() as conn:
             done = conn.execute(update(ACCOUNTS).where(ACCOUNTS.c.username == username).values(**row)).rowcount
             if not done:
                 conn.execute(insert(ACCOUNTS).values(username=username, **row))
+            conn.execute(delete(ONE_TIME).where(ONE_TIME.c.username == username))
+            if one_time:
+                conn.execute(insert(ONE_TIME).values(username=username, set_at=now))
+
+    def is_one_time(self, username: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(ONE_TIME.c.username).where(ONE_TIME.c.username == username)).first() is not None
 
     def has_account(self, username: str) -> bool:
         with self.engine.connect() as conn:
@@ -141,7 +177,8 @@ class Accounts:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if self.hasher.check_needs_rehash(row.password_hash):
-            self.set_password(username, UUID(row.person_id), password)
+            # Stronger hashing of the same password: a one-time password stays one-time.
+            self.set_password(username, UUID(row.person_id), password, one_time=self.is_one_time(username))
         return UUID(row.person_id)
 
     # --- sessions -----------------------------------------------------------------------------------------------
@@ -183,6 +220,20 @@ class Accounts:
                 conn.execute(update(SESSIONS).where(SESSIONS.c.key == key).values(seen_at=now))
         return Session(key, UUID(row.person_id) if row.person_id else None, row.csrf_token, row.locale)
 
+    def new_pending_session(
+        self, username: str, person_id: UUID, locale: str | None = None
+    ) -> tuple[str, Session]:
+        """A session for someone who signed in with a one-time password: it opens the change-password form only."""
+        cookie, session = self.new_session(None, locale)
+        with self.engine.begin() as conn:
+            conn.execute(insert(PENDING).values(key=session.key, username=username, person_id=str(person_id)))
+        return cookie, session
+
+    def pending_change(self, session: Session) -> PendingChange | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(PENDING).where(PENDING.c.key == session.key)).first()
+        return None if row is None else PendingChange(row.username, UUID(row.person_id))
+
     def set_locale(self, session: Session, locale: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(SESSIONS).where(SESSIONS.c.key == session.key).values(locale=locale))
@@ -190,10 +241,14 @@ class Accounts:
     def end_session(self, session: Session) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(SESSIONS).where(SESSIONS.c.key == session.key))
+            conn.execute(delete(PENDING).where(PENDING.c.key == session.key))
 
     def end_sessions_of(self, person_id: UUID) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(delete(SESSIONS).where(SESSIONS.c.person_id == str(person_id))).rowcount
+            pending = select(PENDING.c.key).where(PENDING.c.person_id == str(person_id))
+            ended = conn.execute(delete(SESSIONS).where(SESSIONS.c.key.in_(pending))).rowcount
+            conn.execute(delete(PENDING).where(PENDING.c.person_id == str(person_id)))
+            return ended + conn.execute(delete(SESSIONS).where(SESSIONS.c.person_id == str(person_id))).rowcount
 
     # --- the brake on failed sign-ins ---------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from projections.models import access as access_model
 from projections.models import audit as audit_model
 from projections.models import units as units_model
 from web import i18n, labels, workflow_page
+from web.accounts import MIN_PASSWORD
 from web.app import Site, Visit
 from web.forms import title
 from web.labels import N_
@@ -40,7 +41,6 @@ from workflow.engine import Receipt
 
 # A generated initial password: 12 characters from 72 bits of randomness.
 _PASSWORD_BYTES = 9
-MIN_PASSWORD = 8
 # At most this many people are listed at once; the search finds the others.
 PEOPLE_SHOWN = 200
 
@@ -54,6 +54,7 @@ DONE = {
     "delegate": N_("The delegation is recorded."),
     "end_delegation": N_("The delegation is ended."),
     "open_period": N_("The evaluation period is open."),
+    "change_deadlines": N_("The new deadlines are recorded; the waiting dossiers follow them."),
     "close_period": N_("The evaluation period is closed."),
 }
 # The administration's events, as the recent changes of a unit or a person name them.
@@ -69,6 +70,8 @@ CHANGES = {
     "Person.RoleRevoked": N_("Revoked a role"),
     "Person.Delegated": N_("Delegated a role"),
     "Person.DelegationEnded": N_("Ended a delegation"),
+    "Person.OneTimePasswordGiven": N_("Gave a one-time password"),
+    "Person.PasswordChanged": N_("Chose their own password"),
 }
 STEP_NAMES = {
     "self_assessment": N_("Self-assessment"),
@@ -259,6 +262,17 @@ def register(app: FastAPI, site: Site) -> None:
         actions = [a for a in CHANGES if a.startswith("Person.")]
         return audit_model.latest_changes(store, actions, subject_person_id=pid)
 
+    def given(scope: AdminScope, pid: UUID) -> Receipt[None]:
+        """The event of a one-time password, by the first administrator role of theirs that manages this person."""
+        refusal: NotAuthorized | None = None
+        for actor in scope.actors:
+            try:
+                return engine.give_one_time_password(actor, pid)
+            except NotAuthorized as refused:
+                refusal = refusal or refused
+        assert refusal is not None  # an AdminScope holds at least one role
+        raise refusal
+
     def check_manages(scope: AdminScope, pid: UUID) -> Person:
         """Deny by default: the engine says whether any administrator role of theirs manages this person."""
         refusal: NotAuthorized | None = None
@@ -363,7 +377,9 @@ def register(app: FastAPI, site: Site) -> None:
             actor = admin_scope(site, visit).actor_for(unit.id)
             effective = _date(form, "effective_from", "the date the change takes effect")
             if change == "rename":
-                return engine.rename_unit(actor, unit.id, name=_text(form, "name"), effective_from=effective)
+                return engine.rename_unit(
+                    actor, unit.id, name=_text(form, "name"), effective_from=effective, reason=_text(form, "reason")
+                )
             if change == "move":
                 parent = unit_in_form(_text(form, "parent"), "the new committee above it")
                 return engine.move_unit(
@@ -410,16 +426,17 @@ def register(app: FastAPI, site: Site) -> None:
         typed = Typed("register_person", values)
         made: dict[str, Any] = {}
 
-        def run() -> Receipt[UUID]:
+        def run() -> Receipt[Any]:
             scope = admin_scope(site, visit)
             password, generated = _new_password(form)
             receipt = engine.register_person(
                 scope.actors[0], username=_text(form, "username"), full_name=_text(form, "full_name")
             )
             person = engine.person(receipt.value)
-            site.accounts.set_password(person.username, person.id, password)
+            site.accounts.set_password(person.username, person.id, password, one_time=True)
             made.update(password=password if generated else None, person=person.id)
-            return receipt
+            # The last event of the two: the page waits for the read models to have seen both.
+            return engine.give_one_time_password(scope.actors[0], person.id)
 
         try:
             receipt = await run_in_threadpool(run)
@@ -562,11 +579,13 @@ def register(app: FastAPI, site: Site) -> None:
             context = person_context(visit, pid)  # refuses whoever may not manage this person
             password, generated = _new_password(form)
             person: Person = context["subject"]
-            site.accounts.set_password(person.username, person.id, password)
+            site.accounts.set_password(person.username, person.id, password, one_time=True)
             site.accounts.end_sessions_of(person.id)
+            given(admin_scope(site, visit), person.id)
             context.update(
                 new_password=password if generated else None, has_account=True,
-                done=N_("The new password is set; the person's open sessions are ended."),
+                done=N_("The one-time password is set and the person's open sessions are ended; at their next "
+                        "sign-in they choose their own."),
             )
             return "admin_person.html", context
 
@@ -620,6 +639,26 @@ def register(app: FastAPI, site: Site) -> None:
 
         return await command(
             request, run, Typed("open_period", _values(form)), lambda _: "/admin/periods?done=open_period",
+            lambda: ("admin_periods.html", periods_context(visit)),
+        )
+
+    @app.post("/admin/periods/{year}/deadlines")
+    async def change_deadlines(request: Request, year: str) -> Response:
+        """Change step deadlines of an open period, with a reason; the dossiers waiting for those steps follow."""
+        visit = _signed_in(request)
+        if not (year.isascii() and year.isdigit() and len(year) == 4):
+            raise NotFound(f"no evaluation period '{year[:20]}'")
+        form = await _posted(request)
+
+        def run() -> Receipt[None]:
+            # An empty field keeps that step's deadline: a deadline once set is moved, never taken away.
+            deadlines = {s: d for s in STEPS if (d := _optional_date(form, f"deadline.{s}")) is not None}
+            return engine.change_deadlines(
+                admin_scope(site, visit).actor_for(None), int(year), deadlines=deadlines, reason=_text(form, "reason")
+            )
+
+        return await command(
+            request, run, Typed(f"deadlines:{year}", _values(form)), lambda _: "/admin/periods?done=change_deadlines",
             lambda: ("admin_periods.html", periods_context(visit)),
         )
 

@@ -38,7 +38,7 @@ from domain.values import Answer, Classification, Role
 from projections.models import access as access_model
 from projections.readside import ReadSide
 from web import i18n, labels, sentences
-from web.accounts import Accounts, Session
+from web.accounts import Accounts, PendingChange, Session
 from web.chain import ChainWatch, SharedVerdict
 from workflow.clock import local_date
 from workflow.engine import Engine
@@ -71,6 +71,8 @@ class Visit:
     person: Person | None = None
     authorities: list[access_model.Authority] = field(default_factory=list)
     new_cookie: str | None = None
+    # Signed in with a one-time password: only the change-password form is open to them.
+    pending: PendingChange | None = None
 
     def gettext(self, message: str) -> str:
         return str(self.translations.gettext(message))
@@ -270,10 +272,11 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
         return JSONResponse({"ok": True})
 
     # The routes need the app's helpers above; imported here to keep one module per concern.
-    from web import admin, api, oversight, reports, routes
+    from web import admin, api, oversight, password, reports, routes
 
     routes.register(app, site)
     admin.register(app, site)  # the administration pages, and the workflow page (web/workflow_page.py)
+    password.register(app, site)  # choosing one's own password after a one-time one
     api.register(app, site)
     reports.register(app, site)
     oversight.register(app, site)  # the units tree, the dashboard and the audit pages
@@ -340,7 +343,10 @@ def _visit(site: Site, request: Request) -> Visit:
     locale = session.locale or i18n.negotiate(request.headers.get("accept-language"))
     today = site.today()
     visit = Visit(session, locale, i18n.translations(locale), i18n.formats(locale), today, new_cookie=new_cookie)
-    if session.person_id is not None:
+    if session.person_id is None:
+        if new_cookie is None:
+            visit.pending = accounts.pending_change(session)
+    else:
         person = site.engine.person(session.person_id)
         authorities = access_model.authorities(site.side.store, person.id, today)
         if not authorities and not person.grants_on(today):

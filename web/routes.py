@@ -48,6 +48,10 @@ class SignInNeeded(Exception):
     pass
 
 
+class PasswordChangeNeeded(Exception):
+    """Signed in with a one-time password: every page sends them to choose their own first."""
+
+
 class Refused(Exception):
     """A request refused before any engine command: answered with an error page and this status."""
 
@@ -64,6 +68,8 @@ def _visit(request: Request) -> Visit:
 def _signed_in(request: Request) -> Visit:
     visit = _visit(request)
     if visit.person is None:
+        if visit.pending is not None:
+            raise PasswordChangeNeeded()
         raise SignInNeeded()
     return visit
 
@@ -191,6 +197,15 @@ def register(app: FastAPI, site: Site) -> None:
             )
         return RedirectResponse(target, status_code=303)
 
+    @app.exception_handler(PasswordChangeNeeded)
+    async def _change_password(request: Request, _: PasswordChangeNeeded) -> Response:
+        target = "/account/password?next=" + quote(
+            request.url.path + ("?" + request.url.query if request.url.query else "")
+        )
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> Response:
         return site.render(
@@ -209,6 +224,8 @@ def register(app: FastAPI, site: Site) -> None:
     @app.get("/")
     def home(request: Request) -> Response:
         visit = _visit(request)
+        if visit.pending is not None:
+            return RedirectResponse("/account/password", status_code=303)
         return RedirectResponse("/work" if visit.person else "/sign-in", status_code=303)
 
     @app.get("/sign-in")
@@ -245,7 +262,13 @@ def register(app: FastAPI, site: Site) -> None:
         await run_in_threadpool(site.accounts.succeeded, keys[0])
         # A new session id at sign-in: an id planted before it is worth nothing after.
         await run_in_threadpool(site.accounts.end_session, visit.session)
-        cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, visit.session.locale)
+        if await run_in_threadpool(site.accounts.is_one_time, username):
+            cookie, _ = await run_in_threadpool(
+                site.accounts.new_pending_session, username, person_id, visit.session.locale
+            )
+            target = "/account/password?next=" + quote(target)
+        else:
+            cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, visit.session.locale)
         response = RedirectResponse(target, status_code=303)
         visit.new_cookie = cookie
         return response

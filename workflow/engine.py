@@ -401,11 +401,13 @@ class Engine(Application[UUID]):
             parent.attach_child(child_id=unit.id, effective_from=established_on, actor=actor, timestamp=moment)
         return Receipt(self._save(unit, parent), unit.id)
 
-    def rename_unit(self, actor: Actor, uid: UUID, *, name: str, effective_from: date) -> Receipt[None]:
+    def rename_unit(
+        self, actor: Actor, uid: UUID, *, name: str, effective_from: date, reason: str
+    ) -> Receipt[None]:
         moment, today = self._now()
         unit = self.unit(uid)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
-        unit.rename(name=name, effective_from=effective_from, actor=actor, timestamp=moment)
+        unit.rename(name=name, effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
         return Receipt(self._save(unit), None)
 
     def move_unit(
@@ -573,6 +575,25 @@ class Engine(Application[UUID]):
             N_("%(person)s holds no role over the units your administrator role covers"), person=person.full_name
         )
 
+    def give_one_time_password(self, actor: Actor, pid: UUID) -> Receipt[None]:
+        """Record that an administrator who manages this person's sign-in gave them a one-time password."""
+        moment, _ = self._now()
+        person = self.check_person_admin(actor, pid)
+        person.give_one_time_password(actor=actor, timestamp=moment)
+        return Receipt(self._save(person), None)
+
+    def change_own_password(self, actor: Actor, pid: UUID) -> Receipt[None]:
+        """Record that a person chose their own password, acting under a role they hold today."""
+        moment, today = self._now()
+        person = self.person(pid)
+        # Anyone else is refused by the person itself, below, saying whose password it is.
+        if actor.person_id == pid and person.holds(actor.role, actor.unit_id, today) is None:
+            raise NotAuthorized(
+                N_("%(name)s holds no %(role)s role over that unit today"), name=person.full_name, role=actor.role
+            )
+        person.change_own_password(actor=actor, timestamp=moment)
+        return Receipt(self._save(person), None)
+
     # --- periods -------------------------------------------------------------------------------
 
     def open_period(
@@ -600,6 +621,16 @@ class Engine(Application[UUID]):
             recognition_models=models, deadlines=dict(deadlines), actor=actor, timestamp=moment,
         )
         return Receipt(self._save(period), period.id)
+
+    def change_deadlines(
+        self, actor: Actor, year: int, *, deadlines: Mapping[str, date], reason: str
+    ) -> Receipt[None]:
+        """New step deadlines for an open period, on a legal basis; its dossiers' deadlines follow."""
+        moment, today = self._now()
+        authorize_admin(actor, None, today, self._person_view, self._unit_view)
+        period = self.period(year)
+        period.change_deadlines(deadlines=dict(deadlines), reason=reason, actor=actor, timestamp=moment)
+        return Receipt(self._save(period), None)
 
     def close_period(self, actor: Actor, year: int, *, reason: str) -> Receipt[None]:
         moment, today = self._now()

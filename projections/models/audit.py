@@ -75,7 +75,10 @@ LABELS = {
     "Person.RoleRevoked": "revoked a role",
     "Person.Delegated": "delegated a role",
     "Person.DelegationEnded": "ended a delegation",
+    "Person.OneTimePasswordGiven": "gave a one-time password (the password itself is never recorded)",
+    "Person.PasswordChanged": "chose their own password (the password itself is never recorded)",
     "EvaluationPeriod.Opened": "opened an evaluation period",
+    "EvaluationPeriod.DeadlinesChanged": "changed the step deadlines of an evaluation period",
     "EvaluationPeriod.Closed": "closed an evaluation period",
     "Dossier.Opened": "opened a dossier",
     "Dossier.AnswersRecorded": "recorded answers",
@@ -521,6 +524,12 @@ class AuditProjection(Projection):
                 "rule_set_id": event.rule_set_id, "rule_set_version": event.rule_set_version,
                 "rule_set_sha256": event.rule_set_sha256, "recognition_models": event.recognition_models,
                 "deadlines": event.deadlines,
+            }
+        if isinstance(event, Period.DeadlinesChanged):
+            return {
+                "deadlines": {
+                    step: {"before": event.previous.get(step), "after": day} for step, day in event.deadlines.items()
+                }
             }
         return None
 

@@ -48,6 +48,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    update,
 )
 
 from domain.dossier import Dossier
@@ -95,7 +96,7 @@ STATE_EVENTS: dict[type, str] = {
 SUBMITTING = (_D.Submitted, _D.Resubmitted)
 DECIDING = (_D.Approved, _D.MarkedNotRated)
 # The events `apply` does not hand to `_changed`.
-_NOT_CHANGES = (_U.Registered, _U.Moved, _P.Opened, _P.Closed, _D.Opened)
+_NOT_CHANGES = (_U.Registered, _U.Moved, _P.Opened, _P.DeadlinesChanged, _P.Closed, _D.Opened)
 
 
 def micros(moment: datetime) -> int:
@@ -133,6 +134,7 @@ class DossiersProjection(Projection):
         _D.RecognitionSuspended,
         *STATE_EVENTS,
         _P.Opened,
+        _P.DeadlinesChanged,
         _P.Closed,
         _U.Registered,
         _U.Moved,
@@ -342,6 +344,8 @@ class DossiersProjection(Projection):
                     "closed_at_us": None,
                 }
             )
+        elif isinstance(event, _P.DeadlinesChanged):
+            self._deadlines_changed(page, logged)
         elif isinstance(event, _P.Closed):
             closed = micros(logged.timestamp)
             page.rows("dossier_periods").update(_period_year(logged.originator_id), closed_at_us=closed)
@@ -460,6 +464,26 @@ class DossiersProjection(Projection):
             row = rows.get(did)
             if row is not None:
                 rows.update(did, levels=_write_scope(page, row))
+
+    @staticmethod
+    def _deadlines_changed(page: Page, logged: LoggedEvent) -> None:
+        """New deadlines for a period: its row, then every dossier of that year waiting for a changed step, set-wise
+        (a national season has some 52,000 dossiers a year, each with a handful of scope rows)."""
+        year = _period_year(logged.originator_id)
+        changed: dict[str, date] = dict(logged.event.deadlines)
+        page.rows("dossier_periods").update(year, **changed)
+        page.flush()
+        dossiers, scope = page.tables["dossiers"], page.tables["dossier_scope"]
+        for step, day in changed.items():
+            states = [state.value for state, waits_for in STEP_OF_STATE.items() if waits_for == step]
+            page.conn.execute(
+                update(dossiers).where(dossiers.c.year == year, dossiers.c.waiting_step == step).values(deadline=day)
+            )
+            page.conn.execute(
+                update(scope).where(scope.c.year == year, scope.c.state.in_(states)).values(deadline=day)
+            )
+        page.rows("dossiers").forget()
+        page.rows("dossier_scope").forget()
 
     @staticmethod
     def _waiting(page: Page, year: int, state: DossierState) -> dict[str, Any]:

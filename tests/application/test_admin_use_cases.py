@@ -90,3 +90,41 @@ def test_an_administrator_manages_the_sign_in_of_people_holding_roles_in_their_u
     assert engine.check_person_admin(world.admin, person_id("sec-treasury")).username == "sec-treasury"
     with pytest.raises(NotAuthorized, match="administrator role"):
         engine.check_person_admin(world.auditor, newcomer)
+
+
+def test_a_unit_is_renamed_with_a_reason_and_an_empty_reason_is_refused_with_nothing_changed(world: World) -> None:
+    engine, uid = world.engine, world.units["treasury"]
+    before = engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="renaming a unit needs a reason"):
+        engine.rename_unit(world.admin, uid, name="Chi bộ Kho bạc mới", effective_from=date(2024, 6, 1), reason=" ")
+    assert engine.unit(uid).name == "Chi bộ Kho bạc Nhà nước"
+    assert engine.recorder.max_notification_id() == before
+    engine.rename_unit(
+        world.admin, uid, name="Chi bộ Kho bạc mới", effective_from=date(2024, 6, 1), reason="Quyết định 9-QĐ/HU"
+    )
+    renamed = list(engine.history(uid))[-1]
+    assert type(renamed).__name__ == "Renamed"
+    assert (renamed.name, renamed.reason) == ("Chi bộ Kho bạc mới", "Quyết định 9-QĐ/HU")
+
+
+def test_a_one_time_password_is_recorded_by_an_administrator_and_a_changed_one_by_its_holder_only(
+    world: World,
+) -> None:
+    engine = world.engine
+    pid = person_id("sec-cell-a")
+    before = engine.recorder.max_notification_id()
+    with pytest.raises(NotAuthorized):
+        engine.give_one_time_password(world.auditor, pid)
+    with pytest.raises(NotAuthorized, match="only Bí thư cell-a may choose their own password"):
+        engine.change_own_password(world.secretary("cell-b"), pid)
+    with pytest.raises(NotAuthorized, match="holds no reviewer role"):
+        engine.change_own_password(world.actor("sec-cell-a", Role.REVIEWER, "committee"), pid)
+    assert engine.recorder.max_notification_id() == before
+    engine.give_one_time_password(world.admin, pid)
+    engine.change_own_password(world.secretary("cell-a"), pid)
+    given, changed = list(engine.history(pid))[-2:]
+    assert (type(given).__name__, given.actor.person_id) == ("OneTimePasswordGiven", world.admin.person_id)
+    assert (type(changed).__name__, changed.actor.person_id) == ("PasswordChanged", pid)
+    # Who, when, as what: nothing of the password itself.
+    for event in (given, changed):
+        assert set(vars(event)) == {"originator_id", "originator_version", "timestamp", "actor"}

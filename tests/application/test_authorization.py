@@ -162,10 +162,12 @@ def test_only_an_administrator_over_the_unit_manages_it(world: World) -> None:
     )
     actor = world.actor("local-admin", Role.ADMINISTRATOR, "committee")
     world.engine.rename_unit(
-        actor, world.units["cell-a"], name="Chi bộ Tổ dân phố số 1", effective_from=date(2024, 6, 1)
+        actor, world.units["cell-a"], name="Chi bộ Tổ dân phố số 1", effective_from=date(2024, 6, 1), reason="QĐ 4"
     )
     with pytest.raises(NotAuthorized, match="outside"):
-        world.engine.rename_unit(actor, world.units["treasury"], name="X", effective_from=date(2024, 6, 1))
+        world.engine.rename_unit(
+            actor, world.units["treasury"], name="X", effective_from=date(2024, 6, 1), reason="QĐ 5"
+        )
     with pytest.raises(NotAuthorized, match="top-level"):
         world.engine.close_period(actor, 2024, reason="x")
 
@@ -194,7 +196,8 @@ def test_the_hierarchy_as_of_a_date_shows_units_where_and_as_they_were(world: Wo
         reason="Sắp xếp tổ chức bộ máy",
     )
     world.engine.rename_unit(
-        world.admin, world.units["committee"], name="Đảng bộ phường Lào Cai", effective_from=date(2025, 7, 1)
+        world.admin, world.units["committee"], name="Đảng bộ phường Lào Cai", effective_from=date(2025, 7, 1),
+        reason="Sắp xếp tổ chức bộ máy",
     )
     world.engine.dissolve_unit(world.admin, world.units["treasury"], effective_from=date(2025, 7, 1), reason="Hợp nhất")
 

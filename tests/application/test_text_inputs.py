@@ -37,7 +37,7 @@ TextCommand = Callable[[World], Act]
 
 def _rename(world: World) -> Act:
     return lambda text: world.engine.rename_unit(
-        world.admin, world.units["treasury"], name=text, effective_from=date(2024, 6, 1)
+        world.admin, world.units["treasury"], name=text, effective_from=date(2024, 6, 1), reason="QĐ 6"
     )
 
 

@@ -161,3 +161,74 @@ def test_an_administrator_delegates_a_role_from_its_row_and_ends_the_delegation_
         t(page, "ended from %(day)s", day=Formats("vi").date(date(2025, 12, 1)))
     )
     look(site, page, "admin-delegation-ended")
+
+
+def test_an_administrator_moves_a_deadline_and_renames_a_unit_each_with_a_reason(site: Site) -> None:
+    page = site.person(ADMIN, locale="vi-VN")
+    page.goto("/admin/periods")
+    page.locator("summary", has_text=t(page, "Change the %(year)s deadlines", year="2025")).click()
+    page.locator("#deadline-2025-self_assessment").fill("2025-11-28")
+    page.get_by_label(t(page, "Reason (legal basis)")).fill("Công văn số 45-CV/TU rút ngắn hạn tự đánh giá")
+    look(site, page, "admin-deadlines-open")
+    page.get_by_role("button", name=t(page, "Record the new deadlines"), exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(
+        t(page, "The new deadlines are recorded; the waiting dossiers follow them.")
+    )
+    expect(page.locator("table.periods")).to_contain_text(Formats("vi").date(date(2025, 11, 28)))
+    look(site, page, "admin-deadlines-changed")
+
+    page.goto(f"/admin/units/{CELL}")
+    page.get_by_label(t(page, "New name")).fill("Chi bộ Tổ dân phố số 9 mới")
+    page.locator("#rename-from").fill("2026-01-01")
+    page.get_by_label(t(page, "Reason (the decision that renames it)")).fill("Quyết định số 21-QĐ/ĐU đổi tên")
+    page.get_by_role("button", name=t(page, "Rename the unit"), exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(t(page, "The new name is recorded."))
+    expect(page.locator("table").last).to_contain_text("Quyết định số 21-QĐ/ĐU đổi tên")
+    look(site, page, "admin-unit-renamed-with-reason")
+
+    # The cell's secretary sees the earlier deadline passed in My work.
+    secretary = site.person("bt-lc-kim-tan-cb1", locale="vi-VN")
+    secretary.goto("/work")
+    expect(secretary.locator("main")).to_contain_text(Formats("vi").date(date(2025, 11, 28)))
+    expect(secretary.locator("strong.overdue").first).to_be_visible()
+    look(site, secretary, "work-after-deadline-moved")
+
+
+def test_a_person_given_a_one_time_password_chooses_their_own_at_the_first_sign_in(site: Site) -> None:
+    secretary = "bt-lc-kim-tan-cb1"
+    admin = site.person(ADMIN, locale="vi-VN")
+    admin.goto("/admin/people/" + str(person_id(secretary)))
+    admin.get_by_role("button", name=t(admin, "Set the password"), exact=True).click()
+    one_time = admin.locator(".password").inner_text().strip()
+    assert re.fullmatch(r"\S{12}", one_time)
+
+    page = site.person(locale="vi-VN")
+    page.goto("/sign-in")
+    page.get_by_label(t(page, "Username")).fill(secretary)
+    page.get_by_label(t(page, "Password")).fill(one_time)
+    page.get_by_role("button", name=t(page, "Sign in")).click()
+    page.wait_for_url(re.compile(r"/account/password\?next=/work$"))
+    look(site, page, "first-sign-in-choose-password")
+    page.goto("/work")  # any page leads back to the form
+    page.wait_for_url(re.compile(r"/account/password\?next=/work$"))
+    page.get_by_label(t(page, "New password (at least %(count)s characters, not the one-time one)", count=8)).fill(
+        one_time
+    )
+    page.get_by_label(t(page, "The same password again")).fill(one_time)
+    page.get_by_role("button", name=t(page, "Set my password"), exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        t(page, "choose a password of your own, not the one-time one you were given")
+    )
+    look(site, page, "first-sign-in-refused")
+    page.get_by_label(t(page, "New password (at least %(count)s characters, not the one-time one)", count=8)).fill(
+        "mat-khau-cua-rieng-toi"
+    )
+    page.get_by_label(t(page, "The same password again")).fill("mat-khau-cua-rieng-toi")
+    page.get_by_role("button", name=t(page, "Set my password"), exact=True).click()
+    page.wait_for_url(re.compile(r"/work$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(t(page, "My work"))
+    look(site, page, "first-sign-in-done")
+
+    admin.goto("/admin/people/" + str(person_id(secretary)))
+    expect(admin.locator("table").last).to_contain_text(t(admin, "Chose their own password"))
+    look(site, admin, "admin-person-password-changes")

@@ -128,7 +128,7 @@ ENGINE_TEXT_INPUTS = {
     "unit code": lambda world, text: world.engine.unit_by_code(text),
     "username": lambda world, text: world.engine.person_by_username(text),
     "unit name": lambda world, text: world.engine.rename_unit(
-        world.admin, world.units["treasury"], name=text, effective_from=date(2024, 6, 1)
+        world.admin, world.units["treasury"], name=text, effective_from=date(2024, 6, 1), reason="QĐ 7"
     ),
     "person": lambda world, text: world.engine.register_person(world.admin, username=text, full_name=text),
     "comment": lambda world, text: world.engine.record_answers(

@@ -1,8 +1,9 @@
 """A season played through the engine for the read models' tests, and the engine-side truths they must agree with.
 
 Beside `build_world`'s units and people it renames, registers, moves (a subtree) and dissolves units, revokes a
-grant and grants a successor, delegates an approver's grant, returns and resubmits a dossier, has a person who holds
-two roles submit what they could otherwise review, closes the period and re-classifies a decided dossier.
+grant and grants a successor, delegates an approver's grant, returns and resubmits a dossier, extends the period's
+review and decision deadlines, has a person who holds two roles submit what they could otherwise review, closes the
+period and re-classifies a decided dossier.
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ def play_season(world: World, after_step: Callable[[Season], None] = lambda seas
         after_step(season)
 
     # The hierarchy changes: a rename, a unit that comes and goes, a committee moved with its cell.
-    engine.rename_unit(admin, units["cell-b"], name="Chi bộ Tổ dân phố 2 (sáp nhập)", effective_from=date(2024, 7, 1))
+    engine.rename_unit(
+        admin, units["cell-b"], name="Chi bộ Tổ dân phố 2 (sáp nhập)", effective_from=date(2024, 7, 1),
+        reason="Quyết định 3-QĐ/ĐU",
+    )
     for code, name, kind, parent, established in (
         ("cell-c", "Chi bộ Thôn Pạc Bo", UnitKind.PARTY_CELL, "committee", date(2012, 3, 1)),
         ("old-cell", "Chi bộ Đội 3", UnitKind.PARTY_CELL, "committee", date(2015, 5, 1)),
@@ -182,6 +186,14 @@ def play_season(world: World, after_step: Callable[[Season], None] = lambda seas
     engine.endorse(world.actor("committee-reviewer-2", Role.REVIEWER, "committee"), season.dossiers["cell-a"])
     deputy = world.actor("deputy", Role.APPROVER, "district", on_behalf_of="district-approver")
     engine.approve(deputy, season.dossiers["treasury"])
+    step()
+
+    # The province gives the review and the decision more time: the waiting dossiers' deadlines follow.
+    at(world, date(2024, 12, 10))
+    engine.change_deadlines(
+        admin, 2024, deadlines={"review": date(2024, 12, 28), "decision": date(2025, 1, 20)},
+        reason="Công văn 12-CV/TU gia hạn",
+    )
     step()
 
     at(world, date(2024, 12, 20))

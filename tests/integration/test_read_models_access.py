@@ -18,6 +18,7 @@ from projections.models.access import (
     queues,
     who_could_act,
 )
+from projections.models.dossiers import STEP_OF_STATE
 from projections.store import ReadModelStore, make_engine
 from tests.application.conftest import World, build_world
 from tests.application.helpers import draft
@@ -87,6 +88,9 @@ def check_queues_match_available_actions(world: World, season: Season, store: Re
             for item in queue.items:
                 offered = {a.trigger for a in world.engine.available_actions(actor, item.dossier_id)}
                 assert set(item.triggers) <= offered
+                # The deadline shown is the period's for the step the dossier waits for, as it stands now.
+                step = STEP_OF_STATE.get(world.engine.dossier(item.dossier_id).state)
+                assert item.deadline == (world.engine.period(item.year).deadlines.get(step) if step else None)
             compared += len(season.dossiers)
     workflow_roles = {Role.SECRETARY, Role.REVIEWER, Role.APPROVER}
     assert seen == {
@@ -114,7 +118,7 @@ def test_queues_match_the_engine_after_every_step_of_the_season() -> None:
         checked.append(check_queues_match_available_actions(world, season, store))
 
     play_season(world, after_step)
-    assert len(checked) == 12
+    assert len(checked) == 13
 
 
 def test_nobody_reviews_what_they_submitted() -> None:

@@ -175,6 +175,24 @@ def test_overdue_is_the_periods_deadline_for_the_step_each_dossier_waits_for(pla
     assert {r.dossier_id for r in list_dossiers(store, overdue_on=day).rows} == expected
 
 
+def _deadlines_agree(world: World, season: Season, store: ReadModelStore) -> None:
+    period = world.engine.period(2024)
+    for did in season.dossiers.values():
+        row = dossier_row(store, did)
+        assert row is not None
+        step = STEP_OF_STATE.get(world.engine.dossier(did).state)
+        assert (row.waiting_step, row.deadline) == (step, period.deadlines.get(step) if step else None)
+
+
+def test_each_dossiers_deadline_is_its_periods_deadline_now_after_the_period_moved_it(played: Played) -> None:
+    world, season, store = played
+    assert world.engine.period(2024).deadlines["review"] == date(2024, 12, 28)  # moved from 25 December
+    _deadlines_agree(world, season, store)
+    waiting_review = [r for r in list_dossiers(store, year=2024).rows if r.waiting_step == "review"]
+    assert waiting_review
+    assert {r.deadline for r in waiting_review} == {date(2024, 12, 28)}
+
+
 def test_a_state_filter_keeps_only_those_states(played: Played) -> None:
     world, season, store = played
     wanted = {DossierState.SUBMITTED, DossierState.WITHDRAWN}
@@ -215,6 +233,15 @@ def test_the_dossiers_read_model_agrees_with_the_engine_on_both_backends(
                     expected = None
                 assert dossier_state_on(store, did, moment) == expected
         assert list_dossiers(store, year=2024, unit_below=backend_world.units["committee"]).total == 4
+        _deadlines_agree(backend_world, season, store)
+        # Below a unit the listing reads the scope rows, which the deadline change rewrote too.
+        period, day = backend_world.engine.period(2024), date(2024, 12, 27)
+        late = {
+            did for did in season.dossiers.values()
+            if (step := STEP_OF_STATE.get(backend_world.engine.dossier(did).state)) and period.is_late(step, day)
+        }
+        below = list_dossiers(store, unit_below=backend_world.units["district"], overdue_on=day)
+        assert {r.dossier_id for r in below.rows} == late
         history = classification_history(store, backend_world.units["treasury"], 2024)
         assert [h.level for h in history] == [Classification.GOOD, Classification.GOOD, Classification.COMPLETED]
     finally:

@@ -159,8 +159,8 @@ def test_todays_hierarchy_lists_siblings_by_name_as_python_compares_them_through
         units[code] = engine.register_unit(
             admin, code=code, name=name, kind=kind, parent_id=units[parent], established_on=date(2015, 1, 1)
         ).value
-    engine.rename_unit(admin, units["zeta"], name="Chi bộ A", effective_from=date(2020, 1, 1))
-    engine.rename_unit(admin, units["ward"], name="Đảng bộ phường An", effective_from=date(2020, 1, 1))
+    engine.rename_unit(admin, units["zeta"], name="Chi bộ A", effective_from=date(2020, 1, 1), reason="QĐ 1")
+    engine.rename_unit(admin, units["ward"], name="Đảng bộ phường An", effective_from=date(2020, 1, 1), reason="QĐ 2")
     engine.move_unit(
         admin, units["alpha"], parent_id=units["ward"], effective_from=date(2020, 2, 1), reason="sáp nhập"
     )

@@ -35,7 +35,7 @@ def _a_season_with_every_kind_of_event() -> World:
         admin, code="cell-c", name="Chi bộ 3", kind=UnitKind.PARTY_CELL, parent_id=world.units["committee"],
         established_on=date(2024, 8, 1),
     ).value
-    engine.rename_unit(admin, new, name="Chi bộ Tổ 3", effective_from=date(2024, 9, 1))
+    engine.rename_unit(admin, new, name="Chi bộ Tổ 3", effective_from=date(2024, 9, 1), reason="đổi tên")
     engine.move_unit(admin, new, parent_id=world.units["district"], effective_from=date(2024, 10, 1), reason="sáp nhập")
     engine.dissolve_unit(admin, new, effective_from=date(2024, 10, 20), reason="giải thể")
     world.units["cell-c"] = new
@@ -47,6 +47,7 @@ def _a_season_with_every_kind_of_event() -> World:
         valid_to=date(2025, 1, 1), legal_basis="Quyết định 7",
     )
     engine.revoke_role(admin, principal.id, principal.grants[grant].grant_id, on=date(2024, 12, 1), reason="chuyển")
+    engine.change_deadlines(admin, 2024, deadlines={"decision": date(2025, 1, 31)}, reason="gia hạn")
     engine.close_period(admin, 2024, reason="kết thúc")
     return world
 

@@ -36,7 +36,9 @@ def test_a_unit_answers_its_name_and_parent_as_of_any_date() -> None:
     unit = _unit()
     old_parent, new_parent = uuid4(), uuid4()
     unit.move(parent_id=old_parent, effective_from=date(2010, 1, 1), reason="", actor=ADMIN, timestamp=T)
-    unit.rename(name="Đảng bộ phường Kim Tân (mới)", effective_from=date(2024, 3, 1), actor=ADMIN, timestamp=T)
+    unit.rename(
+        name="Đảng bộ phường Kim Tân (mới)", effective_from=date(2024, 3, 1), reason="QĐ", actor=ADMIN, timestamp=T
+    )
     unit.move(parent_id=new_parent, effective_from=date(2025, 7, 1), reason="Sắp xếp", actor=ADMIN, timestamp=T)
     assert unit.as_of(date(1999, 12, 31)) is None
     assert unit.as_of(date(2005, 1, 1)).parent_id is None  # type: ignore[union-attr]
@@ -48,9 +50,9 @@ def test_a_unit_answers_its_name_and_parent_as_of_any_date() -> None:
 
 def test_a_change_dated_before_the_last_one_is_refused() -> None:
     unit = _unit()
-    unit.rename(name="Tên mới", effective_from=date(2024, 3, 1), actor=ADMIN, timestamp=T)
+    unit.rename(name="Tên mới", effective_from=date(2024, 3, 1), reason="QĐ", actor=ADMIN, timestamp=T)
     with pytest.raises(InvalidInput, match="before its last change"):
-        unit.rename(name="Tên khác", effective_from=date(2024, 1, 1), actor=ADMIN, timestamp=T)
+        unit.rename(name="Tên khác", effective_from=date(2024, 1, 1), reason="QĐ", actor=ADMIN, timestamp=T)
 
 
 def test_a_dissolved_unit_takes_no_more_changes_and_is_inactive_from_that_date() -> None:
@@ -59,7 +61,7 @@ def test_a_dissolved_unit_takes_no_more_changes_and_is_inactive_from_that_date()
     assert unit.as_of(date(2025, 6, 30)).active  # type: ignore[union-attr]
     assert not unit.as_of(date(2025, 7, 1)).active  # type: ignore[union-attr]
     with pytest.raises(InvalidTransition, match="dissolved"):
-        unit.rename(name="x", effective_from=date(2025, 8, 1), actor=ADMIN, timestamp=T)
+        unit.rename(name="x", effective_from=date(2025, 8, 1), reason="QĐ", actor=ADMIN, timestamp=T)
 
 
 def test_a_parent_knows_its_children_as_of_a_date() -> None:

@@ -81,7 +81,7 @@ def test_nobody_but_an_administrator_may_open_or_use_the_administration(web: Web
     posts = {
         "/admin/units": {"code": "x-new", "name": "Chi bộ mới", "kind": "party_cell", "parent": WARD,
                          "established_on": "2025-01-01"},
-        f"/admin/units/{MOVED}/rename": {"name": "Tên mới", "effective_from": "2026-01-01"},
+        f"/admin/units/{MOVED}/rename": {"name": "Tên mới", "effective_from": "2026-01-01", "reason": "QĐ 1"},
         f"/admin/units/{MOVED}/move": {"parent": WARD, "effective_from": "2026-01-01", "reason": "sáp nhập"},
         f"/admin/units/{MOVED}/dissolve": {"effective_from": "2026-01-01", "reason": "giải thể"},
         "/admin/people": {"username": "x-new", "full_name": "Người mới", "password": "a-new-password"},
@@ -93,6 +93,7 @@ def test_nobody_but_an_administrator_may_open_or_use_the_administration(web: Web
         f"{someone}/password": {"password": "a-new-password"},
         "/admin/periods": {"year": "2026"},
         "/admin/periods/2025/close": {"reason": "hết mùa"},
+        "/admin/periods/2025/deadlines": {"deadline.review": "2025-12-28", "reason": "gia hạn"},
     }
     for path, data in posts.items():
         refused = web.post(client, path, form, data)
@@ -144,6 +145,7 @@ def test_unknown_units_people_and_changes_are_not_found(web: Web) -> None:
     form = client.get("/admin/units").text
     assert web.post(client, f"/admin/units/{MOVED}/explode", form, {}).status_code == 404
     assert web.post(client, "/admin/periods/20x5/close", form, {"reason": "x"}).status_code == 404
+    assert web.post(client, "/admin/periods/20x5/deadlines", form, {"reason": "x"}).status_code == 404
 
 
 # --- units ------------------------------------------------------------------------------------------------------
@@ -240,14 +242,24 @@ def test_an_administrator_registers_renames_and_dissolves_a_unit(web: Web) -> No
     assert (status, location) == (303, "/admin/units/lc-kim-tan-cb9?done=register_unit")
     assert "lc-kim-tan-cb9" in _branch(client.get("/admin/units").text, WARD)
 
+    before = _events(web)
+    status, _, html = _post(
+        web, client, "/admin/units/lc-kim-tan-cb9", "/admin/units/lc-kim-tan-cb9/rename",
+        {"name": "Chi bộ Tổ dân phố số 9 mới", "effective_from": "2025-12-01", "reason": "  "},
+    )
+    assert status == 422
+    assert "renaming a unit needs a reason (the decision that renames it)" in text_of_html(unescape(html))
+    assert 'value="Chi bộ Tổ dân phố số 9 mới"' in html  # what was typed is kept
+    assert _events(web) == before
     status, _, _ = _post(
         web, client, "/admin/units/lc-kim-tan-cb9", "/admin/units/lc-kim-tan-cb9/rename",
-        {"name": "Chi bộ Tổ dân phố số 9 mới", "effective_from": "2025-12-01"},
+        {"name": "Chi bộ Tổ dân phố số 9 mới", "effective_from": "2025-12-01", "reason": "Quyết định 21-QĐ/ĐU đổi tên"},
     )
     assert status == 303
     page = text_of(client.get("/admin/units/lc-kim-tan-cb9"))
     assert "Chi bộ Tổ dân phố số 9 mới" in page
     assert "Renamed the unit" in page
+    assert "Quyết định 21-QĐ/ĐU đổi tên" in page  # the recent changes show the reason
 
     status, _, html = _post(
         web, client, "/admin/units/lc-kim-tan-cb9", "/admin/units/lc-kim-tan-cb9/dissolve",
@@ -266,6 +278,8 @@ def test_an_administrator_registers_renames_and_dissolves_a_unit(web: Web) -> No
     actions = [r.action for r in audit_model.audit_trail(
         web.site.side.store, unit_id=unit_id("lc-kim-tan-cb9"), below_unit=False).rows]
     assert actions == ["Unit.Registered", "Unit.Renamed", "Unit.Dissolved"]
+    audit = text_of(web.signed_in(AUDITOR).get("/audit", params={"unit": "lc-kim-tan-cb9"}))
+    assert "Quyết định 21-QĐ/ĐU đổi tên" in audit
 
 
 def test_a_unit_with_units_under_it_cannot_be_dissolved(web: Web) -> None:
@@ -377,8 +391,9 @@ def test_an_administrator_sets_a_typed_password_and_the_old_one_and_its_sessions
         {"password": "mat-khau-moi-2025"},
     )
     assert status == 200
-    assert "The new password is set" in html
+    assert "The one-time password is set and the person's open sessions are ended" in unescape(html)
     assert 'class="password"' not in html  # typed by the administrator: nothing to show
+    assert web.site.accounts.is_one_time(SECRETARY)  # the person chooses their own at the next sign-in
     assert web.site.accounts.check_password(SECRETARY, "mat-khau-moi-2025") == person_id(SECRETARY)
     assert web.site.accounts.check_password(SECRETARY, password(SECRETARY)) is None
     assert secretary.get("/work").status_code == 303  # signed out
@@ -475,6 +490,72 @@ def test_a_period_is_opened_with_its_deadlines_and_closed_with_a_reason(web: Web
     _wait(web)
     actions = [r.action for r in audit_model.audit_trail(web.site.side.store, year=2026).rows]
     assert actions[-2:] == ["EvaluationPeriod.Opened", "EvaluationPeriod.Closed"]
+
+
+def _overdue_today(text: str) -> str:
+    found = re.search(r"decided, ([\d,]+) overdue today", text)
+    assert found, text[:400]
+    return found.group(1)
+
+
+def test_moved_deadlines_reach_the_work_queues_the_dashboard_and_the_audit_trail(web: Web) -> None:
+    client = web.signed_in(ADMIN)
+    secretary, auditor = web.signed_in(SECRETARY), web.signed_in(AUDITOR)
+    assert "Dec 15, 2025" in text_of(secretary.get("/work"))
+    assert _overdue_today(text_of(auditor.get("/dashboard?unit=lao-cai&year=2025"))) == "0"
+    form = {"deadline.self_assessment": "2025-11-28", "deadline.review": "2025-12-25",
+            "deadline.decision": "2026-01-20", "reason": "Công văn 45-CV/TU rút ngắn hạn tự đánh giá"}
+    status, location, _ = _post(web, client, "/admin/periods", "/admin/periods/2025/deadlines", form)
+    assert (status, location) == (303, "/admin/periods?done=change_deadlines")
+    assert web.engine.period(2025).deadlines["self_assessment"] == date(2025, 11, 28)
+    assert "The new deadlines are recorded" in text_of(client.get(location))
+
+    work = text_of(secretary.get("/work"))
+    assert "Nov 28, 2025 overdue" in work
+    assert "Dec 15, 2025" not in work
+    assert int(_overdue_today(text_of(auditor.get("/dashboard?unit=lao-cai&year=2025"))).replace(",", "")) > 0
+    (row,) = [r for r in audit_model.audit_trail(web.site.side.store, year=2025).rows
+              if r.action == "EvaluationPeriod.DeadlinesChanged"]
+    assert row.reason == "Công văn 45-CV/TU rút ngắn hạn tự đánh giá"
+    assert row.changes == {"deadlines": {"self_assessment": {"before": "2025-12-15", "after": "2025-11-28"}}}
+    assert "changed the step deadlines of an evaluation period" in text_of(auditor.get("/audit?year=2025"))
+
+
+@pytest.mark.parametrize(
+    ("data", "refusal"),
+    [
+        ({"deadline.review": "2026-02-01"}, "deadlines must follow the order of the steps"),
+        ({"deadline.review": "25/12/2025"}, "is not a date (YYYY-MM-DD)"),
+        ({"deadline.review": "2025-12-28", "reason": ""}, "needs a reason"),
+    ],
+)
+def test_a_deadline_change_out_of_order_in_the_wrong_form_or_without_a_reason_is_refused_with_nothing_changed(
+    web: Web, data: dict[str, str], refusal: str
+) -> None:
+    client = web.signed_in(ADMIN)
+    before, deadlines = _events(web), dict(web.engine.period(2025).deadlines)
+    status, _, html = _post(
+        web, client, "/admin/periods", "/admin/periods/2025/deadlines", {"reason": "Công văn 46-CV/TU", **data}
+    )
+    assert status == 422
+    assert refusal in text_of_html(unescape(html))
+    assert f'value="{data["deadline.review"]}"' in html  # what was typed is kept
+    assert _events(web) == before
+    assert web.engine.period(2025).deadlines == deadlines
+
+
+def test_the_deadlines_of_a_closed_period_are_refused_and_its_row_offers_no_form(web: Web) -> None:
+    client = web.signed_in(ADMIN)
+    assert "Change the 2024 deadlines" not in text_of(client.get("/admin/periods"))
+    assert "Change the 2025 deadlines" in text_of(client.get("/admin/periods"))
+    before = _events(web)
+    status, _, html = _post(
+        web, client, "/admin/periods", "/admin/periods/2024/deadlines",
+        {"deadline.review": "2024-12-28", "reason": "Công văn 47-CV/TU"},
+    )
+    assert status == 409
+    assert "the 2024 evaluation period is closed" in text_of_html(html)
+    assert _events(web) == before
 
 
 def test_a_year_that_is_not_four_digits_is_refused(web: Web) -> None:

@@ -117,7 +117,8 @@ def test_the_csv_starts_with_a_bom_and_holds_every_decided_unit_below_the_ward(w
 def test_a_unit_renamed_after_the_period_is_exported_under_the_name_its_decision_was_taken_under(web: Web) -> None:
     admin = Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai"))
     renamed = "Chi bộ Khu dân cư số 5 (phường Kim Tân)"
-    receipt = web.engine.rename_unit(admin, unit_id("lc-kim-tan-cb1"), name=renamed, effective_from=date(2025, 7, 1))
+    receipt = web.engine.rename_unit(admin, unit_id("lc-kim-tan-cb1"), name=renamed, effective_from=date(2025, 7, 1),
+                                      reason="QĐ 1")
     assert web.site.side.wait_for(receipt.position, timeout=30).reached
     client = web.signed_in(APPROVER)
     rows = list(csv.reader(io.StringIO(client.get(CSV).content.decode("utf-8-sig"))))

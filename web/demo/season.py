@@ -642,7 +642,9 @@ reason=TEXTS.reclassification
         """District-level committees end on 1 July 2025; their units move under the merged provincial committee."""
         self.on(date(2025, 6, 30), 8, 0)
         root = unit_id(ROOT)
-        self.engine.rename_unit(self.admin, root, name=MERGED_ROOT_NAME, effective_from=RESTRUCTURING)
+        self.engine.rename_unit(
+            self.admin, root, name=MERGED_ROOT_NAME, effective_from=RESTRUCTURING, reason=RESTRUCTURING_BASIS
+        )
         moved = 0
         for superior in (CITY, DISTRICT):
             for child in self.engine.children(unit_id(superior), RESTRUCTURING):
