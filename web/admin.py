@@ -24,6 +24,7 @@ from starlette.datastructures import FormData
 
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from domain.messages import Count, Message
 from domain.period import STEPS
 from domain.person import Person
 from domain.unit import Unit
@@ -111,7 +112,7 @@ class AdminScope:
 def admin_scope(site: Site, visit: Visit) -> AdminScope:
     actors = [a for a in visit.actors() if a.role is Role.ADMINISTRATOR]
     if not actors:
-        raise NotAuthorized("the administration pages are for administrators; you hold no administrator role today")
+        raise NotAuthorized(N_("the administration pages are for administrators; you hold no administrator role today"))
     store = site.side.store
     scope = AdminScope(actors)
     for actor in actors:
@@ -166,7 +167,7 @@ def _values(form: FormData) -> dict[str, str]:
 def _date(form: FormData, name: str, what: str) -> date:
     text = _text(form, name).strip()
     if not text:
-        raise InvalidInput(f"{what} is needed (YYYY-MM-DD)")
+        raise InvalidInput(N_("%(what)s is needed (YYYY-MM-DD)"), what=Message(what))
     return _day(text)
 
 
@@ -177,7 +178,7 @@ def _optional_date(form: FormData, name: str) -> date | None:
 
 def _choice(text: str, choices: Mapping[str, Any], what: str) -> Any:
     if text not in choices:
-        raise InvalidInput(f"choose {what}")
+        raise InvalidInput(N_("choose %(what)s"), what=Message(what))
     return choices[text]
 
 
@@ -185,7 +186,7 @@ def _uuid(text: str, what: str) -> UUID:
     try:
         return UUID(text)
     except ValueError:
-        raise NotFound(f"no {what} '{text[:40]}'") from None
+        raise NotFound(N_("no %(what)s '%(text)s'"), what=Message(what), text=text[:40]) from None
 
 
 def _new_password(form: FormData) -> tuple[str, bool]:
@@ -194,9 +195,12 @@ def _new_password(form: FormData) -> tuple[str, bool]:
     if not typed:
         return secrets.token_urlsafe(_PASSWORD_BYTES), True
     if len(typed) < MIN_PASSWORD:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters; leave it empty to have one made")
+        raise InvalidInput(
+            N_("a password needs at least %(least)s characters; leave it empty to have one made"),
+            least=Count(MIN_PASSWORD),
+        )
     if len(typed) > 1000:
-        raise InvalidInput("a password of more than 1,000 characters is refused")
+        raise InvalidInput(N_("a password of more than %(most)s characters is refused"), most=Count(1000))
     return typed, False
 
 
@@ -226,13 +230,15 @@ def register(app: FastAPI, site: Site) -> None:
         try:
             return engine.unit_by_code(code.strip())
         except NotFound:
-            raise InvalidInput(f"no unit with code '{code.strip()[:60]}' for {what}") from None
+            raise InvalidInput(N_("no unit with code '%(code)s' for %(what)s"), code=code.strip()[:60],
+                               what=Message(what)) from None
 
     def person_in_form(username: str, what: str) -> Person:
         try:
             return engine.person_by_username(username.strip())
         except NotFound:
-            raise InvalidInput(f"no person with username '{username.strip()[:60]}' for {what}") from None
+            raise InvalidInput(N_("no person with username '%(username)s' for %(what)s"),
+                               username=username.strip()[:60], what=Message(what)) from None
 
     async def command(
         request: Request,
@@ -250,7 +256,7 @@ def register(app: FastAPI, site: Site) -> None:
         except DomainError as error:
             status, headline = labels.refusal(error)
             name, context = await run_in_threadpool(again)
-            context.update(typed=typed, refusal={"headline": headline, "detail": str(error)})
+            context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, name, context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(done(receipt), status_code=303)
@@ -329,12 +335,12 @@ def register(app: FastAPI, site: Site) -> None:
         def run() -> Receipt[UUID]:
             scope = admin_scope(site, visit)
             parent_code = _text(form, "parent").strip()
-            parent = unit_in_form(parent_code, "the committee above it") if parent_code else None
-            kind = _choice(_text(form, "kind"), {k.value: k for k in UnitKind}, "the kind of unit")
+            parent = unit_in_form(parent_code, N_("the committee above it")) if parent_code else None
+            kind = _choice(_text(form, "kind"), {k.value: k for k in UnitKind}, N_("the kind of unit"))
             return engine.register_unit(
                 scope.actor_for(parent.id if parent else None), code=code, name=_text(form, "name"), kind=kind,
                 parent_id=parent.id if parent else None,
-                established_on=_date(form, "established_on", "the date the unit was established"),
+                established_on=_date(form, "established_on", N_("the date the unit was established")),
                 group=_text(form, "group"),
             )
 
@@ -347,7 +353,7 @@ def register(app: FastAPI, site: Site) -> None:
         scope = admin_scope(site, visit)
         unit = engine.unit_by_code(code)
         if not scope.covers(unit.id):
-            raise NotAuthorized(f"{unit.name} is outside the units your administrator role covers")
+            raise NotAuthorized(N_("%(unit)s is outside the units your administrator role covers"), unit=unit.name)
         parents = {v.parent_id for v in unit.timeline if v.parent_id is not None}
         choices = parent_choices([r for r in tree_in_scope(site, scope, visit.today) if r.code != unit.code])
         return {
@@ -368,20 +374,20 @@ def register(app: FastAPI, site: Site) -> None:
         """Rename, move or dissolve a unit from a date."""
         visit = _signed_in(request)
         if change not in ("rename", "move", "dissolve"):
-            raise NotFound(f"no change '{change[:40]}' of a unit")
+            raise NotFound(N_("no change '%(change)s' of a unit"), change=change[:40])
         unit = await run_in_threadpool(engine.unit_by_code, code)
         form = await _posted(request)
         typed = Typed(change, _values(form))
 
         def run() -> Receipt[None]:
             actor = admin_scope(site, visit).actor_for(unit.id)
-            effective = _date(form, "effective_from", "the date the change takes effect")
+            effective = _date(form, "effective_from", N_("the date the change takes effect"))
             if change == "rename":
                 return engine.rename_unit(
                     actor, unit.id, name=_text(form, "name"), effective_from=effective, reason=_text(form, "reason")
                 )
             if change == "move":
-                parent = unit_in_form(_text(form, "parent"), "the new committee above it")
+                parent = unit_in_form(_text(form, "parent"), N_("the new committee above it"))
                 return engine.move_unit(
                     actor, unit.id, parent_id=parent.id, effective_from=effective, reason=_text(form, "reason")
                 )
@@ -445,7 +451,7 @@ def register(app: FastAPI, site: Site) -> None:
         except DomainError as error:
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(people_context, visit)
-            context.update(typed=typed, refusal={"headline": headline, "detail": str(error)})
+            context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "admin_people.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
         context = await run_in_threadpool(person_context, visit, made["person"])
@@ -484,7 +490,7 @@ def register(app: FastAPI, site: Site) -> None:
     def person_page(request: Request, reference: str, done: str = "") -> Response:
         """One person: their roles with validity and basis, the delegations under them, and their sign-in."""
         visit = _signed_in(request)
-        context = person_context(visit, _uuid(reference, "person"))
+        context = person_context(visit, _uuid(reference, N_("person")))
         context["done"] = DONE.get(done)
         return site.render(request, "admin_person.html", context)
 
@@ -492,15 +498,15 @@ def register(app: FastAPI, site: Site) -> None:
     async def grant_role(request: Request, reference: str) -> Response:
         """Grant a role over a unit, valid from a date (until a date, or open), on a basis."""
         visit = _signed_in(request)
-        pid = _uuid(reference, "person")
+        pid = _uuid(reference, N_("person"))
         form = await _posted(request)
 
         def run() -> Receipt[UUID]:
-            unit = unit_in_form(_text(form, "unit"), "the role")
-            role = _choice(_text(form, "role"), {r.value: r for r in Role}, "a role")
+            unit = unit_in_form(_text(form, "unit"), N_("the role"))
+            role = _choice(_text(form, "role"), {r.value: r for r in Role}, N_("a role"))
             return engine.grant_role(
                 admin_scope(site, visit).actor_for(unit.id), pid, role=role, unit_id=unit.id,
-                valid_from=_date(form, "valid_from", "the date the role starts"),
+                valid_from=_date(form, "valid_from", N_("the date the role starts")),
                 valid_to=_optional_date(form, "valid_to"), basis=_text(form, "basis"),
             )
 
@@ -513,28 +519,28 @@ def register(app: FastAPI, site: Site) -> None:
     async def change_grant(request: Request, reference: str, grant: str, change: str) -> Response:
         """Revoke a role from a date, or delegate it to a deputy for a period on a legal basis."""
         visit = _signed_in(request)
-        pid = _uuid(reference, "person")
-        gid = _uuid(grant, "role")
+        pid = _uuid(reference, N_("person"))
+        gid = _uuid(grant, N_("role"))
         if change not in ("revoke", "delegate"):
-            raise NotFound(f"no change '{change[:40]}' of a role")
+            raise NotFound(N_("no change '%(change)s' of a role"), change=change[:40])
         form = await _posted(request)
 
         def run() -> Receipt[Any]:
             person = engine.person(pid)
             held = person.grants.get(str(gid))
             if held is None:
-                raise NotFound(f"{person.full_name} holds no such role")
+                raise NotFound(N_("%(person)s holds no such role"), person=person.full_name)
             actor = admin_scope(site, visit).actor_for(held.unit_id)
             if change == "revoke":
                 return engine.revoke_role(
-                    actor, pid, gid, on=_date(form, "on", "the date the role ends"), reason=_text(form, "reason")
+                    actor, pid, gid, on=_date(form, "on", N_("the date the role ends")), reason=_text(form, "reason")
                 )
-            deputy = person_in_form(_text(form, "deputy"), "the deputy")
+            deputy = person_in_form(_text(form, "deputy"), N_("the deputy"))
             valid_to = _optional_date(form, "valid_to")
             if valid_to is None:
-                raise InvalidInput("a delegation needs the date it ends (YYYY-MM-DD)")
+                raise InvalidInput(N_("a delegation needs the date it ends (YYYY-MM-DD)"))
             return engine.delegate(
-                actor, pid, gid, deputy_id=deputy.id, valid_from=_date(form, "valid_from", "the date it starts"),
+                actor, pid, gid, deputy_id=deputy.id, valid_from=_date(form, "valid_from", N_("the date it starts")),
                 valid_to=valid_to, legal_basis=_text(form, "legal_basis"),
             )
 
@@ -548,19 +554,19 @@ def register(app: FastAPI, site: Site) -> None:
     async def end_delegation(request: Request, reference: str, delegation: str) -> Response:
         """End a delegation before its term, from a date, with a reason."""
         visit = _signed_in(request)
-        pid = _uuid(reference, "person")
-        did = _uuid(delegation, "delegation")
+        pid = _uuid(reference, N_("person"))
+        did = _uuid(delegation, N_("delegation"))
         form = await _posted(request)
 
         def run() -> Receipt[None]:
             person = engine.person(pid)
             made = person.delegations.get(str(did))
             if made is None:
-                raise NotFound(f"{person.full_name} made no such delegation")
+                raise NotFound(N_("%(person)s made no such delegation"), person=person.full_name)
             grant = person.grants[str(made.grant_id)]
             return engine.end_delegation(
                 admin_scope(site, visit).actor_for(grant.unit_id), pid, did,
-                on=_date(form, "on", "the date the delegation ends"), reason=_text(form, "reason"),
+                on=_date(form, "on", N_("the date the delegation ends")), reason=_text(form, "reason"),
             )
 
         return await command(
@@ -572,7 +578,7 @@ def register(app: FastAPI, site: Site) -> None:
     async def set_password(request: Request, reference: str) -> Response:
         """Give a person a new password, typed or made here (then shown once); their open sessions end."""
         visit = _signed_in(request)
-        pid = _uuid(reference, "person")
+        pid = _uuid(reference, N_("person"))
         form = await _posted(request)
 
         def run() -> tuple[str, dict[str, Any]]:
@@ -596,7 +602,7 @@ def register(app: FastAPI, site: Site) -> None:
         except DomainError as error:
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(person_context, visit, pid)
-            context.update(typed=Typed("password"), refusal={"headline": headline, "detail": str(error)})
+            context.update(typed=Typed("password"), refusal={"headline": headline, "detail": error.message})
             return site.render(request, "admin_person.html", context, status_code=status)
         return site.render(request, name, context)
 
@@ -629,7 +635,7 @@ def register(app: FastAPI, site: Site) -> None:
         def run() -> Receipt[UUID]:
             year_text = _text(form, "year").strip()
             if not (year_text.isascii() and year_text.isdigit() and len(year_text) == 4):
-                raise InvalidInput(f"'{year_text[:20]}' is not a year (four digits)")
+                raise InvalidInput(N_("'%(text)s' is not a year (four digits)"), text=year_text[:20])
             deadlines = {s: d for s in STEPS if (d := _optional_date(form, f"deadline.{s}")) is not None}
             models = [m for m in form.getlist("models") if isinstance(m, str)]
             return engine.open_period(
@@ -647,7 +653,7 @@ def register(app: FastAPI, site: Site) -> None:
         """Change step deadlines of an open period, with a reason; the dossiers waiting for those steps follow."""
         visit = _signed_in(request)
         if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise NotFound(f"no evaluation period '{year[:20]}'")
+            raise NotFound(N_("no evaluation period '%(year)s'"), year=year[:20])
         form = await _posted(request)
 
         def run() -> Receipt[None]:
@@ -667,7 +673,7 @@ def register(app: FastAPI, site: Site) -> None:
         """Close an evaluation period, which locks its dossiers, with a reason."""
         visit = _signed_in(request)
         if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise NotFound(f"no evaluation period '{year[:20]}'")
+            raise NotFound(N_("no evaluation period '%(year)s'"), year=year[:20])
         form = await _posted(request)
 
         def run() -> Receipt[None]:
