@@ -20,7 +20,7 @@ from projections.models.access import (
 )
 from projections.store import ReadModelStore, make_engine
 from tests.application.conftest import World, build_world
-from tests.application.helpers import draft
+from tests.application.helpers import draft, endorsed
 from tests.conftest import Backend
 from tests.integration.read_models_world import (
     Season,
@@ -235,3 +235,49 @@ def test_queues_and_who_could_act_agree_with_the_engine_on_both_backends(
                 assert mine == engine_who_could_act(backend_world, SPECS[1], did, moment, season.closed_at)
     finally:
         store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def crowded() -> Iterator[tuple[World, ReadModelStore]]:
+    """Queues and archives longer than one: both cells endorsed, so the committee's approver has two dossiers
+    waiting and its reviewer acted on two."""
+    world = build_world()
+    endorsed(world, "cell-a")
+    endorsed(world, "cell-b")
+    draft(world, "treasury")
+    store = ReadModelStore(make_engine("sqlite://"), projections_all())
+    feed(store, world)
+    yield world, store
+    store.engine.dispose()
+    world.engine.close()
+
+
+def test_a_queue_cut_short_by_its_limit_still_counts_every_dossier_waiting(
+    crowded: tuple[World, ReadModelStore],
+) -> None:
+    world, store = crowded
+    today = local_date(world.clock.now)
+    compared = 0
+    for person in people(world):
+        whole = queues(store, person.id, today, RULES, limit=500)
+        for limit in (1, 2):
+            cut = queues(store, person.id, today, RULES, limit=limit)
+            assert [q.count for q in cut] == [q.count for q in whole]
+            assert [q.items for q in cut] == [q.items[:limit] for q in whole]
+            compared += sum(q.count > limit for q in whole)
+    # Some queue must be longer than the limit, or the count of a cut queue was never compared.
+    assert compared > 0
+
+
+def test_the_archive_total_is_the_same_on_every_page_and_past_the_end(crowded: tuple[World, ReadModelStore]) -> None:
+    world, store = crowded
+    longest = 0
+    for person in people(world):
+        whole = archive(store, person.id, limit=500)
+        longest = max(longest, whole.total)
+        for limit, offset in ((1, 0), (1, 1), (2, 1), (1, whole.total), (5, whole.total + 3)):
+            page = archive(store, person.id, limit=limit, offset=offset)
+            assert page.total == whole.total, (person.username, limit, offset)
+            assert page.items == whole.items[offset:offset + limit]
+    # Someone acted on several dossiers, or no first page was ever cut short of the total.
+    assert longest >= 2
