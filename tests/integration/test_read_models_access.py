@@ -15,6 +15,7 @@ from projections.models.access import (
     WaitingRule,
     access_history,
     archive,
+    authorities,
     queues,
     who_could_act,
 )
@@ -245,6 +246,14 @@ def crowded() -> Iterator[tuple[World, ReadModelStore]]:
     endorsed(world, "cell-a")
     endorsed(world, "cell-b")
     draft(world, "treasury")
+    # The committee's approver also stands in for the district's: grants of their own and a delegation to them.
+    today = local_date(world.clock.now)
+    holder = world.engine.person(person_id("district-approver"))
+    (grant,) = holder.grants.values()
+    world.engine.delegate(
+        world.admin, holder.id, grant.grant_id, deputy_id=person_id("committee-approver"), valid_from=today,
+        valid_to=today + timedelta(days=60), legal_basis="test",
+    )
     store = ReadModelStore(make_engine("sqlite://"), projections_all())
     feed(store, world)
     yield world, store
@@ -281,3 +290,23 @@ def test_the_archive_total_is_the_same_on_every_page_and_past_the_end(crowded: t
             assert page.items == whole.items[offset:offset + limit]
     # Someone acted on several dossiers, or no first page was ever cut short of the total.
     assert longest >= 2
+
+
+def test_a_persons_authorities_are_their_grants_then_the_delegations_to_them_as_the_engine_has_them(
+    played: Played, crowded: tuple[World, ReadModelStore]
+) -> None:
+    both_kinds = 0
+    for world, store in ((played[0], played[2]), crowded):
+        for day in (date(2024, 6, 1), date(2024, 12, 1), date(2025, 2, 1), local_date(world.clock.now)):
+            expected = authorities_on(world, day)
+            for person in people(world):
+                found = authorities(store, person.id, day)
+                mine = [(a.role, a.unit_id, a.on_behalf_of) for a in expected if a.person_id == person.id]
+                got = [(a.role, a.unit_id, a.holder_id if a.delegation_id else None) for a in found]
+                assert sorted(got, key=str) == sorted(mine, key=str), (person.username, day)
+                assert all(a.holder_id == person.id for a in found if a.delegation_id is None)
+                kinds = [a.delegation_id is not None for a in found]
+                assert kinds == sorted(kinds), "a person's own grants come before the delegations to them"
+                both_kinds += len(set(kinds)) == 2
+    # Someone held both on some day, or the order was never put to the test.
+    assert both_kinds > 0
