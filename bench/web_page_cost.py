@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=160)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--pages", type=int, default=400)
-    parser.add_argument("--postgres", default=None, help="a PostgreSQL database to build in (emptied first)")
+    parser.add_argument("--postgres", default=None, help="an empty PostgreSQL database to build in (kept with --data)")
     parser.add_argument("--profile", action="store_true", help="cProfile the pages (run inline, as --inline)")
     parser.add_argument("--inline", action="store_true",
                         help="run the page's blocking work on the event loop's thread, not in the thread pool: the "
