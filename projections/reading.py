@@ -13,16 +13,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, and_, select
 
-from projections.store import STATE, ReadModelStore
+from projections.store import STATE, TRACKING, ReadModelStore
 
 
 class Reading:
-    def __init__(self, store: ReadModelStore, conn: Connection, live: dict[str, int]) -> None:
+    def __init__(
+        self, store: ReadModelStore, conn: Connection, live: dict[str, int],
+        positions: dict[str, tuple[int | None, int | None]] | None = None,
+    ) -> None:
         self.store = store
         self.conn = conn
         self._live = live
+        # Each read model's live generation's (position, failed position), read in the same statement as the
+        # generations: where the lists the page is about to read stood, at least (ReadSide.behind).
+        self.positions = positions or {}
 
     def tables(self, name: str) -> dict[str, Table]:
         generation = self._live.get(name)
@@ -34,7 +40,9 @@ class Reading:
         return self.conn.execute(statement, parameters or {})
 
 
-_LIVE = select(STATE.c.name, STATE.c.live_generation)
+_LIVE = select(STATE.c.name, STATE.c.live_generation, TRACKING.c.position, TRACKING.c.failed_position).join(
+    TRACKING, and_(TRACKING.c.name == STATE.c.name, TRACKING.c.generation == STATE.c.live_generation), isouter=True
+)
 
 
 @contextmanager
@@ -43,8 +51,12 @@ def reading(store: ReadModelStore) -> Iterator[Reading]:
         if conn.dialect.name == "postgresql":
             # A page only reads: without a transaction it saves a BEGIN and a ROLLBACK, two round trips, per page.
             conn.execution_options(isolation_level="AUTOCOMMIT")
-        live = {str(name): int(generation) for name, generation in conn.execute(_LIVE)}
-        yield Reading(store, conn, live)
+        live: dict[str, int] = {}
+        positions: dict[str, tuple[int | None, int | None]] = {}
+        for name, generation, position, failed in conn.execute(_LIVE):
+            live[str(name)] = int(generation)
+            positions[str(name)] = (position, failed)
+        yield Reading(store, conn, live, positions)
 
 
 @contextmanager

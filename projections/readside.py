@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, and_, select
 from projections.core import Projection
 from projections.locks import locks_for
 from projections.log import EventLog
+from projections.reading import Reading
 from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, PassResult, Runner
 from projections.store import STATE, TRACKING, ReadModelStore, Tracking
 from projections.wakeup import READ_MODELS_CHANNEL, Listener, wait_for_notification
@@ -150,14 +151,24 @@ class ReadSide:
 
     # --- read-your-writes ----------------------------------------------------------------------
 
-    def behind(self, position: int, *, conn: Connection | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def behind(
+        self, position: int, *, conn: Connection | None = None, reading: Reading | None = None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(read models whose live generation has not reached `position`, those stopped by a failure). `conn`: a
-        connection of the read models' database to ask on (a page's), else one of its own."""
-        if conn is None:
+        connection of the read models' database to ask on (a page's), else one of its own. `reading`: a page's
+        reading, whose positions were read with its generations (no statement of its own); a page that read the
+        log's head before opening it learns whether what it then read was level with that head."""
+        rows: Iterable[tuple[str, int, int | None]]
+        if reading is not None:
+            # As the join below: a generation without a tracking row yet is left out.
+            rows = [(n, p, f) for n, (p, f) in reading.positions.items() if p is not None]
+        elif conn is None:
             with self.store.engine.connect() as own:
                 return self.behind(position, conn=own)
+        else:
+            rows = conn.execute(_LIVE_TRACKINGS)
         behind, failed = [], []
-        for name, position_now, failed_at in conn.execute(_LIVE_TRACKINGS):
+        for name, position_now, failed_at in rows:
             if name not in self.store.projections:
                 continue
             if failed_at is not None:

@@ -308,7 +308,7 @@ def register(app: FastAPI, site: Site) -> None:
             names = access_model.unit_names(r, {queue.unit_id for queue in queues})
             # Lists come from the read models: say so when they have not yet caught up with the log (after a start
             # on a large store, or a read model stopped by a failure), rather than show a stale list as if whole.
-            behind, failed = site.side.behind(head, conn=r.conn)
+            behind, failed = site.side.behind(head, reading=r)
             q = q.strip()[:200]
             shown = []
             for queue in queues:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    null,
     or_,
     select,
     union_all,
@@ -462,31 +463,33 @@ def _authorities(r: Reading, person_id: UUID, day: date) -> list[Authority]:
     t = r.tables(AccessProjection.name)
     g, dl = t["grants"], t["delegations"]
 
-    def build() -> tuple[Any, Any]:
+    def build() -> Any:
+        # One statement for both (a page's visit asks it every time): the delegations to them first in the union,
+        # so that its columns (the delegation's id and holder) set the types; own grants sorted first.
         when = bindparam("day", type_=Date)
-        own = (
-            select(g.c.role, g.c.unit_id, g.c.grant_id)
-            .where(g.c.person_id == bindparam("person", type_=Uuid), _grant_valid(g, when))
-            .order_by(g.c.valid_from, g.c.grant_id)
-        )
+        person = bindparam("person", type_=Uuid)
         delegated = (
-            select(g.c.role, g.c.unit_id, g.c.grant_id, dl.c.delegation_id, dl.c.holder_id)
-            .join(dl, dl.c.grant_id == g.c.grant_id)
-            .where(
-                dl.c.deputy_id == bindparam("person", type_=Uuid), _delegation_valid(dl, when), _grant_valid(g, when)
+            select(
+                g.c.role, g.c.unit_id, g.c.grant_id, dl.c.delegation_id, dl.c.holder_id,
+                literal(1, Integer).label("own_last"), dl.c.valid_from.label("since"), dl.c.delegation_id.label("tie"),
             )
-            .order_by(dl.c.valid_from, dl.c.delegation_id)
+            .join(dl, dl.c.grant_id == g.c.grant_id)
+            .where(dl.c.deputy_id == person, _delegation_valid(dl, when), _grant_valid(g, when))
         )
-        return own, delegated
+        own = select(
+            g.c.role, g.c.unit_id, g.c.grant_id, null(), null(), literal(0, Integer), g.c.valid_from, g.c.grant_id
+        ).where(g.c.person_id == person, _grant_valid(g, when))
+        both = union_all(delegated, own).subquery()
+        return select(both).order_by(both.c.own_last, both.c.since, both.c.tie)
 
-    own, delegated = _statement(("authorities", g, dl), build)
-    values = {"person": person_id, "day": day}
-    found = [Authority(Role(x.role), x.unit_id, x.grant_id, person_id, None) for x in r.execute(own, values)]
-    found.extend(
-        Authority(Role(x.role), x.unit_id, x.grant_id, x.holder_id, x.delegation_id)
-        for x in r.execute(delegated, values)
-    )
-    return found
+    statement = _statement(("authorities", g, dl), build)
+    return [
+        Authority(
+            Role(x.role), x.unit_id, x.grant_id, x.holder_id if x.delegation_id is not None else person_id,
+            x.delegation_id,
+        )
+        for x in r.execute(statement, {"person": person_id, "day": day})
+    ]
 
 
 def queues(
@@ -570,13 +573,13 @@ def _queue(
         ("queue", tables["dossier_scope"], names, rules, len(people)), lambda: _queue_statements(tables, names, rules)
     )
     values = {"unit": unit_id, "closed": closed_years, "people": people, "limit": limit}
-    count = int(sum(r.execute(counts, values).one()))
     closed = set(closed_years)
     items: list[QueueItem] = []
     seen: set[UUID] = set()
     # The rows of a queue share a few states: what each (state, period closed) allows is worked out once.
     allowed: dict[tuple[str, bool], tuple[DossierState, tuple[str, ...]]] = {}
-    for did, since, uid, code, year, state_text, deadline, name in r.execute(rows, values):
+    found_rows = r.execute(rows, values).all()
+    for did, since, uid, code, year, state_text, deadline, name in found_rows:
         if did in seen:
             continue
         seen.add(did)
@@ -587,6 +590,9 @@ def _queue(
             found = allowed[key] = (state, tuple(x.trigger for x in rules if x.allows(state, key[1])))
         waiting_since = cast(datetime, from_micros(since))
         items.append(QueueItem(did, uid, code, year, found[0], waiting_since, deadline, found[1], name or ""))
+    # Fewer rows than the limit: no range was cut short, so the rows are every dossier waiting (each once), and
+    # counting them again would be a statement for nothing. Most queues are shorter than a page.
+    count = len(items) if len(found_rows) < limit else int(sum(r.execute(counts, values).one()))
     return count, items[:limit]
 
 
@@ -686,8 +692,12 @@ def archive(
         names = r.tables(UnitsProjection.name)["units"]
         total, rows = _statement(("archive", dt["dossiers"], names), lambda: _archive_statements(dt, names))
         values = {"person": person_id, "limit": limit, "offset": offset}
-        count = r.execute(total, values).scalar_one()
         found = r.execute(rows, values).all()
+        # A page cut short by the end of the list (and not past it) tells the total without counting it.
+        if len(found) < limit and (found or not offset):
+            count = offset + len(found)
+        else:
+            count = r.execute(total, values).scalar_one()
     return Archive(
         int(count),
         [

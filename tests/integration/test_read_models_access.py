@@ -15,13 +15,14 @@ from projections.models.access import (
     WaitingRule,
     access_history,
     archive,
+    authorities,
     queues,
     who_could_act,
 )
 from projections.models.dossiers import STEP_OF_STATE
 from projections.store import ReadModelStore, make_engine
 from tests.application.conftest import World, build_world
-from tests.application.helpers import draft
+from tests.application.helpers import draft, endorsed
 from tests.conftest import Backend
 from tests.integration.read_models_world import (
     Season,
@@ -239,3 +240,77 @@ def test_queues_and_who_could_act_agree_with_the_engine_on_both_backends(
                 assert mine == engine_who_could_act(backend_world, SPECS[1], did, moment, season.closed_at)
     finally:
         store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def crowded() -> Iterator[tuple[World, ReadModelStore]]:
+    """Queues and archives longer than one: both cells endorsed, so the committee's approver has two dossiers
+    waiting and its reviewer acted on two."""
+    world = build_world()
+    endorsed(world, "cell-a")
+    endorsed(world, "cell-b")
+    draft(world, "treasury")
+    # The committee's approver also stands in for the district's: grants of their own and a delegation to them.
+    today = local_date(world.clock.now)
+    holder = world.engine.person(person_id("district-approver"))
+    (grant,) = holder.grants.values()
+    world.engine.delegate(
+        world.admin, holder.id, grant.grant_id, deputy_id=person_id("committee-approver"), valid_from=today,
+        valid_to=today + timedelta(days=60), legal_basis="test",
+    )
+    store = ReadModelStore(make_engine("sqlite://"), projections_all())
+    feed(store, world)
+    yield world, store
+    store.engine.dispose()
+    world.engine.close()
+
+
+def test_a_queue_cut_short_by_its_limit_still_counts_every_dossier_waiting(
+    crowded: tuple[World, ReadModelStore],
+) -> None:
+    world, store = crowded
+    today = local_date(world.clock.now)
+    compared = 0
+    for person in people(world):
+        whole = queues(store, person.id, today, RULES, limit=500)
+        for limit in (1, 2):
+            cut = queues(store, person.id, today, RULES, limit=limit)
+            assert [q.count for q in cut] == [q.count for q in whole]
+            assert [q.items for q in cut] == [q.items[:limit] for q in whole]
+            compared += sum(q.count > limit for q in whole)
+    # Some queue must be longer than the limit, or the count of a cut queue was never compared.
+    assert compared > 0
+
+
+def test_the_archive_total_is_the_same_on_every_page_and_past_the_end(crowded: tuple[World, ReadModelStore]) -> None:
+    world, store = crowded
+    longest = 0
+    for person in people(world):
+        whole = archive(store, person.id, limit=500)
+        longest = max(longest, whole.total)
+        for limit, offset in ((1, 0), (1, 1), (2, 1), (1, whole.total), (5, whole.total + 3)):
+            page = archive(store, person.id, limit=limit, offset=offset)
+            assert page.total == whole.total, (person.username, limit, offset)
+            assert page.items == whole.items[offset:offset + limit]
+    # Someone acted on several dossiers, or no first page was ever cut short of the total.
+    assert longest >= 2
+
+
+def test_a_persons_authorities_are_their_grants_then_the_delegations_to_them_as_the_engine_has_them(
+    played: Played, crowded: tuple[World, ReadModelStore]
+) -> None:
+    both_kinds = 0
+    for world, store in ((played[0], played[2]), crowded):
+        for day in (date(2024, 6, 1), date(2024, 12, 1), date(2025, 2, 1), local_date(world.clock.now)):
+            expected = authorities_on(world, day)
+            for person in people(world):
+                found = authorities(store, person.id, day)
+                mine = [(a.role, a.unit_id, a.on_behalf_of) for a in expected if a.person_id == person.id]
+                got = [(a.role, a.unit_id, a.holder_id if a.delegation_id else None) for a in found]
+                assert sorted(got, key=str) == sorted(mine, key=str), (person.username, day)
+                assert all(a.holder_id == person.id for a in found if a.delegation_id is None)
+                kinds = [a.delegation_id is not None for a in found]
+                assert kinds == sorted(kinds), "a person's own grants come before the delegations to them"
+                both_kinds += len(set(kinds)) == 2
+    # Someone held both on some day, or the order was never put to the test.
+    assert both_kinds > 0

@@ -222,3 +222,41 @@ def test_pages_in_vietnamese_and_hindi_show_none_of_the_english(web: Web) -> Non
     sign_in = visitor.get("/sign-in")
     assert "साइन इन करें" in _visible(sign_in)
     assert not re.search(r"(?<!\w)(Sign in|Username|Password)(?!\w)", _visible(sign_in))
+
+
+# --- the templates' gettext ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+def test_the_pages_remembered_gettext_gives_what_jinjas_own_newstyle_gettext_gives(locale: str) -> None:
+    from jinja2 import Environment
+
+    from web.app import _gettext, _ngettext, _page_gettext
+
+    msgids = [_single(m.id) for m in _catalog(locale) if m.id]
+    assert len(msgids) > 100
+    # A msgid with a literal percent sign (a %-format: "%%" is one sign) and one with markup in it.
+    msgids += ["100%% done", "<b>bold</b> & co"]
+    outputs = []
+    for autoescape in (True, False):
+        stock = Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)
+        stock.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+        ours = Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)
+        ours.globals.update(gettext=_page_gettext, _=_page_gettext)
+        plain = "{{ _(m) }}"
+        # Every placeholder given a value to escape.
+        formatted = "{{ gettext(m, **values) }}"
+        context = {"t": i18n.translations(locale)}
+        templates = {
+            source: (stock.from_string(source), ours.from_string(source)) for source in (plain, formatted)
+        }
+        for twice in range(2):  # the second time from what was remembered
+            for m in msgids:
+                values = dict.fromkeys(re.findall(r"%\((\w+)\)", m), "<x>")
+                theirs, mine = templates[formatted if values else plain]
+                want = theirs.render(context, m=m, values=values)
+                assert mine.render(context, m=m, values=values) == want, (m, autoescape, twice)
+                outputs.append(want)
+    assert any("<b>bold</b>" in o for o in outputs)
+    assert any("100% done" in o for o in outputs)
+    assert any("&lt;x&gt;" in o for o in outputs)

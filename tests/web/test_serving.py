@@ -8,8 +8,10 @@ import time
 
 import pytest
 from anyio import to_thread
+from sqlalchemy import select, update
 
-from tests.web.world import Web
+from projections.store import STATE, TRACKING
+from tests.web.world import REVIEWER, SECRETARY, Web, text_of
 
 SLOW_VISIT = 3.0
 
@@ -47,3 +49,47 @@ def test_blocking_work_runs_in_the_application_s_few_threads_not_anyio_s_forty(w
         tokens = client.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens)
     assert tokens == web.site.threads
     assert 2 <= tokens < 40
+
+
+def test_my_work_says_when_its_lists_lag_behind_the_log_or_one_is_stopped(web: Web) -> None:
+    client = web.signed_in(SECRETARY)
+    assert "catching up" not in text_of(client.get("/work"))
+    runner = web.site.side.runner
+    assert runner is not None
+    # Nothing may apply events while a read model's position is moved by hand.
+    runner.stop()
+    web.site.side.runner = None
+    head = web.engine.recorder.max_notification_id() or 0
+    with web.site.side.store.engine.begin() as conn:
+        name = conn.execute(select(STATE.c.name).order_by(STATE.c.name)).scalars().first()
+        live = select(STATE.c.live_generation).where(STATE.c.name == name).scalar_subquery()
+        of_live = (TRACKING.c.name == name, TRACKING.c.generation == live)
+        assert conn.execute(update(TRACKING).where(*of_live).values(position=head - 1)).rowcount == 1
+    behind = text_of(client.get("/work"))
+    assert "still catching up" in behind
+    assert "stopped by an error" not in behind
+    with web.site.side.store.engine.begin() as conn:
+        conn.execute(update(TRACKING).where(*of_live).values(failed_position=head))
+    assert "stopped by an error" in text_of(client.get("/work"))
+
+
+def test_every_page_s_header_marks_its_section_offers_the_roles_links_and_comes_back_to_the_same_address(
+    web: Web,
+) -> None:
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get("/work", params={"q": "Nậm Chảy & co"}).text
+    assert '<a href="/work" aria-current="page">' in page
+    assert 'name="back" value="/work?q=N%E1%BA%ADm+Ch%E1%BA%A3y+%26+co"' in page
+    # A secretary reads no lists beyond their own: no link to the units, the dashboard or the administration.
+    assert 'href="/units"' not in page
+    assert 'href="/admin"' not in page
+    reviewer = web.signed_in(REVIEWER).get("/units").text
+    assert '<a href="/units" aria-current="page">' in reviewer
+    assert 'href="/admin"' not in reviewer
+    admin = web.signed_in("admin").get("/admin/units").text
+    assert '<a href="/admin" aria-current="true">' in admin
+    assert 'href="/dashboard"' in admin
+    assert 'name="back" value="/admin/units"' in admin
+    signed_out = web.client().get("/sign-in").text
+    assert 'href="/work"' not in signed_out
+    assert 'name="back" value="/sign-in"' in signed_out
