@@ -196,7 +196,7 @@ def test_a_move_with_a_bad_date_is_refused_with_what_was_typed_kept_and_nothing_
     client = web.signed_in(ADMIN)
     before = _events(web)
     for day, says in [("31/12/2025", "is not a date"), ("", "date the change takes effect is needed"),
-                      ("1990-01-01", "cannot take effect on 1990-01-01")]:
+                      ("1990-01-01", "cannot take effect on Jan 1, 1990")]:  # dates in the reader's format
         status, _, html = _post(
             web, client, f"/admin/units/{MOVED}", f"/admin/units/{MOVED}/move",
             {"parent": WARD, "effective_from": day, "reason": "Lý do đã gõ <b>giữ nguyên</b>"},
