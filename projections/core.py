@@ -97,8 +97,13 @@ class KeyedRows:
             return self._cache[key]
         if self._fresh:
             return None
-        condition = and_(*(self.table.c[c] == v for c, v in zip(self.key_columns, key, strict=True)))
-        loaded = self._page.conn.execute(select(self.table).where(condition)).mappings().first()
+        loaded = (
+            self._page.conn.execute(
+                _select_one(self.table), {f"k_{c}": v for c, v in zip(self.key_columns, key, strict=True)}
+            )
+            .mappings()
+            .first()
+        )
         row = dict(loaded) if loaded is not None else None
         self._cache[key] = row
         self._stored[key] = None if row is None else dict(row)
@@ -109,15 +114,15 @@ class KeyedRows:
         wanted = [k for k in set(keys) if k not in self._cache]
         if not wanted or self._fresh:
             return
-        columns = [self.table.c[c] for c in self.key_columns]
+        statement = _select_many(self.table)
+        single = len(self.key_columns) == 1
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             for k in chunk:
                 self._cache[k] = None
                 self._stored[k] = None
-            single = len(columns) == 1
-            condition = columns[0].in_([k[0] for k in chunk]) if single else tuple_(*columns).in_(chunk)
-            for loaded in self._page.conn.execute(select(self.table).where(condition)).mappings():
+            keys = [k[0] for k in chunk] if single else chunk
+            for loaded in self._page.conn.execute(statement, {"keys": keys}).mappings():
                 row = dict(loaded)
                 key = self.key_of(row)
                 self._cache[key] = row
@@ -205,6 +210,31 @@ class KeyedRows:
             conn.execute(_upsert(conn, self.table, self.key_columns, values), rows)
         # Written: from now on a missing key may exist in the table only if another page wrote it, never this one.
         self._fresh = False
+
+
+def _select_one(table: Table) -> Any:
+    """The row of one primary key, its values bound by name (`k_<column>`): built once per table, so that each
+    page's reads reuse SQLAlchemy's compiled statement instead of building and compiling an expression per row
+    (that building cost more than SQLite's reading, and a live pass reads a few rows per event)."""
+    found = table.info.get("dossierflow_select_one")
+    if found is None:
+        keys = [c.name for c in table.primary_key.columns]
+        found = select(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
+        table.info["dossierflow_select_one"] = found
+    return found
+
+
+def _select_many(table: Table) -> Any:
+    """The rows of many primary keys (`keys`: the values of a single-column key, else tuples), built once per
+    table for the same reason as `_select_one`; SQLAlchemy expands the list at each execution."""
+    found = table.info.get("dossierflow_select_many")
+    if found is None:
+        columns = [table.c[c.name] for c in table.primary_key.columns]
+        keys: Any = bindparam("keys", expanding=True)
+        condition = columns[0].in_(keys) if len(columns) == 1 else tuple_(*columns).in_(keys)
+        found = select(table).where(condition)
+        table.info["dossierflow_select_many"] = found
+    return found
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
