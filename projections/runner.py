@@ -17,7 +17,7 @@ import contextlib
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,9 @@ class Runner:
         # of generation by a rebuild or a retry elsewhere is seen.
         self._held: list[Target] | None = None
         self._held_at = 0.0
+        # Live, the runner's thread keeps one connection between passes: taking one from the pool for each page
+        # cost a ping of the server (pre-ping) on every pass. Dropped on any error, taken again on the next pass.
+        self._live_conn: Connection | None = None
 
     # --- one pass ------------------------------------------------------------------------------
 
@@ -208,7 +211,7 @@ class Runner:
             switched: list[Target] = []
             moves: list[dict[str, Any]] = []
             try:
-                with self.store.engine.begin() as conn:
+                with self._transaction() as conn:
                     for target in targets:
                         projection = self.store.projections[target.name]
                         tables = self.store.tables(target.name, target.generation)
@@ -250,6 +253,29 @@ class Runner:
         for target in switched:
             target.building = False
         return [(name, f.position, f.text) for name, f in failed.items()]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A transaction on the live loop's connection if it holds one, else on one from the pool."""
+        held = self._live_conn
+        if held is None:
+            with self.store.engine.begin() as conn:
+                yield conn
+            return
+        try:
+            with held.begin():
+                yield held
+        except _ApplyFailed:
+            raise  # rolled back; the connection is sound
+        except BaseException:
+            self._drop_live_connection()
+            raise
+
+    def _drop_live_connection(self) -> None:
+        held, self._live_conn = self._live_conn, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                held.close()
 
     def _apply(
         self,
@@ -329,9 +355,17 @@ class Runner:
         self.locks.release_all()
 
     def _loop(self) -> None:
+        try:
+            self._live_loop()
+        finally:
+            self._drop_live_connection()
+
+    def _live_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                if self._live_conn is None:
+                    self._live_conn = self.store.engine.connect()
                 # Until a pass reads to the head: the wake-up was cleared before it, so a commit made during it
                 # sets it again and the wait below returns at once (a pass more only to find nothing new cost a
                 # query of the log per wake-up).
