@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, ClassVar, NamedTuple, cast
 from uuid import UUID
 
@@ -267,13 +268,21 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
     if raw is None:
         return False
     statement, order, processors = raw
-    conn.exec_driver_sql(
-        statement,
-        [
-            tuple(v if p is None else p(v) for p, v in zip(processors, (row[c] for c in order), strict=True))
-            for row in rows
-        ],
-    )
+    # The values in the statement's order picked by one C call per row; only the columns with a conversion (a
+    # UUID, a time) are touched in Python: a value-by-value generator was a tenth of a rebuild.
+    pick = itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
+    converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+    params: list[Any]
+    if not converting:
+        params = [pick(row) for row in rows]
+    else:
+        params = []
+        for row in rows:
+            values = list(pick(row))
+            for i, convert in converting:
+                values[i] = convert(values[i])
+            params.append(tuple(values))
+    conn.exec_driver_sql(statement, params)
     return True
 
 
