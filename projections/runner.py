@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Float, bindparam, func, update
+from sqlalchemy.exc import DBAPIError
 
 from projections.core import LoggedEvent, Page, Projection
 from projections.locks import Locks, NoLocks
@@ -294,6 +295,7 @@ class Runner:
         try:
             projection.prepare(page, [logged for logged in events if projection.wants(logged.event)])
         except Exception as error:
+            _raise_if_connection_lost(error)
             # Reading ahead for the whole page: no one event to name.
             raise _ApplyFailed(
                 target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
@@ -304,10 +306,12 @@ class Runner:
             try:
                 projection.apply(page, logged)
             except Exception as error:
+                _raise_if_connection_lost(error)
                 raise _ApplyFailed(target.name, index, logged.position, _describe(logged, error)) from error
         try:
             page.flush()
         except Exception as error:
+            _raise_if_connection_lost(error)
             # A write refused at the end of the page: the event that caused it is not known, so name the page.
             raise _ApplyFailed(
                 target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
@@ -406,6 +410,13 @@ class _ApplyFailed(Exception):
         self.index = index
         self.position = position
         self.text = text
+
+
+def _raise_if_connection_lost(error: Exception) -> None:
+    """A connection lost under a read model is no fault of its events: the pass fails as a whole and is tried again
+    on a new connection, rather than the read model being stopped at an event it can apply."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        raise error
 
 
 def _describe(logged: LoggedEvent, error: BaseException, *, whole_page: bool = False) -> str:
