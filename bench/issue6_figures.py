@@ -13,9 +13,11 @@ are empty (about 3 million events; --quick: about 100,000). The read models are 
    rebuild's time that is reading and decoding; and, as a cross-check, a bare loop of `RecorderLog.read(after, 500)`
    over the first events, timed before and after the rebuild.
 2. the lag from a command's commit to its rows, p99, while commands stream in at --rate a second: the runner in
-   this process (`ReadSide.start()`, woken by `engine.on_commit`; on PostgreSQL also by NOTIFY), a producer thread
-   recording answers on editable dossiers on schedule, a waiter timing `ReadSide.wait_for(position)` from the
-   moment of each commit.
+   this process (`ReadSide.start()`, woken by `engine.on_commit`; on PostgreSQL also by NOTIFY), --writers threads
+   recording answers on editable dossiers on one schedule (each takes the next command due), and a watcher process
+   polling the read models' positions from its own connection: a command's lag runs from the moment its commit
+   returned to the moment the watcher saw every live read model at its position. Beside it: the commands a second
+   actually offered, how many were more than 50 ms late, and the runner thread's CPU time a command.
 3. the statistics of the province for the year, and a person's queues (the province's approver, whose queues span
    every dossier below it, and a district's reviewer), each query timed over repeated calls (median and worst).
 4. `dossierflow status` and `dossierflow units` against the store, as subprocesses (median of 3 runs, wall clock).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import importlib
+import itertools
 import json
 import os
 import resource
@@ -59,6 +62,7 @@ from projections.catalog import all_projections
 from projections.core import LoggedEvent, Page, Projection
 from projections.log import RecorderLog
 from projections.readside import ReadSide
+from projections.runner import PassResult
 from projections.store import make_engine, read_models_url
 from workflow.engine import Engine
 from workflow.store import is_postgres_url
@@ -307,42 +311,75 @@ def _probe_codes() -> Iterator[tuple[str, str]]:
                 yield "", f"{code}-{c:02d}"
 
 
-class TrackingPoller:
-    """Polls, from a connection of its own, the lowest position of the live read models: what a reader sees. Keeps
-    each rise with its moment, so that the moment a position became visible is looked up afterwards."""
+_LIVE_POSITION = (
+    "SELECT min(t.position) FROM projection_tracking t JOIN projection_state s "
+    "ON s.name = t.name AND s.live_generation = t.generation"
+)
 
-    def __init__(self, side: ReadSide, interval: float = 0.001) -> None:
-        self.engine = side.store.engine
+
+def _now() -> float:
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def watch_tracking(url: str, interval: float) -> None:
+    """The reader of the lag figure, as a process of its own (--watch-tracking): polls the lowest position of the
+    live read models from its own connection until it has seen the position given on its standard input (or 30 s
+    more have passed), then prints each rise with the moment it was seen (CLOCK_MONOTONIC, the clock of every
+    process of the machine) as JSON lines. In the benchmark's process it waited for the interpreter lock behind the
+    writers and the runner, and counted that wait as lag."""
+    stop = threading.Event()
+    # The last position to see, given on the standard input once the stream is over (0: stop at once).
+    until = [sys.maxsize]
+
+    def read_until() -> None:
+        line = sys.stdin.readline()
+        until[0] = int(line) if line.strip() else 0
+        stop.set()
+
+    threading.Thread(target=read_until, daemon=True).start()
+    seen: list[tuple[int, float]] = []
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        print("ready", flush=True)
+        last, deadline = -1, float("inf")
+        while last < until[0] and _now() < deadline:
+            position = int(conn.exec_driver_sql(_LIVE_POSITION).scalar() or 0)
+            now = _now()
+            conn.rollback()  # a fresh snapshot for the next look
+            if position > last:
+                seen.append((position, now))
+                last = position
+            if stop.is_set() and deadline == float("inf"):
+                deadline = now + 30
+            time.sleep(interval)
+    engine.dispose()
+    for position, at in seen:
+        print(json.dumps([position, at]))
+
+
+class TrackingPoller:
+    """The watcher process of `watch_tracking`, and what it saw: the moment each position became visible to a reader
+    on another connection, looked up afterwards."""
+
+    def __init__(self, url: str, interval: float = 0.001) -> None:
+        self.url = url
         self.interval = interval
         self.seen: list[tuple[int, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lag-poller", daemon=True)
-
-    def position(self, conn: Any) -> int:
-        found = conn.exec_driver_sql(
-            "SELECT min(t.position) FROM projection_tracking t JOIN projection_state s "
-            "ON s.name = t.name AND s.live_generation = t.generation"
-        ).scalar()
-        return int(found or 0)
-
-    def _loop(self) -> None:
-        with self.engine.connect() as conn:
-            last = -1
-            while not self._stop.is_set():
-                position = self.position(conn)
-                now = time.perf_counter()
-                conn.rollback()  # a fresh snapshot for the next look
-                if position > last:
-                    self.seen.append((position, now))
-                    last = position
-                self._stop.wait(self.interval)
+        self._child: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._child = subprocess.Popen(
+            [sys.executable, __file__, "--watch-tracking", self.url, "--poll", str(self.interval)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        assert self._child.stdout is not None
+        self._child.stdout.readline()  # "ready"
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def stop(self, last: int) -> None:
+        """Once the watcher has seen `last` (or 30 s more have passed)."""
+        assert self._child is not None
+        out, _ = self._child.communicate(f"{last}\n", timeout=60)
+        self.seen = [(int(p), float(at)) for p, at in (json.loads(line) for line in out.splitlines() if line)]
 
     def visible_at(self, position: int) -> float | None:
         index = bisect.bisect_left(self.seen, (position, float("-inf")))
@@ -375,14 +412,28 @@ def lag_figure(
         commit_lock = threading.Lock()
 
         def committed(position: int) -> None:
-            now = time.perf_counter()
+            now = _now()
             with commit_lock:
                 commits[position] = now
 
         engine.on_commit.append(committed)
         child: subprocess.Popen[str] | None = None
+        # The runner's own work: its thread's CPU time, passes and events, to tell what it adds to each command.
+        spent = {"cpu": 0.0, "passes": 0, "events": 0}
         if runner_process is None:
             runner = side.start()
+            run_pass = runner.run_pass
+
+            def counted_pass() -> PassResult:
+                before = time.thread_time()
+                result = run_pass()
+                spent["cpu"] += time.thread_time() - before
+                if result.applied:
+                    spent["passes"] += 1
+                    spent["events"] += result.applied
+                return result
+
+            runner.run_pass = counted_pass  # type: ignore[method-assign]
             engine.on_commit.append(runner.wake)
         else:
             spec = bench.database_url or str(bench.data_dir)
@@ -392,23 +443,32 @@ def lag_figure(
             )
             assert child.stdout is not None
             child.stdout.readline()  # "ready"
-        poller = TrackingPoller(side)
+        poller = TrackingPoller(read_models_url(bench.database_url, bench.data_dir))
         poller.start()
         ticks = int(seconds * rate / group)
         errors: list[str] = []
         done = [0] * writers
         late = [0] * writers
+        # One schedule for all writers: each takes the next tick due, so one slow commit (a long fsync) delays only
+        # its own command, not every later tick dealt to its thread in advance.
+        schedule = itertools.count()
+        schedule_lock = threading.Lock()
 
         def write(w: int) -> None:
-            mine = targets[w::writers]
-            for turn, tick in enumerate(range(w, ticks, writers)):
+            while True:
+                with schedule_lock:
+                    tick = next(schedule)
+                if tick >= ticks:
+                    return
                 due = started + tick * group / rate
                 pause = due - time.perf_counter()
                 if pause > 0:
                     time.sleep(pause)
                 elif pause < -0.05:
                     late[w] += 1
-                batch = [mine[(turn * group + k) % len(mine)] for k in range(group)]
+                # Consecutive ticks take different dossiers (more of them than commands in flight), so two writers
+                # never command the same dossier at once.
+                batch = [targets[(tick * group + k) % len(targets)] for k in range(group)]
                 try:
                     command(engine, batch, tick)
                     done[w] += group
@@ -423,10 +483,7 @@ def lag_figure(
             thread.join()
         elapsed = time.perf_counter() - started
         last = max(commits) if commits else 0
-        deadline = time.monotonic() + 30
-        while (poller.visible_at(last) is None) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        poller.stop()
+        poller.stop(last)
         if child is not None:
             child.communicate(timeout=30)
         lags, missed = [], 0
@@ -448,6 +505,11 @@ def lag_figure(
             f"{sum(done):,} commands at {sum(done) / elapsed:,.0f}/s in {len(commits):,} commits "
             f"({len(commits) / elapsed:,.0f}/s), {writers} writer threads, {group} command(s) a commit, the runner "
             + ("in this process" if runner_process is None else f"in a process of its own (poll {runner_process} s)")
+            + (
+                f"; the runner's thread {1000 * spent['cpu'] / max(1, sum(done)):.1f} ms CPU a command, "
+                f"{spent['passes']:,} passes of {spent['events'] / max(1, spent['passes']):.1f} events on average"
+                if spent["passes"] else ""
+            )
             + (f"; {missed} not seen in 30 s" if missed else "")
             + (f"; {sum(late)} commits more than 50 ms late" if sum(late) else "")
             + (f"; {len(errors)} refused ({errors[0][:80]})" if errors else "")
@@ -680,6 +742,7 @@ def main() -> None:
         help="the lag with the runner in a process of its own, polling at this interval besides NOTIFY",
     )
     parser.add_argument("--serve-read-side", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--watch-tracking", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--group", type=int, default=1, help="commands a commit (1: each an engine command)")
     parser.add_argument("--repeat", type=int, default=20, help="calls of each query")
@@ -689,6 +752,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve_read_side:
         serve_read_side(args.serve_read_side, args.poll)
+        return
+    if args.watch_tracking:
+        watch_tracking(args.watch_tracking, args.poll)
         return
     global PROBE
     PROBE = args.probe

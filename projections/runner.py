@@ -17,11 +17,12 @@ import contextlib
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, Float, bindparam, func, update
+from sqlalchemy.exc import DBAPIError
 
 from projections.core import LoggedEvent, Page, Projection
 from projections.locks import Locks, NoLocks
@@ -53,6 +54,9 @@ class Target:
 class PassResult:
     applied: int = 0
     failures: list[tuple[str, int, str]] = field(default_factory=list)
+    # Whether some read model read a full page: more may be waiting right away. Otherwise each one read to the head
+    # as it stood, and whatever came after woke the runner again.
+    more: bool = False
 
 
 class Runner:
@@ -89,6 +93,9 @@ class Runner:
         # of generation by a rebuild or a retry elsewhere is seen.
         self._held: list[Target] | None = None
         self._held_at = 0.0
+        # Live, the runner's thread keeps one connection between passes: taking one from the pool for each page
+        # cost a ping of the server (pre-ping) on every pass. Dropped on any error, taken again on the next pass.
+        self._live_conn: Connection | None = None
 
     # --- one pass ------------------------------------------------------------------------------
 
@@ -131,6 +138,7 @@ class Runner:
         for position in sorted(groups, reverse=True):
             events = self._read(position, groups[position])
             reached_head = len(events) < self.page_size
+            result.more = result.more or not reached_head
             if reached_head:
                 self._index(groups[position])
             if not events:
@@ -202,24 +210,29 @@ class Runner:
         failed: dict[str, _ApplyFailed] = {}
         while True:
             switched: list[Target] = []
+            moves: list[dict[str, Any]] = []
             try:
-                with self.store.engine.begin() as conn:
+                with self._transaction() as conn:
                     for target in targets:
                         projection = self.store.projections[target.name]
                         tables = self.store.tables(target.name, target.generation)
                         failure = failed.get(target.name)
                         if failure is None:
-                            if self._apply(conn, projection, tables, target, events, reached_head):
+                            if self._apply(conn, projection, tables, target, events, reached_head, moves):
                                 switched.append(target)
                             continue
                         done = events[: failure.index]
                         if done:
-                            self._apply(conn, projection, tables, target, done, False)
+                            self._apply(conn, projection, tables, target, done, False, moves)
                         conn.execute(
                             update(TRACKING)
                             .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
                             .values(failed_position=failure.position, error=failure.text, updated_at=time.time())
                         )
+                    if moves:
+                        # Every read model's new position in one statement (a round trip each cost more than
+                        # their rows on a live pass of a few events).
+                        conn.execute(_MOVE, moves)
                     if conn.dialect.name == "postgresql":
                         conn.execute(notify_statement())
             except _ApplyFailed as spoiled:
@@ -242,6 +255,29 @@ class Runner:
             target.building = False
         return [(name, f.position, f.text) for name, f in failed.items()]
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A transaction on the live loop's connection if it holds one, else on one from the pool."""
+        held = self._live_conn
+        if held is None:
+            with self.store.engine.begin() as conn:
+                yield conn
+            return
+        try:
+            with held.begin():
+                yield held
+        except _ApplyFailed:
+            raise  # rolled back; the connection is sound
+        except BaseException:
+            self._drop_live_connection()
+            raise
+
+    def _drop_live_connection(self) -> None:
+        held, self._live_conn = self._live_conn, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                held.close()
+
     def _apply(
         self,
         conn: Connection,
@@ -250,13 +286,16 @@ class Runner:
         target: Target,
         events: list[LoggedEvent],
         reached_head: bool,
+        moves: list[dict[str, Any]],
     ) -> bool:
-        """Apply `events` to one read model and move its tracking position; True if that made a generation being
-        built the live one (the caller marks it so once the transaction has committed)."""
+        """Apply `events` to one read model and add its new tracking position to `moves` (written by the caller in
+        the same transaction); True if that made a generation being built the live one (the caller marks it so once
+        the transaction has committed)."""
         page = Page(conn, tables, fresh=target.position == 0)
         try:
             projection.prepare(page, [logged for logged in events if projection.wants(logged.event)])
         except Exception as error:
+            _raise_if_connection_lost(error)
             # Reading ahead for the whole page: no one event to name.
             raise _ApplyFailed(
                 target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
@@ -267,24 +306,28 @@ class Runner:
             try:
                 projection.apply(page, logged)
             except Exception as error:
+                _raise_if_connection_lost(error)
                 raise _ApplyFailed(target.name, index, logged.position, _describe(logged, error)) from error
         try:
             page.flush()
         except Exception as error:
+            _raise_if_connection_lost(error)
             # A write refused at the end of the page: the event that caused it is not known, so name the page.
             raise _ApplyFailed(
                 target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
             ) from error
         last = events[-1]
-        moved: dict[str, Any] = {"position": last.position, "updated_at": time.time()}
-        # When the last event read was recorded (an event left undecoded, as no one here wanted it, has no time).
+        # When the last event read was recorded (an event left undecoded, as no one here wanted it, has no time:
+        # the time recorded before is kept).
         timed = next((logged for logged in reversed(events) if logged.event is not None), None)
-        if timed is not None:
-            moved["event_time"] = timed.timestamp.timestamp()
-        conn.execute(
-            update(TRACKING)
-            .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
-            .values(**moved)
+        moves.append(
+            {
+                "t_name": target.name,
+                "t_generation": target.generation,
+                "t_position": last.position,
+                "t_updated_at": time.time(),
+                "t_event_time": None if timed is None else timed.timestamp.timestamp(),
+            }
         )
         if target.building and target.indexed and reached_head and last.position >= self.log.head():
             conn.execute(
@@ -316,11 +359,24 @@ class Runner:
         self.locks.release_all()
 
     def _loop(self) -> None:
+        try:
+            self._live_loop()
+        finally:
+            self._drop_live_connection()
+
+    def _live_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                while not self._stop.is_set() and self.run_pass().applied:
-                    pass
+                if self._live_conn is None:
+                    self._live_conn = self.store.engine.connect()
+                # Until a pass reads to the head: the wake-up was cleared before it, so a commit made during it
+                # sets it again and the wait below returns at once (a pass more only to find nothing new cost a
+                # query of the log per wake-up).
+                while not self._stop.is_set():
+                    result = self.run_pass()
+                    if not (result.applied and result.more):
+                        break
                 self.last_error = None
             except Exception as error:  # the store went away for a moment: say so, and try again after a pause
                 self.last_error = error
@@ -334,6 +390,19 @@ class Runner:
             self._advanced.wait_for(lambda: self.commits != seen, timeout)
 
 
+# A tracking row moved to the end of a page: built once (an expression built per page and read model cost more
+# than executing it), executed for every read model of the page at once.
+_MOVE = (
+    update(TRACKING)
+    .where(TRACKING.c.name == bindparam("t_name"), TRACKING.c.generation == bindparam("t_generation"))
+    .values(
+        position=bindparam("t_position"),
+        updated_at=bindparam("t_updated_at"),
+        event_time=func.coalesce(bindparam("t_event_time", type_=Float), TRACKING.c.event_time),
+    )
+)
+
+
 class _ApplyFailed(Exception):
     def __init__(self, name: str, index: int, position: int, text: str) -> None:
         super().__init__(text)
@@ -341,6 +410,13 @@ class _ApplyFailed(Exception):
         self.index = index
         self.position = position
         self.text = text
+
+
+def _raise_if_connection_lost(error: Exception) -> None:
+    """A connection lost under a read model is no fault of its events: the pass fails as a whole and is tried again
+    on a new connection, rather than the read model being stopped at an event it can apply."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        raise error
 
 
 def _describe(logged: LoggedEvent, error: BaseException, *, whole_page: bool = False) -> str:

@@ -307,7 +307,9 @@ class DossiersProjection(Projection):
         dossiers.load((e.originator_id,) for e in changed)
         wanted = {e.event.unit_id for e in events if isinstance(e.event, _D.Opened)}
         found = [(e, row) for e in changed if (row := dossiers.get(e.originator_id)) is not None]
-        wanted.update(row["unit_id"] for _, row in found)
+        # Only a change of state rewrites the scope rows (the units above the dossier): recorded answers, the
+        # events of a live stream, need no unit, and each level of them is a query.
+        wanted.update(row["unit_id"] for e, row in found if type(e.event) in STATE_EVENTS)
         seen: set[UUID] = set()
         while wanted:
             units.load((uid,) for uid in wanted)

@@ -212,9 +212,11 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
         return notification_ids
 
     def select_chain_links(self, after: int | None, stop: int, limit: int) -> list[ChainLink]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_links_statement, (-1 if after is None else after, stop, limit))
-            return [ChainLink(**row) for row in curs.fetchall()]
+        # Autocommit, as the library's select_notifications: one statement sees one snapshot without a transaction,
+        # and BEGIN and ROLLBACK around it were two round trips more on each live pass of the read models.
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_links_statement, (-1 if after is None else after, stop, limit), prepare=True)
+            return [ChainLink(*row) for row in curs.fetchall()]
 
     def select_event_rows(self, after: int | None, stop: int, limit: int) -> list[EventRow]:
         with self.datastore.transaction(commit=False) as curs:
