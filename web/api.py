@@ -555,7 +555,7 @@ def register(app: FastAPI, site: Site) -> None:
             receipt = engine.return_to_unit(actor, dossier_id, reason=given.reason, expected_version=expected)
         elif trigger == "approve":
             receipt = engine.approve(actor, dossier_id, level=given.level, reason=given.reason,
-                                     expected_version=expected)
+                                     expected_version=expected, act_number=given.act_number, act_date=given.act_date)
         elif trigger == "return_to_committee":
             receipt = engine.return_to_committee(actor, dossier_id, reason=given.reason, expected_version=expected)
         elif trigger == "mark_not_rated":
@@ -613,10 +613,11 @@ def register(app: FastAPI, site: Site) -> None:
             if dossier.year != body.year:
                 raise InvalidInput(f"dossier {line.dossier} is of {dossier.year}, not of {body.year}")
         requests = [DecisionRequest(d.dossier, d.level, d.reason, d.version) for d in body.decisions]
-        receipt = engine.decide_list(approver, requests)
+        receipt = engine.decide_list(approver, requests, act_number=body.act_number, act_date=body.act_date)
         wait(receipt)
         decided = [engine.dossier(d.dossier) for d in body.decisions]
         return m.DecisionListOut(
+            act=m.act_out(decided[0].decision["act"]) if decided[0].decision else None,
             quota=[m.QuotaFigure(group=q.group, good_or_better=q.good_or_better, excellent=q.excellent, cap=q.cap)
                    for q in receipt.value.values()],
             dossiers=[m.DecidedDossier(id=d.id, version=d.version, state=d.state, level=d.level) for d in decided],

@@ -996,6 +996,7 @@ class ActLine:
     level: Classification
     four_good: bool | None
     at: datetime
+    act_date: date
 
 
 def _act_rows(store: ReadModelStore, year: int, unit_ids: Iterable[UUID], number: str | None) -> list[Any]:
@@ -1028,6 +1029,6 @@ def decision_acts(store: ReadModelStore, year: int, unit_ids: Iterable[UUID]) ->
 def act_lines(store: ReadModelStore, year: int, unit_ids: Iterable[UUID], number: str) -> list[ActLine]:
     """The units one act decided among these, with the level it gave each."""
     return [
-        ActLine(r.unit_id, r.dossier_id, Classification(r.level), r.four_good, _at(r.at_us))
+        ActLine(r.unit_id, r.dossier_id, Classification(r.level), r.four_good, _at(r.at_us), r.act_date)
         for r in _act_rows(store, year, unit_ids, number)
     ]
