@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
@@ -254,9 +255,8 @@ def register(app: FastAPI, site: Site) -> None:
         reader(site, visit, chosen, chosen_year)
         period = _period(site, chosen_year)
         end = period.end_date
-        preview = dossiers_model.decided_page(store, chosen_year, unit_below=chosen.id, limit=PREVIEW_ROWS + 1)
-        ids = [r.classification.unit_id for r in preview]
-        names = units_model.unit_names(store, ids) | units_model.names_as_of(store, ids, end)
+        # The first rows of the files, as the files hold them: the units below as of the period's end.
+        preview = list(islice(exports.decided_lines(store, chosen_year, chosen.id, end), PREVIEW_ROWS + 1))
         below = [engine.unit(uid) for uid in chosen.children_as_of(end)]
         superiors = sorted(
             ((u.code, (u.as_of(end) or u.current).name) for u in below if u.children_as_of(end)),
@@ -267,7 +267,7 @@ def register(app: FastAPI, site: Site) -> None:
         context = {
             "held": held, "years": years, "chosen": chosen, "year": chosen_year, "period": period,
             "chosen_name": (chosen.as_of(end) or chosen.current).name,
-            "preview": preview[:PREVIEW_ROWS], "more": len(preview) > PREVIEW_ROWS, "names": names,
+            "preview": preview[:PREVIEW_ROWS], "more": len(preview) > PREVIEW_ROWS,
             "superiors": superiors, "has_list": bool(below), "query": query,
             "acts": decision_acts(site, chosen, period) if below else [],
             "path": [(u.code, (u.as_of(end) or u.current).name) for u in path if _within(visit, u)],

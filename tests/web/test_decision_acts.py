@@ -184,3 +184,6 @@ def test_a_unit_moved_after_the_period_stays_in_the_files_of_its_superior_of_the
     assert "lc-kim-tan-cb1" not in pom_han
     assert list(kim_tan) == sorted(kim_tan)
     assert len(kim_tan) > 1
+    # The reports page shows the first rows of the same files.
+    assert "Chi bộ Tổ dân phố số 5 (phường Kim Tân)" in text_of(client.get("/reports?unit=lc-kim-tan&year=2024"))
+    assert "lc-kim-tan-cb1" not in text_of(client.get("/reports?unit=lc-pom-han&year=2024"))
