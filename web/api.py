@@ -659,6 +659,37 @@ def register(app: FastAPI, site: Site) -> None:
             items=[m.classification_out(r, names.get(r.unit_id, r.unit_code)) for r in rows],
         )
 
+    @router.get("/decision-acts", response_model=m.DecisionActs, responses=_REFUSALS)
+    def decision_acts(
+        who: CallerDep,
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        superior: Annotated[str | None, Query(max_length=m.MAX_CODE, description="The deciding unit's code (default: "
+                                              "the unit the caller's roles are held over).")] = None,
+    ) -> m.DecisionActs:
+        """The acts a deciding unit took in a period, the latest first: number, date, and each unit and its level."""
+        top = scoped_unit(who, superior)
+        known_period(period)
+        end = engine.period(period).end_date
+        children = [engine.unit(uid) for uid in top.children_as_of(end)]
+        refs = {u.id: unit_ref(u, end) for u in children}
+        acts = dossiers_model.decision_acts(store, period, list(refs))
+        lines = {
+            a.number: sorted(dossiers_model.act_lines(store, period, list(refs), a.number),
+                             key=lambda x: refs[x.unit_id].code)
+            for a in acts
+        }
+        return m.DecisionActs(
+            superior=unit_ref(top, end), period=period,
+            acts=[
+                m.DecisionActListed(
+                    number=a.number, date=a.day,
+                    units=[m.ActUnit(unit=refs[x.unit_id], dossier_id=x.dossier_id, level=x.level,
+                                     four_good=x.four_good) for x in lines[a.number]],
+                )
+                for a in acts
+            ],
+        )
+
     @router.get("/statistics", response_model=m.StatisticsOut, responses=_REFUSALS)
     def statistics(
         who: CallerDep,

@@ -327,6 +327,25 @@ class Classifications(BaseModel):
     items: list[ClassificationOut]
 
 
+class ActUnit(BaseModel):
+    unit: UnitRef = Field(description="The unit, named as at the end of the period.")
+    dossier_id: UUID
+    level: Classification = Field(description="The level this act gave it (a later act may have changed it since).")
+    four_good: bool | None
+
+
+class DecisionActListed(BaseModel):
+    number: str
+    date: date
+    units: list[ActUnit]
+
+
+class DecisionActs(BaseModel):
+    superior: UnitRef = Field(description="The deciding unit.")
+    period: int
+    acts: list[DecisionActListed]
+
+
 class TargetOut(BaseModel):
     name: str
     figure: int

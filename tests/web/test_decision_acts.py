@@ -130,6 +130,24 @@ def test_the_api_takes_the_act_returns_it_and_lists_it_with_the_classification(w
     assert (item["act_number"], item["act_date"]) == ("3-QĐ/TU", "2025-11-27")
     detail = approver.get(f"{API}/dossiers/{did}").json()
     assert detail["decision"]["act"] == {"number": "3-QĐ/TU", "date": "2025-11-27"}
+    again = approver.post(f"{API}/decision-lists", json={**body, "act_number": "3-qđ/tu"})
+    assert again.status_code == 409, again.text
+    acts = approver.get(f"{API}/decision-acts", params={"period": 2025, "superior": "lao-cai"})
+    assert acts.status_code == 200, acts.text
+    (act,) = acts.json()["acts"]
+    assert (act["number"], act["date"]) == ("3-QĐ/TU", "2025-11-27")
+    assert [(u["unit"]["code"], u["level"]) for u in act["units"]] == [(NAM_LU, "good")]
+
+
+def test_the_acts_of_a_deciding_unit_are_refused_outside_ones_scope_and_for_an_unknown_period(web: Web) -> None:
+    api = api_on(web)
+    outside = api.client(APPROVER).get(f"{API}/decision-acts", params={"period": 2025, "superior": "lao-cai"})
+    assert outside.status_code == 403, outside.text
+    unknown = api.client(PROVINCE_APPROVER).get(f"{API}/decision-acts", params={"period": 2031})
+    assert unknown.status_code == 404, unknown.text
+    empty = api.client(PROVINCE_APPROVER).get(f"{API}/decision-acts", params={"period": 2024, "superior": "lao-cai"})
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["acts"] == []
 
 
 def test_an_unknown_act_is_404_and_an_act_is_read_only_by_those_who_may_read_the_body(web: Web) -> None:
