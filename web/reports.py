@@ -49,7 +49,7 @@ LEVEL_ORDER = [
 COLUMNS = [
     N_("No."), N_("Unit code"), N_("Unit"), N_("Classification"), N_("Four-good"), N_("Points"),
     N_("Decided on"), N_("Under re-examination"), N_("Rule set"), N_("Year"), N_("Decision number"),
-    N_("Decision date"),
+    N_("Date of issue"),
 ]
 YES, NO = N_("Yes"), N_("No")
 

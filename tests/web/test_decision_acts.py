@@ -166,14 +166,14 @@ def test_the_files_carry_the_act_number_and_date_of_each_classification(web: Web
     client = web.signed_in(PROVINCE_APPROVER)
     rows = list(csv.reader(io.StringIO(client.get("/reports/lao-cai/2025/classifications.csv").content.decode(
         "utf-8-sig"))))
-    assert rows[0][10:] == ["Decision number", "Decision date"]
+    assert rows[0][10:] == ["Decision number", "Date of issue"]
     by_code = {r[1]: r for r in rows[1:]}
     assert by_code[NAM_LU][10:] == ["125-QĐ/TU", "2025-11-28"]
     response = client.get("/reports/lao-cai/2025/classifications.xlsx", headers={"Accept-Language": "vi"})
     sheet = load_workbook(io.BytesIO(response.content)).active
     assert sheet is not None
     xlsx = list(sheet.iter_rows(values_only=True))
-    assert xlsx[0][10:] == ("Số quyết định", "Ngày quyết định")
+    assert xlsx[0][10:] == ("Số quyết định", "Ngày ban hành")
     (line,) = [r for r in xlsx[1:] if r[1] == NAM_LU]
     assert line[10] == "125-QĐ/TU"
     assert line[11] is not None
