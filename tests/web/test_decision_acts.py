@@ -110,6 +110,7 @@ def test_one_decision_on_the_dossier_page_may_name_its_act(web: Web) -> None:
     assert response.status_code == 303, text_of(response)
     dossier = web.engine.dossier(web.engine.find_dossier(f"{NAM_LU}/2025"))
     assert (dossier.decision["act"].number, dossier.decision["act"].day) == ("9-QĐ/TU", date(2025, 11, 29))
+    assert "by decision no. 9-QĐ/TU of Nov 29, 2025" in text_of(client.get(path))
 
 
 def test_the_api_takes_the_act_returns_it_and_lists_it_with_the_classification(web: Web) -> None:
