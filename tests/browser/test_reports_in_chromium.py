@@ -139,7 +139,7 @@ def test_an_approver_decides_with_an_act_number_then_prints_that_act_to_pdf(site
     root = site.web.engine.unit_by_code("lao-cai").id
     page.goto(f"/decisions/{root}/2025")
     page.get_by_label(t(page, "Decision number"), exact=True).fill("125-QĐ/TU")
-    page.get_by_label(t(page, "Date of issue"), exact=True).fill("2025-11-28")
+    page.get_by_label(t(page, "Date of issue (today if left empty)"), exact=True).fill("2025-11-28")
     look(site, page, "decide-with-act")
     page.get_by_role("button", name=t(page, "Decide the ticked dossiers")).click()
     expect(page.locator(".done")).to_be_visible()

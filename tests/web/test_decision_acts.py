@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from urllib.parse import quote
 
@@ -206,3 +207,18 @@ def test_a_unit_moved_after_the_period_stays_in_the_files_of_its_superior_of_the
     # The reports page shows the first rows of the same files.
     assert "Chi bộ Tổ dân phố số 5 (phường Kim Tân)" in text_of(client.get("/reports?unit=lc-kim-tan&year=2024"))
     assert "lc-kim-tan-cb1" not in text_of(client.get("/reports?unit=lc-pom-han&year=2024"))
+
+
+def test_the_pages_decision_forms_send_no_date_unless_one_is_typed_so_a_decision_without_a_number_goes_through(
+    web: Web,
+) -> None:
+    client = web.signed_in(PROVINCE_APPROVER)
+    path = web.dossier_path(NAM_LU)
+    html, version = web.page(client, path)
+    assert re.search(r'<input id="approve-act-date" name="act_date" type="date"[^>]* value="">', html)
+    listed = client.get(f"/decisions/{ROOT}/2025").text
+    assert re.search(r'<input id="act-date" name="act_date" type="date"[^>]* value="">', listed)
+    response = web.post(client, f"{path}/act/approve", html, {"version": version, "level": "good",
+                                                              "act_number": "", "act_date": ""})
+    assert response.status_code == 303, text_of(response)
+    assert web.engine.dossier(web.engine.find_dossier(f"{NAM_LU}/2025")).decision["act"] is None
