@@ -1,19 +1,66 @@
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
-from domain.errors import InvalidInput, QuotaExceeded
+from domain.errors import AlreadyExists, InvalidInput, QuotaExceeded
 from domain.ids import decision_book_id
 from domain.messages import N_, Message, Series, Term
+from domain.text import clean_text
 from domain.values import Classification
 
 QuotaCap = Callable[[int], int | None]
+
+# An act's number as printed in its heading ("125-QĐ/HU", "07/NQ-ĐU"): short, on one line.
+MAX_ACT_NUMBER = 50
+
+
+@dataclass(frozen=True)
+class DecisionAct:
+    """The act a decision is taken by: its number and its date, as the deciding body's decision is printed."""
+
+    number: str
+    day: date
+
+    @property
+    def key(self) -> str:
+        return act_key(self.number)
+
+
+def act_key(number: str) -> str:
+    """What makes two numbers the same act: "125-QĐ/HU" and "125-qđ/hu " are; so are the composed and decomposed
+    spellings of Đ or of a tone mark, which look alike on paper."""
+    return " ".join(unicodedata.normalize("NFC", number).casefold().split())
+
+
+def decision_act(number: str, day: date | None, *, year: int, today: date) -> DecisionAct | None:
+    """The act as typed, checked: a printable number on one line, and a date between the period's first day and
+    today (today when not given). No number, no act; a date without its number is refused, not dropped."""
+    text = clean_text(number, N_("the decision's number"), max_length=MAX_ACT_NUMBER)
+    if not text:
+        if day is not None:
+            raise InvalidInput(N_("a decision's date is given with its number; the number is missing"))
+        return None
+    if not text.isprintable():
+        raise InvalidInput(N_("the decision's number %(number)s holds a character that is not printed"), number=text)
+    text = " ".join(unicodedata.normalize("NFC", text).split())
+    day = today if day is None else day
+    if day > today:
+        raise InvalidInput(N_("the decision's date %(day)s is after today (%(today)s)"), day=day, today=today)
+    first = date(year, 1, 1)
+    if day < first:
+        raise InvalidInput(
+            N_("the decision's date %(day)s is before the period %(year)s began (%(first)s)"),
+            day=day, year=year, first=first,
+        )
+    return DecisionAct(text, day)
 
 
 @dataclass(frozen=True)
@@ -79,6 +126,28 @@ class DecisionBook(Aggregate):
     that would each break a rule cannot both pass: the second collides on the book's version.
     """
 
+    # Version 2 keeps the numbers of the acts taken (`acts`); a snapshot of version 1 has none, as its events had.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["acts"] = {}
+
+    class DecisionsRecorded(Aggregate.Event):
+        """Version 2 names the act (`act`, None when no number was given); version 1 events had none."""
+
+        class_version = 2
+
+        entries: list[DecisionEntry]
+        figures: list[dict[str, object]]
+        act: DecisionAct | None
+        actor: Actor
+        timestamp: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["act"] = None
+
     @staticmethod
     def create_id(superior_id: UUID, year: int) -> UUID:
         return decision_book_id(superior_id, year)
@@ -98,6 +167,9 @@ class DecisionBook(Aggregate):
         # Counts over the decided entries, kept as entries change: the standing of a committee's cells (how many
         # decided, rated, completed or better, good or better, four-good) costs the same for ten cells or a thousand.
         self.decided: dict[str, int] = {"decided": 0, "rated": 0, "completed": 0, "good": 0, "four_good": 0}
+        # The acts taken on this book, by `act_key` of their number, with the date: a number names one act of one
+        # deciding body in one period.
+        self.acts: dict[str, str] = {}
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -156,7 +228,13 @@ class DecisionBook(Aggregate):
         }
 
     def decide(
-        self, *, entries: Sequence[DecisionEntry], cap: QuotaCap, actor: Actor, timestamp: datetime
+        self,
+        *,
+        entries: Sequence[DecisionEntry],
+        cap: QuotaCap,
+        actor: Actor,
+        timestamp: datetime,
+        act: DecisionAct | None = None,
     ) -> dict[str, QuotaFigures]:
         """Record decisions as one act (a single decision, or a decision list of one meeting).
 
@@ -171,6 +249,14 @@ class DecisionBook(Aggregate):
             raise InvalidInput(N_("a decision list names the same unit twice"))
         if any(not e.decided for e in entries):
             raise InvalidInput(N_("a proposal is not a decision"))
+        if act is not None and act.key in self.acts:
+            raise AlreadyExists(
+                N_(
+                    "the decision number %(number)s is already taken by an act of %(day)s for the units below this "
+                    "superior in %(year)s; a new act needs a number of its own"
+                ),
+                number=act.number, day=date.fromisoformat(self.acts[act.key]), year=self.year,
+            )
         figures = self.preview(entries, cap)
         broken = [
             (before, after)
@@ -182,17 +268,31 @@ class DecisionBook(Aggregate):
         self._decided(
             entries=list(entries),
             figures=[after.as_record() for _, after in figures.values()],
+            act=act,
             actor=actor,
             timestamp=timestamp,
         )
         return {g: after for g, (_, after) in figures.items()}
 
-    @event("DecisionsRecorded")
+    def act_day(self, number: str) -> date | None:
+        """The date of the act of this number taken on this book, if any."""
+        found = self.acts.get(act_key(number))
+        return None if found is None else date.fromisoformat(found)
+
+    @event(DecisionsRecorded)
     def _decided(
-        self, entries: list[DecisionEntry], figures: list[dict[str, object]], actor: Actor, timestamp: datetime
+        self,
+        entries: list[DecisionEntry],
+        figures: list[dict[str, object]],
+        act: DecisionAct | None,
+        actor: Actor,
+        timestamp: datetime,
     ) -> None:
         for entry in entries:
             self._put(entry)
+        if act is not None:
+            # A new dict rather than an update in place, as for the tallies: copies share nested values.
+            self.acts = {**self.acts, act.key: act.day.isoformat()}
 
     def suspend(
         self, *, unit_id: UUID, proposal: DecisionEntry | None, reason: str, actor: Actor, timestamp: datetime

@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
+from domain.decisions import DecisionAct
 from domain.errors import ClassificationRefused, InvalidInput, ReasonRequired
 from domain.ids import dossier_id
 from domain.messages import N_, Message, Series
@@ -398,6 +399,7 @@ class Dossier(Aggregate):
         actor: Actor,
         timestamp: datetime,
         explained: Sequence[Message] = (),
+        act: DecisionAct | None = None,
     ) -> None:
         from_state, to_state = self._step(table, "approve")
         if level is Classification.NOT_RATED:
@@ -427,11 +429,36 @@ class Dossier(Aggregate):
             decision_book_id=decision_book_id,
             quota=dict(quota) if quota else None,
             reason=reason,
+            act=act,
             actor=actor,
             timestamp=timestamp,
         )
 
-    @event("Approved")
+    class Approved(Aggregate.Event):
+        """Version 2 names the act the decision was taken by (`act`, None without a number); version 1 had none."""
+
+        class_version = 2
+
+        from_state: DossierState
+        to_state: DossierState
+        round: int
+        level: Classification
+        previous_level: Classification | None
+        evaluation: dict[str, Any]
+        recognition: dict[str, Any] | None
+        four_good: bool | None
+        decision_book_id: UUID
+        quota: dict[str, Any] | None
+        reason: str
+        act: DecisionAct | None
+        actor: Actor
+        timestamp: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["act"] = None
+
+    @event(Approved)
     def _approved(
         self,
         from_state: DossierState,
@@ -445,6 +472,7 @@ class Dossier(Aggregate):
         decision_book_id: UUID,
         quota: dict[str, Any] | None,
         reason: str,
+        act: DecisionAct | None,
         actor: Actor,
         timestamp: datetime,
     ) -> None:
@@ -453,7 +481,9 @@ class Dossier(Aggregate):
         self.four_good = four_good
         self.recognition_suspended = None
         self.decision_book_id = decision_book_id
-        self.decision = {"level": level, "evaluation": evaluation, "recognition": recognition, "reason": reason}
+        self.decision = {
+            "level": level, "evaluation": evaluation, "recognition": recognition, "reason": reason, "act": act,
+        }
 
     def return_to_committee(self, table: TransitionTable, *, reason: str, actor: Actor, timestamp: datetime) -> None:
         from_state, to_state = self._step(table, "return_to_committee")

@@ -32,7 +32,7 @@ EXPORT_PAGE = 1000
 # Bytes per chunk streamed from a finished file.
 CHUNK = 64 * 1024
 # Column widths in the XLSX, in characters, in the order of `ExportLine`'s fields.
-WIDTHS = (6, 24, 60, 34, 10, 8, 14, 12, 16, 7)
+WIDTHS = (6, 24, 60, 34, 10, 8, 14, 12, 16, 7, 18, 14)
 # A text cell a spreadsheet would read as a formula (CSV injection) is written with a leading apostrophe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -51,11 +51,13 @@ class ExportLine:
     reopened: bool
     rule_set: str
     year: int
+    act_number: str | None
+    act_date: date | None
 
 
 @dataclass(frozen=True)
 class Wording:
-    """The words a file is written in: ten column headers, the levels' names, yes and no."""
+    """The words a file is written in: twelve column headers, the levels' names, yes and no."""
 
     headers: list[str]
     levels: Mapping[Classification, str]
@@ -67,14 +69,16 @@ class Wording:
 
 
 def decided_lines(store: ReadModelStore, year: int, unit_below: UUID, names_on: date) -> Iterator[ExportLine]:
-    """The classifications in force for `year` at and below the unit (in the hierarchy now), by unit code, each unit
-    named as it was on `names_on` (the end of the period: the name its decision was taken under)."""
-    after: tuple[str, UUID] | None = None
+    """The classifications in force for `year` at and below the unit as the hierarchy stood on `names_on` (the end
+    of the period: the units whose decisions it holds, even those moved elsewhere since), by unit code, each unit
+    named as it was on that day."""
+    subtree = units_model.subtree_as_of(store, unit_below, names_on)
+    if subtree is None:
+        pages = _pages_below(store, year, unit_below)
+    else:
+        pages = _pages_of(store, year, [uid for uid, _ in subtree])
     number = 0
-    while True:
-        page = dossiers_model.decided_page(store, year, unit_below=unit_below, after=after, limit=EXPORT_PAGE)
-        if not page:
-            return
+    for page in pages:
         ids = [r.classification.unit_id for r in page]
         names = units_model.names_as_of(store, ids, names_on)
         missing = [uid for uid in ids if uid not in names]
@@ -94,11 +98,32 @@ def decided_lines(store: ReadModelStore, year: int, unit_below: UUID, names_on: 
                 reopened=c.reopened,
                 rule_set=c.rule_set_id if c.rule_set_version is None else f"{c.rule_set_id} v{c.rule_set_version}",
                 year=c.year,
+                act_number=c.act_number,
+                act_date=c.act_date,
             )
+
+
+def _pages_below(store: ReadModelStore, year: int, unit_below: UUID) -> Iterator[list[dossiers_model.DecidedRow]]:
+    """Keyset pages along the scope rows: the hierarchy now, which nothing since the day asked about has changed."""
+    after: tuple[str, UUID] | None = None
+    while True:
+        page = dossiers_model.decided_page(store, year, unit_below=unit_below, after=after, limit=EXPORT_PAGE)
+        if page:
+            yield page
         if len(page) < EXPORT_PAGE:
             return
         last = page[-1].classification
         after = (last.unit_code, last.dossier_id)
+
+
+def _pages_of(store: ReadModelStore, year: int, unit_ids: list[UUID]) -> Iterator[list[dossiers_model.DecidedRow]]:
+    """Pages of these units, given by code: each page sorted by code and the pages in the units' order, so the
+    whole is by code too."""
+    for start in range(0, len(unit_ids), EXPORT_PAGE):
+        chunk = unit_ids[start : start + EXPORT_PAGE]
+        page = dossiers_model.decided_page(store, year, unit_ids=chunk, limit=len(chunk))
+        if page:
+            yield page
 
 
 def _points(text: str | None) -> Decimal | None:
@@ -125,6 +150,7 @@ def csv_chunks(lines: Iterator[ExportLine], wording: Wording) -> Iterator[bytes]
             line.number, _cell(line.unit_code), _cell(line.unit_name), wording.levels[line.level],
             wording.four_good(line.four_good), "" if line.points is None else line.points,
             line.decided_on.isoformat(), wording.yes if line.reopened else "", _cell(line.rule_set), line.year,
+            _cell(line.act_number or ""), line.act_date.isoformat() if line.act_date else "",
         ])
         if count % EXPORT_PAGE == 0:
             yield buffer.getvalue().encode()
@@ -173,6 +199,10 @@ def write_xlsx(path: Path, lines: Iterator[ExportLine], wording: Wording, *, tit
             sheet.write_string(count, 7, wording.yes if line.reopened else "")
             sheet.write_string(count, 8, line.rule_set)
             sheet.write_number(count, 9, line.year)
+            if line.act_number:
+                sheet.write_string(count, 10, line.act_number)
+            if line.act_date is not None:
+                sheet.write_datetime(count, 11, line.act_date, day)
         sheet.autofilter(0, 0, max(count, 1), len(wording.headers) - 1)
     finally:
         workbook.close()

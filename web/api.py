@@ -570,7 +570,7 @@ def register(app: FastAPI, site: Site) -> None:
             receipt = engine.return_to_unit(actor, dossier_id, reason=given.reason, expected_version=expected)
         elif trigger == "approve":
             receipt = engine.approve(actor, dossier_id, level=given.level, reason=given.reason,
-                                     expected_version=expected)
+                                     expected_version=expected, act_number=given.act_number, act_date=given.act_date)
         elif trigger == "return_to_committee":
             receipt = engine.return_to_committee(actor, dossier_id, reason=given.reason, expected_version=expected)
         elif trigger == "mark_not_rated":
@@ -629,10 +629,11 @@ def register(app: FastAPI, site: Site) -> None:
                 raise InvalidInput(N_("dossier %(dossier)s is of %(year)s, not of %(asked)s"),
                                    dossier=str(line.dossier), year=dossier.year, asked=body.year)
         requests = [DecisionRequest(d.dossier, d.level, d.reason, d.version) for d in body.decisions]
-        receipt = engine.decide_list(approver, requests)
+        receipt = engine.decide_list(approver, requests, act_number=body.act_number, act_date=body.act_date)
         wait(receipt)
         decided = [engine.dossier(d.dossier) for d in body.decisions]
         return m.DecisionListOut(
+            act=m.act_out(decided[0].decision["act"]) if decided[0].decision else None,
             quota=[m.QuotaFigure(group=q.group, good_or_better=q.good_or_better, excellent=q.excellent, cap=q.cap)
                    for q in receipt.value.values()],
             dossiers=[m.DecidedDossier(id=d.id, version=d.version, state=d.state, level=d.level) for d in decided],
@@ -672,6 +673,37 @@ def register(app: FastAPI, site: Site) -> None:
         return m.Classifications(
             period=period, unit=unit_ref(top, who.today),
             items=[m.classification_out(r, names.get(r.unit_id, r.unit_code)) for r in rows],
+        )
+
+    @router.get("/decision-acts", response_model=m.DecisionActs, responses=_REFUSALS)
+    def decision_acts(
+        who: CallerDep,
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        superior: Annotated[str | None, Query(max_length=m.MAX_CODE, description="The deciding unit's code (default: "
+                                              "the unit the caller's roles are held over).")] = None,
+    ) -> m.DecisionActs:
+        """The acts a deciding unit took in a period, the latest first: number, date, and each unit and its level."""
+        top = scoped_unit(who, superior)
+        known_period(period)
+        end = engine.period(period).end_date
+        children = [engine.unit(uid) for uid in top.children_as_of(end)]
+        refs = {u.id: unit_ref(u, end) for u in children}
+        acts = dossiers_model.decision_acts(store, period, list(refs))
+        lines = {
+            a.number: sorted(dossiers_model.act_lines(store, period, list(refs), a.number),
+                             key=lambda x: refs[x.unit_id].code)
+            for a in acts
+        }
+        return m.DecisionActs(
+            superior=unit_ref(top, end), period=period,
+            acts=[
+                m.DecisionActListed(
+                    number=a.number, date=a.day,
+                    units=[m.ActUnit(unit=refs[x.unit_id], dossier_id=x.dossier_id, level=x.level,
+                                     four_good=x.four_good) for x in lines[a.number]],
+                )
+                for a in acts
+            ],
         )
 
     @router.get("/statistics", response_model=m.StatisticsOut, responses=_REFUSALS)

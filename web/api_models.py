@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.decisions import DecisionAct
 from domain.dossier import Dossier
 from domain.values import Answer, Classification, DossierState, Grade, NotRatedGround, Role
 from projections.models import audit as audit_model
@@ -108,9 +109,17 @@ class Endorsement(BaseModel):
     note: str
 
 
+class DecisionActOut(BaseModel):
+    """The act a decision was taken by, as the deciding body issues it."""
+
+    number: str = Field(description="The act's number, e.g. 125-QĐ/HU: unique per deciding unit and period.")
+    date: date
+
+
 class Decision(BaseModel):
     level: Classification | None
     reason: str
+    act: DecisionActOut | None = Field(default=None, description="None when decided without an act number.")
 
 
 class DossierDetail(BaseModel):
@@ -173,6 +182,13 @@ class ActionIn(_Model):
     note: str = Field(default="", max_length=MAX_TEXT, description="endorse: the committee's note.")
     ground: NotRatedGround | None = Field(default=None, description="mark_not_rated: why the unit is not rated.")
     legal_basis: str = Field(default="", max_length=MAX_TEXT, description="reopen: the legal basis.")
+    act_number: str = Field(
+        default="", max_length=MAX_CODE,
+        description="approve: the number of the act deciding it (unique per deciding unit and period; optional).",
+    )
+    act_date: date | None = Field(
+        default=None, description="approve: the act's date, YYYY-MM-DD (default: today; only with a number).",
+    )
 
 
 class DecisionLine(_Model):
@@ -186,6 +202,15 @@ class DecisionListIn(_Model):
     superior: str = Field(min_length=1, max_length=MAX_CODE, description="The deciding unit's code.")
     year: int = Field(ge=1900, le=9999)
     decisions: list[DecisionLine] = Field(min_length=1, max_length=1000)
+    act_number: str = Field(
+        default="", max_length=MAX_CODE,
+        description="The act's number (at most 50 characters, unique per deciding unit and period; a number already "
+        "taken is 409). Empty: decided without one.",
+    )
+    act_date: date | None = Field(
+        default=None, description="The act's date, YYYY-MM-DD: not after today, not before the period (default: "
+        "today). Only with a number.",
+    )
 
 
 class QuotaFigure(BaseModel):
@@ -223,6 +248,7 @@ class DecisionListView(BaseModel):
 class DecisionListOut(BaseModel):
     quota: list[QuotaFigure] = Field(description="The excellent-quota of each group touched, after the decisions.")
     dossiers: list[DecidedDossier]
+    act: DecisionActOut | None = Field(default=None, description="The act recorded, if a number was given.")
 
 
 # --- history and audit ---------------------------------------------------------------------------------------------
@@ -291,12 +317,33 @@ class ClassificationOut(BaseModel):
     decided_at: datetime
     decided_by: UUID | None
     reason: str
+    act_number: str | None = Field(default=None, description="The number of the act that decided it, if any.")
+    act_date: date | None = Field(default=None, description="The date of that act.")
 
 
 class Classifications(BaseModel):
     period: int
     unit: UnitRef
     items: list[ClassificationOut]
+
+
+class ActUnit(BaseModel):
+    unit: UnitRef = Field(description="The unit, named as at the end of the period.")
+    dossier_id: UUID
+    level: Classification = Field(description="The level this act gave it (a later act may have changed it since).")
+    four_good: bool | None
+
+
+class DecisionActListed(BaseModel):
+    number: str
+    date: date
+    units: list[ActUnit]
+
+
+class DecisionActs(BaseModel):
+    superior: UnitRef = Field(description="The deciding unit.")
+    period: int
+    acts: list[DecisionActListed]
 
 
 class TargetOut(BaseModel):
@@ -404,7 +451,7 @@ def dossier_detail(
             level=endorsement.get("level"), note=str(endorsement.get("note") or "")
         ),
         decision=None if decision is None else Decision(
-            level=decision.get("level"), reason=str(decision.get("reason") or "")
+            level=decision.get("level"), reason=str(decision.get("reason") or ""), act=act_out(decision.get("act")),
         ),
         as_of=as_of, actions=actions,
     )
@@ -433,12 +480,17 @@ def audit_entry(row: audit_model.AuditRow) -> AuditEntry:
     )
 
 
+def act_out(act: DecisionAct | None) -> DecisionActOut | None:
+    return None if act is None else DecisionActOut(number=act.number, date=act.day)
+
+
 def classification_out(row: dossiers_model.ClassificationRow, name: str) -> ClassificationOut:
     return ClassificationOut(
         unit=UnitRef(id=row.unit_id, code=row.unit_code, name=name), year=row.year, dossier_id=row.dossier_id,
         level=row.level, four_good=row.four_good, recognition_suspended=row.recognition_suspended,
         reopened=row.reopened, rule_set_id=row.rule_set_id, rule_set_version=row.rule_set_version,
-        decided_at=row.decided_at, decided_by=row.decided_by, reason=row.reason,
+        decided_at=row.decided_at, decided_by=row.decided_by, reason=row.reason, act_number=row.act_number,
+        act_date=row.act_date,
     )
 
 

@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
@@ -23,6 +24,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from domain.actor import Actor
+from domain.decisions import MAX_ACT_NUMBER
 from domain.errors import InvalidInput, NotAuthorized, NotFound
 from domain.period import EvaluationPeriod
 from domain.unit import Unit
@@ -46,7 +48,8 @@ LEVEL_ORDER = [
 # The columns of both files, as msgids: translated into the visit's language for the header row.
 COLUMNS = [
     N_("No."), N_("Unit code"), N_("Unit"), N_("Classification"), N_("Four-good"), N_("Points"),
-    N_("Decided on"), N_("Under re-examination"), N_("Rule set"), N_("Year"),
+    N_("Decided on"), N_("Under re-examination"), N_("Rule set"), N_("Year"), N_("Decision number"),
+    N_("Date of issue"),
 ]
 YES, NO = N_("Yes"), N_("No")
 
@@ -120,12 +123,81 @@ class DecisionLine:
     reopened: bool
 
 
+def _below(site: Site, superior: Unit, period: EvaluationPeriod) -> tuple[list[Unit], dict[UUID, str]]:
+    """The units directly below `superior` as the hierarchy stood at the end of the period (whose decision book
+    they are in), and their names of that day."""
+    end = period.end_date
+    children = [site.engine.unit(uid) for uid in superior.children_as_of(end)]
+    return children, {u.id: (u.as_of(end) or u.current).name for u in children}
+
+
+def _sections(
+    lines: list[DecisionLine],
+) -> list[tuple[Classification, list[DecisionLine]]]:
+    """The lines by level (the best first), then by name, numbered through; one section per level."""
+    ordered = sorted(lines, key=lambda x: (LEVEL_ORDER.index(x.level), i18n.vietnamese_key(x.name)))
+    sections: list[tuple[Classification, list[DecisionLine]]] = []
+    for number, line in enumerate(ordered, start=1):
+        numbered = DecisionLine(
+            number, line.name, line.code, line.level, line.four_good, line.decided_on, line.reopened
+        )
+        if not sections or sections[-1][0] is not line.level:
+            sections.append((line.level, []))
+        sections[-1][1].append(numbered)
+    return sections
+
+
+def decision_acts(site: Site, superior: Unit, period: EvaluationPeriod) -> list[dossiers_model.ActSummary]:
+    """The acts `superior` decided the units directly below it by in the period, the latest first."""
+    children, _ = _below(site, superior, period)
+    return dossiers_model.decision_acts(site.side.store, period.year, [u.id for u in children])
+
+
+def decision_act(site: Site, superior: Unit, period: EvaluationPeriod, number: str) -> dict[str, Any]:
+    """One act as it was taken: the units it decided and the level it gave each (a unit decided again by a later
+    act is still printed as this act decided it, marked as no longer in force when so)."""
+    number = number.strip()
+    if not number or len(number) > MAX_ACT_NUMBER:
+        raise NotFound(N_("no decision act numbered %(number)s"), number=number[:60])
+    children, names = _below(site, superior, period)
+    codes = {u.id: u.code for u in children}
+    found = dossiers_model.act_lines(site.side.store, period.year, list(codes), number)
+    if not found:
+        raise NotFound(
+            N_("no decision act numbered %(number)s for the units below %(unit)s in %(year)s"),
+            number=number, unit=names_of(superior, period), year=period.year,
+        )
+    in_force = {
+        r.classification.unit_id: r.classification
+        for r in dossiers_model.decided_page(
+            site.side.store, period.year, unit_ids=[x.unit_id for x in found], limit=len(found)
+        )
+    }
+    lines = [
+        DecisionLine(
+            0, names[x.unit_id], codes[x.unit_id], x.level, x.four_good, x.act_date,
+            # Re-opened since, or decided again by another act: this act no longer holds for that unit.
+            x.unit_id not in in_force or in_force[x.unit_id].reopened or in_force[x.unit_id].act_number != number,
+        )
+        for x in found
+    ]
+    sections = _sections(lines)
+    day = found[0].act_date
+    return {
+        "superior_name": names_of(superior, period), "sections": sections, "undecided": [],
+        "first_day": day, "last_day": day, "count": len(lines), "act_number": number, "act_day": day,
+    }
+
+
+def names_of(unit: Unit, period: EvaluationPeriod) -> str:
+    return (unit.as_of(period.end_date) or unit.current).name
+
+
 def decision_list(site: Site, superior: Unit, period: EvaluationPeriod) -> dict[str, Any]:
     """The units directly below `superior` as the hierarchy stood at the end of the period (whose decision book
     they are in), with the classification in force for each, by level (the best first) and then by name."""
     end = period.end_date
-    children = [site.engine.unit(uid) for uid in superior.children_as_of(end)]
-    names = {u.id: (u.as_of(end) or u.current).name for u in children}
+    children, names = _below(site, superior, period)
     decided: list[dossiers_model.DecidedRow] = []
     ids = [u.id for u in children]
     for start in range(0, len(ids), exports.EXPORT_PAGE):
@@ -134,24 +206,19 @@ def decision_list(site: Site, superior: Unit, period: EvaluationPeriod) -> dict[
             site.side.store, period.year, unit_ids=chunk, limit=len(chunk)
         )
     found = {r.classification.unit_id: r.classification for r in decided}
-    ordered = sorted(
-        found.values(), key=lambda c: (LEVEL_ORDER.index(c.level), i18n.vietnamese_key(names[c.unit_id]))
-    )
-    sections: list[tuple[Classification, list[DecisionLine]]] = []
-    for number, c in enumerate(ordered, start=1):
-        line = DecisionLine(
-            number, names[c.unit_id], c.unit_code, c.level, c.four_good, dossiers_model.vietnam_day(c.decided_at),
+    sections = _sections([
+        DecisionLine(
+            0, names[c.unit_id], c.unit_code, c.level, c.four_good, dossiers_model.vietnam_day(c.decided_at),
             c.reopened,
         )
-        if not sections or sections[-1][0] is not c.level:
-            sections.append((c.level, []))
-        sections[-1][1].append(line)
+        for c in found.values()
+    ])
     undecided = sorted((names[u.id] for u in children if u.id not in found), key=i18n.vietnamese_key)
     days = sorted({line.decided_on for _, lines in sections for line in lines})
     return {
         "superior_name": (superior.as_of(end) or superior.current).name, "sections": sections,
         "undecided": undecided, "first_day": days[0] if days else None, "last_day": days[-1] if days else None,
-        "count": len(ordered),
+        "count": len(found), "act_number": None, "act_day": None,
     }
 
 
@@ -188,9 +255,8 @@ def register(app: FastAPI, site: Site) -> None:
         reader(site, visit, chosen, chosen_year)
         period = _period(site, chosen_year)
         end = period.end_date
-        preview = dossiers_model.decided_page(store, chosen_year, unit_below=chosen.id, limit=PREVIEW_ROWS + 1)
-        ids = [r.classification.unit_id for r in preview]
-        names = units_model.unit_names(store, ids) | units_model.names_as_of(store, ids, end)
+        # The first rows of the files, as the files hold them: the units below as of the period's end.
+        preview = list(islice(exports.decided_lines(store, chosen_year, chosen.id, end), PREVIEW_ROWS + 1))
         below = [engine.unit(uid) for uid in chosen.children_as_of(end)]
         superiors = sorted(
             ((u.code, (u.as_of(end) or u.current).name) for u in below if u.children_as_of(end)),
@@ -201,8 +267,9 @@ def register(app: FastAPI, site: Site) -> None:
         context = {
             "held": held, "years": years, "chosen": chosen, "year": chosen_year, "period": period,
             "chosen_name": (chosen.as_of(end) or chosen.current).name,
-            "preview": preview[:PREVIEW_ROWS], "more": len(preview) > PREVIEW_ROWS, "names": names,
+            "preview": preview[:PREVIEW_ROWS], "more": len(preview) > PREVIEW_ROWS,
             "superiors": superiors, "has_list": bool(below), "query": query,
+            "acts": decision_acts(site, chosen, period) if below else [],
             "path": [(u.code, (u.as_of(end) or u.current).name) for u in path if _within(visit, u)],
             "base": f"/reports/{quote(chosen.code, safe='')}/{chosen_year}",
         }
@@ -252,13 +319,13 @@ def register(app: FastAPI, site: Site) -> None:
         )
 
     @app.get("/reports/{code}/{year}/decision-list")
-    def decision_print(request: Request, code: str, year: str) -> Response:
+    def decision_print(request: Request, code: str, year: str, act: str = "") -> Response:
         visit = _visit(request)
         superior = _unit(site, code)
         chosen_year = _year(year)
         reader(site, visit, superior, chosen_year)
         period = _period(site, chosen_year)
-        context = decision_list(site, superior, period)
+        context = decision_act(site, superior, period, act) if act else decision_list(site, superior, period)
         context.update(
             superior=superior, year=chosen_year, period=period, printed_at=engine.clock(),
             back="/reports?" + urlencode({"unit": superior.code, "year": chosen_year}),

@@ -538,7 +538,10 @@ def register(app: FastAPI, site: Site) -> None:
             if trigger == "return_to_unit":
                 return engine.return_to_unit(actor, did, reason=reason, expected_version=version)
             if trigger == "approve":
-                return engine.approve(actor, did, level=level, reason=reason, expected_version=version)
+                number, day = _act(form)
+                return engine.approve(
+                    actor, did, level=level, reason=reason, expected_version=version, act_number=number, act_date=day
+                )
             if trigger == "return_to_committee":
                 return engine.return_to_committee(actor, did, reason=reason, expected_version=version)
             if trigger == "mark_not_rated":
@@ -612,7 +615,8 @@ def register(app: FastAPI, site: Site) -> None:
             )
             if approver is None:
                 raise NotAuthorized(N_("deciding these units needs the approver role over their superior"))
-            return engine.decide_list(approver, requests)
+            number, day = _act(form)
+            return engine.decide_list(approver, requests, act_number=number, act_date=day)
 
         try:
             receipt = await run_in_threadpool(run)
@@ -661,6 +665,12 @@ def _day(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(N_("'%(text)s' is not a date (YYYY-MM-DD)"), text=text[:40]) from None
+
+
+def _act(form: FormData) -> tuple[str, date | None]:
+    """The act's number and date as the form gives them (both may be empty: the engine says what is missing)."""
+    day = _text(form, "act_date").strip()
+    return _text(form, "act_number"), _day(day) if day else None
 
 
 def _level(text: str) -> Classification | None:

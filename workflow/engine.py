@@ -15,7 +15,7 @@ from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
 from domain.copying import copy_aggregate
-from domain.decisions import DecisionBook, DecisionEntry, QuotaFigures, SubordinateStanding
+from domain.decisions import DecisionAct, DecisionBook, DecisionEntry, QuotaFigures, SubordinateStanding, decision_act
 from domain.dossier import Dossier
 from domain.errors import (
     AlreadyExists,
@@ -956,17 +956,30 @@ class Engine(Application[UUID]):
         level: Classification | None = None,
         reason: str = "",
         expected_version: int | None = None,
+        act_number: str = "",
+        act_date: date | None = None,
     ) -> Receipt[QuotaFigures]:
         """Decide one dossier: a decision list of one. Its value is the quota meter of the dossier's group after."""
-        decided = self.decide_list(actor, [DecisionRequest(did, level, reason, expected_version)])
+        decided = self.decide_list(
+            actor, [DecisionRequest(did, level, reason, expected_version)], act_number=act_number, act_date=act_date
+        )
         group = self._unit_view(self._view(Dossier, did, "dossier").unit_id).group
         return Receipt(decided.position, decided.value[group])
 
-    def decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
+    def decide_list(
+        self,
+        actor: Actor,
+        requests: Sequence[DecisionRequest],
+        *,
+        act_number: str = "",
+        act_date: date | None = None,
+    ) -> Receipt[dict[str, QuotaFigures]]:
         """Decide several dossiers of one superior as one act, the way a standing committee decides at one meeting.
 
-        All or nothing: any refusal (a state, a right, a rule, the quota on the final tally) refuses the list whole,
-        naming the dossier it falls on. Returns the quota figures after the decisions, per group touched.
+        All or nothing: any refusal (a state, a right, a rule, the quota on the final tally, an act number already
+        taken by this superior in this period) refuses the list whole, naming the dossier it falls on. The act's
+        number and date (today unless given) are recorded with every decision of it. Returns the quota figures after
+        the decisions, per group touched.
         """
         if not requests:
             raise InvalidInput(N_("a decision list needs at least one dossier"))
@@ -975,9 +988,11 @@ class Engine(Application[UUID]):
         # As with endorse: approvers of different units under one superior collide on its decision book for nothing
         # they did to each other. Each try loads everything again and checks each dossier's expected version again,
         # so a dossier changed meanwhile is still refused, and the quota is counted on the book as it now stands.
-        return self._retrying(lambda: self._decide_list(actor, requests))
+        return self._retrying(lambda: self._decide_list(actor, requests, act_number, act_date))
 
-    def _decide_list(self, actor: Actor, requests: Sequence[DecisionRequest]) -> Receipt[dict[str, QuotaFigures]]:
+    def _decide_list(
+        self, actor: Actor, requests: Sequence[DecisionRequest], act_number: str, act_date: date | None
+    ) -> Receipt[dict[str, QuotaFigures]]:
         decisions: list[_Decision] = []
         for request in requests:
             decisions.append(self._prepare_decision(actor, request))
@@ -992,12 +1007,15 @@ class Engine(Application[UUID]):
                     ),
                     unit=d.unit.name, year=d.period.year, first=first.unit.name, first_year=year,
                 )
+        act: DecisionAct | None = decision_act(act_number, act_date, year=year, today=local_date(first.moment))
         book = self._book(superior, year, first.actor, first.moment)
         rule_set = self._rules_of(first.period)
         entries = [
             DecisionEntry(d.unit.id, d.dossier.id, d.unit.group, d.level, d.four_good) for d in decisions
         ]
-        figures = book.decide(entries=entries, cap=rule_set.quota_cap, actor=first.actor, timestamp=first.moment)
+        figures = book.decide(
+            entries=entries, cap=rule_set.quota_cap, actor=first.actor, timestamp=first.moment, act=act
+        )
         changed: list[Aggregate] = [book]
         for d in decisions:
             d.dossier.approve(
@@ -1005,6 +1023,7 @@ class Engine(Application[UUID]):
                 recognition=d.recognition.as_record() if d.recognition else None, decision_book_id=book.id,
                 quota=figures[d.unit.group].as_record(), reason=d.reason, actor=d.actor, timestamp=d.moment,
                 explained=d.explained,
+                act=act,
             )
             changed.append(d.dossier)
             if d.subordinates is not None:

@@ -10,8 +10,10 @@ One projection ("dossiers") keeps:
 - `dossier_states`: every change of state (who, as what, when, from and to), so that the state on any date, and
   what a person acted on, is one indexed query;
 - `dossier_submitters`: who submitted each dossier (nobody reviews or decides what they submitted);
-- `classifications` and `classification_history`: per unit and period, the decision in force (with its rule set and
-  time) and every decision before it; a re-classification replaces the current row and the history keeps them all;
+- `classifications` and `classification_history`: per unit and period, the decision in force (with its rule set,
+  time, and the number and date of the act it was taken by) and every decision before it; a re-classification
+  replaces the current row and the history keeps them all, so an act reads back whole even after one of its units
+  was decided again by a later act;
 - `dossier_scope`: each dossier once under its own unit (depth 0) and once under each unit above it now (depth 1
   is the unit directly above), with what queues and listings filter and sort on (state and since when, year, unit
   code, deadline). "The dossiers waiting in state S below X, oldest first" and "a page of the dossiers below X" are
@@ -268,6 +270,9 @@ class DossiersProjection(Projection):
             Column("decided_by", Uuid, nullable=True),
             Column("reason", Text, nullable=False),
             Column("position", BigInteger, nullable=False),
+            # The act the decision in force was taken by: None for a unit marked not rated, or decided without one.
+            Column("act_number", String(60), nullable=True),
+            Column("act_date", Date, nullable=True),
             Index(f"ix_classifications{suffix}_year", "year", "unit_code"),
         )
         history = Table(
@@ -285,6 +290,8 @@ class DossiersProjection(Projection):
             Column("at_us", BigInteger, nullable=False),
             Column("actor_id", Uuid, nullable=True),
             Column("reason", Text, nullable=False),
+            Column("act_number", String(60), nullable=True),
+            Column("act_date", Date, nullable=True),
         )
         return {
             "dossiers": dossiers,
@@ -524,6 +531,8 @@ class DossiersProjection(Projection):
         key = (dossier["unit_id"], dossier["year"])
         current = page.rows("classifications")
         at = micros(logged.timestamp)
+        act = getattr(event, "act", None)
+        act_fields = {"act_number": act.number if act else None, "act_date": act.day if act else None}
         if isinstance(event, DECIDING):
             period = page.rows("dossier_periods").get(dossier["year"])
             evaluation = getattr(event, "evaluation", None) or {}
@@ -545,6 +554,7 @@ class DossiersProjection(Projection):
                     "decided_by": event.actor.person_id,
                     "reason": event.reason,
                     "position": logged.position,
+                    **act_fields,
                 }
             )
             level, four_good = dossier["final_level"], dossier["four_good"]
@@ -573,6 +583,7 @@ class DossiersProjection(Projection):
                 "at_us": at,
                 "actor_id": event.actor.person_id,
                 "reason": getattr(event, "reason", None) or getattr(event, "legal_basis", "") or "",
+                **act_fields,
             },
         )
 
@@ -703,6 +714,8 @@ class ClassificationRow:
     decided_at: datetime
     decided_by: UUID | None
     reason: str
+    act_number: str | None = None
+    act_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -864,7 +877,7 @@ def classifications(store: ReadModelStore, year: int, unit_below: UUID | None = 
             ClassificationRow(
                 r.unit_id, r.unit_code, r.year, r.dossier_id, Classification(r.level), r.four_good,
                 bool(r.recognition_suspended), bool(r.reopened), r.rule_set_id, r.rule_set_version,
-                _at(r.decided_at_us), r.decided_by, r.reason,
+                _at(r.decided_at_us), r.decided_by, r.reason, r.act_number, r.act_date,
             )
             for r in conn.execute(query)
         ]
@@ -983,9 +996,65 @@ def decided_page(
                 ClassificationRow(
                     r.unit_id, r.unit_code, r.year, r.dossier_id, Classification(r.level), r.four_good,
                     bool(r.recognition_suspended), bool(r.reopened), r.rule_set_id, r.rule_set_version,
-                    _at(r.decided_at_us), r.decided_by, r.reason,
+                    _at(r.decided_at_us), r.decided_by, r.reason, r.act_number, r.act_date,
                 ),
                 r.points,
             )
             for r in conn.execute(query)
         ]
+
+
+@dataclass(frozen=True)
+class ActSummary:
+    """One decision act of a deciding body in a period: its number, its date, how many units it decided."""
+
+    number: str
+    day: date
+    units: int
+
+
+@dataclass(frozen=True)
+class ActLine:
+    """One unit as an act decided it (read from the history: a later act deciding it again leaves this one whole)."""
+
+    unit_id: UUID
+    dossier_id: UUID
+    level: Classification
+    four_good: bool | None
+    at: datetime
+    act_date: date
+
+
+def _act_rows(store: ReadModelStore, year: int, unit_ids: Iterable[UUID], number: str | None) -> list[Any]:
+    h = store.live_tables(DossiersProjection.name)["classification_history"]
+    wanted = list(unit_ids)
+    found: list[Any] = []
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            conditions: list[Any] = [
+                h.c.unit_id.in_(wanted[start : start + 500]), h.c.year == year, h.c.act_number.is_not(None),
+            ]
+            if number is not None:
+                conditions.append(h.c.act_number == number)
+            found += conn.execute(select(h).where(*conditions)).all()
+    return found
+
+
+def decision_acts(store: ReadModelStore, year: int, unit_ids: Iterable[UUID]) -> list[ActSummary]:
+    """The acts that decided any of these units (the units directly below one deciding body) in `year`, the
+    latest first."""
+    acts: dict[str, tuple[date, set[UUID]]] = {}
+    for r in _act_rows(store, year, unit_ids, None):
+        acts.setdefault(r.act_number, (r.act_date, set()))[1].add(r.unit_id)
+    return sorted(
+        (ActSummary(number, day, len(units)) for number, (day, units) in acts.items()),
+        key=lambda a: (a.day, a.number), reverse=True,
+    )
+
+
+def act_lines(store: ReadModelStore, year: int, unit_ids: Iterable[UUID], number: str) -> list[ActLine]:
+    """The units one act decided among these, with the level it gave each."""
+    return [
+        ActLine(r.unit_id, r.dossier_id, Classification(r.level), r.four_good, _at(r.at_us), r.act_date)
+        for r in _act_rows(store, year, unit_ids, number)
+    ]

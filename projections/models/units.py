@@ -386,6 +386,41 @@ def descendants(store: ReadModelStore, unit_id: UUID, *, include_self: bool = Fa
         return [Descendant(r.unit_id, r.code, r.depth) for r in conn.execute(query)]
 
 
+def subtree_as_of(store: ReadModelStore, unit_id: UUID, day: date) -> list[tuple[UUID, str]] | None:
+    """The unit and every unit below it as the hierarchy stood on `day` (dissolved ones too: their decisions stand),
+    as (id, code) by code; None when nothing changed after that day, so that the current hierarchy, which is indexed,
+    is the day's. A past day reads every unit's versions up to it once (a province's units are a few thousand)."""
+    tables = store.live_tables(UnitsProjection.name)
+    units, versions = tables["units"], tables["unit_versions"]
+    with store.engine.connect() as conn:
+        latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
+        if latest_change is None or day >= latest_change:
+            return None
+        parent_of: dict[UUID, UUID | None] = {}
+        ordered = (
+            select(versions.c.unit_id, versions.c.parent_id)
+            .where(versions.c.effective_from <= day)
+            .order_by(versions.c.unit_id, versions.c.effective_from)
+        )
+        for v in conn.execute(ordered):
+            parent_of[v.unit_id] = v.parent_id  # the last one per unit wins
+        below: dict[UUID | None, list[UUID]] = {}
+        for uid, parent in parent_of.items():
+            below.setdefault(parent, []).append(uid)
+        found: list[UUID] = []
+        pending = [unit_id] if unit_id in parent_of else []
+        while pending:
+            uid = pending.pop()
+            found.append(uid)
+            pending.extend(below.get(uid, ()))
+        codes: dict[UUID, str] = {}
+        for start in range(0, len(found), 500):
+            chunk = found[start : start + 500]
+            query = select(units.c.unit_id, units.c.code).where(units.c.unit_id.in_(chunk))
+            codes.update({r.unit_id: r.code for r in conn.execute(query)})
+    return sorted(codes.items(), key=lambda pair: pair[1])
+
+
 @dataclass(frozen=True)
 class Child:
     """A unit directly below another on a day, with its name and kind of that day."""

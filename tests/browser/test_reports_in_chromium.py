@@ -133,3 +133,31 @@ def test_a_keyboard_alone_chooses_the_period_and_downloads_the_csv(site: Site) -
     with page.expect_download(timeout=30_000) as download:
         page.keyboard.press("Enter")
     assert download.value.suggested_filename == "classifications-lao-cai-2024.csv"
+
+
+def test_an_approver_decides_with_an_act_number_then_prints_that_act_to_pdf(site: Site) -> None:
+    page = site.person(PROVINCE_APPROVER, locale="vi-VN")
+    root = site.web.engine.unit_by_code("lao-cai").id
+    page.goto(f"/decisions/{root}/2025")
+    page.get_by_label(t(page, "Decision number"), exact=True).fill("125-QĐ/TU")
+    page.get_by_label(t(page, "Date of issue (today if left empty)"), exact=True).fill("2025-11-28")
+    look(site, page, "decide-with-act")
+    page.get_by_role("button", name=t(page, "Decide the ticked dossiers")).click()
+    expect(page.locator(".done")).to_be_visible()
+
+    page.goto("/reports?unit=lao-cai&year=2025")
+    acts = page.locator("section.acts")
+    expect(acts).to_contain_text("125-QĐ/TU")
+    look(site, page, "reports-with-acts")
+    acts.get_by_role("link", name=t(page, "Print act %(number)s", number="125-QĐ/TU")).click()
+    page.wait_for_url(re.compile(r"/reports/lao-cai/2025/decision-list\?act="))
+    expect(page.locator(".decision-doc")).to_contain_text("Đảng bộ xã Nấm Lư")
+    look(site, page, "decision-act-screen")
+
+    text = _printed(site, page, "decision-act")
+    assert "Số: 125-QĐ/TU" in text
+    assert "28 thg 11, 2025" in text
+    assert "BAN THƯỜNG VỤ" in text
+    assert "Đảng bộ xã Nấm Lư" in text
+    assert "Hoàn thành tốt nhiệm vụ" in text
+    assert t(page, "Back to reports") not in text

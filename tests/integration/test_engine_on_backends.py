@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
 
+from domain.decisions import DecisionAct
 from domain.dossier import Dossier
-from domain.errors import ConcurrencyConflict
+from domain.errors import AlreadyExists, ConcurrencyConflict
 from domain.values import Answer, Classification, DossierState, Grade
 from tests.application.conftest import World, build_world
-from tests.application.helpers import decided, draft, endorsed
+from tests.application.helpers import at_one_instant, decided, draft, endorsed
 from tests.conftest import Backend
-from workflow.engine import Engine
+from workflow.engine import DecisionRequest, Engine
 
 
 @pytest.fixture
@@ -135,3 +137,31 @@ def test_verify_names_the_decision_that_was_edited_in_the_database(world: World,
     assert not report.ok
     assert report.first_break is not None
     assert report.first_break.notification_id == notification_id
+
+
+def test_a_decision_act_is_stored_and_read_back_by_another_engine_and_its_number_stays_taken(
+    world: World, backend: Backend
+) -> None:
+    cells = [endorsed(world, "cell-a"), endorsed(world, "cell-b")]
+    world.engine.decide_list(
+        world.committee_approver, [DecisionRequest(cells[0])], act_number="125-QĐ/ĐU", act_date=date(2024, 10, 30)
+    )
+    other = Engine(dict(backend.env), clock=world.clock)
+    try:
+        assert other.dossier(cells[0]).decision["act"] == DecisionAct("125-QĐ/ĐU", date(2024, 10, 30))
+        with pytest.raises(AlreadyExists, match="125-qđ/đu is already taken"):
+            other.decide_list(world.committee_approver, [DecisionRequest(cells[1])], act_number="125-qđ/đu")
+        assert other.dossier(cells[1]).state is DossierState.ENDORSED
+    finally:
+        other.close()
+
+
+def test_two_decision_lists_given_one_number_at_one_instant_one_is_refused(world: World) -> None:
+    cells = [endorsed(world, "cell-a"), endorsed(world, "cell-b")]
+    outcomes = at_one_instant(world, [
+        lambda: world.engine.decide_list(world.committee_approver, [DecisionRequest(cells[0])], act_number="9-QĐ"),
+        lambda: world.engine.decide_list(world.committee_approver, [DecisionRequest(cells[1])], act_number="9-QĐ"),
+    ])
+    assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyExists", "NoneType"]
+    states = sorted(world.engine.dossier(d).state.value for d in cells)
+    assert states == sorted([DossierState.APPROVED.value, DossierState.ENDORSED.value])

@@ -12,7 +12,7 @@ from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredEr
 
 import workflow.store
 from domain.actor import Actor
-from domain.decisions import DecisionEntry
+from domain.decisions import DecisionAct, DecisionEntry
 from domain.person import Delegation, Grant
 from domain.unit import UnitVersion
 from domain.values import Answer, Classification, Evidence, Grade, Role
@@ -39,6 +39,7 @@ def _values() -> list[Any]:
         Grant(uuid4(), Role.REVIEWER, uuid4(), date(2024, 1, 1), None, "QĐ 12", revoked_on=date(2024, 6, 1)),
         Delegation(uuid4(), uuid4(), uuid4(), date(2024, 1, 1), date(2024, 2, 1), "QĐ 13"),
         DecisionEntry(uuid4(), uuid4(), "wards", Classification.GOOD, True),
+        DecisionAct("125-QĐ/HU", date(2024, 12, 27)),
         uuid4(),
         datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
         date(2024, 12, 31),
@@ -73,7 +74,8 @@ def test_a_value_without_a_transcoding_is_refused_as_the_library_refuses_it() ->
 def test_the_engine_stores_what_the_librarys_transcoder_would_have_stored() -> None:
     world = build_world()
     decided(world, "cell-a", Classification.GOOD)
-    decided(world, "treasury", Classification.GOOD)
+    # A decision with its act: the events of version 2 carry a DecisionAct.
+    world.engine.approve(world.district_approver, endorsed(world, "treasury"), act_number="125-QĐ/HU")
     endorsed(world, "cell-b", Classification.GOOD)
     engine = world.engine
     assert isinstance(engine.mapper.transcoder, FastJSONTranscoder)

@@ -29,7 +29,7 @@ XLSX = f"/reports/{WARD}/2024/classifications.xlsx"
 CSV = f"/reports/{WARD}/2024/classifications.csv"
 PRINT = f"/reports/{WARD}/2024/decision-list"
 WORDING = exports.Wording(
-    [f"h{i}" for i in range(10)], {level: level.value for level in Classification} | {
+    [f"h{i}" for i in range(12)], {level: level.value for level in Classification} | {
         Classification.GOOD: "Hoàn thành tốt nhiệm vụ"}, "Có", "Không",
 )
 
@@ -82,7 +82,7 @@ def test_the_xlsx_is_streamed_from_a_temporary_file_that_is_gone_once_sent(
 def test_points_are_written_as_numbers_and_the_decision_day_as_a_date_in_the_locales_format(tmp_path: Path) -> None:
     line = exports.ExportLine(
         7, "mk-thue", "Chi bộ Chi cục Thuế huyện Mường Khương", Classification.GOOD, True, Decimal("87.5"),
-        date(2024, 12, 20), False, "QD124-2023 v1", 2024,
+        date(2024, 12, 20), False, "QD124-2023 v1", 2024, "125-QĐ/HU", date(2024, 12, 27),
     )
     path = tmp_path / "out.xlsx"
     date_format = reports.excel_date_format("vi")
@@ -145,7 +145,7 @@ def test_an_export_larger_than_a_page_reads_every_row_once_in_unit_code_order(
 
 def test_a_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text_in_the_csv() -> None:
     line = exports.ExportLine(
-        1, "=cmd", "+SUM(A1)", Classification.GOOD, None, None, date(2024, 12, 1), False, "@rules", 2024,
+        1, "=cmd", "+SUM(A1)", Classification.GOOD, None, None, date(2024, 12, 1), False, "@rules", 2024, "=1", None,
     )
     text = b"".join(exports.csv_chunks(iter([line]), WORDING)).decode("utf-8-sig")
     row = next(csv.reader(io.StringIO(text.splitlines()[1])))

@@ -19,7 +19,7 @@ from eventsourcing.persistence import (
 
 from domain import values
 from domain.actor import Actor
-from domain.decisions import DecisionEntry
+from domain.decisions import DecisionAct, DecisionEntry
 from domain.person import Delegation, Grant
 from domain.unit import UnitVersion
 from domain.values import Answer, Evidence
@@ -159,6 +159,7 @@ TRANSCODED_DATACLASSES: tuple[type[Any], ...] = (
     Grant,
     Delegation,
     DecisionEntry,
+    DecisionAct,
 )
 
 
