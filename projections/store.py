@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateTable
 
@@ -277,6 +277,8 @@ class ReadModelStore:
 
 def _insert_ignore(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
+
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 
