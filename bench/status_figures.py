@@ -59,7 +59,8 @@ def query_figures(bench: BenchStore, repeat: int) -> list[tuple[str, str, str]]:
     try:
         store = side.store
         head = engine.recorder.max_notification_id() or 0
-        behind = {t.name: head - t.position for t in store.trackings() if t.position < head}
+        live = {t.name: t for t in store.trackings() if t.generation == store.live_generation(t.name)}
+        behind = {name: head - t.position for name, t in live.items() if t.position < head}
         if behind:
             print(f"  read models behind the log ({head:,} events): {behind}; figures of what they hold", flush=True)
         rows = []

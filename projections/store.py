@@ -186,10 +186,11 @@ class ReadModelStore:
         tables = self.tables(name, generation)
         existing = set(inspect(self.engine).get_table_names())
         for table in tables.values():
+            if table.name in existing:
+                # What checkfirst would find, without asking once per table: every command opens the read models.
+                continue
             if not deferred:
                 table.create(self.engine, checkfirst=True)
-                continue
-            if table.name in existing:
                 continue
             with self.engine.begin() as conn:
                 conn.execute(CreateTable(table))
