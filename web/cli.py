@@ -173,7 +173,7 @@ def status(
     """The state of every evaluation period: its dossiers by state and the decided classifications, then its dossiers
     by unit code (the first 200 unless told otherwise)."""
     only = None if year is None else parse_whole_number(year, "a year", "2024", 4)
-    states = None if state is None else [parse_state(text) for text in state]
+    states = None if state is None else list(dict.fromkeys(parse_state(text) for text in state))
     most = parse_limit(limit, everything)
     code = clean_argument(unit, "a unit code") if unit is not None else None
     with engine_session(read_only=True) as engine:

@@ -830,21 +830,6 @@ def iter_dossiers(
 _ITER_PAGE = 2000
 
 
-def count_dossiers(
-    store: ReadModelStore, year: int, *, unit_below: UUID | None = None, states: Iterable[DossierState] | None = None
-) -> int:
-    """How many dossiers `iter_dossiers` would yield with no limit."""
-    tables = store.live_tables(DossiersProjection.name)
-    source = tables["dossiers"] if unit_below is None else tables["dossier_scope"]
-    conditions: list[Any] = [source.c.year == year]
-    if unit_below is not None:
-        conditions.append(source.c.ancestor_id == unit_below)
-    if states is not None:
-        conditions.append(source.c.state.in_([s.value for s in states]))
-    with store.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(source).where(*conditions)).scalar_one())
-
-
 def dossier_row(store: ReadModelStore, dossier_id: UUID) -> DossierRow | None:
     d = store.live_tables(DossiersProjection.name)["dossiers"]
     with store.engine.connect() as conn:
