@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 from uuid import UUID
 
 from sqlalchemy import Connection, MetaData, Table, and_, bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 Row = dict[str, Any]
 
@@ -323,6 +323,8 @@ def _raw_statement(conn: Connection, table: Table, kind: str, columns: tuple[str
 def _upsert(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
     dialect = conn.dialect.name
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
+
         pg = postgresql.insert(table)
         if not values:
             return pg.on_conflict_do_nothing(index_elements=keys)
@@ -379,6 +381,8 @@ class Counters:
 def _increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
     dialect = conn.dialect.name
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
+
         pg = postgresql.insert(table)
         return pg.on_conflict_do_update(
             index_elements=keys, set_={v: table.c[v] + pg.excluded[v] for v in values}

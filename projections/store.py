@@ -33,7 +33,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateTable
 
@@ -214,10 +214,11 @@ class ReadModelStore:
         tables = self.tables(name, generation)
         existing = set(inspect(self.engine).get_table_names())
         for table in tables.values():
+            if table.name in existing:
+                # What checkfirst would find, without asking once per table: every command opens the read models.
+                continue
             if not deferred:
                 table.create(self.engine, checkfirst=True)
-                continue
-            if table.name in existing:
                 continue
             with self.engine.begin() as conn:
                 conn.execute(CreateTable(table))
@@ -305,6 +306,8 @@ class ReadModelStore:
 
 def _insert_ignore(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
+
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import psycopg
-from psycopg import sql
-
 READ_MODELS_CHANNEL = "dossierflow_read_models"
 
 
@@ -39,6 +36,11 @@ class Listener:
             self._thread = None
 
     def _loop(self) -> None:
+        # psycopg is imported where it is used: a command on the embedded SQLite store never loads it (a tenth of a
+        # second of every command's start-up).
+        import psycopg
+        from psycopg import sql
+
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
@@ -56,6 +58,9 @@ def wait_for_notification(url: str, channel: str, timeout: float, ready: Callabl
     """Listen on `channel` until `ready()` holds or `timeout` passes; True if it holds. `ready` is asked once
     the listener is in place (so nothing committed in between is missed) and after each notification."""
     import time
+
+    import psycopg
+    from psycopg import sql
 
     deadline = time.monotonic() + timeout
     with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.errors import DomainError
 from domain.ids import person_id, unit_id
 from domain.text import clean_text
+from domain.values import DossierState
 from projections.models import access as access_model
 from projections.models import audit as audit_model
 from projections.models import dossiers as dossiers_model
@@ -159,18 +160,46 @@ def demo(
 @app.command()
 def status(
     year: Annotated[str | None, typer.Option(help="Only this evaluation year.", metavar="YEAR")] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="The figures and dossiers of this unit (code) and everything below it.")
+    ] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", help="List only dossiers in this state (repeatable).", metavar="STATE"),
+    ] = None,
+    limit: Annotated[str, typer.Option(help="At most this many dossiers listed per period.", metavar="N")] = "200",
+    everything: Annotated[bool, typer.Option("--all", help="List every dossier (no --limit).")] = False,
 ) -> None:
-    """The state of every evaluation period: its dossiers by state and the decided classifications."""
+    """The state of every evaluation period: its dossiers by state and the decided classifications, then its dossiers
+    by unit code (the first 200 unless told otherwise)."""
     only = None if year is None else parse_whole_number(year, "a year", "2024", 4)
+    states = None if state is None else list(dict.fromkeys(parse_state(text) for text in state))
+    most = parse_limit(limit, everything)
+    code = clean_argument(unit, "a unit code") if unit is not None else None
     with engine_session(read_only=True) as engine:
         if engine.is_empty():
             raise fail("the store is empty; load the demo with `dossierflow demo`")
         with read_side_session(engine) as side:
-            lines = list(listings.status_lines(side.store, only))
-        if not lines:
-            raise fail(f"no evaluation period for {only}")
-        for line in lines:
-            typer.echo(line)
+            chosen = None
+            if code is not None:
+                chosen = units_model.unit_by_code(side.store, code)
+                if chosen is None:
+                    raise fail(f"no unit with code {quoted(code)}")
+            known = dossiers_model.periods(side.store)
+            if only is not None and only not in known:
+                raise fail(f"no evaluation period for {only}")
+            if not known:
+                raise fail("no evaluation period has been opened yet")
+            for line in listings.status_lines(side.store, only, unit=chosen, states=states, limit=most):
+                typer.echo(line)
+
+
+def parse_state(text: str) -> DossierState:
+    try:
+        return DossierState(text.strip())
+    except ValueError:
+        known = ", ".join(s.value for s in DossierState)
+        raise fail(f"{quoted(text)} is not a dossier state; the states are {known}") from None
 
 
 class _Progress:
@@ -342,19 +371,36 @@ def show(
             typer.echo(line)
 
 
+def parse_limit(limit: str, everything: bool) -> int | None:
+    if everything:
+        return None
+    return parse_whole_number(limit, "a number of lines", "200", 9)
+
+
 @app.command()
 def units(
     as_of: Annotated[str | None, typer.Option("--as-of", help="The hierarchy as it stood on this date.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit (code) and everything below it.")] = None,
+    depth: Annotated[
+        str | None, typer.Option(help="Only this many levels below the top (or below --unit; 0: itself).", metavar="N")
+    ] = None,
+    limit: Annotated[str, typer.Option(help="At most this many units listed.", metavar="N")] = "200",
+    everything: Annotated[bool, typer.Option("--all", help="List every unit (no --limit).")] = False,
 ) -> None:
-    """The hierarchy of units as of a date (today by default): names and places as they were then."""
+    """The hierarchy of units as of a date (today by default): how many there are by kind, then the tree, names and
+    places as they were then (the first 200 units unless told otherwise)."""
     chosen = parse_date(as_of) if as_of is not None else None
+    under = clean_argument(unit, "a unit code") if unit is not None else None
+    levels = parse_whole_number(depth, "a number of levels", "2", 3) if depth is not None else None
+    most = parse_limit(limit, everything)
     with engine_session(read_only=True) as engine, read_side_session(engine) as side:
         day = chosen or local_date(engine.clock())
-        lines = list(listings.unit_lines(side.store, day))
-        if not lines:
-            raise fail(f"no unit existed on {day}")
-        for line in lines:
+        printed = False
+        for line in listings.unit_lines(side.store, day, under=under, depth=levels, limit=most):
             typer.echo(line)
+            printed = True
+        if not printed:
+            raise fail(f"no unit with code {quoted(under)} on {day}" if under else f"no unit existed on {day}")
 
 
 @app.command()

@@ -6,53 +6,95 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from uuid import UUID
 
+from domain.values import DossierState
 from projections.models import access, audit, dossiers, statistics, units
 from projections.store import ReadModelStore
 from web.report import escaped_lines
 from workflow.clock import VIETNAM
-
-# A period's status lists its dossiers up to this many; past it, the figures say it all and the list says how to look.
-STATUS_DOSSIERS = 200
 
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(VIETNAM).strftime("%Y-%m-%d %H:%M")
 
 
+# What a listing prints when not told how much: enough to see the shape, never a national hierarchy at once.
+DEFAULT_LIMIT = 200
+
+
 @escaped_lines
-def status_lines(store: ReadModelStore, year: int | None) -> Iterator[str]:
+def status_lines(
+    store: ReadModelStore,
+    year: int | None,
+    *,
+    unit: units.UnitRow | None = None,
+    states: list[DossierState] | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+) -> Iterator[str]:
+    """Per period: its dossiers counted (by state, decided, four-good), then its dossiers by unit code, `limit` at
+    most, then how many more there are and how to see them. With `unit`: the figures and dossiers of that unit and
+    everything below it; with `states`: only the dossiers in those states are listed. Lines come as rows are read."""
     for period_year, period in sorted(dossiers.periods(store).items()):
         if year is not None and period_year != year:
             continue
-        summary = dossiers.period_summary(store, period_year)
         state = "closed" if period["closed_at"] is not None else "open"
         rules = f"rule set {period['rule_set_id']} v{period['rule_set_version']}"
-        yield f"== {period_year} ({state}), {rules}: {summary.dossiers} dossiers"
-        yield "   by state: " + (", ".join(f"{k} {v}" for k, v in sorted(summary.by_state.items())) or "none yet")
-        if summary.decided:
-            yield "   decided: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.decided.items()))
-            yield f"   four-good recognized: {summary.four_good}"
-        page = dossiers.list_dossiers(store, year=period_year, limit=STATUS_DOSSIERS)
-        names = units.unit_names(store, [row.unit_id for row in page.rows])
-        for row in sorted(page.rows, key=lambda r: names.get(r.unit_id, r.unit_code)):
-            level = f" -> {row.final_level.value}" if row.final_level is not None else ""
+        # A unit's own dossier and everything below it; with no unit, below every top-level unit and their own.
+        tops = [row.unit_id for row in units.top_level_units(store)] if unit is None else [unit.unit_id]
+        summary = statistics.period_totals(store, period_year, tops)
+        total, by_state, decided, four_good = summary.dossiers, summary.by_state, summary.by_level, summary.four_good
+        where = "" if unit is None else f" for {unit.name} [{unit.code}] and below"
+        yield f"== {period_year} ({state}), {rules}{where}: {total} dossiers"
+        yield "   by state: " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items()) if v) or "none yet")
+        if any(decided.values()):
+            yield "   decided: " + ", ".join(f"{k} {v}" for k, v in sorted(decided.items()) if v)
+            yield f"   four-good recognized: {four_good}"
+        below = unit.unit_id if unit is not None else None
+        if states is None:
+            listed = total
+        else:
+            # The figures above count them already: no count over the period's dossiers.
+            listed = sum(by_state.get(s.value, 0) for s in states)
+            yield f"   in {', '.join(s.value for s in states)}: {listed}"
+        shown = 0
+        for row in dossiers.iter_dossiers(store, period_year, unit_below=below, states=states, limit=limit):
+            shown += 1
+            level = f" -> {row.final_level}" if row.final_level is not None else ""
             four = " (four-good)" if row.four_good else ""
-            yield f"   {names.get(row.unit_id, row.unit_code):<60} {row.state.value:<22}{level}{four}"
-        if page.total > len(page.rows):
+            yield f"   {row.unit_name or row.unit_code:<60} [{row.unit_code}] {row.state:<22}{level}{four}"
+        if listed > shown:
             yield (
-                f"   … and {page.total - len(page.rows):,} more (`dossierflow stats {period_year} --unit CODE` for "
-                "the figures below a unit)"
+                f"   … and {listed - shown:,} more (--limit N or --all for more; --unit CODE or --state STATE for a "
+                f"part; `dossierflow stats {period_year} --unit CODE` for the figures below a unit)"
             )
 
 
+def _kinds(by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {n:,}" for kind, n in sorted(by_kind.items(), key=lambda item: (-item[1], item[0])))
+
+
 @escaped_lines
-def unit_lines(store: ReadModelStore, day: date) -> Iterator[str]:
-    tree = units.hierarchy_as_of(store, day)
-    if not tree:
+def unit_lines(
+    store: ReadModelStore, day: date, *, under: str | None = None, depth: int | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+) -> Iterator[str]:
+    """A summary line (how many units, by kind), then the tree depth-first, `limit` rows at most, then how many
+    more there are and how to see them. Lines come as rows are read. Nothing at all when `under` names no unit
+    active on `day` (the caller says so)."""
+    listing = units.listing_as_of(store, day, under=under, max_depth=depth, limit=limit)
+    if listing is None or not listing.total:
         return
-    yield f"Units on {day}:"
-    for row in tree:
+    where = f" under {under} (itself included)" if under is not None else ""
+    levels = f", {depth} level{'s' * (depth != 1)} down" if depth is not None else ""
+    yield f"Units on {day}{where}{levels}: {listing.total:,} ({_kinds(listing.by_kind)})"
+    shown = 0
+    for row in listing.rows:
+        shown += 1
         yield f"{'  ' * row.depth}{row.name}  [{row.code}, {row.kind}]"
+    if listing.total > shown:
+        yield (
+            f"… and {listing.total - shown:,} more (--limit N or --all for more; --unit CODE or --depth N for a "
+            "part)"
+        )
 
 
 def top_units(store: ReadModelStore) -> list[units.UnitRow]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -21,6 +22,12 @@ P = ParamSpec("P")
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
+# Every character `is_refused_character` refuses, as one class: the categories it names are fixed sets of Unicode
+# (Cc: C0, DEL and C1; Cs: surrogates; Zl: U+2028; Zp: U+2029), plus the bidirectional controls. One search per
+# line instead of a category lookup per character: a listing of 250,000 units prints that many lines.
+# tests/web/test_report_escapes.py checks it against `is_refused_character` over every code point.
+_NEEDS_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
 
 def printable(text: str) -> str:
     """The text with every character that could start a line, move the cursor or reorder the display spelled out.
@@ -28,7 +35,7 @@ def printable(text: str) -> str:
     Input refuses these characters, but events written before that rule (or by another tool) are printed as they
     are stored: a reason holding a line feed shows as `\\n` on its own line, never as a forged line of history.
     """
-    if not any(char in _ESCAPES or is_refused_character(char) for char in text):
+    if _NEEDS_ESCAPE.search(text) is None:
         return text
     return "".join(
         _ESCAPES.get(char) or (_escape(char) if is_refused_character(char) else char) for char in text

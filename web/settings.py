@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
+from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 Seconds = Annotated[int, Field(ge=1, le=3600)]
 

@@ -7,7 +7,7 @@ from workflow.clock import Clock, system_clock
 from workflow.engine import Engine
 from workflow.evidence import EvidencePolicy, FileBlobStore
 from workflow.rules import load_rule_book
-from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
+from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 
 def build_engine(

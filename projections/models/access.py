@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, NamedTuple, cast
 from uuid import UUID
 
 from sqlalchemy import (
@@ -551,6 +551,21 @@ def _grouped(rules: Iterable[WaitingRule]) -> dict[tuple[str, bool], list[Waitin
 _DEPTHS = {"own": (0, 0), "direct": (1, 1), "any": (1, None)}
 
 
+class _OwnRange(NamedTuple):
+    """A range of an independent step, as Python checks it on the few scope rows of a person's own submissions."""
+
+    low: int
+    high: int | None
+    states: frozenset[str]
+    still: frozenset[str]  # states in which a dossier of a closed period still waits
+
+    def holds(self, depth: int, state: str, year: int, closed: set[int]) -> bool:
+        return (
+            depth >= self.low and (self.high is None or depth <= self.high) and state in self.states
+            and (year not in closed or state in self.still)
+        )
+
+
 def _queue(
     r: Reading,
     tables: dict[str, Table],
@@ -566,14 +581,17 @@ def _queue(
     Each (scope, independence) group of rules, and each state in it, is one range of the scope index, read in the
     queue's order and stopped at `limit`; the ranges are merged by the database, in one query for the items and one
     for the counts. The count is the index's count of each range, less the person's own submissions among them for
-    independent steps (a person submits a handful of dossiers; a province's approver has tens of thousands in scope,
-    too many to check one by one).
+    independent steps: those are found from the person (a handful of dossiers, by the submitters' index, then their
+    few scope rows by primary key) and checked against the ranges here. Asked of the database in one statement,
+    SQLite walked the whole range (a province's approver: tens of thousands of rows) probing each for a submitter.
     """
-    counts, rows = _statement(
+    counts, rows, own_ranges = _statement(
         ("queue", tables["dossier_scope"], names, rules, len(people)), lambda: _queue_statements(tables, names, rules)
     )
     values = {"unit": unit_id, "closed": closed_years, "people": people, "limit": limit}
     closed = set(closed_years)
+    if own_ranges:
+        count -= _own_in_ranges(r, tables, unit_id, people, own_ranges, closed)
     items: list[QueueItem] = []
     seen: set[UUID] = set()
     # The rows of a queue share a few states: what each (state, period closed) allows is worked out once.
@@ -596,8 +614,38 @@ def _queue(
     return count, items[:limit]
 
 
-def _queue_statements(tables: dict[str, Table], names: Table, rules: tuple[WaitingRule, ...]) -> tuple[Any, Any]:
-    """(the counts of every range in one row, the oldest items of all ranges with their units' names)."""
+def _own_in_ranges(
+    r: Reading, tables: dict[str, Table], unit_id: UUID, people: list[UUID], ranges: tuple[_OwnRange, ...],
+    closed: set[int],
+) -> int:
+    """How many of the dossiers `people` submitted lie in one of the independent `ranges` below `unit_id`."""
+    subs, x = tables["dossier_submitters"], tables["dossier_scope"]
+    mine = _statement(
+        ("own submissions", subs),
+        lambda: select(subs.c.dossier_id).where(subs.c.person_id.in_(bindparam("people", expanding=True, type_=Uuid))),
+    )
+    submitted = sorted({did for (did,) in r.execute(mine, {"people": people})}, key=str)
+    if not submitted:
+        return 0
+    scope_rows = _statement(
+        ("own scope rows", x),
+        lambda: select(x.c.dossier_id, x.c.ancestor_id, x.c.depth, x.c.state, x.c.year).where(
+            x.c.dossier_id.in_(bindparam("ids", expanding=True, type_=Uuid))
+        ),
+    )
+    inside: set[UUID] = set()
+    for start in range(0, len(submitted), 500):
+        for did, ancestor, depth, state, year in r.execute(scope_rows, {"ids": submitted[start : start + 500]}):
+            if ancestor == unit_id and any(rng.holds(depth, state, year, closed) for rng in ranges):
+                inside.add(did)
+    return len(inside)
+
+
+def _queue_statements(
+    tables: dict[str, Table], names: Table, rules: tuple[WaitingRule, ...]
+) -> tuple[Any, Any, tuple[_OwnRange, ...]]:
+    """(the counts of every range in one row, the oldest items of all ranges with their units' names, the ranges of
+    independent steps, from whose counts the person's own submissions are taken off)."""
     x, subs, d = tables["dossier_scope"], tables["dossier_submitters"], tables["dossiers"]
     unit = bindparam("unit", type_=Uuid)
     people = bindparam("people", expanding=True, type_=Uuid)
@@ -606,24 +654,23 @@ def _queue_statements(tables: dict[str, Table], names: Table, rules: tuple[Waiti
     counts: list[Any] = []
     ranges: list[Any] = []
     heads: list[Any] = []
+    own: list[_OwnRange] = []
     for (scope, independent), group in groups.items():
         low, high = _DEPTHS[scope]
         depth = [x.c.depth == low] if low == high else [x.c.depth >= low]
         still = {s for rule in group for s in rule.states & rule.when_closed_from}
-        for state in sorted({s for rule in group for s in rule.states}, key=lambda s: s.value):
+        states = sorted({s for rule in group for s in rule.states}, key=lambda s: s.value)
+        if independent:
+            own.append(_OwnRange(
+                low, high, frozenset(s.value for s in states), frozenset(s.value for s in still)
+            ))
+        for state in states:
             where = [x.c.ancestor_id == unit, x.c.state == state.value, *depth]
             if state not in still:
                 where.append(x.c.year.not_in(closed_years))
             mine = select(subs.c.person_id).where(subs.c.dossier_id == x.c.dossier_id, subs.c.person_id.in_(people))
             ranges.append(and_(*where, *([~mine.exists()] if independent else [])))
             counts.append(select(func.count()).select_from(x).where(*where).scalar_subquery())
-            if independent:
-                counts.append(
-                    -select(func.count(func.distinct(x.c.dossier_id)))
-                    .select_from(subs.join(x, x.c.dossier_id == subs.c.dossier_id))
-                    .where(subs.c.person_id.in_(people), *where)
-                    .scalar_subquery()
-                )
             heads.append(
                 select(x.c.dossier_id, x.c.state_since_us)
                 .where(*where, *([~mine.exists()] if independent else []))
@@ -633,10 +680,11 @@ def _queue_statements(tables: dict[str, Table], names: Table, rules: tuple[Waiti
             )
     if len(groups) > 1 and ranges:
         # Rules of one role with different scopes could hold the same dossier twice (never in workflow v1): count
-        # each dossier once, the slow way.
+        # each dossier once, the slow way, the person's own submissions left out by the ranges themselves.
         counts = [select(func.count(func.distinct(x.c.dossier_id))).where(or_(*ranges)).scalar_subquery()]
+        own = []
     if not heads:
-        return select(*(counts or [literal(0)])), select(x.c.dossier_id).where(literal(False))
+        return select(*(counts or [literal(0)])), select(x.c.dossier_id).where(literal(False)), ()
     merged = union_all(*(select(h.c.dossier_id, h.c.state_since_us) for h in heads)).subquery()
     rows = (
         select(
@@ -649,7 +697,7 @@ def _queue_statements(tables: dict[str, Table], names: Table, rules: tuple[Waiti
         # Twice the limit: a dossier in two ranges (different scopes) is shown once.
         .limit(bindparam("limit", type_=Integer) * (2 if len(groups) > 1 else 1))
     )
-    return select(*counts), rows
+    return select(*counts), rows, tuple(own)
 
 
 def unit_names(r: Reading, unit_ids: Iterable[UUID]) -> dict[UUID, str]:

@@ -28,10 +28,10 @@ Times are stored as integer microseconds since the epoch (UTC): exact, ordered a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -59,6 +59,7 @@ from domain.period import EvaluationPeriod
 from domain.unit import Unit
 from domain.values import Classification, DossierState
 from projections.core import LoggedEvent, Page, Projection
+from projections.models.units import UnitsProjection
 from projections.store import ReadModelStore
 
 _D: Any = Dossier
@@ -812,6 +813,60 @@ def list_dossiers(
         ids = [r.dossier_id for r in conn.execute(page)]
         found = {r.dossier_id: dossier_from(r) for r in conn.execute(select(d).where(d.c.dossier_id.in_(ids)))}
     return DossierPage(int(total), [found[i] for i in ids if i in found])
+
+
+class ListedDossier(NamedTuple):
+    """A dossier as a listing line shows it (a named tuple: a national period makes 300,000 of them)."""
+
+    unit_code: str
+    unit_name: str | None
+    state: str
+    final_level: str | None
+    four_good: bool | None
+
+
+def iter_dossiers(
+    store: ReadModelStore,
+    year: int,
+    *,
+    unit_below: UUID | None = None,
+    states: Iterable[DossierState] | None = None,
+    limit: int | None = None,
+) -> Iterator[ListedDossier]:
+    """A period's dossiers by unit code (those of `unit_below` and every unit under it now, in `states`), with their
+    units' current names, read as they are consumed: keyset pages of the listing index, so that every row is read
+    once, whatever the size of the period. At most `limit`."""
+    tables = store.live_tables(DossiersProjection.name)
+    d = tables["dossiers"]
+    names = store.live_tables(UnitsProjection.name)["units"]
+    source = d if unit_below is None else tables["dossier_scope"]
+    conditions: list[Any] = [source.c.year == year]
+    if unit_below is not None:
+        conditions.append(source.c.ancestor_id == unit_below)
+    if states is not None:
+        conditions.append(source.c.state.in_([s.value for s in states]))
+    code, did = source.c.unit_code, source.c.dossier_id
+    base = select(code, did, d.c.state, d.c.final_level, d.c.four_good, names.c.name)
+    if source is not d:
+        base = base.join_from(source, d, d.c.dossier_id == source.c.dossier_id)
+    base = base.join(names, names.c.unit_id == d.c.unit_id, isouter=True).where(*conditions).order_by(code, did)
+    left = limit
+    after: tuple[str, UUID] | None = None
+    while left is None or left > 0:
+        size = _ITER_PAGE if left is None else min(left, _ITER_PAGE)
+        query = base if after is None else base.where(tuple_(code, did) > tuple_(after[0], after[1]))
+        with store.engine.connect() as conn:
+            page = conn.execute(query.limit(size)).all()
+        for unit_code, _, state, level, four_good, name in page:
+            yield ListedDossier(unit_code, name, state, level, four_good)
+        if len(page) < size:
+            return
+        after = (page[-1][0], page[-1][1])
+        if left is not None:
+            left -= len(page)
+
+
+_ITER_PAGE = 2000
 
 
 def dossier_row(store: ReadModelStore, dossier_id: UUID) -> DossierRow | None:

@@ -692,6 +692,46 @@ def statistics(store: ReadModelStore, unit_id: UUID, year: int) -> Statistics:
     )
 
 
+@dataclass(frozen=True)
+class PeriodTotals:
+    """A whole period counted: what the counters of its top-level units hold, plus those units' own dossiers
+    (counted above their unit only, so in no counter)."""
+
+    year: int
+    dossiers: int
+    by_state: dict[str, int]
+    by_level: dict[str, int]
+    four_good: int
+
+
+def period_totals(store: ReadModelStore, year: int, top_unit_ids: Iterable[UUID]) -> PeriodTotals:
+    """Every dossier of `year` counted, given the units at the top of the hierarchy: a primary-key read of their
+    counters and an indexed read of their own dossiers, instead of counting 300,000 dossiers."""
+    tables = store.live_tables(StatisticsProjection.name)
+    counts, dossiers = tables["counts"], tables["dossiers"]
+    tops = [str(u) for u in top_unit_ids]
+    figures: dict[str, int] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(tops), 500):
+            chunk = tops[start : start + 500]
+            for metric, n in conn.execute(
+                select(counts.c.metric, counts.c.n).where(counts.c.unit_id.in_(chunk), counts.c.year == year)
+            ):
+                figures[metric] = figures.get(metric, 0) + int(n)
+            own = select(dossiers).where(dossiers.c.unit_id.in_(chunk), dossiers.c.year == year)
+            for row in conn.execute(own).mappings():
+                for metric, n in _contribution(dict(row)).items():
+                    figures[metric] = figures.get(metric, 0) + n
+    prefix = "state:", "level:", "four_good:"
+    return PeriodTotals(
+        year=year,
+        dossiers=figures.get("dossiers", 0),
+        by_state={m[len(prefix[0]) :]: n for m, n in figures.items() if m.startswith(prefix[0]) and n},
+        by_level={m[len(prefix[1]) :]: n for m, n in figures.items() if m.startswith(prefix[1]) and n},
+        four_good=sum(n for m, n in figures.items() if m.startswith(prefix[2])),
+    )
+
+
 def _targets(row: Mapping[str, Any]) -> tuple[Target, ...]:
     cells = int(row["cells"])
     return (

@@ -16,7 +16,7 @@ the closure. Questions about a past (or future) day go through `unit_versions`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, NamedTuple
@@ -364,6 +364,128 @@ def hierarchy_as_of(store: ReadModelStore, day: date) -> list[TreeRow]:
             stack.append((key, depth + 1))
             pending.append(_reverse_sorted(children))
     return tree
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A part of the hierarchy on a day, as `dossierflow units` prints it: how many units it holds (by kind), and
+    its rows in the listing's order, read as they are printed (`rows` is a generator: at 250,000 units, nothing
+    is built first). `shown_most` rows at most are yielded; `total - shown` are left out."""
+
+    total: int
+    by_kind: dict[str, int]
+    rows: Iterator[TreeRow]
+
+
+def listing_as_of(
+    store: ReadModelStore, day: date, *, under: str | None = None, max_depth: int | None = None,
+    limit: int | None = None,
+) -> Listing | None:
+    """The units active on `day`, depth-first as `hierarchy_as_of` lists them, kept to the subtree of the unit coded
+    `under` (itself included; depths then count from it) and to `max_depth` levels below the top (0: the top only),
+    at most `limit` rows. None when `under` names no unit active on that day.
+
+    For a day at or after the latest change (today, the usual question) the rows are one range of the listing index,
+    read lazily, and the count is a count over the same range: a page of a national hierarchy costs what the page
+    costs. For an earlier day the whole hierarchy of that day is walked first (`hierarchy_as_of`), then cut.
+    """
+    tables = store.live_tables(UnitsProjection.name)
+    units = tables["units"]
+    with store.engine.connect() as conn:
+        latest_change = conn.execute(select(func.max(units.c.changed_on))).scalar()
+    if latest_change is None:
+        return None if under is not None else Listing(0, {}, iter(()))
+    if day < latest_change:
+        return _cut_listing(hierarchy_as_of(store, day), under, max_depth, limit)
+    conditions: list[Any] = [units.c.established_on <= day, units.c.active]
+    base_depth = 0
+    if under is not None:
+        with store.engine.connect() as conn:
+            top = conn.execute(
+                select(units.c.sort_path, units.c.parent_id).where(
+                    units.c.code == under, units.c.established_on <= day, units.c.active
+                )
+            ).first()
+        if top is None:
+            return None
+        path = str(top.sort_path)
+        base_depth = path.count(_SEGMENT_END) - 1
+        # Every path beginning with the unit's own: from its path up to the same path with its last character one
+        # higher (a segment's end is below any character a name holds).
+        conditions += [units.c.sort_path >= path, units.c.sort_path < path[:-1] + chr(ord(_SEGMENT_END) + 1)]
+    if max_depth is not None:
+        segments = func.length(units.c.sort_path) - func.length(func.replace(units.c.sort_path, _SEGMENT_END, ""))
+        conditions.append(segments <= base_depth + max_depth + 1)
+    with store.engine.connect() as conn:
+        by_kind = {
+            str(kind): int(n)
+            for kind, n in conn.execute(
+                select(units.c.kind, func.count()).where(*conditions).group_by(units.c.kind)
+            )
+        }
+    return Listing(
+        sum(by_kind.values()), by_kind, _listed(store, units, conditions, under is not None, base_depth, limit)
+    )
+
+
+def _listed(
+    store: ReadModelStore, units: Table, conditions: list[Any], rooted: bool, base_depth: int, limit: int | None
+) -> Iterator[TreeRow]:
+    """The rows of today's listing in its order, a unit whose parent is not listed left out (as in the walk)."""
+    uid, parent = cast(units.c.unit_id, String), cast(units.c.parent_id, String)
+    query = (
+        select(uid, units.c.code, units.c.kind, units.c.name, parent, units.c.sort_path)
+        .where(*conditions)
+        .order_by(units.c.sort_path)
+    )
+    if limit is not None:
+        # A few more than shown: some rows may be left out below a unit that is not listed.
+        query = query.limit(limit + 100)
+    listed: dict[str, tuple[int, str]] = {}
+    shown = 0
+    with store.engine.connect() as conn:
+        result = conn.execution_options(yield_per=1000).execute(query)
+        for key, code, kind, name, parent_key, path in result:
+            if limit is not None and shown >= limit:
+                break
+            above = listed.get(parent_key) if parent_key is not None else None
+            if above is not None:
+                depth, parent_code = above[0] + 1, above[1]
+            elif parent_key is None or (rooted and not listed):
+                # A top-level unit, or the first row below --unit: the unit itself, at its own depth.
+                depth, parent_code = str(path).count(_SEGMENT_END) - 1 - base_depth, None
+                if parent_key is not None:
+                    parent_code = _code_of(store, units, parent_key)
+            else:
+                continue
+            listed[key] = (depth, code)
+            shown += 1
+            yield TreeRow(depth, code, name, kind, parent_code)
+        result.close()
+
+
+def _code_of(store: ReadModelStore, units: Table, key: str) -> str | None:
+    with store.engine.connect() as conn:
+        found = conn.execute(select(units.c.code).where(cast(units.c.unit_id, String) == key)).scalar()
+    return None if found is None else str(found)
+
+
+def _cut_listing(
+    tree: list[TreeRow], under: str | None, max_depth: int | None, limit: int | None
+) -> Listing | None:
+    if under is not None:
+        start = next((i for i, row in enumerate(tree) if row.code == under), None)
+        if start is None:
+            return None
+        top = tree[start]
+        end = next((i for i in range(start + 1, len(tree)) if tree[i].depth <= top.depth), len(tree))
+        tree = [row._replace(depth=row.depth - top.depth) for row in tree[start:end]]
+    if max_depth is not None:
+        tree = [row for row in tree if row.depth <= max_depth]
+    by_kind: dict[str, int] = {}
+    for row in tree:
+        by_kind[row.kind] = by_kind.get(row.kind, 0) + 1
+    return Listing(len(tree), by_kind, iter(tree if limit is None else tree[:limit]))
 
 
 def _reverse_sorted(siblings: list[tuple[str, int, str, str, str]]) -> list[tuple[str, int, str, str, str]]:

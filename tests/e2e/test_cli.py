@@ -434,3 +434,92 @@ def test_retrying_or_rebuilding_an_unknown_read_model_is_refused_with_the_known_
     healthy = dossierflow(played, "projections", "retry", "audit")
     assert healthy.returncode == 0
     assert "audit had not failed; nothing to retry" in healthy.stdout
+
+
+def test_units_print_a_summary_by_kind_then_the_first_units_and_how_many_more(played: Path) -> None:
+    whole = dossierflow(played, "units", "--all")
+    assert whole.returncode == 0, whole.stderr
+    summary = re.match(r"Units on \d{4}-\d\d-\d\d: (\d+) \((.*)\)\n", whole.stdout)
+    assert summary is not None
+    total = int(summary.group(1))
+    kinds = {kind: int(n) for kind, n in re.findall(r"(\w+) (\d+)", summary.group(2))}
+    assert sum(kinds.values()) == total
+    rows = whole.stdout.splitlines()[1:]
+    assert len(rows) == total
+    assert "more" not in whole.stdout
+    first = dossierflow(played, "units", "--limit", "5")
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[1:6] == rows[:5]
+    assert lines[6] == f"… and {total - 5:,} more (--limit N or --all for more; --unit CODE or --depth N for a part)"
+    assert len(lines) == 7
+
+
+def test_units_under_a_unit_to_a_depth_list_that_part_only_from_its_own_depth(played: Path) -> None:
+    result = dossierflow(played, "units", "--unit", "lc-kim-tan", "--depth", "1", "--all")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.match(r"Units on \S+ under lc-kim-tan \(itself included\), 1 level down: 3 \(", lines[0])
+    assert lines[1] == "Đảng bộ phường Kim Tân  [lc-kim-tan, grassroots_committee]"
+    assert len(lines) == 4
+    assert all(line.startswith("  ") and not line.startswith("    ") for line in lines[2:])
+    top_only = dossierflow(played, "units", "--depth", "0").stdout.splitlines()
+    assert len(top_only) == 2
+    assert "[lao-cai," in top_only[1]
+
+
+def test_units_and_status_refuse_an_unknown_unit_state_or_limit_in_one_line(played: Path) -> None:
+    for args, expected in (
+        (("units", "--unit", "no-such-unit"), "no unit with code 'no-such-unit' on "),
+        (("units", "--limit", "many"), "'many' is not a number of lines like 200"),
+        (("units", "--depth", "-1"), "'-1' is not a number of levels like 2"),
+        (("status", "--unit", "no-such-unit"), "no unit with code 'no-such-unit'"),
+        (("status", "--state", "finished"), "'finished' is not a dossier state; the states are draft, "),
+    ):
+        result = dossierflow(played, *args)
+        assert result.returncode == 2, (args, result.stdout)
+        assert expected in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.stdout == ""
+
+
+def test_status_below_a_unit_in_a_state_lists_those_dossiers_and_counts_the_rest(played: Path) -> None:
+    result = dossierflow(played, "status", "--year", "2024", "--state", "approved", "--limit", "1")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    approved = re.search(r"^ {3}by state: .*\bapproved (\d+)", out, re.MULTILINE)
+    assert approved is not None
+    assert f"   in approved: {approved.group(1)}\n" in out
+    listed = [line for line in out.splitlines() if re.match(r"^ {3}\S.* \[[\w-]+\] ", line)]
+    assert len(listed) == 1
+    assert " approved " in listed[0]
+    assert f"   … and {int(approved.group(1)) - 1:,} more (" in out
+    below = dossierflow(played, "status", "--year", "2024", "--unit", "lc-kim-tan", "--all").stdout
+    header = re.search(
+        r"^== 2024 \(closed\), .* for Đảng bộ phường Kim Tân \[lc-kim-tan\] and below: (\d+) dossiers$", below, re.M
+    )
+    assert header is not None
+    listed_below = [line for line in below.splitlines() if re.match(r"^ {3}\S.* \[lc-kim-tan(-[\w-]+)?\] ", line)]
+    # The ward's two cells, and the ward's own dossier if it has one: as many as the header counts.
+    assert len(listed_below) == int(header.group(1)) >= 2
+    assert "more (" not in below
+
+
+def test_a_listing_on_the_embedded_store_never_loads_the_postgresql_driver(played: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DOSSIERFLOW_DATA_DIR=str(played), PYTHONPATH=str(PROJECT))
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('psycopg', 'psycopg_pool') or m.startswith('sqlalchemy.dialects.postgresql')), file=sys.stderr))\n"
+        "from web.cli import main\n"
+        "sys.argv = ['dossierflow', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    for args in (("status",), ("units",)):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=env, cwd=played.parent, capture_output=True, text=True,
+            timeout=300, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "LOADED []" in result.stderr, result.stderr

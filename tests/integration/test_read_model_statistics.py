@@ -6,9 +6,16 @@ import random
 
 import pytest
 
+from domain.ids import dossier_id
 from domain.values import Classification, UnitKind
 from projections.log import RecorderLog
-from projections.models.statistics import CommitteesBelow, StatisticsProjection, quota_meters, statistics
+from projections.models.statistics import (
+    CommitteesBelow,
+    StatisticsProjection,
+    period_totals,
+    quota_meters,
+    statistics,
+)
 from projections.runner import Runner
 from projections.store import ReadModelStore, make_engine
 from tests.conftest import Backend
@@ -157,3 +164,51 @@ def test_on_both_backends_the_read_model_matches_the_engine(backend: Backend) ->
         store.engine.dispose()
     finally:
         season.world.engine.close()
+
+
+def _engine_totals(season: Season, unit_ids: list[object] | None) -> tuple[int, dict[str, int], dict[str, int], int]:
+    """Every 2024 dossier of the given units and everything below them (None: all), counted from the engine."""
+    engine = season.world.engine
+
+    def inside(uid: object) -> bool:
+        current: object = uid
+        while current is not None:
+            if unit_ids is None or current in unit_ids:
+                return True
+            current = engine.unit(current).parent_id  # type: ignore[arg-type]
+        return False
+
+    by_state: dict[str, int] = {}
+    by_level: dict[str, int] = {}
+    four_good = 0
+    for uid in season.world.units.values():
+        did = dossier_id(uid, YEAR)
+        if not inside(uid) or not engine._exists(did):
+            continue
+        dossier = engine.dossier(did)
+        by_state[dossier.state.value] = by_state.get(dossier.state.value, 0) + 1
+        final = dossier.state.value in ("approved", "not_rated")
+        if final and dossier.level is not None:
+            by_level[dossier.level.value] = by_level.get(dossier.level.value, 0) + 1
+        four_good += int(final and bool(dossier.four_good))
+    return sum(by_state.values()), by_state, by_level, four_good
+
+
+def test_the_totals_of_a_period_count_every_dossier_once_the_top_units_own_included(season: Season) -> None:
+    store = fed(season.world.engine, StatisticsProjection())
+    engine = season.world.engine
+    tops = [uid for uid in season.world.units.values() if engine.unit(uid).parent_id is None]
+    found = period_totals(store, YEAR, tops)
+    dossiers, by_state, by_level, four_good = _engine_totals(season, None)
+    assert (found.dossiers, found.by_state, found.by_level, found.four_good) == (
+        dossiers, by_state, by_level, four_good
+    )
+    assert found.dossiers > 15
+    committee = season.world.units["committee"]
+    below = period_totals(store, YEAR, [committee])
+    dossiers, by_state, by_level, four_good = _engine_totals(season, [committee])
+    assert (below.dossiers, below.by_state, below.by_level, below.four_good) == (
+        dossiers, by_state, by_level, four_good
+    )
+    # The committee's own dossier counts here, not in the statistics "below" it.
+    assert below.dossiers == statistics(store, committee, YEAR).dossiers + 1

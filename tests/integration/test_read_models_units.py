@@ -12,6 +12,7 @@ from projections.models.units import (
     descendants,
     hierarchy_as_of,
     is_below,
+    listing_as_of,
     unit_by_code,
 )
 from projections.store import ReadModelStore, make_engine
@@ -138,6 +139,16 @@ def test_the_hierarchy_read_model_agrees_with_the_engine_on_both_backends(
         today = date(2025, 3, 10) + timedelta(days=1)
         assert [d.code for d in descendants(store, backend_world.units["zone"])] == ["cell-b", "zone-cell"]
         assert read_tree(store, today) == engine_tree(backend_world, today)
+        # A part of today's listing, read from the path index, is the same on both backends (PostgreSQL compares
+        # the paths with collation "C", SQLite byte by byte).
+        whole = read_tree(store, date(2030, 1, 1))
+        for under in [None, *(code for _, code, _, _, _ in whole)]:
+            for max_depth in (None, 0, 1):
+                listing = listing_as_of(store, date(2030, 1, 1), under=under, max_depth=max_depth, limit=3)
+                assert listing is not None
+                expected = expected_part(whole, under, max_depth)
+                assert [(r.depth, r.code, r.name, r.kind) for r in listing.rows] == expected[:3], (under, max_depth)
+                assert listing.total == len(expected)
     finally:
         store.engine.dispose()
 
@@ -172,3 +183,51 @@ def test_todays_hierarchy_lists_siblings_by_name_as_python_compares_them_through
     assert listed.index("twin-1") < listed.index("twin-2")
     assert listed.index("tdp") < listed.index("tdp-10")
     assert listed.index("ward") < listed.index("alpha") < listed.index("ward-cell") < listed.index("committee")
+
+
+def expected_part(
+    tree: list[tuple[int, str, str, str, str | None]], under: str | None, max_depth: int | None
+) -> list[tuple[int, str, str, str]]:
+    """The part of a whole tree `dossierflow units --unit --depth` lists, cut from it in Python."""
+    rows = [(depth, code, name, kind) for depth, code, name, kind, _ in tree]
+    if under is not None:
+        start = next(i for i, row in enumerate(rows) if row[1] == under)
+        top = rows[start][0]
+        end = next((i for i in range(start + 1, len(rows)) if rows[i][0] <= top), len(rows))
+        rows = [(depth - top, code, name, kind) for depth, code, name, kind in rows[start:end]]
+    return [row for row in rows if max_depth is None or row[0] <= max_depth]
+
+
+@pytest.mark.parametrize("day", [*DAYS, date(2030, 1, 1)])
+def test_a_part_of_the_hierarchy_is_the_same_rows_as_cut_from_the_whole_tree(played: Played, day: date) -> None:
+    _, _, store = played
+    tree = read_tree(store, day)
+    for under in [None, *(code for _, code, _, _, _ in tree)]:
+        for max_depth in (None, 0, 1, 2):
+            listing = listing_as_of(store, day, under=under, max_depth=max_depth)
+            assert listing is not None
+            expected = expected_part(tree, under, max_depth)
+            assert [(r.depth, r.code, r.name, r.kind) for r in listing.rows] == expected, (under, max_depth)
+            assert listing.total == len(expected)
+            kinds: dict[str, int] = {}
+            for row in expected:
+                kinds[row[3]] = kinds.get(row[3], 0) + 1
+            assert listing.by_kind == kinds
+
+
+@pytest.mark.parametrize("day", [date(2024, 6, 30), date(2030, 1, 1)])
+def test_a_limited_listing_gives_the_first_rows_and_counts_them_all(played: Played, day: date) -> None:
+    _, _, store = played
+    whole = expected_part(read_tree(store, day), None, None)
+    for limit in (0, 1, 3, len(whole), len(whole) + 5):
+        listing = listing_as_of(store, day, limit=limit)
+        assert listing is not None
+        assert [(r.depth, r.code, r.name, r.kind) for r in listing.rows] == whole[:limit]
+        assert listing.total == len(whole)
+
+
+def test_a_listing_under_a_unit_not_active_that_day_is_none(played: Played) -> None:
+    _, _, store = played
+    assert listing_as_of(store, date(2030, 1, 1), under="old-cell") is None
+    assert listing_as_of(store, date(2024, 7, 31), under="old-cell") is not None
+    assert listing_as_of(store, date(2030, 1, 1), under="no-such-unit") is None

@@ -24,6 +24,8 @@ is a :class:`ChainWriteRefused`, a PersistenceError but deliberately not an Inte
 retried as a conflict.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from workflow.store.backend import application_env, is_postgres_url
 from workflow.store.chain import (
     CHAIN_TABLE_SUFFIX,
@@ -35,11 +37,6 @@ from workflow.store.chain import (
     link_hash,
 )
 from workflow.store.errors import StoreUnavailable
-from workflow.store.postgres import (
-    ChainedPostgresApplicationRecorder,
-    SealedPostgresSnapshotRecorder,
-    SignedPostgresFactory,
-)
 from workflow.store.signing import (
     HEAD_FILE_ENV,
     SIGNING_KEY_ENV,
@@ -120,3 +117,25 @@ __all__ = [
     "verify_chain",
     "verify_since",
 ]
+
+
+if TYPE_CHECKING:
+    from workflow.store.postgres import (
+        ChainedPostgresApplicationRecorder,
+        SealedPostgresSnapshotRecorder,
+        SignedPostgresFactory,
+    )
+
+_POSTGRES_NAMES = frozenset(
+    {"ChainedPostgresApplicationRecorder", "SealedPostgresSnapshotRecorder", "SignedPostgresFactory"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The PostgreSQL recorders are loaded when first asked for: importing psycopg and its pool costs every command on
+    # the embedded SQLite store a tenth of a second of start-up.
+    if name in _POSTGRES_NAMES:
+        from workflow.store import postgres
+
+        return getattr(postgres, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,10 +11,9 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 from eventsourcing.utils import get_topic
 
 from workflow.store.errors import StoreUnavailable
-from workflow.store.postgres import ChainedPostgresApplicationRecorder, SignedPostgresFactory
-from workflow.store.postgres_setup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 from workflow.store.signing import HEAD_FILE_ENV, SIGNING_KEY_ENV
 from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
+from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 # postgres:// is the scheme libpq, Heroku and most hosting dashboards hand out; postgresql:// is the documented one.
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -74,6 +73,9 @@ def _store_env(
             check_sqlite_store(sqlite_path)
         return _sqlite_env(str(sqlite_path))
     if is_postgres_url(database_url):
+        # Imported here: psycopg and its pool cost every command on the embedded store a tenth of a second.
+        from workflow.store.postgres import ChainedPostgresApplicationRecorder, SignedPostgresFactory
+
         return {
             "PERSISTENCE_MODULE": get_topic(SignedPostgresFactory),
             **_postgres_settings(database_url.strip()),

@@ -23,12 +23,18 @@ from psycopg.errors import DuplicateObject
 from psycopg.sql import SQL
 
 from workflow.store.errors import StoreUnavailable
+from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 # Any fixed number serves; this one is "dossierflow" in ASCII, folded into a bigint.
 TABLE_CREATION_LOCK = 0x646F7373696572
 
-DEFAULT_CONNECT_TIMEOUT = 5
-DEFAULT_LOCK_TIMEOUT = 5
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_LOCK_TIMEOUT",
+    "DossierflowPostgresFactory",
+    "connection_failure",
+    "create_tables_once",
+]
 
 
 class DossierflowPostgresFactory(PostgresFactory):
