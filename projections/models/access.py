@@ -590,8 +590,6 @@ def _queue(
     )
     values = {"unit": unit_id, "closed": closed_years, "people": people, "limit": limit}
     closed = set(closed_years)
-    if own_ranges:
-        count -= _own_in_ranges(r, tables, unit_id, people, own_ranges, closed)
     items: list[QueueItem] = []
     seen: set[UUID] = set()
     # The rows of a queue share a few states: what each (state, period closed) allows is worked out once.
@@ -610,7 +608,11 @@ def _queue(
         items.append(QueueItem(did, uid, code, year, found[0], waiting_since, deadline, found[1], name or ""))
     # Fewer rows than the limit: no range was cut short, so the rows are every dossier waiting (each once), and
     # counting them again would be a statement for nothing. Most queues are shorter than a page.
-    count = len(items) if len(found_rows) < limit else int(sum(r.execute(counts, values).one()))
+    if len(found_rows) < limit:
+        return len(items), items
+    count = int(sum(r.execute(counts, values).one()))
+    if own_ranges:
+        count -= _own_in_ranges(r, tables, unit_id, people, own_ranges, closed)
     return count, items[:limit]
 
 
