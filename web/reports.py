@@ -76,7 +76,7 @@ def excel_date_format(locale: str) -> str:
 def reader(site: Site, visit: Visit, unit: Unit, year: int | None) -> Actor:
     """The first of this person's roles the engine lets read this unit's classifications; else its refusal."""
     if visit.person is None:
-        raise NotAuthorized("sign in to read reports")
+        raise NotAuthorized(N_("sign in to read reports"))
     refusals: list[NotAuthorized] = []
     actors = sorted(visit.actors(), key=lambda a: a.role not in READING_ROLES)
     for actor in actors:
@@ -92,14 +92,14 @@ def reader(site: Site, visit: Visit, unit: Unit, year: int | None) -> Actor:
 def _year(text: str) -> int:
     text = text.strip()
     if not (text.isascii() and text.isdigit() and len(text) == 4):
-        raise InvalidInput(f"'{text[:40]}' is not a year")
+        raise InvalidInput(N_("'%(text)s' is not a year"), text=text[:40])
     return int(text)
 
 
 def _unit(site: Site, code: str) -> Unit:
     code = code.strip()
     if not code or len(code) > 100:
-        raise NotFound(f"no unit '{code[:40]}'")
+        raise NotFound(N_("no unit '%(code)s'"), code=code[:40])
     return site.engine.unit_by_code(code)
 
 
@@ -248,7 +248,7 @@ def register(app: FastAPI, site: Site) -> None:
         visit = _visit(request)
         held = _held(visit)
         if not held:
-            raise NotAuthorized("reports need the reviewer, approver, auditor or administrator role")
+            raise NotAuthorized(N_("reports need the reviewer, approver, auditor or administrator role"))
         years = sorted((p.year for p in engine.periods()), reverse=True)
         chosen_year = _year(year) if year.strip() else (years[0] if years else visit.today.year)
         chosen = _unit(site, unit) if unit.strip() else held[0]

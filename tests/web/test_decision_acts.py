@@ -187,7 +187,8 @@ def test_a_unit_moved_after_the_period_stays_in_the_files_of_its_superior_of_the
 ) -> None:
     admin = Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai"))
     cell = unit_id("lc-kim-tan-cb1")
-    web.engine.rename_unit(admin, cell, name="Chi bộ Khu dân cư số 5", effective_from=date(2025, 7, 1))
+    web.engine.rename_unit(admin, cell, name="Chi bộ Khu dân cư số 5", effective_from=date(2025, 7, 1),
+                          reason="Nghị quyết sáp nhập khu dân cư")
     receipt = web.engine.move_unit(
         admin, cell, parent_id=unit_id("lc-pom-han"), effective_from=date(2025, 7, 1), reason="Sắp xếp lại địa giới",
     )
