@@ -638,6 +638,9 @@ class _Search:
 
     where: list[Any]
     index: str | None
+    # How many rows match, when a lead counted them with every condition (exact below LEAD_LIMIT, else at least):
+    # the count need not be asked again.
+    counted: int | None = None
 
 
 def _search(
@@ -704,14 +707,17 @@ def _search(
         not below_unit or _subtree(conn, closure, unit_id) < SUBTREE_LEAD_LIMIT
     ):
         # The units' index holds every other filter's column: what it picks is what matches.
-        picked = _picked(conn, events, "ix_audit_unit_filters", [listed, *where])
-        leads.append((picked, "ix_audit_unit_filters", listed))
+        counted = _picked(conn, events, "ix_audit_unit_filters", [listed, *where])
+        leads.append((counted, "ix_audit_unit_filters", listed))
+    else:
+        counted = None
     fewest = min(leads, default=None, key=lambda lead: lead[0])
     if fewest is not None and fewest[0] < LEAD_LIMIT:
         _, name, scope = fewest
-        return _Search([*where, scope] if scope is not None else where, _index(events, name))
-    # Every filter is broad, so rows match often along the log: walked in position order, from the index alone.
-    return _Search([*where, checked] if checked is not None else where, _index(events, "ix_audit_scan"))
+        return _Search([*where, scope] if scope is not None else where, _index(events, name), counted)
+    # Every filter is broad, so rows match often along the log: walked in position order, from the index alone (a
+    # district's rows, one in sixty of a province's, are counted by the units' index: that walk would be long).
+    return _Search([*where, checked] if checked is not None else where, _index(events, "ix_audit_scan"), counted)
 
 
 def _subtree(conn: Connection, closure: Table, unit_id: UUID | None) -> int:
@@ -826,7 +832,11 @@ def audit_trail(
             since=since, until=until, dossier_id=dossier_id, as_of=as_of,
         )
         matching = _hinted(select(events.c.position).where(*search.where), events, search.index)
-        if count_limit is None:
+        if search.counted is not None and (search.counted < LEAD_LIMIT or (
+            count_limit is not None and search.counted > count_limit
+        )):
+            total = search.counted if search.counted < LEAD_LIMIT else count_limit + 1  # type: ignore[operator]
+        elif count_limit is None:
             counted = _hinted(select(func.count()).select_from(events).where(*search.where), events, search.index)
             total = conn.execute(counted).scalar_one()
         else:

@@ -264,3 +264,17 @@ def test_a_page_after_a_position_and_before_one_are_the_pages_next_to_it(
     last = audit_trail(store, unit_id=district, limit=10_000).rows[-1].position
     assert audit_trail(store, unit_id=district, after=last, limit=9).rows == ()
     assert not audit_trail(store, unit_id=district, after=last - 1, limit=9).more
+
+
+@pytest.mark.parametrize("lead_limit", [1, 5, 40, 1_000_000])
+def test_a_capped_count_is_right_whether_the_units_index_counted_it_or_not(
+    season: Season, store: ReadModelStore, lead_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    district = season.world.units["district"]
+    matching = len(audit_trail(store, unit_id=district, limit=10_000).rows)
+    assert matching > 40
+    monkeypatch.setattr("projections.models.audit.LEAD_LIMIT", lead_limit)
+    for count_limit in (3, 20, 10_000):
+        trail = audit_trail(store, unit_id=district, limit=5, count_limit=count_limit)
+        assert (trail.total, trail.total_exact) == (min(matching, count_limit), matching <= count_limit)
+    assert audit_trail(store, unit_id=district, limit=5).total == matching
