@@ -695,29 +695,33 @@ def _search(
             where.append(checked)
         return _Search(where, _index(events, "ix_audit_dossier") if person_id is None else None)
     # A filter whose own index picks few rows leads; each is counted up to LEAD_LIMIT only, from its index alone.
-    leads: list[tuple[int, str, Any]] = []
+    # A subtree small enough to list (a district's 5,000 units) is listed once and checked in memory, and its rows,
+    # read from the units' index and sorted, lead unless another filter picks fewer: a walk along the whole log
+    # would pass sixty rows of other districts for each of its own.
+    listable = listed is not None and (not below_unit or _subtree(conn, closure, unit_id) < SUBTREE_LEAD_LIMIT)
+    scope = listed if listable else checked
+    leads: list[tuple[int, str]] = []
     if action is not None and "." in action:
-        leads.append((_picked(conn, events, "ix_audit_action_cover", where[:1]), "ix_audit_action_cover", checked))
+        leads.append((_picked(conn, events, "ix_audit_action_cover", where[:1]), "ix_audit_action_cover"))
     if year is not None:
         lead = "ix_audit_year_cover"
-        leads.append((_picked(conn, events, lead, [events.c.year == year]), lead, checked))
+        leads.append((_picked(conn, events, lead, [events.c.year == year]), lead))
     if times:
-        leads.append((_picked(conn, events, "ix_audit_time_cover", times), "ix_audit_time_cover", checked))
-    if listed is not None and all(n >= LEAD_LIMIT for n, _, _ in leads) and (
-        not below_unit or _subtree(conn, closure, unit_id) < SUBTREE_LEAD_LIMIT
-    ):
+        leads.append((_picked(conn, events, "ix_audit_time_cover", times), "ix_audit_time_cover"))
+    fewest = min(leads, default=None, key=lambda lead: lead[0])
+    conditions = [*where, scope] if scope is not None else where
+    if listable:
         # The units' index holds every other filter's column: what it picks is what matches.
         counted = _picked(conn, events, "ix_audit_unit_filters", [listed, *where])
-        leads.append((counted, "ix_audit_unit_filters", listed))
-    else:
-        counted = None
-    fewest = min(leads, default=None, key=lambda lead: lead[0])
+        if fewest is None or fewest[0] >= counted:
+            # Their own positions (ix_audit_unit) when the unit is the only filter: a page after a position seeks.
+            return _Search(conditions, _index(events, "ix_audit_unit_filters" if where else "ix_audit_unit"), counted)
+        return _Search(conditions, _index(events, fewest[1]), counted)
     if fewest is not None and fewest[0] < LEAD_LIMIT:
-        _, name, scope = fewest
-        return _Search([*where, scope] if scope is not None else where, _index(events, name), counted)
-    # Every filter is broad, so rows match often along the log: walked in position order, from the index alone (a
-    # district's rows, one in sixty of a province's, are counted by the units' index: that walk would be long).
-    return _Search([*where, checked] if checked is not None else where, _index(events, "ix_audit_scan"), counted)
+        # Up to LEAD_LIMIT rows to check: the subtree listed once in memory costs less than as many lookups.
+        return _Search([*where, listed] if listed is not None else where, _index(events, fewest[1]))
+    # Every filter is broad, so rows match often along the log: walked in position order, from the index alone.
+    return _Search(conditions, _index(events, "ix_audit_scan"))
 
 
 def _subtree(conn: Connection, closure: Table, unit_id: UUID | None) -> int:
