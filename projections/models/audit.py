@@ -718,15 +718,18 @@ def _search(
             return _Search(conditions, _index(events, "ix_audit_unit_filters" if where else "ix_audit_unit"), counted)
         return _Search(conditions, _index(events, fewest[1]), counted)
     if fewest is not None and fewest[0] < LEAD_LIMIT:
-        # Up to LEAD_LIMIT rows to check: the subtree listed once in memory costs less than as many lookups.
-        return _Search([*where, listed] if listed is not None else where, _index(events, fewest[1]))
+        # Up to LEAD_LIMIT rows to check: the subtree listed once in memory, when it holds fewer units than twice
+        # the rows (a city's), costs less than a lookup per row; a province's 250,000 units cost more.
+        if listed is not None and _subtree(conn, closure, unit_id, 2 * fewest[0]) < 2 * fewest[0]:
+            scope = listed
+        return _Search([*where, scope] if scope is not None else where, _index(events, fewest[1]))
     # Every filter is broad, so rows match often along the log: walked in position order, from the index alone.
     return _Search(conditions, _index(events, "ix_audit_scan"))
 
 
-def _subtree(conn: Connection, closure: Table, unit_id: UUID | None) -> int:
-    """How many units the subtree holds, counted up to SUBTREE_LEAD_LIMIT (the closure's primary key alone)."""
-    capped = select(closure.c.unit_id).where(closure.c.ancestor_id == str(unit_id)).limit(SUBTREE_LEAD_LIMIT)
+def _subtree(conn: Connection, closure: Table, unit_id: UUID | None, most: int = SUBTREE_LEAD_LIMIT) -> int:
+    """How many units the subtree holds, counted up to `most` (the closure's primary key alone)."""
+    capped = select(closure.c.unit_id).where(closure.c.ancestor_id == str(unit_id)).limit(most)
     return int(conn.execute(select(func.count()).select_from(capped.subquery())).scalar_one())
 
 
