@@ -618,9 +618,10 @@ def search_units(store: ReadModelStore, text: str, day: date, *, most: int) -> l
     with store.engine.connect() as conn:
         sizes = {}
         for word in wanted:
-            capped = select(words.c.unit_id).where(_begins(words.c.word, word)).limit(most + 1).subquery()
+            # Counted further than `most`: "thôn" and "lạc" both pass it, and the rarer must lead.
+            capped = select(words.c.unit_id).where(_begins(words.c.word, word)).limit(10 * most).subquery()
             sizes[word] = conn.execute(select(func.count()).select_from(capped)).scalar_one()
-        lead = min(wanted, key=lambda w: sizes[w])
+        lead = min(wanted, key=lambda w: (sizes[w], -len(w)))  # the longer of two as common: more of it to match
         first = words.alias("lead")
         query = select(first.c.unit_id).where(_begins(first.c.word, lead)).distinct()
         for n, word in enumerate(w for w in wanted if w != lead):
