@@ -9,6 +9,7 @@ text enters, with a message that says which character and where, and nothing is 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from domain.errors import InvalidInput
@@ -87,3 +88,19 @@ def clean_text(
                 what=named, character=describe_character(char), position=position,
             )
     return text
+
+
+def fold(text: str) -> str:
+    """For search: lower case without tones and letter marks (đ as d), so "lao cai" finds "Lào Cai" and "Lao Cai"
+    alike, and "Đảng" is found by "dang"."""
+    decomposed = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_WORD = re.compile(r"\w+")
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a name or code as a search by name matches them: folded, cut at anything that is not a letter
+    or a digit ("lc-kim-tan" is "lc", "kim", "tan"). A word searched for finds the words it begins."""
+    return _WORD.findall(fold(text))

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from projections.core import Projection
 
@@ -175,7 +175,7 @@ class ReadModelStore:
             self.create_generation(name, generation)
 
     def _outdated(self, generations: dict[str, int]) -> set[str]:
-        """The read models whose tables of that generation lack a column they declare (in one query)."""
+        """The read models whose tables of that generation lack a column or a table they declare (in one query)."""
         inspector = inspect(self.engine)
         existing = set(inspector.get_table_names())
         owners = {
@@ -187,7 +187,14 @@ class ReadModelStore:
         if not owners:
             return set()
         found = inspector.get_multi_columns(filter_names=list(owners))
-        outdated = set()
+        # A table declared since (the others there, this one missing) would start empty behind a position that
+        # claims every event applied.
+        outdated = {
+            name
+            for name, generation in generations.items()
+            if any(t.name in owners for t in self.tables(name, generation).values())
+            and any(t.name not in existing for t in self.tables(name, generation).values())
+        }
         for (_, table_name), columns in found.items():
             name, table = owners[table_name]
             have = {column["name"] for column in columns}
@@ -218,7 +225,12 @@ class ReadModelStore:
                 # What checkfirst would find, without asking once per table: every command opens the read models.
                 continue
             if not deferred:
-                table.create(self.engine, checkfirst=True)
+                if table.name in existing:
+                    # A live table made by an older version of this read model may lack an index declared since
+                    # (an index changes no row): made now, once, by whichever process opens the store first.
+                    self._create_missing_indexes(table)
+                else:
+                    table.create(self.engine)
                 continue
             with self.engine.begin() as conn:
                 conn.execute(CreateTable(table))
@@ -226,6 +238,14 @@ class ReadModelStore:
                     if index.unique:
                         index.create(conn)
         return tables
+
+    def _create_missing_indexes(self, table: Table) -> None:
+        have = {index["name"] for index in inspect(self.engine).get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name not in have:
+                with self.engine.begin() as conn:
+                    # IF NOT EXISTS: two processes opening the store at once both find it missing.
+                    conn.execute(CreateIndex(index, if_not_exists=True))
 
     def create_indexes(self, name: str, generation: int) -> None:
         """Every index of a generation that is still missing (those deferred while it was built)."""

@@ -23,6 +23,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from domain.text import fold as fold
 from workflow.clock import VIETNAM
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -187,13 +188,6 @@ def vietnamese_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
         tones.append(tone)
     end_number()
     return tuple(letters), tuple(tones)
-
-
-def fold(text: str) -> str:
-    """For search: lower case without tones and letter marks (đ as d), so "lao cai" finds "Lào Cai" and "Lao Cai"
-    alike, and "Đảng" is found by "dang"."""
-    decomposed = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def matches(query: str, *texts: str) -> bool:

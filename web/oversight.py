@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
@@ -48,6 +47,8 @@ PARENT_KINDS = frozenset({UnitKind.SUPERIOR_COMMITTEE.value, UnitKind.GRASSROOTS
 OPEN_LEVELS = 2
 OPEN_AT_MOST = 12  # parents opened at once below the first level
 SEARCH_LIMIT = 100
+# A search whose words begin the words of more units than this asks for more words rather than read them all.
+SEARCH_READ_LIMIT = 2_000
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 CHARTS = ("levels", "four_good", "quota", "targets", "states")
 # An SVG drawn by pygal carries its own <style> and nothing else that runs: shown through <img>, never inline.
@@ -200,38 +201,22 @@ def _with_dossiers(site: Site, tree: Tree, year: int | None) -> None:
         node.dossier = rows.get(dossier_id(node.unit_id, year))
 
 
-@lru_cache(maxsize=1_000_000)
-def _folded(name: str, code: str) -> str:
-    # A unit's name and code as a search compares them: the same units are searched again and again.
-    return f"{i18n.fold(name)} {i18n.fold(code)}"
-
-
-def _search(site: Site, roots: Sequence[UUID], day: date, q: str) -> list[dict[str, Any]]:
-    """Units in scope on `day` whose name or code matches `q`, tones or not, with the path down to each (the
-    first SEARCH_LIMIT by name), from one read of the day's units: scope and paths are walked in memory."""
-    words = i18n.fold(q).split()
-    units = units_model.active_units_as_of(site.side.store, day)
-    by_key = {u.key: u for u in units}
+def _search(site: Site, roots: Sequence[UUID], day: date, q: str) -> tuple[list[dict[str, Any]], int | None]:
+    """Units in scope on `day` whose name or code has a word beginning with each word of `q`, tones or not, with the
+    path down to each: the first SEARCH_LIMIT by name, and how many match (None: more than SEARCH_READ_LIMIT units
+    match before the scope is even checked, and none is shown)."""
+    found = units_model.search_units(site.side.store, q, day, most=SEARCH_READ_LIMIT)
+    if found is None:
+        return [], None
     held = set(roots)
-    found = sorted(
-        (u for u in units if all(w in _folded(u.name, u.code) for w in words)),
-        key=lambda u: i18n.vietnamese_key(u.name),
+    shown = sorted(
+        (f for f in found if f.unit_id in held or any(uid in held for uid, _ in f.path)),
+        key=lambda f: i18n.vietnamese_key(f.name),
     )
-    shown: list[dict[str, Any]] = []
-    for unit in found:
-        path: list[units_model.Named] = []
-        above = by_key.get(unit.parent_key) if unit.parent_key else None
-        while above is not None and len(path) < 100:
-            path.append(above)
-            above = by_key.get(above.parent_key) if above.parent_key else None
-        # Keys are the database's text (hex on SQLite, dashed on PostgreSQL): compared as UUIDs.
-        if not any(UUID(u.key) in held for u in (unit, *path)):
-            continue
-        names = [a.name for a in reversed(path)]
-        shown.append({"code": unit.code, "name": unit.name, "kind": unit.kind, "path": names})
-        if len(shown) == SEARCH_LIMIT:
-            break
-    return shown
+    return [
+        {"code": f.code, "name": f.name, "kind": f.kind, "path": [name for _, name in f.path]}
+        for f in shown[:SEARCH_LIMIT]
+    ], len(shown)
 
 
 # --- the dashboard ---------------------------------------------------------------------------------------------------
@@ -398,6 +383,13 @@ def _page_number(text: str) -> int:
     return int(text)
 
 
+def _position(text: str, name: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) < 19):
+        raise InvalidInput(f"'{text[:40]}' is not a position in the trail ({name})")
+    return int(text)
+
+
 def _csv_chunks(site: Site, filters: dict[str, Any]) -> Iterator[str]:
     # A BOM first, so that a spreadsheet opens the Vietnamese names as UTF-8; then a chunk of rows at a time, read
     # by position: the export never holds the whole trail.
@@ -438,7 +430,8 @@ def register(app: FastAPI, site: Site) -> None:
         context: dict[str, Any] = {"day": day, "on": day.isoformat(), "year": chosen, "years": years, "q": q,
                                    "unit": unit.strip()[:100], "fragment": False, "results": None}
         if q:
-            context["results"] = _search(site, roots, day, q)
+            context["results"], context["matched"] = _search(site, roots, day, q)
+            context.update(shown_at_most=SEARCH_LIMIT, read_at_most=SEARCH_READ_LIMIT)
             return site.render(request, "units.html", context,
                                block="tree" if request.headers.get("hx-request") else None)
         if context["unit"]:
@@ -511,14 +504,24 @@ def register(app: FastAPI, site: Site) -> None:
         return Response(svg, media_type="image/svg+xml", headers={"Content-Security-Policy": CHART_POLICY})
 
     @app.get("/audit")
-    def audit_page(request: Request, page: str = "") -> Response:
+    def audit_page(request: Request, page: str = "", after: str = "", before: str = "") -> Response:
         visit = _signed_in(request)
         roots = scope_roots(visit)
         query = _audit_query(site, visit, roots, dict(request.query_params))
         number = _page_number(page)
+        # The pager's links carry the position next to their page (as deep pages cost the same as the first);
+        # a page asked for by its number alone is counted from the start.
+        if after.strip() and before.strip():
+            raise InvalidInput("a page comes after a position or before one, not both")
+        following = _position(after, "after") if after.strip() else None
+        preceding = _position(before, "before") if before.strip() else None
+        offset = (number - 1) * AUDIT_PAGE if following is None and preceding is None else 0
         trail = audit_model.audit_trail(
-            store, offset=(number - 1) * AUDIT_PAGE, limit=AUDIT_PAGE, count_limit=AUDIT_COUNT_LIMIT, **query.filters
+            store, offset=offset, after=following, before=preceding, limit=AUDIT_PAGE,
+            count_limit=AUDIT_COUNT_LIMIT, **query.filters,
         )
+        if preceding is not None and not trail.earlier:
+            number = 1  # a page link kept from before the trail changed: this is the first page now
         unit_ids = {r.role_unit_id for r in trail.rows if r.role_unit_id} | {r.unit_id for r in trail.rows if r.unit_id}
         # Past the count's limit the number of pages is not known: the pager offers the next page while pages are full.
         pages = max(1, -(-trail.total // AUDIT_PAGE)) if trail.total_exact else None

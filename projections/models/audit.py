@@ -40,9 +40,11 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    literal,
     or_,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from domain import decisions as _decisions
@@ -55,6 +57,8 @@ from projections.core import LoggedEvent, Page, Projection, Row
 from projections.store import ReadModelStore
 
 ID = 36
+# The columns a search filters on besides the person and the dossier (each of those picks a few rows by itself).
+_COVERED = ("unit_id", "action", "year", "recorded_at")
 
 # The event classes are made by eventsourcing's @event at import time, out of mypy's sight.
 Dossier: Any = _dossier.Dossier
@@ -149,6 +153,9 @@ class AuditTrail:
     total: int
     # False when the count stopped at the `count_limit` asked for: `total` is then that limit, and more match.
     total_exact: bool = True
+    # Whether rows match after the last row of the page, and before its first (the pager's next and previous).
+    more: bool = False
+    earlier: bool = False
 
 
 class AuditProjection(Projection):
@@ -191,8 +198,16 @@ class AuditProjection(Projection):
             Index(f"ix_audit_behalf{suffix}", "on_behalf_of", "position"),
             Index(f"ix_audit_unit{suffix}", "unit_id", "position"),
             Index(f"ix_audit_dossier{suffix}", "dossier_id", "position"),
-            Index(f"ix_audit_action{suffix}", "action", "position"),
-            Index(f"ix_audit_time{suffix}", "recorded_at"),
+            # The search of a broad scope (a province, a common action) walks this in position order, its filters
+            # read from the index alone: a page, a deep page after a position and a capped count never read rows.
+            Index(f"ix_audit_scan{suffix}", "position", *_COVERED),
+            # Each filter that may lead a search, with every other filter's column: the rows a search picks are
+            # found and counted from one index alone; only the page's fifty rows are read (a row read is a random
+            # read of a file of gigabytes, and a thousand of them cost more than the rest of the request).
+            Index(f"ix_audit_unit_filters{suffix}", *_COVERED, "position"),
+            Index(f"ix_audit_action_cover{suffix}", "action", "position", *_COVERED),
+            Index(f"ix_audit_year_cover{suffix}", "year", "position", *_COVERED),
+            Index(f"ix_audit_time_cover{suffix}", "recorded_at", "position", *_COVERED),
         )
         persons = Table(
             "audit_persons" + suffix,
@@ -616,7 +631,29 @@ def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
 # --- queries ---------------------------------------------------------------------------------------------------
 
 
-def _filtered(
+# How many rows one filter's own index may hold for it to lead the search: below this, the rows it picks are
+# counted exactly and sorted by position (a few milliseconds); above it, every such filter is broad, and the search
+# walks the log in position order instead (ix_audit_scan), where a broad filter matches often.
+LEAD_LIMIT = 20_000
+# A subtree of more units than this is never listed to lead (listing it alone costs more than a broad walk); a
+# national district's 5,000 units are listed.
+SUBTREE_LEAD_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class _Search:
+    """A search as the database is asked it: every condition, and on SQLite the index it walks (the planner there
+    knows nothing of how many units lie below a province, and would read millions of rows to sort them)."""
+
+    where: list[Any]
+    index: str | None
+    # How many rows match, when a lead counted them with every condition (exact below LEAD_LIMIT, else at least):
+    # the count need not be asked again.
+    counted: int | None = None
+
+
+def _search(
+    conn: Connection,
     tables: Mapping[str, Table],
     *,
     person_id: UUID | None,
@@ -628,32 +665,98 @@ def _filtered(
     until: datetime | None,
     dossier_id: UUID | None,
     as_of: datetime | None,
-) -> tuple[list[Any], Table]:
+) -> _Search:
     events, closure = tables["events"], tables["closure"]
     where: list[Any] = []
-    if person_id is not None:
-        # Acts by the person, and acts done on their behalf by a deputy.
-        where.append(or_(events.c.person_id == str(person_id), events.c.on_behalf_of == str(person_id)))
-    if unit_id is not None:
-        if below_unit:
-            below = select(closure.c.unit_id).where(closure.c.ancestor_id == str(unit_id))
-            where.append(events.c.unit_id.in_(below))
-        else:
-            where.append(events.c.unit_id == str(unit_id))
     if action is not None:
         # "Approved" or "Dossier.Approved".
         where.append(events.c.action == action if "." in action else events.c.action.endswith("." + action))
     if year is not None:
         where.append(events.c.year == year)
+    times: list[Any] = []
     if since is not None:
-        where.append(events.c.recorded_at >= _utc(since))
+        times.append(events.c.recorded_at >= _utc(since))
     if until is not None:
-        where.append(events.c.recorded_at <= _utc(until))
+        times.append(events.c.recorded_at <= _utc(until))
     if as_of is not None:
-        where.append(events.c.recorded_at <= _utc(as_of))
+        times.append(events.c.recorded_at <= _utc(as_of))
+    where.extend(times)
     if dossier_id is not None:
         where.append(events.c.dossier_id == str(dossier_id))
-    return where, events
+    # The scope as a list of units leads a search when it is a small subtree; led by another index (or by none),
+    # it is checked row by row against the closure's primary key, never read whole (a province's 250,000 units).
+    listed: Any = None
+    checked: Any = None
+    if unit_id is not None:
+        if not below_unit:
+            listed = checked = events.c.unit_id == str(unit_id)
+        else:
+            below = select(closure.c.unit_id).where(closure.c.ancestor_id == str(unit_id))
+            listed = events.c.unit_id.in_(below)
+            checked = select(closure.c.unit_id).where(
+                closure.c.ancestor_id == str(unit_id), closure.c.unit_id == events.c.unit_id
+            ).exists()
+    if person_id is not None:
+        # Acts by the person, and acts done on their behalf by a deputy: a person's own indexes, a few rows.
+        where.append(or_(events.c.person_id == str(person_id), events.c.on_behalf_of == str(person_id)))
+    if person_id is not None or dossier_id is not None:
+        if checked is not None:
+            where.append(checked)
+        return _Search(where, _index(events, "ix_audit_dossier") if person_id is None else None)
+    # A filter whose own index picks few rows leads; each is counted up to LEAD_LIMIT only, from its index alone.
+    # A subtree small enough to list (a district's 5,000 units) is listed once and checked in memory, and its rows,
+    # read from the units' index and sorted, lead unless another filter picks fewer: a walk along the whole log
+    # would pass sixty rows of other districts for each of its own.
+    listable = listed is not None and (not below_unit or _subtree(conn, closure, unit_id) < SUBTREE_LEAD_LIMIT)
+    scope = listed if listable else checked
+    leads: list[tuple[int, str]] = []
+    if action is not None and "." in action:
+        leads.append((_picked(conn, events, "ix_audit_action_cover", where[:1]), "ix_audit_action_cover"))
+    if year is not None:
+        lead = "ix_audit_year_cover"
+        leads.append((_picked(conn, events, lead, [events.c.year == year]), lead))
+    if times:
+        leads.append((_picked(conn, events, "ix_audit_time_cover", times), "ix_audit_time_cover"))
+    fewest = min(leads, default=None, key=lambda lead: lead[0])
+    conditions = [*where, scope] if scope is not None else where
+    if listable:
+        # The units' index holds every other filter's column: what it picks is what matches.
+        counted = _picked(conn, events, "ix_audit_unit_filters", [listed, *where])
+        if fewest is None or fewest[0] >= counted:
+            # Their own positions (ix_audit_unit) when the unit is the only filter: a page after a position seeks.
+            return _Search(conditions, _index(events, "ix_audit_unit_filters" if where else "ix_audit_unit"), counted)
+        return _Search(conditions, _index(events, fewest[1]), counted)
+    if fewest is not None and fewest[0] < LEAD_LIMIT:
+        # Up to LEAD_LIMIT rows to check: the subtree listed once in memory, when it holds fewer units than twice
+        # the rows (a city's), costs less than a lookup per row; a province's 250,000 units cost more.
+        if listed is not None and _subtree(conn, closure, unit_id, 2 * fewest[0]) < 2 * fewest[0]:
+            scope = listed
+        return _Search([*where, scope] if scope is not None else where, _index(events, fewest[1]))
+    # Every filter is broad, so rows match often along the log: walked in position order, from the index alone.
+    return _Search(conditions, _index(events, "ix_audit_scan"))
+
+
+def _subtree(conn: Connection, closure: Table, unit_id: UUID | None, most: int = SUBTREE_LEAD_LIMIT) -> int:
+    """How many units the subtree holds, counted up to `most` (the closure's primary key alone)."""
+    capped = select(closure.c.unit_id).where(closure.c.ancestor_id == str(unit_id)).limit(most)
+    return int(conn.execute(select(func.count()).select_from(capped.subquery())).scalar_one())
+
+
+def _index(events: Table, name: str) -> str:
+    # The generation's own name of an index: ix_audit_unit__g3 (the suffix of audit_events__g3).
+    return name + events.name[len("audit_events"):]
+
+
+def _picked(conn: Connection, events: Table, prefix: str, conditions: list[Any]) -> int:
+    """How many rows of one index these conditions pick, counted up to LEAD_LIMIT (from the index alone)."""
+    query = _hinted(select(literal(1)).select_from(events).where(*conditions), events, _index(events, prefix))
+    capped = query.limit(LEAD_LIMIT).subquery()
+    return int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
+
+
+def _hinted(query: Select[Any], events: Table, index: str | None) -> Select[Any]:
+    # PostgreSQL's planner has the statistics to choose; it ignores a hint meant for SQLite.
+    return query if index is None else query.with_hint(events, f"INDEXED BY {index}", dialect_name="sqlite")
 
 
 def _select_rows(tables: Mapping[str, Table], where: list[Any]) -> Select[Any]:
@@ -724,55 +827,84 @@ def audit_trail(
     dossier_id: UUID | None = None,
     as_of: datetime | None = None,
     offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
     limit: int = 100,
     count_limit: int | None = None,
 ) -> AuditTrail:
     """The rows matching every filter given, oldest first, a page of them, and how many match in all.
 
     `unit_id` with `below_unit` is that unit and everything below it now; `as_of` is the trail up to a moment
-    (with `dossier_id`, the dossier's history as it stood then). `count_limit` stops counting there (a province's
-    whole trail is millions of rows: counting them all costs more than the page itself).
+    (with `dossier_id`, the dossier's history as it stood then). The page is the rows after position `after`, or the
+    rows just before position `before`, or else the rows from `offset` on: a page link that carries its neighbour's
+    position costs the same however deep it is. `count_limit` stops counting there (a province's whole trail is
+    millions of rows: counting them all costs more than the page itself).
     """
     tables = store.live_tables(AuditProjection.name)
-    where, events = _filtered(
-        tables, person_id=person_id, unit_id=unit_id, below_unit=below_unit, action=action, year=year,
-        since=since, until=until, dossier_id=dossier_id, as_of=as_of,
-    )
-    matching = select(events.c.position).where(*where)
+    events = tables["events"]
     with store.engine.connect() as conn:
-        if count_limit is None:
-            total = conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one()
+        search = _search(
+            conn, tables, person_id=person_id, unit_id=unit_id, below_unit=below_unit, action=action, year=year,
+            since=since, until=until, dossier_id=dossier_id, as_of=as_of,
+        )
+        matching = _hinted(select(events.c.position).where(*search.where), events, search.index)
+        if search.counted is not None and (search.counted < LEAD_LIMIT or (
+            count_limit is not None and search.counted > count_limit
+        )):
+            total = search.counted if search.counted < LEAD_LIMIT else count_limit + 1  # type: ignore[operator]
+        elif count_limit is None:
+            counted = _hinted(select(func.count()).select_from(events).where(*search.where), events, search.index)
+            total = conn.execute(counted).scalar_one()
         else:
             capped = matching.limit(count_limit + 1).subquery()
             total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
-        # The page's positions first, from the indexes alone; then only those rows, whole: sorting every matching
-        # row with all its columns (the changes, the reasons) to keep fifty cost seconds at province scale.
-        positions = [
-            r[0] for r in conn.execute(matching.order_by(events.c.position).offset(offset).limit(limit))
-        ]
-        found = (
-            conn.execute(_select_rows(tables, [events.c.position.in_(positions)])).mappings().all()
-            if positions else []
+        # The page's positions first, from the indexes alone (one more, to know whether a page follows); then only
+        # those rows, whole: sorting every matching row with all its columns to keep fifty costs seconds.
+        position = events.c.position
+        if before is not None:
+            found = [r[0] for r in conn.execute(
+                matching.where(position < before).order_by(position.desc()).limit(limit + 1)
+            )]
+            earlier, more = len(found) > limit, True
+            positions = found[:limit][::-1]
+        else:
+            if after is not None:
+                query = matching.where(position > after).order_by(position).limit(limit + 1)
+            else:
+                query = matching.order_by(position).offset(offset).limit(limit + 1)
+            found = [r[0] for r in conn.execute(query)]
+            earlier, more = after is not None or offset > 0, len(found) > limit
+            positions = found[:limit]
+        rows = (
+            conn.execute(_select_rows(tables, [position.in_(positions)])).mappings().all() if positions else []
         )
     exact = count_limit is None or total <= count_limit
-    return AuditTrail(tuple(_audit_row(r) for r in found), int(total if exact else count_limit or 0), exact)
+    return AuditTrail(
+        tuple(_audit_row(r) for r in rows), int(total if exact else count_limit or 0), exact, more, earlier
+    )
 
 
 def iter_audit(store: ReadModelStore, *, chunk: int = 1000, **filters: Any) -> Iterator[AuditRow]:
     """Every matching row, oldest first, read a chunk at a time (by position, not by offset)."""
     tables = store.live_tables(AuditProjection.name)
-    where, events = _filtered(tables, **_defaults(filters))
+    events = tables["events"]
+    with store.engine.connect() as conn:
+        search = _search(conn, tables, **_defaults(filters))
     after = 0
     while True:
         with store.engine.connect() as conn:
+            positions = [r[0] for r in conn.execute(
+                _hinted(select(events.c.position).where(*search.where, events.c.position > after), events,
+                        search.index).order_by(events.c.position).limit(chunk)
+            )]
             found = conn.execute(
-                _select_rows(tables, [*where, events.c.position > after]).limit(chunk)
-            ).mappings().all()
+                _select_rows(tables, [events.c.position.in_(positions)])
+            ).mappings().all() if positions else []
         for r in found:
             yield _audit_row(r)
-        if len(found) < chunk:
+        if len(positions) < chunk:
             return
-        after = int(found[-1]["position"])
+        after = positions[-1]
 
 
 def audit_csv(store: ReadModelStore, out: TextIO, **filters: Any) -> int:

@@ -45,11 +45,13 @@ from sqlalchemy import (
     update,
 )
 
+from domain.text import search_words
 from domain.unit import Unit
 from projections.core import LoggedEvent, Page, Projection
 from projections.store import ReadModelStore
 
 _UNIT: Any = Unit
+WORD_LENGTH = 100  # a word is kept (and searched) up to this many characters
 REGISTERED, RENAMED, MOVED, DISSOLVED = _UNIT.Registered, _UNIT.Renamed, _UNIT.Moved, _UNIT.Dissolved
 
 
@@ -108,7 +110,18 @@ class UnitsProjection(Projection):
             # "Everything below X": by ancestor, then depth (depth 1 is "directly below").
             Index(f"ix_unit_closure{suffix}_ancestor", "ancestor_id", "depth", "unit_id"),
         )
-        return {"units": units, "unit_versions": versions, "unit_closure": closure}
+        words = Table(
+            f"unit_words{suffix}",
+            metadata,
+            # The folded words of every name a unit has borne and of its code: a search by name reads the units whose
+            # words begin with the words typed, from this index, never every unit. Compared byte by byte (the
+            # ranges of a prefix), as SQLite does.
+            Column("word", String(100).with_variant(String(100, collation="C"), "postgresql"), primary_key=True),
+            Column("unit_id", Uuid, primary_key=True),
+            # A unit's words, for the other words of a search once the rarest has picked the units.
+            Index(f"ix_unit_words{suffix}_unit", "unit_id", "word"),
+        )
+        return {"units": units, "unit_versions": versions, "unit_closure": closure, "unit_words": words}
 
     def apply(self, page: Page, logged: LoggedEvent) -> None:
         event = logged.event
@@ -132,6 +145,7 @@ class UnitsProjection(Projection):
                 }
             )
             self._version(page, uid, event.established_on, event.name, event.parent_id, True)
+            _words(page, uid, event.name, event.code)
             page.append("unit_closure", {"unit_id": uid, "ancestor_id": uid, "depth": 0})
             for depth, ancestor in enumerate(_ancestors(page, event.parent_id), start=1):
                 page.append("unit_closure", {"unit_id": uid, "ancestor_id": ancestor, "depth": depth})
@@ -145,6 +159,7 @@ class UnitsProjection(Projection):
             new_path = _path_below(page, row["parent_id"]) + _segment(event.name, row["position"])
             units.update(uid, name=event.name, changed_on=day, sort_path=new_path)
             self._version(page, uid, day, event.name, row["parent_id"], row["active"])
+            _words(page, uid, event.name)
             _repath_subtree(page, uid, old_path, new_path)
         elif isinstance(event, MOVED):
             old_path = row["sort_path"]
@@ -163,6 +178,13 @@ class UnitsProjection(Projection):
         page.rows("unit_versions").put(
             {"unit_id": uid, "effective_from": day, "name": name, "parent_id": parent_id, "active": active}
         )
+
+
+def _words(page: Page, uid: UUID, *texts: str) -> None:
+    # The words of an earlier name stay: the search of a day before a renaming finds the unit by the name it bore.
+    words = page.rows("unit_words")
+    for word in {w[:WORD_LENGTH] for text in texts for w in search_words(text)}:
+        words.put({"word": word, "unit_id": uid})
 
 
 # Characters that end a name's part of a path, below any a name holds (those few control characters are left out).
@@ -725,3 +747,95 @@ def top_level_units(store: ReadModelStore) -> list[UnitRow]:
     with store.engine.connect() as conn:
         found = conn.execute(select(table).where(table.c.parent_id.is_(None)).order_by(table.c.code))
         return [_unit_row(r) for r in found]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A unit a search by name found, as it stood on the day asked about, with the units above it then."""
+
+    unit_id: UUID
+    code: str
+    name: str
+    kind: str
+    path: tuple[tuple[UUID, str], ...]  # (id, name) of each unit above it, the top first
+
+
+def search_units(store: ReadModelStore, text: str, day: date, *, most: int) -> list[Found] | None:
+    """The units active on `day` whose name of that day or code has, for every word of `text`, a word it begins
+    ("kim tan" finds "Đảng bộ phường Kim Tân"), in no order; None when more than `most` units have words that begin
+    so (too broad to read: the caller asks for more words).
+
+    Read from the index of words: the rarest word typed picks the units, the others are checked on each unit's own
+    words, and only those units and the units above them are read, never all of them."""
+    wanted = sorted({w[:WORD_LENGTH] for w in search_words(text)})
+    if not wanted:
+        return []
+    tables = store.live_tables(UnitsProjection.name)
+    words, versions, units = tables["unit_words"], tables["unit_versions"], tables["units"]
+    with store.engine.connect() as conn:
+        sizes = {}
+        for word in wanted:
+            # Counted further than `most`: "thôn" and "lạc" both pass it, and the rarer must lead.
+            capped = select(words.c.unit_id).where(_begins(words.c.word, word)).limit(10 * most).subquery()
+            sizes[word] = conn.execute(select(func.count()).select_from(capped)).scalar_one()
+        lead = min(wanted, key=lambda w: (sizes[w], -len(w)))  # the longer of two as common: more of it to match
+        first = words.alias("lead")
+        query = select(first.c.unit_id).where(_begins(first.c.word, lead)).distinct()
+        for n, word in enumerate(w for w in wanted if w != lead):
+            other = words.alias(f"other_{n}")
+            query = query.where(
+                select(other.c.unit_id).where(other.c.unit_id == first.c.unit_id, _begins(other.c.word, word)).exists()
+            )
+        ids = [r[0] for r in conn.execute(query.limit(most + 1))]
+        if len(ids) > most:
+            return None
+        own = _versions_of(conn, versions, ids, day)
+        fixed: dict[UUID, tuple[str, str]] = {}
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            query = select(units.c.unit_id, units.c.code, units.c.kind).where(units.c.unit_id.in_(chunk))
+            fixed.update({r.unit_id: (r.code, r.kind) for r in conn.execute(query)})
+        # The units above them, a level at a time: a handful of queries, whatever the number found.
+        known = dict(own)
+        above = {v[1] for v in own.values() if v[1] is not None} - set(known)
+        while above:
+            found = _versions_of(conn, versions, list(above), day)
+            known.update(found)
+            above = {v[1] for v in found.values() if v[1] is not None} - set(known)
+    results = []
+    for uid in ids:
+        version = own.get(uid)
+        if version is None or not version[2] or uid not in fixed:
+            continue
+        name, parent, _ = version
+        code, kind = fixed[uid]
+        # A word of an earlier name picked it: the day's name (or the code) must have every word as well.
+        have = search_words(name) + search_words(code)
+        if not all(any(h.startswith(w) for h in have) for w in wanted):
+            continue
+        path: list[tuple[UUID, str]] = []
+        while parent is not None and parent in known and known[parent][2] and len(path) < 100:
+            path.append((parent, known[parent][0]))
+            parent = known[parent][1]
+        results.append(Found(uid, code, name, kind, tuple(reversed(path))))
+    return results
+
+
+def _begins(column: Any, word: str) -> Any:
+    # A range of the index (the words that begin with `word`), where LIKE would need a case-sensitive collation.
+    return and_(column >= word, column < word + "\U0010ffff")
+
+
+def _versions_of(
+    conn: Any, versions: Table, unit_ids: list[UUID], day: date
+) -> dict[UUID, tuple[str, UUID | None, bool]]:
+    """Each unit's (name, parent, active) on `day`, for those that existed then, one query per 500."""
+    found: dict[UUID, tuple[str, UUID | None, bool]] = {}
+    for chunk in (unit_ids[i : i + 500] for i in range(0, len(unit_ids), 500)):
+        query = (
+            select(versions.c.unit_id, versions.c.name, versions.c.parent_id, versions.c.active)
+            .where(versions.c.unit_id.in_(chunk), versions.c.effective_from <= day)
+            .order_by(versions.c.unit_id, versions.c.effective_from)
+        )
+        for r in conn.execute(query):
+            found[r.unit_id] = (r.name, r.parent_id, r.active)  # the last one per unit wins
+    return found

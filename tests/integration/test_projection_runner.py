@@ -483,3 +483,70 @@ def test_a_worker_whose_runner_holds_no_lock_is_woken_by_the_runner_of_another_w
         for side in sides:
             side.close()
             side.store.engine.dispose()
+
+
+class TopicCountsByCount(TopicCounts):
+    """A later version of TopicCounts: the same columns, and an index the tables an older version made lack."""
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        tables = super().tables(metadata, suffix)
+        Index(f"ix_topic_counts{suffix}_n", tables["counts"].c.n)
+        return tables
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_index_declared_since_an_older_version_is_made_on_opening_and_the_rows_are_kept(
+    world: World, where: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if where == "sqlite":
+        url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url").replace("postgresql://", "postgresql+psycopg://", 1)
+    old = ReadModelStore(make_engine(url), [TopicCounts()])
+    Runner(old, log_of(world)).catch_up()
+    head = old.trackings()[0].position
+    old.engine.dispose()
+
+    new = ReadModelStore(make_engine(url), [TopicCountsByCount()])
+    assert {i["name"] for i in inspect(new.engine).get_indexes("topic_counts__g1")} == {"ix_topic_counts__g1_n"}
+    # An index changes no row: the read model goes on from where it stood.
+    assert [t.position for t in new.trackings()] == [head]
+    assert counts_in(new) == expected_counts(world)
+    new.engine.dispose()
+
+
+class TopicCountsWithFirsts(TopicCounts):
+    """A later version of TopicCounts: one more table, which an older version never made."""
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        tables = super().tables(metadata, suffix)
+        tables["firsts"] = Table(
+            "topic_firsts" + suffix, metadata, Column("topic", String(200), primary_key=True),
+            Column("position", Integer, nullable=False),
+        )
+        return tables
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        super().apply(page, logged)
+        topic = type(logged.event).__qualname__
+        firsts = page.rows("firsts")
+        if firsts.get(topic) is None:
+            firsts.put({"topic": topic, "position": logged.position})
+
+
+def test_a_read_model_given_a_table_since_an_older_version_starts_again_and_fills_it(
+    world: World, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    old = ReadModelStore(make_engine(url), [TopicCounts()])
+    Runner(old, log_of(world)).catch_up()
+    old.engine.dispose()
+
+    new = ReadModelStore(make_engine(url), [TopicCountsWithFirsts()])
+    assert [t.position for t in new.trackings()] == [0]
+    Runner(new, log_of(world)).catch_up()
+    assert counts_in(new) == expected_counts(world)
+    firsts = new.live_tables("topic_counts")["firsts"]
+    with new.engine.connect() as conn:
+        assert {r.topic for r in conn.execute(select(firsts))} == set(expected_counts(world))
+    new.engine.dispose()

@@ -206,3 +206,75 @@ def test_on_both_backends_every_row_carries_its_events_chain_hash(backend: Backe
         on_backend.engine.dispose()
     finally:
         engine.close()
+
+
+def _searches(season: Season) -> list[dict[str, object]]:
+    units = season.world.units
+    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        {},
+        {"unit_id": units["district"]},
+        {"unit_id": units["committee-2"]},
+        {"unit_id": units["district"], "action": "Dossier.Approved"},
+        {"unit_id": units["district"], "action": "Approved"},
+        {"unit_id": units["district"], "year": 2024},
+        {"unit_id": units["district"], "since": moment},
+        {"unit_id": units["district"], "until": moment, "action": "Dossier.Submitted", "year": 2024},
+        {"unit_id": units["committee"], "below_unit": False},
+        {"action": "Dossier.ReturnedToUnit"},
+        {"year": 2031},
+        {"since": moment},
+    ]
+
+
+@pytest.mark.parametrize("lead_limit", [0, 1_000_000])
+def test_every_search_finds_the_same_rows_whichever_index_leads_it(
+    season: Season, store: ReadModelStore, lead_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = _everything(store)
+    wanted = [audit_trail(store, limit=10_000, **search).rows for search in _searches(season)]  # type: ignore[arg-type]
+    # 0: no filter ever leads, every search walks the log in position order; a million: the fewest rows always lead.
+    monkeypatch.setattr("projections.models.audit.LEAD_LIMIT", lead_limit)
+    for search, rows in zip(_searches(season), wanted, strict=True):
+        found = audit_trail(store, limit=10_000, **search)  # type: ignore[arg-type]
+        assert found.rows == rows, search
+        assert found.total == len(rows)
+        assert [r.position for r in iter_audit(store, chunk=7, **search)] == [r.position for r in rows]
+    assert len(wanted[0]) == len(everything)
+    assert wanted[7]
+    assert all(r.year == 2024 and r.action == "Dossier.Submitted" for r in wanted[7])
+    assert wanted[3]
+    assert wanted[3] == wanted[4]
+    assert wanted[10] == ()
+
+
+def test_a_page_after_a_position_and_before_one_are_the_pages_next_to_it(
+    season: Season, store: ReadModelStore
+) -> None:
+    district = season.world.units["district"]
+    pages = [audit_trail(store, unit_id=district, offset=offset, limit=9) for offset in (0, 9, 18)]
+    assert all(len(p.rows) == 9 for p in pages)
+    assert (pages[0].earlier, pages[0].more, pages[1].earlier, pages[1].more) == (False, True, True, True)
+    following = audit_trail(store, unit_id=district, after=pages[1].rows[-1].position, limit=9)
+    assert following.rows == pages[2].rows
+    assert (following.earlier, following.more) == (True, True)
+    previous = audit_trail(store, unit_id=district, before=pages[1].rows[0].position, limit=9)
+    assert previous.rows == pages[0].rows
+    assert (previous.earlier, previous.more) == (False, True)
+    last = audit_trail(store, unit_id=district, limit=10_000).rows[-1].position
+    assert audit_trail(store, unit_id=district, after=last, limit=9).rows == ()
+    assert not audit_trail(store, unit_id=district, after=last - 1, limit=9).more
+
+
+@pytest.mark.parametrize("lead_limit", [1, 5, 40, 1_000_000])
+def test_a_capped_count_is_right_whether_the_units_index_counted_it_or_not(
+    season: Season, store: ReadModelStore, lead_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    district = season.world.units["district"]
+    matching = len(audit_trail(store, unit_id=district, limit=10_000).rows)
+    assert matching > 40
+    monkeypatch.setattr("projections.models.audit.LEAD_LIMIT", lead_limit)
+    for count_limit in (3, 20, 10_000):
+        trail = audit_trail(store, unit_id=district, limit=5, count_limit=count_limit)
+        assert (trail.total, trail.total_exact) == (min(matching, count_limit), matching <= count_limit)
+    assert audit_trail(store, unit_id=district, limit=5).total == matching

@@ -13,6 +13,7 @@ from projections.models.units import (
     hierarchy_as_of,
     is_below,
     listing_as_of,
+    search_units,
     unit_by_code,
 )
 from projections.store import ReadModelStore, make_engine
@@ -64,6 +65,48 @@ def test_a_rename_shows_from_its_day_and_the_old_name_before_it(played: Played) 
     assert names["cell-b"] == "Chi bộ Tổ dân phố 2"
     names = {r.code: r.name for r in hierarchy_as_of(store, date(2024, 7, 1))}
     assert names["cell-b"] == "Chi bộ Tổ dân phố 2 (sáp nhập)"
+
+
+def _found(store: ReadModelStore, text: str, day: date) -> dict[str, tuple[str, list[str]]]:
+    found = search_units(store, text, day, most=1_000)
+    assert found is not None
+    return {f.code: (f.name, [name for _, name in f.path]) for f in found}
+
+
+def test_a_search_by_name_finds_the_units_with_a_word_beginning_each_word_typed_tones_or_not(
+    played: Played,
+) -> None:
+    _, _, store = played
+    day = date(2024, 7, 1)
+    assert set(_found(store, "TỔ DÂN PHỐ 2", day)) == set(_found(store, "to dan pho 2", day)) == {"cell-b"}
+    assert set(_found(store, "sáp nh", day)) == {"cell-b"}  # "nh" begins "nhập"
+    assert _found(store, "ap nhap", day) == {}  # "ap" begins no word, though "sáp" holds it
+    assert set(_found(store, "zone-cell", day)) == {"zone-cell"}  # a code, cut at its hyphen as typed
+    assert _found(store, "", day) == {}
+    assert _found(store, "--", day) == {}
+
+
+def test_a_search_on_a_day_finds_the_name_and_the_units_above_of_that_day(played: Played) -> None:
+    world, _, store = played
+    assert _found(store, "sap nhap", date(2024, 6, 30)) == {}
+    assert set(_found(store, "to dan pho 2", date(2024, 6, 30))) == {"cell-b"}
+    name, path = _found(store, "sap nhap", date(2024, 7, 1))["cell-b"]
+    assert name == "Chi bộ Tổ dân phố 2 (sáp nhập)"
+    above = ancestors_as_of(store, world.units["cell-b"], date(2024, 7, 1))
+    assert path == [world.engine.unit(uid).as_of(date(2024, 7, 1)).name for uid in reversed(above)]
+    assert "old-cell" in _found(store, "doi 3", date(2024, 7, 31))
+    assert "old-cell" not in _found(store, "doi 3", date(2024, 8, 1))
+    _, before_move = _found(store, "ban sa ho", date(2024, 10, 14))["zone-cell"]
+    _, after_move = _found(store, "ban sa ho", date(2024, 10, 15))["zone-cell"]
+    assert len(after_move) == len(before_move) + 1
+
+
+def test_a_search_whose_words_begin_too_many_units_reads_none_of_them(played: Played) -> None:
+    _, _, store = played
+    assert search_units(store, "chi bo", date(2024, 7, 1), most=1) is None
+    found = search_units(store, "chi bo", date(2024, 7, 1), most=1_000)
+    assert found is not None
+    assert len(found) > 1
 
 
 def test_a_dissolved_unit_is_gone_from_its_day_but_kept_in_the_past(played: Played) -> None:
@@ -149,6 +192,10 @@ def test_the_hierarchy_read_model_agrees_with_the_engine_on_both_backends(
                 expected = expected_part(whole, under, max_depth)
                 assert [(r.depth, r.code, r.name, r.kind) for r in listing.rows] == expected[:3], (under, max_depth)
                 assert listing.total == len(expected)
+        # The words' ranges compare byte by byte on PostgreSQL too (collation "C").
+        found = search_units(store, "tổ dân phố 2", date(2024, 7, 1), most=100)
+        assert found is not None
+        assert [f.code for f in found] == ["cell-b"]
     finally:
         store.engine.dispose()
 

@@ -123,6 +123,21 @@ def test_a_search_finds_a_unit_with_or_without_tones_within_scope_only(web: Web)
     assert "0 units match" in other
 
 
+def test_a_search_matching_more_units_than_it_shows_says_so_and_asks_for_a_word(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auditor = web.signed_in(AUDITOR)
+    monkeypatch.setattr("web.oversight.SEARCH_LIMIT", 2)
+    found = text_of(auditor.get("/units", params={"q": "kim tan"}))
+    assert "3 units match" in found
+    assert "The first 2 by name are shown: add a word to narrow the search." in found
+    assert found.count("Kim Tân") >= 2
+    monkeypatch.setattr("web.oversight.SEARCH_READ_LIMIT", 2)
+    broad = auditor.get("/units", params={"q": "kim tan"}, headers={"Accept-Language": "vi"})
+    assert broad.status_code == 200
+    assert "Hơn 2 đơn vị khớp với “kim tan”: hãy thêm một từ để thu hẹp tìm kiếm." in text_of(broad)
+
+
 def test_a_reviewer_sees_only_their_committee_and_is_refused_a_unit_outside_it(web: Web) -> None:
     reviewer = web.signed_in(REVIEWER)
     names = _tree_names(reviewer.get("/units").text)
@@ -299,15 +314,48 @@ def test_the_audit_trail_is_paged_and_the_next_page_comes_as_an_htmx_fragment(we
     auditor = web.signed_in(AUDITOR)
     first = auditor.get("/audit").text
     assert "Page 1 of" in first
-    following = re.search(r'href="(/audit\?[^"]*page=2)"', first)
+    following = re.search(r'href="(/audit\?[^"]*page=2[^"]*)" [^>]*rel="next"', first)
     assert following is not None
+    assert f"after={max(_positions(first))}" in following.group(1)
     second = auditor.get(following.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
     assert second.status_code == 200
     assert second.text.lstrip().startswith('<section id="results"')
     assert "Page 2 of" in second.text
-    positions = [int(p) for p in re.findall(r"<tr>\s*<td>(\d+)</td>", second.text)]
-    assert len(positions) == 50
-    assert positions[0] > max(int(p) for p in re.findall(r"<tr>\s*<td>(\d+)</td>", first))
+    assert len(_positions(second.text)) == 50
+    assert _positions(second.text)[0] > max(_positions(first))
+    assert _positions(second.text) == _positions(auditor.get("/audit?page=2").text)
+
+
+def _positions(html: str) -> list[int]:
+    return [int(p) for p in re.findall(r"<tr>\s*<td>(\d+)</td>", html)]
+
+
+def test_the_pagers_links_carry_the_neighbouring_position_both_ways(web: Web) -> None:
+    auditor = web.signed_in(AUDITOR)
+    third = auditor.get("/audit?page=3").text
+    back = re.search(r'href="(/audit\?[^"]*)" [^>]*rel="prev"', third)
+    onward = re.search(r'href="(/audit\?[^"]*)" [^>]*rel="next"', third)
+    assert back is not None
+    assert onward is not None
+    assert f"before={min(_positions(third))}" in back.group(1)
+    second = auditor.get(back.group(1).replace("&amp;", "&")).text
+    assert "Page 2 of" in second
+    assert _positions(second) == _positions(auditor.get("/audit?page=2").text)
+    fourth = auditor.get(onward.group(1).replace("&amp;", "&")).text
+    assert _positions(fourth) == _positions(auditor.get("/audit?page=4").text)
+    first = re.search(r'href="(/audit\?[^"]*)" [^>]*rel="prev"', second)
+    assert first is not None
+    assert "before=" not in first.group(1)  # the first page is the first page, whatever came since
+    assert _positions(auditor.get(first.group(1).replace("&amp;", "&")).text) == _positions(
+        auditor.get("/audit").text
+    )
+
+
+@pytest.mark.parametrize("query", ["after=x", "before=-3", "after=1&before=9", "after=1e5", "before=%EF%BC%91"])
+def test_a_page_position_that_is_no_position_gets_a_clear_error(web: Web, query: str) -> None:
+    response = web.signed_in(AUDITOR).get(f"/audit?{query}")
+    assert response.status_code == 422
+    assert "Traceback" not in response.text
 
 
 def test_past_the_count_limit_the_trail_says_more_than_and_still_pages_on(
