@@ -34,6 +34,7 @@ from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from web import i18n, labels
 from web.app import Site, Visit, check_csrf
+from web.labels import N_
 from web.routes import Refused, SignInNeeded
 from workflow.clock import end_of_day, start_of_day
 from workflow.store import HeadSigner, public_key_pem
@@ -81,7 +82,7 @@ def scope_roots(visit: Visit) -> list[UUID]:
             roots.append(authority.unit_id)
     if not roots:
         raise NotAuthorized(
-            "the units, dashboard and audit pages are for auditors, approvers, reviewers and administrators"
+            N_("the units, dashboard and audit pages are for auditors, approvers, reviewers and administrators")
         )
     return roots
 
@@ -97,10 +98,10 @@ def _unit_in_scope(site: Site, visit: Visit, roots: Sequence[UUID], code: str, d
     code = code.strip()[:100]
     row = units_model.unit_by_code(site.side.store, code) if code else None
     if row is None:
-        raise NotFound(f"no unit with the code '{code}'")
+        raise NotFound(N_("no unit with the code '%(code)s'"), code=code[:60])
     # Below a unit held today, or below it on the day asked about (a unit since moved away from it).
     if not (in_scope(site, roots, row.unit_id, visit.today) or in_scope(site, roots, row.unit_id, day)):
-        raise NotAuthorized(f"{row.name} is outside the units your roles cover")
+        raise NotAuthorized(N_("%(unit)s is outside the units your roles cover"), unit=row.name)
     return row
 
 
@@ -116,10 +117,11 @@ def _day(text: str, default: date) -> date:
             raise ValueError(text)
         day = date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"'{text[:40]}' is not a date (YYYY-MM-DD)") from None
+        raise InvalidInput(N_("'%(text)s' is not a date (YYYY-MM-DD)"), text=text[:40]) from None
     # The ends of the calendar overflow once moved to UTC; no unit or event is anywhere near them.
     if not EARLIEST <= day <= LATEST:
-        raise InvalidInput(f"{day.isoformat()} is outside {EARLIEST.year}–{LATEST.year}")
+        raise InvalidInput(N_("%(day)s is outside %(first)s–%(last)s"), day=day.isoformat(), first=EARLIEST.year,
+                           last=LATEST.year)
     return day
 
 
@@ -128,7 +130,7 @@ def _year(text: str, default: int | None) -> int | None:
     if not text:
         return default
     if not (text.isascii() and text.isdigit() and len(text) == 4):
-        raise InvalidInput(f"'{text[:40]}' is not a year")
+        raise InvalidInput(N_("'%(text)s' is not a year"), text=text[:40])
     return int(text)
 
 
@@ -353,7 +355,7 @@ def _audit_query(site: Site, visit: Visit, roots: Sequence[UUID], params: dict[s
         # Deny by default: the trail is always that of a unit in scope and everything below it.
         first = units_model.unit_row(store, roots[0])
         if first is None:
-            raise NotFound("the unit your role is held over is unknown to the read models")
+            raise NotFound(N_("the unit your role is held over is unknown to the read models"))
         unit = first
         query.unit = unit.code
     query.filters["unit_id"] = unit.unit_id
@@ -361,7 +363,7 @@ def _audit_query(site: Site, visit: Visit, roots: Sequence[UUID], params: dict[s
         query.filters["person_id"] = person_id(query.person)
     if query.action:
         if query.action not in audit_model.LABELS:
-            raise InvalidInput(f"'{query.action[:40]}' is not an action of the audit trail")
+            raise InvalidInput(N_("'%(action)s' is not an action of the audit trail"), action=query.action[:40])
         query.filters["action"] = query.action
     if query.year:
         query.filters["year"] = _year(query.year, None)
@@ -370,7 +372,7 @@ def _audit_query(site: Site, visit: Visit, roots: Sequence[UUID], params: dict[s
     if query.until:
         query.filters["until"] = end_of_day(_day(query.until, visit.today))
     if query.since and query.until and query.filters["since"] > query.filters["until"]:
-        raise InvalidInput("the time range ends before it starts")
+        raise InvalidInput(N_("the time range ends before it starts"))
     return query
 
 
@@ -379,14 +381,14 @@ def _page_number(text: str) -> int:
     if not text:
         return 1
     if not (text.isascii() and text.isdigit() and len(text) < 7) or int(text) < 1:
-        raise InvalidInput(f"'{text[:40]}' is not a page number")
+        raise InvalidInput(N_("'%(text)s' is not a page number"), text=text[:40])
     return int(text)
 
 
 def _position(text: str, name: str) -> int:
     text = text.strip()
     if not (text.isascii() and text.isdigit() and len(text) < 19):
-        raise InvalidInput(f"'{text[:40]}' is not a position in the trail ({name})")
+        raise InvalidInput(N_("'%(text)s' is not a position in the trail (%(name)s)"), text=text[:40], name=name)
     return int(text)
 
 
@@ -438,7 +440,7 @@ def register(app: FastAPI, site: Site) -> None:
             row = _unit_in_scope(site, visit, roots, context["unit"], day)
             version = units_model.version_as_of(store, row.unit_id, day)
             if version is None or not version[2]:
-                raise NotFound(f"{row.name} did not exist on {day.isoformat()}")
+                raise NotFound(N_("%(unit)s did not exist on %(day)s"), unit=row.name, day=day)
             starts = [Node(row.unit_id, row.code, version[0], row.kind)]
         else:
             starts = []
@@ -468,19 +470,19 @@ def register(app: FastAPI, site: Site) -> None:
         else:
             first = units_model.unit_row(store, roots[0])
             if first is None:
-                raise NotFound("the unit your role is held over is unknown to the read models")
+                raise NotFound(N_("the unit your role is held over is unknown to the read models"))
             row = first
         years = _years(site)
         if not years:
-            raise NotFound("no evaluation period is open yet")
+            raise NotFound(N_("no evaluation period is open yet"))
         chosen = _year(year, _default_year(years, visit.today))
         assert chosen is not None
         if chosen not in years:
-            raise NotFound(f"no evaluation period for {chosen}")
+            raise NotFound(N_("no evaluation period for %(year)s"), year=chosen)
         earlier = chosen - 1 if chosen - 1 in years else None
         against = _year(compare, earlier) if compare != "none" else None
         if against is not None and against not in years:
-            raise NotFound(f"no evaluation period for {against}")
+            raise NotFound(N_("no evaluation period for %(year)s"), year=against)
         shown = [_figures(site, row.unit_id, chosen, visit.today)]
         if against is not None and against != chosen:
             shown.append(_figures(site, row.unit_id, against, visit.today))
@@ -498,7 +500,7 @@ def register(app: FastAPI, site: Site) -> None:
     def chart(request: Request, name: str, unit: str = "", year: str = "", compare: str = "") -> Response:
         visit = _signed_in(request)
         if name not in CHARTS:
-            raise NotFound(f"no chart '{name[:40]}'")
+            raise NotFound(N_("no chart '%(name)s'"), name=name[:40])
         context = _dashboard_context(visit, unit, year, compare)
         svg = render_chart(visit, name, context["figures"])
         return Response(svg, media_type="image/svg+xml", headers={"Content-Security-Policy": CHART_POLICY})
@@ -512,7 +514,7 @@ def register(app: FastAPI, site: Site) -> None:
         # The pager's links carry the position next to their page (as deep pages cost the same as the first);
         # a page asked for by its number alone is counted from the start.
         if after.strip() and before.strip():
-            raise InvalidInput("a page comes after a position or before one, not both")
+            raise InvalidInput(N_("a page comes after a position or before one, not both"))
         following = _position(after, "after") if after.strip() else None
         preceding = _position(before, "before") if before.strip() else None
         offset = (number - 1) * AUDIT_PAGE if following is None and preceding is None else 0
@@ -558,9 +560,9 @@ def register(app: FastAPI, site: Site) -> None:
             did = site.engine.find_dossier(reference)
             row = dossiers_model.dossier_row(store, did)
             if row is None:
-                raise NotFound(f"no dossier '{reference}'")
+                raise NotFound(N_("no dossier '%(reference)s'"), reference=reference[:60])
             if not in_scope(site, roots, row.unit_id, visit.today):
-                raise NotAuthorized("this dossier is outside the units your roles cover")
+                raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
             found = access_model.who_could_act(store, did, end_of_day(day), site.waiting_rules)
             grants: dict[UUID, access_model.GrantRecord] = {}
             for holder in {p.on_behalf_of or p.person_id for p in found}:

@@ -141,6 +141,15 @@ def test_every_refusal_the_engine_raises_is_a_template_marked_for_translation() 
     assert unmarked == [], "raise these with N_(template) and values:\n" + "\n".join(unmarked)
 
 
+def test_every_refusal_a_page_or_the_api_raises_is_a_template_marked_for_translation() -> None:
+    # The command line speaks English to an operator, as the store does; everything else in web/ reaches a person
+    # in their language.
+    checked = [p for p in (ROOT / "web").rglob("*.py") if p.name != "cli.py"]
+    assert len(checked) > 10
+    unmarked = [site for path in checked for site in _unmarked_refusals(path)]
+    assert unmarked == [], "raise these with N_(template) and values:\n" + "\n".join(unmarked)
+
+
 def test_the_check_for_unmarked_refusals_finds_each_kind(tmp_path: Path) -> None:
     planted = tmp_path / "planted.py"
     planted.write_text(
