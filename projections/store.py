@@ -219,18 +219,19 @@ class ReadModelStore:
         the others made by `create_indexes` once the rows are in: a rebuild fills its tables several times faster
         without keeping a handful of secondary indexes up to date on every row, and sorts each index once."""
         tables = self.tables(name, generation)
+        # What checkfirst would find, asked once for every table and index: every command opens the read models.
         existing = set(inspect(self.engine).get_table_names())
+        indexes: set[str] | None = None
         for table in tables.values():
             if table.name in existing:
-                # What checkfirst would find, without asking once per table: every command opens the read models.
-                continue
-            if not deferred:
-                if table.name in existing:
+                if not deferred:
                     # A live table made by an older version of this read model may lack an index declared since
                     # (an index changes no row): made now, once, by whichever process opens the store first.
-                    self._create_missing_indexes(table)
-                else:
-                    table.create(self.engine)
+                    indexes = self._index_names() if indexes is None else indexes
+                    self._create_missing_indexes(table, indexes)
+                continue
+            if not deferred:
+                table.create(self.engine)
                 continue
             with self.engine.begin() as conn:
                 conn.execute(CreateTable(table))
@@ -239,8 +240,16 @@ class ReadModelStore:
                         index.create(conn)
         return tables
 
-    def _create_missing_indexes(self, table: Table) -> None:
-        have = {index["name"] for index in inspect(self.engine).get_indexes(table.name)}
+    def _index_names(self) -> set[str]:
+        """The names of every index in the read models' database, in one query."""
+        if self.dialect == "sqlite":
+            query = text("SELECT name FROM sqlite_master WHERE type = 'index'")
+        else:
+            query = text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+        with self.engine.connect() as conn:
+            return {str(name) for (name,) in conn.execute(query)}
+
+    def _create_missing_indexes(self, table: Table, have: set[str]) -> None:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             if index.name not in have:
                 with self.engine.begin() as conn:
