@@ -26,7 +26,7 @@ import workflow.store.postgres
 import workflow.store.sqlite
 from domain import values
 from domain.actor import Actor
-from domain.decisions import DecisionEntry
+from domain.decisions import DecisionAct, DecisionEntry
 from domain.person import Delegation, Grant
 from domain.unit import UnitVersion
 from domain.values import Answer, Classification, DossierState, Evidence, Grade, Role, UnitKind
@@ -344,6 +344,7 @@ def _samples_of_every_transcoded_dataclass() -> dict[type[Any], object]:
         Grant: Grant(uuid4(), Role.REVIEWER, uuid4(), date(2024, 1, 1), None, "QĐ 12", revoked_on=date(2024, 6, 1)),
         Delegation: Delegation(uuid4(), uuid4(), uuid4(), date(2024, 1, 1), date(2024, 2, 1), "QĐ 13"),
         DecisionEntry: DecisionEntry(uuid4(), uuid4(), "wards", Classification.GOOD, True),
+        DecisionAct: DecisionAct("125-QĐ/HU", date(2024, 12, 27)),
     }
 
 
