@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Column, Index, Integer, MetaData, Table, insert, select
 
 from domain.ids import person_id
 from projections.log import RecorderLog
@@ -278,3 +279,23 @@ def test_a_capped_count_is_right_whether_the_units_index_counted_it_or_not(
         trail = audit_trail(store, unit_id=district, limit=5, count_limit=count_limit)
         assert (trail.total, trail.total_exact) == (min(matching, count_limit), matching <= count_limit)
     assert audit_trail(store, unit_id=district, limit=5).total == matching
+
+
+def test_on_sqlite_a_search_walks_the_index_it_names_rather_than_the_one_the_planner_would_pick() -> None:
+    # SQLAlchemy's SQLite compiler drops table hints: without the read models' own compiler a province's search by
+    # time range sorted a hundred thousand rows of the time index to keep fifty (0.33 s at 3M events, 0.06 s after).
+    engine = make_engine("sqlite://")
+    metadata = MetaData()
+    rows = Table("rows", metadata, Column("position", Integer, primary_key=True), Column("at", Integer),
+                 Index("ix_rows_at", "at"), Index("ix_rows_walk", "position", "at"))
+    metadata.create_all(engine)
+    query = select(rows.c.position).where(rows.c.at > 5).order_by(rows.c.position).limit(3)
+    hinted = query.with_hint(rows, "INDEXED BY ix_rows_walk", dialect_name="sqlite")
+    with engine.begin() as conn:
+        conn.execute(insert(rows), [{"position": p, "at": p % 10} for p in range(1, 101)])
+        sql = str(hinted.compile(engine, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert "ix_rows_walk" in plan
+        assert [p for (p,) in conn.execute(hinted)] == [6, 7, 8]
+    assert "INDEXED BY ix_rows_walk" in str(hinted.compile(engine))
+    engine.dispose()
