@@ -284,7 +284,10 @@ class AuditEntry(BaseModel):
 
 
 class AuditPage(BaseModel):
-    total: int
+    total: int = Field(description="How many events match, counted up to 10,000 past this page (see total_exact).")
+    total_exact: bool = Field(
+        default=True, description="False when more events match than were counted: `total` is then a lower bound."
+    )
     offset: int
     limit: int
     items: list[AuditEntry]

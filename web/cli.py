@@ -464,12 +464,14 @@ def audit(
             if csv_out:
                 audit_model.audit_csv(side.store, sys.stdout, **filters)
                 return
-            trail = audit_model.audit_trail(side.store, limit=most, **filters)
+            # A province's trail is millions of events: counted only this far past the rows shown.
+            trail = audit_model.audit_trail(side.store, limit=most, count_limit=most + 10_000, **filters)
             for line in listings.audit_lines(list(trail.rows)):
                 typer.echo(line)
             shown = len(trail.rows)
-            more = f"; --limit or --csv for the other {trail.total - shown:,}" if trail.total > shown else ""
-            typer.echo(f"{shown:,} of {trail.total:,} events{more}", err=True)
+            matched = f"{trail.total:,}" if trail.total_exact else f"more than {trail.total:,}"
+            more = "; --limit or --csv for the others" if trail.total > shown else ""
+            typer.echo(f"{shown:,} of {matched} events{more}", err=True)
 
 
 @app.command("who-could-act")

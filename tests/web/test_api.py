@@ -23,6 +23,7 @@ from tests.web.world import (
     Web,
     csrf,
 )
+from web import api as web_api
 
 
 @pytest.fixture
@@ -505,6 +506,23 @@ def test_the_auditor_searches_the_audit_trail_and_pages_it(api: Api) -> None:
     assert all(e["recorded_at"] < "2024-12-31T17:00" for e in window["items"])
     one = auditor.get(f"{API}/audit", params={"dossier": api.dossier_id()}).json()
     assert {e["dossier_id"] for e in one["items"]} == {api.dossier_id()}
+
+
+def test_the_audit_trails_count_stops_past_the_page_and_says_it_is_a_lower_bound(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auditor = api.client(AUDITOR)
+    exact = auditor.get(f"{API}/audit", params={"limit": 5}).json()
+    assert exact["total_exact"] is True
+    monkeypatch.setattr(web_api, "AUDIT_COUNT_LIMIT", 10)
+    capped = auditor.get(f"{API}/audit", params={"limit": 5, "offset": 5}).json()
+    # Counted up to ten past the page: a lower bound, and the page itself unchanged.
+    assert capped["total_exact"] is False
+    assert capped["total"] == 20
+    assert exact["total"] > capped["total"]
+    assert [e["position"] for e in capped["items"]] == [
+        e["position"] for e in auditor.get(f"{API}/audit", params={"limit": 10}).json()["items"][5:]
+    ]
 
 
 def test_the_audit_trail_is_for_auditors_and_administrators_within_their_units(api: Api) -> None:
