@@ -189,6 +189,18 @@ def _uuid(text: str, what: str) -> UUID:
         raise NotFound(N_("no %(what)s '%(text)s'"), what=Message(what), text=text[:40]) from None
 
 
+def _period_year(year: str) -> int:
+    """A period's year from an address: four digits, else no such period."""
+    if not (year.isascii() and year.isdigit() and len(year) == 4):
+        raise NotFound(N_("no evaluation period '%(year)s'"), year=year[:20])
+    return int(year)
+
+
+def _deadlines(form: FormData) -> dict[str, date]:
+    """The step deadlines typed; an empty field names none (on a change: keeps that step's date)."""
+    return {s: d for s in STEPS if (d := _optional_date(form, f"deadline.{s}")) is not None}
+
+
 def _new_password(form: FormData) -> tuple[str, bool]:
     """The password typed, or a generated one (then shown once): refused before anything is recorded."""
     typed = _text(form, "password")
@@ -636,7 +648,7 @@ def register(app: FastAPI, site: Site) -> None:
             year_text = _text(form, "year").strip()
             if not (year_text.isascii() and year_text.isdigit() and len(year_text) == 4):
                 raise InvalidInput(N_("'%(text)s' is not a year (four digits)"), text=year_text[:20])
-            deadlines = {s: d for s in STEPS if (d := _optional_date(form, f"deadline.{s}")) is not None}
+            deadlines = _deadlines(form)
             models = [m for m in form.getlist("models") if isinstance(m, str)]
             return engine.open_period(
                 admin_scope(site, visit).actor_for(None), year=int(year_text), deadlines=deadlines,
@@ -652,15 +664,14 @@ def register(app: FastAPI, site: Site) -> None:
     async def change_deadlines(request: Request, year: str) -> Response:
         """Change step deadlines of an open period, with a reason; the dossiers waiting for those steps follow."""
         visit = _signed_in(request)
-        if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise NotFound(N_("no evaluation period '%(year)s'"), year=year[:20])
+        number = _period_year(year)
         form = await _posted(request)
 
         def run() -> Receipt[None]:
             # An empty field keeps that step's deadline: a deadline once set is moved, never taken away.
-            deadlines = {s: d for s in STEPS if (d := _optional_date(form, f"deadline.{s}")) is not None}
+            deadlines = _deadlines(form)
             return engine.change_deadlines(
-                admin_scope(site, visit).actor_for(None), int(year), deadlines=deadlines, reason=_text(form, "reason")
+                admin_scope(site, visit).actor_for(None), number, deadlines=deadlines, reason=_text(form, "reason")
             )
 
         return await command(
@@ -672,13 +683,12 @@ def register(app: FastAPI, site: Site) -> None:
     async def close_period(request: Request, year: str) -> Response:
         """Close an evaluation period, which locks its dossiers, with a reason."""
         visit = _signed_in(request)
-        if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise NotFound(N_("no evaluation period '%(year)s'"), year=year[:20])
+        number = _period_year(year)
         form = await _posted(request)
 
         def run() -> Receipt[None]:
             return engine.close_period(
-                admin_scope(site, visit).actor_for(None), int(year), reason=_text(form, "reason")
+                admin_scope(site, visit).actor_for(None), number, reason=_text(form, "reason")
             )
 
         return await command(
