@@ -161,6 +161,13 @@ class Accounts:
         with self.engine.connect() as conn:
             return conn.execute(select(ONE_TIME.c.username).where(ONE_TIME.c.username == username)).first() is not None
 
+    def username_of(self, person_id: UUID) -> str | None:
+        """The username a person signs in with, if they have a password at all (API-only people have none)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(ACCOUNTS.c.username).where(ACCOUNTS.c.person_id == str(person_id)).order_by(ACCOUNTS.c.username)
+            ).scalar()
+
     def has_account(self, username: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(ACCOUNTS.c.username).where(ACCOUNTS.c.username == username)).first() is not None

@@ -204,3 +204,35 @@ def test_the_last_link_of_the_navigation_is_reached_by_keyboard_on_a_phone(site:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/reports$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(t(page, "Reports"))
+
+
+def test_a_secretary_changes_their_password_from_the_header_and_signs_in_with_the_new_one(site: Site) -> None:
+    new = "mat-khau-moi-cua-toi-2025"
+    page = site.person(SECRETARY)
+    page.get_by_role("link", name=t(page, "Change password"), exact=True).click()
+    page.wait_for_url(re.compile(r"/account/password$"))
+    look(site, page, "password-form")
+    page.get_by_label(t(page, "Present password"), exact=True).fill("not-my-password")
+    page.get_by_label(t(page, "New password (at least %(count)s characters)", count=8), exact=True).fill(new)
+    page.get_by_label(t(page, "The same password again"), exact=True).fill(new)
+    page.get_by_role("button", name=t(page, "Set my password"), exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text(t(page, "the present password typed is not right"))
+    look(site, page, "password-refused")
+
+    page.get_by_label(t(page, "Present password"), exact=True).fill(password(SECRETARY))
+    page.get_by_label(t(page, "New password (at least %(count)s characters)", count=8), exact=True).fill(new)
+    page.get_by_label(t(page, "The same password again"), exact=True).fill(new)
+    page.get_by_role("button", name=t(page, "Set my password"), exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(
+        t(page, "Your password was changed. Every other session of yours was signed out.")
+    )
+    look(site, page, "password-changed")
+    page.get_by_role("link", name=t(page, "Go on"), exact=True).click()
+    page.wait_for_url(re.compile(r"/work$"))
+
+    page.get_by_role("button", name=t(page, "Sign out"), exact=True).click()
+    page.wait_for_url(re.compile(r"/sign-in$"))
+    page.get_by_label(t(page, "Username"), exact=True).fill(SECRETARY)
+    page.get_by_label(t(page, "Password"), exact=True).fill(new)
+    page.get_by_role("button", name=t(page, "Sign in"), exact=True).click()
+    page.wait_for_url(re.compile(r"/work$"))
