@@ -493,7 +493,8 @@ def register(app: FastAPI, site: Site) -> None:
             "usernames": {d: engine.person(d).username for d in deputies},
             "units": parent_choices(tree_in_scope(site, scope, visit.today))["parents"], "roles": list(Role),
             "delegable": DELEGABLE,
-            "has_account": site.accounts.has_account(person.username), "changes": person_changes(pid),
+            "has_account": site.accounts.has_account(person.username),
+            "one_time": site.accounts.is_one_time(person.username), "changes": person_changes(pid),
             "changes_names": CHANGES,
             "today": visit.today, "typed": Typed(), "new_password": None,
         }

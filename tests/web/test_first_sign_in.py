@@ -34,6 +34,8 @@ def _give_one_time_password(web: Web, username: str = SECRETARY) -> None:
     done = web.post(admin, f"/admin/people/{person_id(username)}/password", page.text, {"password": ONE_TIME})
     assert done.status_code == 200, text_of(done)
     assert "at their next sign-in they choose their own" in text_of(done)
+    shown = admin.get(f"/admin/people/{person_id(username)}")
+    assert "Holds a one-time password: chooses their own at the next sign-in" in text_of(shown)
 
 
 def _sign_in(web: Web, password: str, next_path: str = "/work") -> tuple[TestClient, str]:
@@ -108,6 +110,9 @@ def test_once_chosen_the_person_is_signed_in_the_one_time_password_stops_and_the
     assert client.get("/workflow").status_code == 200
     assert client.get("/work").status_code == 200
     assert not web.site.accounts.is_one_time(SECRETARY)
+    shown = text_of(web.signed_in(ADMIN).get(f"/admin/people/{person_id(SECRETARY)}"))
+    assert "Can sign in with a password" in shown
+    assert "Holds a one-time password" not in shown
     assert web.site.accounts.check_password(SECRETARY, ONE_TIME) is None
     assert web.site.accounts.check_password(SECRETARY, CHOSEN) == person_id(SECRETARY)
     signed_in_again, location = _sign_in(web, CHOSEN)
