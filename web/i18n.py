@@ -79,6 +79,10 @@ def _date_text(value: date, locale: Locale) -> str:
     return format_date(value, format="medium", locale=locale)
 
 
+# In Formats, `date` names its method.
+Day = date
+
+
 @cache
 def formats(locale: str) -> Formats:
     """The (immutable) formats of a locale, made once."""
@@ -97,6 +101,15 @@ class Formats:
         if isinstance(value, datetime):
             value = value.astimezone(VIETNAM).date()
         return _date_text(value, self.locale)
+
+    def act_date(self, value: Day) -> str:
+        """The date of issue as a document writes it: in Vietnamese "ngày 05 tháng 02 năm 2025", the form of the
+        rules on administrative documents (Decree 30/2020: a day under 10 and the months 1 and 2 take a leading
+        zero); elsewhere the locale's long date."""
+        if self.locale.language == "vi":
+            month = f"{value.month:02d}" if value.month < 3 else str(value.month)
+            return f"ngày {value.day:02d} tháng {month} năm {value.year}"
+        return format_date(value, format="long", locale=self.locale)
 
     def moment(self, value: datetime | None) -> str:
         if value is None:

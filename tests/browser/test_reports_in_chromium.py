@@ -156,7 +156,7 @@ def test_an_approver_decides_with_an_act_number_then_prints_that_act_to_pdf(site
 
     text = _printed(site, page, "decision-act")
     assert "Số: 125-QĐ/TU" in text
-    assert "28 thg 11, 2025" in text
+    assert "Ban hành ngày 28 tháng 11 năm 2025" in text
     assert "BAN THƯỜNG VỤ" in text
     assert "Đảng bộ xã Nấm Lư" in text
     assert "Hoàn thành tốt nhiệm vụ" in text

@@ -1,12 +1,14 @@
-"""Names sorted and searched as a Vietnamese reader expects (web/i18n.py): the lists of units on every page use it."""
+"""Names sorted and searched as a Vietnamese reader expects (web/i18n.py): the lists of units on every page use it;
+and an act's date written as Vietnamese documents write it."""
 
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 
 import pytest
 
-from web.i18n import fold, matches, vietnamese_key
+from web.i18n import Formats, fold, matches, vietnamese_key
 
 
 def ordered(*names: str) -> list[str]:
@@ -98,3 +100,21 @@ def test_folding_removes_tones_and_letter_marks_and_reads_đ_as_d() -> None:
     assert fold("Lào Cai") == "lao cai"
     assert fold("Đảng") == "dang"
     assert fold("ĐƯỜNG Ươm Ấp") == "duong uom ap"
+
+
+@pytest.mark.parametrize(
+    ("day", "written"),
+    [
+        (date(2025, 2, 5), "ngày 05 tháng 02 năm 2025"),
+        (date(2025, 1, 31), "ngày 31 tháng 01 năm 2025"),
+        (date(2025, 3, 9), "ngày 09 tháng 3 năm 2025"),
+        (date(2025, 11, 28), "ngày 28 tháng 11 năm 2025"),
+    ],
+)
+def test_an_act_is_dated_as_vietnamese_documents_write_it(day: date, written: str) -> None:
+    assert Formats("vi").act_date(day) == written
+
+
+def test_an_act_is_dated_in_the_long_form_in_english_and_hindi() -> None:
+    assert Formats("en").act_date(date(2025, 11, 28)) == "November 28, 2025"
+    assert Formats("hi").act_date(date(2025, 11, 28)) == "28 नवंबर 2025"
