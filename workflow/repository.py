@@ -19,8 +19,9 @@ deep-copies it outside the lock that guards the fast-forward, so a thread copyin
   command's start, across processes too; aggregates it saves are protected besides by the store's optimistic
   concurrency.
 * **A load that raced a sync is not cached.** A generation counter moves whenever a sync sees a change to an
-  aggregate it does not hold; a load (or a save) that began before the move may have read what the sync saw
-  replaced, so it is returned but not cached.
+  aggregate it does not hold; a load that began before the move may have read what the sync saw replaced, so it is
+  returned but not cached. A save that began before it is cached unless a sync has read past the save's own
+  events (only then may it have seen a newer version of what was saved).
 """
 
 from __future__ import annotations
@@ -193,7 +194,13 @@ class CachingRepository(Repository[UUID]):
         """Aggregates a save has just stored; `generation` as it was before the save began; `positions` the first and
         last notification ids the save was given, if it stored events."""
         with self._sync_lock, self._lock:
-            cached_all = generation == self._generation
+            # A save's aggregates are what the store holds at their versions (the store took them on top of the
+            # versions they were built on). They must not enter the cache only if a sync may already have passed a
+            # newer version of one: a generation moved since the save began says some sync saw something, and if
+            # no sync has read past the save's last position, what it saw came before or was the save itself (any
+            # later version of these aggregates was stored after it). Under several writer threads a generation
+            # moves at nearly every command, and keeping their saves out cost a reload each (two queries).
+            cached_all = generation == self._generation or (positions is not None and self._seen <= positions[1])
             for aggregate in aggregates:
                 if cached_all:
                     self._put(copy_aggregate(aggregate))
