@@ -142,7 +142,10 @@ def _race_our_next_save(world: World, other_writer: Callable[[], object], *, bef
 
     world.engine.save = save_in_a_race  # type: ignore[method-assign]
 
-def test_a_save_is_cached_though_a_sync_saw_another_aggregate_change_meanwhile(world: World, other: Engine) -> None:
+@pytest.mark.parametrize("before", [True, False], ids=["stored-before-ours", "stored-after-ours"])
+def test_a_save_is_cached_though_a_sync_saw_another_aggregate_change_around_it(
+    world: World, other: Engine, before: bool
+) -> None:
     did, elsewhere = draft(world, "treasury"), draft(world, "cell-a")
     world.engine.cache.evict([elsewhere])  # not held here: a sync seeing it change moves the generation
     _race_our_next_save(
@@ -150,7 +153,7 @@ def test_a_save_is_cached_though_a_sync_saw_another_aggregate_change_meanwhile(w
         lambda: other.record_answers(
             world.secretary("cell-a"), elsewhere, answers={"leadership_of_tasks": Answer(grade=Grade.AVERAGE)}
         ),
-        before=True,
+        before=before,
     )
     generation = world.engine.cache.generation
     world.engine.record_answers(
@@ -163,6 +166,7 @@ def test_a_save_is_cached_though_a_sync_saw_another_aggregate_change_meanwhile(w
 
     world.engine.cache._reconstruct_aggregate = no_load  # type: ignore[method-assign]
     assert world.engine.dossier(did).answers["leadership_of_tasks"].grade is Grade.EXCELLENT
+    assert world.engine.dossier(did).version == other.dossier(did).version
 
 
 def test_a_save_is_not_cached_once_a_sync_has_seen_a_newer_version_of_it(world: World, other: Engine) -> None:
