@@ -187,7 +187,8 @@ class KeyedRows:
         conn = self._page.conn
         if deletes:
             condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
-            conn.execute(
+            _execute(
+                conn,
                 delete(self.table).where(condition),
                 [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in deletes],
             )
@@ -195,7 +196,8 @@ class KeyedRows:
             if _write_raw(conn, self.table, "update", (*columns, *self.key_columns), rows):
                 continue
             condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
-            conn.execute(
+            _execute(
+                conn,
                 update(self.table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}),
                 [
                     {**{f"k_{c}": row[c] for c in self.key_columns}, **{f"v_{c}": row[c] for c in columns}}
@@ -208,7 +210,7 @@ class KeyedRows:
             if _write_raw(conn, self.table, "upsert", columns, rows):
                 continue
             values = [c for c in columns if c not in self.key_columns]
-            conn.execute(_upsert(conn, self.table, self.key_columns, values), rows)
+            _execute(conn, _upsert(conn, self.table, self.key_columns, values), rows)
         # Written: from now on a missing key may exist in the table only if another page wrote it, never this one.
         self._fresh = False
 
@@ -244,7 +246,18 @@ def insert_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
     inserts millions of rows). PostgreSQL keeps SQLAlchemy's multi-row VALUES, already fast there."""
     for columns, group in _by_columns(rows).items():
         if not _write_raw(conn, table, "insert", columns, group):
-            conn.execute(insert(table), group)
+            _execute(conn, insert(table), group)
+
+
+def _execute(conn: Connection, statement: Any, rows: list[Row]) -> None:
+    """`statement` for each of `rows`. One row is executed as such, not as a batch of one: psycopg runs every
+    executemany in pipeline mode, which waited on its socket five times where one statement waits once (a live
+    pass writes a row or two per table, and in a process whose writer threads hold the interpreter lock each wait
+    is a turn in the queue for it)."""
+    if len(rows) == 1:
+        conn.execute(statement, rows[0])
+    else:
+        conn.execute(statement, rows)
 
 
 def _by_columns(rows: list[Row]) -> dict[tuple[str, ...], list[Row]]:
@@ -366,13 +379,14 @@ class Counters:
         if not rows:
             return
         conn = self._page.conn
-        conn.execute(_increment(conn, self.table, self.key_columns, self.value_columns), rows)
+        _execute(conn, _increment(conn, self.table, self.key_columns, self.value_columns), rows)
         # A figure brought back to zero leaves no row: the table is then the same however the events were paged.
         falling = [row for row in rows if any(row[c] < 0 for c in self.value_columns)]
         if falling:
             keys = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
             zero = and_(*(self.table.c[c] == 0 for c in self.value_columns))
-            conn.execute(
+            _execute(
+                conn,
                 delete(self.table).where(keys, zero),
                 [{f"k_{c}": row[c] for c in self.key_columns} for row in falling],
             )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.utils import TopicError, resolve_topic
 
 from projections.core import LoggedEvent
@@ -25,6 +25,13 @@ class EventLog(Protocol):
 
 
 @runtime_checkable
+class _HashedNotifications(Protocol):
+    # PostgreSQL's chained recorder: the events and their chain hashes in one statement (a round trip each cost
+    # more than a live pass's few events).
+    def select_hashed_notifications(self, after: int, limit: int) -> Sequence[tuple[Notification, str | None]]: ...
+
+
+@runtime_checkable
 class _ChainLinks(Protocol):
     # What workflow.store's hash-chained recorders offer; the projections depend on no engine module to use it.
     def select_chain_links(self, after: int | None, stop: int, limit: int) -> Sequence[Any]: ...
@@ -37,6 +44,7 @@ class RecorderLog:
         self.recorder = recorder
         self.mapper = mapper
         self._chained = isinstance(recorder, _ChainLinks)
+        self._hashed = isinstance(recorder, _HashedNotifications)
         self._classes: dict[str, type | None] = {}
 
     def read(self, after: int, limit: int) -> list[LoggedEvent]:
@@ -46,11 +54,16 @@ class RecorderLog:
         """As `read`, decoding only the events of the classes in `wanted` (None: all). The others keep their place
         and position with no event (None): decoding is most of reading, and a read model rebuilt alone may want a
         tenth of the log. A stored topic is resolved to its class once, as the mapper resolves it."""
-        notifications = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        hashes: dict[int, str | None] = {}
+        if self._hashed:
+            pairs = cast(_HashedNotifications, self.recorder).select_hashed_notifications(after, limit)
+            notifications: Sequence[Notification] = [n for n, _ in pairs]
+            hashes = {n.id: link_hash for n, link_hash in pairs}
+        else:
+            notifications = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
         if not notifications:
             return []
-        hashes: dict[int, str] = {}
-        if self._chained:
+        if self._chained and not self._hashed:
             links = self.recorder.select_chain_links(after, notifications[-1].id, limit)  # type: ignore[attr-defined]
             hashes = {link.notification_id: link.hash for link in links}
         to_event = self.mapper.to_domain_event

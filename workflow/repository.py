@@ -19,8 +19,9 @@ deep-copies it outside the lock that guards the fast-forward, so a thread copyin
   command's start, across processes too; aggregates it saves are protected besides by the store's optimistic
   concurrency.
 * **A load that raced a sync is not cached.** A generation counter moves whenever a sync sees a change to an
-  aggregate it does not hold; a load (or a save) that began before the move may have read what the sync saw
-  replaced, so it is returned but not cached.
+  aggregate it does not hold; a load that began before the move may have read what the sync saw replaced, so it is
+  returned but not cached. A save that began before it is cached unless a sync has read past the save's own
+  events and found there a newer version of what was saved.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class CachingRepository(Repository[UUID]):
         self._seen = recorder.max_notification_id() or 0
         self._sync_lock = threading.Lock()
         self._last_sync_started = 0
+        # The newest version of each aggregate that a sync found the cache did not hold (absent, or older), since
+        # the generation `_passed_from`: a save that began at or after it may be cached whenever none of its
+        # aggregates is named here with a newer version than its own. Emptied when it grows past `maxsize` (saves
+        # then in flight are kept out, as they were before it existed).
+        self._passed: dict[UUID, int] = {}
+        self._passed_from = 0
         self._freshness = _Freshness()
 
     # --- the unit of work ----------------------------------------------------------------------
@@ -115,9 +122,13 @@ class CachingRepository(Repository[UUID]):
                     with self._lock:
                         self._entries.clear()
                         self._generation += 1
+                        # What it skipped is not named in `_passed`: no save begun before may rely on it.
+                        self._passed.clear()
+                        self._passed_from = self._generation
                     self._seen = head
                     return
                 with self._lock:
+                    passed = self._passed
                     for _, originator_id, originator_version in page:
                         cached = self._entries.get(originator_id)
                         if cached is None:
@@ -125,6 +136,13 @@ class CachingRepository(Repository[UUID]):
                         elif cached.version < originator_version:
                             del self._entries[cached.id]
                             self._generation += 1
+                        else:
+                            continue
+                        if passed.get(originator_id, -1) < originator_version:
+                            passed[originator_id] = originator_version
+                    if len(passed) > self.maxsize:
+                        passed.clear()
+                        self._passed_from = self._generation + 1
                 self._seen = page[-1][0]
                 if len(page) < TAIL_PAGE:
                     return
@@ -193,7 +211,23 @@ class CachingRepository(Repository[UUID]):
         """Aggregates a save has just stored; `generation` as it was before the save began; `positions` the first and
         last notification ids the save was given, if it stored events."""
         with self._sync_lock, self._lock:
-            cached_all = generation == self._generation
+            # A save's aggregates are what the store holds at their versions (the store took them on top of the
+            # versions they were built on). They must not enter the cache only if a sync may already have passed a
+            # newer version of one: a generation moved since the save began says some sync saw something; if no
+            # sync has read past the save's last position, what it saw came before or was the save itself (any
+            # later version of these aggregates was stored after it); else `_passed` names what it saw. Under
+            # several writer threads a generation moves at nearly every command, and keeping their saves out cost
+            # a reload each (two queries) at the next command.
+            aggregates = list(aggregates)
+            cached_all = (
+                generation == self._generation
+                or (positions is not None and self._seen <= positions[1])
+                or (
+                    positions is not None
+                    and generation >= self._passed_from
+                    and all(self._passed.get(a.id, -1) <= a.version for a in aggregates)
+                )
+            )
             for aggregate in aggregates:
                 if cached_all:
                     self._put(copy_aggregate(aggregate))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -121,3 +122,66 @@ def test_a_grant_revoked_by_another_process_between_our_read_and_our_save_is_ref
 
     with pytest.raises(NotAuthorized):
         world.engine.submit(secretary, did)
+
+
+def _race_our_next_save(world: World, other_writer: Callable[[], object], *, before: bool) -> None:
+    """Make our engine's next save meet another writer's command (stored just `before` ours, or just after it) and
+    a sync of our cache that reads both, once ours is stored and before it reaches the cache: as when several
+    writer threads share one cache."""
+    save = world.engine.save
+
+    def save_in_a_race(*objs: Any, **kwargs: Any) -> Any:
+        world.engine.save = save  # type: ignore[method-assign]
+        if before:
+            other_writer()
+        recordings = save(*objs, **kwargs)
+        if not before:
+            other_writer()
+        world.engine.cache.sync()
+        return recordings
+
+    world.engine.save = save_in_a_race  # type: ignore[method-assign]
+
+@pytest.mark.parametrize("before", [True, False], ids=["stored-before-ours", "stored-after-ours"])
+def test_a_save_is_cached_though_a_sync_saw_another_aggregate_change_around_it(
+    world: World, other: Engine, before: bool
+) -> None:
+    did, elsewhere = draft(world, "treasury"), draft(world, "cell-a")
+    world.engine.cache.evict([elsewhere])  # not held here: a sync seeing it change moves the generation
+    _race_our_next_save(
+        world,
+        lambda: other.record_answers(
+            world.secretary("cell-a"), elsewhere, answers={"leadership_of_tasks": Answer(grade=Grade.AVERAGE)}
+        ),
+        before=before,
+    )
+    generation = world.engine.cache.generation
+    world.engine.record_answers(
+        world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)}
+    )
+    assert world.engine.cache.generation != generation
+
+    def no_load(*_: Any, **__: Any) -> Any:
+        raise AssertionError("read from the store: the save did not reach the cache")
+
+    world.engine.cache._reconstruct_aggregate = no_load  # type: ignore[method-assign]
+    assert world.engine.dossier(did).answers["leadership_of_tasks"].grade is Grade.EXCELLENT
+    assert world.engine.dossier(did).version == other.dossier(did).version
+
+
+def test_a_save_is_not_cached_once_a_sync_has_seen_a_newer_version_of_it(world: World, other: Engine) -> None:
+    # Another writer commands the dossier right after our save and a sync reads that before our save reaches the
+    # cache: caching our version then would hide the newer one from every later read (the sync has passed it).
+    did = draft(world, "treasury")
+    _race_our_next_save(
+        world,
+        lambda: other.record_answers(
+            world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.AVERAGE)}
+        ),
+        before=False,
+    )
+    world.engine.record_answers(
+        world.secretary("treasury"), did, answers={"leadership_of_tasks": Answer(grade=Grade.EXCELLENT)}
+    )
+    assert world.engine.dossier(did).answers["leadership_of_tasks"].grade is Grade.AVERAGE
+    assert world.engine.dossier(did).version == other.dossier(did).version

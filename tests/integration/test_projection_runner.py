@@ -414,6 +414,63 @@ def test_a_live_pass_after_one_command_writes_every_position_in_one_statement(wo
     assert counts_in(side.store) == expected_counts(world)
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_live_pass_moves_every_position_and_notifies_in_one_statement(
+    world: World, fresh_postgres_url: str
+) -> None:
+    import psycopg
+
+    from projections.wakeup import READ_MODELS_CHANNEL, libpq_url
+
+    url = fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    side = ReadSide(make_engine(url), [TopicCounts(), Submissions()], log_of(world))
+    try:
+        side.catch_up()
+        runner = side.new_runner()
+        assert not runner.run_pass().applied
+        statements: list[str] = []
+
+        @event.listens_for(side.store.engine, "before_cursor_execute")
+        def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        with psycopg.connect(libpq_url(url), autocommit=True) as listening:
+            listening.execute(f"LISTEN {READ_MODELS_CHANNEL}")
+            head = _new_cell(world, "cell-three")
+            assert runner.run_pass().applied > 0
+            notified = list(listening.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in notified] == [READ_MODELS_CHANNEL]
+        tracking = [s for s in statements if "projection_tracking" in s]
+        assert len(tracking) == 1
+        assert "pg_notify" in tracking[0]
+        assert not [s for s in statements if s.lstrip().upper().startswith("NOTIFY")]
+        assert {t.name: t.position for t in side.store.trackings()} == {"topic_counts": head, "submissions": head}
+        assert counts_in(side.store) == expected_counts(world)
+    finally:
+        side.close()
+        side.store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_page_of_events_a_read_model_left_undecoded_keeps_its_event_time(
+    world: World, fresh_postgres_url: str
+) -> None:
+    url = fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    side = ReadSide(make_engine(url), [Submissions()], log_of(world))
+    try:
+        side.catch_up()
+        (before,) = side.store.trackings()
+        assert before.event_time is not None
+        head = _new_cell(world, "cell-three")  # no submission: the page is read but nothing in it decoded
+        assert side.catch_up().applied > 0
+        (after,) = side.store.trackings()
+        assert after.position == head
+        assert after.event_time == before.event_time
+    finally:
+        side.close()
+        side.store.engine.dispose()
+
+
 def test_only_one_runner_at_a_time_feeds_a_read_model_on_sqlite(tmp_path: Path) -> None:
     first, second = FileLocks(tmp_path / "locks"), FileLocks(tmp_path / "locks")
     assert first.acquire("dossiers", 1)
