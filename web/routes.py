@@ -304,17 +304,16 @@ def register(app: FastAPI, site: Site) -> None:
         if pages is not None and visit.new_cookie is None and visit.read_models:
             # Everything the page is made from, each read before the page reads anything (web/page_cache.py): the
             # session (its CSRF token is in every form), who and as what, the language, the query string (the
-            # language form sends it back), the day (overdue marks), the log's head (any new event, the names the
-            # engine holds) and every read model's generation and position. The templates never change in a process.
+            # language form sends it back), the day (overdue marks), the version of the person whose name the page
+            # shows (the visit read it before the head), the log's head (any new event) and every read model's
+            # generation and position. The templates never change in a process.
             key = (
-                "work", visit.session.key, visit.session.csrf_token, visit.person.id, tuple(visit.authorities),
-                visit.locale, visit.today, request.url.query, head, visit.read_models,
+                "work", visit.session.key, visit.session.csrf_token, visit.person.id, visit.person.version,
+                tuple(visit.authorities), visit.locale, visit.today, request.url.query, head, visit.read_models,
             )
             found = pages.get(key)
             if found is not None:
                 return _cached(request, found)
-        # Read after the head: the name in the page's header is at least as new as the key says.
-        person = engine.person(visit.person.id)
         # One connection and one look at the read models' generations for the whole page.
         with reading(store) as r:
             queues = access_model.queues(
@@ -343,7 +342,7 @@ def register(app: FastAPI, site: Site) -> None:
             request, "work.html",
             {
                 "queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues), "recent": recent,
-                "behind": bool(behind), "failed": bool(failed), "person": person,
+                "behind": bool(behind), "failed": bool(failed),
             },
         )
         if key is None or pages is None or response.status_code != 200:

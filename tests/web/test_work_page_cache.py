@@ -9,7 +9,7 @@ from datetime import date, datetime
 from domain.actor import Actor
 from domain.ids import person_id, unit_id
 from domain.values import Role
-from tests.web.world import REVIEWER, SECRETARY, Web, csrf
+from tests.web.world import CELL, REVIEWER, SECRETARY, Web, csrf
 from workflow.clock import VIETNAM
 
 
@@ -122,3 +122,16 @@ def test_with_the_cache_off_every_view_is_rendered(web: Web) -> None:
     assert first.status_code == 200
     assert "etag" not in first.headers
     assert client.get("/work").text == first.text
+
+
+def test_a_unit_renamed_by_an_administrator_shows_at_once(web: Web) -> None:
+    client = web.signed_in(SECRETARY)
+    before = client.get("/work").text
+    assert client.get("/work").text == before
+    assert "Chi bộ Tổ dân phố số 5" in before
+    renamed = web.engine.rename_unit(
+        _admin(), unit_id(CELL), name="Chi bộ Tổ dân phố số 5 (mới)", effective_from=date(2025, 11, 1),
+        reason="Đổi tên",
+    )
+    assert web.site.side.wait_for(renamed.position).reached
+    assert "Chi bộ Tổ dân phố số 5 (mới)" in client.get("/work").text
