@@ -17,8 +17,11 @@ dossiers up.
 Per configuration, in this order, each after a warm-up, and once the server is quiet (no CPU used for a second: a
 fresh server verifies the whole chain first, and a run's last requests are let finish):
   bare /healthz    a bare FastAPI app with one endpoint, served by uvicorn the same way (bench/web_load_bare.py);
+  My work, no cache  GET /work, each client as its own approver, back to back, against a server of its own started
+                   with DOSSIERFLOW_PAGE_CACHE_ENTRIES=0: every view rendered;
   /healthz         the app's own trivial endpoint (it skips the visit but goes through the app's middleware);
-  My work          GET /work, each client as its own approver, back to back;
+  My work, cached  the same with the page cache on (the default): nothing changes between a client's views, so
+                   after the warm-up every view is served from the cache (web/page_cache.py);
   My work, think   the same with a think time between a client's requests (--think, mean 3 s): the latency of the
                    page at a load the server carries, rather than at saturation;
   approve          POST /dossiers/<id>/act/approve (csrf_token, version, level=good), each client taking the next
@@ -423,6 +426,20 @@ def run_configuration(
         wrk(options, port, "plain", None, "/healthz", options.warmup)
         measure(yardstick, "bare /healthz", port, "plain", None, "/healthz", 200)
 
+    # My work rendered on every view (the page cache off), in a server of its own before the one below: what the
+    # page costs without the cache, beside what a repeated view costs with it.
+    port = free_port()
+    serve = [str(BIN / "dossierflow"), "serve", "--port", str(port), "--workers", str(workers)]
+    uncached_env = {**server_env(database_url, data_dir), "DOSSIERFLOW_PAGE_CACHE_ENTRIES": "0"}
+    say("dossierflow serve, My work's page cache off")
+    with server(serve, uncached_env, options.scratch, logs / f"{slug}-serve-nocache.log", port) as app:
+        say(f"answering; quiet after {settle(app):.0f} s more")
+        sessions = [sign_in(port, built.clients[0])] + [(c.cookie, c.csrf_token) for c in built.clients[1:]]
+        work = write_config(options.scratch / f"{slug}-work-nocache.tsv", sessions, [[] for _ in sessions])
+        wrk(options, port, "get", work, "/work", options.warmup)
+        with profiled(options, app, f"{slug}-work-nocache"):
+            measure(app, "My work, no cache", port, "get", work, "/work", 200)
+
     port = free_port()
     serve = [str(BIN / "dossierflow"), "serve", "--port", str(port), "--workers", str(workers)]
     say("dossierflow serve")
@@ -440,7 +457,7 @@ def run_configuration(
         work = write_config(options.scratch / f"{slug}-work.tsv", sessions, [[] for _ in sessions])
         wrk(options, port, "get", work, "/work", options.warmup)
         with profiled(options, app, f"{slug}-work"):
-            measure(app, "My work", port, "get", work, "/work", 200)
+            measure(app, "My work, cached", port, "get", work, "/work", 200)
         if options.think:
             # The same clients reading at a person's pace: the latency of a page at a load the server can carry.
             measure(app, f"My work, {options.think:g} s think", port, "get", work, "/work", 200,
@@ -552,6 +569,10 @@ def table(rows: list[Measured]) -> None:
     print("so p95 < 100 ms back to back needs some 500+ requests/s. load: the machine's 1-minute load average.")
     print("cpu ms: the server's CPU time (all its processes, the read models' runner too) per request completed;")
     print("the bare app's is uvicorn's and FastAPI's alone. Ratios of it hold on a busy machine better than req/s.")
+    print("My work, cached: each client reloads its own page with nothing changed in between, so after the warm-up")
+    print("every view is a hit of the page cache (the visit, the log's head and the read models' positions are still")
+    print("read on every view; any event makes the next view render). My work, no cache: the same clients against a")
+    print("server started with DOSSIERFLOW_PAGE_CACHE_ENTRIES=0, every view rendered: what a changed page costs.")
 
 
 def main() -> None:

@@ -42,12 +42,17 @@ def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
     STATEMENTS[conn.engine.url.database or "?"] += 1
 
 
-async def _call(app: Any, path: str, cookie: str | None) -> tuple[int, bytes]:
+async def _call(app: Any, path: str, cookie: str | None, form: bytes | None = None) -> tuple[int, bytes]:
+    """GET `path`, or POST the urlencoded `form` to it."""
     headers = [(b"host", b"127.0.0.1:8000"), (b"accept-language", b"vi")]
     if cookie:
         headers.append((b"cookie", f"dossierflow_session={cookie}".encode()))
+    if form is not None:
+        headers += [(b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", str(len(form)).encode())]
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET" if form is None else "POST",
+        "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
         "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
     }
@@ -55,7 +60,7 @@ async def _call(app: Any, path: str, cookie: str | None) -> tuple[int, bytes]:
     body = bytearray()
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": form or b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status

@@ -30,6 +30,14 @@ class Reading:
         # generations: where the lists the page is about to read stood, at least (ReadSide.behind).
         self.positions = positions or {}
 
+    def snapshot(self) -> tuple[tuple[str, int, int | None, int | None], ...]:
+        """Where every read model stood when this reading began: (name, live generation, position, failed
+        position), hashable. Any event applied or rebuild made since gives another one (a cache key's part)."""
+        return tuple(
+            (name, generation, *self.positions.get(name, (None, None)))
+            for name, generation in sorted(self._live.items())
+        )
+
     def tables(self, name: str) -> dict[str, Table]:
         generation = self._live.get(name)
         if generation is None:

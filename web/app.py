@@ -37,8 +37,10 @@ from domain.messages import Message
 from domain.person import Person
 from domain.values import Answer, Classification, Role
 from projections.models import access as access_model
+from projections.models.access import AccessProjection
+from projections.reading import reading
 from projections.readside import ReadSide
-from web import i18n, labels, sentences
+from web import i18n, labels, page_cache, sentences
 from web.accounts import Accounts, PendingChange, Session
 from web.chain import ChainWatch, SharedVerdict
 from workflow.clock import local_date
@@ -72,6 +74,9 @@ class Visit:
     person: Person | None = None
     authorities: list[access_model.Authority] = field(default_factory=list)
     new_cookie: str | None = None
+    # Where the read models stood when the visit read the person's authorities (Reading.snapshot): a page cache
+    # key's part, read before anything the page shows.
+    read_models: tuple[Any, ...] = ()
     # Signed in with a one-time password: only the change-password form is open to them.
     pending: PendingChange | None = None
 
@@ -102,6 +107,7 @@ class Site:
         wait_seconds: float = 5.0,
         chain: ChainWatch | None = None,
         threads: int = DEFAULT_THREADS,
+        page_cache_entries: int = page_cache.DEFAULT_ENTRIES,
     ) -> None:
         self.engine = engine
         self.side = side
@@ -112,6 +118,10 @@ class Site:
         self.chain = chain or ChainWatch(engine, shared=SharedVerdict(accounts.engine))
         # Called when the application stops: the read side's runner, the engine's connections.
         self.on_close: list[Callable[[], None]] = []
+        # My work's rendered pages (None: every view rendered afresh); see web/page_cache.py for what keys them.
+        self.work_pages = page_cache.PageCache(page_cache_entries) if page_cache_entries > 0 else None
+        # A person's authorities on a day, by where the access read model stood: every page's visit asks them.
+        self.authorities: page_cache.Bounded[tuple[access_model.Authority, ...]] = page_cache.Bounded(4096, 4096)
         self.waiting_rules = access_model.waiting_rules_from(waiting_rule_tuples(spec_for(CURRENT_VERSION)))
         env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
@@ -381,7 +391,19 @@ def _visit(site: Site, request: Request) -> Visit:
             visit.pending = accounts.pending_change(session)
     else:
         person = site.engine.person(session.person_id)
-        authorities = access_model.authorities(site.side.store, person.id, today)
+        with reading(site.side.store) as r:
+            visit.read_models = r.snapshot()
+            # The access read model's generation and position (failed or not) as it stood: any grant, revocation
+            # or delegation applied since, or a rebuild, gives another key.
+            access = next((m for m in visit.read_models if m[0] == AccessProjection.name), None)
+            # Before its first page the access read model has no position to key on.
+            known = (person.id, today, access) if access is not None and access[2] is not None else None
+            kept = site.authorities.get(known) if known is not None else None
+            if kept is None:
+                kept = tuple(access_model.authorities(site.side.store, person.id, today, reading=r))
+                if known is not None:
+                    site.authorities.put(known, kept)
+        authorities = list(kept)
         if not authorities and not person.grants_on(today):
             # Every role of theirs has ended (revoked, expired): so has their session.
             accounts.end_sessions_of(person.id)

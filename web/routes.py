@@ -28,9 +28,10 @@ from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from projections.reading import reading
-from web import i18n, labels
+from web import i18n, labels, page_cache
 from web.app import CSRF_FIELD, Site, Visit, check_csrf
 from web.forms import fact_value, form_spec, read_form, title
+from web.page_cache import CachedPage
 from workflow.authorization import ancestors
 from workflow.engine import Action, DecisionRequest, Receipt
 from workflow.spec import spec_for
@@ -298,6 +299,21 @@ def register(app: FastAPI, site: Site) -> None:
         visit = _signed_in(request)
         assert visit.person is not None
         head = engine.recorder.max_notification_id() or 0
+        pages = site.work_pages
+        key = None
+        if pages is not None and visit.new_cookie is None and visit.read_models:
+            # Everything the page is made from, each read before the page reads anything (web/page_cache.py): the
+            # session (its CSRF token is in every form), who and as what, the language, the query string (the
+            # language form sends it back), the day (overdue marks), the version of the person whose name the page
+            # shows (the visit read it before the head), the log's head (any new event) and every read model's
+            # generation and position. The templates never change in a process.
+            key = (
+                "work", visit.session.key, visit.session.csrf_token, visit.person.id, visit.person.version,
+                tuple(visit.authorities), visit.locale, visit.today, request.url.query, head, visit.read_models,
+            )
+            found = pages.get(key)
+            if found is not None:
+                return _cached(request, found)
         # One connection and one look at the read models' generations for the whole page.
         with reading(store) as r:
             queues = access_model.queues(
@@ -322,13 +338,23 @@ def register(app: FastAPI, site: Site) -> None:
                         for m in statistics_model.quota_meters(store, queue.unit_id, year, reading=r)
                     )
                 shown.append({"queue": queue, "rows": items, "meters": meters, "years": years})
-        return site.render(
+        response = site.render(
             request, "work.html",
             {
                 "queues": shown, "names": names, "q": q, "on_behalf": _names_of(queues), "recent": recent,
                 "behind": bool(behind), "failed": bool(failed),
             },
         )
+        if key is None or pages is None or response.status_code != 200:
+            return response
+        page = pages.keep(key, bytes(response.body), response.media_type or "text/html")
+        return _cached(request, page)
+
+    def _cached(request: Request, page: CachedPage) -> Response:
+        headers = {"ETag": page.etag}
+        if page_cache.matches(request.headers.get("if-none-match"), page.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(page.body, media_type=page.media_type, headers=headers)
 
     def _names_of(queues: list[access_model.Queue]) -> dict[UUID, str]:
         people = {q.on_behalf_of for q in queues if q.on_behalf_of is not None}

@@ -39,7 +39,9 @@ def app_from_env() -> FastAPI:
     )
     side = started(engine, open_read_side(engine, database_url=settings.database_url, data_dir=settings.data_dir))
     accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
-    site = Site(engine, side, accounts, secure_cookies=settings.secure_cookies)
+    site = Site(
+        engine, side, accounts, secure_cookies=settings.secure_cookies, page_cache_entries=settings.page_cache_entries
+    )
     site.on_close.extend([side.close, engine.close])
     return create_app(site)
 

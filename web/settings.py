@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     signing_key: Path | None = Field(default=None, validation_alias="DOSSIERFLOW_SIGNING_KEY")
     # Mark the session cookie Secure even when the app itself sees plain HTTP (behind an HTTPS proxy).
     secure_cookies: bool = Field(default=False, validation_alias="DOSSIERFLOW_SECURE_COOKIES")
+    # My work pages kept rendered per process (web/page_cache.py); 0 renders every view afresh.
+    page_cache_entries: int = Field(default=512, ge=0, le=1_000_000, validation_alias="DOSSIERFLOW_PAGE_CACHE_ENTRIES")
 
 
 class SettingsError(ValueError):
