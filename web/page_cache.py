@@ -10,12 +10,14 @@ key says (never older).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from cachetools import LRUCache
 
 V = TypeVar("V")
 
@@ -49,14 +51,15 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 
 class Bounded(Generic[V]):
-    """Least recently used values, bounded by count and by total size; safe across the thread pool's threads."""
+    """Least recently used values, bounded by count and by total size; safe across the thread pool's threads.
+
+    cachetools bounds one measure: each value is weighed at least `max_size / entries`, so that the total size
+    bound also keeps the count at `entries` or fewer."""
 
     def __init__(self, entries: int, max_size: int, size: Callable[[V], int] = lambda _: 1) -> None:
         self.entries = entries
-        self.max_size = max_size
-        self._size = size
-        self._values: OrderedDict[Hashable, V] = OrderedDict()
-        self._total = 0
+        floor = max_size // entries if entries > 0 else max_size + 1
+        self._values: LRUCache[Hashable, V] = LRUCache(max_size, getsizeof=lambda value: max(size(value), floor))
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -66,24 +69,14 @@ class Bounded(Generic[V]):
             value = self._values.get(key)
             if value is None:
                 self.misses += 1
-                return None
-            self._values.move_to_end(key)
-            self.hits += 1
+            else:
+                self.hits += 1
             return value
 
     def put(self, key: Hashable, value: V) -> None:
-        size = self._size(value)
-        if size > self.max_size or self.entries <= 0:
-            return
-        with self._lock:
-            old = self._values.pop(key, None)
-            if old is not None:
-                self._total -= self._size(old)
+        # A value heavier than the whole bound is not kept (cachetools refuses it).
+        with self._lock, contextlib.suppress(ValueError):
             self._values[key] = value
-            self._total += size
-            while len(self._values) > self.entries or self._total > self.max_size:
-                _, dropped = self._values.popitem(last=False)
-                self._total -= self._size(dropped)
 
     def __len__(self) -> int:
         return len(self._values)
