@@ -3,13 +3,15 @@ edited row pass for the row it replaced."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 
 from workflow.store import GENESIS_HASH, link_hash, verify_chain
+from workflow.store.verify import _originator_field
 
 if TYPE_CHECKING:
     from tests.conftest import Backend
@@ -67,3 +69,19 @@ def test_a_version_edited_to_a_value_of_another_type_is_reported_as_altered(back
         assert (report.first_break.position, report.first_break.notification_id) == (4, 4)
     finally:
         factory.close()
+
+
+def test_the_walk_encodes_an_originator_id_of_any_form_as_link_hash_does() -> None:
+    # The walk's shortcut for SQLite's plain lowercase hex must give what parsing the UUID gives, and leave every
+    # other form (upper case, dashes, braces, a URN, no UUID at all) to that parsing, as link_hash does.
+    plain = uuid4().hex
+    forms = [
+        plain, plain.upper(), str(UUID(plain)), "{" + plain + "}", "urn:uuid:" + plain, plain[:-1] + "g",
+        plain[:-1], plain + "0", "0" * 32, "ｆ" * 32, str(uuid4()), uuid4(),
+    ]
+    for form in forms:
+        expected_text = str(form)
+        with suppress(ValueError):
+            expected_text = str(UUID(str(form)))
+        expected = len(expected_text.encode()).to_bytes(8, "big") + expected_text.encode()
+        assert _originator_field(form) == expected, form
