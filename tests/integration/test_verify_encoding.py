@@ -3,14 +3,17 @@ edited row pass for the row it replaced."""
 
 from __future__ import annotations
 
-from contextlib import suppress
+import gc
+from contextlib import closing, suppress
+from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 
-from workflow.store import GENESIS_HASH, link_hash, verify_chain
+from workflow.store import GENESIS_HASH, application_env, link_hash, verify_chain
+from workflow.store.chain import VERIFY_PAGE_SIZE, HashChainedRecorder
 from workflow.store.verify import _originator_field
 
 if TYPE_CHECKING:
@@ -85,3 +88,25 @@ def test_the_walk_encodes_an_originator_id_of_any_form_as_link_hash_does() -> No
             expected_text = str(UUID(str(form)))
         expected = len(expected_text.encode()).to_bytes(8, "big") + expected_text.encode()
         assert _originator_field(form) == expected, form
+
+
+def test_the_sqlite_walk_hands_out_pages_too_small_to_set_off_the_garbage_collector(tmp_path: Path) -> None:
+    # A page of thousands of row tuples set off young collections that moved them to the old generation, and with
+    # it full collections, whose cost grows with the whole process's heap. Small pages die young: none of that.
+    path = tmp_path / "events.sqlite"
+    factory = InfrastructureFactory.construct(
+        Environment("dossierflow", application_env(None, path, signing_key=tmp_path / "signing-key.pem"))
+    )
+    try:
+        recorder = factory.application_recorder()
+        assert isinstance(recorder, HashChainedRecorder)
+        for _ in range(30):
+            originator = uuid4()
+            recorder.insert_events([StoredEvent(originator, v, "t:Opened", b"{}") for v in range(1, 101)])
+        pages = recorder.iter_verify_pages(3000, VERIFY_PAGE_SIZE)
+        with closing(pages):  # type: ignore[type-var]
+            sizes = [len(page) for page in pages]
+        assert sum(sizes) == 3000
+        assert max(sizes) < gc.get_threshold()[0]
+    finally:
+        factory.close()

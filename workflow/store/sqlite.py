@@ -36,6 +36,8 @@ from workflow.store.factories import SigningFactoryMixin
 from workflow.store.signing import SignedHead
 from workflow.store.snapshots import SEAL_COLUMNS, SealedSnapshots, SnapshotSeal, canonical_id
 
+_VERIFY_FETCH_ROWS = 500
+
 
 class _PendingHead:
     """The head signed inside the transaction, handed out of it to be remembered after the commit."""
@@ -146,6 +148,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         # merged in Python: the chain record's look-up by its primary key follows the events' order, so it stays on
         # the same few B-tree pages, and the merge (a tuple built per event) cost more CPU than the look-ups.
         # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
+        # A fetch here is no round trip, so pages are kept under the collector's threshold (700 new objects): a
+        # page of thousands of tuples set off young collections that moved them to the old generation, and with it
+        # full collections, whose cost grows with the whole process's heap (a server's caches), not with the walk.
+        fetch_size = min(fetch_size, _VERIFY_FETCH_ROWS)
         with self.datastore.transaction(commit=False) as c:
             cursor = c.sqlite_cursor
             cursor.row_factory = None
