@@ -36,6 +36,8 @@ from workflow.store.factories import SigningFactoryMixin
 from workflow.store.signing import SignedHead
 from workflow.store.snapshots import SEAL_COLUMNS, SealedSnapshots, SnapshotSeal, canonical_id
 
+_VERIFY_FETCH_ROWS = 500
+
 
 class _PendingHead:
     """The head signed inside the transaction, handed out of it to be remembered after the commit."""
@@ -88,15 +90,11 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
             f"SELECT notification_id, position, prev_hash, hash FROM {chain} WHERE notification_id = ?"
         )
         self._select_max_event_statement = f"SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid <= ?"
-        self._select_max_link_statement = f"SELECT MAX(notification_id) FROM {chain} WHERE notification_id <= ?"
-        # Two scans in the same order, merged in Python (see iter_verify_pages).
-        self._select_verify_events_statement = (
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
-            "WHERE rowid <= ? ORDER BY rowid"
-        )
-        self._select_verify_links_statement = (
-            f"SELECT notification_id, position, prev_hash, hash FROM {chain} "
-            "WHERE notification_id <= ? ORDER BY notification_id"
+        # One pass: each event with its chain record, found by its primary key (see iter_verify_pages).
+        self._select_verify_rows_statement = (
+            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, c.position, c.prev_hash, "
+            f"c.hash FROM {self.events_table_name} e LEFT JOIN {chain} c ON c.notification_id = e.rowid "
+            "WHERE e.rowid <= ? ORDER BY e.rowid"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -146,43 +144,28 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
         return notification_ids
 
     def iter_verify_pages(self, stop: int, fetch_size: int) -> Iterator[list[tuple[Any, ...]]]:
-        # The events and the chain records are read as two ordered scans of their primary keys, on one connection in
-        # one read transaction (one snapshot of both, however long the walk takes), and merged here as a LEFT JOIN
-        # would: a join looked each chain record up in its B-tree, which cost SQLite more than the merge costs us.
+        # One statement reads one snapshot of both tables, however long the walk takes. A join rather than two scans
+        # merged in Python: the chain record's look-up by its primary key follows the events' order, so it stays on
+        # the same few B-tree pages, and the merge (a tuple built per event) cost more CPU than the look-ups.
         # Plain tuples rather than the datastore's sqlite3.Row: a row object per event costs more than its hash.
+        # A fetch here is no round trip, so pages are kept under the collector's threshold (700 new objects): a
+        # page of thousands of tuples set off young collections that moved them to the old generation, and with it
+        # full collections, whose cost grows with the whole process's heap (a server's caches), not with the walk.
+        fetch_size = min(fetch_size, _VERIFY_FETCH_ROWS)
         with self.datastore.transaction(commit=False) as c:
-            events = c.sqlite_cursor
-            events.row_factory = None
-            links = events.connection.cursor()
-            links.row_factory = None
-            try:
-                events.execute(self._select_verify_events_statement, (stop,))
-                links.execute(self._select_verify_links_statement, (stop,))
-                buffered: list[tuple[Any, ...]] = []
-                exhausted = False
-                last_event = last_link = 0
-                while page := events.fetchmany(fetch_size):
-                    last = page[-1][0]
-                    while not exhausted and (not buffered or buffered[-1][0] < last):
-                        more = links.fetchmany(fetch_size)
-                        exhausted = not more
-                        if exhausted:
-                            self._check_scan_ended(events.connection, self._select_max_link_statement, stop, last_link)
-                        else:
-                            last_link = more[-1][0]
-                        buffered.extend(more)
-                    rows, used = _merge(page, buffered)
-                    del buffered[:used]
-                    yield rows
-                    last_event = last
-                self._check_scan_ended(events.connection, self._select_max_event_statement, stop, last_event)
-            finally:
-                links.close()
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(self._select_verify_rows_statement, (stop,))
+            last_event = 0
+            while rows := cursor.fetchmany(fetch_size):
+                yield rows
+                last_event = rows[-1][0]
+            self._check_scan_ended(cursor.connection, self._select_max_event_statement, stop, last_event)
 
     @staticmethod
     def _check_scan_ended(connection: sqlite3.Connection, statement: str, stop: int, last: int) -> None:
         # Python's sqlite3 fetchmany can end a scan early, without raising, when it meets a damaged page: rows
-        # missing for that reason must be reported as a damaged file, not as events or chain records deleted.
+        # missing for that reason must be reported as a damaged file, not as events deleted.
         (greatest,) = connection.execute(statement, (stop,)).fetchone()
         if greatest is not None and greatest > last:
             raise sqlite3.DatabaseError("database disk image is malformed")
@@ -372,29 +355,6 @@ class SealedSQLiteSnapshotRecorder(SealedSnapshots, SQLiteAggregateRecorder):
                     raw, oid = row[0], canonical_id(row[0])
                 snapshot = StoredEvent(oid, row[1], row[2], row[3])
                 yield snapshot, None if row[4] is None else SnapshotSeal(row[4], row[5], row[6], row[7])
-
-
-def _merge(events: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], int]:
-    """Each event with the chain record of its notification id, as (nid, originator, version, topic, state,
-    position, prev_hash, hash), None for the last three when it has none; records of no event are skipped, as a
-    LEFT JOIN from the events skips them. Returns the rows and how many records were used or skipped."""
-    count = len(events)
-    window = links[:count]
-    if len(window) == count and [e[0] for e in events] == [link[0] for link in window]:
-        # Nearly always: one record per event, in step.
-        return [event + link[1:] for event, link in zip(events, window, strict=True)], count
-    rows: list[tuple[Any, ...]] = []
-    used = 0
-    for event in events:
-        nid = event[0]
-        while used < len(links) and links[used][0] < nid:
-            used += 1
-        if used < len(links) and links[used][0] == nid:
-            rows.append(event + links[used][1:])
-            used += 1
-        else:
-            rows.append((*event, None, None, None))
-    return rows, used
 
 
 def _hex(originator_id: UUID | str) -> str:
