@@ -60,17 +60,6 @@ from workflow.store.transcodings import (
     register_enum,
     register_transcodings,
 )
-from workflow.store.verify import (
-    PROGRESS_EVERY,
-    ChainBreak,
-    ChainReport,
-    Finding,
-    ProgressCallback,
-    VerifiedHead,
-    chain_head,
-    verify_chain,
-    verify_since,
-)
 
 __all__ = [
     "CHAIN_TABLE_SUFFIX",
@@ -125,17 +114,47 @@ if TYPE_CHECKING:
         SealedPostgresSnapshotRecorder,
         SignedPostgresFactory,
     )
+    from workflow.store.verify import (
+        PROGRESS_EVERY,
+        ChainBreak,
+        ChainReport,
+        Finding,
+        ProgressCallback,
+        VerifiedHead,
+        chain_head,
+        verify_chain,
+        verify_since,
+    )
 
 _POSTGRES_NAMES = frozenset(
     {"ChainedPostgresApplicationRecorder", "SealedPostgresSnapshotRecorder", "SignedPostgresFactory"}
 )
 
 
+_VERIFY_NAMES = frozenset(
+    {
+        "PROGRESS_EVERY",
+        "ChainBreak",
+        "ChainReport",
+        "Finding",
+        "ProgressCallback",
+        "VerifiedHead",
+        "chain_head",
+        "verify_chain",
+        "verify_since",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
     # The PostgreSQL recorders are loaded when first asked for: importing psycopg and its pool costs every command on
-    # the embedded SQLite store a tenth of a second of start-up.
+    # the embedded SQLite store a tenth of a second of start-up. Verifying likewise: a listing never verifies.
     if name in _POSTGRES_NAMES:
         from workflow.store import postgres
 
         return getattr(postgres, name)
+    if name in _VERIFY_NAMES:
+        from workflow.store import verify
+
+        return getattr(verify, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
