@@ -33,7 +33,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -388,6 +387,8 @@ def _insert_ignore(dialect: str, table: Table) -> Any:
         from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
 
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite  # likewise, not loaded by commands on PostgreSQL
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

@@ -48,7 +48,6 @@ from workflow.store.signing import (
     public_key_pem,
 )
 from workflow.store.snapshots import SealedSnapshots
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SealedSQLiteSnapshotRecorder, SignedSQLiteFactory
 from workflow.store.transcodings import (
     TRANSCODED_DATACLASSES,
     TRANSCODED_ENUMS,
@@ -114,6 +113,11 @@ if TYPE_CHECKING:
         SealedPostgresSnapshotRecorder,
         SignedPostgresFactory,
     )
+    from workflow.store.sqlite import (
+        ChainedSQLiteApplicationRecorder,
+        SealedSQLiteSnapshotRecorder,
+        SignedSQLiteFactory,
+    )
     from workflow.store.verify import (
         PROGRESS_EVERY,
         ChainBreak,
@@ -131,6 +135,7 @@ _POSTGRES_NAMES = frozenset(
 )
 
 
+_SQLITE_NAMES = frozenset({"ChainedSQLiteApplicationRecorder", "SealedSQLiteSnapshotRecorder", "SignedSQLiteFactory"})
 _VERIFY_NAMES = frozenset(
     {
         "PROGRESS_EVERY",
@@ -148,11 +153,16 @@ _VERIFY_NAMES = frozenset(
 
 def __getattr__(name: str) -> Any:
     # The PostgreSQL recorders are loaded when first asked for: importing psycopg and its pool costs every command on
-    # the embedded SQLite store a tenth of a second of start-up. Verifying likewise: a listing never verifies.
+    # the embedded SQLite store a tenth of a second of start-up. The SQLite ones likewise for a command on PostgreSQL,
+    # and verifying: a listing never verifies.
     if name in _POSTGRES_NAMES:
         from workflow.store import postgres
 
         return getattr(postgres, name)
+    if name in _SQLITE_NAMES:
+        from workflow.store import sqlite
+
+        return getattr(sqlite, name)
     if name in _VERIFY_NAMES:
         from workflow.store import verify
 

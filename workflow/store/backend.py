@@ -12,7 +12,6 @@ from eventsourcing.utils import get_topic
 
 from workflow.store.errors import StoreUnavailable
 from workflow.store.signing import HEAD_FILE_ENV, SIGNING_KEY_ENV
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
 from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 # postgres:// is the scheme libpq, Heroku and most hosting dashboards hand out; postgresql:// is the documented one.
@@ -105,6 +104,9 @@ def _store_env(
 
 
 def _sqlite_env(dbname: str) -> dict[str, str]:
+    # Imported here, as the PostgreSQL recorders are above: a command on PostgreSQL does not load the SQLite ones.
+    from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
+
     return {
         "PERSISTENCE_MODULE": get_topic(SignedSQLiteFactory),
         "SQLITE_DBNAME": dbname,
