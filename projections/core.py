@@ -17,7 +17,6 @@ from typing import Any, ClassVar, NamedTuple, cast
 from uuid import UUID
 
 from sqlalchemy import Connection, MetaData, Table, and_, bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.dialects import sqlite
 
 Row = dict[str, Any]
 
@@ -343,6 +342,8 @@ def _upsert(conn: Connection, table: Table, keys: list[str], values: list[str]) 
             return pg.on_conflict_do_nothing(index_elements=keys)
         return pg.on_conflict_do_update(index_elements=keys, set_={v: pg.excluded[v] for v in values})
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite  # likewise, not loaded by commands on PostgreSQL
+
         lite = sqlite.insert(table)
         if not values:
             return lite.on_conflict_do_nothing(index_elements=keys)
@@ -402,6 +403,8 @@ def _increment(conn: Connection, table: Table, keys: list[str], values: list[str
             index_elements=keys, set_={v: table.c[v] + pg.excluded[v] for v in values}
         )
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite  # likewise, not loaded by commands on PostgreSQL
+
         lite = sqlite.insert(table)
         return lite.on_conflict_do_update(
             index_elements=keys, set_={v: table.c[v] + lite.excluded[v] for v in values}

@@ -206,6 +206,10 @@ class ReadSide:
                     return Waited(not behind, behind, failed)
                 runner.wait_advanced(seen, remaining)
         if self.postgres_url:
+            # Level already (a listing that has just caught up): no connection of its own to LISTEN on.
+            behind, failed = self.behind(position)
+            if not behind:
+                return Waited(True, behind, failed)
             result: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
 
             def ready() -> bool:

@@ -33,7 +33,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -153,6 +152,12 @@ def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -
     return engine
 
 
+@dataclass(frozen=True)
+class _Catalog:
+    columns: dict[str, set[str]]  # each table's columns
+    indexes: set[str]
+
+
 class ReadModelStore:
     """The read models' database and the tables of each generation of each projection."""
 
@@ -162,18 +167,23 @@ class ReadModelStore:
         self._tables: dict[tuple[str, int], dict[str, Table]] = {}
         self._lock = threading.Lock()
         self._live: dict[str, int] = {}
-        _meta.create_all(engine)
-        with engine.begin() as conn:
-            known = {row.name for row in conn.execute(select(STATE.c.name))}
-            for name in self.projections:
-                if name not in known:
+        # Every command opens the read models: what they hold is asked of the database's catalog once (tables with
+        # their columns, and indexes), not table by table, and the generations in one query.
+        catalog = self._catalog()
+        if any(table.name not in catalog.columns for table in (STATE, TRACKING)):
+            _meta.create_all(engine)
+        live = self._live_generations()
+        missing = [name for name in self.projections if name not in live]
+        if missing:
+            with engine.begin() as conn:
+                for name in missing:
                     conn.execute(_insert_ignore(conn.dialect.name, STATE), {"name": name, "live_generation": 1})
                     conn.execute(
                         _insert_ignore(conn.dialect.name, TRACKING),
                         {"name": name, "generation": 1, "position": 0, "updated_at": time.time()},
                     )
-        live = {name: self.live_generation(name, refresh=True) for name in self.projections}
-        outdated = self._outdated(live)
+            live = self._live_generations()
+        outdated = self._outdated(live, catalog)
         for name, generation in live.items():
             if name in outdated:
                 # Made by an older version of this read model (a column it now has is missing): its rows cannot
@@ -184,33 +194,60 @@ class ReadModelStore:
                         TRACKING.insert(),
                         {"name": name, "generation": generation, "position": 0, "updated_at": time.time()},
                     )
-            self.create_generation(name, generation)
+        if outdated:
+            catalog = self._catalog()
+        for name, generation in live.items():
+            self.create_generation(name, generation, catalog=catalog)
 
-    def _outdated(self, generations: dict[str, int]) -> set[str]:
-        """The read models whose tables of that generation lack a column or a table they declare (in one query)."""
-        inspector = inspect(self.engine)
-        existing = set(inspector.get_table_names())
-        owners = {
-            table.name: (name, table)
-            for name, generation in generations.items()
-            for table in self.tables(name, generation).values()
-            if table.name in existing
-        }
-        if not owners:
-            return set()
-        found = inspector.get_multi_columns(filter_names=list(owners))
-        # A table declared since (the others there, this one missing) would start empty behind a position that
-        # claims every event applied.
-        outdated = {
-            name
-            for name, generation in generations.items()
-            if any(t.name in owners for t in self.tables(name, generation).values())
-            and any(t.name not in existing for t in self.tables(name, generation).values())
-        }
-        for (_, table_name), columns in found.items():
-            name, table = owners[table_name]
-            have = {column["name"] for column in columns}
-            if any(column.name not in have for column in table.columns):
+    def _live_generations(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            found = {str(name): int(g) for name, g in conn.execute(select(STATE.c.name, STATE.c.live_generation))}
+        live = {name: found[name] for name in self.projections if name in found}
+        self._live.update(live)
+        return live
+
+    def _catalog(self) -> _Catalog:
+        """The tables of the read models' database with their columns, and its indexes, in one query."""
+        if self.dialect == "sqlite":
+            query = text(
+                "SELECT m.type, m.name, c.name FROM sqlite_master AS m LEFT JOIN pragma_table_info(m.name) AS c "
+                "WHERE m.type IN ('table', 'index')"
+            )
+        else:
+            # As SQLAlchemy's get_table_names (plain and partitioned tables of the current schema) and pg_indexes.
+            query = text(
+                "SELECT CASE WHEN c.relkind = 'i' THEN 'index' ELSE 'table' END, c.relname, a.attname "
+                "FROM pg_catalog.pg_class AS c "
+                "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND c.relkind IN ('r', 'p') "
+                "AND a.attnum > 0 AND NOT a.attisdropped "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'i')"
+            )
+        columns: dict[str, set[str]] = {}
+        indexes: set[str] = set()
+        with self.engine.connect() as conn:
+            for kind, name, column in conn.execute(query):
+                if kind == "index":
+                    indexes.add(str(name))
+                    continue
+                found = columns.setdefault(str(name), set())
+                if column is not None:
+                    found.add(str(column))
+        return _Catalog(columns, indexes)
+
+    def _outdated(self, generations: dict[str, int], catalog: _Catalog) -> set[str]:
+        """The read models whose tables of that generation lack a column or a table they declare."""
+        existing = catalog.columns
+        outdated = set()
+        for name, generation in generations.items():
+            tables = self.tables(name, generation).values()
+            if not any(t.name in existing for t in tables):
+                continue
+            # A table declared since (the others there, this one missing) would start empty behind a position that
+            # claims every event applied.
+            if any(t.name not in existing for t in tables) or any(
+                column.name not in existing[t.name] for t in tables for column in t.columns
+            ):
                 outdated.add(name)
         return outdated
 
@@ -226,21 +263,22 @@ class ReadModelStore:
                 self._tables[(name, generation)] = found
             return found
 
-    def create_generation(self, name: str, generation: int, *, deferred: bool = False) -> dict[str, Table]:
+    def create_generation(
+        self, name: str, generation: int, *, deferred: bool = False, catalog: _Catalog | None = None
+    ) -> dict[str, Table]:
         """The tables of a generation, with their indexes; `deferred`: only the unique ones (which guard the rows),
         the others made by `create_indexes` once the rows are in: a rebuild fills its tables several times faster
-        without keeping a handful of secondary indexes up to date on every row, and sorts each index once."""
+        without keeping a handful of secondary indexes up to date on every row, and sorts each index once.
+        `catalog`: what the database holds, read just before (else read here)."""
         tables = self.tables(name, generation)
         # What checkfirst would find, asked once for every table and index: every command opens the read models.
-        existing = set(inspect(self.engine).get_table_names())
-        indexes: set[str] | None = None
+        catalog = catalog or self._catalog()
         for table in tables.values():
-            if table.name in existing:
+            if table.name in catalog.columns:
                 if not deferred:
                     # A live table made by an older version of this read model may lack an index declared since
                     # (an index changes no row): made now, once, by whichever process opens the store first.
-                    indexes = self._index_names() if indexes is None else indexes
-                    self._create_missing_indexes(table, indexes)
+                    self._create_missing_indexes(table, catalog.indexes)
                 continue
             if not deferred:
                 table.create(self.engine)
@@ -252,15 +290,6 @@ class ReadModelStore:
                         index.create(conn)
         return tables
 
-    def _index_names(self) -> set[str]:
-        """The names of every index in the read models' database, in one query."""
-        if self.dialect == "sqlite":
-            query = text("SELECT name FROM sqlite_master WHERE type = 'index'")
-        else:
-            query = text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
-        with self.engine.connect() as conn:
-            return {str(name) for (name,) in conn.execute(query)}
-
     def _create_missing_indexes(self, table: Table, have: set[str]) -> None:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             if index.name not in have:
@@ -270,9 +299,17 @@ class ReadModelStore:
 
     def create_indexes(self, name: str, generation: int) -> None:
         """Every index of a generation that is still missing (those deferred while it was built)."""
-        for table in self.tables(name, generation).values():
+        tables = self.tables(name, generation).values()
+        for table in tables:
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 index.create(self.engine, checkfirst=True)
+        if self.dialect == "postgresql":
+            # Statistics before the generation serves: without them (autovacuum off, or not yet come by) the planner
+            # takes a period's whole range of an index and sorts it to list its first 200 dossiers, where with them
+            # it reads those 200 rows in index order. A rebuild is when every row has changed.
+            with self.engine.begin() as conn:
+                for table in tables:
+                    conn.execute(text(f'ANALYZE "{table.name}"'))
 
     def drop_generation(self, name: str, generation: int) -> None:
         tables = self.tables(name, generation)
@@ -350,6 +387,8 @@ def _insert_ignore(dialect: str, table: Table) -> Any:
         from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
 
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite  # likewise, not loaded by commands on PostgreSQL
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from eventsourcing.persistence import PersistenceError
@@ -26,15 +27,19 @@ from projections.readside import ReadSide
 from web import listings, report
 from web.readside import open_read_side
 from web.report import printable
-from web.settings import SettingsError, load_settings
-from web.tokens import Tokens
+from web.settings import Settings, SettingsError, load_settings
 from workflow import store
-from workflow.bootstrap import build_engine
-from workflow.clock import end_of_day, local_date, start_of_day
-from workflow.engine import Engine
-from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
+from workflow.bootstrap import build_engine, open_store
+from workflow.clock import end_of_day, local_date, start_of_day, system_clock
 from workflow.store import StoreUnavailable, is_postgres_url
+from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
+
+if TYPE_CHECKING:
+    # Imported by the commands that use them: the engine's modules (rules, evaluations, evidence) are most of the
+    # start-up of a listing that reads only the read models (status, units).
+    from web.tokens import Tokens
+    from workflow.engine import Engine
 
 app = typer.Typer(
     help="dossierflow: event-sourced evaluation dossiers of party organizations.",
@@ -61,22 +66,16 @@ def quoted(text: str) -> str:
     return f"'{printable(shown)}'"
 
 
+_Opened = TypeVar("_Opened", bound=StoreApplication)
+
+
 @contextmanager
-def engine_session(*, read_only: bool) -> Iterator[Engine]:
-    """An engine on the configured store; a refusal, a bad setting or a store that cannot be used ends with a
-    one-line message, never a traceback. read_only: the command only reads, so it creates nothing and writes
-    nothing (it can verify an archived copy on a read-only medium)."""
+def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
+    """What `opener` makes of the configured store; a refusal, a bad setting or a store that cannot be used ends with
+    a one-line message, never a traceback."""
     try:
         settings = load_settings()
-        engine = build_engine(
-            database_url=settings.database_url,
-            data_dir=settings.data_dir,
-            max_evidence_bytes=settings.max_evidence_bytes,
-            read_only=read_only,
-            connect_timeout=settings.postgres_connect_timeout,
-            lock_timeout=settings.postgres_lock_timeout,
-            signing_key=settings.signing_key,
-        )
+        opened = opener(settings)
     except (SettingsError, StoreUnavailable) as error:
         raise fail(str(error)) from None
     except (PersistenceError, sqlite3.Error) as error:
@@ -85,7 +84,7 @@ def engine_session(*, read_only: bool) -> Iterator[Engine]:
     except (ValueError, OSError, DomainError) as error:
         raise fail(f"cannot open the store: {_one_line(error)}") from None
     try:
-        yield engine
+        yield opened
     except DomainError as error:
         raise fail(str(error)) from None
     except StoreUnavailable as error:
@@ -93,7 +92,41 @@ def engine_session(*, read_only: bool) -> Iterator[Engine]:
     except (PersistenceError, sqlite3.Error) as error:
         raise fail(_store_failure(error, settings.database_url, settings.data_dir)) from None
     finally:
-        engine.close()
+        opened.close()
+
+
+def engine_session(*, read_only: bool) -> contextlib.AbstractContextManager[Engine]:
+    """An engine on the configured store. read_only: the command only reads, so it creates nothing and writes
+    nothing (it can verify an archived copy on a read-only medium)."""
+    return _store_opened(
+        lambda settings: build_engine(
+            database_url=settings.database_url,
+            data_dir=settings.data_dir,
+            max_evidence_bytes=settings.max_evidence_bytes,
+            read_only=read_only,
+            connect_timeout=settings.postgres_connect_timeout,
+            lock_timeout=settings.postgres_lock_timeout,
+            signing_key=settings.signing_key,
+            # A command runs in one thread (`projections run`'s runner reads the log in one too).
+            single_connection=True,
+        )
+    )
+
+
+def store_session() -> contextlib.AbstractContextManager[StoreApplication]:
+    """The configured store opened read-only as build_engine opens it, as a log only: for a listing of the read models,
+    which needs none of the engine's use cases."""
+    return _store_opened(
+        lambda settings: open_store(
+            database_url=settings.database_url,
+            data_dir=settings.data_dir,
+            connect_timeout=settings.postgres_connect_timeout,
+            lock_timeout=settings.postgres_lock_timeout,
+            signing_key=settings.signing_key,
+            # A command runs in one thread (`projections run`'s runner reads the log in one too).
+            single_connection=True,
+        )
+    )
 
 
 def _one_line(error: BaseException) -> str:
@@ -176,7 +209,7 @@ def status(
     states = None if state is None else list(dict.fromkeys(parse_state(text) for text in state))
     most = parse_limit(limit, everything)
     code = clean_argument(unit, "a unit code") if unit is not None else None
-    with engine_session(read_only=True) as engine:
+    with store_session() as engine:
         if engine.is_empty():
             raise fail("the store is empty; load the demo with `dossierflow demo`")
         with read_side_session(engine) as side:
@@ -393,8 +426,9 @@ def units(
     under = clean_argument(unit, "a unit code") if unit is not None else None
     levels = parse_whole_number(depth, "a number of levels", "2", 3) if depth is not None else None
     most = parse_limit(limit, everything)
-    with engine_session(read_only=True) as engine, read_side_session(engine) as side:
-        day = chosen or local_date(engine.clock())
+    with store_session() as engine, read_side_session(engine) as side:
+        # The engine's clock, as build_engine sets it.
+        day = chosen or local_date(system_clock())
         printed = False
         for line in listings.unit_lines(side.store, day, under=under, depth=levels, limit=most):
             typer.echo(line)
@@ -480,6 +514,8 @@ def who_could_act(
     on: Annotated[str, typer.Option("--on", help="The date (the end of that day, Vietnam time).", metavar="DATE")],
 ) -> None:
     """Who could act on a dossier on a date: by which role, over which unit, with which grant or delegation."""
+    from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
+
     reference = parse_reference(dossier)
     day = parse_date(on)
     with engine_session(read_only=True) as engine:
@@ -510,7 +546,7 @@ app.add_typer(projections_app, name="projections")
 
 
 @contextmanager
-def read_side_session(engine: Engine, *, catch_up: bool = True) -> Iterator[ReadSide]:
+def read_side_session(engine: StoreApplication, *, catch_up: bool = True) -> Iterator[ReadSide]:
     """The read models of the configured store, brought up to date first unless told not to.
 
     A runner elsewhere (the app, `dossierflow projections run`) may hold a read model: then this waits for it,
@@ -665,6 +701,7 @@ app.add_typer(token_app, name="token")
 def _tokens() -> Tokens:
     from projections.store import make_engine
     from web.server import accounts_url
+    from web.tokens import Tokens
 
     settings = load_settings()
     try:

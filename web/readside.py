@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from projections.catalog import all_projections
 from projections.log import RecorderLog
 from projections.readside import ReadSide
 from projections.store import make_engine, read_models_url
-from workflow.engine import Engine
 from workflow.store import is_postgres_url
+from workflow.store.application import StoreApplication
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
 
 
-def open_read_side(engine: Engine, *, database_url: str | None, data_dir: Path) -> ReadSide:
+def open_read_side(engine: StoreApplication, *, database_url: str | None, data_dir: Path) -> ReadSide:
     """The read models of `engine`'s store: in data_dir/read-models.sqlite beside an embedded store, in the same
     PostgreSQL database otherwise. Nothing runs until `start()` or `catch_up()`."""
     url = read_models_url(database_url, data_dir)

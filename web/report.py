@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import lru_cache, wraps
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 from uuid import UUID
 
 from domain.actor import Actor
@@ -14,7 +14,9 @@ from domain.errors import NotFound
 from domain.text import is_refused_character
 from domain.values import Classification, DossierState
 from workflow.clock import VIETNAM, local_date
-from workflow.engine import Engine
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
 
 # Plain-text views of the engine's queries for the command line. The pages will read projections instead.
 

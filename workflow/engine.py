@@ -8,9 +8,9 @@ from typing import Any, Generic, TypeVar, cast
 from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
@@ -52,6 +52,7 @@ from workflow.rules import (
     validate_answers,
 )
 from workflow.spec import CURRENT_VERSION, Workflow, spec_for
+from workflow.store.application import StoreApplication
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -132,7 +133,7 @@ class _Decision:
 
 
 @use_cases
-class Engine(Application[UUID]):
+class Engine(StoreApplication):
     """The use cases of dossierflow. Every command: load, authorize, command the aggregates, save atomically.
 
     One Engine may be shared by any number of threads. Each public method is one unit of work for the aggregate
@@ -164,19 +165,6 @@ class Engine(Application[UUID]):
         # Called with the position of each commit's last event, after it is stored: an in-process projection runner
         # wakes on it (SQLite's recorder has no subscription of its own).
         self.on_commit: list[Callable[[int], None]] = []
-
-    def construct_transcoder(self) -> Transcoder:
-        transcoder = self.factory.transcoder()
-        if type(transcoder) is JSONTranscoder:
-            # The same bytes, less Python per value (workflow/store/transcodings.py); another transcoder configured
-            # through the environment is kept as it is.
-            transcoder = store.FastJSONTranscoder()
-        if isinstance(transcoder, JSONTranscoder):
-            self.register_transcodings(transcoder)
-        return transcoder
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        store.register_transcodings(transcoder)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -350,9 +338,6 @@ class Engine(Application[UUID]):
         if not self._exists(pid):
             raise NotFound(N_("no person with username '%(username)s'"), username=username)
         return self._get(Person, pid, "person")
-
-    def is_empty(self) -> bool:
-        return not self.recorder.max_notification_id()
 
     # --- installation --------------------------------------------------------------------------
 

@@ -308,6 +308,37 @@ def test_the_demo_plays_and_verifies_on_postgresql_as_the_readme_says(fresh_post
     assert verified.stdout.startswith("ok: ")
     # The events went to PostgreSQL, not to a SQLite file beside the evidence.
     assert not (data / "events.sqlite").exists()
+    # A listing opens one connection for the events and one for the read models: not the pool's five at once, nor
+    # one more to wait on read models already level with the log.
+    for args in (("status",), ("units",)):
+        listed = _probed(data, _CONNECTIONS_PROBE, *args, database_url=fresh_postgres_url)
+        assert listed.returncode == 0, listed.stderr
+        assert "CONNECTIONS 2" in listed.stderr, listed.stderr
+
+
+_CONNECTIONS_PROBE = (
+    "import atexit, sys\n"
+    "import psycopg\n"
+    "opened = []\n"
+    "connect = psycopg.Connection.connect.__func__\n"
+    "psycopg.Connection.connect = classmethod(lambda cls, *a, **k: opened.append(1) or connect(cls, *a, **k))\n"
+    "atexit.register(lambda: print('CONNECTIONS', len(opened), file=sys.stderr))\n"
+)
+
+
+def _probed(
+    data_dir: Path, probe: str, *args: str, database_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A command run in a process that first runs `probe` (which may report on stderr at exit)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DOSSIERFLOW_DATA_DIR=str(data_dir), PYTHONPATH=str(PROJECT))
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    script = probe + "from web.cli import main\nsys.argv = ['dossierflow', *sys.argv[1:]]\nmain()\n"
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, cwd=data_dir.parent, capture_output=True, text=True,
+        timeout=300, check=False,
+    )
 
 
 def test_a_copy_verifies_offline_with_the_exported_public_key_and_checkpoint_and_shows_truncation(
@@ -523,3 +554,33 @@ def test_a_listing_on_the_embedded_store_never_loads_the_postgresql_driver(playe
         )
         assert result.returncode == 0, result.stderr
         assert "LOADED []" in result.stderr, result.stderr
+
+
+def test_status_and_units_load_neither_the_engine_s_modules_nor_cryptography(played: Path) -> None:
+    # They read the read models: the rules (and their schema), evaluations, evidence and the signing library were
+    # most of their start-up, and none of them is used.
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted(m for m in sys.modules if m in ('workflow.engine', "
+        "'workflow.rules', 'workflow.evidence', 'workflow.evaluations', 'workflow.store.verify') or "
+        "m.split('.')[0] == 'cryptography'), file=sys.stderr))\n"
+    )
+    for args in (("status",), ("units",)):
+        result = _probed(played, probe, *args)
+        assert result.returncode == 0, result.stderr
+        assert "LOADED []" in result.stderr, result.stderr
+
+
+def test_status_and_units_rebuild_missing_read_models_from_the_store_alone_and_list_the_same(
+    played: Path, played_copy: Path
+) -> None:
+    # The listings open the store without the engine: the events they feed the read models with are decoded by the
+    # store's own mapper, which must read them as the engine does.
+    for read_models in played_copy.glob("read-models.sqlite*"):
+        if read_models.is_file():
+            read_models.unlink()
+    for args in (("status", "--all"), ("units", "--all")):
+        rebuilt = dossierflow(played_copy, *args)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert rebuilt.stdout == dossierflow(played, *args).stdout
+    assert (played_copy / "read-models.sqlite").exists()

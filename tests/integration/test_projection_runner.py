@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, event, inspect, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, event, inspect, select, text
 
 from domain.dossier import Dossier
 from domain.values import UnitKind
@@ -277,6 +277,25 @@ def test_a_rebuild_makes_secondary_indexes_after_its_rows_and_before_it_serves(w
         rebuilt = sorted(r.position for r in conn.execute(select(table)))
     submissions = [n.id for n in world.engine.recorder.select_notifications(1, 10_000) if n.topic.endswith("Submitted")]
     assert rebuilt == submissions
+
+
+@pytest.mark.postgres
+def test_a_rebuilt_generation_on_postgresql_has_the_planner_s_statistics_before_it_serves(
+    world: World, fresh_postgres_url: str
+) -> None:
+    url = fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    side = ReadSide(make_engine(url), [IndexedSubmissions()], log_of(world), page_size=2)
+    side.catch_up()
+
+    def analyzed(generation: int) -> bool:
+        query = text("SELECT count(*) FROM pg_stats WHERE tablename = :t")
+        with side.store.engine.connect() as conn:
+            return bool(conn.execute(query, {"t": f"indexed_submitted__g{generation}"}).scalar_one())
+
+    side.rebuild()
+    assert side.store.live_generation("indexed_submissions", refresh=True) == 2
+    assert analyzed(2)
+    side.store.engine.dispose()
 
 
 class TopicCountsWithFirstPosition(TopicCounts):

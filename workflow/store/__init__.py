@@ -48,7 +48,6 @@ from workflow.store.signing import (
     public_key_pem,
 )
 from workflow.store.snapshots import SealedSnapshots
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SealedSQLiteSnapshotRecorder, SignedSQLiteFactory
 from workflow.store.transcodings import (
     TRANSCODED_DATACLASSES,
     TRANSCODED_ENUMS,
@@ -59,17 +58,6 @@ from workflow.store.transcodings import (
     register_dataclass,
     register_enum,
     register_transcodings,
-)
-from workflow.store.verify import (
-    PROGRESS_EVERY,
-    ChainBreak,
-    ChainReport,
-    Finding,
-    ProgressCallback,
-    VerifiedHead,
-    chain_head,
-    verify_chain,
-    verify_since,
 )
 
 __all__ = [
@@ -125,17 +113,58 @@ if TYPE_CHECKING:
         SealedPostgresSnapshotRecorder,
         SignedPostgresFactory,
     )
+    from workflow.store.sqlite import (
+        ChainedSQLiteApplicationRecorder,
+        SealedSQLiteSnapshotRecorder,
+        SignedSQLiteFactory,
+    )
+    from workflow.store.verify import (
+        PROGRESS_EVERY,
+        ChainBreak,
+        ChainReport,
+        Finding,
+        ProgressCallback,
+        VerifiedHead,
+        chain_head,
+        verify_chain,
+        verify_since,
+    )
 
 _POSTGRES_NAMES = frozenset(
     {"ChainedPostgresApplicationRecorder", "SealedPostgresSnapshotRecorder", "SignedPostgresFactory"}
 )
 
 
+_SQLITE_NAMES = frozenset({"ChainedSQLiteApplicationRecorder", "SealedSQLiteSnapshotRecorder", "SignedSQLiteFactory"})
+_VERIFY_NAMES = frozenset(
+    {
+        "PROGRESS_EVERY",
+        "ChainBreak",
+        "ChainReport",
+        "Finding",
+        "ProgressCallback",
+        "VerifiedHead",
+        "chain_head",
+        "verify_chain",
+        "verify_since",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
     # The PostgreSQL recorders are loaded when first asked for: importing psycopg and its pool costs every command on
-    # the embedded SQLite store a tenth of a second of start-up.
+    # the embedded SQLite store a tenth of a second of start-up. The SQLite ones likewise for a command on PostgreSQL,
+    # and verifying: a listing never verifies.
     if name in _POSTGRES_NAMES:
         from workflow.store import postgres
 
         return getattr(postgres, name)
+    if name in _SQLITE_NAMES:
+        from workflow.store import sqlite
+
+        return getattr(sqlite, name)
+    if name in _VERIFY_NAMES:
+        from workflow.store import verify
+
+        return getattr(verify, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,6 @@ from eventsourcing.utils import get_topic
 
 from workflow.store.errors import StoreUnavailable
 from workflow.store.signing import HEAD_FILE_ENV, SIGNING_KEY_ENV
-from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
 from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
 
 # postgres:// is the scheme libpq, Heroku and most hosting dashboards hand out; postgresql:// is the documented one.
@@ -41,6 +40,7 @@ def application_env(
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
     signing_key: Path | None = None,
     head_file: Path | None = None,
+    single_connection: bool = False,
 ) -> dict[str, str]:
     """The environment for an eventsourcing Application(env=...) that stores its events hash-chained.
 
@@ -54,12 +54,21 @@ def application_env(
     another session, before saying so.
     signing_key (created on first write if absent) makes every commit sign the chain head and seal its snapshots;
     head_file (default: chain-head.json beside the key) remembers the newest signed head outside the database.
+    single_connection (PostgreSQL): for a process of one thread, such as a command of the command line. The library's
+    pool otherwise opens five connections at once, in threads of their own, where one is used; more are still made
+    if ever needed. A pool size set in the environment is kept.
     """
     env = _store_env(database_url, sqlite_path, read_only, connect_timeout, lock_timeout)
+    if single_connection and is_postgres_url(database_url) and not _pool_size_set():
+        env["POSTGRES_POOL_SIZE"] = "1"
     if signing_key is not None:
         env[SIGNING_KEY_ENV] = str(signing_key)
         env[HEAD_FILE_ENV] = str(head_file or signing_key.with_name("chain-head.json"))
     return env
+
+
+def _pool_size_set() -> bool:
+    return any(os.environ.get(name) for name in ("POSTGRES_POOL_SIZE", "DOSSIERFLOW_POSTGRES_POOL_SIZE"))
 
 
 def _store_env(
@@ -95,6 +104,9 @@ def _store_env(
 
 
 def _sqlite_env(dbname: str) -> dict[str, str]:
+    # Imported here, as the PostgreSQL recorders are above: a command on PostgreSQL does not load the SQLite ones.
+    from workflow.store.sqlite import ChainedSQLiteApplicationRecorder, SignedSQLiteFactory
+
     return {
         "PERSISTENCE_MODULE": get_topic(SignedSQLiteFactory),
         "SQLITE_DBNAME": dbname,

@@ -24,11 +24,13 @@ import weakref
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+# cryptography is imported where a key is read, made or used: a command that opens the store and signs nothing (a
+# listing of the read models) does not pay for it at start-up.
 
 SIGNING_KEY_ENV = "DOSSIERFLOW_SIGNING_KEY"
 HEAD_FILE_ENV = "DOSSIERFLOW_HEAD_FILE"
@@ -48,16 +50,23 @@ class SigningKeyError(Exception):
 
 def fingerprint(public_key: Ed25519PublicKey) -> str:
     """A short, stable name for a public key: the first 16 bytes of sha256 of its raw form, in hex."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """A public key from a PEM file (as `dossierflow public-key` writes it), or the public half of a private key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -75,6 +84,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def is_valid_signature(public_key: Ed25519PublicKey, signature_hex: str, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         public_key.verify(bytes.fromhex(signature_hex), message)
     except (InvalidSignature, ValueError, TypeError):
@@ -206,6 +217,9 @@ class HeadSigner:
         return self._private
 
     def _load_or_create(self) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         self.key_path.parent.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -224,6 +238,9 @@ class HeadSigner:
         return key
 
     def _load(self) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         try:
             data = self.key_path.read_bytes()
         except OSError as error:

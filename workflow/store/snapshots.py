@@ -30,14 +30,16 @@ import logging
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 
 from workflow.store.chain import HashChainedRecorder
 from workflow.store.signing import HeadSigner, SigningKeyError, is_valid_signature, snapshot_message
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 SEALS_TABLE_SUFFIX = "_seals"
 SEAL_COLUMNS = ("originator_id", "originator_version", "chain_hash", "key_id", "signature")

@@ -18,10 +18,9 @@ import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import ApplicationRecorder
 
 from workflow.store.chain import (
@@ -34,6 +33,9 @@ from workflow.store.chain import (
 )
 from workflow.store.signing import SignedHead, fingerprint
 from workflow.store.snapshots import SealedSnapshots, snapshot_problems
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ProgressCallback = Callable[[int, int], None]
 """progress(events checked so far, greatest notification id to check): called every PROGRESS_EVERY events."""
