@@ -397,6 +397,13 @@ class Counters:
         for column, delta in deltas.items():
             current[column] = current.get(column, 0) + delta
 
+    def add_to(self, key: tuple[Any, ...], column: str, delta: int) -> None:
+        """As `add` of one column, without building keyword arguments (called millions of times in a rebuild)."""
+        current = self._deltas.get(key)
+        if current is None:
+            current = self._deltas[key] = {}
+        current[column] = current.get(column, 0) + delta
+
     def flush(self) -> None:
         if not self._deltas:
             return
