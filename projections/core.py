@@ -166,6 +166,7 @@ class KeyedRows:
         updates: dict[tuple[str, ...], list[Row]] = {}
         deletes: list[tuple[Any, ...]] = []
         unknown = object()
+        key_set = frozenset(self.key_columns)
         for key in keys:
             row = self._cache.get(key)
             stored = self._stored.get(key, unknown)
@@ -177,13 +178,13 @@ class KeyedRows:
                 inserts.append(row)
             elif stored is unknown:
                 upserts.setdefault(tuple(row), []).append(row)
-            elif set(cast(Row, stored)) != set(row):
+            elif cast(Row, stored).keys() != row.keys():
                 # A row put whole over one read, with fewer columns: replaced, the others back to their defaults.
                 deletes.append(key)
                 inserts.append(row)
             else:
                 before = cast(Row, stored)
-                changed = tuple(c for c, v in row.items() if c not in self.key_columns and before.get(c, unknown) != v)
+                changed = tuple(c for c, v in row.items() if before.get(c, unknown) != v and c not in key_set)
                 if changed:
                     updates.setdefault(changed, []).append(row)
             if not final:
