@@ -17,6 +17,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 from uuid import UUID
 
 from sqlalchemy import Connection, MetaData, Table, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
 
 Row = dict[str, Any]
 
@@ -78,6 +79,9 @@ class KeyedRows:
         self._page = page
         self.table = table
         self.key_columns = [c.name for c in table.primary_key.columns]
+        # A row's key picked by one C call (a rebuild puts millions of rows: a tuple built column by column in
+        # Python was a tenth of the projections' own time).
+        self.key_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] = _key_getter(self.key_columns)
         self._cache: dict[tuple[Any, ...], Row | None] = {}
         # As the table holds them (None: known to be absent), for the keys read or written.
         self._stored: dict[tuple[Any, ...], Row | None] = {}
@@ -88,13 +92,11 @@ class KeyedRows:
         """The table was empty when the page began (a rebuild's first page): a missing row needs no query."""
         self._fresh = True
 
-    def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[c] for c in self.key_columns)
-
     def get(self, *key: Any) -> Row | None:
         """The row, or None. Change it through `update` or `put`: a row changed in place is not written."""
-        if key in self._cache:
-            return self._cache[key]
+        found = self._cache.get(key, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return cast(Row | None, found)
         if self._fresh:
             return None
         loaded = (
@@ -152,7 +154,8 @@ class KeyedRows:
         self._cache[key] = None
         self._dirty.add(key)
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
+        """Write the rows changed; `final`: the page ends here, so what the table now holds need not be kept."""
         if not self._dirty:
             return
         keys = list(self._dirty)
@@ -162,6 +165,7 @@ class KeyedRows:
         updates: dict[tuple[str, ...], list[Row]] = {}
         deletes: list[tuple[Any, ...]] = []
         unknown = object()
+        key_set = frozenset(self.key_columns)
         for key in keys:
             row = self._cache.get(key)
             stored = self._stored.get(key, unknown)
@@ -173,16 +177,17 @@ class KeyedRows:
                 inserts.append(row)
             elif stored is unknown:
                 upserts.setdefault(tuple(row), []).append(row)
-            elif set(cast(Row, stored)) != set(row):
+            elif cast(Row, stored).keys() != row.keys():
                 # A row put whole over one read, with fewer columns: replaced, the others back to their defaults.
                 deletes.append(key)
                 inserts.append(row)
             else:
                 before = cast(Row, stored)
-                changed = tuple(c for c, v in row.items() if c not in self.key_columns and before.get(c, unknown) != v)
+                changed = tuple(c for c, v in row.items() if before.get(c, unknown) != v and c not in key_set)
                 if changed:
                     updates.setdefault(changed, []).append(row)
-            self._stored[key] = None if row is None else dict(row)
+            if not final:
+                self._stored[key] = None if row is None else dict(row)
         conn = self._page.conn
         if deletes:
             condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
@@ -214,6 +219,16 @@ class KeyedRows:
         self._fresh = False
 
 
+_UNKNOWN: Any = object()
+
+
+def _key_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(columns) == 1:
+        column = columns[0]
+        return lambda row: (row[column],)
+    return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], itemgetter(*columns))
+
+
 def _select_one(table: Table) -> Any:
     """The row of one primary key, its values bound by name (`k_<column>`): built once per table, so that each
     page's reads reuse SQLAlchemy's compiled statement instead of building and compiling an expression per row
@@ -240,9 +255,9 @@ def _select_many(table: Table) -> Any:
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
-    """Insert `rows` in bulk. On SQLite straight through the driver's executemany, each value converted by its
-    column's own type: SQLAlchemy's per-row handling of an executemany cost more than SQLite's writing (a rebuild
-    inserts millions of rows). PostgreSQL keeps SQLAlchemy's multi-row VALUES, already fast there."""
+    """Insert `rows` in bulk, straight through the driver (SQLite's executemany, PostgreSQL's COPY), each value
+    converted by its column's own type: SQLAlchemy's per-row handling of an executemany cost more than the
+    database's writing (a rebuild inserts millions of rows)."""
     for columns, group in _by_columns(rows).items():
         if not _write_raw(conn, table, "insert", columns, group):
             _execute(conn, insert(table), group)
@@ -272,9 +287,10 @@ RawStatement = tuple[str, tuple[str, ...], Processors]
 
 
 def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ...], rows: list[Row]) -> bool:
-    """On SQLite, run an insert, upsert or update of `columns` for `rows` through the driver; False if not done
-    (another database, or a column left out whose default only SQLAlchemy computes): then the caller does it."""
-    if conn.dialect.name != "sqlite":
+    """Run an insert, upsert or update of `columns` for `rows` through the driver (on PostgreSQL an insert is a
+    COPY); False if not done (another database, or a column left out whose default only SQLAlchemy computes): then
+    the caller does it. SQLAlchemy's own executemany handled each row in Python, at more than the database's cost."""
+    if conn.dialect.name not in ("sqlite", "postgresql"):
         return False
     raw = _raw_statement(conn, table, kind, columns)
     if raw is None:
@@ -282,20 +298,54 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
     statement, order, processors = raw
     # The values in the statement's order picked by one C call per row; only the columns with a conversion (a
     # UUID, a time) are touched in Python: a value-by-value generator was a tenth of a rebuild.
+    if not rows:
+        return True
+    params = _parameters(order, processors, rows)
+    if len(params) == 1:
+        # A live pass writes a row or two per table: one statement waits on the socket once, where psycopg's
+        # executemany (pipeline mode) waited five times and a COPY takes two round trips.
+        conn.exec_driver_sql(statement, params[0])
+    elif kind == "insert" and conn.dialect.name == "postgresql":
+        _copy(conn, table, order, params)
+    else:
+        conn.exec_driver_sql(statement, params)
+    return True
+
+
+def _copy(conn: Connection, table: Table, order: tuple[str, ...], params: list[Any]) -> None:
+    """Insert rows with PostgreSQL's COPY, its own bulk path, in the connection's transaction. A refusal is raised
+    as SQLAlchemy raises it for a statement (an IntegrityError for a duplicate key)."""
+    quote = conn.dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in order)}) FROM STDIN"
+    raw = conn.connection
+    cursor: Any = raw.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for values in params:
+                copy.write_row(values)
+    except conn.dialect.loaded_dbapi.Error as error:
+        lost = conn.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            statement, None, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
+def _parameters(order: tuple[str, ...], processors: Processors, rows: list[Row]) -> list[Any]:
+    """Each row's values in the statement's order, each converted by its column's processor: picked by one C call
+    per row, and converted a column at a time by `map`, so that only the conversions themselves run in Python (a
+    value-by-value loop, then a row-by-row one, were each a tenth of a rebuild)."""
     pick = itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
     converting = [(i, p) for i, p in enumerate(processors) if p is not None]
-    params: list[Any]
     if not converting:
-        params = [pick(row) for row in rows]
-    else:
-        params = []
-        for row in rows:
-            values = list(pick(row))
-            for i, convert in converting:
-                values[i] = convert(values[i])
-            params.append(tuple(values))
-    conn.exec_driver_sql(statement, params)
-    return True
+        return list(map(pick, rows))
+    columns: list[Any] = list(zip(*map(pick, rows), strict=True))
+    for i, convert in converting:
+        columns[i] = map(convert, columns[i])
+    return list(zip(*columns, strict=True))
 
 
 def _raw_statement(conn: Connection, table: Table, kind: str, columns: tuple[str, ...]) -> RawStatement | None:
@@ -305,20 +355,21 @@ def _raw_statement(conn: Connection, table: Table, kind: str, columns: tuple[str
     if (kind, columns) in cache:
         return cache[(kind, columns)]
     quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     keys = [c.name for c in table.primary_key.columns]
     values = [c for c in columns if c not in keys]
     found: RawStatement | None = None
     if kind == "update":
         order = (*values, *keys)
         statement = (
-            f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = ?' for c in values)} "
-            f"WHERE {' AND '.join(f'{quote(c)} = ?' for c in keys)}"
+            f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = {mark}' for c in values)} "
+            f"WHERE {' AND '.join(f'{quote(c)} = {mark}' for c in keys)}"
         )
         found = (statement, order, [table.c[c].type._cached_bind_processor(conn.dialect) for c in order])
     elif not any(c.default is not None for c in table.columns if c.name not in columns):
         statement = (
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
+            f"VALUES ({', '.join(mark for _ in columns)})"
         )
         if kind == "upsert":
             target = ", ".join(quote(c) for c in keys)
@@ -365,6 +416,13 @@ class Counters:
         current = self._deltas.setdefault(key, {})
         for column, delta in deltas.items():
             current[column] = current.get(column, 0) + delta
+
+    def add_to(self, key: tuple[Any, ...], column: str, delta: int) -> None:
+        """As `add` of one column, without building keyword arguments (called millions of times in a rebuild)."""
+        current = self._deltas.get(key)
+        if current is None:
+            current = self._deltas[key] = {}
+        current[column] = current.get(column, 0) + delta
 
     def flush(self) -> None:
         if not self._deltas:
@@ -453,15 +511,16 @@ class Page:
         """A new row that nothing in this page reads back (an audit line): inserted in bulk at the end."""
         self._appends.setdefault(table, []).append(row)
 
-    def flush(self) -> None:
-        """Write every buffer. A projection calls it before a query of its own tables that must see this page."""
+    def flush(self, *, final: bool = False) -> None:
+        """Write every buffer. A projection calls it before a query of its own tables that must see this page;
+        the runner, `final`, at its end."""
         while self._gathered:
             # Handled first, and emptied before the handler runs: a handler may itself flush (before a query).
             key = next(iter(self._gathered))
             handle, items = self._gathered.pop(key)
             handle(items)
         for keyed in self._rows.values():
-            keyed.flush()
+            keyed.flush(final=final)
         for counters in self._counters.values():
             counters.flush()
         for table, rows in self._appends.items():

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter, methodcaller
 from typing import Any, TextIO
 from uuid import UUID
 
@@ -300,20 +301,27 @@ class AuditProjection(Projection):
 
     def _row(self, page: Page, logged: LoggedEvent) -> Row:
         event = logged.event
-        action = type(event).__qualname__
-        kind = action.split(".", 1)[0]
+        facts = _FACTS.get(type(event))
+        if facts is None:
+            facts = _FACTS[type(event)] = _facts(type(event))
+        action, kind, label, handle = facts
         actor = getattr(event, "actor", None)
+        if actor:
+            person, role, role_unit = _text(actor.person_id), actor.role.value, _text(actor.unit_id)
+            behalf, grant, delegation = _text(actor.on_behalf_of), _text(actor.grant_id), _text(actor.delegation_id)
+        else:
+            person = role = role_unit = behalf = grant = delegation = None
         row: Row = {
             "position": logged.position,
             "recorded_at": _utc(logged.timestamp),
-            "person_id": _text(actor.person_id) if actor else None,
-            "role": actor.role.value if actor else None,
-            "role_unit_id": _text(actor.unit_id) if actor else None,
-            "on_behalf_of": _text(actor.on_behalf_of) if actor else None,
-            "grant_id": _text(actor.grant_id) if actor else None,
-            "delegation_id": _text(actor.delegation_id) if actor else None,
+            "person_id": person,
+            "role": role,
+            "role_unit_id": role_unit,
+            "on_behalf_of": behalf,
+            "grant_id": grant,
+            "delegation_id": delegation,
             "action": action,
-            "label": LABELS.get(action, action),
+            "label": label,
             "aggregate_kind": kind,
             "aggregate_id": str(logged.originator_id),
             "aggregate_version": logged.originator_version,
@@ -329,19 +337,9 @@ class AuditProjection(Projection):
             "changes": None,
             "chain_hash": logged.chain_hash,
         }
-        changes: Any = None
-        if isinstance(event, Dossier.Event):
-            changes = self._dossier(page, logged, row)
-        elif isinstance(event, Unit.Event):
-            changes = self._unit(page, logged, row)
-        elif isinstance(event, Person.Event):
-            changes = self._person(page, logged, row)
-        elif isinstance(event, DecisionBook.Event):
-            changes = self._book(page, logged, row)
-        elif isinstance(event, Period.Event):
-            changes = self._period(page, logged, row)
+        changes = handle(self, page, logged, row) if handle is not None else None
         if changes:
-            row["changes"] = json.dumps(_plain(changes), ensure_ascii=False)
+            row["changes"] = _ENCODE(_plain(changes))
         return row
 
     # --- per kind of aggregate ---------------------------------------------------------------------------------
@@ -401,7 +399,7 @@ class AuditProjection(Projection):
                 changed[key] = {"before": values.get(key), "after": after}
                 values[key] = after
             changes[field_name] = changed
-            updated[field_name] = json.dumps(values, ensure_ascii=False)
+            updated[field_name] = _ENCODE(values)
         stored.put(updated)
         return _Plain(changes)
 
@@ -549,6 +547,27 @@ class AuditProjection(Projection):
         return None
 
 
+# An event class's action, aggregate kind, label and the handler of its aggregate's events: found once per class.
+_Handler = Callable[[AuditProjection, Page, LoggedEvent, Row], Any]
+_FACTS: dict[type, tuple[str, str, str, _Handler | None]] = {}
+
+
+def _facts(event_class: type) -> tuple[str, str, str, _Handler | None]:
+    action = event_class.__qualname__
+    handle: _Handler | None = None
+    for base, handler in (
+        (Dossier.Event, AuditProjection._dossier),
+        (Unit.Event, AuditProjection._unit),
+        (Person.Event, AuditProjection._person),
+        (DecisionBook.Event, AuditProjection._book),
+        (Period.Event, AuditProjection._period),
+    ):
+        if issubclass(event_class, base):
+            handle = handler
+            break
+    return action, action.split(".", 1)[0], LABELS.get(action, action), handle
+
+
 # --- values ----------------------------------------------------------------------------------------------------
 
 
@@ -583,7 +602,6 @@ class _Plain(dict[str, Any]):
 
 
 _SCALARS = frozenset({type(None), bool, int, float, str})
-_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _answer(answer: Answer) -> dict[str, Any]:
@@ -599,28 +617,45 @@ def _answer(answer: Answer) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """A value as JSON holds it: enums by value, decimals and dates as text, dataclasses as objects."""
-    kind = type(value)
+    convert = _CONVERTERS.get(type(value))
+    if convert is None:
+        convert = _CONVERTERS[type(value)] = _converter(type(value))
+    return convert(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    """How `_plain` converts a value of this class: every test below depends on the class alone, so it is made
+    once per class (a rebuild converts millions of values, and a chain of isinstance tests each time cost more
+    than the conversions)."""
     if kind in _SCALARS or kind is _Plain:
-        return value
+        return _same
     if kind is Answer:
-        return _answer(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        names = _FIELDS.get(kind)
-        if names is None:
-            names = _FIELDS[kind] = tuple(f.name for f in fields(value))
-        return {name: _plain(getattr(value, name)) for name in names}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [_plain(v) for v in value]
-        return sorted(items, key=json.dumps) if isinstance(value, set | frozenset) else items
-    return str(value)
+        return _answer
+    if issubclass(kind, Enum):
+        return attrgetter("value")
+    if issubclass(kind, Decimal | UUID):
+        return str
+    if issubclass(kind, datetime | date):
+        return methodcaller("isoformat")
+    if is_dataclass(kind) and not issubclass(kind, type):
+        names = tuple(f.name for f in fields(kind))
+        return lambda value: {name: _plain(getattr(value, name)) for name in names}
+    if issubclass(kind, Mapping):
+        return lambda value: {str(k): _plain(v) for k, v in value.items()}
+    if issubclass(kind, set | frozenset):
+        return lambda value: sorted((_plain(v) for v in value), key=json.dumps)
+    if issubclass(kind, list | tuple):
+        return lambda value: [_plain(v) for v in value]
+    return str
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
+# json.dumps(..., ensure_ascii=False) makes an encoder per call; this one is the same, made once.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:

@@ -439,7 +439,7 @@ class StatisticsProjection(Projection):
 
     def _change(self, page: Page, old: Row | None, new: Row) -> None:
         """Subtract the old contribution and add the new one, above the dossier's unit and to its committee."""
-        delta = _difference(_contribution(old) if old else {}, _contribution(new))
+        delta = _contribution_change(old, new)
         if not delta:
             return
         above = _split(new["ancestors"])
@@ -552,6 +552,24 @@ def _contribution(row: Mapping[str, Any]) -> dict[str, int]:
     return figures
 
 
+def _contribution_change(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Mapping[str, int]:
+    """`_difference` of the two contributions, found once per pair of what they depend on (a handful of states and
+    levels: a rebuild computed the same few differences for every event). Read only: the same mapping is shared."""
+    key = (_contribution_key(old) if old else None, _contribution_key(new))
+    found = _CHANGES.get(key)
+    if found is None:
+        found = _CHANGES[key] = _difference(_contribution(old) if old else {}, _contribution(new))
+    return found
+
+
+def _contribution_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    # Everything `_contribution` reads.
+    return (row["kind"], row["state"], bool(row["participant"]), row["level"], bool(row["four_good"]))
+
+
+_CHANGES: dict[tuple[Any, ...], Mapping[str, int]] = {}
+
+
 def _cell_figures(row: Mapping[str, Any]) -> dict[str, int]:
     """What one party cell's dossier adds to its committee's targets."""
     decided = row["level"] is not None
@@ -595,9 +613,11 @@ def _difference(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str
 
 
 def _spread(counters: Any, above: Iterable[str], year: int, figures: Mapping[str, int], sign: int) -> None:
+    add = counters.add_to
+    changes = [(metric, sign * n) for metric, n in figures.items()]
     for unit_id in above:
-        for metric, n in figures.items():
-            counters.add((unit_id, year, metric), n=sign * n)
+        for metric, n in changes:
+            add((unit_id, year, metric), "n", n)
 
 
 def _figure_of(figure: Mapping[str, Any]) -> dict[str, Any]:
