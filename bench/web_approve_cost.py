@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from web_load_data import Built, build  # noqa: E402
+from web_load_data import Built, app_on, build  # noqa: E402
 from web_page_cost import _call  # noqa: E402
 
 
@@ -90,14 +90,7 @@ def main() -> None:
         print(f"building {args.cells} endorsed dossiers for {args.clients} approvers", flush=True)
         built = build(args.postgres, data, cells=args.cells, superiors=args.clients, clients=args.clients,
                       progress=lambda line: None)
-        os.environ["DOSSIERFLOW_DATA_DIR"] = str(data)
-        if args.postgres:
-            os.environ["DATABASE_URL"] = args.postgres
-        else:
-            os.environ.pop("DATABASE_URL", None)
-        from web.server import app_from_env
-
-        app = app_from_env()
+        app = app_on(data, args.postgres)
         asyncio.run(_run(app, built))
 
 

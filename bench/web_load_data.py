@@ -15,6 +15,7 @@ with one committee per client no two clients touch the same decision book; with 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from domain.actor import Actor
@@ -188,3 +190,15 @@ def build(
         mine = sorted(dossiers[code])[mates.index(username)::len(mates)]
         made.append(Client(username, password(username), code, *sessions[username], mine))
     return Built(cells, superiors, events, time.perf_counter() - started, made)
+
+
+def app_on(data: Path, postgres: str | None) -> Any:
+    """The application `dossierflow serve` would make of a built store, made in this process."""
+    os.environ["DOSSIERFLOW_DATA_DIR"] = str(data)
+    if postgres:
+        os.environ["DATABASE_URL"] = postgres
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    from web.server import app_from_env
+
+    return app_from_env()

@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine as SqlEngine  # noqa: E402
-from web_load_data import build  # noqa: E402
+from web_load_data import app_on, build  # noqa: E402
 
 STATEMENTS: Counter[str] = Counter()
 
@@ -144,14 +144,7 @@ def main() -> None:
             built = build(args.postgres, data, cells=args.cells, superiors=args.clients, clients=args.clients,
                           progress=lambda line: None)
             built.save(marker)
-        os.environ["DOSSIERFLOW_DATA_DIR"] = str(data)
-        if args.postgres:
-            os.environ["DATABASE_URL"] = args.postgres
-        else:
-            os.environ.pop("DATABASE_URL", None)
-        from web.server import app_from_env
-
-        app = app_from_env()
+        app = app_on(data, args.postgres)
         asyncio.run(_run(app, [c.cookie for c in built.clients], args.pages, args.profile, args.inline))
 
 
