@@ -124,9 +124,10 @@ def test_a_keyboard_alone_chooses_the_period_and_downloads_the_csv(site: Site) -
     page = site.person(AUDITOR, locale="vi-VN")
     page.goto("/reports")
     tab_to(page, "#report-year")
-    page.keyboard.press("ArrowDown")  # the next period in the list: the one before the newest
-    tab_to(page, ".report-choice button")
-    page.keyboard.press("Enter")
+    # The next period in the list (the one before the newest): with htmx the choice alone brings its report. (Pressing
+    # the button too, as without JavaScript, asked a second time, and the second answer could replace the result
+    # after the focus had reached its link, taking the focus with it.)
+    page.keyboard.press("ArrowDown")
     expect(page.locator("#result h2")).to_contain_text("2024")
     tab_to(page, "a[href$='classifications.csv']")
     # The file streams from the read models once asked for: on a loaded machine it took more than the 10 s default.

@@ -191,11 +191,14 @@ def test_a_runner_killed_mid_page_again_and_again_resumes_with_no_event_skipped_
             time.sleep(0.005)
         if child.poll() is not None:
             break
-        time.sleep(rng.uniform(0, 0.05))
+        # A page of ten events takes a few milliseconds: a kill within 10 ms of the first lands in some page of
+        # this run, and eight of them leave most of the season's events to the run that finishes.
+        time.sleep(rng.uniform(0, 0.01))
         child.send_signal(signal.SIGKILL)
         child.wait()
+        if min(positions(killed_url)) == head:
+            break  # this run had applied every event before the kill came: not a kill mid-run
         kills += 1
-        assert min(positions(killed_url)) < head, "the kill came after the run had ended"
     assert kills >= 5, kills
     finish = run_child(store, killed_url, 10)
     assert finish.wait(timeout=300) == 0, finish.stderr.read() if finish.stderr else ""

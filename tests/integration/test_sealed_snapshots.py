@@ -206,7 +206,9 @@ def test_a_seal_whose_link_or_signature_was_edited_is_reported(world: World, bac
     did = snapshotted_draft(world, 3 * SNAPSHOT_VERSION + 1)
     _, stored = seal_rows(backend, did)[50]
     _, link, signature = stored.split(":")
-    edited = f"2:{'f' * 64}:{signature}" if part == "link" else f"2:{link}:{signature[:-2]}00"
+    # Another last digit: one fixed in its place would leave one signature in 16 unchanged.
+    last = "1" if signature[-1] == "0" else "0"
+    edited = f"2:{'f' * 64}:{signature}" if part == "link" else f"2:{link}:{signature[:-1]}{last}"
     key = did.hex if backend.name == "sqlite" else did
     backend.raw_sql(
         f"UPDATE {backend.snapshots_table}_seals SET signature = ? WHERE originator_id = ? AND originator_version = ?",
