@@ -61,10 +61,10 @@ CONTENT_SECURITY_POLICY = (
 # Threads per process for blocking work (see create_app): a few keep the cores busy while some wait on the database.
 DEFAULT_THREADS = 8
 
-# Pages whose route reads the visit itself (visit_of), in the worker thread it runs in anyway: the middleware's own
-# hop to the thread pool and back cost a cached My work more CPU than serving it, under 50 clients contending for
-# the GIL. Only sync routes belong here (their work is in the thread pool already), and only for the method they
-# answer: any other gets its visit from the middleware as before.
+# Pages whose route reads the visit itself (visit_of), in the worker thread it runs in anyway: each hand-over to the
+# thread pool and back is a good part of a cached My work's CPU, and more so with 50 clients contending for the GIL.
+# Only sync routes belong here (their work is in the thread pool already), and only for the method they answer:
+# any other gets its visit from the middleware as before.
 OWN_VISIT = frozenset({("GET", "/work")})
 
 
