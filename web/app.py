@@ -61,6 +61,12 @@ CONTENT_SECURITY_POLICY = (
 # Threads per process for blocking work (see create_app): a few keep the cores busy while some wait on the database.
 DEFAULT_THREADS = 8
 
+# Pages whose route reads the visit itself (visit_of), in the worker thread it runs in anyway: each hand-over to the
+# thread pool and back is a good part of a cached My work's CPU, and more so with 50 clients contending for the GIL.
+# Only sync routes belong here (their work is in the thread pool already), and only for the method they answer:
+# any other gets its visit from the middleware as before.
+OWN_VISIT = frozenset({("GET", "/work")})
+
 
 @dataclass
 class Visit:
@@ -341,14 +347,21 @@ class VisitMiddleware:
             return
         path: str = scope["path"]
         visit: Visit | None = None
+        own = False
         # The API authenticates by bearer token alone and has no use for a session (nor should it make one).
         if not path.startswith(("/static/", "/api/")) and path not in ("/healthz", "/openapi.json"):
-            visit = await to_thread.run_sync(_visit, self.site, Request(scope))
-            scope.setdefault("state", {})["visit"] = visit
+            own = (scope["method"], path) in OWN_VISIT
+            if not own:
+                visit = await to_thread.run_sync(_visit, self.site, Request(scope))
+                scope.setdefault("state", {})["visit"] = visit
         secure = self.site.secure_cookies or scope.get("scheme") == "https"
 
         async def send_with_headers(message: ASGIMessage) -> None:
+            nonlocal visit
             if message["type"] == "http.response.start":
+                if own:
+                    # Read by the route (visit_of) before it answered, refusals included.
+                    visit = scope.get("state", {}).get("visit")
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
                 headers["X-Content-Type-Options"] = "nosniff"
@@ -375,6 +388,17 @@ def _session_cookie(value: str, secure: bool) -> str:
     if secure:
         morsel["secure"] = True
     return morsel.OutputString()
+
+
+def visit_of(site: Site, request: Request) -> Visit:
+    """The request's visit: the middleware's, or on a page of OWN_VISIT read here, in the caller's (worker) thread,
+    and kept for the exception handlers and the middleware's headers and cookie."""
+    state = request.scope.setdefault("state", {})
+    visit: Visit | None = state.get("visit")
+    if visit is None:
+        visit = _visit(site, request)
+        state["visit"] = visit
+    return visit
 
 
 def _visit(site: Site, request: Request) -> Visit:
