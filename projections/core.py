@@ -116,6 +116,11 @@ class KeyedRows:
         wanted = [k for k in set(keys) if k not in self._cache]
         if not wanted or self._fresh:
             return
+        if len(wanted) == 1:
+            # One row (a live pass reads most tables' rows one at a time): the statement of `get`, compiled once,
+            # where the list of `_select_many` is expanded and its SQL rebuilt at every execution.
+            self.get(*wanted[0])
+            return
         statement = _select_many(self.table)
         single = len(self.key_columns) == 1
         for start in range(0, len(wanted), 500):
@@ -190,10 +195,9 @@ class KeyedRows:
                 self._stored[key] = None if row is None else dict(row)
         conn = self._page.conn
         if deletes:
-            condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
             _execute(
                 conn,
-                delete(self.table).where(condition),
+                _delete_one(self.table),
                 [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in deletes],
             )
         for columns, rows in updates.items():
@@ -238,6 +242,17 @@ def _select_one(table: Table) -> Any:
         keys = [c.name for c in table.primary_key.columns]
         found = select(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
         table.info["dossierflow_select_one"] = found
+    return found
+
+
+def _delete_one(table: Table) -> Any:
+    """The delete of one primary key's row, its values bound by name (`k_<column>`): built once per table, for the
+    same reason as `_select_one` (a change of a dossier's state deletes scope rows)."""
+    found = table.info.get("dossierflow_delete_one")
+    if found is None:
+        keys = [c.name for c in table.primary_key.columns]
+        found = delete(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
+        table.info["dossierflow_delete_one"] = found
     return found
 
 
@@ -442,16 +457,34 @@ class Counters:
         # A figure brought back to zero leaves no row: the table is then the same however the events were paged.
         falling = [row for row in rows if any(row[c] < 0 for c in self.value_columns)]
         if falling:
-            keys = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
-            zero = and_(*(self.table.c[c] == 0 for c in self.value_columns))
             _execute(
-                conn,
-                delete(self.table).where(keys, zero),
-                [{f"k_{c}": row[c] for c in self.key_columns} for row in falling],
+                conn, _delete_zero(self.table), [{f"k_{c}": row[c] for c in self.key_columns} for row in falling]
             )
 
 
+def _delete_zero(table: Table) -> Any:
+    """The delete of a row of `Counters` whose figures are all zero, its key bound by name (`k_<column>`): built
+    once per table, for the same reason as `_increment` (a figure falls on every change of a dossier's state)."""
+    found = table.info.get("dossierflow_delete_zero")
+    if found is None:
+        keys = [c.name for c in table.primary_key.columns]
+        condition = and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys))
+        zero = and_(*(c == 0 for c in table.columns if c.name not in keys))
+        found = table.info["dossierflow_delete_zero"] = delete(table).where(condition, zero)
+    return found
+
+
 def _increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
+    """The upsert adding deltas to a row, built once per table and database: building it (its `excluded` columns)
+    and computing its cache key cost more than executing it on a live pass of a few events."""
+    cache: dict[str, Any] = table.info.setdefault("dossierflow_increment", {})
+    found = cache.get(conn.dialect.name)
+    if found is None:
+        found = cache[conn.dialect.name] = _build_increment(conn, table, keys, values)
+    return found
+
+
+def _build_increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store
