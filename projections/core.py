@@ -99,14 +99,19 @@ class KeyedRows:
             return cast(Row | None, found)
         if self._fresh:
             return None
-        loaded = (
-            self._page.conn.execute(
-                _select_one(self.table), {f"k_{c}": v for c, v in zip(self.key_columns, key, strict=True)}
+        conn = self._page.conn
+        raw = _read_one_raw(conn, self.table)
+        if raw is not None:
+            statement, key_processors, names, processors = raw
+            found = conn.exec_driver_sql(statement, _converted(key_processors, key)).first()
+            row = None if found is None else dict(zip(names, _converted(processors, found), strict=True))
+        else:
+            loaded = (
+                conn.execute(_select_one(self.table), {f"k_{c}": v for c, v in zip(self.key_columns, key, strict=True)})
+                .mappings()
+                .first()
             )
-            .mappings()
-            .first()
-        )
-        row = dict(loaded) if loaded is not None else None
+            row = dict(loaded) if loaded is not None else None
         self._cache[key] = row
         self._stored[key] = None if row is None else dict(row)
         return row
@@ -245,6 +250,37 @@ def _select_one(table: Table) -> Any:
     return found
 
 
+def _read_one_raw(conn: Connection, table: Table) -> ReadStatement | None:
+    """On SQLite, the driver's select of one primary key's row: its SQL, its keys' conversions, and the row's
+    column names and conversions (each column type's own, as SQLAlchemy applies them), kept with the table. A live
+    pass reads most rows one by one, and SQLAlchemy's handling of each execution of a compiled select cost more
+    than SQLite's reading. None elsewhere: PostgreSQL's result conversions depend on what the server answers."""
+    if conn.dialect.name != "sqlite":
+        return None
+    found: ReadStatement | None = table.info.get("dossierflow_read_one")
+    if found is None:
+        quote = conn.dialect.identifier_preparer.quote
+        keys = list(table.primary_key.columns)
+        statement = (
+            f"SELECT {', '.join(quote(c.name) for c in table.columns)} FROM {quote(table.name)} "
+            f"WHERE {' AND '.join(f'{quote(c.name)} = ?' for c in keys)}"
+        )
+        found = (
+            statement,
+            [c.type._cached_bind_processor(conn.dialect) for c in keys],
+            [c.key for c in table.columns],
+            [c.type._cached_result_processor(conn.dialect, None) for c in table.columns],
+        )
+        table.info["dossierflow_read_one"] = found
+    return found
+
+
+def _converted(processors: Processors, values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(
+        value if convert is None else convert(value) for convert, value in zip(processors, values, strict=True)
+    )
+
+
 def _delete_one(table: Table) -> Any:
     """The delete of one primary key's row, its values bound by name (`k_<column>`): built once per table, for the
     same reason as `_select_one` (a change of a dossier's state deletes scope rows)."""
@@ -299,6 +335,7 @@ def _by_columns(rows: list[Row]) -> dict[tuple[str, ...], list[Row]]:
 
 Processors = list[Callable[[Any], Any] | None]
 RawStatement = tuple[str, tuple[str, ...], Processors]
+ReadStatement = tuple[str, Processors, list[str], Processors]
 
 
 def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ...], rows: list[Row]) -> bool:

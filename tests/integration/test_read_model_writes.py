@@ -199,3 +199,24 @@ def test_statements_kept_with_a_table_write_that_table_only_page_after_page(engi
         page.rows("second").delete("x")
         page.flush(final=True)
     assert dump(second) == {}
+
+
+def test_a_row_read_by_its_key_is_what_sqlalchemy_reads(engine: Engine) -> None:
+    # On SQLite a single row is read through the driver, each value converted by its column's type: every type the
+    # read models use must come back as SQLAlchemy's own select gives it, and a missing key as None.
+    metadata = MetaData()
+    ours = _table(metadata, "ours")
+    metadata.create_all(engine)
+    rows = _rows()
+    with engine.begin() as conn:
+        conn.execute(insert(ours), rows)
+    with engine.connect() as conn:
+        expected = {(r.k, r.n): dict(r._mapping) for r in conn.execute(select(ours))}
+        page = Page(conn, {"t": ours})
+        keyed = page.rows("t")
+        for row in rows:
+            found = keyed.get(row["k"], row["n"])
+            assert found == expected[(row["k"], row["n"])]
+            assert found is not None
+            assert [type(v) for v in found.values()] == [type(v) for v in expected[(row["k"], row["n"])].values()]
+        assert keyed.get(UUID(int=12345), 0) is None
