@@ -220,3 +220,41 @@ def test_a_row_read_by_its_key_is_what_sqlalchemy_reads(engine: Engine) -> None:
             assert found is not None
             assert [type(v) for v in found.values()] == [type(v) for v in expected[(row["k"], row["n"])].values()]
         assert keyed.get(UUID(int=12345), 0) is None
+
+
+def test_a_lineage_read_in_one_query_is_what_reading_level_by_level_finds(engine: Engine) -> None:
+    # a <- b <- c <- d (d's parent is a row that was never stored), and e whose parent this page changes to x:
+    # what `load_lineage` leaves known must be what loading level by level leaves, rows and absences alike, and a
+    # parent a page changed (not the one stored) must be followed.
+    metadata = MetaData()
+    units = Table(
+        "units", metadata, Column("unit_id", Uuid, primary_key=True), Column("parent_id", Uuid, nullable=True),
+        Column("code", String(40)),
+    )
+    metadata.create_all(engine)
+    a, b, c, d, e, x, y, ghost = (UUID(int=n) for n in range(1, 9))
+    stored = [(a, None), (b, a), (c, b), (d, ghost), (e, a), (x, y), (y, None)]
+    with engine.begin() as conn:
+        conn.execute(insert(units), [{"unit_id": u, "parent_id": p, "code": f"u{u.int}"} for u, p in stored])
+
+    def known(keyed: Any) -> dict[Any, Any]:
+        return {k[0]: (None if r is None else dict(r)) for k, r in keyed._cache.items()}
+
+    def level_by_level(keyed: Any, wanted: set[UUID]) -> None:
+        seen: set[UUID] = set()
+        while wanted:
+            keyed.load((u,) for u in wanted)
+            seen |= wanted
+            wanted = {p for u in wanted if (r := keyed.get(u)) is not None and (p := r["parent_id"]) is not None} - seen
+
+    with engine.connect() as conn:
+        ours, theirs = Page(conn, {"u": units}).rows("u"), Page(conn, {"u": units}).rows("u")
+        for keyed in (ours, theirs):
+            keyed.load([(e,)])
+            keyed.update(e, parent_id=x)
+        ours.load_lineage({c, d, e}, "parent_id")
+        level_by_level(theirs, {c, d, e})
+        assert known(ours) == known(theirs)
+        assert known(ours)[ghost] is None
+        assert set(known(ours)) == {a, b, c, d, e, x, y, ghost}
+        assert ours._stored == theirs._stored
