@@ -140,35 +140,6 @@ class KeyedRows:
                 self._cache[key] = row
                 self._stored[key] = dict(row)
 
-    def load_lineage(self, keys: Iterable[Any], parent: str) -> None:
-        """Read the rows of `keys` (of a single-column key) and of every row above them by their `parent` column, as
-        `load` would level by level, in one recursive query: a query per level was a round trip each."""
-        wanted = set(keys)
-        missing = [k for k in wanted if (k,) not in self._cache]
-        found: dict[Any, Row] = {}
-        # The keys the query walked: those it did not find are absent from the table.
-        walked: set[Any] = set(missing)
-        if missing and not self._fresh:
-            for loaded in self._page.conn.execute(_select_lineage(self.table, parent), {"keys": missing}).mappings():
-                row = dict(loaded)
-                found[self.key_of(row)[0]] = row
-                walked.add(row[parent])
-        seen: set[Any] = set()
-        while wanted:
-            unknown = [k for k in wanted if (k,) not in self._cache]
-            if not self._fresh:
-                for k in unknown:
-                    if k in walked:
-                        known = found.get(k)
-                        self._cache[(k,)] = known
-                        self._stored[(k,)] = None if known is None else dict(known)
-            # Reached through a row this page changed: not walked by the query, read as `load` reads.
-            self.load((k,) for k in unknown if k not in walked)
-            seen |= wanted
-            wanted = {
-                up for k in wanted if (above := self.get(k)) is not None and (up := above[parent]) is not None
-            } - seen
-
     def forget(self) -> None:
         """Read every row again from the table (after a set-wise statement changed it): only once flushed."""
         if self._dirty:
@@ -318,19 +289,6 @@ def _delete_one(table: Table) -> Any:
         keys = [c.name for c in table.primary_key.columns]
         found = delete(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
         table.info["dossierflow_delete_one"] = found
-    return found
-
-
-def _select_lineage(table: Table, parent: str) -> Any:
-    """The rows of many keys (`keys`) and of every row above them by `parent`, built once per table."""
-    cache: dict[str, Any] = table.info.setdefault("dossierflow_select_lineage", {})
-    found = cache.get(parent)
-    if found is None:
-        (key,) = table.primary_key.columns
-        start = select(key.label("k")).where(key.in_(bindparam("keys", expanding=True)))
-        up = start.cte("up", recursive=True)
-        up = up.union(select(table.c[parent].label("k")).join(up, key == up.c.k).where(table.c[parent].is_not(None)))
-        found = cache[parent] = select(table).where(key.in_(select(up.c.k)))
     return found
 
 

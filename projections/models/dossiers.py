@@ -318,7 +318,14 @@ class DossiersProjection(Projection):
         # Only a change of state rewrites the scope rows (the units above the dossier): recorded answers, the
         # events of a live stream, need no unit, and each level of them is a query.
         wanted.update(row["unit_id"] for e, row in found if type(e.event) in STATE_EVENTS)
-        units.load_lineage(wanted, "parent_id")
+        seen: set[UUID] = set()
+        while wanted:
+            units.load((uid,) for uid in wanted)
+            seen |= wanted
+            wanted = {
+                parent for uid in wanted
+                if (unit := units.get(uid)) is not None and (parent := unit["parent_id"]) is not None
+            } - seen
         page.rows("classifications").load(
             (row["unit_id"], row["year"])
             for e, row in found
