@@ -99,14 +99,19 @@ class KeyedRows:
             return cast(Row | None, found)
         if self._fresh:
             return None
-        loaded = (
-            self._page.conn.execute(
-                _select_one(self.table), {f"k_{c}": v for c, v in zip(self.key_columns, key, strict=True)}
+        conn = self._page.conn
+        raw = _read_one_raw(conn, self.table)
+        if raw is not None:
+            statement, key_processors, names, processors = raw
+            found = conn.exec_driver_sql(statement, _converted(key_processors, key)).first()
+            row = None if found is None else dict(zip(names, _converted(processors, found), strict=True))
+        else:
+            loaded = (
+                conn.execute(_select_one(self.table), {f"k_{c}": v for c, v in zip(self.key_columns, key, strict=True)})
+                .mappings()
+                .first()
             )
-            .mappings()
-            .first()
-        )
-        row = dict(loaded) if loaded is not None else None
+            row = dict(loaded) if loaded is not None else None
         self._cache[key] = row
         self._stored[key] = None if row is None else dict(row)
         return row
@@ -115,6 +120,11 @@ class KeyedRows:
         """Read many rows in one query, ahead of the events that will ask for them one by one."""
         wanted = [k for k in set(keys) if k not in self._cache]
         if not wanted or self._fresh:
+            return
+        if len(wanted) == 1:
+            # One row (a live pass reads most tables' rows one at a time): the statement of `get`, compiled once,
+            # where the list of `_select_many` is expanded and its SQL rebuilt at every execution.
+            self.get(*wanted[0])
             return
         statement = _select_many(self.table)
         single = len(self.key_columns) == 1
@@ -190,10 +200,9 @@ class KeyedRows:
                 self._stored[key] = None if row is None else dict(row)
         conn = self._page.conn
         if deletes:
-            condition = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
             _execute(
                 conn,
-                delete(self.table).where(condition),
+                _delete_one(self.table),
                 [{f"k_{c}": v for c, v in zip(self.key_columns, k, strict=True)} for k in deletes],
             )
         for columns, rows in updates.items():
@@ -241,6 +250,48 @@ def _select_one(table: Table) -> Any:
     return found
 
 
+def _read_one_raw(conn: Connection, table: Table) -> ReadStatement | None:
+    """On SQLite, the driver's select of one primary key's row: its SQL, its keys' conversions, and the row's
+    column names and conversions (each column type's own, as SQLAlchemy applies them), kept with the table. A live
+    pass reads most rows one by one, and SQLAlchemy's handling of each execution of a compiled select cost more
+    than SQLite's reading. None elsewhere: PostgreSQL's result conversions depend on what the server answers."""
+    if conn.dialect.name != "sqlite":
+        return None
+    found: ReadStatement | None = table.info.get("dossierflow_read_one")
+    if found is None:
+        quote = conn.dialect.identifier_preparer.quote
+        keys = list(table.primary_key.columns)
+        statement = (
+            f"SELECT {', '.join(quote(c.name) for c in table.columns)} FROM {quote(table.name)} "
+            f"WHERE {' AND '.join(f'{quote(c.name)} = ?' for c in keys)}"
+        )
+        found = (
+            statement,
+            [c.type._cached_bind_processor(conn.dialect) for c in keys],
+            [c.key for c in table.columns],
+            [c.type._cached_result_processor(conn.dialect, None) for c in table.columns],
+        )
+        table.info["dossierflow_read_one"] = found
+    return found
+
+
+def _converted(processors: Processors, values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(
+        value if convert is None else convert(value) for convert, value in zip(processors, values, strict=True)
+    )
+
+
+def _delete_one(table: Table) -> Any:
+    """The delete of one primary key's row, its values bound by name (`k_<column>`): built once per table, for the
+    same reason as `_select_one` (a change of a dossier's state deletes scope rows)."""
+    found = table.info.get("dossierflow_delete_one")
+    if found is None:
+        keys = [c.name for c in table.primary_key.columns]
+        found = delete(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
+        table.info["dossierflow_delete_one"] = found
+    return found
+
+
 def _select_many(table: Table) -> Any:
     """The rows of many primary keys (`keys`: the values of a single-column key, else tuples), built once per
     table for the same reason as `_select_one`; SQLAlchemy expands the list at each execution."""
@@ -284,6 +335,7 @@ def _by_columns(rows: list[Row]) -> dict[tuple[str, ...], list[Row]]:
 
 Processors = list[Callable[[Any], Any] | None]
 RawStatement = tuple[str, tuple[str, ...], Processors]
+ReadStatement = tuple[str, Processors, list[str], Processors]
 
 
 def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ...], rows: list[Row]) -> bool:
@@ -442,16 +494,34 @@ class Counters:
         # A figure brought back to zero leaves no row: the table is then the same however the events were paged.
         falling = [row for row in rows if any(row[c] < 0 for c in self.value_columns)]
         if falling:
-            keys = and_(*(self.table.c[c] == bindparam(f"k_{c}") for c in self.key_columns))
-            zero = and_(*(self.table.c[c] == 0 for c in self.value_columns))
             _execute(
-                conn,
-                delete(self.table).where(keys, zero),
-                [{f"k_{c}": row[c] for c in self.key_columns} for row in falling],
+                conn, _delete_zero(self.table), [{f"k_{c}": row[c] for c in self.key_columns} for row in falling]
             )
 
 
+def _delete_zero(table: Table) -> Any:
+    """The delete of a row of `Counters` whose figures are all zero, its key bound by name (`k_<column>`): built
+    once per table, for the same reason as `_increment` (a figure falls on every change of a dossier's state)."""
+    found = table.info.get("dossierflow_delete_zero")
+    if found is None:
+        keys = [c.name for c in table.primary_key.columns]
+        condition = and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys))
+        zero = and_(*(c == 0 for c in table.columns if c.name not in keys))
+        found = table.info["dossierflow_delete_zero"] = delete(table).where(condition, zero)
+    return found
+
+
 def _increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
+    """The upsert adding deltas to a row, built once per table and database: building it (its `excluded` columns)
+    and computing its cache key cost more than executing it on a live pass of a few events."""
+    cache: dict[str, Any] = table.info.setdefault("dossierflow_increment", {})
+    found = cache.get(conn.dialect.name)
+    if found is None:
+        found = cache[conn.dialect.name] = _build_increment(conn, table, keys, values)
+    return found
+
+
+def _build_increment(conn: Connection, table: Table, keys: list[str], values: list[str]) -> Any:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql  # not loaded by commands on the embedded store

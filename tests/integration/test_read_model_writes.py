@@ -137,3 +137,86 @@ def test_a_bulk_insert_the_database_refuses_raises_as_sqlalchemy_does(engine: En
         insert_rows(conn, ours, [dict(row), dict(row)])
     # Rolled back whole: nothing of the refused page stays.
     assert _dump(engine, ours) == []
+
+
+def _counts(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name, metadata, Column("k", String(40), primary_key=True), Column("a", Integer), Column("b", Integer)
+    )
+
+
+def test_statements_kept_with_a_table_write_that_table_only_page_after_page(engine: Engine) -> None:
+    # The counters' upsert and delete, a row's delete and a single row's read are built once per table and kept with
+    # it: two tables of one shape (a read model's live generation and the one being rebuilt) must each get their own,
+    # and a later page must read what the earlier one wrote, not what the statement saw when it was built.
+    metadata = MetaData()
+    first, second = _counts(metadata, "counts_1"), _counts(metadata, "counts_2")
+    metadata.create_all(engine)
+
+    def page_of(conn: Any) -> Page:
+        return Page(conn, {"first": first, "second": second})
+
+    def dump(table: Table) -> dict[str, tuple[int, int]]:
+        with engine.connect() as conn:
+            return {r.k: (r.a, r.b) for r in conn.execute(select(table))}
+
+    with engine.begin() as conn:
+        page = page_of(conn)
+        page.counters("first").add(("x",), a=2, b=1)
+        page.counters("first").add(("y",), a=1)
+        page.counters("second").add(("x",), a=5)
+        page.flush(final=True)
+    assert dump(first) == {"x": (2, 1), "y": (1, 0)}
+    assert dump(second) == {"x": (5, 0)}
+
+    with engine.begin() as conn:
+        page = page_of(conn)
+        # Back to zero in the first table only: its row goes, the second table's row of the same key stays.
+        page.counters("first").add(("x",), a=-2, b=-1)
+        page.counters("second").add(("x",), a=-1)
+        page.flush(final=True)
+    assert dump(first) == {"y": (1, 0)}
+    assert dump(second) == {"x": (4, 0)}
+
+    with engine.begin() as conn:
+        page = page_of(conn)
+        page.rows("first").load([("y",)])
+        page.rows("second").load([("x",)])
+        assert page.rows("first").get("y") == {"k": "y", "a": 1, "b": 0}
+        assert page.rows("second").get("x") == {"k": "x", "a": 4, "b": 0}
+        page.rows("first").load([("x",)])
+        assert page.rows("first").get("x") is None
+        page.rows("second").update("x", b=7)
+        page.rows("first").delete("y")
+        page.flush(final=True)
+    assert dump(first) == {}
+    assert dump(second) == {"x": (4, 7)}
+
+    with engine.begin() as conn:
+        page = page_of(conn)
+        page.rows("second").load([("x",)])
+        assert page.rows("second").get("x") == {"k": "x", "a": 4, "b": 7}
+        page.rows("second").delete("x")
+        page.flush(final=True)
+    assert dump(second) == {}
+
+
+def test_a_row_read_by_its_key_is_what_sqlalchemy_reads(engine: Engine) -> None:
+    # On SQLite a single row is read through the driver, each value converted by its column's type: every type the
+    # read models use must come back as SQLAlchemy's own select gives it, and a missing key as None.
+    metadata = MetaData()
+    ours = _table(metadata, "ours")
+    metadata.create_all(engine)
+    rows = _rows()
+    with engine.begin() as conn:
+        conn.execute(insert(ours), rows)
+    with engine.connect() as conn:
+        expected = {(r.k, r.n): dict(r._mapping) for r in conn.execute(select(ours))}
+        page = Page(conn, {"t": ours})
+        keyed = page.rows("t")
+        for row in rows:
+            found = keyed.get(row["k"], row["n"])
+            assert found == expected[(row["k"], row["n"])]
+            assert found is not None
+            assert [type(v) for v in found.values()] == [type(v) for v in expected[(row["k"], row["n"])].values()]
+        assert keyed.get(UUID(int=12345), 0) is None
