@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -199,6 +200,17 @@ class Stopwatch:
     @property
     def mean(self) -> float:
         return self.seconds / self.count if self.count else float("nan")
+
+
+def timed_calls(call: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(median, worst) seconds of `repeat` calls after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), max(times)
 
 
 def chunks(n: int, size: int) -> Iterator[range]:

@@ -53,7 +53,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_DATA, DEFAULT_POSTGRES_URL, BenchStore, open_bench_store
+from _common import BENCH_DATA, DEFAULT_POSTGRES_URL, BenchStore, open_bench_store, timed_calls
 from big_log import DEFAULT_EVENTS, MANIFEST, QUICK_EVENTS
 
 from domain.actor import Actor
@@ -626,17 +626,6 @@ def _changed(dossier: Dossier, tick: int) -> Any:
 
 
 # --- 3. queries -------------------------------------------------------------------------------------------------------
-
-
-def timed_calls(call: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(median, worst) seconds of `repeat` calls after one warm-up call."""
-    call()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), max(times)
 
 
 def _function(module: str, name: str) -> Callable[..., Any] | None:

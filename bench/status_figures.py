@@ -25,13 +25,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BenchStore, open_bench_store
+from _common import BenchStore, open_bench_store, timed_calls
 from issue6_figures import YEAR, _waiting_rules, read_side
 
 from domain.ids import person_id, unit_id
@@ -41,16 +40,6 @@ from projections.models.statistics import statistics as province_statistics
 ROOT = Path(__file__).resolve().parent.parent
 DOSSIERFLOW = Path(sys.executable).with_name("dossierflow")
 PEOPLE = (("province approver", "tv-tinh"), ("district reviewer", "tc-h01"))
-
-
-def timed_calls(call: Callable[[], object], repeat: int) -> tuple[float, float]:
-    call()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), max(times)
 
 
 def query_figures(bench: BenchStore, repeat: int) -> list[tuple[str, str, str]]:
