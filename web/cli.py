@@ -366,7 +366,10 @@ def public_key_command(
         if out is None:
             typer.echo(pem.decode("ascii"), nl=False)
             return
-        out.write_bytes(pem)
+        try:
+            out.write_bytes(pem)
+        except OSError as error:
+            raise fail(f"cannot write {out}: {error.strerror or error}") from None
         typer.echo(f"public key {store.fingerprint(key)} written to {out}")
 
 

@@ -93,6 +93,12 @@ def test_an_argument_with_undecodable_bytes_is_refused_and_the_message_still_pri
     assert_one_line_refusal(as_year, "'\\udcff\\udcfe' is not a year")
 
 
+@pytest.mark.parametrize("command", ["public-key", "checkpoint"])
+def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(store: Path, command: str) -> None:
+    for target in (store.parent, store / "no-such-directory" / "key.pem"):
+        assert_one_line_refusal(run(store, command, "--out", str(target)), f"cannot write {target}")
+
+
 def test_a_read_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path) -> None:
     mistyped = tmp_path / "dta"
     for args in (("verify",), ("status",), ("history", REFERENCE), ("units",)):
