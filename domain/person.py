@@ -118,6 +118,10 @@ class Person(Aggregate):
             raise NotFound(N_("%(username)s holds no grant %(grant)s"), username=self.username, grant=grant_id)
         if not reason.strip():
             raise InvalidInput(N_("revoking a role needs a reason"))
+        revoked_on = self.grants[str(grant_id)].revoked_on
+        if revoked_on is not None:
+            # A second revocation would move the end: dated later, it would give back the days the first took away.
+            raise InvalidInput(N_("this role was already revoked on %(day)s"), day=revoked_on)
         reason = clean_text(reason, N_("the reason for revoking a role"))
         self._revoked(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
 

@@ -136,6 +136,10 @@ class Unit(Aggregate):
             raise InvalidInput(N_("a unit's name cannot be empty"))
         name = clean_text(name, N_("a unit's name"))
         self._check_effective(effective_from)
+        if name == self.current.name:
+            # Changes are never dated before the last one, so the current name is the name on that day: nothing
+            # would change but a second event (a form sent twice).
+            raise InvalidInput(N_("unit %(code)s is already named %(name)s"), code=self.code, name=name)
         if not reason.strip():
             raise InvalidInput(N_("renaming a unit needs a reason (the decision that renames it)"))
         reason = clean_text(reason, N_("the reason for renaming a unit"))
