@@ -216,7 +216,11 @@ class Engine(StoreApplication):
         return self._view(Unit, uid, "unit")
 
     def _period_view(self, year: int) -> EvaluationPeriod:
-        return self._view(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+        try:
+            return self._view(EvaluationPeriod, period_id(year), "evaluation period")
+        except NotFound:
+            # Said with the year alone, in a sentence the catalogs translate (not the period's internal id).
+            raise NotFound(N_("no evaluation period for %(year)s"), year=year) from None
 
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
@@ -323,7 +327,7 @@ class Engine(StoreApplication):
         return self._get(Unit, uid, "unit")
 
     def period(self, year: int) -> EvaluationPeriod:
-        return self._get(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+        return copy_aggregate(self._period_view(year))
 
     def periods(self) -> list[EvaluationPeriod]:
         return sorted(
