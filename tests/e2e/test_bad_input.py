@@ -99,6 +99,25 @@ def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(store: Path, 
         assert_one_line_refusal(run(store, command, "--out", str(target)), f"cannot write {target}")
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(("--action", "Aproved"), "'Aproved' is not an action of the audit trail", id="mistyped action"),
+        pytest.param(("--unit", "tresury"), "no unit with code 'tresury'", id="unknown unit"),
+        pytest.param(("--person", "nobody"), "no person with username 'nobody'", id="unknown person"),
+        pytest.param(
+            ("--since", "2025-01-01", "--until", "2024-01-01"), "the time range ends before it starts", id="reversed"
+        ),
+    ],
+)
+def test_an_audit_filter_that_can_match_nothing_is_refused_rather_than_answered_with_no_events(
+    store: Path, args: tuple[str, ...], expected: str
+) -> None:
+    assert_one_line_refusal(run(store, "audit", *args), expected)
+    assert run(store, "audit", "--action", "Approved").returncode == 0
+    assert run(store, "audit", "--action", "Dossier.Approved", "--unit", "treasury").returncode == 0
+
+
 def test_a_read_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path) -> None:
     mistyped = tmp_path / "dta"
     for args in (("verify",), ("status",), ("history", REFERENCE), ("units",)):
