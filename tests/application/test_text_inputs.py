@@ -28,6 +28,8 @@ FORGING = [
     pytest.param("abc\u202edcb", id="right-to-left override"),
     pytest.param("abc\u2067isolate\u2069", id="bidi isolate"),
     pytest.param("undecodable \udcff byte", id="lone surrogate"),
+    # What a web form's decoder leaves of bytes that were not UTF-8: the text as sent is lost.
+    pytest.param("undecodable \ufffd\ufffd bytes", id="replacement character"),
 ]
 
 Act = Callable[[str], object]

@@ -172,6 +172,20 @@ def test_a_return_without_a_reason_is_refused_with_a_message_and_nothing_changes
     assert web.engine.dossier(web.engine.find_dossier(f"{CELL}/2025")).state.value == "submitted"
 
 
+def test_a_reason_sent_as_bytes_that_are_not_utf8_is_refused_not_stored_as_replacement_characters(web: Web) -> None:
+    path = _submitted(web)
+    reviewer = web.signed_in(REVIEWER)
+    page, version = web.page(reviewer, path)
+    # A form encoded in Latin-1 ("Thiếu" cannot be; "Déjà" can): the decoder makes U+FFFD of each such byte.
+    body = f"csrf_token={csrf(page)}&version={version}&reason=D%E9j%E0+vu"
+    response = reviewer.post(
+        f"{path}/act/return_to_unit", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 422
+    assert "U+FFFD REPLACEMENT CHARACTER at character 2" in text_of(response)
+    assert web.engine.dossier(web.engine.find_dossier(f"{CELL}/2025")).state.value == "submitted"
+
+
 def test_acting_on_a_stale_page_answers_409_and_keeps_what_was_typed(web: Web) -> None:
     path = _submitted(web)
     reviewer = web.signed_in(REVIEWER)
