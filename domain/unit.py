@@ -48,6 +48,11 @@ class Unit(Aggregate):
         if not code.strip() or not name.strip():
             raise InvalidInput(N_("a unit needs a code and a name"))
         code = clean_text(code, N_("a unit's code"), max_length=MAX_CODE_LENGTH)
+        if "/" in code:
+            # A dossier is named UNIT-CODE/YEAR, and the pages' addresses carry the code as one path segment.
+            raise InvalidInput(
+                N_("a unit's code cannot contain '/' (a dossier is named %(example)s)"), example="CODE/2024"
+            )
         name = clean_text(name, N_("a unit's name"), required=True)
         group = clean_text(group, N_("a unit's group"))
         return cls(

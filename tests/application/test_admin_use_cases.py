@@ -10,7 +10,7 @@ import pytest
 
 from domain.errors import AlreadyExists, InvalidInput, NotAuthorized, NotFound
 from domain.ids import person_id
-from domain.values import Role
+from domain.values import Role, UnitKind
 from tests.application.conftest import World
 from tests.application.helpers import endorsed
 
@@ -189,5 +189,35 @@ def test_moving_a_unit_under_the_unit_it_is_already_under_is_refused_as_bad_inpu
     with pytest.raises(InvalidInput, match="is already under"):
         world.engine.move_unit(
             world.admin, unit.id, parent_id=unit.parent_id, effective_from=date(2024, 6, 1), reason="QĐ 6"
+        )
+    assert world.engine.recorder.max_notification_id() == head
+
+
+def test_a_delegation_already_made_to_the_same_deputy_for_overlapping_days_is_not_made_twice(world: World) -> None:
+    principal, delegation = _deputy_of_the_district_approver(world)
+    approver = world.engine.person(principal)
+    grant_id = approver.delegations[str(delegation)].grant_id
+    with pytest.raises(AlreadyExists, match="already delegated to the same deputy from 2024-10-01 to 2025-02-01"):
+        world.engine.delegate(
+            world.admin, principal, grant_id, deputy_id=person_id("deputy"), valid_from=date(2024, 12, 1),
+            valid_to=date(2025, 3, 1), legal_basis="Quyết định số 15-QĐ/HU",
+        )
+    assert world.engine.person(principal).version == approver.version
+    # Ended early, the same deputy may be given the days after the end.
+    world.engine.end_delegation(world.admin, principal, delegation, on=date(2024, 11, 1), reason="Trở lại công tác")
+    world.engine.delegate(
+        world.admin, principal, grant_id, deputy_id=person_id("deputy"), valid_from=date(2024, 12, 1),
+        valid_to=date(2025, 3, 1), legal_basis="Quyết định số 16-QĐ/HU",
+    )
+
+
+def test_a_unit_code_with_a_slash_is_refused_as_it_could_not_be_told_from_its_year_in_a_reference(
+    world: World,
+) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="cannot contain '/'"):
+        world.engine.register_unit(
+            world.admin, code="cb/2", name="Chi bộ 2", kind=UnitKind.PARTY_CELL, parent_id=world.units["committee"],
+            established_on=date(2020, 1, 1),
         )
     assert world.engine.recorder.max_notification_id() == head
