@@ -769,6 +769,8 @@ def token_list(
     """Every token (never the secret itself): its id, person, label, when made, last used, expiry, revocation."""
     pid = person_id(clean_argument(person, "a username")) if person is not None else None
     with engine_session(read_only=True) as engine:
+        if person is not None:
+            engine.person_by_username(person.strip())  # a mistyped username is said so, not "no token"
         records = _tokens().listed(pid)
         if not records:
             typer.echo("no token" + (f" for {quoted(person or '')}" if person else ""))
