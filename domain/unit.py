@@ -209,6 +209,12 @@ class Unit(Aggregate):
     def attach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         if not self.current.active:
             raise InvalidTransition(N_("unit %(code)s was dissolved; nothing can be placed under it"), code=self.code)
+        if effective_from < self.established_on:
+            # The hierarchy as of a day before would hold a unit under a parent that did not exist yet.
+            raise InvalidInput(
+                N_("unit %(code)s was established on %(day)s; nothing can be placed under it from %(start)s"),
+                code=self.code, day=self.established_on, start=effective_from,
+            )
         self._child_attached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
 
     @event("ChildAttached")

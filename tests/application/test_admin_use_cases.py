@@ -221,3 +221,23 @@ def test_a_unit_code_with_a_slash_is_refused_as_it_could_not_be_told_from_its_ye
             established_on=date(2020, 1, 1),
         )
     assert world.engine.recorder.max_notification_id() == head
+
+
+def test_a_unit_is_not_placed_under_a_parent_before_the_parent_was_established(world: World) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="committee was established on 2010-01-01; nothing can be placed under it"):
+        world.engine.register_unit(
+            world.admin, code="old-cell", name="Chi bộ cũ", kind=UnitKind.PARTY_CELL,
+            parent_id=world.units["committee"], established_on=date(1990, 1, 1),
+        )
+    assert world.engine.recorder.max_notification_id() == head
+    older = world.engine.register_unit(
+        world.admin, code="old-cell", name="Chi bộ cũ", kind=UnitKind.PARTY_CELL, parent_id=world.units["district"],
+        established_on=date(2001, 1, 1),
+    ).value
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="nothing can be placed under it from 2005-01-01"):
+        world.engine.move_unit(
+            world.admin, older, parent_id=world.units["committee"], effective_from=date(2005, 1, 1), reason="QĐ 6"
+        )
+    assert world.engine.recorder.max_notification_id() == head
