@@ -93,10 +93,19 @@ def test_an_argument_with_undecodable_bytes_is_refused_and_the_message_still_pri
     assert_one_line_refusal(as_year, "'\\udcff\\udcfe' is not a year")
 
 
+@pytest.fixture
+def own_store(store: Path, tmp_path: Path) -> Path:
+    """A copy of the module's store for a test whose commands write beside it (a signed head, the read models), so
+    that the tests reading the module's store whole (a damaged copy, an archived one) find it as it was made."""
+    copy = tmp_path / "own" / "data"
+    shutil.copytree(store, copy)
+    return copy
+
+
 @pytest.mark.parametrize("command", ["public-key", "checkpoint"])
-def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(store: Path, command: str) -> None:
-    for target in (store.parent, store / "no-such-directory" / "key.pem"):
-        assert_one_line_refusal(run(store, command, "--out", str(target)), f"cannot write {target}")
+def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Path, command: str) -> None:
+    for target in (own_store.parent, own_store / "no-such-directory" / "key.pem"):
+        assert_one_line_refusal(run(own_store, command, "--out", str(target)), f"cannot write {target}")
 
 
 @pytest.mark.parametrize(
@@ -111,11 +120,11 @@ def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(store: Path, 
     ],
 )
 def test_an_audit_filter_that_can_match_nothing_is_refused_rather_than_answered_with_no_events(
-    store: Path, args: tuple[str, ...], expected: str
+    own_store: Path, args: tuple[str, ...], expected: str
 ) -> None:
-    assert_one_line_refusal(run(store, "audit", *args), expected)
-    assert run(store, "audit", "--action", "Approved").returncode == 0
-    assert run(store, "audit", "--action", "Dossier.Approved", "--unit", "treasury").returncode == 0
+    assert_one_line_refusal(run(own_store, "audit", *args), expected)
+    assert run(own_store, "audit", "--action", "Approved").returncode == 0
+    assert run(own_store, "audit", "--action", "Dossier.Approved", "--unit", "treasury").returncode == 0
 
 
 def test_a_read_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path) -> None:
