@@ -110,6 +110,8 @@ class EvaluationPeriod(Aggregate):
 
     def close(self, *, reason: str, actor: Actor, timestamp: datetime) -> None:
         self.check_open()
+        if not reason.strip():
+            raise InvalidInput(N_("closing a period needs a reason (its legal basis)"))
         self._closed(reason=clean_text(reason, N_("the reason for closing a period")), actor=actor, timestamp=timestamp)
 
     @event("Closed")

@@ -7,7 +7,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
-from domain.errors import InvalidInput, NotAuthorized, NotFound
+from domain.errors import AlreadyExists, InvalidInput, NotAuthorized, NotFound
 from domain.ids import person_id
 from domain.messages import N_
 from domain.text import MAX_CODE_LENGTH, clean_text
@@ -118,6 +118,10 @@ class Person(Aggregate):
             raise NotFound(N_("%(username)s holds no grant %(grant)s"), username=self.username, grant=grant_id)
         if not reason.strip():
             raise InvalidInput(N_("revoking a role needs a reason"))
+        revoked_on = self.grants[str(grant_id)].revoked_on
+        if revoked_on is not None:
+            # A second revocation would move the end: dated later, it would give back the days the first took away.
+            raise InvalidInput(N_("this role was already revoked on %(day)s"), day=revoked_on)
         reason = clean_text(reason, N_("the reason for revoking a role"))
         self._revoked(grant_id=grant_id, on=on, reason=reason, actor=actor, timestamp=timestamp)
 
@@ -150,6 +154,16 @@ class Person(Aggregate):
         if not legal_basis.strip():
             raise InvalidInput(N_("a delegation needs its legal basis (the decision that authorizes it)"))
         _check_span(valid_from, valid_to)
+        for held in self.delegations.values():
+            ends = held.valid_to if held.revoked_on is None else min(held.valid_to, held.revoked_on)
+            if held.grant_id == grant_id and held.deputy_id == deputy_id and held.valid_from < valid_to and (
+                valid_from < ends
+            ):
+                # A second delegation of the same days would outlive the end of the first (a form sent twice).
+                raise AlreadyExists(
+                    N_("this role is already delegated to the same deputy from %(start)s to %(end)s"),
+                    start=held.valid_from, end=held.valid_to,
+                )
         self._delegated(
             delegation=Delegation(
                 delegation_id, grant_id, deputy_id, valid_from, valid_to,

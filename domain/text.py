@@ -25,6 +25,11 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 # Free text that may keep its own lines and indentation (a comment); output escapes them anyway.
 _MULTILINE_ALLOWED = frozenset("\n\t")
 
+# What a decoder puts for bytes that were not UTF-8 (a web form's fields are decoded so): the text as sent is lost,
+# so it is refused like the lone surrogate the command line's arguments decode such bytes to. Printable, so checked
+# apart from the characters refused for forging output.
+_REPLACEMENT = "\ufffd"
+
 # Far above any real name or reason, far below anything that would strain a page or the store.
 MAX_TEXT_LENGTH = 10_000
 # Codes and usernames are typed in references and command lines.
@@ -71,6 +76,14 @@ def clean_text(
         raise InvalidInput(
             N_("%(what)s is %(length)s characters long; at most %(limit)s are accepted"),
             what=named, length=Count(len(text)), limit=Count(max_length),
+        )
+    if _REPLACEMENT in text:
+        raise InvalidInput(
+            N_(
+                "%(what)s contains U+FFFD REPLACEMENT CHARACTER at character %(position)s, which stands for bytes "
+                "that were not valid UTF-8; nothing was recorded"
+            ),
+            what=named, position=text.index(_REPLACEMENT) + 1,
         )
     if text.isprintable():
         # No character of the categories Cc, Cf (the bidirectional controls), Cs, Zl, Zp is printable: nearly every

@@ -48,6 +48,11 @@ class Unit(Aggregate):
         if not code.strip() or not name.strip():
             raise InvalidInput(N_("a unit needs a code and a name"))
         code = clean_text(code, N_("a unit's code"), max_length=MAX_CODE_LENGTH)
+        if "/" in code:
+            # A dossier is named UNIT-CODE/YEAR, and the pages' addresses carry the code as one path segment.
+            raise InvalidInput(
+                N_("a unit's code cannot contain '/' (a dossier is named %(example)s)"), example="CODE/2024"
+            )
         name = clean_text(name, N_("a unit's name"), required=True)
         group = clean_text(group, N_("a unit's group"))
         return cls(
@@ -136,6 +141,10 @@ class Unit(Aggregate):
             raise InvalidInput(N_("a unit's name cannot be empty"))
         name = clean_text(name, N_("a unit's name"))
         self._check_effective(effective_from)
+        if name == self.current.name:
+            # Changes are never dated before the last one, so the current name is the name on that day: nothing
+            # would change but a second event (a form sent twice).
+            raise InvalidInput(N_("unit %(code)s is already named %(name)s"), code=self.code, name=name)
         if not reason.strip():
             raise InvalidInput(N_("renaming a unit needs a reason (the decision that renames it)"))
         reason = clean_text(reason, N_("the reason for renaming a unit"))
@@ -200,6 +209,12 @@ class Unit(Aggregate):
     def attach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         if not self.current.active:
             raise InvalidTransition(N_("unit %(code)s was dissolved; nothing can be placed under it"), code=self.code)
+        if effective_from < self.established_on:
+            # The hierarchy as of a day before would hold a unit under a parent that did not exist yet.
+            raise InvalidInput(
+                N_("unit %(code)s was established on %(day)s; nothing can be placed under it from %(start)s"),
+                code=self.code, day=self.established_on, start=effective_from,
+            )
         self._child_attached(child_id=child_id, effective_from=effective_from, actor=actor, timestamp=timestamp)
 
     @event("ChildAttached")

@@ -366,7 +366,10 @@ def public_key_command(
         if out is None:
             typer.echo(pem.decode("ascii"), nl=False)
             return
-        out.write_bytes(pem)
+        try:
+            out.write_bytes(pem)
+        except OSError as error:
+            raise fail(f"cannot write {out}: {error.strerror or error}") from None
         typer.echo(f"public key {store.fingerprint(key)} written to {out}")
 
 
@@ -481,17 +484,25 @@ def audit(
     if unit is not None:
         filters["unit_id"] = unit_id(clean_argument(unit, "a unit code"))
     if action is not None:
-        filters["action"] = clean_argument(action, "an action")
+        filters["action"] = _audit_action(clean_argument(action, "an action"))
     if year is not None:
         filters["year"] = parse_whole_number(year, "a year", "2024", 4)
     if since is not None:
         filters["since"] = start_of_day(parse_date(since))
     if until is not None:
         filters["until"] = end_of_day(parse_date(until))
+    if since is not None and until is not None and filters["since"] > filters["until"]:
+        # As the audit page says it: an empty answer would read as "nothing happened then".
+        raise fail(f"the time range ends before it starts (--since {since} is after --until {until})")
     if as_of is not None:
         filters["as_of"] = end_of_day(parse_date(as_of))
     most = parse_whole_number(limit, "a number of rows", "200", 9)
     with engine_session(read_only=True) as engine:
+        # A mistyped code or username is said so, not answered "0 of 0 events" (ids are derived from them).
+        if unit is not None:
+            engine.unit_by_code(unit.strip())
+        if person is not None:
+            engine.person_by_username(person.strip())
         if dossier is not None:
             filters["dossier_id"] = engine.find_dossier(parse_reference(dossier))
         with read_side_session(engine) as side:
@@ -530,6 +541,17 @@ def who_could_act(
             names.update({p.person_id: p.full_name for p in found})
             for line in listings.could_act_lines(found, names):
                 typer.echo(line)
+
+
+def _audit_action(name: str) -> str:
+    """An action as the audit trail names it: an event name (Approved) or one with its kind (Dossier.Approved)."""
+    known = {a for label in audit_model.LABELS for a in (label, label.split(".", 1)[1])}
+    if name not in known:
+        raise fail(
+            f"{quoted(name)} is not an action of the audit trail; the actions are "
+            + ", ".join(sorted({label.split(".", 1)[1] for label in audit_model.LABELS}))
+        )
+    return name
 
 
 def clean_argument(text: str, what: str) -> str:
@@ -747,6 +769,8 @@ def token_list(
     """Every token (never the secret itself): its id, person, label, when made, last used, expiry, revocation."""
     pid = person_id(clean_argument(person, "a username")) if person is not None else None
     with engine_session(read_only=True) as engine:
+        if person is not None:
+            engine.person_by_username(person.strip())  # a mistyped username is said so, not "no token"
         records = _tokens().listed(pid)
         if not records:
             typer.echo("no token" + (f" for {quoted(person or '')}" if person else ""))

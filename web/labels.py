@@ -144,6 +144,15 @@ _HEADLINES: list[tuple[type[DomainError], int, str]] = [
 ]
 
 
+# The headline and detail of a page answering an HTTP error the routes did not raise themselves: an address no route
+# has, a method a route does not take, a body that is not a form.
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: (N_("The form could not be read"), N_("Reload the page and try again.")),
+    404: (N_("This page does not exist"), N_("Check the address, or start again from your work.")),
+    405: (N_("This address does not take this kind of request"), N_("Reload the page and try again.")),
+}
+
+
 def refusal(error: DomainError) -> tuple[int, str]:
     """The HTTP status and the headline (a msgid) for an engine refusal."""
     for cls, status, headline in _HEADLINES:

@@ -13,9 +13,11 @@ from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from domain.actor import Actor
 from domain.dossier import Dossier
@@ -215,6 +217,20 @@ def register(app: FastAPI, site: Site) -> None:
         return site.render(
             request, "error.html", {"headline": error.headline, "detail": error.detail}, status_code=error.status
         )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException) -> Response:
+        visit = request.scope.get("state", {}).get("visit")
+        known = labels.HTTP_ERRORS.get(error.status_code)
+        if visit is None or known is None or request.url.path.startswith("/api/"):
+            # The API answers with problems of its own; static files have no visit (language, session) to draw with.
+            return await http_exception_handler(request, error)
+        headline, detail = known
+        response = site.render(
+            request, "error.html", {"headline": headline, "detail": detail}, status_code=error.status_code
+        )
+        response.headers.update(error.headers or {})  # a 405's Allow
+        return response
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> Response:

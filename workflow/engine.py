@@ -29,7 +29,7 @@ from domain.errors import (
 from domain.ids import decision_book_id, dossier_id, period_id, person_id, unit_id
 from domain.messages import N_, Message
 from domain.period import EvaluationPeriod
-from domain.person import Person
+from domain.person import Grant, Person
 from domain.unit import Unit, UnitVersion
 from domain.values import Answer, Classification, DossierState, NotRatedGround, Role, UnitKind, four_good_after
 from workflow import store
@@ -66,6 +66,13 @@ _RETRIES = 3
 
 def _submission(dossier: Dossier) -> str:
     return "resubmit" if dossier.state is DossierState.RETURNED_TO_UNIT else "submit"
+
+
+def _overlaps(grant: Grant, valid_from: date, valid_to: date | None) -> bool:
+    """Whether the grant is valid on some day from `valid_from` until `valid_to` (open: for ever)."""
+    ends = [d for d in (grant.valid_to, grant.revoked_on) if d is not None]
+    grant_end = min(ends) if ends else date.max
+    return grant.valid_from < (valid_to or date.max) and valid_from < grant_end
 
 
 @dataclass(frozen=True)
@@ -209,7 +216,11 @@ class Engine(StoreApplication):
         return self._view(Unit, uid, "unit")
 
     def _period_view(self, year: int) -> EvaluationPeriod:
-        return self._view(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+        try:
+            return self._view(EvaluationPeriod, period_id(year), "evaluation period")
+        except NotFound:
+            # Said with the year alone, in a sentence the catalogs translate (not the period's internal id).
+            raise NotFound(N_("no evaluation period for %(year)s"), year=year) from None
 
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
@@ -316,7 +327,7 @@ class Engine(StoreApplication):
         return self._get(Unit, uid, "unit")
 
     def period(self, year: int) -> EvaluationPeriod:
-        return self._get(EvaluationPeriod, period_id(year), f"evaluation period for {year}")
+        return copy_aggregate(self._period_view(year))
 
     def periods(self) -> list[EvaluationPeriod]:
         return sorted(
@@ -404,6 +415,10 @@ class Engine(StoreApplication):
         authorize_admin(actor, new_parent, today, self._person_view, self._unit_view)
         if uid in [new_parent.id, *ancestors(new_parent, effective_from, self.unit)]:
             raise InvalidInput(N_("%(unit)s cannot be moved under a unit below itself"), unit=unit.name)
+        if unit.parent_id == new_parent.id:
+            # Changes are never dated before the last one, so this is its parent on that day too: nothing would move
+            # (and loading the parent twice, as the old and the new, made the two saves collide as a stale version).
+            raise InvalidInput(N_("%(unit)s is already under %(parent)s"), unit=unit.name, parent=new_parent.name)
         old_parent = self.unit(unit.parent_id) if unit.parent_id else None
         unit.move(parent_id=parent_id, effective_from=effective_from, reason=reason, actor=actor, timestamp=moment)
         if old_parent is not None:
@@ -479,6 +494,13 @@ class Engine(StoreApplication):
         moment, today = self._now()
         person, unit = self.person(pid), self.unit(unit_id)
         authorize_admin(actor, unit, today, self._person_view, self._unit_view)
+        for held in person.grants.values():
+            if held.role is role and held.unit_id == unit.id and _overlaps(held, valid_from, valid_to):
+                # A second grant of the same role would outlive the revocation of the first (a form sent twice).
+                raise AlreadyExists(
+                    N_("%(name)s already holds the %(role)s role over %(unit)s from %(day)s"),
+                    name=person.full_name, role=role, unit=unit.name, day=held.valid_from,
+                )
         grant_id = uuid4()
         person.grant(
             grant_id=grant_id, role=role, unit_id=unit.id, valid_from=valid_from, valid_to=valid_to, basis=basis,

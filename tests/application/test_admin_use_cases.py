@@ -8,9 +8,9 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import InvalidInput, NotAuthorized, NotFound
+from domain.errors import AlreadyExists, InvalidInput, NotAuthorized, NotFound
 from domain.ids import person_id
-from domain.values import Role
+from domain.values import Role, UnitKind
 from tests.application.conftest import World
 from tests.application.helpers import endorsed
 
@@ -128,3 +128,116 @@ def test_a_one_time_password_is_recorded_by_an_administrator_and_a_changed_one_b
     # Who, when, as what: nothing of the password itself.
     for event in (given, changed):
         assert set(vars(event)) == {"originator_id", "originator_version", "timestamp", "actor"}
+
+
+def test_a_role_revoked_once_cannot_be_revoked_again_to_give_back_the_days_it_lost(world: World) -> None:
+    approver = world.engine.person(person_id("district-approver"))
+    (grant,) = approver.grants.values()
+    world.engine.revoke_role(world.admin, approver.id, grant.grant_id, on=date(2024, 10, 1), reason="Nghỉ hưu")
+    version = world.engine.person(approver.id).version
+    with pytest.raises(InvalidInput, match="already revoked on 2024-10-01"):
+        world.engine.revoke_role(world.admin, approver.id, grant.grant_id, on=date(2030, 1, 1), reason="Nghỉ hưu")
+    after = world.engine.person(approver.id)
+    assert after.version == version
+    assert after.grants[str(grant.grant_id)].revoked_on == date(2024, 10, 1)
+
+
+def test_a_role_already_held_over_a_unit_for_an_overlapping_time_is_not_granted_twice(world: World) -> None:
+    approver = world.engine.person(person_id("district-approver"))
+    (grant,) = approver.grants.values()
+    version = approver.version
+    with pytest.raises(AlreadyExists, match="already holds the approver role over"):
+        world.engine.grant_role(
+            world.admin, approver.id, role=grant.role, unit_id=grant.unit_id, valid_from=date(2024, 6, 1),
+            basis="Quyết định số 1",
+        )
+    assert world.engine.person(approver.id).version == version
+    # Once the first has ended, the same role may be granted again from that day, and other roles at any time.
+    world.engine.revoke_role(world.admin, approver.id, grant.grant_id, on=date(2024, 10, 1), reason="Nghỉ hưu")
+    world.engine.grant_role(
+        world.admin, approver.id, role=grant.role, unit_id=grant.unit_id, valid_from=date(2024, 10, 1),
+        basis="Quyết định số 2",
+    )
+    world.engine.grant_role(
+        world.admin, approver.id, role=Role.AUDITOR, unit_id=grant.unit_id, valid_from=date(2024, 6, 1),
+        basis="Quyết định số 3",
+    )
+    assert len(world.engine.person(approver.id).grants) == 3
+
+
+def test_renaming_a_unit_to_the_name_it_bears_is_refused_and_records_nothing(world: World) -> None:
+    unit = world.engine.unit(world.units["treasury"])
+    with pytest.raises(InvalidInput, match="already named"):
+        world.engine.rename_unit(
+            world.admin, unit.id, name=unit.current.name, effective_from=date(2024, 6, 1), reason="QĐ 6"
+        )
+    assert world.engine.unit(unit.id).version == unit.version
+
+
+def test_closing_a_period_needs_a_reason(world: World) -> None:
+    with pytest.raises(InvalidInput, match="closing a period needs a reason"):
+        world.engine.close_period(world.admin, 2024, reason="  ")
+    assert not world.engine.period(2024).closed
+
+
+def test_moving_a_unit_under_the_unit_it_is_already_under_is_refused_as_bad_input_and_records_nothing(
+    world: World,
+) -> None:
+    unit = world.engine.unit(world.units["cell-a"])
+    assert unit.parent_id is not None
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="is already under"):
+        world.engine.move_unit(
+            world.admin, unit.id, parent_id=unit.parent_id, effective_from=date(2024, 6, 1), reason="QĐ 6"
+        )
+    assert world.engine.recorder.max_notification_id() == head
+
+
+def test_a_delegation_already_made_to_the_same_deputy_for_overlapping_days_is_not_made_twice(world: World) -> None:
+    principal, delegation = _deputy_of_the_district_approver(world)
+    approver = world.engine.person(principal)
+    grant_id = approver.delegations[str(delegation)].grant_id
+    with pytest.raises(AlreadyExists, match="already delegated to the same deputy from 2024-10-01 to 2025-02-01"):
+        world.engine.delegate(
+            world.admin, principal, grant_id, deputy_id=person_id("deputy"), valid_from=date(2024, 12, 1),
+            valid_to=date(2025, 3, 1), legal_basis="Quyết định số 15-QĐ/HU",
+        )
+    assert world.engine.person(principal).version == approver.version
+    # Ended early, the same deputy may be given the days after the end.
+    world.engine.end_delegation(world.admin, principal, delegation, on=date(2024, 11, 1), reason="Trở lại công tác")
+    world.engine.delegate(
+        world.admin, principal, grant_id, deputy_id=person_id("deputy"), valid_from=date(2024, 12, 1),
+        valid_to=date(2025, 3, 1), legal_basis="Quyết định số 16-QĐ/HU",
+    )
+
+
+def test_a_unit_code_with_a_slash_is_refused_as_it_could_not_be_told_from_its_year_in_a_reference(
+    world: World,
+) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="cannot contain '/'"):
+        world.engine.register_unit(
+            world.admin, code="cb/2", name="Chi bộ 2", kind=UnitKind.PARTY_CELL, parent_id=world.units["committee"],
+            established_on=date(2020, 1, 1),
+        )
+    assert world.engine.recorder.max_notification_id() == head
+
+
+def test_a_unit_is_not_placed_under_a_parent_before_the_parent_was_established(world: World) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="committee was established on 2010-01-01; nothing can be placed under it"):
+        world.engine.register_unit(
+            world.admin, code="old-cell", name="Chi bộ cũ", kind=UnitKind.PARTY_CELL,
+            parent_id=world.units["committee"], established_on=date(1990, 1, 1),
+        )
+    assert world.engine.recorder.max_notification_id() == head
+    older = world.engine.register_unit(
+        world.admin, code="old-cell", name="Chi bộ cũ", kind=UnitKind.PARTY_CELL, parent_id=world.units["district"],
+        established_on=date(2001, 1, 1),
+    ).value
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="nothing can be placed under it from 2005-01-01"):
+        world.engine.move_unit(
+            world.admin, older, parent_id=world.units["committee"], effective_from=date(2005, 1, 1), reason="QĐ 6"
+        )
+    assert world.engine.recorder.max_notification_id() == head

@@ -93,6 +93,40 @@ def test_an_argument_with_undecodable_bytes_is_refused_and_the_message_still_pri
     assert_one_line_refusal(as_year, "'\\udcff\\udcfe' is not a year")
 
 
+@pytest.fixture
+def own_store(store: Path, tmp_path: Path) -> Path:
+    """A copy of the module's store for a test whose commands write beside it (a signed head, the read models), so
+    that the tests reading the module's store whole (a damaged copy, an archived one) find it as it was made."""
+    copy = tmp_path / "own" / "data"
+    shutil.copytree(store, copy)
+    return copy
+
+
+@pytest.mark.parametrize("command", ["public-key", "checkpoint"])
+def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Path, command: str) -> None:
+    for target in (own_store.parent, own_store / "no-such-directory" / "key.pem"):
+        assert_one_line_refusal(run(own_store, command, "--out", str(target)), f"cannot write {target}")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(("--action", "Aproved"), "'Aproved' is not an action of the audit trail", id="mistyped action"),
+        pytest.param(("--unit", "tresury"), "no unit with code 'tresury'", id="unknown unit"),
+        pytest.param(("--person", "nobody"), "no person with username 'nobody'", id="unknown person"),
+        pytest.param(
+            ("--since", "2025-01-01", "--until", "2024-01-01"), "the time range ends before it starts", id="reversed"
+        ),
+    ],
+)
+def test_an_audit_filter_that_can_match_nothing_is_refused_rather_than_answered_with_no_events(
+    own_store: Path, args: tuple[str, ...], expected: str
+) -> None:
+    assert_one_line_refusal(run(own_store, "audit", *args), expected)
+    assert run(own_store, "audit", "--action", "Approved").returncode == 0
+    assert run(own_store, "audit", "--action", "Dossier.Approved", "--unit", "treasury").returncode == 0
+
+
 def test_a_read_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path) -> None:
     mistyped = tmp_path / "dta"
     for args in (("verify",), ("status",), ("history", REFERENCE), ("units",)):

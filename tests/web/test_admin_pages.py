@@ -417,6 +417,30 @@ def test_a_role_is_revoked_from_a_date_with_a_reason(web: Web) -> None:
     assert "Revoked a role" in page
 
 
+def test_a_grant_or_a_revocation_sent_twice_is_refused_the_second_time_and_recorded_once(web: Web) -> None:
+    client = web.signed_in(ADMIN)
+    person_page = _person_page(web, REVIEWER)
+    page = client.get(person_page).text
+    grant = {"role": "auditor", "unit": WARD, "valid_from": "2025-12-01", "valid_to": "", "basis": "QĐ 7-QĐ/ĐU"}
+    assert web.post(client, f"{person_page}/grants", page, grant).status_code == 303
+    before = _events(web)
+    again = web.post(client, f"{person_page}/grants", page, grant)  # the back button, or a double click
+    assert again.status_code == 409
+    assert "already holds the Auditor (inspection committee) role over Đảng bộ phường Kim Tân" in text_of(again)
+    assert _events(web) == before
+    (granted,) = [g for g in web.engine.person_by_username(REVIEWER).grants.values() if g.role is Role.AUDITOR]
+
+    path = f"{person_page}/grants/{granted.grant_id}/revoke"
+    page = client.get(person_page).text
+    assert web.post(client, path, page, {"on": "2025-12-02", "reason": "Chuyển công tác"}).status_code == 303
+    before = _events(web)
+    later = web.post(client, path, page, {"on": "2026-06-01", "reason": "Chuyển công tác"})
+    assert later.status_code == 422
+    assert "already revoked on" in text_of(later)
+    assert _events(web) == before
+    assert web.engine.person_by_username(REVIEWER).grants[str(granted.grant_id)].revoked_on == date(2025, 12, 2)
+
+
 def test_a_role_is_delegated_for_a_period_on_a_legal_basis_and_ended_early(web: Web) -> None:
     client = web.signed_in(ADMIN)
     approver = web.engine.person_by_username(APPROVER)

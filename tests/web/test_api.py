@@ -224,6 +224,13 @@ def test_an_administrator_opens_a_dossier_which_is_listed_at_once(api: Api) -> N
     assert "already has a dossier" in str(body["detail"])
 
 
+def test_opening_a_dossier_for_a_year_without_a_period_names_the_year_in_the_callers_language(api: Api) -> None:
+    for language, expected in (("en", "no evaluation period for 2031"), ("vi", "không có kỳ đánh giá năm 2031")):
+        admin = api.client("admin", language=language)
+        body = _refusal(admin.post(f"{API}/dossiers", json={"unit": "mk-thue", "year": 2031}), 404)
+        assert body["detail"] == expected  # not the period's internal id, nor English inside Vietnamese
+
+
 def test_opening_a_dossier_is_refused_outside_ones_unit_and_for_bad_input(api: Api) -> None:
     secretary = api.client(SECRETARY)
     _refusal(secretary.post(f"{API}/dossiers", json={"unit": "mk-thue", "year": 2025}), 403)

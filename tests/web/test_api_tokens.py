@@ -92,6 +92,7 @@ def test_token_commands_refuse_bad_input_in_one_line(demo_data: Path) -> None:
         ["token", "create", "bad\x1bname"],
         ["token", "revoke", "no-such-token"],
         ["token", "revoke", "../../etc"],
+        ["token", "list", "nobody-here"],
     ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 2, (args, result.output)

@@ -172,6 +172,20 @@ def test_a_return_without_a_reason_is_refused_with_a_message_and_nothing_changes
     assert web.engine.dossier(web.engine.find_dossier(f"{CELL}/2025")).state.value == "submitted"
 
 
+def test_a_reason_sent_as_bytes_that_are_not_utf8_is_refused_not_stored_as_replacement_characters(web: Web) -> None:
+    path = _submitted(web)
+    reviewer = web.signed_in(REVIEWER)
+    page, version = web.page(reviewer, path)
+    # A form encoded in Latin-1 ("Thiếu" cannot be; "Déjà" can): the decoder makes U+FFFD of each such byte.
+    body = f"csrf_token={csrf(page)}&version={version}&reason=D%E9j%E0+vu"
+    response = reviewer.post(
+        f"{path}/act/return_to_unit", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 422
+    assert "U+FFFD REPLACEMENT CHARACTER at character 2" in text_of(response)
+    assert web.engine.dossier(web.engine.find_dossier(f"{CELL}/2025")).state.value == "submitted"
+
+
 def test_acting_on_a_stale_page_answers_409_and_keeps_what_was_typed(web: Web) -> None:
     path = _submitted(web)
     reviewer = web.signed_in(REVIEWER)
@@ -257,6 +271,32 @@ def test_an_attached_file_is_listed_and_served_as_a_download_of_its_recorded_typ
     assert download.headers["content-type"] == "application/pdf"
     assert download.headers["content-disposition"].startswith("attachment;")
     assert download.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_unknown_address_a_wrong_method_and_an_unreadable_form_are_pages_in_the_visitors_language(
+    web: Web,
+) -> None:
+    client = web.signed_in(SECRETARY)
+    missing = client.get("/no-such-page")
+    assert (missing.status_code, missing.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert "This page does not exist" in text_of(missing)
+    vietnamese = client.get("/no-such-page", headers={"Accept-Language": "vi"})
+    assert "Trang này không tồn tại" in text_of(vietnamese)
+    wrong = client.delete("/work")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET")
+    assert "This address does not take this kind of request" in text_of(wrong)
+    path = web.dossier_path()
+    page = client.get(path).text
+    before = web.engine.recorder.max_notification_id()
+    # A file whose name is longer than the multipart parser takes: refused before any form is read.
+    unreadable = client.post(
+        f"{path}/evidence", data={"csrf_token": csrf(page)}, files={"file": ("a" * 5000 + ".pdf", b"%PDF-1.4")}
+    )
+    assert (unreadable.status_code, unreadable.headers["content-type"]) == (400, "text/html; charset=utf-8")
+    assert "The form could not be read" in text_of(unreadable)
+    assert web.engine.recorder.max_notification_id() == before
+    # The API keeps answering in JSON problems of its own.
+    assert client.get("/api/v1/no-such-thing").headers["content-type"] == "application/json"
 
 
 def test_every_page_forbids_inline_script_and_sniffing(web: Web) -> None:
