@@ -652,14 +652,20 @@ class Engine(StoreApplication):
             authorize_admin(actor, target, today, self._person_view, self._unit_view)
         else:
             authorize(actor, spec.rule("submit"), target, today, self._person_view, self._unit_view)
-        if self._exists(dossier_id(target.id, year)):
-            raise AlreadyExists(N_("%(unit)s already has a dossier for %(year)s"), unit=target.name, year=year)
         model = self.rule_book.recognition_for(period.recognition_models, target.kind)
         dossier = Dossier(
             unit_id=target.id, year=year, workflow_version=CURRENT_VERSION, rule_set_id=period.rule_set_id,
             recognition_model_id=model.id if model else None, actor=actor, timestamp=moment,
         )
-        return Receipt(self._save(dossier), dossier.id)
+        try:
+            position = self._save(dossier)
+        except ConcurrencyConflict:
+            # The store holds a first version of this id already (the dossier's id is its unit's and year's): the
+            # store's own refusal answers "does it exist?", and a query asked before every open would not.
+            raise AlreadyExists(
+                N_("%(unit)s already has a dossier for %(year)s"), unit=target.name, year=year
+            ) from None
+        return Receipt(position, dossier.id)
 
     def _act(
         self, actor: Actor, did: UUID, trigger: str | Callable[[Dossier], str], expected_version: int | None
