@@ -160,10 +160,14 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
                 "signature text NOT NULL)"
             ).format(schema=schema, heads=heads)
         )
-        self._insert_head_statement = SQL(
+        # A commit's links and its signed head in one statement: one statement less for psycopg to send per command.
+        self._insert_links_and_head_statement = SQL(
+            "WITH links AS ("
+            "INSERT INTO {schema}.{chain} (notification_id, position, prev_hash, hash) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])) "
             "INSERT INTO {schema}.{heads} (position, notification_id, hash, signed_at, key_id, signature) "
             "VALUES (%s, %s, %s, %s, %s, %s)"
-        ).format(schema=schema, heads=heads)
+        ).format(schema=schema, chain=chain, heads=heads)
         head_columns = SQL("position, notification_id, hash, signed_at, key_id, signature")
         self._select_newest_head_statement = SQL(
             "SELECT {columns} FROM {schema}.{heads} WHERE notification_id <= %s ORDER BY position DESC LIMIT 1"
@@ -234,13 +238,16 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
                 row = head_cursor.fetchone()
             head = None if row is None else ChainLink(**row)
             links = _extend_chain(head, notification_ids, stored_events)
-            if links:
-                # Sent with the COMMIT: a failure here fails the commit, which then rolls the events back too.
-                curs.execute(self._insert_links_statement, [list(column) for column in zip(*links, strict=True)])
             signed = _sign_new_head(self.signer, head, links)
+            columns = [list(column) for column in zip(*links, strict=True)]
+            # Sent with the COMMIT: a failure here fails the commit, which then rolls the events back too.
             if signed is not None:
-                curs.execute(self._insert_head_statement, _signed_head_columns(signed), prepare=True)
+                curs.execute(
+                    self._insert_links_and_head_statement, [*columns, *_signed_head_columns(signed)], prepare=True
+                )
                 pending.signed = signed
+            elif links:
+                curs.execute(self._insert_links_statement, columns)
         except Exception as error:
             raise _ChainWriteAborted(error) from error
         return notification_ids
