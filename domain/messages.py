@@ -158,6 +158,8 @@ def english(value: object) -> str:
     kind = type(value)
     if kind is str or kind is Titled:
         return str.__str__(cast(str, value))
+    if kind is Message or kind is Series:
+        return value.__str__()
     if isinstance(value, Count):
         return f"{value:,}"
     if isinstance(value, Enum):
