@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import cast
 
 
 def N_(template: str) -> str:
@@ -153,6 +154,12 @@ class Percent:
 
 def english(value: object) -> str:
     """A value as the English sentence shows it."""
+    # Most values are text (a name, an id, a rule item): answered before the checks for the others.
+    kind = type(value)
+    if kind is str or kind is Titled:
+        return str.__str__(cast(str, value))
+    if kind is Message or kind is Series:
+        return value.__str__()
     if isinstance(value, Count):
         return f"{value:,}"
     if isinstance(value, Enum):

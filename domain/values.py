@@ -73,7 +73,10 @@ class Grade(Enum):
 
     @property
     def rank(self) -> int:
-        return {"poor": 0, "average": 1, "good": 2, "excellent": 3}[self.value]
+        return _GRADE_RANKS[self]
+
+
+_GRADE_RANKS = {Grade.POOR: 0, Grade.AVERAGE: 1, Grade.GOOD: 2, Grade.EXCELLENT: 3}
 
 
 class DossierState(Enum):

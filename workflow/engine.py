@@ -289,13 +289,19 @@ class Engine(StoreApplication):
         intervals are nested (each a multiple of the one before), so the gap since the last snapshot never exceeds
         the current interval.
         """
-        interval = self.snapshotting_intervals.get(type(aggregate))
+        return self._snapshot_interval(aggregate)
+
+    def _snapshot_interval(self, aggregate: object) -> int | None:
+        # Asked for every event saved: by exact type (the intervals are keyed so), not through isinstance against
+        # the library's abstract classes, and not as a use case of its own (see use_cases).
+        cls = type(aggregate)
+        interval = self.snapshotting_intervals.get(cast(type[Aggregate], cls))
         if interval is None:
             return None
-        if isinstance(aggregate, DecisionBook):
-            size = len(aggregate.entries)
-        elif isinstance(aggregate, Unit):
-            size = len(aggregate.children)
+        if cls is DecisionBook:
+            size = len(cast(DecisionBook, aggregate).entries)
+        elif cls is Unit:
+            size = len(cast(Unit, aggregate).children)
         else:
             return interval
         while interval < size:
@@ -306,10 +312,12 @@ class Engine(StoreApplication):
         # The library rebuilds each snapshotted aggregate from the store; the one just saved is that very version.
         if self.snapshots is None:
             return
+        aggregates = processing_event.aggregates
         for event in processing_event.events:
-            aggregate = processing_event.aggregates.get(event.originator_id)
-            interval = self.snapshot_interval(aggregate) if isinstance(aggregate, Aggregate) else None
-            if aggregate is None or interval is None or event.originator_version % interval:
+            aggregate = aggregates.get(event.originator_id)
+            # Only the engine's own aggregate classes have an interval.
+            interval = None if aggregate is None else self._snapshot_interval(aggregate)
+            if interval is None or event.originator_version % interval:
                 continue
             if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
                 self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
@@ -674,14 +682,20 @@ class Engine(StoreApplication):
             authorize_admin(actor, target, today, self._person_view, self._unit_view)
         else:
             authorize(actor, spec.rule("submit"), target, today, self._person_view, self._unit_view)
-        if self._exists(dossier_id(target.id, year)):
-            raise AlreadyExists(N_("%(unit)s already has a dossier for %(year)s"), unit=target.name, year=year)
         model = self.rule_book.recognition_for(period.recognition_models, target.kind)
         dossier = Dossier(
             unit_id=target.id, year=year, workflow_version=CURRENT_VERSION, rule_set_id=period.rule_set_id,
             recognition_model_id=model.id if model else None, actor=actor, timestamp=moment,
         )
-        return Receipt(self._save(dossier), dossier.id)
+        try:
+            position = self._save(dossier)
+        except ConcurrencyConflict:
+            # The store holds a first version of this id already (the dossier's id is its unit's and year's): the
+            # store's own refusal answers "does it exist?", and a query asked before every open would not.
+            raise AlreadyExists(
+                N_("%(unit)s already has a dossier for %(year)s"), unit=target.name, year=year
+            ) from None
+        return Receipt(position, dossier.id)
 
     def _act(
         self, actor: Actor, did: UUID, trigger: str | Callable[[Dossier], str], expected_version: int | None
@@ -691,7 +705,7 @@ class Engine(StoreApplication):
         `trigger` may depend on the dossier's state (a submission is a resubmission after a return).
         """
         moment, today = self._now()
-        dossier = self.dossier(did)
+        dossier = self._get(Dossier, did, "dossier")
         trigger = trigger(dossier) if callable(trigger) else trigger
         if expected_version is not None and dossier.version != expected_version:
             raise ConcurrencyConflict(

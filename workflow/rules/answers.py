@@ -102,8 +102,11 @@ def _given(criterion: Criterion, answer: Answer) -> Grade | Decimal | bool | Non
 
 
 def _check_answer(criterion: Criterion, answer: Answer, owner: str) -> None:
-    # `owner`: the rule set or recognition model the criterion belongs to, for its title in the refusal.
-    name = titled(owner, criterion)
+    # `owner`: the rule set or recognition model the criterion belongs to, for its title in a refusal. Named only
+    # when refusing: the rules check every answer again at each evaluation, and nearly every answer passes.
+    def name() -> Titled:
+        return titled(owner, criterion)
+
     given = {
         "grade": answer.grade is not None,
         "points": answer.points is not None,
@@ -113,17 +116,17 @@ def _check_answer(criterion: Criterion, answer: Answer, owner: str) -> None:
     if wrong:
         raise InvalidInput(
             N_("criterion '%(criterion)s' is %(scale)s; %(wrong)s given instead"),
-            criterion=name, scale=_scale_text(criterion), wrong=Series(wrong, N_(" and ")),
+            criterion=name(), scale=_scale_text(criterion), wrong=Series(wrong, N_(" and ")),
         )
     if answer.grade is not None and not isinstance(answer.grade, Grade):
         raise InvalidInput(
             N_("criterion '%(criterion)s': grade must be one of %(grades)s, got %(got)s"),
-            criterion=name, grades=_grades(), got=repr(answer.grade),
+            criterion=name(), grades=_grades(), got=repr(answer.grade),
         )
     if answer.met is not None and not isinstance(answer.met, bool):
         raise InvalidInput(
             N_("criterion '%(criterion)s': met must be true or false, got %(got)s"),
-            criterion=name, got=repr(answer.met),
+            criterion=name(), got=repr(answer.met),
         )
     if answer.points is not None:
         points = _number(answer.points)
@@ -131,19 +134,19 @@ def _check_answer(criterion: Criterion, answer: Answer, owner: str) -> None:
         if points is None or not Decimal(0) <= points <= criterion.max_points:
             raise InvalidInput(
                 N_("criterion '%(criterion)s': points must be a number from 0 to %(max)s, got %(got)s"),
-                criterion=name, max=criterion.max_points, got=repr(answer.points),
+                criterion=name(), max=criterion.max_points, got=repr(answer.points),
             )
     for sub_id, ticked in answer.sub_items.items():
         if sub_id not in criterion.sub_item_ids:
             valid = Series(criterion.sub_item_ids) if criterion.sub_item_ids else Message(N_("none"))
             raise InvalidInput(
                 N_("criterion '%(criterion)s' has no sub-item '%(sub_item)s'; its sub-items are: %(valid)s"),
-                criterion=name, sub_item=sub_id, valid=valid,
+                criterion=name(), sub_item=sub_id, valid=valid,
             )
         if not isinstance(ticked, bool):
             raise InvalidInput(
                 N_("criterion '%(criterion)s': sub-item '%(sub_item)s' must be true or false, got %(got)s"),
-                criterion=name, sub_item=sub_id, got=repr(ticked),
+                criterion=name(), sub_item=sub_id, got=repr(ticked),
             )
 
 

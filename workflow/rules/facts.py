@@ -42,6 +42,8 @@ def _compare(actual: FactValue, op: Operator, expected: FactValue) -> bool:
 
 
 def _as_number(value: FactValue) -> Decimal:
+    if type(value) is Decimal:  # Most facts are figures, already Decimal (a Decimal is immutable: no copy needed).
+        return value
     if isinstance(value, Grade):
         return Decimal(value.rank)
     return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)

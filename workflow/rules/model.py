@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -49,8 +50,9 @@ class Criterion:
     group: str | None = None
     rule: str | None = None
 
-    @property
+    @cached_property
     def sub_item_ids(self) -> tuple[str, ...]:
+        # Asked for every answer checked; a criterion, loaded once, never changes.
         return tuple(s.id for s in self.sub_items)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from datetime import date
 from enum import Enum
@@ -103,6 +104,12 @@ class FastJSONTranscoder(JSONTranscoder):
     def __init__(self) -> None:
         super().__init__()
         self._encoders: dict[type, Callable[[Any], dict[str, Any]]] = {}
+        # As the library's encoder, without the check for circular references: it records every dict and list on
+        # the way down (a sixth of an event's encoding), and an event's state is a tree. A cycle, were one ever
+        # made, is still refused (RecursionError rather than ValueError) and nothing is stored.
+        self.encoder = json.JSONEncoder(
+            default=self._encode_obj, separators=(",", ":"), ensure_ascii=False, check_circular=False
+        )
 
     def register(self, transcoding: Transcoding) -> None:
         super().register(transcoding)
