@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -63,12 +64,13 @@ from domain.ids import dossier_id, person_id, unit_id
 from domain.values import DossierState, Role
 from projections.catalog import all_projections
 from projections.core import LoggedEvent, Page, Projection
-from projections.log import RecorderLog
+from projections.log import RecorderLog, open_application_log
 from projections.readside import ReadSide
 from projections.runner import PassResult, Runner
 from projections.store import ReadModelStore, make_engine, read_models_url
 from workflow.engine import Engine
 from workflow.store import is_postgres_url
+from workflow.store.application import StoreApplication
 
 YEAR = 2024
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +155,7 @@ def read_side(bench: BenchStore, engine: Engine, log: Any | None = None, poll_se
         postgres_url=url if postgres else None,
         events_channel=getattr(engine.recorder, "channel_name", None) if postgres else None,
         poll_seconds=poll_seconds,
+        log_opener=partial(open_application_log, StoreApplication, dict(engine.env)),
     )
 
 
@@ -216,9 +219,10 @@ def timed_rebuild(side: ReadSide) -> Iterator[RebuildTimes]:
     """Time the parts of `side`'s rebuild, by wrapping the runner's and the page's methods for as long as it runs."""
     times = RebuildTimes()
     current: list[str] = []
-    apply_page, flush, index, start = Runner._apply, Page.flush, Runner._index, ReadModelStore.start_building
+    apply_page, write, flush = Runner._apply, Runner._write, Page.flush
+    index, start = Runner._index, ReadModelStore.start_building
 
-    def timed_apply(runner: Runner, conn: Any, projection: Projection, *args: Any) -> bool:
+    def timed_apply(runner: Runner, conn: Any, projection: Projection, *args: Any) -> Page:
         current.append(projection.name)
         started = time.perf_counter()
         try:
@@ -226,6 +230,15 @@ def timed_rebuild(side: ReadSide) -> Iterator[RebuildTimes]:
         finally:
             current.pop()
             times.pages[projection.name] = times.pages.get(projection.name, 0.0) + time.perf_counter() - started
+
+    def timed_write(runner: Runner, conn: Any, page: Page, target: Any, *args: Any) -> bool:
+        current.append(target.name)
+        started = time.perf_counter()
+        try:
+            return write(runner, conn, page, target, *args)
+        finally:
+            current.pop()
+            times.pages[target.name] = times.pages.get(target.name, 0.0) + time.perf_counter() - started
 
     def timed_flush(page: Page, **kwargs: Any) -> None:
         started = time.perf_counter()
@@ -250,6 +263,7 @@ def timed_rebuild(side: ReadSide) -> Iterator[RebuildTimes]:
             times.generations += time.perf_counter() - started
 
     Runner._apply = timed_apply  # type: ignore[method-assign]
+    Runner._write = timed_write  # type: ignore[method-assign]
     Page.flush = timed_flush  # type: ignore[method-assign]
     Runner._index = timed_index  # type: ignore[method-assign]
     ReadModelStore.start_building = timed_start  # type: ignore[method-assign]
@@ -257,9 +271,15 @@ def timed_rebuild(side: ReadSide) -> Iterator[RebuildTimes]:
         yield times
     finally:
         Runner._apply = apply_page  # type: ignore[method-assign]
+        Runner._write = write  # type: ignore[method-assign]
         Page.flush = flush  # type: ignore[method-assign]
         Runner._index = index  # type: ignore[method-assign]
         ReadModelStore.start_building = start  # type: ignore[method-assign]
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def read_loop(log: RecorderLog, events: int, page: int = 500) -> tuple[int, float]:
@@ -298,10 +318,12 @@ def rebuild_figure(bench: BenchStore, engine: Engine, figures: Figures, sample: 
                 rate = timed.events / max(1e-9, now - started)
                 print(f"      rebuild: {position:,} of {total:,} events, {rate:,.0f} events/s", flush=True)
 
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, helper = time.perf_counter(), time.process_time(), _children_cpu()
         with timed_rebuild(side) as times:
             result = side.rebuild(progress=progress)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        # A rebuild shares its read models with a helper process: its CPU time counts too.
+        helper = _children_cpu() - helper
         after = read_loop(plain, sample)
         for name, position, error in result.failures:
             figures.notes.append(f"{name} failed at event {position}: {error.splitlines()[0][:160]}")
@@ -311,7 +333,8 @@ def rebuild_figure(bench: BenchStore, engine: Engine, figures: Figures, sample: 
         figures.put(
             REBUILD,
             f"{rebuild_rate / inside_rate:.2f} ({rebuild_rate:,.0f} events/s rebuilding {len(names)} read models "
-            f"over {head:,} events in {seconds:,.0f} s, CPU {cpu:,.1f} s; reading and decoding inside it "
+            f"over {head:,} events in {seconds:,.1f} s, CPU {cpu + helper:,.1f} s (of which a helper process "
+            f"{helper:,.1f} s); reading and decoding inside it "
             f"{inside_rate:,.0f}/s; "
             f"a bare read loop {bare_rate:,.0f}/s, ratio to it {rebuild_rate / bare_rate:.2f})",
         )

@@ -220,17 +220,28 @@ class Runner:
             moves: list[dict[str, Any]] = []
             try:
                 with self._transaction() as conn:
+                    # Every read model's page worked out first, then all of them written: on SQLite the write lock
+                    # is taken at the first write and held until the commit, and a rebuild shared between two
+                    # processes (ReadSide.rebuild) would hold it through the Python work of each read model after
+                    # the first.
+                    worked: list[tuple[Target, Page, list[LoggedEvent], bool]] = []
+                    marked: list[tuple[Target, _ApplyFailed]] = []
                     for target in targets:
                         projection = self.store.projections[target.name]
                         tables = self.store.tables(target.name, target.generation)
                         failure = failed.get(target.name)
                         if failure is None:
-                            if self._apply(conn, projection, tables, target, events, reached_head, moves):
-                                switched.append(target)
+                            page = self._apply(conn, projection, tables, target, events)
+                            worked.append((target, page, events, reached_head))
                             continue
                         done = events[: failure.index]
                         if done:
-                            self._apply(conn, projection, tables, target, done, False, moves)
+                            worked.append((target, self._apply(conn, projection, tables, target, done), done, False))
+                        marked.append((target, failure))
+                    for target, page, applied, at_head in worked:
+                        if self._write(conn, page, target, applied, at_head, moves):
+                            switched.append(target)
+                    for target, failure in marked:
                         conn.execute(
                             update(TRACKING)
                             .where(TRACKING.c.name == target.name, TRACKING.c.generation == target.generation)
@@ -296,12 +307,9 @@ class Runner:
         tables: dict[str, Any],
         target: Target,
         events: list[LoggedEvent],
-        reached_head: bool,
-        moves: list[dict[str, Any]],
-    ) -> bool:
-        """Apply `events` to one read model and add its new tracking position to `moves` (written by the caller in
-        the same transaction); True if that made a generation being built the live one (the caller marks it so once
-        the transaction has committed)."""
+    ) -> Page:
+        """Work out what `events` change in one read model: its page, with every change buffered and nothing
+        written yet (unless the read model itself wrote its buffers before a query of its own tables)."""
         page = Page(conn, tables, fresh=target.position == 0)
         wanted = _wanted(projection, events)
         try:
@@ -318,6 +326,28 @@ class Runner:
             except Exception as error:
                 _raise_if_connection_lost(error)
                 raise _ApplyFailed(target.name, index, logged.position, _describe(logged, error)) from error
+        try:
+            page.settle()
+        except Exception as error:
+            _raise_if_connection_lost(error)
+            # A page-wide handler of the gathered events: the event that failed is not known, so name the page.
+            raise _ApplyFailed(
+                target.name, 0, events[0].position, _describe(events[0], error, whole_page=True)
+            ) from error
+        return page
+
+    def _write(
+        self,
+        conn: Connection,
+        page: Page,
+        target: Target,
+        events: list[LoggedEvent],
+        reached_head: bool,
+        moves: list[dict[str, Any]],
+    ) -> bool:
+        """Write one read model's page and add its new tracking position to `moves` (written by the caller in the
+        same transaction); True if that made a generation being built the live one (the caller marks it so once the
+        transaction has committed)."""
         try:
             page.flush(final=True)
         except Exception as error:

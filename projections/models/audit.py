@@ -161,6 +161,8 @@ class AuditTrail:
 
 class AuditProjection(Projection):
     name = "audit"
+    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
+    rebuild_cost = 3.0
     handles = ()  # every event
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

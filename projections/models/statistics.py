@@ -171,6 +171,8 @@ class QuotaMeter:
 
 class StatisticsProjection(Projection):
     name = "statistics"
+    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
+    rebuild_cost = 1.2
     handles = (Unit.Registered, Unit.Moved, *_DOSSIER_EVENTS, *_BOOK_EVENTS)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
