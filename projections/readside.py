@@ -285,22 +285,39 @@ class ReadSide:
         chosen = list(names) if names else list(self.store.projections)
         for name in chosen:
             self._known(name)
-        generations = {name: self.store.start_building(name) for name in chosen}
+        before = self.store.states()
         own, shared = self._shares(chosen)
-        helper = _Helper.start(self, shared, generations) if shared else None
+        # Started first: it makes its own new generations (dropping the ones before) while this process makes its.
+        helper = _Helper.start(self, shared) if shared else None
+        if helper is None:
+            own, shared = chosen, []
+        generations = {name: self.store.start_building(name) for name in own}
         reported = _Progress(progress, helper, self.log.head)
         result = self._build(own, generations, reported)
         if helper is not None:
             result.failures.extend(helper.wait(reported))
-            # The helper's read models that are not live yet: unfinished, unless a failure stopped them.
-            stopped = {name for name, _, _ in result.failures}
-            building = self.store.states()
-            left = [n for n in shared if building[n][1] == generations[n] and n not in stopped]
-            if left:
-                more = self._build(left, generations, reported)
-                result.failures.extend(more.failures)
-                result.applied += more.applied
+            more = self._finish(shared, before, {name for name, _, _ in result.failures}, reported)
+            result.failures.extend(more.failures)
+            result.applied += more.applied
         return result
+
+    def _finish(
+        self, shared: list[str], before: dict[str, tuple[int, int | None]], stopped: set[str], progress: Progress
+    ) -> PassResult:
+        """Whatever a helper process left of its share (it died, say), finished here: a generation it was building
+        from where it stands, one it never began from the first event. A read model a failure stopped is left so."""
+        states = self.store.states()
+        tracked = {(t.name, t.generation) for t in self.store.trackings()}
+        left: dict[str, int] = {}
+        for name in shared:
+            live, building = states[name]
+            if name in stopped or (building is None and live != before[name][0]):
+                continue  # stopped by a failure, or rebuilt and live
+            if building is not None and (name, building) in tracked:
+                left[name] = building
+            else:
+                left[name] = self.store.start_building(name)
+        return self._build(list(left), left, progress)
 
     def _shares(self, chosen: list[str]) -> tuple[list[str], list[str]]:
         """(the read models this process rebuilds, those a helper process does): none for a helper when there is
@@ -386,7 +403,6 @@ class _Share:
     url: str
     projections: list[Projection]
     names: list[str]
-    generations: dict[str, int]
     log_opener: LogOpener
     sqlite_file: Path | None
     page_size: int
@@ -406,14 +422,13 @@ class _Helper:
         self._reader.start()
 
     @classmethod
-    def start(cls, side: ReadSide, names: list[str], generations: dict[str, int]) -> _Helper | None:
+    def start(cls, side: ReadSide, names: list[str]) -> _Helper | None:
         """The helper, started; None if its share cannot be handed to another process."""
         assert side.log_opener is not None
         share = _Share(
             url=side.store.engine.url.render_as_string(hide_password=False),
             projections=[side.store.projections[n] for n in names],
             names=names,
-            generations={n: generations[n] for n in names},
             log_opener=side.log_opener,
             sqlite_file=side.sqlite_file,
             page_size=side.page_size,
@@ -472,7 +487,8 @@ def rebuild_share(given: bytes, out: IO[str]) -> None:
             out.write(f"at {at}\n")
             out.flush()
 
-        result = side._build(share.names, share.generations, progress)
+        generations = {name: side.store.start_building(name) for name in share.names}
+        result = side._build(share.names, generations, progress)
         out.write(f"failures {json.dumps([list(f) for f in result.failures])}\n")
         out.flush()
     finally:

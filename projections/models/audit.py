@@ -54,7 +54,7 @@ from domain import period as _period
 from domain import person as _person
 from domain import unit as _unit
 from domain.values import Answer
-from projections.core import LoggedEvent, Page, Projection, Row
+from projections.core import LoggedEvent, Page, Projection, Row, uuid_text
 from projections.store import ReadModelStore
 
 ID = 36
@@ -279,25 +279,25 @@ class AuditProjection(Projection):
 
     def _preload(self, page: Page, items: list[LoggedEvent]) -> None:
         with_context = Dossier.Event | DecisionBook.Event | Period.Event
-        page.rows("contexts").load((str(i.originator_id),) for i in items if isinstance(i.event, with_context))
+        page.rows("contexts").load((uuid_text(i.originator_id),) for i in items if isinstance(i.event, with_context))
         page.rows("answers").load(
-            (str(i.originator_id),) for i in items if isinstance(i.event, Dossier.AnswersRecorded)
+            (uuid_text(i.originator_id),) for i in items if isinstance(i.event, Dossier.AnswersRecorded)
         )
         unit_ids: set[str] = set()
         grant_ids: set[str] = set()
         for logged in items:
             event = logged.event
             if isinstance(event, Unit.Event):
-                unit_ids.add(str(logged.originator_id))
+                unit_ids.add(uuid_text(logged.originator_id))
                 parent = getattr(event, "parent_id", None)  # registered under it, or moved under it
                 if parent is not None:
-                    unit_ids.add(str(parent))
+                    unit_ids.add(uuid_text(parent))
             elif isinstance(event, Person.RoleRevoked):
-                grant_ids.add(str(event.grant_id))
+                grant_ids.add(uuid_text(event.grant_id))
             elif isinstance(event, Person.Delegated):
-                grant_ids.add(str(event.delegation.grant_id))
+                grant_ids.add(uuid_text(event.delegation.grant_id))
             elif isinstance(event, Person.DelegationEnded):
-                grant_ids.add(str(event.delegation_id))
+                grant_ids.add(uuid_text(event.delegation_id))
         page.rows("units").load((u,) for u in unit_ids)
         page.rows("grants").load((g,) for g in grant_ids)
 
@@ -325,7 +325,7 @@ class AuditProjection(Projection):
             "action": action,
             "label": label,
             "aggregate_kind": kind,
-            "aggregate_id": str(logged.originator_id),
+            "aggregate_id": uuid_text(logged.originator_id),
             "aggregate_version": logged.originator_version,
             "dossier_id": None,
             "unit_id": None,
@@ -348,11 +348,11 @@ class AuditProjection(Projection):
 
     def _dossier(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        dossier_id = str(logged.originator_id)
+        dossier_id = uuid_text(logged.originator_id)
         contexts = page.rows("contexts")
         row["dossier_id"] = dossier_id
         if isinstance(event, Dossier.Opened):
-            contexts.put({"aggregate_id": dossier_id, "unit_id": str(event.unit_id), "year": event.year})
+            contexts.put({"aggregate_id": dossier_id, "unit_id": uuid_text(event.unit_id), "year": event.year})
             page.rows("answers").put({"dossier_id": dossier_id, "answers": "{}", "facts": "{}"})
         context = contexts.get(dossier_id)
         if context is not None:
@@ -407,11 +407,11 @@ class AuditProjection(Projection):
 
     def _unit(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        unit_id = str(logged.originator_id)
+        unit_id = uuid_text(logged.originator_id)
         units = page.rows("units")
         row["unit_id"] = unit_id
         if isinstance(event, Unit.Registered):
-            parent = str(event.parent_id) if event.parent_id is not None else None
+            parent = uuid_text(event.parent_id) if event.parent_id is not None else None
             above = self._lineage(page, parent)
             units.put({"unit_id": unit_id, "name": event.name, "ancestors": "/".join(above)})
             for ancestor in [*above, unit_id]:
@@ -429,7 +429,7 @@ class AuditProjection(Projection):
                 "effective_from": event.effective_from,
             }
         if isinstance(event, Unit.Moved):
-            self._move(page, unit_id, str(event.parent_id))
+            self._move(page, unit_id, uuid_text(event.parent_id))
             return {
                 "parent_id": {"before": event.from_parent, "after": event.parent_id},
                 "effective_from": event.effective_from,
@@ -476,41 +476,41 @@ class AuditProjection(Projection):
 
     def _person(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        row["subject_person_id"] = str(logged.originator_id)
+        row["subject_person_id"] = uuid_text(logged.originator_id)
         grants = page.rows("grants")
         if isinstance(event, Person.Registered):
             page.rows("persons").put(
-                {"person_id": str(logged.originator_id), "username": event.username, "full_name": event.full_name}
+                {"person_id": uuid_text(logged.originator_id), "username": event.username, "full_name": event.full_name}
             )
             return {"username": event.username, "full_name": event.full_name}
         if isinstance(event, Person.RoleGranted):
             grant = event.grant
-            grants.put({"grant_id": str(grant.grant_id), "unit_id": str(grant.unit_id)})
-            row["unit_id"] = str(grant.unit_id)
+            grants.put({"grant_id": uuid_text(grant.grant_id), "unit_id": uuid_text(grant.unit_id)})
+            row["unit_id"] = uuid_text(grant.unit_id)
             return {"grant": grant}
         if isinstance(event, Person.RoleRevoked):
-            found = grants.get(str(event.grant_id))
+            found = grants.get(uuid_text(event.grant_id))
             row["unit_id"] = found["unit_id"] if found else None
             return {"grant_id": event.grant_id, "on": event.on}
         if isinstance(event, Person.Delegated):
             delegation = event.delegation
-            found = grants.get(str(delegation.grant_id))
+            found = grants.get(uuid_text(delegation.grant_id))
             row["unit_id"] = found["unit_id"] if found else None
             if found is not None:
-                grants.put({"grant_id": str(delegation.delegation_id), "unit_id": found["unit_id"]})
+                grants.put({"grant_id": uuid_text(delegation.delegation_id), "unit_id": found["unit_id"]})
             return {"delegation": delegation}
         if isinstance(event, Person.DelegationEnded):
-            found = grants.get(str(event.delegation_id))
+            found = grants.get(uuid_text(event.delegation_id))
             row["unit_id"] = found["unit_id"] if found else None
             return {"delegation_id": event.delegation_id, "on": event.on}
         return None
 
     def _book(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        book_id = str(logged.originator_id)
+        book_id = uuid_text(logged.originator_id)
         contexts = page.rows("contexts")
         if isinstance(event, DecisionBook.Started):
-            contexts.put({"aggregate_id": book_id, "unit_id": str(event.superior_id), "year": event.year})
+            contexts.put({"aggregate_id": book_id, "unit_id": uuid_text(event.superior_id), "year": event.year})
         context = contexts.get(book_id)
         if context is not None:
             row["unit_id"], row["year"] = context["unit_id"], context["year"]
@@ -528,7 +528,7 @@ class AuditProjection(Projection):
 
     def _period(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        period_id = str(logged.originator_id)
+        period_id = uuid_text(logged.originator_id)
         contexts = page.rows("contexts")
         if isinstance(event, Period.Opened):
             contexts.put({"aggregate_id": period_id, "unit_id": None, "year": event.year})
@@ -592,7 +592,7 @@ def _value(value: Any) -> str | None:
 
 
 def _text(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else uuid_text(value)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -639,7 +639,9 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         return _answer
     if issubclass(kind, Enum):
         return attrgetter("value")
-    if issubclass(kind, Decimal | UUID):
+    if issubclass(kind, UUID):
+        return uuid_text
+    if issubclass(kind, Decimal):
         return str
     if issubclass(kind, datetime | date):
         return methodcaller("isoformat")
