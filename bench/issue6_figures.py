@@ -296,10 +296,14 @@ def read_loop(log: RecorderLog, events: int, page: int = 500) -> tuple[int, floa
     return done, time.perf_counter() - started
 
 
-def rebuild_figure(bench: BenchStore, engine: Engine, figures: Figures, sample: int, skip: bool) -> None:
+def rebuild_figure(
+    bench: BenchStore, engine: Engine, figures: Figures, sample: int, skip: bool, helper_process: bool = True
+) -> None:
     plain = RecorderLog(engine.recorder, engine.mapper)
     timed = TimedLog(plain)
     side = read_side(bench, engine, timed)
+    if not helper_process:
+        side.log_opener = None  # every read model rebuilt in this process, as before the helper
     try:
         names = list(side.store.projections)
         if not names:
@@ -782,7 +786,7 @@ def measure(spec: str, args: argparse.Namespace) -> Figures:
         figures.events = engine.recorder.max_notification_id() or 0
         print(f"    {figures.events:,} events; read models: "
               + (", ".join(p.name for p in projections()) or "none in the catalog"), flush=True)
-        rebuild_figure(bench, engine, figures, args.read_sample, args.skip_rebuild)
+        rebuild_figure(bench, engine, figures, args.read_sample, args.skip_rebuild, not args.no_helper)
         query_figures(bench, engine, figures, args.repeat)
         if not args.skip_lag:
             lag_figure(
@@ -827,6 +831,9 @@ def main() -> None:
         "--skip-lag", action="store_true", help="no stream of commands (it adds events to the store: a shared log)"
     )
     parser.add_argument("--skip-cli", action="store_true", help="no `dossierflow status` and `units`")
+    parser.add_argument(
+        "--no-helper", action="store_true", help="rebuild every read model in this process (no helper process)"
+    )
     parser.add_argument("--read-sample", type=int, default=200_000, help="events of the bare read loop")
     parser.add_argument("--stream-seconds", type=float, default=None, help="default 20 (quick: 5)")
     parser.add_argument("--rate", type=float, default=200.0, help="commands a second in the lag figure")
