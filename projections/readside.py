@@ -291,11 +291,18 @@ class ReadSide:
         helper = _Helper.start(self, shared) if shared else None
         if helper is None:
             own, shared = chosen, []
-        generations = {name: self.store.start_building(name) for name in own}
         reported = _Progress(progress, helper, self.log.head)
-        result = self._build(own, generations, reported)
+        try:
+            generations = {name: self.store.start_building(name) for name in own}
+            result = self._build(own, generations, reported)
+            if helper is not None:
+                result.failures.extend(helper.wait(reported))
+        except BaseException:
+            if helper is not None:
+                # Not left running on its own (a kill mid-page loses nothing: its last page is rolled back).
+                helper.stop()
+            raise
         if helper is not None:
-            result.failures.extend(helper.wait(reported))
             more = self._finish(shared, before, {name for name, _, _ in result.failures}, reported)
             result.failures.extend(more.failures)
             result.applied += more.applied
@@ -462,6 +469,11 @@ class _Helper:
                 self.position = int(rest)
             elif kind == "failures":
                 self.failures = [(str(n), int(p), str(e)) for n, p, e in json.loads(rest)]
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.done = True
 
     def wait(self, progress: _Progress) -> list[tuple[str, int, str]]:
         """The helper's failures, once it has ended; what it did not finish is left to the caller."""
