@@ -26,7 +26,7 @@ from projections.core import Projection
 from projections.locks import locks_for
 from projections.log import EventLog
 from projections.reading import Reading
-from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, PassResult, Runner
+from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, REBUILD_PAGE, PassResult, Runner
 from projections.store import STATE, TRACKING, ReadModelStore, Tracking, make_engine
 from projections.wakeup import READ_MODELS_CHANNEL, Listener, wait_for_notification
 
@@ -83,7 +83,7 @@ class ReadSide:
         sqlite_file: Path | None = None,
         postgres_url: str | None = None,
         events_channel: str | None = None,
-        page_size: int = DEFAULT_PAGE,
+        page_size: int | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         log_opener: LogOpener | None = None,
     ) -> None:
@@ -94,7 +94,9 @@ class ReadSide:
         self.sqlite_file = sqlite_file
         self.postgres_url = postgres_url
         self.events_channel = events_channel
-        self.page_size = page_size
+        # Events per transaction: given, for catching up and rebuilding alike; else larger pages for a rebuild.
+        self.page_size = page_size or DEFAULT_PAGE
+        self.rebuild_page_size = page_size or REBUILD_PAGE
         self.poll_seconds = poll_seconds
         self.runner: Runner | None = None
         self._listener: Listener | None = None
@@ -111,7 +113,7 @@ class ReadSide:
             self.store,
             self.log,
             names=names,
-            page_size=self.page_size,
+            page_size=self.rebuild_page_size if only_building else self.page_size,
             locks=locks_for(self.store.engine, self.sqlite_file),
             poll_seconds=self.poll_seconds,
             only_building=only_building,
@@ -438,7 +440,7 @@ class _Helper:
             names=names,
             log_opener=side.log_opener,
             sqlite_file=side.sqlite_file,
-            page_size=side.page_size,
+            page_size=side.rebuild_page_size,
         )
         if any(type(p).__module__ == "__main__" for p in share.projections):
             return None  # a class the helper could not import

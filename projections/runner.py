@@ -34,6 +34,9 @@ from projections.wakeup import READ_MODELS_CHANNEL
 # Events per transaction when behind (live, a pass reads only what is new). On a loaded machine's disk a commit cost
 # 10-35 ms on SQLite: 2,000 events a page made a rebuild 1.4x faster than 500.
 DEFAULT_PAGE = 2000
+# Events per transaction of a rebuild, which nothing waits on: fewer commits and statements. 4,000 instead of 2,000
+# cost 8% less CPU rebuilding 97,568 events on SQLite (the commits and the tracking a quarter less); 8,000 no less.
+REBUILD_PAGE = 4000
 # A lost wake-up (a NOTIFY dropped with its connection, a commit by another process on SQLite) costs at most this.
 DEFAULT_POLL_SECONDS = 1.0
 

@@ -145,7 +145,7 @@ def test_a_rebuild_whose_helper_process_is_killed_midway_is_finished_by_the_call
         side.catch_up()
         live = dump(side.store)
         # Small pages, so that the helper is still at work when its first page is seen committed.
-        side.page_size = 20
+        side.rebuild_page_size = 20
         helpers: list[Any] = []
         start = readside._Helper.start.__func__  # type: ignore[attr-defined]
         monkeypatch.setattr(
