@@ -326,7 +326,7 @@ class ReadSide:
                 left[name] = building
             else:
                 left[name] = self.store.start_building(name)
-        return self._build(list(left), left, progress)
+        return self._build(list(left), left, progress, lock_wait=10.0)
 
     def _shares(self, chosen: list[str]) -> tuple[list[str], list[str]]:
         """(the read models this process rebuilds, those a helper process does): none for a helper when there is
@@ -345,15 +345,22 @@ class ReadSide:
             loads[lighter] += self.store.projections[name].rebuild_cost
         return shares
 
-    def _build(self, chosen: list[str], generations: dict[str, int], progress: Progress | None) -> PassResult:
-        """Feed the generations being built of `chosen` until each is live (or stopped by a failure)."""
+    def _build(
+        self, chosen: list[str], generations: dict[str, int], progress: Progress | None, *, lock_wait: float = 0.0
+    ) -> PassResult:
+        """Feed the generations being built of `chosen` until each is live (or stopped by a failure). `lock_wait`:
+        how long a generation's lock may still be held by a runner that has just ended (a PostgreSQL session of a
+        process killed ends a moment after it)."""
         if not chosen:
             return PassResult()
         runner = self.new_runner(names=chosen, only_building=True)
         try:
+            deadline = time.monotonic() + lock_wait
             for name in chosen:
-                if not runner.locks.acquire(name, generations[name]):
-                    raise RuntimeError(f"another runner already holds generation {generations[name]} of {name}")
+                while not runner.locks.acquire(name, generations[name]):
+                    if time.monotonic() >= deadline:
+                        raise RuntimeError(f"another runner already holds generation {generations[name]} of {name}")
+                    time.sleep(0.05)
             result = runner.catch_up(progress)
             # Events may have arrived after the last full page: the switch happens on the page that reaches the head.
             while any(building is not None for _, building in (self.store.states()[n] for n in chosen)):
