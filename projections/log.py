@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast, runtime_checkable
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.utils import TopicError, resolve_topic
 
@@ -46,6 +47,8 @@ class RecorderLog:
         self._chained = isinstance(recorder, _ChainLinks)
         self._hashed = isinstance(recorder, _HashedNotifications)
         self._classes: dict[str, type | None] = {}
+        # Whatever must live as long as this log (an application closes its recorder when it is collected).
+        self.owner: object | None = None
 
     def read(self, after: int, limit: int) -> list[LoggedEvent]:
         return self.read_wanted(after, limit, None)
@@ -107,3 +110,12 @@ class RecorderLog:
             return None
         moment: datetime = cast(Any, self.mapper.to_domain_event(found[0])).timestamp
         return moment
+
+
+def open_application_log(application: type[Application[Any]], env: dict[str, str]) -> RecorderLog:
+    """The log of the store `env` names, opened anew as `application` opens it (its recorder, and its mapper with its
+    transcodings): for a rebuild's helper process, given `partial(open_application_log, cls, env)`."""
+    opened = application(env)
+    log = RecorderLog(opened.recorder, opened.mapper)
+    log.owner = opened
+    return log

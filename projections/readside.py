@@ -8,11 +8,17 @@ is fed by whichever holds its lock.
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Connection, Engine, and_, select
 
@@ -20,11 +26,13 @@ from projections.core import Projection
 from projections.locks import locks_for
 from projections.log import EventLog
 from projections.reading import Reading
-from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, PassResult, Runner
-from projections.store import STATE, TRACKING, ReadModelStore, Tracking
+from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, REBUILD_PAGE, PassResult, Runner
+from projections.store import STATE, TRACKING, ReadModelStore, Tracking, make_engine
 from projections.wakeup import READ_MODELS_CHANNEL, Listener, wait_for_notification
 
 Progress = Callable[[str, int, int], None]
+# Opens the same log in another process (picklable: a module's function, or a partial of one, and plain data).
+LogOpener = Callable[[], EventLog]
 
 # Each read model's live generation's tracking row: where it stands, and whether a failure stopped it.
 _LIVE_TRACKINGS = select(TRACKING.c.name, TRACKING.c.position, TRACKING.c.failed_position).join(
@@ -75,15 +83,20 @@ class ReadSide:
         sqlite_file: Path | None = None,
         postgres_url: str | None = None,
         events_channel: str | None = None,
-        page_size: int = DEFAULT_PAGE,
+        page_size: int | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        log_opener: LogOpener | None = None,
     ) -> None:
         self.store = ReadModelStore(sql_engine, projections)
         self.log = log
+        # With it, a rebuild of several read models shares them out with a second process (see `rebuild`).
+        self.log_opener = log_opener
         self.sqlite_file = sqlite_file
         self.postgres_url = postgres_url
         self.events_channel = events_channel
-        self.page_size = page_size
+        # Events per transaction: given, for catching up and rebuilding alike; else larger pages for a rebuild.
+        self.page_size = page_size or DEFAULT_PAGE
+        self.rebuild_page_size = page_size or REBUILD_PAGE
         self.poll_seconds = poll_seconds
         self.runner: Runner | None = None
         self._listener: Listener | None = None
@@ -100,7 +113,7 @@ class ReadSide:
             self.store,
             self.log,
             names=names,
-            page_size=self.page_size,
+            page_size=self.rebuild_page_size if only_building else self.page_size,
             locks=locks_for(self.store.engine, self.sqlite_file),
             poll_seconds=self.poll_seconds,
             only_building=only_building,
@@ -264,16 +277,90 @@ class ReadSide:
 
     def rebuild(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> PassResult:
         """Fill a new generation of each read model from the first event, beside the live one, and switch to it in
-        the transaction that brings it level with the log. Queries keep reading the old one until then."""
+        the transaction that brings it level with the log. Queries keep reading the old one until then.
+
+        With a `log_opener`, on a machine of two cores or more, the read models are shared out between this process
+        and a helper process (by their `rebuild_cost`), each reading the log on its own: the rebuild's Python work
+        spreads over two cores. Each read model is still fed by one runner holding its generation's lock, a page per
+        transaction with its tracking position, and switched alone, so the result is the same as with one process.
+        Whatever the helper leaves unfinished (it died, say) this process then finishes from where it stood."""
         chosen = list(names) if names else list(self.store.projections)
         for name in chosen:
             self._known(name)
+        before = self.store.states()
+        own, shared = self._shares(chosen)
+        # Started first: it makes its own new generations (dropping the ones before) while this process makes its.
+        helper = _Helper.start(self, shared) if shared else None
+        if helper is None:
+            own, shared = chosen, []
+        reported = _Progress(progress, helper, self.log.head)
+        try:
+            generations = {name: self.store.start_building(name) for name in own}
+            result = self._build(own, generations, reported)
+            if helper is not None:
+                result.failures.extend(helper.wait(reported))
+        except BaseException:
+            if helper is not None:
+                # Not left running on its own (a kill mid-page loses nothing: its last page is rolled back).
+                helper.stop()
+            raise
+        if helper is not None:
+            more = self._finish(shared, before, {name for name, _, _ in result.failures}, reported)
+            result.failures.extend(more.failures)
+            result.applied += more.applied
+        return result
+
+    def _finish(
+        self, shared: list[str], before: dict[str, tuple[int, int | None]], stopped: set[str], progress: Progress
+    ) -> PassResult:
+        """Whatever a helper process left of its share (it died, say), finished here: a generation it was building
+        from where it stands, one it never began from the first event. A read model a failure stopped is left so."""
+        states = self.store.states()
+        tracked = {(t.name, t.generation) for t in self.store.trackings()}
+        left: dict[str, int] = {}
+        for name in shared:
+            live, building = states[name]
+            if name in stopped or (building is None and live != before[name][0]):
+                continue  # stopped by a failure, or rebuilt and live
+            if building is not None and (name, building) in tracked:
+                left[name] = building
+            else:
+                left[name] = self.store.start_building(name)
+        return self._build(list(left), left, progress, lock_wait=10.0)
+
+    def _shares(self, chosen: list[str]) -> tuple[list[str], list[str]]:
+        """(the read models this process rebuilds, those a helper process does): none for a helper when there is
+        no way to open the log elsewhere, one read model, one core, or an in-memory database (a second process
+        cannot reach it)."""
+        url = self.store.engine.url
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        if self.log_opener is None or len(chosen) < 2 or (os.cpu_count() or 1) < 2 or in_memory:
+            return chosen, []
+        # The costliest first, each to the share with the least work so far.
+        shares: tuple[list[str], list[str]] = ([], [])
+        loads = [0.0, 0.0]
+        for name in sorted(chosen, key=lambda n: -self.store.projections[n].rebuild_cost):
+            lighter = 0 if loads[0] <= loads[1] else 1
+            shares[lighter].append(name)
+            loads[lighter] += self.store.projections[name].rebuild_cost
+        return shares
+
+    def _build(
+        self, chosen: list[str], generations: dict[str, int], progress: Progress | None, *, lock_wait: float = 0.0
+    ) -> PassResult:
+        """Feed the generations being built of `chosen` until each is live (or stopped by a failure). `lock_wait`:
+        how long a generation's lock may still be held by a runner that has just ended (a PostgreSQL session of a
+        process killed ends a moment after it)."""
+        if not chosen:
+            return PassResult()
         runner = self.new_runner(names=chosen, only_building=True)
         try:
+            deadline = time.monotonic() + lock_wait
             for name in chosen:
-                generation = self.store.start_building(name)
-                if not runner.locks.acquire(name, generation):
-                    raise RuntimeError(f"another runner already holds generation {generation} of {name}")
+                while not runner.locks.acquire(name, generations[name]):
+                    if time.monotonic() >= deadline:
+                        raise RuntimeError(f"another runner already holds generation {generations[name]} of {name}")
+                    time.sleep(0.05)
             result = runner.catch_up(progress)
             # Events may have arrived after the last full page: the switch happens on the page that reaches the head.
             while any(building is not None for _, building in (self.store.states()[n] for n in chosen)):
@@ -299,3 +386,131 @@ def _lag_seconds(tracking: Tracking, head: int, head_time: float | None) -> floa
     if tracking.event_time is None:
         return 0.0
     return max(0.0, head_time - tracking.event_time)
+
+
+class _Progress:
+    """The progress of a rebuild shared with a helper: the position of whichever share is furthest behind."""
+
+    def __init__(self, progress: Progress | None, helper: _Helper | None, head: Callable[[], int]) -> None:
+        self.progress = progress
+        self.helper = helper
+        self.head = head
+        self.mine: tuple[str, int] | None = None
+
+    def __call__(self, name: str, position: int, head: int) -> None:
+        self.mine = (name, position)
+        self.report(head)
+
+    def report(self, head: int, *, mine_done: bool = False) -> None:
+        if self.progress is None:
+            return
+        found = [] if self.mine is None or mine_done else [self.mine]
+        if self.helper is not None and not self.helper.done:
+            found.append(("", self.helper.position))
+        if found:
+            name, position = min(found, key=lambda f: f[1])
+            self.progress(name, position, head)
+
+
+@dataclass(frozen=True)
+class _Share:
+    """What a helper process needs to rebuild its share: plain data and the log's opener, all picklable."""
+
+    url: str
+    projections: list[Projection]
+    names: list[str]
+    log_opener: LogOpener
+    sqlite_file: Path | None
+    page_size: int
+
+
+class _Helper:
+    """A process rebuilding a share of the read models (`ReadSide.rebuild`): `python -m projections.helper`, given its
+    share pickled on its standard input; it answers on its standard output, a line for each page (its position),
+    then its failures."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.position = 0
+        self.done = False
+        self.failures: list[tuple[str, int, str]] | None = None
+        self._reader = threading.Thread(target=self._read, name="rebuild-helper", daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def start(cls, side: ReadSide, names: list[str]) -> _Helper | None:
+        """The helper, started; None if its share cannot be handed to another process."""
+        assert side.log_opener is not None
+        share = _Share(
+            url=side.store.engine.url.render_as_string(hide_password=False),
+            projections=[side.store.projections[n] for n in names],
+            names=names,
+            log_opener=side.log_opener,
+            sqlite_file=side.sqlite_file,
+            page_size=side.rebuild_page_size,
+        )
+        if any(type(p).__module__ == "__main__" for p in share.projections):
+            return None  # a class the helper could not import
+        try:
+            given = pickle.dumps(share)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return None
+        # The package this module belongs to, importable by the helper whatever this process's own path.
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        # A fresh interpreter, not a fork of this one: this process's threads, locks and connections stay here.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "projections.helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        assert process.stdin is not None
+        try:
+            process.stdin.write(given)
+            process.stdin.close()
+        except OSError:
+            pass  # it died at once: its read models are finished here
+        return cls(process)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            kind, _, rest = line.decode().partition(" ")
+            if kind == "at":
+                self.position = int(rest)
+            elif kind == "failures":
+                self.failures = [(str(n), int(p), str(e)) for n, p, e in json.loads(rest)]
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.done = True
+
+    def wait(self, progress: _Progress) -> list[tuple[str, int, str]]:
+        """The helper's failures, once it has ended; what it did not finish is left to the caller."""
+        while self._reader.is_alive():
+            self._reader.join(0.5)
+            progress.report(progress.head(), mine_done=True)
+        self.process.wait()
+        self.done = True
+        return self.failures or []
+
+
+def rebuild_share(given: bytes, out: IO[str]) -> None:
+    """A helper process's work (projections/helper.py): rebuild the share pickled in `given`, writing its position
+    after each page and then its failures (read models stopped by an event they cannot apply) to `out`."""
+    share: _Share = pickle.loads(given)
+    side = ReadSide(
+        make_engine(share.url), share.projections, share.log_opener(), sqlite_file=share.sqlite_file,
+        page_size=share.page_size,
+    )
+    try:
+
+        def progress(_name: str, at: int, _head: int) -> None:
+            out.write(f"at {at}\n")
+            out.flush()
+
+        generations = {name: side.store.start_building(name) for name in share.names}
+        result = side._build(share.names, generations, progress)
+        out.write(f"failures {json.dumps([list(f) for f in result.failures])}\n")
+        out.flush()
+    finally:
+        side.store.engine.dispose()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from projections.catalog import all_projections
-from projections.log import RecorderLog
+from projections.log import RecorderLog, open_application_log
 from projections.readside import ReadSide
 from projections.store import make_engine, read_models_url
 from workflow.store import is_postgres_url
@@ -36,6 +37,8 @@ def open_read_side(engine: StoreApplication, *, database_url: str | None, data_d
         sqlite_file=sqlite_file,
         postgres_url=url if postgres else None,
         events_channel=getattr(engine.recorder, "channel_name", None) if postgres else None,
+        # A rebuild's helper process opens the same store as a log and nothing more.
+        log_opener=partial(open_application_log, StoreApplication, dict(engine.env)),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import json.encoder
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
@@ -54,7 +55,7 @@ from domain import period as _period
 from domain import person as _person
 from domain import unit as _unit
 from domain.values import Answer
-from projections.core import LoggedEvent, Page, Projection, Row
+from projections.core import LoggedEvent, Page, Projection, Row, uuid_text
 from projections.store import ReadModelStore
 
 ID = 36
@@ -161,6 +162,8 @@ class AuditTrail:
 
 class AuditProjection(Projection):
     name = "audit"
+    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
+    rebuild_cost = 3.0
     handles = ()  # every event
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
@@ -277,25 +280,25 @@ class AuditProjection(Projection):
 
     def _preload(self, page: Page, items: list[LoggedEvent]) -> None:
         with_context = Dossier.Event | DecisionBook.Event | Period.Event
-        page.rows("contexts").load((str(i.originator_id),) for i in items if isinstance(i.event, with_context))
+        page.rows("contexts").load((uuid_text(i.originator_id),) for i in items if isinstance(i.event, with_context))
         page.rows("answers").load(
-            (str(i.originator_id),) for i in items if isinstance(i.event, Dossier.AnswersRecorded)
+            (uuid_text(i.originator_id),) for i in items if isinstance(i.event, Dossier.AnswersRecorded)
         )
         unit_ids: set[str] = set()
         grant_ids: set[str] = set()
         for logged in items:
             event = logged.event
             if isinstance(event, Unit.Event):
-                unit_ids.add(str(logged.originator_id))
+                unit_ids.add(uuid_text(logged.originator_id))
                 parent = getattr(event, "parent_id", None)  # registered under it, or moved under it
                 if parent is not None:
-                    unit_ids.add(str(parent))
+                    unit_ids.add(uuid_text(parent))
             elif isinstance(event, Person.RoleRevoked):
-                grant_ids.add(str(event.grant_id))
+                grant_ids.add(uuid_text(event.grant_id))
             elif isinstance(event, Person.Delegated):
-                grant_ids.add(str(event.delegation.grant_id))
+                grant_ids.add(uuid_text(event.delegation.grant_id))
             elif isinstance(event, Person.DelegationEnded):
-                grant_ids.add(str(event.delegation_id))
+                grant_ids.add(uuid_text(event.delegation_id))
         page.rows("units").load((u,) for u in unit_ids)
         page.rows("grants").load((g,) for g in grant_ids)
 
@@ -323,7 +326,7 @@ class AuditProjection(Projection):
             "action": action,
             "label": label,
             "aggregate_kind": kind,
-            "aggregate_id": str(logged.originator_id),
+            "aggregate_id": uuid_text(logged.originator_id),
             "aggregate_version": logged.originator_version,
             "dossier_id": None,
             "unit_id": None,
@@ -346,11 +349,11 @@ class AuditProjection(Projection):
 
     def _dossier(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        dossier_id = str(logged.originator_id)
+        dossier_id = uuid_text(logged.originator_id)
         contexts = page.rows("contexts")
         row["dossier_id"] = dossier_id
         if isinstance(event, Dossier.Opened):
-            contexts.put({"aggregate_id": dossier_id, "unit_id": str(event.unit_id), "year": event.year})
+            contexts.put({"aggregate_id": dossier_id, "unit_id": uuid_text(event.unit_id), "year": event.year})
             page.rows("answers").put({"dossier_id": dossier_id, "answers": "{}", "facts": "{}"})
         context = contexts.get(dossier_id)
         if context is not None:
@@ -405,11 +408,11 @@ class AuditProjection(Projection):
 
     def _unit(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        unit_id = str(logged.originator_id)
+        unit_id = uuid_text(logged.originator_id)
         units = page.rows("units")
         row["unit_id"] = unit_id
         if isinstance(event, Unit.Registered):
-            parent = str(event.parent_id) if event.parent_id is not None else None
+            parent = uuid_text(event.parent_id) if event.parent_id is not None else None
             above = self._lineage(page, parent)
             units.put({"unit_id": unit_id, "name": event.name, "ancestors": "/".join(above)})
             for ancestor in [*above, unit_id]:
@@ -427,7 +430,7 @@ class AuditProjection(Projection):
                 "effective_from": event.effective_from,
             }
         if isinstance(event, Unit.Moved):
-            self._move(page, unit_id, str(event.parent_id))
+            self._move(page, unit_id, uuid_text(event.parent_id))
             return {
                 "parent_id": {"before": event.from_parent, "after": event.parent_id},
                 "effective_from": event.effective_from,
@@ -474,41 +477,41 @@ class AuditProjection(Projection):
 
     def _person(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        row["subject_person_id"] = str(logged.originator_id)
+        row["subject_person_id"] = uuid_text(logged.originator_id)
         grants = page.rows("grants")
         if isinstance(event, Person.Registered):
             page.rows("persons").put(
-                {"person_id": str(logged.originator_id), "username": event.username, "full_name": event.full_name}
+                {"person_id": uuid_text(logged.originator_id), "username": event.username, "full_name": event.full_name}
             )
             return {"username": event.username, "full_name": event.full_name}
         if isinstance(event, Person.RoleGranted):
             grant = event.grant
-            grants.put({"grant_id": str(grant.grant_id), "unit_id": str(grant.unit_id)})
-            row["unit_id"] = str(grant.unit_id)
+            grants.put({"grant_id": uuid_text(grant.grant_id), "unit_id": uuid_text(grant.unit_id)})
+            row["unit_id"] = uuid_text(grant.unit_id)
             return {"grant": grant}
         if isinstance(event, Person.RoleRevoked):
-            found = grants.get(str(event.grant_id))
+            found = grants.get(uuid_text(event.grant_id))
             row["unit_id"] = found["unit_id"] if found else None
             return {"grant_id": event.grant_id, "on": event.on}
         if isinstance(event, Person.Delegated):
             delegation = event.delegation
-            found = grants.get(str(delegation.grant_id))
+            found = grants.get(uuid_text(delegation.grant_id))
             row["unit_id"] = found["unit_id"] if found else None
             if found is not None:
-                grants.put({"grant_id": str(delegation.delegation_id), "unit_id": found["unit_id"]})
+                grants.put({"grant_id": uuid_text(delegation.delegation_id), "unit_id": found["unit_id"]})
             return {"delegation": delegation}
         if isinstance(event, Person.DelegationEnded):
-            found = grants.get(str(event.delegation_id))
+            found = grants.get(uuid_text(event.delegation_id))
             row["unit_id"] = found["unit_id"] if found else None
             return {"delegation_id": event.delegation_id, "on": event.on}
         return None
 
     def _book(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        book_id = str(logged.originator_id)
+        book_id = uuid_text(logged.originator_id)
         contexts = page.rows("contexts")
         if isinstance(event, DecisionBook.Started):
-            contexts.put({"aggregate_id": book_id, "unit_id": str(event.superior_id), "year": event.year})
+            contexts.put({"aggregate_id": book_id, "unit_id": uuid_text(event.superior_id), "year": event.year})
         context = contexts.get(book_id)
         if context is not None:
             row["unit_id"], row["year"] = context["unit_id"], context["year"]
@@ -526,7 +529,7 @@ class AuditProjection(Projection):
 
     def _period(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
-        period_id = str(logged.originator_id)
+        period_id = uuid_text(logged.originator_id)
         contexts = page.rows("contexts")
         if isinstance(event, Period.Opened):
             contexts.put({"aggregate_id": period_id, "unit_id": None, "year": event.year})
@@ -590,7 +593,7 @@ def _value(value: Any) -> str | None:
 
 
 def _text(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else uuid_text(value)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -637,7 +640,9 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         return _answer
     if issubclass(kind, Enum):
         return attrgetter("value")
-    if issubclass(kind, Decimal | UUID):
+    if issubclass(kind, UUID):
+        return uuid_text
+    if issubclass(kind, Decimal):
         return str
     if issubclass(kind, datetime | date):
         return methodcaller("isoformat")
@@ -654,8 +659,22 @@ def _converter(kind: type) -> Callable[[Any], Any]:
 
 
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {}
-# json.dumps(..., ensure_ascii=False) makes an encoder per call; this one is the same, made once.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+def _encoder() -> Callable[[Any], str]:
+    """`json.dumps(value, ensure_ascii=False)`: the same C encoder, made once (`dumps` makes a JSONEncoder per call,
+    and its `encode` a C encoder per call, a third of encoding a small change). No check for circular references:
+    what it encodes is made plain by `_plain`, a tree."""
+    standard = json.JSONEncoder(ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # the C accelerator; None without it
+    if make is None:
+        return standard.encode
+    chunks = make(
+        None, standard.default, json.encoder.encode_basestring, None, standard.key_separator,
+        standard.item_separator, False, False, True,
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+_ENCODE = _encoder()
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:

@@ -129,6 +129,8 @@ def _level(value: Any) -> str | None:
 
 class DossiersProjection(Projection):
     name: ClassVar[str] = "dossiers"
+    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
+    rebuild_cost = 1.6
     handles: ClassVar[tuple[type, ...]] = (
         _D.Opened,
         _D.AnswersRecorded,

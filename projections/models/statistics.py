@@ -54,7 +54,7 @@ from domain import unit as _unit
 from domain.decisions import DecisionEntry
 from domain.ids import decision_book_id
 from domain.values import DECIDED_STATES, Classification, DossierState, UnitKind
-from projections.core import LoggedEvent, Page, Projection, Row
+from projections.core import LoggedEvent, Page, Projection, Row, uuid_text
 from projections.reading import Reading, reading_of
 from projections.store import ReadModelStore
 
@@ -171,6 +171,8 @@ class QuotaMeter:
 
 class StatisticsProjection(Projection):
     name = "statistics"
+    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
+    rebuild_cost = 1.2
     handles = (Unit.Registered, Unit.Moved, *_DOSSIER_EVENTS, *_BOOK_EVENTS)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
@@ -266,45 +268,45 @@ class StatisticsProjection(Projection):
     def _preload(self, page: Page, items: list[LoggedEvent]) -> None:
         """Every row the page's events will ask for, in a few queries (none at all on a rebuild's first page)."""
         units, dossiers = page.rows("units"), page.rows("dossiers")
-        dossiers.load((str(i.originator_id),) for i in items if isinstance(i.event, _DOSSIER_EVENTS))
+        dossiers.load((uuid_text(i.originator_id),) for i in items if isinstance(i.event, _DOSSIER_EVENTS))
         unit_ids: set[str] = set()
         # A party cell's committee and year: the committee's targets change with the cell's dossier.
         committees: set[tuple[str, int]] = set()
         for logged in items:
             event = logged.event
             if isinstance(event, Dossier.Opened):
-                unit_ids.add(str(event.unit_id))
+                unit_ids.add(uuid_text(event.unit_id))
             elif isinstance(event, _DOSSIER_EVENTS):
-                row = dossiers.get(str(logged.originator_id))
+                row = dossiers.get(uuid_text(logged.originator_id))
                 if row is not None and row["parent_id"] and row["kind"] == COMMITTEE_CELL_KIND:
                     committees.add((row["parent_id"], row["year"]))
             elif isinstance(event, Unit.Registered) and event.parent_id is not None:
-                unit_ids.add(str(event.parent_id))
+                unit_ids.add(uuid_text(event.parent_id))
             elif isinstance(event, Unit.Moved):
-                unit_ids.update((str(logged.originator_id), str(event.parent_id)))
+                unit_ids.update((uuid_text(logged.originator_id), uuid_text(event.parent_id)))
         units.load((u,) for u in unit_ids)
         for logged in items:
             event = logged.event
             if isinstance(event, Dossier.Opened):
-                unit = units.get(str(event.unit_id))
+                unit = units.get(uuid_text(event.unit_id))
                 if unit is not None and unit["parent_id"] and unit["kind"] == COMMITTEE_CELL_KIND:
                     committees.add((unit["parent_id"], event.year))
         page.rows("committees").load(committees)
         books = page.rows("book_entries")
-        book_keys = [(str(i.originator_id), str(u)) for i in items for u in _book_units(i.event)]
+        book_keys = [(uuid_text(i.originator_id), str(u)) for i in items for u in _book_units(i.event)]
         books.load(book_keys)
         groups = {(book, row["group"]) for book, unit in book_keys if (row := books.get(book, unit)) is not None}
-        groups.update((str(i.originator_id), g) for i in items for g in _book_groups(i.event))
+        groups.update((uuid_text(i.originator_id), g) for i in items for g in _book_groups(i.event))
         page.rows("quota").load(groups)
 
     # --- units -------------------------------------------------------------------------------------------------
 
     def _unit_registered(self, page: Page, logged: LoggedEvent) -> None:
         event = logged.event
-        parent_id = str(event.parent_id) if event.parent_id is not None else None
+        parent_id = uuid_text(event.parent_id) if event.parent_id is not None else None
         page.rows("units").put(
             {
-                "unit_id": str(logged.originator_id),
+                "unit_id": uuid_text(logged.originator_id),
                 "parent_id": parent_id,
                 "kind": event.kind.value,
                 "ancestors": _join(self._lineage(page, parent_id)),
@@ -322,13 +324,13 @@ class StatisticsProjection(Projection):
         """Re-attribute the moved subtree: its dossiers' figures and its committees' targets leave the old ancestors
         and reach the new ones. Rare, so it queries: the page is written first, then read back."""
         units, dossiers, committees = page.rows("units"), page.rows("dossiers"), page.rows("committees")
-        moved = str(logged.originator_id)
+        moved = uuid_text(logged.originator_id)
         moved_row = units.get(moved)
         if moved_row is None:
             raise LookupError(f"unit {moved} moved before it was registered")
         old_parent = moved_row["parent_id"]
         old_above = _split(moved_row["ancestors"])
-        new_above = self._lineage(page, str(logged.event.parent_id))
+        new_above = self._lineage(page, uuid_text(logged.event.parent_id))
         page.flush()
         table = units.table
         subtree = [
@@ -360,7 +362,7 @@ class StatisticsProjection(Projection):
                 _spread(counters, above_after, row["year"], figures, +1)
                 changes: dict[str, Any] = {"ancestors": _join(above_after)}
                 if unit["unit_id"] == moved:
-                    changes["parent_id"] = str(logged.event.parent_id)
+                    changes["parent_id"] = uuid_text(logged.event.parent_id)
                 dossiers.update(row["dossier_id"], **changes)
             for year in years_of.get(unit["unit_id"], []):
                 committee = committees.get(unit["unit_id"], year)
@@ -369,14 +371,14 @@ class StatisticsProjection(Projection):
                     _spread(counters, above_before, year, flags, -1)
                     _spread(counters, above_after, year, flags, +1)
             units.update(unit["unit_id"], ancestors=_join(above_after))
-        units.update(moved, parent_id=str(logged.event.parent_id))
+        units.update(moved, parent_id=uuid_text(logged.event.parent_id))
         # A party cell moved: its dossiers now count for the new parent's targets, no longer the old one's.
         if moved_row["kind"] == COMMITTEE_CELL_KIND:
             for row in by_unit.get(moved, []):
                 cell = _cell_figures(row)
                 if old_parent is not None:
                     self._committee_change(page, old_parent, old_above[:-1], row["year"], cell, -1)
-                self._committee_change(page, str(logged.event.parent_id), new_above[:-1], row["year"], cell, +1)
+                self._committee_change(page, uuid_text(logged.event.parent_id), new_above[:-1], row["year"], cell, +1)
 
     def _dossier_ids_of(self, page: Page, unit_ids: list[str]) -> list[str]:
         table = page.rows("dossiers").table
@@ -398,12 +400,12 @@ class StatisticsProjection(Projection):
     def _dossier_event(self, page: Page, logged: LoggedEvent) -> None:
         dossiers = page.rows("dossiers")
         event = logged.event
-        dossier_id = str(logged.originator_id)
+        dossier_id = uuid_text(logged.originator_id)
         if isinstance(event, Dossier.Opened):
-            unit = page.rows("units").get(str(event.unit_id))
+            unit = page.rows("units").get(uuid_text(event.unit_id))
             new: Row = {
                 "dossier_id": dossier_id,
-                "unit_id": str(event.unit_id),
+                "unit_id": uuid_text(event.unit_id),
                 "year": event.year,
                 "kind": unit["kind"] if unit is not None else "",
                 "state": DossierState.DRAFT.value,
@@ -467,13 +469,13 @@ class StatisticsProjection(Projection):
 
     def _book_event(self, page: Page, logged: LoggedEvent) -> None:
         event = logged.event
-        book = str(logged.originator_id)
+        book = uuid_text(logged.originator_id)
         if isinstance(event, DecisionBook.ProposalRecorded):
             self._put_entry(page, book, event.entry)
         elif isinstance(event, DecisionBook.ProposalWithdrawn):
-            self._drop_entry(page, book, str(event.unit_id))
+            self._drop_entry(page, book, uuid_text(event.unit_id))
         elif isinstance(event, DecisionBook.DecisionSuspended):
-            self._drop_entry(page, book, str(event.unit_id))
+            self._drop_entry(page, book, uuid_text(event.unit_id))
             if event.proposal is not None:
                 self._put_entry(page, book, event.proposal)
         elif isinstance(event, DecisionBook.DecisionsRecorded):
@@ -484,10 +486,10 @@ class StatisticsProjection(Projection):
                 self._quota(page, book, str(figure["group"]), _figure_of(figure))
 
     def _put_entry(self, page: Page, book: str, entry: DecisionEntry) -> None:
-        self._drop_entry(page, book, str(entry.unit_id))
+        self._drop_entry(page, book, uuid_text(entry.unit_id))
         row = {
             "book_id": book,
-            "unit_id": str(entry.unit_id),
+            "unit_id": uuid_text(entry.unit_id),
             "group": entry.group,
             "level": entry.level.value,
             "decided": entry.decided,

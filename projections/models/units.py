@@ -57,6 +57,8 @@ REGISTERED, RENAMED, MOVED, DISSOLVED = _UNIT.Registered, _UNIT.Renamed, _UNIT.M
 
 class UnitsProjection(Projection):
     name: ClassVar[str] = "units"
+    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
+    rebuild_cost = 0.9
     handles: ClassVar[tuple[type, ...]] = (REGISTERED, RENAMED, MOVED, DISSOLVED)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

@@ -24,6 +24,7 @@ from psycopg import sql
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from projections import readside
 from projections.catalog import all_projections
 from projections.log import RecorderLog
 from projections.readside import ReadSide
@@ -134,10 +135,47 @@ def test_read_models_fed_live_during_the_season_equal_read_models_rebuilt_from_s
         engine.close()
 
 
+def test_a_rebuild_whose_helper_process_is_killed_midway_is_finished_by_the_calling_process_with_the_same_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = store.engine()
+    side = open_read_side(engine, database_url=store.database_url, data_dir=store.data_dir)
+    try:
+        play_demo(engine, progress=lambda _line: None)
+        side.catch_up()
+        live = dump(side.store)
+        # Small pages, so that the helper is still at work when its first page is seen committed.
+        side.rebuild_page_size = 20
+        helpers: list[Any] = []
+        start = readside._Helper.start.__func__  # type: ignore[attr-defined]
+        monkeypatch.setattr(
+            readside._Helper, "start", classmethod(lambda cls, *args: helpers.append(start(cls, *args)) or helpers[-1])
+        )
+        killed: list[int] = []
+
+        def progress(_name: str, _position: int, _head: int) -> None:
+            helper = helpers[0] if helpers else None
+            if helper is not None and helper.position > 0 and not killed:
+                helper.process.send_signal(signal.SIGKILL)
+                killed.append(helper.position)
+
+        result = side.rebuild(progress=progress)
+        assert killed
+        assert helpers[0].process.returncode == -signal.SIGKILL
+        assert not result.failures
+        assert {side.store.live_generation(name, refresh=True) for name in side.store.projections} == {2}
+        assert dump(side.store) == live
+    finally:
+        side.close()
+        side.store.engine.dispose()
+        engine.close()
+
+
 CHILD = """
 import sys
 from pathlib import Path
 from workflow.bootstrap import build_engine
+from projections import readside
 from projections.catalog import all_projections
 from projections.log import RecorderLog
 from projections.log import RecorderLog

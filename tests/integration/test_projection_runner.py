@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,8 @@ from domain.values import UnitKind
 from projections.core import LoggedEvent, Page, Projection
 from projections.locks import AdvisoryLocks, FileLocks
 from projections.log import RecorderLog
+from projections.models.access import AccessProjection
+from projections.models.units import UnitsProjection
 from projections.readside import ReadSide
 from projections.runner import Runner
 from projections.store import ReadModelStore, make_engine
@@ -352,6 +355,55 @@ def test_a_rebuild_catches_events_recorded_while_it_ran(world: World) -> None:
     assert recorded
     side.catch_up()
     assert counts_in(side.store) == expected_counts(world)
+
+
+def live_rows(store: ReadModelStore) -> dict[str, list[tuple[Any, ...]]]:
+    found = {}
+    with store.engine.connect() as conn:
+        for name in store.projections:
+            for bare, table in store.live_tables(name).items():
+                found[f"{name}.{bare}"] = sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
+    return found
+
+
+def test_a_rebuild_whose_helper_process_fails_finishes_the_helper_s_read_models_itself(
+    world: World, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    marker = tmp_path / "helper-ran"
+    # The helper's "log" is what writing the mark returns: it fails at its first read.
+    side = ReadSide(
+        make_engine(url), [UnitsProjection(), AccessProjection()], log_of(world), page_size=5,
+        sqlite_file=tmp_path / "read-models.sqlite", log_opener=partial(Path.write_text, marker, "the helper ran"),
+    )
+    side.catch_up()
+    before = live_rows(side.store)
+    side.rebuild()
+    assert marker.exists()
+    assert {side.store.live_generation(n, refresh=True) for n in ("units", "access")} == {2}
+    assert live_rows(side.store) == before
+    head = world.engine.recorder.max_notification_id()
+    assert {t.position for t in side.store.trackings() if t.generation == 2} == {head}
+
+
+def test_a_rebuild_shares_its_read_models_out_by_their_cost_between_two_processes(tmp_path: Path) -> None:
+    class Costly(TopicCounts):
+        rebuild_cost = 3.0
+
+    class Cheap(Submissions):
+        rebuild_cost = 1.0
+
+    class Cheaper(IndexedSubmissions):
+        rebuild_cost = 0.5
+
+    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    side = ReadSide(make_engine(url), [Cheap(), Costly(), Cheaper()], RecorderLog(None, None), log_opener=list)  # type: ignore[arg-type]
+    assert side._shares(["submissions", "topic_counts", "indexed_submissions"]) == (
+        ["topic_counts"], ["submissions", "indexed_submissions"]
+    )
+    assert side._shares(["submissions"]) == (["submissions"], [])
+    memory = ReadSide(make_engine("sqlite://"), [Cheap(), Costly()], RecorderLog(None, None), log_opener=list)  # type: ignore[arg-type]
+    assert memory._shares(["submissions", "topic_counts"]) == (["submissions", "topic_counts"], [])
 
 
 def test_waiting_for_a_command_position_is_woken_by_the_runner_in_this_process(world: World, tmp_path: Path) -> None:
