@@ -298,9 +298,12 @@ def register(app: FastAPI, site: Site) -> None:
     # --- My work ---------------------------------------------------------------------------------------------------
 
     @app.get("/work")
-    def my_work(request: Request, q: str = "") -> Response:
+    def my_work(request: Request) -> Response:
         # In this worker thread rather than the middleware's (app.OWN_VISIT): one hop to the thread pool, not two.
         visit = _signed_in_as(visit_of(site, request))
+        # Read here rather than declared as a parameter: FastAPI's parameter machinery cost a cached view more than
+        # its page cache look-up.
+        q = request.query_params.get("q", "")
         assert visit.person is not None
         head = engine.recorder.max_notification_id() or 0
         pages = site.work_pages
@@ -313,7 +316,8 @@ def register(app: FastAPI, site: Site) -> None:
             # generation and position. The templates never change in a process.
             key = (
                 "work", visit.session.key, visit.session.csrf_token, visit.person.id, visit.person.version,
-                tuple(visit.authorities), visit.locale, visit.today, request.url.query, head, visit.read_models,
+                tuple(visit.authorities), visit.locale, visit.today, request.scope["query_string"], head,
+                visit.read_models,
             )
             found = pages.get(key)
             if found is not None:
