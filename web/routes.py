@@ -586,13 +586,16 @@ def register(app: FastAPI, site: Site) -> None:
                 return engine.reopen(actor, did, legal_basis=_text(form, "legal_basis"), expected_version=version)
             raise NotFound(N_("no step '%(step)s'"), step=trigger[:40])
 
+        def run_and_wait() -> None:
+            # The command and the wait for the read models in one hand-over to the thread pool, not two.
+            _wait(site, run())
+
         try:
-            receipt = await run_in_threadpool(run)
+            await run_in_threadpool(run_and_wait)
         except NotAuthorized:
             raise
         except DomainError as error:
             return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
-        await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/dossiers/{did}?done={trigger}", status_code=303)
 
     # --- the approver's decision list -----------------------------------------------------------------------------
