@@ -85,6 +85,9 @@ class Visit:
     read_models: tuple[Any, ...] = ()
     # Signed in with a one-time password: only the change-password form is open to them.
     pending: PendingChange | None = None
+    # The log's head as the engine's cache knew it once the person was read (that read, a use case's first, brought
+    # the cache up to the head): a page cache key's part, read before anything the page shows. 0 when signed out.
+    head: int = 0
 
     def gettext(self, message: str) -> str:
         return str(self.translations.gettext(message))
@@ -415,6 +418,7 @@ def _visit(site: Site, request: Request) -> Visit:
             visit.pending = accounts.pending_change(session)
     else:
         person = site.engine.person(session.person_id)
+        visit.head = site.engine.cache.seen
         # Where the read models stand, in one statement: most visits need nothing more of them (their person's
         # authorities are kept by that position), and a page reads its lists after this, so never older.
         where = positions(site.side.store)

@@ -162,6 +162,12 @@ class CachingRepository(Repository[UUID]):
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def seen(self) -> int:
+        """The newest notification id the cache has heard of: never past the log's head, and once a sync returns,
+        at least the head as it stood when the sync was asked for (a use case's first read syncs)."""
+        return self._seen
+
     def peek(self, aggregate_id: UUID) -> Aggregate:
         """The current version, shared with every other reader: read it, never change it."""
         self._sync_if_due()
