@@ -103,7 +103,7 @@ class KeyedRows:
         raw = _read_one_raw(conn, self.table)
         if raw is not None:
             statement, key_processors, names, processors = raw
-            found = conn.exec_driver_sql(statement, _converted(key_processors, key)).first()
+            found = _driver(conn, statement, _converted(key_processors, key), fetch=True)
             row = None if found is None else dict(zip(names, _converted(processors, found), strict=True))
         else:
             loaded = (
@@ -356,12 +356,36 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
     if len(params) == 1:
         # A live pass writes a row or two per table: one statement waits on the socket once, where psycopg's
         # executemany (pipeline mode) waited five times and a COPY takes two round trips.
-        conn.exec_driver_sql(statement, params[0])
+        _driver(conn, statement, params[0])
     elif kind == "insert" and conn.dialect.name == "postgresql":
         _copy(conn, table, order, params)
     else:
-        conn.exec_driver_sql(statement, params)
+        _driver(conn, statement, params, many=True)
     return True
+
+
+def _driver(conn: Connection, statement: str, params: Any, *, many: bool = False, fetch: bool = False) -> Any:
+    """Run one statement on the connection's driver cursor, in its transaction; with `fetch`, its first row (or
+    None). A live pass makes some twenty such statements of a row each: SQLAlchemy's exec_driver_sql built a result
+    and its metadata for each (a sixth of a pass after an approval). A failure is raised as SQLAlchemy raises it."""
+    raw = conn.connection
+    cursor: Any = raw.cursor()
+    try:
+        if many:
+            cursor.executemany(statement, params)
+        else:
+            cursor.execute(statement, params)
+        return cursor.fetchone() if fetch else None
+    except conn.dialect.loaded_dbapi.Error as error:
+        lost = conn.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            statement, params, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from error
+    finally:
+        cursor.close()
 
 
 def _copy(conn: Connection, table: Table, order: tuple[str, ...], params: list[Any]) -> None:
