@@ -9,7 +9,8 @@ and a restart resumes exactly after the last page committed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -367,15 +368,23 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
 def _driver(conn: Connection, statement: str, params: Any, *, many: bool = False, fetch: bool = False) -> Any:
     """Run one statement on the connection's driver cursor, in its transaction; with `fetch`, its first row (or
     None). A live pass makes some twenty such statements of a row each: SQLAlchemy's exec_driver_sql built a result
-    and its metadata for each (a sixth of a pass after an approval). A failure is raised as SQLAlchemy raises it."""
-    raw = conn.connection
-    cursor: Any = raw.cursor()
-    try:
+    and its metadata for each (a sixth of a pass after an approval)."""
+    with _driver_cursor(conn, statement, params) as cursor:
         if many:
             cursor.executemany(statement, params)
         else:
             cursor.execute(statement, params)
         return cursor.fetchone() if fetch else None
+
+
+@contextmanager
+def _driver_cursor(conn: Connection, statement: str, params: Any) -> Iterator[Any]:
+    """The connection's driver cursor, closed after; a failure raised as SQLAlchemy raises it for a statement (an
+    IntegrityError for a duplicate key), the connection invalidated if it was lost."""
+    raw = conn.connection
+    cursor: Any = raw.cursor()
+    try:
+        yield cursor
     except conn.dialect.loaded_dbapi.Error as error:
         lost = conn.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
         if lost:
@@ -393,21 +402,9 @@ def _copy(conn: Connection, table: Table, order: tuple[str, ...], params: list[A
     as SQLAlchemy raises it for a statement (an IntegrityError for a duplicate key)."""
     quote = conn.dialect.identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in order)}) FROM STDIN"
-    raw = conn.connection
-    cursor: Any = raw.cursor()
-    try:
-        with cursor.copy(statement) as copy:
-            for values in params:
-                copy.write_row(values)
-    except conn.dialect.loaded_dbapi.Error as error:
-        lost = conn.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
-        if lost:
-            conn.invalidate(error)
-        raise DBAPIError.instance(
-            statement, None, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
-        ) from error
-    finally:
-        cursor.close()
+    with _driver_cursor(conn, statement, None) as cursor, cursor.copy(statement) as copy:
+        for values in params:
+            copy.write_row(values)
 
 
 def _parameters(order: tuple[str, ...], processors: Processors, rows: list[Row]) -> list[Any]:
