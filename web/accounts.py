@@ -82,8 +82,9 @@ FAILURES = Table(
 )
 
 
-
 class _SessionRow(NamedTuple):
+    """The columns of a session that a request reads (see Accounts.session)."""
+
     person_id: str | None
     csrf_token: str
     locale: str | None
