@@ -42,6 +42,23 @@ def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
     STATEMENTS[conn.engine.url.database or "?"] += 1
 
 
+def _counting(driver_rows: Any) -> Any:
+    # The statements sent straight through the driver (projections.store.driver_rows) pass no SQLAlchemy event.
+    def counted(engine: SqlEngine, statement: str, parameters: Any = ()) -> Any:
+        STATEMENTS[engine.url.database or "?"] += 1
+        return driver_rows(engine, statement, parameters)
+
+    return counted
+
+
+def _count_driver_statements() -> None:
+    import projections.reading
+    import web.accounts
+
+    for module in (projections.reading, web.accounts):
+        module.driver_rows = _counting(module.driver_rows)  # type: ignore[attr-defined]
+
+
 async def _call(app: Any, path: str, cookie: str | None, form: bytes | None = None) -> tuple[int, bytes]:
     """GET `path`, or POST the urlencoded `form` to it."""
     headers = [(b"host", b"127.0.0.1:8000"), (b"accept-language", b"vi")]
@@ -145,6 +162,7 @@ def main() -> None:
                           progress=lambda line: None)
             built.save(marker)
         app = app_on(data, args.postgres)
+        _count_driver_statements()
         asyncio.run(_run(app, [c.cookie for c in built.clients], args.pages, args.profile, args.inline))
 
 

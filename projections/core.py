@@ -9,7 +9,8 @@ and a restart resumes exactly after the last page committed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -125,7 +126,7 @@ class KeyedRows:
         raw = _read_one_raw(conn, self.table)
         if raw is not None:
             statement, key_processors, names, processors = raw
-            found = conn.exec_driver_sql(statement, _converted(key_processors, key)).first()
+            found = _driver(conn, statement, _converted(key_processors, key), fetch=True)
             row = None if found is None else dict(zip(names, _converted(processors, found), strict=True))
         else:
             loaded = (
@@ -378,12 +379,44 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
     if len(params) == 1:
         # A live pass writes a row or two per table: one statement waits on the socket once, where psycopg's
         # executemany (pipeline mode) waited five times and a COPY takes two round trips.
-        conn.exec_driver_sql(statement, params[0])
+        _driver(conn, statement, params[0])
     elif kind == "insert" and conn.dialect.name == "postgresql":
         _copy(conn, table, order, params)
     else:
-        conn.exec_driver_sql(statement, params)
+        _driver(conn, statement, params, many=True)
     return True
+
+
+def _driver(conn: Connection, statement: str, params: Any, *, many: bool = False, fetch: bool = False) -> Any:
+    """Run one statement on the connection's driver cursor, in its transaction; with `fetch`, its first row (or
+    None). A live pass makes some twenty such statements of a row each: SQLAlchemy's exec_driver_sql built a result
+    and its metadata for each (a sixth of a pass after an approval)."""
+    with _driver_cursor(conn, statement, params) as cursor:
+        if many:
+            cursor.executemany(statement, params)
+        else:
+            cursor.execute(statement, params)
+        return cursor.fetchone() if fetch else None
+
+
+@contextmanager
+def _driver_cursor(conn: Connection, statement: str, params: Any) -> Iterator[Any]:
+    """The connection's driver cursor, closed after; a failure raised as SQLAlchemy raises it for a statement (an
+    IntegrityError for a duplicate key), the connection invalidated if it was lost."""
+    raw = conn.connection
+    cursor: Any = raw.cursor()
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as error:
+        lost = conn.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            statement, params, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from error
+    finally:
+        cursor.close()
 
 
 def _copy(conn: Connection, table: Table, order: tuple[str, ...], params: list[Any]) -> None:
@@ -391,21 +424,9 @@ def _copy(conn: Connection, table: Table, order: tuple[str, ...], params: list[A
     as SQLAlchemy raises it for a statement (an IntegrityError for a duplicate key)."""
     quote = conn.dialect.identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in order)}) FROM STDIN"
-    raw = conn.connection
-    cursor: Any = raw.cursor()
-    try:
-        with cursor.copy(statement) as copy:
-            for values in params:
-                copy.write_row(values)
-    except conn.dialect.loaded_dbapi.Error as error:
-        lost = conn.dialect.is_disconnect(error, raw.dbapi_connection, cursor)
-        if lost:
-            conn.invalidate(error)
-        raise DBAPIError.instance(
-            statement, None, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
-        ) from error
-    finally:
-        cursor.close()
+    with _driver_cursor(conn, statement, None) as cursor, cursor.copy(statement) as copy:
+        for values in params:
+            copy.write_row(values)
 
 
 def _parameters(order: tuple[str, ...], processors: Processors, rows: list[Row]) -> list[Any]:

@@ -9,13 +9,13 @@ number a moment before a switch still finds its tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, select
 
-from projections.store import STATE, TRACKING, ReadModelStore
+from projections.store import STATE, TRACKING, ReadModelStore, driver_rows
 
 
 class Reading:
@@ -33,10 +33,7 @@ class Reading:
     def snapshot(self) -> tuple[tuple[str, int, int | None, int | None], ...]:
         """Where every read model stood when this reading began: (name, live generation, position, failed
         position), hashable. Any event applied or rebuild made since gives another one (a cache key's part)."""
-        return tuple(
-            (name, generation, *self.positions.get(name, (None, None)))
-            for name, generation in sorted(self._live.items())
-        )
+        return snapshot_of((self._live, self.positions))
 
     def tables(self, name: str) -> dict[str, Table]:
         generation = self._live.get(name)
@@ -51,20 +48,46 @@ class Reading:
 _LIVE = select(STATE.c.name, STATE.c.live_generation, TRACKING.c.position, TRACKING.c.failed_position).join(
     TRACKING, and_(TRACKING.c.name == STATE.c.name, TRACKING.c.generation == STATE.c.live_generation), isouter=True
 )
+# The same statement as the driver takes it (no parameter, so one text serves both dialects' drivers).
+_LIVE_TEXT = (
+    f"SELECT s.name, s.live_generation, t.position, t.failed_position FROM {STATE.name} s "
+    f"LEFT OUTER JOIN {TRACKING.name} t ON t.name = s.name AND t.generation = s.live_generation"
+)
+
+Positions = tuple[dict[str, int], dict[str, tuple[int | None, int | None]]]
+
+
+def _positions(rows: Iterable[Any]) -> Positions:
+    live: dict[str, int] = {}
+    positions: dict[str, tuple[int | None, int | None]] = {}
+    for name, generation, position, failed in rows:
+        live[str(name)] = int(generation)
+        positions[str(name)] = (position, failed)
+    return live, positions
+
+
+def positions(store: ReadModelStore) -> Positions:
+    """Every read model's live generation and where it stands, in one statement straight through the driver (every
+    request asks it: see projections.store.driver_rows). `reading(store, known=...)` reads those generations."""
+    return _positions(driver_rows(store.engine, _LIVE_TEXT))
+
+
+def snapshot_of(known: Positions) -> tuple[tuple[str, int, int | None, int | None], ...]:
+    """As Reading.snapshot, of positions read by `positions`."""
+    live, where = known
+    return tuple((name, generation, *where.get(name, (None, None))) for name, generation in sorted(live.items()))
 
 
 @contextmanager
-def reading(store: ReadModelStore) -> Iterator[Reading]:
+def reading(store: ReadModelStore, known: Positions | None = None) -> Iterator[Reading]:
+    """One connection for a page's reads; the generations read afresh, or those of `known` (from `positions`,
+    read a moment before: a generation a rebuild replaces stays until the next rebuild)."""
     with store.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # A page only reads: without a transaction it saves a BEGIN and a ROLLBACK, two round trips, per page.
             conn.execution_options(isolation_level="AUTOCOMMIT")
-        live: dict[str, int] = {}
-        positions: dict[str, tuple[int | None, int | None]] = {}
-        for name, generation, position, failed in conn.execute(_LIVE):
-            live[str(name)] = int(generation)
-            positions[str(name)] = (position, failed)
-        yield Reading(store, conn, live, positions)
+        live, where = known if known is not None else _positions(conn.execute(_LIVE))
+        yield Reading(store, conn, live, where)
 
 
 @contextmanager

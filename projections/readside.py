@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, select
 from projections.core import Projection
 from projections.locks import locks_for
 from projections.log import EventLog
-from projections.reading import Reading
+from projections.reading import Reading, positions
 from projections.runner import DEFAULT_PAGE, DEFAULT_POLL_SECONDS, REBUILD_PAGE, PassResult, Runner
 from projections.store import STATE, TRACKING, ReadModelStore, Tracking, make_engine
 from projections.wakeup import READ_MODELS_CHANNEL, Listener, wait_for_notification
@@ -172,12 +172,12 @@ class ReadSide:
         reading, whose positions were read with its generations (no statement of its own); a page that read the
         log's head before opening it learns whether what it then read was level with that head."""
         rows: Iterable[tuple[str, int, int | None]]
-        if reading is not None:
-            # As the join below: a generation without a tracking row yet is left out.
-            rows = [(n, p, f) for n, (p, f) in reading.positions.items() if p is not None]
-        elif conn is None:
-            with self.store.engine.connect() as own:
-                return self.behind(position, conn=own)
+        if reading is not None or conn is None:
+            # As the join below: a generation without a tracking row yet is left out. Without a connection given
+            # (waiting for a command's position, asked again at each page of the runner): the one statement every
+            # visit makes, straight through the driver.
+            where = reading.positions if reading is not None else positions(self.store)[1]
+            rows = [(n, p, f) for n, (p, f) in where.items() if p is not None]
         else:
             rows = conn.execute(_LIVE_TRACKINGS)
         behind, failed = [], []

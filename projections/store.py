@@ -152,6 +152,46 @@ def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -
     return engine
 
 
+def placeholder(engine: Engine) -> str:
+    """The driver's own mark for a positional parameter, for `driver_rows`: SQLite's `?`, psycopg's `%s`."""
+    return "?" if engine.dialect.name == "sqlite" else "%s"
+
+
+def driver_rows(engine: Engine, statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """One read straight through the driver, on a connection of the engine's pool: for the few statements every
+    request makes, where SQLAlchemy's execution machinery (an execution context, a result, a reset) cost more CPU
+    than the query (on SQLite 35 µs a statement against 12). Written with `placeholder`. In autocommit on
+    PostgreSQL, as the pages' other reads: no BEGIN and ROLLBACK around it.
+
+    A connection that fails with a disconnection is dropped with every connection made before it, as SQLAlchemy
+    does for its own statements; the error is raised either way."""
+    connection = engine.raw_connection()
+    postgres = engine.dialect.name == "postgresql"
+    try:
+        driver: Any = connection.driver_connection
+        if postgres:
+            driver.autocommit = True
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, tuple(parameters))
+            rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+        finally:
+            cursor.close()
+        if postgres:
+            # Back as the pool hands connections out (no round trip: nothing is in progress).
+            driver.autocommit = False
+        return rows
+    except engine.dialect.loaded_dbapi.Error as error:
+        if engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+            engine.pool._invalidate(connection, error)
+        elif postgres:
+            # Whatever state the failure left it in, it does not go back to the pool.
+            connection.invalidate(error)
+        raise
+    finally:
+        connection.close()
+
+
 @dataclass(frozen=True)
 class _Catalog:
     columns: dict[str, set[str]]  # each table's columns

@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from argon2 import PasswordHasher
@@ -24,13 +25,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    bindparam,
     delete,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+
+from projections.store import driver_rows, placeholder
 
 _meta = MetaData()
 ACCOUNTS = Table(
@@ -79,7 +81,15 @@ FAILURES = Table(
     Column("locked_until", Float, nullable=True),
 )
 
-_SESSION_BY_KEY = select(SESSIONS).where(SESSIONS.c.key == bindparam("key"))
+
+class _SessionRow(NamedTuple):
+    """The columns of a session that a request reads (see Accounts.session)."""
+
+    person_id: str | None
+    csrf_token: str
+    locale: str | None
+    seen_at: float
+
 
 # The shortest password anyone may set (a generated one is longer).
 MIN_PASSWORD = 8
@@ -138,6 +148,9 @@ class Accounts:
             slow_after, lock_after, lock_seconds, max_delay
         )
         _meta.create_all(engine)
+        self._session_statement = (
+            f"SELECT {', '.join(_SessionRow._fields)} FROM {SESSIONS.name} WHERE key = {placeholder(engine)}"
+        )
         # Verifying an unknown username costs as much as a known one: no timing tells which usernames exist.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
@@ -209,14 +222,13 @@ class Accounts:
             return None
         key = _key(cookie)
         now = time.time()
-        # Every request reads its session: without a transaction (on PostgreSQL, two round trips fewer); the rare
-        # write below has one of its own.
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            row = conn.execute(_SESSION_BY_KEY, {"key": key}).first()
-        if row is None:
+        # Every request reads its session, never from a copy kept in memory (ending it, here or in another
+        # process, holds from the next request on): straight through the driver and without a transaction (on
+        # PostgreSQL, two round trips fewer); the rare write below has one of its own.
+        rows = driver_rows(self.engine, self._session_statement, (key,))
+        if not rows:
             return None
+        row = _SessionRow(*rows[0])
         if now - row.seen_at > IDLE_SECONDS:
             with self.engine.begin() as conn:
                 conn.execute(delete(SESSIONS).where(SESSIONS.c.key == key))

@@ -38,7 +38,7 @@ from domain.person import Person
 from domain.values import Answer, Classification, Role
 from projections.models import access as access_model
 from projections.models.access import AccessProjection
-from projections.reading import reading
+from projections.reading import positions, reading, snapshot_of
 from projections.readside import ReadSide
 from web import i18n, labels, page_cache, sentences
 from web.accounts import Accounts, PendingChange, Session
@@ -85,6 +85,9 @@ class Visit:
     read_models: tuple[Any, ...] = ()
     # Signed in with a one-time password: only the change-password form is open to them.
     pending: PendingChange | None = None
+    # The log's head as the engine's cache knew it once the person was read (that read, a use case's first, brought
+    # the cache up to the head): a page cache key's part, read before anything the page shows. 0 when signed out.
+    head: int = 0
 
     def gettext(self, message: str) -> str:
         return str(self.translations.gettext(message))
@@ -415,18 +418,22 @@ def _visit(site: Site, request: Request) -> Visit:
             visit.pending = accounts.pending_change(session)
     else:
         person = site.engine.person(session.person_id)
-        with reading(site.side.store) as r:
-            visit.read_models = r.snapshot()
-            # The access read model's generation and position (failed or not) as it stood: any grant, revocation
-            # or delegation applied since, or a rebuild, gives another key.
-            access = next((m for m in visit.read_models if m[0] == AccessProjection.name), None)
-            # Before its first page the access read model has no position to key on.
-            known = (person.id, today, access) if access is not None and access[2] is not None else None
-            kept = site.authorities.get(known) if known is not None else None
-            if kept is None:
+        visit.head = site.engine.cache.seen
+        # Where the read models stand, in one statement: most visits need nothing more of them (their person's
+        # authorities are kept by that position), and a page reads its lists after this, so never older.
+        where = positions(site.side.store)
+        visit.read_models = snapshot_of(where)
+        # The access read model's generation and position (failed or not) as it stood: any grant, revocation
+        # or delegation applied since, or a rebuild, gives another key.
+        access = next((m for m in visit.read_models if m[0] == AccessProjection.name), None)
+        # Before its first page the access read model has no position to key on.
+        known = (person.id, today, access) if access is not None and access[2] is not None else None
+        kept = site.authorities.get(known) if known is not None else None
+        if kept is None:
+            with reading(site.side.store, known=where) as r:
                 kept = tuple(access_model.authorities(site.side.store, person.id, today, reading=r))
-                if known is not None:
-                    site.authorities.put(known, kept)
+            if known is not None:
+                site.authorities.put(known, kept)
         authorities = list(kept)
         if not authorities and not person.grants_on(today):
             # Every role of theirs has ended (revoked, expired): so has their session.

@@ -314,11 +314,16 @@ def register(app: FastAPI, site: Site) -> None:
     # --- My work ---------------------------------------------------------------------------------------------------
 
     @app.get("/work")
-    def my_work(request: Request, q: str = "") -> Response:
+    def my_work(request: Request) -> Response:
         # In this worker thread rather than the middleware's (app.OWN_VISIT): one hop to the thread pool, not two.
         visit = _signed_in_as(visit_of(site, request))
+        # Read here rather than declared as a parameter: FastAPI's parameter machinery cost a cached view more than
+        # its page cache look-up.
+        q = request.query_params.get("q", "")
         assert visit.person is not None
-        head = engine.recorder.max_notification_id() or 0
+        # Where the log stood when the visit read the person: no statement of its own (on PostgreSQL, a round
+        # trip fewer per view).
+        head = visit.head
         pages = site.work_pages
         key = None
         if pages is not None and visit.new_cookie is None and visit.read_models:
@@ -329,7 +334,8 @@ def register(app: FastAPI, site: Site) -> None:
             # generation and position. The templates never change in a process.
             key = (
                 "work", visit.session.key, visit.session.csrf_token, visit.person.id, visit.person.version,
-                tuple(visit.authorities), visit.locale, visit.today, request.url.query, head, visit.read_models,
+                tuple(visit.authorities), visit.locale, visit.today, request.scope["query_string"], head,
+                visit.read_models,
             )
             found = pages.get(key)
             if found is not None:
@@ -598,13 +604,16 @@ def register(app: FastAPI, site: Site) -> None:
                 return engine.reopen(actor, did, legal_basis=_text(form, "legal_basis"), expected_version=version)
             raise NotFound(N_("no step '%(step)s'"), step=trigger[:40])
 
+        def run_and_wait() -> None:
+            # The command and the wait for the read models in one hand-over to the thread pool, not two.
+            _wait(site, run())
+
         try:
-            receipt = await run_in_threadpool(run)
+            await run_in_threadpool(run_and_wait)
         except NotAuthorized:
             raise
         except DomainError as error:
             return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
-        await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/dossiers/{did}?done={trigger}", status_code=303)
 
     # --- the approver's decision list -----------------------------------------------------------------------------

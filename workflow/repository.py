@@ -50,6 +50,16 @@ MAX_TAIL = 5000
 TAIL_PAGE = 500
 
 
+def _project(aggregate: Aggregate | None, domain_events: Iterable[Any]) -> Aggregate | None:
+    """The library's project_aggregate without its `assert isinstance(event, CanMutateProtocol)`: a check against a
+    runtime-checkable Protocol walks the protocol's attributes on every event (an approval of a dossier not cached
+    loads two aggregates: Engine.approve 1.55 -> 1.40 ms CPU in bench/web_approve_cost.py). Every stored event of
+    ours is an Aggregate.Event or a snapshot, each with `mutate`."""
+    for domain_event in domain_events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
 class _Freshness(threading.local):
     depth = 0
     due = True
@@ -162,6 +172,12 @@ class CachingRepository(Repository[UUID]):
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def seen(self) -> int:
+        """The newest notification id the cache has heard of: never past the log's head, and once a sync returns,
+        at least the head as it stood when the sync was asked for (a use case's first read syncs)."""
+        return self._seen
+
     def peek(self, aggregate_id: UUID) -> Aggregate:
         """The current version, shared with every other reader: read it, never change it."""
         self._sync_if_due()
@@ -171,8 +187,7 @@ class CachingRepository(Repository[UUID]):
                 self._entries.move_to_end(aggregate_id)
                 return cached
             generation = self._generation
-        projector: ProjectorFunction[Aggregate, Any] = project_aggregate
-        aggregate = self._reconstruct_aggregate(aggregate_id, None, projector)
+        aggregate = self._reconstruct_aggregate(aggregate_id, None, _project)
         self._offer(aggregate, generation)
         return aggregate
 

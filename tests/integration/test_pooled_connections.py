@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, exc, text
 
-from projections.store import make_engine
+from projections.store import driver_rows, make_engine, placeholder
 
 pytestmark = pytest.mark.postgres
 
@@ -60,3 +60,22 @@ def test_a_connection_checked_out_again_at_once_is_not_pinged_and_the_pool_recov
         conn.execute(text("select 1"))
     # ... after which the pool has dropped it: the next checkout is a live connection.
     assert _pooled_backend(trusting) != dead
+
+
+def test_a_statement_straight_through_the_driver_hands_its_connection_back_out_of_autocommit(
+    trusting: Engine,
+) -> None:
+    assert driver_rows(trusting, f"select {placeholder(trusting)}::int", (7,)) == [(7,)]
+    # The pool's next user gets a connection in SQLAlchemy's own mode: a transaction that rolls back.
+    with trusting.connect() as conn:
+        assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+
+
+def test_a_connection_that_fails_under_a_statement_straight_through_the_driver_is_dropped_from_the_pool(
+    trusting: Engine, postgres_url: str
+) -> None:
+    dead = _pooled_backend(trusting)
+    _terminate(postgres_url, dead)
+    with pytest.raises(psycopg.OperationalError):
+        driver_rows(trusting, "select 1")
+    assert driver_rows(trusting, "select pg_backend_pid()")[0][0] != dead

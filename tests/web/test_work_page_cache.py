@@ -10,6 +10,7 @@ from domain.actor import Actor
 from domain.ids import person_id, unit_id
 from domain.values import Role
 from tests.web.world import CELL, REVIEWER, SECRETARY, Web, csrf
+from workflow.bootstrap import build_engine
 from workflow.clock import VIETNAM
 
 
@@ -135,3 +136,24 @@ def test_a_unit_renamed_by_an_administrator_shows_at_once(web: Web) -> None:
     )
     assert web.site.side.wait_for(renamed.position).reached
     assert "Chi bộ Tổ dân phố số 5 (mới)" in client.get("/work").text
+
+
+def test_a_step_recorded_by_another_process_shows_the_lists_catching_up_at_the_next_view(web: Web) -> None:
+    client = web.signed_in(SECRETARY)
+    before = client.get("/work")
+    assert client.get("/work").text == before.text
+    # The read models stand still from here: only the log's head tells the page that something happened.
+    web.site.side.close()
+    other = build_engine(database_url=None, data_dir=web.data_dir, clock=web.clock)
+    try:
+        other.rename_unit(
+            _admin(), unit_id(CELL), name="Chi bộ Tổ dân phố số 5 (mới)", effective_from=date(2025, 11, 1),
+            reason="Đổi tên",
+        )
+    finally:
+        other.close()
+    hits = _hits(web)
+    after = client.get("/work")
+    assert _hits(web) == hits
+    assert "The lists are still catching up with the latest steps" in after.text
+    assert after.headers["etag"] != before.headers["etag"]

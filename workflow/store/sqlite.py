@@ -224,29 +224,40 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, HashChainedRec
     def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         # Asked once a command: on a connection of its own, one statement in autocommit (its own read transaction),
         # rather than a pooled connection with BEGIN and ROLLBACK around it, which cost more than the query.
-        pool = self.datastore.pool
-        if pool.is_sqlite_memory_mode:
+        if self.datastore.pool.is_sqlite_memory_mode:
             with self.datastore.transaction(commit=False) as c:
                 c.execute(self._select_tail_statement, (after, limit))
                 rows = c.fetchall()
         else:
-            with self._tail_lock:
-                if self._tail_connection is None:
-                    self._tail_connection = sqlite3.connect(
-                        pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
-                        timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
-                    )
-                try:
-                    rows = self._tail_connection.execute(self._select_tail_statement, (after, limit)).fetchall()
-                except sqlite3.OperationalError as error:  # Translated as the library's transactions do.
-                    raise OperationalError(error) from error
-                except sqlite3.DatabaseError as error:
-                    raise DatabaseError(error) from error
-                except sqlite3.Error as error:
-                    raise PersistenceError(error) from error
+            rows = self._on_tail_connection(self._select_tail_statement, (after, limit))
         # The engine's ids are UUIDs (stored as hex): what the cache is keyed by.
         convert = self.convert_originator_id
         return [(row[0], cast(UUID, convert(row[1])), row[2]) for row in rows]
+
+    def max_notification_id(self) -> int:
+        # Every My work page keys on the log's head: on the tail's connection too, rather than the library's
+        # BEGIN, SELECT and ROLLBACK on a pooled one.
+        if self.datastore.pool.is_sqlite_memory_mode:
+            return super().max_notification_id()
+        rows = self._on_tail_connection(self.select_max_notification_id_statement, ())
+        return cast(int, rows[0][0])
+
+    def _on_tail_connection(self, statement: str, parameters: tuple[Any, ...]) -> list[Any]:
+        pool = self.datastore.pool
+        with self._tail_lock:
+            if self._tail_connection is None:
+                self._tail_connection = sqlite3.connect(
+                    pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                    timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+                )
+            try:
+                return self._tail_connection.execute(statement, parameters).fetchall()
+            except sqlite3.OperationalError as error:  # Translated as the library's transactions do.
+                raise OperationalError(error) from error
+            except sqlite3.DatabaseError as error:
+                raise DatabaseError(error) from error
+            except sqlite3.Error as error:
+                raise PersistenceError(error) from error
 
     def close_tail(self) -> None:
         with self._tail_lock:
