@@ -144,7 +144,7 @@ def test_a_rebuild_whose_helper_process_is_killed_midway_is_finished_by_the_call
         play_demo(engine, progress=lambda _line: None)
         side.catch_up()
         live = dump(side.store)
-        # Small pages, so that the helper is still at work when its first page is seen committed.
+        # Small pages, so that the helper has many pages left after its first.
         side.rebuild_page_size = 20
         helpers: list[Any] = []
         start = readside._Helper.start.__func__  # type: ignore[attr-defined]
@@ -152,14 +152,27 @@ def test_a_rebuild_whose_helper_process_is_killed_midway_is_finished_by_the_call
             readside._Helper, "start", classmethod(lambda cls, *args: helpers.append(start(cls, *args)) or helpers[-1])
         )
         killed: list[int] = []
+        popen = subprocess.Popen
 
-        def progress(_name: str, _position: int, _head: int) -> None:
-            helper = helpers[0] if helpers else None
-            if helper is not None and helper.position > 0 and not killed:
-                helper.process.send_signal(signal.SIGKILL)
-                killed.append(helper.position)
+        def killed_after_its_first_page(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+            # Killed as its first page's line is read: the helper has committed a page and is at work on the next.
+            # (Killing from the caller's progress instead raced the helper, which could finish its share first.)
+            process: subprocess.Popen[bytes] = popen(*args, **kwargs)
+            lines = process.stdout
+            assert lines is not None
 
-        result = side.rebuild(progress=progress)
+            def read() -> Iterator[bytes]:
+                for line in lines:
+                    if line.startswith(b"at ") and not killed:
+                        process.send_signal(signal.SIGKILL)
+                        killed.append(int(line.split()[1]))
+                    yield line
+
+            process.stdout = read()  # type: ignore[assignment]
+            return process
+
+        monkeypatch.setattr(readside.subprocess, "Popen", killed_after_its_first_page)
+        result = side.rebuild()
         assert killed
         assert helpers[0].process.returncode == -signal.SIGKILL
         assert not result.failures
