@@ -269,6 +269,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
         if brake.delay:
             await asyncio.sleep(brake.delay)
+        username = await run_in_threadpool(site.accounts.account_name, username)
         person_id = await run_in_threadpool(site.accounts.check_password, username, password)
         if person_id is None:
             await run_in_threadpool(site.accounts.failed, *keys)

@@ -343,3 +343,14 @@ def test_only_an_approver_over_the_superior_may_open_its_decision_list(web: Web)
     assert reviewer.get(f"/decisions/{unit_id('lao-cai')}/2025").status_code == 403
     approver = web.signed_in(APPROVER)
     assert approver.get(f"/decisions/{unit_id('lc-kim-tan')}/2025").status_code == 200
+
+
+def test_a_person_signs_in_with_their_username_typed_in_another_case(web: Web) -> None:
+    client = web.client()
+    page = client.get("/sign-in").text
+    response = client.post(
+        "/sign-in",
+        data={"csrf_token": csrf(page), "username": SECRETARY.upper(), "password": password(SECRETARY)},
+    )
+    assert response.status_code == 303, text_of(response)
+    assert client.get("/work").status_code == 200
