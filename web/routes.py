@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from domain.actor import Actor
 from domain.dossier import Dossier
@@ -231,6 +232,12 @@ def register(app: FastAPI, site: Site) -> None:
         )
         response.headers.update(error.headers or {})  # a 405's Allow
         return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # The visitor left before their form arrived whole: nothing was read, so nothing was done, and nobody is
+        # left to read an answer. Not a server error: no traceback in the log.
+        return Response(status_code=400)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> Response:
