@@ -860,9 +860,12 @@ def _answer_the_rest(app: FastAPI, router: APIRouter) -> None:
         })
         if allowed:
             offered = ", ".join(allowed)
-            return _problem(request, 405, _TITLES[405], f"{request.method} is not offered here; use {offered}",
-                            headers={"Allow": offered})
-        return _problem(request, 404, _TITLES[404], f"the API has no {request.url.path[:200]}")
+            # Said in the caller's language, as every other detail: the title above it is.
+            said = Sentence(N_("%(method)s is not offered here; use %(offered)s"), method=request.method[:20],
+                            offered=offered)
+            return _problem(request, 405, _TITLES[405], _said(request, said), headers={"Allow": offered})
+        missing = Sentence(N_("the API has no %(path)s"), path=request.url.path[:200])
+        return _problem(request, 404, _TITLES[404], _said(request, missing))
 
     app.add_api_route(PREFIX + "/{rest:path}", elsewhere, methods=methods, include_in_schema=False)
 

@@ -122,6 +122,17 @@ def test_the_apis_own_refusals_are_worded_in_the_callers_language_with_their_val
     assert unsigned["detail"].startswith("hãy gửi tiêu đề")
 
 
+
+def test_an_address_or_method_the_api_lacks_is_answered_in_the_callers_language(api: Api) -> None:
+    for language, missing, wrong in (
+        ("en", "the API has no /api/v1/nothing", "DELETE is not offered here; use GET"),
+        ("vi", "API không có /api/v1/nothing", "không nhận DELETE ở đây; hãy dùng GET"),
+        ("hi", "API में /api/v1/nothing नहीं है", "यहाँ DELETE उपलब्ध नहीं है; GET का उपयोग करें"),
+    ):
+        client = api.client(AUDITOR, language=language)
+        assert client.get(f"{API}/nothing").json()["detail"] == missing
+        assert client.delete(f"{API}/me").json()["detail"] == wrong
+
 # --- listing and reading dossiers ------------------------------------------------------------------------------------
 
 
