@@ -225,6 +225,12 @@ def status(
                 raise fail("no evaluation period has been opened yet")
             for line in listings.status_lines(side.store, only, unit=chosen, states=states, limit=most):
                 typer.echo(line)
+            # The listing reads the read models, not the log: say so, since damage to the log's older pages (which a
+            # caught-up read side never reads again) shows only to `verify`, which reads every event.
+            head = engine.recorder.max_notification_id() or 0
+            typer.echo(
+                f"(figures from the read models, up to event {head:,}; `dossierflow verify` checks the log itself)"
+            )
 
 
 def parse_state(text: str) -> DossierState:
