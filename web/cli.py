@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from eventsourcing.persistence import PersistenceError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from domain.errors import DomainError
 from domain.ids import person_id, unit_id
@@ -130,6 +130,14 @@ def store_session() -> contextlib.AbstractContextManager[StoreApplication]:
 
 
 def _one_line(error: BaseException) -> str:
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        # The database's own sentence, without the SQL statement, its parameters and a link that SQLAlchemy adds.
+        said = str(error.orig).strip().splitlines()
+        reason = said[0] if said else type(error.orig).__name__
+        if getattr(error.orig, "sqlstate", None) == "42501":
+            # insufficient_privilege: the role in DATABASE_URL may read, not write (or not even read) here.
+            return f"the database role lacks a right this command needs: {reason}"
+        return reason
     return re.sub(r"\s+", " ", str(error)).strip() or type(error).__name__
 
 
