@@ -520,6 +520,9 @@ def audit(
         if dossier is not None:
             filters["dossier_id"] = engine.find_dossier(parse_reference(dossier))
         with read_side_session(engine) as side:
+            if "year" in filters and filters["year"] not in dossiers_model.periods(side.store):
+                # As `stats` and `status` say it: "0 of 0 events" would read as a year in which nothing happened.
+                raise fail(f"no evaluation period for {filters['year']}")
             if csv_out:
                 audit_model.audit_csv(side.store, sys.stdout, **filters)
                 return

@@ -117,6 +117,7 @@ def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Pa
         pytest.param(("--action", "Aproved"), "'Aproved' is not an action of the audit trail", id="mistyped action"),
         pytest.param(("--unit", "tresury"), "no unit with code 'tresury'", id="unknown unit"),
         pytest.param(("--person", "nobody"), "no person with username 'nobody'", id="unknown person"),
+        pytest.param(("--year", "1999"), "no evaluation period for 1999", id="year without a period"),
         pytest.param(
             ("--since", "2025-01-01", "--until", "2024-01-01"), "the time range ends before it starts", id="reversed"
         ),
