@@ -390,3 +390,23 @@ def test_a_person_signs_in_with_their_username_typed_in_another_case(web: Web) -
     )
     assert response.status_code == 303, text_of(response)
     assert client.get("/work").status_code == 200
+
+
+def test_an_attached_file_deleted_from_the_disk_is_a_missing_file_page_not_a_server_error(web: Web) -> None:
+    path = web.dossier_path()
+    client = web.signed_in(SECRETARY)
+    page, version = web.page(client, path)
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    before = set(web.engine.dossier(did).evidence)
+    response = client.post(
+        f"{path}/evidence", data={"csrf_token": csrf(page), "version": version},
+        files={"file": ("Biên bản.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+    )
+    assert response.status_code == 303, text_of(response)
+    (sha,) = set(web.engine.dossier(did).evidence) - before
+    for stored in web.data_dir.rglob(sha):
+        stored.unlink()
+    download = client.get(f"{path}/evidence/{sha}")
+    assert download.status_code == 404
+    assert "is missing from the evidence store (deleted or moved)" in text_of(download)
+    assert "Biên bản.pdf" in text_of(client.get(path))
