@@ -708,7 +708,13 @@ def register(app: FastAPI, site: Site) -> None:
                 then = None
             path = [*reversed(units_model.ancestors_as_of(store, unit.id, day))]
             versions = {u: units_model.version_as_of(store, u, day) for u in [*path, unit.id]}
-            context.update(then=then, day=day, path=path, versions=versions)
+            rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+            model = (
+                engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+            )
+            # The answers then are named as the form names them, in the reader's language, not by their keys.
+            criteria = {c.id: title(owner, c, visit.locale) for owner, c in form_spec(rule_set, model).criteria}
+            context.update(then=then, day=day, path=path, versions=versions, criteria=criteria)
         return site.render(request, "history.html", context)
 
 
