@@ -617,6 +617,14 @@ def register(app: FastAPI, site: Site) -> None:
 
     # --- the approver's decision list -----------------------------------------------------------------------------
 
+    def _superior_id(text: str) -> UUID:
+        # The page's links name the superior by its id; a code typed into the address names it too. Either way
+        # a wrong one is "no unit", not "no dossier".
+        try:
+            return UUID(text)
+        except ValueError:
+            return engine.unit_by_code(text[:100]).id
+
     def _decision_context(visit: Visit, superior_id: UUID, year: int) -> dict[str, Any]:
         superior = engine.unit(superior_id)
         if not any(a.role is Role.APPROVER and a.unit_id == superior_id for a in visit.authorities):
@@ -639,14 +647,14 @@ def register(app: FastAPI, site: Site) -> None:
     @app.get("/decisions/{superior}/{year}")
     def decisions_page(request: Request, superior: str, year: int, done: str = "") -> Response:
         visit = _signed_in(request)
-        context = _decision_context(visit, _uuid(superior), year)
+        context = _decision_context(visit, _superior_id(superior), year)
         context["done"] = labels.DONE.get(done)
         return site.render(request, "decisions.html", context)
 
     @app.post("/decisions/{superior}/{year}")
     async def decide(request: Request, superior: str, year: int) -> Response:
         visit = _signed_in(request)
-        superior_id = _uuid(superior)
+        superior_id = await run_in_threadpool(_superior_id, superior)
         form = await _posted(request)
         typed = Typed("decide_list", {k: v for k, v in form.items() if isinstance(v, str)})
 
