@@ -112,6 +112,13 @@ def _version(form: FormData) -> int | None:
     return int(raw)
 
 
+def _year_of(text: str) -> int:
+    # A path's year read here, not by FastAPI: its refusal of "abcd" would be English JSON, not a page.
+    if not (text.isascii() and text.isdigit() and len(text) == 4):
+        raise InvalidInput(N_("'%(text)s' is not a year"), text=text[:40])
+    return int(text)
+
+
 def _uuid(text: str) -> UUID:
     try:
         return UUID(text)
@@ -645,15 +652,16 @@ def register(app: FastAPI, site: Site) -> None:
         return statistics_model.quota_meters(store, superior_id, year)
 
     @app.get("/decisions/{superior}/{year}")
-    def decisions_page(request: Request, superior: str, year: int, done: str = "") -> Response:
+    def decisions_page(request: Request, superior: str, year: str, done: str = "") -> Response:
         visit = _signed_in(request)
-        context = _decision_context(visit, _superior_id(superior), year)
+        context = _decision_context(visit, _superior_id(superior), _year_of(year))
         context["done"] = labels.DONE.get(done)
         return site.render(request, "decisions.html", context)
 
     @app.post("/decisions/{superior}/{year}")
-    async def decide(request: Request, superior: str, year: int) -> Response:
+    async def decide(request: Request, superior: str, year: str) -> Response:
         visit = _signed_in(request)
+        period_year = _year_of(year)
         superior_id = await run_in_threadpool(_superior_id, superior)
         form = await _posted(request)
         typed = Typed("decide_list", {k: v for k, v in form.items() if isinstance(v, str)})
@@ -686,11 +694,11 @@ def register(app: FastAPI, site: Site) -> None:
             raise
         except DomainError as error:
             status, headline = labels.refusal(error)
-            context = await run_in_threadpool(_decision_context, visit, superior_id, year)
+            context = await run_in_threadpool(_decision_context, visit, superior_id, period_year)
             context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "decisions.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
-        return RedirectResponse(f"/decisions/{superior_id}/{year}?done=decide_list", status_code=303)
+        return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
 
     # --- history and the dossier as it was -------------------------------------------------------------------------
 

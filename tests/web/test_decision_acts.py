@@ -234,3 +234,12 @@ def test_the_decision_page_takes_its_superior_by_code_and_an_unknown_one_is_no_u
     assert unknown.status_code == 404
     assert "no unit with code 'no-such-unit'" in text_of(unknown)
     assert "no dossier" not in text_of(unknown)
+
+
+def test_a_decision_page_address_whose_year_is_not_a_year_is_a_page_in_the_visitors_language(web: Web) -> None:
+    approver = web.signed_in(PROVINCE_APPROVER)
+    for path in (f"/decisions/{ROOT}/abcd", f"/decisions/{ROOT}/20255"):
+        page = approver.get(path)
+        assert page.status_code == 422
+        assert page.headers["content-type"].startswith("text/html")
+        assert "is not a year" in text_of(page)
