@@ -526,6 +526,22 @@ def test_the_auditor_searches_the_audit_trail_and_pages_it(api: Api) -> None:
     assert {e["dossier_id"] for e in one["items"]} == {api.dossier_id()}
 
 
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"person": "nobody"}, 404, "no person with username 'nobody'"),
+        ({"action": "Aproved"}, 422, "'Aproved' is not an action of the audit trail"),
+        ({"year": 1999}, 404, "no evaluation period for 1999"),
+        ({"since": "2025-01-01", "until": "2024-01-01"}, 422, "the time range ends before it starts"),
+    ],
+)
+def test_an_audit_filter_that_can_match_nothing_is_refused_not_answered_with_an_empty_page(
+    api: Api, params: dict[str, object], status: int, says: str
+) -> None:
+    body = _refusal(api.client(AUDITOR, language="en").get(f"{API}/audit", params=params), status)
+    assert body["detail"] == says
+    assert api.client(AUDITOR).get(f"{API}/audit", params={"action": "Approved", "limit": 1}).json()["total"] > 0
+
 def test_the_audit_trails_count_stops_past_the_page_and_says_it_is_a_lower_bound(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
