@@ -130,11 +130,13 @@ def store_session() -> contextlib.AbstractContextManager[StoreApplication]:
 
 
 def _one_line(error: BaseException) -> str:
-    if isinstance(error, DBAPIError) and error.orig is not None:
-        # The database's own sentence, without the SQL statement, its parameters and a link that SQLAlchemy adds.
-        said = str(error.orig).strip().splitlines()
-        reason = said[0] if said else type(error.orig).__name__
-        if getattr(error.orig, "sqlstate", None) == "42501":
+    # The database's own sentence, without the SQL statement, its parameters and the link SQLAlchemy adds; the
+    # driver's error is SQLAlchemy's `orig`, or the cause the eventsourcing library re-raised it from.
+    cause: BaseException | None = error.orig if isinstance(error, DBAPIError) else error.__cause__
+    if cause is not None and getattr(cause, "sqlstate", None):
+        said = str(cause).strip().splitlines()
+        reason = said[0] if said else type(cause).__name__
+        if getattr(cause, "sqlstate", None) == "42501":
             # insufficient_privilege: the role in DATABASE_URL may read, not write (or not even read) here.
             return f"the database role lacks a right this command needs: {reason}"
         return reason
@@ -886,6 +888,10 @@ def serve(
             "several workers share one store only on PostgreSQL (set DATABASE_URL); the embedded SQLite store "
             "serves one process"
         )
+    # Opened once here as the app opens it: a store that cannot be used (a server that refuses, a role without the
+    # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
+    with engine_session(read_only=False):
+        pass
     typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
     uvicorn.run(
         "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,

@@ -344,14 +344,28 @@ def test_a_postgres_role_that_may_read_but_not_write_is_told_so_in_one_line(
         conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
     try:
-        result = run(tmp_path, "token", "create", "admin", env={"DATABASE_URL": _with(fresh_postgres_url, user=role)})
-        assert_one_line_refusal(
-            result, "the database role lacks a right this command needs: permission denied for schema public"
-        )
-        assert "CREATE TABLE" not in result.stderr
-        assert "sqlalche.me" not in result.stderr
+        reader = {"DATABASE_URL": _with(fresh_postgres_url, user=role)}
+        for args in (("token", "create", "admin"), ("serve", "--port", "1")):
+            result = run(tmp_path, *args, env=reader)
+            assert_one_line_refusal(
+                result, "the database role lacks a right this command needs: permission denied for schema public"
+            )
+            assert "CREATE TABLE" not in result.stderr
+            assert "sqlalche.me" not in result.stderr
     finally:
         with psycopg.connect(_libpq_url(fresh_postgres_url), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         with psycopg.connect(_libpq_url(_with(fresh_postgres_url, dbname="postgres")), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.mark.postgres
+def test_serve_on_a_postgres_server_that_refuses_says_so_in_one_line_before_starting(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    result = run(
+        tmp_path, "serve", "--port", "1",
+        env={"DATABASE_URL": _with(postgres_url, port=1), "DOSSIERFLOW_POSTGRES_CONNECT_TIMEOUT": "3"},
+    )
+    assert_one_line_refusal(result, "cannot connect to PostgreSQL", "Connection refused")
+    assert "dossierflow on http" not in result.stdout
