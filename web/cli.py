@@ -237,9 +237,9 @@ def status(
                 typer.echo(line)
             # The listing reads the read models, not the log: say so, since damage to the log's older pages (which a
             # caught-up read side never reads again) shows only to `verify`, which reads every event.
-            head = engine.recorder.max_notification_id() or 0
+            at = max((row.position for row in side.status() if not row.building), default=0)
             typer.echo(
-                f"(figures from the read models, up to event {head:,}; `dossierflow verify` checks the log itself)"
+                f"(figures from the read models, up to event {at:,}; `dossierflow verify` checks the log itself)"
             )
 
 
@@ -608,6 +608,15 @@ def read_side_session(engine: StoreApplication, *, catch_up: bool = True) -> Ite
             if not waited.reached:
                 typer.secho(
                     f"warning: {', '.join(waited.behind)} still catching up: what follows may be behind the log",
+                    err=True, fg=typer.colors.YELLOW,
+                )
+            ahead = [row for row in side.status() if row.position > row.head and not row.building]
+            if ahead:
+                typer.secho(
+                    f"warning: the read models hold events up to {max(r.position for r in ahead):,} but the log ends "
+                    f"at event {ahead[0].head:,}: the log lost events after they were read (restored from an older "
+                    "copy, or damaged); `dossierflow verify` checks the log, `dossierflow projections rebuild` "
+                    "recomputes the read models from it",
                     err=True, fg=typer.colors.YELLOW,
                 )
             for name in waited.failed:
