@@ -64,6 +64,10 @@ class Person(Aggregate):
         if not username.strip() or not full_name.strip():
             raise InvalidInput(N_("a person needs a username and a full name"))
         username = clean_text(username, N_("a username"), max_length=MAX_CODE_LENGTH)
+        if any(char.isspace() or char in "/\\" for char in username):
+            # A username is typed at every sign-in and named in the token and audit commands: one word, and a
+            # path separator would not survive an address.
+            raise InvalidInput(N_("a username is one word, without spaces, '/' or '\\'"))
         full_name = clean_text(full_name, N_("a person's full name"))
         return cls(username=username, full_name=full_name, actor=actor, timestamp=timestamp)
 
@@ -154,6 +158,18 @@ class Person(Aggregate):
         if not legal_basis.strip():
             raise InvalidInput(N_("a delegation needs its legal basis (the decision that authorizes it)"))
         _check_span(valid_from, valid_to)
+        grant_ends = min((d for d in (grant.valid_to, grant.revoked_on) if d is not None), default=None)
+        if valid_from < grant.valid_from or (grant_ends is not None and valid_to > grant_ends):
+            # A deputy acts with the holder's grant: on a day the grant does not cover, the holder could not act either.
+            if grant_ends is None:
+                raise InvalidInput(
+                    N_("a delegation cannot start before the delegated role does (from %(start)s)"),
+                    start=grant.valid_from,
+                )
+            raise InvalidInput(
+                N_("a delegation cannot cover days the delegated role does not (from %(start)s to %(end)s)"),
+                start=grant.valid_from, end=grant_ends,
+            )
         for held in self.delegations.values():
             ends = held.valid_to if held.revoked_on is None else min(held.valid_to, held.revoked_on)
             if held.grant_id == grant_id and held.deputy_id == deputy_id and held.valid_from < valid_to and (

@@ -209,6 +209,11 @@ class Unit(Aggregate):
     def attach_child(self, *, child_id: UUID, effective_from: date, actor: Actor, timestamp: datetime) -> None:
         if not self.current.active:
             raise InvalidTransition(N_("unit %(code)s was dissolved; nothing can be placed under it"), code=self.code)
+        if self.kind in (UnitKind.PARTY_CELL, UnitKind.GRASSROOTS_CELL):
+            # A cell is the bottom of the hierarchy (DOMAIN.md): below it are its members, never another unit.
+            raise InvalidInput(
+                N_("unit %(code)s is a party cell; a party cell has no units under it"), code=self.code
+            )
         if effective_from < self.established_on:
             # The hierarchy as of a day before would hold a unit under a parent that did not exist yet.
             raise InvalidInput(

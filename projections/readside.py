@@ -61,6 +61,9 @@ class ReadModelStatus:
             return f"failed at event {self.failed_position}"
         if self.building:
             return "rebuilding"
+        if self.position > self.head:
+            # The log lost events this read model applied (a store restored from an older copy, or damaged).
+            return f"ahead of the log, which ends at event {self.head:,}"
         return "up to date" if self.lag_events == 0 else "catching up"
 
 

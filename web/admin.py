@@ -266,7 +266,7 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            status, headline = labels.refusal(error)
+            status, headline = labels.refusal(error, on_dossier=False)
             name, context = await run_in_threadpool(again)
             context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, name, context, status_code=status)
@@ -461,7 +461,7 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            status, headline = labels.refusal(error)
+            status, headline = labels.refusal(error, on_dossier=False)
             context = await run_in_threadpool(people_context, visit)
             context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "admin_people.html", context, status_code=status)
@@ -613,7 +613,7 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            status, headline = labels.refusal(error)
+            status, headline = labels.refusal(error, on_dossier=False)
             context = await run_in_threadpool(person_context, visit, pid)
             context.update(typed=Typed("password"), refusal={"headline": headline, "detail": error.message})
             return site.render(request, "admin_person.html", context, status_code=status)

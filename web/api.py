@@ -37,7 +37,6 @@ from starlette.types import Message
 
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.ids import person_id
 from domain.messages import Count
 from domain.messages import Message as Sentence
 from domain.person import Person
@@ -767,16 +766,24 @@ def register(app: FastAPI, site: Site) -> None:
         """The audit trail (auditors and administrators, over their units): every event, filtered and paged."""
         top = scoped_unit(who, unit, audit_roles)
         filters: dict[str, Any] = {"unit_id": top.id}
+        # A filter that can match nothing is refused, as the pages and the CLI refuse it: an empty page would read
+        # as someone, an action or a year of which nothing was recorded.
         if person is not None:
-            filters["person_id"] = person_id(person.strip())
+            filters["person_id"] = engine.person_by_username(person.strip()).id
         if action is not None:
             filters["action"] = action.strip()
+            known = {a for label in audit_model.LABELS for a in (label, label.split(".", 1)[1])}
+            if filters["action"] not in known:
+                raise Refusal(422, N_("'%(action)s' is not an action of the audit trail"), action=action[:40])
         if year is not None:
             filters["year"] = year
+            engine.period(year)
         if since is not None:
             filters["since"] = _parse_moment(since, "since", day_ends=False)
         if until is not None:
             filters["until"] = _parse_moment(until, "until")
+        if since is not None and until is not None and filters["since"] > filters["until"]:
+            raise Refusal(422, N_("the time range ends before it starts"))
         if dossier is not None:
             filters["dossier_id"] = dossier
         # A province's whole trail is millions of events: counting them all costs seconds, a page milliseconds.
@@ -860,9 +867,12 @@ def _answer_the_rest(app: FastAPI, router: APIRouter) -> None:
         })
         if allowed:
             offered = ", ".join(allowed)
-            return _problem(request, 405, _TITLES[405], f"{request.method} is not offered here; use {offered}",
-                            headers={"Allow": offered})
-        return _problem(request, 404, _TITLES[404], f"the API has no {request.url.path[:200]}")
+            # Said in the caller's language, as every other detail: the title above it is.
+            said = Sentence(N_("%(method)s is not offered here; use %(offered)s"), method=request.method[:20],
+                            offered=offered)
+            return _problem(request, 405, _TITLES[405], _said(request, said), headers={"Allow": offered})
+        missing = Sentence(N_("the API has no %(path)s"), path=request.url.path[:200])
+        return _problem(request, 404, _TITLES[404], _said(request, missing))
 
     app.add_api_route(PREFIX + "/{rest:path}", elsewhere, methods=methods, include_in_schema=False)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from eventsourcing.persistence import PersistenceError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from domain.errors import DomainError
 from domain.ids import person_id, unit_id
@@ -130,6 +130,16 @@ def store_session() -> contextlib.AbstractContextManager[StoreApplication]:
 
 
 def _one_line(error: BaseException) -> str:
+    # The database's own sentence, without the SQL statement, its parameters and the link SQLAlchemy adds; the
+    # driver's error is SQLAlchemy's `orig`, or the cause the eventsourcing library re-raised it from.
+    cause: BaseException | None = error.orig if isinstance(error, DBAPIError) else error.__cause__
+    if cause is not None and getattr(cause, "sqlstate", None):
+        said = str(cause).strip().splitlines()
+        reason = said[0] if said else type(cause).__name__
+        if getattr(cause, "sqlstate", None) == "42501":
+            # insufficient_privilege: the role in DATABASE_URL may read, not write (or not even read) here.
+            return f"the database role lacks a right this command needs: {reason}"
+        return reason
     return re.sub(r"\s+", " ", str(error)).strip() or type(error).__name__
 
 
@@ -225,6 +235,12 @@ def status(
                 raise fail("no evaluation period has been opened yet")
             for line in listings.status_lines(side.store, only, unit=chosen, states=states, limit=most):
                 typer.echo(line)
+            # The listing reads the read models, not the log: say so, since damage to the log's older pages (which a
+            # caught-up read side never reads again) shows only to `verify`, which reads every event.
+            at = max((row.position for row in side.status() if not row.building), default=0)
+            typer.echo(
+                f"(figures from the read models, up to event {at:,}; `dossierflow verify` checks the log itself)"
+            )
 
 
 def parse_state(text: str) -> DossierState:
@@ -506,6 +522,9 @@ def audit(
         if dossier is not None:
             filters["dossier_id"] = engine.find_dossier(parse_reference(dossier))
         with read_side_session(engine) as side:
+            if "year" in filters and filters["year"] not in dossiers_model.periods(side.store):
+                # As `stats` and `status` say it: "0 of 0 events" would read as a year in which nothing happened.
+                raise fail(f"no evaluation period for {filters['year']}")
             if csv_out:
                 audit_model.audit_csv(side.store, sys.stdout, **filters)
                 return
@@ -589,6 +608,15 @@ def read_side_session(engine: StoreApplication, *, catch_up: bool = True) -> Ite
             if not waited.reached:
                 typer.secho(
                     f"warning: {', '.join(waited.behind)} still catching up: what follows may be behind the log",
+                    err=True, fg=typer.colors.YELLOW,
+                )
+            ahead = [row for row in side.status() if row.position > row.head and not row.building]
+            if ahead:
+                typer.secho(
+                    f"warning: the read models hold events up to {max(r.position for r in ahead):,} but the log ends "
+                    f"at event {ahead[0].head:,}: the log lost events after they were read (restored from an older "
+                    "copy, or damaged); `dossierflow verify` checks the log, `dossierflow projections rebuild` "
+                    "recomputes the read models from it",
                     err=True, fg=typer.colors.YELLOW,
                 )
             for name in waited.failed:
@@ -869,6 +897,10 @@ def serve(
             "several workers share one store only on PostgreSQL (set DATABASE_URL); the embedded SQLite store "
             "serves one process"
         )
+    # Opened once here as the app opens it: a store that cannot be used (a server that refuses, a role without the
+    # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
+    with engine_session(read_only=False):
+        pass
     typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
     uvicorn.run(
         "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,

@@ -153,8 +153,11 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-def refusal(error: DomainError) -> tuple[int, str]:
-    """The HTTP status and the headline (a msgid) for an engine refusal."""
+def refusal(error: DomainError, *, on_dossier: bool = True) -> tuple[int, str]:
+    """The HTTP status and the headline (a msgid) for an engine refusal; `on_dossier` is False on the pages that
+    change units, people, grants and periods, where a concurrent change is not a dossier's."""
+    if isinstance(error, ConcurrencyConflict) and not on_dossier:
+        return 409, N_("Someone else changed this record first")
     for cls, status, headline in _HEADLINES:
         if isinstance(error, cls):
             return status, headline

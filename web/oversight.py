@@ -25,7 +25,7 @@ from pygal.style import Style
 from starlette.concurrency import run_in_threadpool
 
 from domain.errors import InvalidInput, NotAuthorized, NotFound
-from domain.ids import dossier_id, person_id
+from domain.ids import dossier_id
 from domain.values import Classification, DossierState, Role, UnitKind
 from projections.models import access as access_model
 from projections.models import audit as audit_model
@@ -360,13 +360,17 @@ def _audit_query(site: Site, visit: Visit, roots: Sequence[UUID], params: dict[s
         query.unit = unit.code
     query.filters["unit_id"] = unit.unit_id
     if query.person:
-        query.filters["person_id"] = person_id(query.person)
+        # A mistyped username or a year without a period is said so, as the CLI says it: "0 events" would read
+        # as someone, or a year, in which nothing happened.
+        query.filters["person_id"] = site.engine.person_by_username(query.person).id
     if query.action:
         if query.action not in audit_model.LABELS:
             raise InvalidInput(N_("'%(action)s' is not an action of the audit trail"), action=query.action[:40])
         query.filters["action"] = query.action
     if query.year:
-        query.filters["year"] = _year(query.year, None)
+        query.filters["year"] = year = _year(query.year, None)
+        if year not in _years(site):
+            raise NotFound(N_("no evaluation period for %(year)s"), year=year)
     if query.since:
         query.filters["since"] = start_of_day(_day(query.since, visit.today))
     if query.until:

@@ -63,7 +63,7 @@ def register(app: FastAPI, site: Site) -> None:
         )
 
     def refused(request: Request, visit: Visit, target: str, error: DomainError, status: int = 0) -> Response:
-        code, headline = labels.refusal(error)
+        code, headline = labels.refusal(error, on_dossier=False)
         return page(request, visit, target, status or code, refusal={"headline": headline, "detail": error.message})
 
     def own_actor(person_id: UUID, today: date) -> Actor:

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from domain.actor import Actor
 from domain.dossier import Dossier
@@ -109,6 +110,13 @@ def _version(form: FormData) -> int | None:
     if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
         raise InvalidInput(N_("the form's version is not a number; reload the page"))
     return int(raw)
+
+
+def _year_of(text: str) -> int:
+    # A path's year read here, not by FastAPI: its refusal of "abcd" would be English JSON, not a page.
+    if not (text.isascii() and text.isdigit() and len(text) == 4):
+        raise InvalidInput(N_("'%(text)s' is not a year"), text=text[:40])
+    return int(text)
 
 
 def _uuid(text: str) -> UUID:
@@ -232,6 +240,12 @@ def register(app: FastAPI, site: Site) -> None:
         response.headers.update(error.headers or {})  # a 405's Allow
         return response
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # The visitor left before their form arrived whole: nothing was read, so nothing was done, and nobody is
+        # left to read an answer. Not a server error: no traceback in the log.
+        return Response(status_code=400)
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> Response:
         status, headline = labels.refusal(error)
@@ -269,6 +283,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
         if brake.delay:
             await asyncio.sleep(brake.delay)
+        username = await run_in_threadpool(site.accounts.account_name, username)
         person_id = await run_in_threadpool(site.accounts.check_password, username, password)
         if person_id is None:
             await run_in_threadpool(site.accounts.failed, *keys)
@@ -618,6 +633,14 @@ def register(app: FastAPI, site: Site) -> None:
 
     # --- the approver's decision list -----------------------------------------------------------------------------
 
+    def _superior_id(text: str) -> UUID:
+        # The page's links name the superior by its id; a code typed into the address names it too. Either way
+        # a wrong one is "no unit", not "no dossier".
+        try:
+            return UUID(text)
+        except ValueError:
+            return engine.unit_by_code(text[:100]).id
+
     def _decision_context(visit: Visit, superior_id: UUID, year: int) -> dict[str, Any]:
         superior = engine.unit(superior_id)
         if not any(a.role is Role.APPROVER and a.unit_id == superior_id for a in visit.authorities):
@@ -638,16 +661,17 @@ def register(app: FastAPI, site: Site) -> None:
         return statistics_model.quota_meters(store, superior_id, year)
 
     @app.get("/decisions/{superior}/{year}")
-    def decisions_page(request: Request, superior: str, year: int, done: str = "") -> Response:
+    def decisions_page(request: Request, superior: str, year: str, done: str = "") -> Response:
         visit = _signed_in(request)
-        context = _decision_context(visit, _uuid(superior), year)
+        context = _decision_context(visit, _superior_id(superior), _year_of(year))
         context["done"] = labels.DONE.get(done)
         return site.render(request, "decisions.html", context)
 
     @app.post("/decisions/{superior}/{year}")
-    async def decide(request: Request, superior: str, year: int) -> Response:
+    async def decide(request: Request, superior: str, year: str) -> Response:
         visit = _signed_in(request)
-        superior_id = _uuid(superior)
+        period_year = _year_of(year)
+        superior_id = await run_in_threadpool(_superior_id, superior)
         form = await _posted(request)
         typed = Typed("decide_list", {k: v for k, v in form.items() if isinstance(v, str)})
 
@@ -679,11 +703,11 @@ def register(app: FastAPI, site: Site) -> None:
             raise
         except DomainError as error:
             status, headline = labels.refusal(error)
-            context = await run_in_threadpool(_decision_context, visit, superior_id, year)
+            context = await run_in_threadpool(_decision_context, visit, superior_id, period_year)
             context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "decisions.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
-        return RedirectResponse(f"/decisions/{superior_id}/{year}?done=decide_list", status_code=303)
+        return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
 
     # --- history and the dossier as it was -------------------------------------------------------------------------
 
@@ -709,7 +733,13 @@ def register(app: FastAPI, site: Site) -> None:
                 then = None
             path = [*reversed(units_model.ancestors_as_of(store, unit.id, day))]
             versions = {u: units_model.version_as_of(store, u, day) for u in [*path, unit.id]}
-            context.update(then=then, day=day, path=path, versions=versions)
+            rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+            model = (
+                engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+            )
+            # The answers then are named as the form names them, in the reader's language, not by their keys.
+            criteria = {c.id: title(owner, c, visit.locale) for owner, c in form_spec(rule_set, model).criteria}
+            context.update(then=then, day=day, path=path, versions=versions, criteria=criteria)
         return site.render(request, "history.html", context)
 
 

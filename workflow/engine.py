@@ -225,6 +225,15 @@ class Engine(StoreApplication):
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
 
+    def _case_twin(self, name: str, id_of: Callable[[str], UUID]) -> str | None:
+        """An existing code or username that `name` equals but for case, in the spellings a person types (all lower,
+        all upper): ids are derived from the exact text, and records already stored keep theirs. A mixed-case twin
+        ("Admin" of "aDmin") is not found this way; it would take an index of every name."""
+        for spelling in dict.fromkeys((name.lower(), name.upper(), name.casefold())):
+            if spelling != name and self._exists(id_of(spelling)):
+                return spelling
+        return None
+
     def _save(self, *aggregates: Aggregate | None) -> int:
         """Store the aggregates' new events atomically; the cache then holds what the store holds.
 
@@ -397,6 +406,11 @@ class Engine(StoreApplication):
         authorize_admin(actor, parent, today, self._person_view, self._unit_view)
         if self._exists(unit_id(code.strip())):
             raise AlreadyExists(N_("a unit with code '%(code)s' already exists"), code=code.strip())
+        if twin := self._case_twin(code.strip(), unit_id):
+            raise AlreadyExists(
+                N_("a unit with code '%(code)s' already exists; codes that differ only in case are one code"),
+                code=twin,
+            )
         unit = Unit.register(
             code=code, name=name, kind=kind, parent_id=parent_id, group=group, established_on=established_on,
             actor=actor, timestamp=moment,
@@ -485,6 +499,12 @@ class Engine(StoreApplication):
         authorize_admin(actor, self.unit(actor.unit_id), today, self._person_view, self._unit_view)
         if self._exists(person_id(username.strip())):
             raise AlreadyExists(N_("a person with username '%(username)s' already exists"), username=username.strip())
+        if twin := self._case_twin(username.strip(), person_id):
+            raise AlreadyExists(
+                N_("a person with username '%(username)s' already exists; usernames that differ only in case are "
+                   "one username"),
+                username=twin,
+            )
         person = Person.register(username=username, full_name=full_name, actor=actor, timestamp=moment)
         return Receipt(self._save(person), person.id)
 

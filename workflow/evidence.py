@@ -16,7 +16,7 @@ from typing import Protocol
 
 import filetype  # type: ignore[import-untyped]
 
-from domain.errors import EvidenceRejected
+from domain.errors import EvidenceRejected, NotFound
 from domain.messages import N_, Count, Message
 from domain.text import clean_text
 from domain.values import Evidence
@@ -62,6 +62,12 @@ class BlobFault:
     detail: str
 
 
+_MISSING = N_(
+    "the file of evidence %(sha256)s is missing from the evidence store (deleted or moved); `dossierflow verify` "
+    "reports it, and it must be restored from a backup"
+)
+
+
 class BlobStore(Protocol):
     def put(self, data: bytes) -> str: ...
     def get(self, sha256: str) -> bytes: ...
@@ -93,6 +99,8 @@ class MemoryBlobStore:
         return digest
 
     def get(self, sha256: str) -> bytes:
+        if sha256 not in self.blobs:
+            raise NotFound(_MISSING, sha256=sha256)
         return self.blobs[sha256]
 
     def has(self, sha256: str) -> bool:
@@ -163,7 +171,11 @@ class FileBlobStore:
         return digest
 
     def get(self, sha256: str) -> bytes:
-        data = self._path(sha256).read_bytes()
+        try:
+            data = self._path(sha256).read_bytes()
+        except FileNotFoundError:
+            # Recorded in the log, gone from the disk: the record stands, the file must come back from a backup.
+            raise NotFound(_MISSING, sha256=sha256) from None
         if hashlib.sha256(data).hexdigest() != sha256:
             raise EvidenceRejected(N_("stored evidence %(sha256)s no longer matches its checksum"), sha256=sha256)
         return data

@@ -241,3 +241,41 @@ def test_a_unit_is_not_placed_under_a_parent_before_the_parent_was_established(w
             world.admin, older, parent_id=world.units["committee"], effective_from=date(2005, 1, 1), reason="QĐ 6"
         )
     assert world.engine.recorder.max_notification_id() == head
+
+
+@pytest.mark.parametrize("cell", ["cell-a", "treasury"])
+def test_no_unit_is_registered_or_moved_under_a_party_cell(world: World, cell: str) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match=f"unit {cell} is a party cell; a party cell has no units under it"):
+        world.engine.register_unit(
+            world.admin, code="sub-cell", name="Chi bộ con", kind=UnitKind.PARTY_CELL,
+            parent_id=world.units[cell], established_on=date(2020, 1, 1),
+        )
+    with pytest.raises(InvalidInput, match="a party cell has no units under it"):
+        world.engine.move_unit(
+            world.admin, world.units["cell-b"], parent_id=world.units[cell], effective_from=date(2024, 1, 1),
+            reason="QĐ 7",
+        )
+    assert world.engine.recorder.max_notification_id() == head
+    assert world.engine.unit(world.units["cell-b"]).parent_id == world.units["committee"]
+
+
+def test_a_code_or_username_equal_to_an_existing_one_but_for_case_is_refused(world: World) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(AlreadyExists, match="a unit with code 'committee' already exists; codes that differ only"):
+        world.engine.register_unit(
+            world.admin, code="COMMITTEE", name="Đảng bộ khác", kind=UnitKind.GRASSROOTS_COMMITTEE,
+            parent_id=world.units["district"], established_on=date(2020, 1, 1),
+        )
+    world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư")
+    with pytest.raises(AlreadyExists, match="username 'deputy' already exists; usernames that differ only"):
+        world.engine.register_person(world.admin, username="Deputy", full_name="Người khác")
+    assert world.engine.recorder.max_notification_id() == head + 1
+
+
+@pytest.mark.parametrize("username", ["nguyen van a", "cb/1", "a\\b", "nguyen\u00a0a"])
+def test_a_username_is_one_word_without_spaces_or_slashes(world: World, username: str) -> None:
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="a username is one word"):
+        world.engine.register_person(world.admin, username=username, full_name="Nguyễn Văn A")
+    assert world.engine.recorder.max_notification_id() == head

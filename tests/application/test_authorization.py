@@ -218,3 +218,25 @@ def test_the_hierarchy_as_of_a_date_shows_units_where_and_as_they_were(world: Wo
         (2, "Chi bộ Tổ dân phố 2"),
     ]
     assert tree(date(1999, 1, 1)) == []
+
+
+def test_a_delegation_cannot_cover_days_the_delegated_grant_does_not(world: World) -> None:
+    approver = world.engine.person(person_id("district-approver"))
+    (grant,) = approver.grants.values()
+    deputy = world.engine.register_person(world.admin, username="deputy", full_name="Phó Bí thư Huyện ủy").value
+    head = world.engine.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="cannot start before the delegated role does"):
+        world.engine.delegate(
+            world.district_approver, approver.id, grant.grant_id, deputy_id=deputy, valid_from=date(2022, 6, 1),
+            valid_to=date(2023, 6, 1), legal_basis="QĐ 15",
+        )
+    world.engine.revoke_role(
+        world.admin, approver.id, grant.grant_id, on=date(2025, 1, 1), reason="Nghỉ hưu"
+    )
+    with pytest.raises(InvalidInput, match="cannot cover days the delegated role does not"):
+        world.engine.delegate(
+            world.district_approver, approver.id, grant.grant_id, deputy_id=deputy, valid_from=date(2024, 10, 1),
+            valid_to=date(2025, 6, 1), legal_basis="QĐ 15",
+        )
+    assert world.engine.recorder.max_notification_id() == head + 1
+    assert world.engine.person(approver.id).delegations == {}

@@ -11,10 +11,13 @@ import shutil
 import stat
 import subprocess
 import threading
+from datetime import date
 from pathlib import Path
+from uuid import uuid4
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.application.conftest import build_world
 from tests.application.helpers import decided
@@ -114,6 +117,7 @@ def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Pa
         pytest.param(("--action", "Aproved"), "'Aproved' is not an action of the audit trail", id="mistyped action"),
         pytest.param(("--unit", "tresury"), "no unit with code 'tresury'", id="unknown unit"),
         pytest.param(("--person", "nobody"), "no person with username 'nobody'", id="unknown person"),
+        pytest.param(("--year", "1999"), "no evaluation period for 1999", id="year without a period"),
         pytest.param(
             ("--since", "2025-01-01", "--until", "2024-01-01"), "the time range ends before it starts", id="reversed"
         ),
@@ -320,3 +324,48 @@ def test_several_engines_starting_at_once_on_an_empty_database_create_the_tables
         "dossierflow_snapshots",
         "dossierflow_snapshots_seals",
     ]
+
+
+@pytest.mark.postgres
+def test_a_postgres_role_that_may_read_but_not_write_is_told_so_in_one_line(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    engine = build_engine(database_url=fresh_postgres_url, data_dir=tmp_path)
+    try:
+        engine.install(
+            root_code="lao-cai", root_name="Tỉnh ủy Lào Cai", established_on=date(2020, 1, 1), admin_username="admin",
+            admin_name="Quản trị",
+        )
+    finally:
+        engine.close()
+    role = f"dossierflow_reader_{uuid4().hex[:12]}"
+    with psycopg.connect(_libpq_url(fresh_postgres_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
+    try:
+        reader = {"DATABASE_URL": _with(fresh_postgres_url, user=role)}
+        for args in (("token", "create", "admin"), ("serve", "--port", "1")):
+            result = run(tmp_path, *args, env=reader)
+            assert_one_line_refusal(
+                result, "the database role lacks a right this command needs: permission denied for schema public"
+            )
+            assert "CREATE TABLE" not in result.stderr
+            assert "sqlalche.me" not in result.stderr
+    finally:
+        with psycopg.connect(_libpq_url(fresh_postgres_url), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        with psycopg.connect(_libpq_url(_with(fresh_postgres_url, dbname="postgres")), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.mark.postgres
+def test_serve_on_a_postgres_server_that_refuses_says_so_in_one_line_before_starting(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    result = run(
+        tmp_path, "serve", "--port", "1",
+        env={"DATABASE_URL": _with(postgres_url, port=1), "DOSSIERFLOW_POSTGRES_CONNECT_TIMEOUT": "3"},
+    )
+    assert_one_line_refusal(result, "cannot connect to PostgreSQL", "Connection refused")
+    assert "dossierflow on http" not in result.stdout

@@ -584,3 +584,34 @@ def test_status_and_units_rebuild_missing_read_models_from_the_store_alone_and_l
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert rebuilt.stdout == dossierflow(played, *args).stdout
     assert (played_copy / "read-models.sqlite").exists()
+
+
+def test_status_on_a_store_damaged_below_its_caught_up_read_models_answers_from_them_and_says_so(
+    played_copy: Path,
+) -> None:
+    database = played_copy / "events.sqlite"
+    with database.open("r+b") as file:
+        file.seek(database.stat().st_size // 2)
+        file.write(b"\xa5" * 40_000)
+    status = dossierflow(played_copy, "status")
+    assert status.returncode == 0, status.stderr
+    assert "Traceback" not in status.stderr
+    assert status.stdout.splitlines()[-1].startswith("(figures from the read models, up to event ")
+    assert "`dossierflow verify` checks the log itself" in status.stdout
+    verify = dossierflow(played_copy, "verify")
+    assert verify.returncode == 2
+    assert f"the store file {database} is damaged" in verify.stderr
+    assert "Traceback" not in verify.stderr
+
+
+def test_read_models_ahead_of_a_log_that_lost_its_newest_events_are_said_to_be_ahead(played_copy: Path) -> None:
+    with closing(sqlite3.connect(played_copy / "events.sqlite")) as conn, conn:
+        kept = int(conn.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]) - 50
+        conn.execute("DELETE FROM stored_events WHERE rowid > ?", (kept,))
+        conn.execute("DELETE FROM stored_events_chain WHERE rowid > ?", (kept,))
+    status = dossierflow(played_copy, "status")
+    assert status.returncode == 0, status.stderr
+    assert f"but the log ends at event {kept:,}: the log lost events after they were read" in status.stderr
+    assert f"up to event {kept + 50:,};" in status.stdout.splitlines()[-1]
+    models = dossierflow(played_copy, "projections", "status").stdout
+    assert models.count(f"ahead of the log, which ends at event {kept:,}") == 5

@@ -9,6 +9,7 @@ from datetime import date
 from html import unescape
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 from fastapi.testclient import TestClient
 
 from domain.actor import Actor
@@ -681,3 +682,27 @@ def test_a_hierarchy_too_long_for_one_page_is_cut_and_searched_and_its_forms_ask
     )
     assert status == 303
     assert web.engine.unit_by_code(MOVED).parent_id == unit_id(WARD)
+
+
+def test_a_move_that_meets_a_concurrent_change_says_a_record_changed_not_a_dossier(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = web.signed_in(ADMIN)
+    page = client.get(f"/admin/units/{MOVED}")
+    saved = web.engine.save
+
+    def collides(*aggregates: object, **kwargs: object) -> object:
+        # What the store answers when another process wrote the same version of the unit first.
+        monkeypatch.setattr(web.engine, "save", saved)
+        raise IntegrityError("duplicate version")
+
+    monkeypatch.setattr(web.engine, "save", collides)
+    before = _events(web)
+    response = web.post(
+        client, f"/admin/units/{MOVED}/move", page.text,
+        {"parent": WARD, "effective_from": "2026-01-01", "reason": "sáp nhập"},
+    )
+    assert response.status_code == 409
+    assert "Someone else changed this record first" in response.text
+    assert "changed this dossier" not in response.text
+    assert _events(web) == before

@@ -122,6 +122,17 @@ def test_the_apis_own_refusals_are_worded_in_the_callers_language_with_their_val
     assert unsigned["detail"].startswith("hãy gửi tiêu đề")
 
 
+
+def test_an_address_or_method_the_api_lacks_is_answered_in_the_callers_language(api: Api) -> None:
+    for language, missing, wrong in (
+        ("en", "the API has no /api/v1/nothing", "DELETE is not offered here; use GET"),
+        ("vi", "API không có /api/v1/nothing", "không nhận DELETE ở đây; hãy dùng GET"),
+        ("hi", "API में /api/v1/nothing नहीं है", "यहाँ DELETE उपलब्ध नहीं है; GET का उपयोग करें"),
+    ):
+        client = api.client(AUDITOR, language=language)
+        assert client.get(f"{API}/nothing").json()["detail"] == missing
+        assert client.delete(f"{API}/me").json()["detail"] == wrong
+
 # --- listing and reading dossiers ------------------------------------------------------------------------------------
 
 
@@ -514,6 +525,22 @@ def test_the_auditor_searches_the_audit_trail_and_pages_it(api: Api) -> None:
     one = auditor.get(f"{API}/audit", params={"dossier": api.dossier_id()}).json()
     assert {e["dossier_id"] for e in one["items"]} == {api.dossier_id()}
 
+
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"person": "nobody"}, 404, "no person with username 'nobody'"),
+        ({"action": "Aproved"}, 422, "'Aproved' is not an action of the audit trail"),
+        ({"year": 1999}, 404, "no evaluation period for 1999"),
+        ({"since": "2025-01-01", "until": "2024-01-01"}, 422, "the time range ends before it starts"),
+    ],
+)
+def test_an_audit_filter_that_can_match_nothing_is_refused_not_answered_with_an_empty_page(
+    api: Api, params: dict[str, object], status: int, says: str
+) -> None:
+    body = _refusal(api.client(AUDITOR, language="en").get(f"{API}/audit", params=params), status)
+    assert body["detail"] == says
+    assert api.client(AUDITOR).get(f"{API}/audit", params={"action": "Approved", "limit": 1}).json()["total"] > 0
 
 def test_the_audit_trails_count_stops_past_the_page_and_says_it_is_a_lower_bound(
     api: Api, monkeypatch: pytest.MonkeyPatch

@@ -223,3 +223,23 @@ def test_the_pages_decision_forms_send_no_date_unless_one_is_typed_so_a_decision
                                                               "act_number": "", "act_date": ""})
     assert response.status_code == 303, text_of(response)
     assert web.engine.dossier(web.engine.find_dossier(f"{NAM_LU}/2025")).decision["act"] is None
+
+
+def test_the_decision_page_takes_its_superior_by_code_and_an_unknown_one_is_no_unit_not_no_dossier(web: Web) -> None:
+    approver = web.signed_in(PROVINCE_APPROVER)
+    by_code = approver.get("/decisions/lao-cai/2025")
+    assert by_code.status_code == 200, text_of(by_code)
+    assert text_of(by_code) == text_of(approver.get(f"/decisions/{ROOT}/2025"))
+    unknown = approver.get("/decisions/no-such-unit/2025")
+    assert unknown.status_code == 404
+    assert "no unit with code 'no-such-unit'" in text_of(unknown)
+    assert "no dossier" not in text_of(unknown)
+
+
+def test_a_decision_page_address_whose_year_is_not_a_year_is_a_page_in_the_visitors_language(web: Web) -> None:
+    approver = web.signed_in(PROVINCE_APPROVER)
+    for path in (f"/decisions/{ROOT}/abcd", f"/decisions/{ROOT}/20255"):
+        page = approver.get(path)
+        assert page.status_code == 422
+        assert page.headers["content-type"].startswith("text/html")
+        assert "is not a year" in text_of(page)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from datetime import date
+
+import pytest
 
 from domain.actor import Actor
 from domain.ids import person_id, unit_id
@@ -343,3 +347,66 @@ def test_only_an_approver_over_the_superior_may_open_its_decision_list(web: Web)
     assert reviewer.get(f"/decisions/{unit_id('lao-cai')}/2025").status_code == 403
     approver = web.signed_in(APPROVER)
     assert approver.get(f"/decisions/{unit_id('lc-kim-tan')}/2025").status_code == 200
+
+
+def test_a_visitor_who_leaves_in_the_middle_of_a_form_leaves_no_traceback_and_changes_nothing(
+    web: Web, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = web.engine.recorder.max_notification_id()
+    chunks = [
+        {"type": "http.request", "body": b"username=admin&pass", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/sign-in", "raw_path": b"/sign-in", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", b"1000")],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(web.app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 400
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
+    assert web.engine.recorder.max_notification_id() == before
+
+
+def test_a_person_signs_in_with_their_username_typed_in_another_case(web: Web) -> None:
+    client = web.client()
+    page = client.get("/sign-in").text
+    response = client.post(
+        "/sign-in",
+        data={"csrf_token": csrf(page), "username": SECRETARY.upper(), "password": password(SECRETARY)},
+    )
+    assert response.status_code == 303, text_of(response)
+    assert client.get("/work").status_code == 200
+
+
+def test_an_attached_file_deleted_from_the_disk_is_a_missing_file_page_not_a_server_error(web: Web) -> None:
+    path = web.dossier_path()
+    client = web.signed_in(SECRETARY)
+    page, version = web.page(client, path)
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    before = set(web.engine.dossier(did).evidence)
+    response = client.post(
+        f"{path}/evidence", data={"csrf_token": csrf(page), "version": version},
+        files={"file": ("Biên bản.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+    )
+    assert response.status_code == 303, text_of(response)
+    (sha,) = set(web.engine.dossier(did).evidence) - before
+    for stored in web.data_dir.rglob(sha):
+        stored.unlink()
+    download = client.get(f"{path}/evidence/{sha}")
+    assert download.status_code == 404
+    assert "is missing from the evidence store (deleted or moved)" in text_of(download)
+    assert "Biên bản.pdf" in text_of(client.get(path))

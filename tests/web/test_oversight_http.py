@@ -462,3 +462,31 @@ def test_the_checkpoint_needs_the_csrf_token(web: Web) -> None:
     response = web.signed_in(AUDITOR).post("/audit/checkpoint", data={"csrf_token": "forged"})
     assert response.status_code == 403
     assert "did not come from this site" in text_of(response)
+
+
+def test_the_answers_of_a_dossier_as_it_was_are_named_by_their_criteria_in_the_readers_language(web: Web) -> None:
+    did = web.engine.find_dossier(f"{CELL}/2024")
+    dossier = web.engine.dossier(did)
+    rule_set = web.engine.rule_book.rule_set(dossier.rule_set_id)
+    answered = next(c for c in rule_set.criteria if c.id in dossier.answers)
+    page = web.signed_in(AUDITOR).get(f"/dossiers/{did}/history", params={"as_of": "2099-12-31"})
+    assert page.status_code == 200, text_of(page)
+    assert f"{answered.title_en}:" in text_of(page)
+    assert f"<code>{answered.id}</code>" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("person=nobody", 404, "no person with username 'nobody'"),
+        ("year=1999", 404, "no evaluation period for 1999"),
+    ],
+)
+def test_an_audit_filter_naming_nobody_or_a_year_without_a_period_is_refused_not_answered_0_events(
+    web: Web, query: str, status: int, says: str
+) -> None:
+    auditor = web.signed_in(AUDITOR)
+    for path in (f"/audit?{query}", f"/audit.csv?{query}"):
+        page = auditor.get(path)
+        assert page.status_code == status, path
+        assert says in text_of(page)
