@@ -265,11 +265,17 @@ def _select_one(table: Table) -> Any:
     """The row of one primary key, its values bound by name (`k_<column>`): built once per table, so that each
     page's reads reuse SQLAlchemy's compiled statement instead of building and compiling an expression per row
     (that building cost more than SQLite's reading, and a live pass reads a few rows per event)."""
-    found = table.info.get("dossierflow_select_one")
+    return _by_key(table, "dossierflow_select_one", select)
+
+
+def _by_key(table: Table, name: str, statement: Callable[[Table], Any]) -> Any:
+    """`statement(table)` kept to one primary key's row, its values bound by name (`k_<column>`), kept with the
+    table under `name`."""
+    found = table.info.get(name)
     if found is None:
         keys = [c.name for c in table.primary_key.columns]
-        found = select(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
-        table.info["dossierflow_select_one"] = found
+        found = statement(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
+        table.info[name] = found
     return found
 
 
@@ -307,12 +313,7 @@ def _converted(processors: Processors, values: Sequence[Any]) -> tuple[Any, ...]
 def _delete_one(table: Table) -> Any:
     """The delete of one primary key's row, its values bound by name (`k_<column>`): built once per table, for the
     same reason as `_select_one` (a change of a dossier's state deletes scope rows)."""
-    found = table.info.get("dossierflow_delete_one")
-    if found is None:
-        keys = [c.name for c in table.primary_key.columns]
-        found = delete(table).where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in keys)))
-        table.info["dossierflow_delete_one"] = found
-    return found
+    return _by_key(table, "dossierflow_delete_one", delete)
 
 
 def _select_many(table: Table) -> Any:
