@@ -904,5 +904,5 @@ def serve(
     typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
     uvicorn.run(
         "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+        log_level="warning", proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
     )

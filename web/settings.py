@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT
@@ -36,6 +37,25 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, validation_alias="DOSSIERFLOW_SECURE_COOKIES")
     # My work pages kept rendered per process (web/page_cache.py); 0 renders every view afresh.
     page_cache_entries: int = Field(default=512, ge=0, le=1_000_000, validation_alias="DOSSIERFLOW_PAGE_CACHE_ENTRIES")
+    # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IP addresses or networks,
+    # comma-separated, or "*". The sign-in brake counts failures per client address: behind a proxy that is not
+    # listed, every visitor shares the proxy's address, and one person's mistyped passwords lock out everyone.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="DOSSIERFLOW_FORWARDED_ALLOW_IPS")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",")]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (give them comma-separated, or *)"
+                ) from None
+        return ",".join(entries)
 
 
 class SettingsError(ValueError):
@@ -65,7 +85,8 @@ def settings_problem(error: ValidationError) -> str:
     if shown is not None and len(shown) > 40:
         shown = shown[:40] + "…"
     given = f"={shown!r}" if shown is not None else ""
-    message = str(first["msg"])
+    # A validator's own sentence comes as "Value error, <sentence>": the sentence alone says it.
+    message = str(first["msg"]).removeprefix("Value error, ")
     message = message[0].lower() + message[1:] if message else "is not valid"
     more = len(error.errors()) - 1
     return f"{variable}{given}: {message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
