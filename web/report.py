@@ -137,6 +137,9 @@ def history_lines(engine: Engine, did: UUID) -> Iterator[str]:
             details.append(
                 f"rules: {evaluation['rule_set_id']} v{evaluation['rule_set_version']} computed {evaluation['level']}"
             )
+        act = fields.get("act")
+        if act is not None:
+            details.append(f"by act: {act.number} of {act.day.isoformat()}")
         quota = fields.get("quota")
         if quota:
             details.append(

@@ -202,7 +202,8 @@ def test_history_of_the_reclassified_dossier_shows_the_reopening_its_legal_basis
 def test_history_shows_the_quota_refusal_the_delegation_and_the_resubmission(played: Path) -> None:
     quota = dossierflow(played, "history", f"{QUOTA_REFUSED}/2024").stdout
     assert "computed excellent" in quota
-    assert re.search(r"level: good\n.*\n.*quota after: 2 excellent of cap 2", quota)
+    # One act: the quota refused the committee's first choice, and the same meeting decided good instead.
+    assert re.search(r"level: good\n.*\n\s+by act: \d+-QĐ/HU of 2025-01-02\n.*quota after: 2 excellent of cap 2", quota)
     assert "why: Đã đủ số lượng" in quota
     delegated = dossierflow(played, "history", f"{DELEGATED}/2024").stdout
     assert re.search(r"Approved .*\n\s+by .+ as approver of Huyện ủy Mường Khương, on behalf of .+", delegated)

@@ -183,6 +183,8 @@ class _Season:
         self.people = 0
         self.grant_count = 0
         self.names = {o.username: o.name for o in DATA.officials}
+        # The last number each kind of deciding body gave its acts this year (see act()).
+        self.act_numbers: dict[str, int] = {"QĐ/ĐU": 40, "QĐ/TU": 1180, "QĐ/HU": 230}
 
     # --- time ---------------------------------------------------------------------------------------------------------
 
@@ -483,7 +485,7 @@ class _Season:
 
         self.on(date(2024, 12, 9))
         for spec in LC_CELLS:
-            self.engine.approve(self.approver_of(spec.code), self.did(spec.code))
+            self.engine.approve(self.approver_of(spec.code), self.did(spec.code), act_number=self.act("QĐ/ĐU"))
             self.work(15)
         four_good = sum(1 for s in LC_CELLS if self.engine.dossier(self.did(s.code)).four_good)
         self.progress(
@@ -547,7 +549,7 @@ class _Season:
         for spec in [*LC_GRASSROOTS_CELLS, *LC_COMMITTEES]:
             if spec.code == LEFT_ENDORSED:
                 continue  # left endorsed: the standing committee has not met on it yet
-            self.engine.approve(approver, self.did(spec.code))
+            self.engine.approve(approver, self.did(spec.code), act_number=self.act("QĐ/TU"))
             self.work(15)
         self.engine.mark_not_rated(
             approver, self.did(NOT_RATED),
@@ -600,18 +602,27 @@ reason=TEXTS.return_to_committee
         self.on(date(2025, 1, 13))
         self.decide(approver, DECIDED_LAST)
 
+    def act(self, kind: str) -> str:
+        """The number of the next act of a deciding body of this kind, as its office numbers acts through the year:
+        "1181-QĐ/TU" for the city's standing committee (Thành ủy), "-QĐ/HU" for the district's (Huyện ủy),
+        "-QĐ/ĐU" for a grassroots committee's (Đảng ủy)."""
+        self.act_numbers[kind] += 1
+        return f"{self.act_numbers[kind]}-{kind}"
+
     def decide(self, actor: Actor, code: str) -> None:
         did = self.did(code)
         dossier = self.engine.dossier(did)
         reason = ""
+        # One act, whether the standing committee's first choice stands or the quota makes it decide good instead.
+        number = self.act("QĐ/HU")
         if dossier.proposed_level is not None and dossier.proposed_level < self.engine.evaluate(did)[0].level:
             reason = TEXTS.agreed_with_board
         try:
-            self.engine.approve(actor, did, reason=reason)
+            self.engine.approve(actor, did, reason=reason, act_number=number)
         except QuotaExceeded as refused:
             self.progress(f"quota refused: {self.units[code].name}: {refused}")
             self.work(5)
-            self.engine.approve(actor, did, level=GOOD, reason=TEXTS.quota_full)
+            self.engine.approve(actor, did, level=GOOD, reason=TEXTS.quota_full, act_number=number)
             self.progress(f"decided good instead, with the reason: {self.units[code].name}")
         self.work(12)
 
@@ -632,7 +643,7 @@ reason=TEXTS.return_to_committee
         self.on(date(2025, 3, 14), 10, 0)
         self.engine.approve(
             approver, self.did(RECLASSIFIED), level=DONE,
-reason=TEXTS.reclassification
+            reason=TEXTS.reclassification, act_number=self.act("QĐ/HU"),
         )
         self.progress(f"re-classified in the closed period: {self.units[RECLASSIFIED].name}: good -> completed")
 
