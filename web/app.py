@@ -147,7 +147,9 @@ class Site:
         # it directly rather than through the extension's alias.
         env.globals.update(gettext=_page_gettext, _=_page_gettext)
         env.filters.update(answer_text=_answer_text, as_moment=_as_moment, pretty=_pretty)
-        env.globals.update(state_badge=_state_badge, level_name=_level_name, group_name=_group_name, say=_say)
+        env.globals.update(
+            state_badge=_state_badge, level_name=_level_name, group_name=_group_name, media_name=_media_name, say=_say
+        )
         self.templates = Jinja2Blocks(env=env)
 
     def today(self) -> date:
@@ -228,6 +230,14 @@ def _level_name(context: Context, level: Classification | str | None) -> str:
         return ""
     value = level.value if isinstance(level, Classification) else str(level)
     return str(context["t"].gettext(labels.LEVELS.get(value, value)))
+
+
+@pass_context
+def _media_name(context: Context, media_type: str) -> str:
+    """An evidence file's type by the name people know it by (PDF, Word (DOCX)); a type the app does not name, as
+    recorded."""
+    label = labels.MEDIA_TYPES.get(media_type)
+    return str(context["t"].gettext(label)) if label else media_type
 
 
 @pass_context

@@ -22,6 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
+from babel.units import format_unit
 
 from domain.text import fold as fold
 from workflow.clock import VIETNAM
@@ -120,6 +121,18 @@ class Formats:
         if value is None or value == "":
             return ""
         return format_decimal(Decimal(str(value)), locale=self.locale)
+
+    def file_size(self, size: int) -> str:
+        """A file's size as a person reads it: "770 byte", "1,2 kB", "3,4 MB" in Vietnamese (decimal units, one
+        decimal place, the unit's name in the locale's words)."""
+        if size < 1000:
+            return format_unit(size, "digital-byte", length="long", locale=self.locale)
+        kilobytes = round(Decimal(size) / 1000, 1)
+        # 999,960 bytes is "1 MB", not "1.000 kB": the unit is chosen after rounding.
+        if kilobytes < 1000:
+            return format_unit(kilobytes, "digital-kilobyte", length="short", format="#,##0.#", locale=self.locale)
+        megabytes = round(Decimal(size) / 1_000_000, 1)
+        return format_unit(megabytes, "digital-megabyte", length="short", format="#,##0.#", locale=self.locale)
 
     def field(self, value: int | float | Decimal | str | None) -> str:
         """A number as a form field shows it to be typed over: the locale's decimal sign, no grouping (the form

@@ -162,3 +162,16 @@ def refusal(error: DomainError, *, on_dossier: bool = True) -> tuple[int, str]:
         if isinstance(error, cls):
             return status, headline
     return 422, N_("The request was refused")
+
+
+# Evidence files by the names people know their types by; the page keeps the exact type in a tooltip.
+MEDIA_TYPES = {
+    "application/pdf": "PDF",
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "text/plain": N_("Text (TXT)"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word (DOCX)",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel (XLSX)",
+    "application/vnd.oasis.opendocument.text": "OpenDocument (ODT)",
+    "application/vnd.oasis.opendocument.spreadsheet": "OpenDocument (ODS)",
+}

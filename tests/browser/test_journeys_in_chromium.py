@@ -118,9 +118,8 @@ def test_a_cell_is_submitted_returned_resubmitted_endorsed_decided_and_audited_i
     evidence.get_by_role("button", name=t(secretary, "Attach"), exact=True).click()
     _done(secretary, "The file is attached.")
     attached = evidence.get_by_role("row").filter(has=secretary.get_by_role("link", name=PDF_NAME))
-    expect(attached).to_contain_text("application/pdf")
-    size = Formats(_locale(secretary)).number(len(PDF))
-    expect(attached).to_contain_text(t(secretary, "%(size)s bytes", size=size))
+    expect(attached).to_contain_text("PDF")
+    expect(attached).to_contain_text(Formats(_locale(secretary)).file_size(len(PDF)))
     look(site, secretary, "secretary-evidence-attached")
     with secretary.expect_download() as download:
         attached.get_by_role("link", name=PDF_NAME).click()

@@ -118,3 +118,21 @@ def test_an_act_is_dated_as_vietnamese_documents_write_it(day: date, written: st
 def test_an_act_is_dated_in_the_long_form_in_english_and_hindi() -> None:
     assert Formats("en").act_date(date(2025, 11, 28)) == "November 28, 2025"
     assert Formats("hi").act_date(date(2025, 11, 28)) == "28 नवंबर 2025"
+
+
+@pytest.mark.parametrize(
+    ("size", "vi", "en"),
+    [
+        (0, "0 byte", "0 bytes"),
+        (770, "770 byte", "770 bytes"),
+        (999, "999 byte", "999 bytes"),
+        (1_234, "1,2 kB", "1.2 kB"),
+        (999_949, "999,9 kB", "999.9 kB"),
+        (999_960, "1 MB", "1 MB"),  # the unit is chosen after rounding, never "1.000 kB"
+        (20 * 1024 * 1024, "21 MB", "21 MB"),
+    ],
+)
+def test_a_file_size_is_written_in_the_largest_unit_it_reaches_with_the_locale_s_decimal_sign(
+    size: int, vi: str, en: str
+) -> None:
+    assert (Formats("vi").file_size(size), Formats("en").file_size(size)) == (vi, en)

@@ -261,6 +261,7 @@ def test_an_attached_file_is_listed_and_served_as_a_download_of_its_recorded_typ
     client = web.signed_in(SECRETARY)
     page, version = web.page(client, path)
     pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    pdf += b"%" + b"x" * (2_345 - len(pdf) - 2) + b"\n"
     response = client.post(
         f"{path}/evidence", data={"csrf_token": csrf(page), "version": version},
         files={"file": ("Biên bản họp.pdf", pdf, "application/pdf")},
@@ -268,6 +269,10 @@ def test_an_attached_file_is_listed_and_served_as_a_download_of_its_recorded_typ
     assert response.status_code == 303, text_of(response)
     page = client.get(path)
     assert "Biên bản họp.pdf" in text_of(page)
+    # Its type by the name people know it by, and its size in the page's language; the exact ones on hover.
+    row = next(r for r in page.text.split("<tr>") if "Biên bản họp.pdf" in r)
+    assert '<span title="application/pdf">PDF</span>' in row
+    assert '<span title="2,345 bytes">2.3 kB</span>' in row
     sha = next(s for s, e in web.engine.dossier(web.engine.find_dossier(f"{CELL}/2025")).evidence.items()
                if e.name == "Biên bản họp.pdf")
     download = client.get(f"{path}/evidence/{sha}")
