@@ -49,12 +49,17 @@ def _as_number(value: FactValue) -> Decimal:
     return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
 
 
+# Shown for a yes-or-no fact in every evaluation: made once (a Message is never changed once made).
+_YES = Message(N_("yes"))
+_NO = Message(N_("no"))
+
+
 def _show(fact: Fact, value: FactValue) -> object:
     """A fact's value as a sentence shows it: a grade by its name, yes or no, a number or a percentage."""
     if isinstance(value, Grade):
         return value
     if isinstance(value, bool):
-        return Message(N_("yes")) if value else Message(N_("no"))
+        return _YES if value else _NO
     return Percent(Decimal(value)) if fact.type == "percent" else Decimal(value)
 
 
@@ -80,13 +85,13 @@ def _needs_text(fact: Fact, condition: Condition) -> Message:
 
 
 def _check_facts(rule_set: RuleSet, facts: Mapping[str, object]) -> None:
-    known = {f.id: f for f in rule_set.facts}
+    known = rule_set.facts_by_id
     for fact_id, value in facts.items():
         fact = known.get(fact_id)
         if fact is None:
             raise InvalidInput(
                 N_("unknown fact '%(fact)s'; the facts of %(rule_set)s are: %(known)s"),
-                fact=fact_id, rule_set=rule_set.id, known=Series(known),
+                fact=fact_id, rule_set=rule_set.id, known=Series(f.id for f in rule_set.facts),
             )
         if value is not None and _fact_value(fact, value) is None:
             raise InvalidInput(
@@ -201,8 +206,10 @@ def _apply_implication(
     if not all(_holds(c, values) is True for c in implication.when):
         return
     then = implication.then
-    reasons = Series([_stated(rule_set, c, values) for c in implication.when], N_(" and "))
     held = _holds(then, values)
+    if held:
+        return  # Nothing to derive, nothing contradicts: the reasons are not needed.
+    reasons = Series([_stated(rule_set, c, values) for c in implication.when], N_(" and "))
     if held is None:
         if then.op == "==":
             _derive(rule_set, then.fact, then.value, values, derived, Message(N_("since %(reasons)s"), reasons=reasons))
