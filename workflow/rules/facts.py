@@ -44,9 +44,15 @@ def _compare(actual: FactValue, op: Operator, expected: FactValue) -> bool:
 def _as_number(value: FactValue) -> Decimal:
     if type(value) is Decimal:  # Most facts are figures, already Decimal (a Decimal is immutable: no copy needed).
         return value
+    if type(value) is bool or type(value) is Grade:
+        return _NUMBERS[value]
     if isinstance(value, Grade):
         return Decimal(value.rank)
     return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
+
+
+# The number of each yes-or-no and each grade, made once: an evaluation compares a few dozen of them.
+_NUMBERS: dict[bool | Grade, Decimal] = {False: Decimal(0), True: Decimal(1)} | {g: Decimal(g.rank) for g in Grade}
 
 
 # Shown for a yes-or-no fact in every evaluation: made once (a Message is never changed once made).
