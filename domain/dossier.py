@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -124,15 +125,17 @@ class Dossier(Aggregate):
         timestamp: datetime,
     ) -> None:
         self._step(table, "record_answers")
+        # The names of the texts are made only for a refusal (see clean_text): a recording checks a few dozen.
         for criterion, answer in answers.items():
             clean_text(criterion, N_("a criterion id"))
-            clean_text(answer.comment, Message(N_("the comment on %(criterion)s"), criterion=criterion), multiline=True)
+            clean_text(answer.comment, partial(Message, N_("the comment on %(criterion)s"), criterion=criterion),
+                       multiline=True)
             for sub_item in answer.sub_items:
-                clean_text(sub_item, Message(N_("a sub-item id of %(criterion)s"), criterion=criterion))
+                clean_text(sub_item, partial(Message, N_("a sub-item id of %(criterion)s"), criterion=criterion))
         for fact, value in facts.items():
             clean_text(fact, N_("a fact id"))
             if isinstance(value, str):
-                clean_text(value, Message(N_("the fact %(fact)s"), fact=fact))
+                clean_text(value, partial(Message, N_("the fact %(fact)s"), fact=fact))
         changed = {k: v for k, v in answers.items() if self.answers.get(k) != v}
         changed_facts = {k: v for k, v in facts.items() if self.facts.get(k) != v}
         if not changed and not changed_facts:

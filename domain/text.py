@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from domain.errors import InvalidInput
 from domain.messages import N_, Count, Message
@@ -55,7 +56,7 @@ _CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00
 
 def clean_text(
     value: str,
-    what: str | Message,
+    what: str | Message | Callable[[], Message],
     *,
     required: bool = False,
     multiline: bool = False,
@@ -65,17 +66,18 @@ def clean_text(
 
     `required` refuses a text that is empty once stripped; `multiline` allows line feeds and tabs inside it.
     """
-    # `what` names the text in the refusal: a phrase marked N_ (or a Message), so that it is translated with it.
-    named = what if isinstance(what, Message) else Message(what)
+    # `what` names the text in the refusal: a phrase marked N_ (or a Message, or a function making one, for a name
+    # built from values: nearly every text passes, and its name is then never needed), so that it is translated
+    # with it.
     if not isinstance(value, str):
-        raise InvalidInput(N_("%(what)s must be text"), what=named)
+        raise InvalidInput(N_("%(what)s must be text"), what=_named(what))
     text = value.strip()
     if required and not text:
-        raise InvalidInput(N_("%(what)s cannot be empty"), what=named)
+        raise InvalidInput(N_("%(what)s cannot be empty"), what=_named(what))
     if len(text) > max_length:
         raise InvalidInput(
             N_("%(what)s is %(length)s characters long; at most %(limit)s are accepted"),
-            what=named, length=Count(len(text)), limit=Count(max_length),
+            what=_named(what), length=Count(len(text)), limit=Count(max_length),
         )
     if _REPLACEMENT in text:
         raise InvalidInput(
@@ -83,7 +85,7 @@ def clean_text(
                 "%(what)s contains U+FFFD REPLACEMENT CHARACTER at character %(position)s, which stands for bytes "
                 "that were not valid UTF-8; nothing was recorded"
             ),
-            what=named, position=text.index(_REPLACEMENT) + 1,
+            what=_named(what), position=text.index(_REPLACEMENT) + 1,
         )
     if text.isprintable():
         # No character of the categories Cc, Cf (the bidirectional controls), Cs, Zl, Zp is printable: nearly every
@@ -98,9 +100,17 @@ def clean_text(
                     "%(what)s contains %(character)s at character %(position)s; "
                     "control and line-breaking characters are not accepted"
                 ),
-                what=named, character=describe_character(char), position=position,
+                what=_named(what), character=describe_character(char), position=position,
             )
     return text
+
+
+def _named(what: str | Message | Callable[[], Message]) -> Message:
+    if isinstance(what, Message):
+        return what
+    if isinstance(what, str):
+        return Message(what)
+    return what()
 
 
 def fold(text: str) -> str:

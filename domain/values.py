@@ -6,9 +6,16 @@ from enum import Enum
 
 # Plain Enums (no str mixin): the JSON transcoder would store a str-mixin member as a bare string and
 # replay would hand back a `str`; a plain Enum goes through a registered transcoding and comes back whole.
+#
+# Each is hashed by identity (`__hash__ = object.__hash__`): a member equals only itself, so the hash agrees with
+# equality, and it is computed in C. Enum's own __hash__ is a Python method (hash of the member's name), called at
+# every look-up of a member in a dict or a set: the ranks, the transition tables, the encoder, a few dozen times a
+# command. Only the iteration order of a set of members changes, which string hashing already varied by process.
 
 
 class Role(Enum):
+    __hash__ = object.__hash__
+
     SECRETARY = "secretary"
     REVIEWER = "reviewer"
     APPROVER = "approver"
@@ -17,6 +24,8 @@ class Role(Enum):
 
 
 class UnitKind(Enum):
+    __hash__ = object.__hash__
+
     PARTY_CELL = "party_cell"
     GRASSROOTS_CELL = "grassroots_cell"
     GRASSROOTS_COMMITTEE = "grassroots_committee"
@@ -24,6 +33,8 @@ class UnitKind(Enum):
 
 
 class Classification(Enum):
+    __hash__ = object.__hash__
+
     EXCELLENT = "excellent"
     GOOD = "good"
     COMPLETED = "completed"
@@ -60,12 +71,16 @@ RATED_LEVELS = (
 class NotRatedGround(Enum):
     """Why a unit is reviewed but not classified: its age at the end of the period, or a decision about it."""
 
+    __hash__ = object.__hash__
+
     UNDER_SIX_MONTHS = "under_six_months"
     SUSPENDED = "suspended"
     EXEMPTED = "exempted"
 
 
 class Grade(Enum):
+    __hash__ = object.__hash__
+
     EXCELLENT = "excellent"
     GOOD = "good"
     AVERAGE = "average"
@@ -80,6 +95,8 @@ _GRADE_RANKS = {Grade.POOR: 0, Grade.AVERAGE: 1, Grade.GOOD: 2, Grade.EXCELLENT:
 
 
 class DossierState(Enum):
+    __hash__ = object.__hash__
+
     DRAFT = "draft"
     WITHDRAWN = "withdrawn"
     SUBMITTED = "submitted"

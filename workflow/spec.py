@@ -17,6 +17,9 @@ from domain.values import Role
 class Scope(Enum):
     """Where the actor's role must be held, relative to the dossier's unit."""
 
+    # Hashed by identity, as the domain's Enums are (domain/values.py says why).
+    __hash__ = object.__hash__
+
     OWN_UNIT = "the unit itself"
     DIRECT_SUPERIOR = "the committee directly above the unit"
     ANY_SUPERIOR = "a committee above the unit"

@@ -11,6 +11,7 @@ import pytest
 
 from domain.errors import InvalidInput
 from domain.ids import person_id
+from domain.messages import N_, Message
 from domain.text import clean_text, is_refused_character
 from domain.values import Answer, Classification, Grade, Role, UnitKind
 from tests.application.conftest import World
@@ -260,6 +261,32 @@ def test_the_refusal_names_the_character_and_where_it_is() -> None:
         "a unit's name contains U+000A LINE FEED at character 7; control and line-breaking characters are not accepted"
     )
     assert "\n" not in str(refused.value)
+
+
+def test_a_refused_comment_is_named_by_its_criterion(world: World) -> None:
+    # The name is made only when the text is refused: it must still name the criterion the comment belongs to.
+    did = draft(world, "treasury")
+    with pytest.raises(InvalidInput) as refused:
+        world.engine.record_answers(
+            world.secretary("treasury"), did,
+            answers={"leadership_of_tasks": Answer(grade=Grade.GOOD, comment="tốt\x1b[2J")},
+        )
+    assert str(refused.value).startswith("the comment on leadership_of_tasks contains U+001B ESCAPE")
+
+
+def test_a_text_named_by_a_function_is_named_only_when_refused() -> None:
+    asked: list[str] = []
+
+    def name() -> Message:
+        asked.append("asked")
+        return Message(N_("the comment on %(criterion)s"), criterion="c1")
+
+    assert clean_text("  đạt  ", name) == "đạt"
+    assert asked == []
+    with pytest.raises(InvalidInput) as refused:
+        clean_text("đạt\x07", name)
+    assert asked == ["asked"]
+    assert str(refused.value).startswith("the comment on c1 contains U+0007")
 
 
 @pytest.mark.parametrize(

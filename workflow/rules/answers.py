@@ -22,6 +22,9 @@ def validate_answers(
     """Refuse what cannot be recorded: unknown ids, values of the wrong kind, and facts that, together with those
     already recorded, contradict each other."""
     criteria = _all_criteria(rule_set, model)
+    # The model's criteria by id: `criterion in model.criteria` compared each rule-set criterion field by field with
+    # every criterion of the model (dataclass equality), thirty comparisons a recording, to find none.
+    model_ids = {c.id for c in model.criteria} if model is not None else set()
     for criterion_id, answer in answers.items():
         criterion = criteria.get(criterion_id)
         if criterion is None:
@@ -31,7 +34,7 @@ def validate_answers(
             )
         if criterion.computed:
             raise InvalidInput(_computed_refusal(criterion))
-        owner = model.id if model is not None and criterion in model.criteria else rule_set.id
+        owner = model.id if model is not None and criterion.id in model_ids else rule_set.id
         _check_answer(criterion, answer, owner)
     _check_facts(rule_set, facts)
     reconcile(rule_set, {**(recorded_facts or {}), **facts})
@@ -107,13 +110,15 @@ def _check_answer(criterion: Criterion, answer: Answer, owner: str) -> None:
     def name() -> Titled:
         return titled(owner, criterion)
 
-    given = {
-        "grade": answer.grade is not None,
-        "points": answer.points is not None,
-        "met": answer.met is not None,
-    }
-    wrong = [scale for scale, present in given.items() if present and scale != criterion.scale]
-    if wrong:
+    scale = criterion.scale
+    # Answers of another scale than the criterion's, in this order; the list is made only for a refusal.
+    if (
+        (answer.grade is not None and scale != "grade")
+        or (answer.points is not None and scale != "points")
+        or (answer.met is not None and scale != "met")
+    ):
+        given = {"grade": answer.grade, "points": answer.points, "met": answer.met}
+        wrong = [kind for kind, value in given.items() if value is not None and kind != scale]
         raise InvalidInput(
             N_("criterion '%(criterion)s' is %(scale)s; %(wrong)s given instead"),
             criterion=name(), scale=_scale_text(criterion), wrong=Series(wrong, N_(" and ")),

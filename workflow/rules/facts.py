@@ -44,9 +44,20 @@ def _compare(actual: FactValue, op: Operator, expected: FactValue) -> bool:
 def _as_number(value: FactValue) -> Decimal:
     if type(value) is Decimal:  # Most facts are figures, already Decimal (a Decimal is immutable: no copy needed).
         return value
+    if type(value) is bool or type(value) is Grade:
+        return _NUMBERS[value]
     if isinstance(value, Grade):
         return Decimal(value.rank)
     return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
+
+
+# The number of each yes-or-no and each grade, made once: an evaluation compares a few dozen of them.
+_NUMBERS: dict[bool | Grade, Decimal] = {False: Decimal(0), True: Decimal(1)} | {g: Decimal(g.rank) for g in Grade}
+
+
+# Shown for a yes-or-no fact in every evaluation: made once (a Message is never changed once made).
+_YES = Message(N_("yes"))
+_NO = Message(N_("no"))
 
 
 def _show(fact: Fact, value: FactValue) -> object:
@@ -54,7 +65,7 @@ def _show(fact: Fact, value: FactValue) -> object:
     if isinstance(value, Grade):
         return value
     if isinstance(value, bool):
-        return Message(N_("yes")) if value else Message(N_("no"))
+        return _YES if value else _NO
     return Percent(Decimal(value)) if fact.type == "percent" else Decimal(value)
 
 
@@ -80,13 +91,13 @@ def _needs_text(fact: Fact, condition: Condition) -> Message:
 
 
 def _check_facts(rule_set: RuleSet, facts: Mapping[str, object]) -> None:
-    known = {f.id: f for f in rule_set.facts}
+    known = rule_set.facts_by_id
     for fact_id, value in facts.items():
         fact = known.get(fact_id)
         if fact is None:
             raise InvalidInput(
                 N_("unknown fact '%(fact)s'; the facts of %(rule_set)s are: %(known)s"),
-                fact=fact_id, rule_set=rule_set.id, known=Series(known),
+                fact=fact_id, rule_set=rule_set.id, known=Series(f.id for f in rule_set.facts),
             )
         if value is not None and _fact_value(fact, value) is None:
             raise InvalidInput(
@@ -201,8 +212,10 @@ def _apply_implication(
     if not all(_holds(c, values) is True for c in implication.when):
         return
     then = implication.then
-    reasons = Series([_stated(rule_set, c, values) for c in implication.when], N_(" and "))
     held = _holds(then, values)
+    if held:
+        return  # Nothing to derive, nothing contradicts: the reasons are not needed.
+    reasons = Series([_stated(rule_set, c, values) for c in implication.when], N_(" and "))
     if held is None:
         if then.op == "==":
             _derive(rule_set, then.fact, then.value, values, derived, Message(N_("since %(reasons)s"), reasons=reasons))
