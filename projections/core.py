@@ -186,8 +186,8 @@ class KeyedRows:
         else:
             column = self.table.c[first]
             for start in range(0, len(wanted), 500):
-                statement = select(self.table).where(column.in_(wanted[start : start + 500]))
-                found.extend(dict(r) for r in conn.execute(statement).mappings())
+                chunk = select(self.table).where(column.in_(wanted[start : start + 500]))
+                found.extend(dict(r) for r in conn.execute(chunk).mappings())
         for row in found:
             key = self.key_of(row)
             if key not in self._cache:

@@ -609,7 +609,7 @@ def _restate_scope(page: Page, dossier: dict[str, Any]) -> int:
     """The dossier's new state, since and deadline in its scope rows, under the units they name; returns how many
     it has. Rows missing (none written yet, or fewer than the dossier counts) are written anew from the units."""
     scope = page.rows("dossier_scope")
-    did, levels = dossier["dossier_id"], dossier["levels"]
+    did, levels = dossier["dossier_id"], int(dossier["levels"])
     if levels == 0 or any(scope.get(did, depth) is None for depth in range(levels)):
         return _write_scope(page, dossier)
     for depth in range(levels):
