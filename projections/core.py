@@ -163,6 +163,37 @@ class KeyedRows:
                 self._cache[key] = row
                 self._stored[key] = dict(row)
 
+    def load_by_first(self, values: Iterable[Any]) -> None:
+        """Read every row whose key begins with one of `values`, for a table keyed by several columns whose rows a
+        page will change without knowing their keys beforehand (a dossier's scope rows, one per unit above it: a
+        query for them all instead of one per level of the hierarchy). A key not found stays unknown, to be read by
+        `get` if asked."""
+        wanted = list(set(values))
+        if not wanted or self._fresh:
+            return
+        conn = self._page.conn
+        first = self.key_columns[0]
+        found: list[Row] = []
+        raw = _read_by_first_raw(conn, self.table) if len(wanted) == 1 else None
+        if raw is not None:
+            # One value (a live pass): SQLite's driver, as `get` reads one row.
+            statement, key_processors, names, processors = raw
+            with _driver_cursor(conn, statement, None) as cursor:
+                cursor.execute(statement, _converted(key_processors, wanted))
+                found = [dict(zip(names, _converted(processors, r), strict=True)) for r in cursor]
+        elif len(wanted) == 1:
+            found = [dict(r) for r in conn.execute(_select_by_first(self.table), {f"k_{first}": wanted[0]}).mappings()]
+        else:
+            column = self.table.c[first]
+            for start in range(0, len(wanted), 500):
+                chunk = select(self.table).where(column.in_(wanted[start : start + 500]))
+                found.extend(dict(r) for r in conn.execute(chunk).mappings())
+        for row in found:
+            key = self.key_of(row)
+            if key not in self._cache:
+                self._cache[key] = row
+                self._stored[key] = dict(row)
+
     def forget(self) -> None:
         """Read every row again from the table (after a set-wise statement changed it): only once flushed."""
         if self._dirty:
@@ -301,6 +332,39 @@ def _read_one_raw(conn: Connection, table: Table) -> ReadStatement | None:
             [c.type._cached_result_processor(conn.dialect, None) for c in table.columns],
         )
         table.info["dossierflow_read_one"] = found
+    return found
+
+
+def _select_by_first(table: Table) -> Any:
+    """The rows whose key's first column has one value (`k_<column>`), built once per table (see `_select_one`)."""
+    found = table.info.get("dossierflow_select_by_first")
+    if found is None:
+        column = next(iter(table.primary_key.columns))
+        found = select(table).where(column == bindparam(f"k_{column.name}"))
+        table.info["dossierflow_select_by_first"] = found
+    return found
+
+
+def _read_by_first_raw(conn: Connection, table: Table) -> ReadStatement | None:
+    """On SQLite, the driver's select of the rows whose key's first column has one value, as `_read_one_raw` keeps
+    the select of one row; None elsewhere."""
+    if conn.dialect.name != "sqlite":
+        return None
+    found: ReadStatement | None = table.info.get("dossierflow_read_by_first")
+    if found is None:
+        quote = conn.dialect.identifier_preparer.quote
+        column = next(iter(table.primary_key.columns))
+        statement = (
+            f"SELECT {', '.join(quote(c.name) for c in table.columns)} FROM {quote(table.name)} "
+            f"WHERE {quote(column.name)} = ?"
+        )
+        found = (
+            statement,
+            [column.type._cached_bind_processor(conn.dialect)],
+            [c.key for c in table.columns],
+            [c.type._cached_result_processor(conn.dialect, None) for c in table.columns],
+        )
+        table.info["dossierflow_read_by_first"] = found
     return found
 
 

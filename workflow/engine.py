@@ -181,6 +181,7 @@ class Engine(StoreApplication):
             snapshot_store=self.snapshots,
             recorder=self.recorder,
             maxsize=int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 20000),
+            short_history=min(self.snapshotting_intervals.values()),
         )
 
     @property

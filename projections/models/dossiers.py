@@ -317,9 +317,12 @@ class DossiersProjection(Projection):
         dossiers.load((e.originator_id,) for e in changed)
         wanted = {e.event.unit_id for e in events if isinstance(e.event, _D.Opened)}
         found = [(e, row) for e in changed if (row := dossiers.get(e.originator_id)) is not None]
-        # Only a change of state rewrites the scope rows (the units above the dossier): recorded answers, the
-        # events of a live stream, need no unit, and each level of them is a query.
-        wanted.update(row["unit_id"] for e, row in found if type(e.event) in STATE_EVENTS)
+        # Only a change of state rewrites the scope rows, and only their state: the units above the dossier are
+        # the ones its scope rows already name (written when it was opened, rewritten when a unit above moved), so
+        # its scope rows are read in one query, where finding the units again cost a query per level.
+        page.rows("dossier_scope").load_by_first(
+            row["dossier_id"] for e, row in found if type(e.event) in STATE_EVENTS
+        )
         seen: set[UUID] = set()
         while wanted:
             units.load((uid,) for uid in wanted)
@@ -449,7 +452,7 @@ class DossiersProjection(Projection):
         elif isinstance(event, _D.RecognitionSuspended):
             changes.update(four_good=None, recognition_suspended=True)
         if trigger is not None:
-            changes["levels"] = _write_scope(page, {**row, **changes})
+            changes["levels"] = _restate_scope(page, {**row, **changes})
         dossiers.update(did, **changes)
         if isinstance(event, (*DECIDING, _D.Reopened, _D.RecognitionSuspended)):
             self._classification(page, logged, {**row, **changes})
@@ -600,6 +603,20 @@ def _period_year(pid: UUID) -> int:
         return _YEAR_OF_PERIOD[pid]
     except KeyError:
         raise LookupError(f"no evaluation year has the period id {pid}") from None
+
+
+def _restate_scope(page: Page, dossier: dict[str, Any]) -> int:
+    """The dossier's new state, since and deadline in its scope rows, under the units they name; returns how many
+    it has. Rows missing (none written yet, or fewer than the dossier counts) are written anew from the units."""
+    scope = page.rows("dossier_scope")
+    did, levels = dossier["dossier_id"], int(dossier["levels"])
+    if levels == 0 or any(scope.get(did, depth) is None for depth in range(levels)):
+        return _write_scope(page, dossier)
+    for depth in range(levels):
+        scope.update(
+            did, depth, state=dossier["state"], state_since_us=dossier["state_since_us"], deadline=dossier["deadline"]
+        )
+    return levels
 
 
 def _write_scope(page: Page, dossier: dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.decisions import DecisionBook
+from domain.dossier import Dossier
 from domain.errors import ConcurrencyConflict, NotAuthorized, PeriodClosed, ReasonRequired
 from domain.ids import decision_book_id
 from domain.values import Answer, Classification, DossierState, Grade
@@ -185,3 +186,55 @@ def test_a_save_is_not_cached_once_a_sync_has_seen_a_newer_version_of_it(world: 
     )
     assert world.engine.dossier(did).answers["leadership_of_tasks"].grade is Grade.AVERAGE
     assert world.engine.dossier(did).version == other.dossier(did).version
+
+
+def _counting_reads(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times the engine asks its event store and its snapshot store for an aggregate's records."""
+    asked = {"events": 0, "snapshots": 0}
+    assert engine.snapshots is not None
+    for name, recorder in (("events", engine.events.recorder), ("snapshots", engine.snapshots.recorder)):
+
+        def counted(*args: Any, _name: str = name, _select: Any = recorder.select_events, **kwargs: Any) -> Any:
+            asked[_name] += 1
+            return _select(*args, **kwargs)
+
+        monkeypatch.setattr(recorder, "select_events", counted)
+    return asked
+
+
+def test_a_dossier_the_cache_does_not_hold_is_read_at_one_query_when_its_history_is_short(
+    world: World, other: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    did = endorsed(world, "cell-a")
+    asked = _counting_reads(other, monkeypatch)
+    dossier = other.dossier(did)
+    # A handful of events, below the first snapshot interval: no snapshot can stand for any of them.
+    assert asked == {"events": 1, "snapshots": 0}
+    mine = world.engine.dossier(did)
+    assert (dossier.version, dossier.state, dossier.answers) == (mine.version, mine.state, mine.answers)
+
+
+def test_a_dossier_with_a_long_history_is_still_read_from_its_snapshot(
+    world: World, other: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    did = draft(world, "treasury")
+    secretary = world.secretary("treasury")
+    interval = Engine.snapshotting_intervals[Dossier]
+    for n in range(interval + 2 - world.engine.dossier(did).version):
+        answer = Answer(grade=Grade.GOOD, comment=f"lần {n}")
+        world.engine.record_answers(secretary, did, answers={"leadership_of_tasks": answer})
+    asked = _counting_reads(other, monkeypatch)
+    replayed: list[int] = []
+    mutate = Dossier.Event.mutate
+
+    def counted_mutate(event: Any, aggregate: Any) -> Any:
+        replayed.append(event.originator_version)
+        return mutate(event, aggregate)
+
+    monkeypatch.setattr(Dossier.Event, "mutate", counted_mutate)
+    dossier = other.dossier(did)
+    assert asked["snapshots"] == 1
+    # Only the events after the snapshot were applied to it.
+    assert replayed == [interval + 1, interval + 2]
+    assert dossier.version == interval + 2
+    assert dossier.answers == world.engine.dossier(did).answers

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import event, select
 
 from domain.errors import NotFound
 from domain.values import Classification, DossierState
@@ -22,6 +23,7 @@ from projections.models.dossiers import (
 )
 from projections.store import ReadModelStore, make_engine
 from tests.application.conftest import World, build_world
+from tests.application.helpers import endorsed
 from tests.conftest import Backend
 from tests.integration.read_models_world import Season, dump, feed, open_store, play_season, projections
 from workflow.clock import end_of_day
@@ -246,3 +248,34 @@ def test_the_dossiers_read_model_agrees_with_the_engine_on_both_backends(
         assert [h.level for h in history] == [Classification.GOOD, Classification.GOOD, Classification.COMPLETED]
     finally:
         store.engine.dispose()
+
+
+def test_a_change_of_state_reads_the_dossiers_scope_rows_in_one_query_and_no_unit_above_it(tmp_path: Path) -> None:
+    world = build_world()
+    did = endorsed(world, "cell-a")
+    engine = make_engine(f"sqlite:///{tmp_path / 'read-models.sqlite'}")
+    statements: list[str] = []
+
+    @event.listens_for(engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    store = ReadModelStore(engine, projections())
+    feed(store, world)
+    scope = store.live_tables("dossiers")["dossier_scope"]
+    with engine.connect() as conn:
+        before = sorted((r.depth, r.ancestor_id) for r in conn.execute(select(scope).where(scope.c.dossier_id == did)))
+    statements.clear()
+
+    world.engine.approve(world.committee_approver, did)
+    feed(store, world)
+
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert [s for s in reads if "dossier_units" in s] == []
+    assert len([s for s in reads if "dossier_scope" in s]) == 1
+    with engine.connect() as conn:
+        after = conn.execute(select(scope).where(scope.c.dossier_id == did)).all()
+    # The same units above it (the cell, its committee, the district...), each row now in the decided state.
+    assert sorted((r.depth, r.ancestor_id) for r in after) == before
+    assert len(before) >= 3
+    assert {r.state for r in after} == {DossierState.APPROVED.value}
