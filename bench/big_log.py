@@ -361,6 +361,9 @@ class Generator:
     ) -> Unit:
         """register_unit: the unit, and the parent it is attached to, in one save."""
         established = date(self.random.randint(1960, 2022), self.random.randint(1, 12), self.random.randint(1, 28))
+        if parent is not None and established < parent.established_on:
+            # The engine refuses a unit placed under a parent from before the parent existed (Unit.attach_child).
+            established = parent.established_on
         unit = Unit.register(
             code=code, name=name, kind=kind, parent_id=parent.id if parent else None, group=group,
             established_on=established, actor=admin, timestamp=at,

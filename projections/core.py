@@ -402,6 +402,19 @@ def insert_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
             _execute(conn, insert(table), group)
 
 
+def insert_values(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """As `insert_rows`, each row given as its values in the order of `columns`: nothing to pick out of a dict per
+    row (the audit trail inserts a row of two dozen columns per event)."""
+    if not rows:
+        return
+    raw = _raw_statement(conn, table, "insert", columns) if conn.dialect.name in ("sqlite", "postgresql") else None
+    if raw is None:
+        insert_rows(conn, table, [dict(zip(columns, values, strict=True)) for values in rows])
+        return
+    statement, order, processors = raw
+    _run_raw(conn, table, "insert", statement, order, _converted_rows(processors, rows))
+
+
 def _execute(conn: Connection, statement: Any, rows: list[Row]) -> None:
     """`statement` for each of `rows`. One row is executed as such, not as a batch of one: psycopg runs every
     executemany in pipeline mode, which waited on its socket five times where one statement waits once (a live
@@ -440,7 +453,13 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
     # UUID, a time) are touched in Python: a value-by-value generator was a tenth of a rebuild.
     if not rows:
         return True
-    params = _parameters(order, processors, rows)
+    _run_raw(conn, table, kind, statement, order, _parameters(order, processors, rows))
+    return True
+
+
+def _run_raw(
+    conn: Connection, table: Table, kind: str, statement: str, order: tuple[str, ...], params: list[Any]
+) -> None:
     if len(params) == 1:
         # A live pass writes a row or two per table: one statement waits on the socket once, where psycopg's
         # executemany (pipeline mode) waited five times and a COPY takes two round trips.
@@ -449,7 +468,6 @@ def _write_raw(conn: Connection, table: Table, kind: str, columns: tuple[str, ..
         _copy(conn, table, order, params)
     else:
         _driver(conn, statement, params, many=True)
-    return True
 
 
 def _driver(conn: Connection, statement: str, params: Any, *, many: bool = False, fetch: bool = False) -> Any:
@@ -499,10 +517,15 @@ def _parameters(order: tuple[str, ...], processors: Processors, rows: list[Row])
     per row, and converted a column at a time by `map`, so that only the conversions themselves run in Python (a
     value-by-value loop, then a row-by-row one, were each a tenth of a rebuild)."""
     pick = itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
+    return _converted_rows(processors, list(map(pick, rows)))
+
+
+def _converted_rows(processors: Processors, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Rows of values, each value converted by its column's processor, a column at a time."""
     converting = [(i, p) for i, p in enumerate(processors) if p is not None]
     if not converting:
-        return list(map(pick, rows))
-    columns: list[Any] = list(zip(*map(pick, rows), strict=True))
+        return rows
+    columns: list[Any] = list(zip(*rows, strict=True))
     for i, convert in converting:
         columns[i] = map(convert, columns[i])
     return list(zip(*columns, strict=True))
@@ -660,6 +683,7 @@ class Page:
         self._rows: dict[str, KeyedRows] = {}
         self._counters: dict[str, Counters] = {}
         self._appends: dict[str, list[Row]] = {}
+        self._value_appends: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         self._gathered: dict[str, tuple[Callable[[list[Any]], None], list[Any]]] = {}
 
     def gather(self, key: str, item: Any, handle: Callable[[list[Any]], None]) -> None:
@@ -689,6 +713,11 @@ class Page:
         """A new row that nothing in this page reads back (an audit line): inserted in bulk at the end."""
         self._appends.setdefault(table, []).append(row)
 
+    def append_values(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        """As `append`, rows given as their values in the order of `columns`: no dict made per row, none taken apart
+        again at the flush."""
+        self._value_appends.setdefault((table, columns), []).extend(rows)
+
     def settle(self) -> None:
         """Hand every gathered item to its handler: what is left to do before the buffers are written."""
         while self._gathered:
@@ -710,6 +739,9 @@ class Page:
             if rows:
                 insert_rows(self.conn, self.tables[table], rows)
         self._appends.clear()
+        for (table, columns), values in self._value_appends.items():
+            insert_values(self.conn, self.tables[table], columns, values)
+        self._value_appends.clear()
 
 
 ProjectionFactory = Callable[[], Projection]

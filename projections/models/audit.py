@@ -26,8 +26,9 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from operator import attrgetter, methodcaller
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 from uuid import UUID
 
 from sqlalchemy import (
@@ -274,9 +275,7 @@ class AuditProjection(Projection):
 
     def _apply_all(self, page: Page, items: list[LoggedEvent]) -> None:
         self._preload(page, items)
-        for logged in items:
-            row = self._row(page, logged)
-            page.append("events", row)
+        page.append_values("events", EVENT_COLUMNS, [self._row(page, logged) for logged in items])
 
     def _preload(self, page: Page, items: list[LoggedEvent]) -> None:
         with_context = Dossier.Event | DecisionBook.Event | Period.Event
@@ -302,48 +301,66 @@ class AuditProjection(Projection):
         page.rows("units").load((u,) for u in unit_ids)
         page.rows("grants").load((g,) for g in grant_ids)
 
-    def _row(self, page: Page, logged: LoggedEvent) -> Row:
+    def _row(self, page: Page, logged: LoggedEvent) -> tuple[Any, ...]:
+        """The event's row of `audit_events`, its values in the order of EVENT_COLUMNS (a row a dict would be
+        built, then taken apart again by column, for every event of the log)."""
         event = logged.event
         facts = _FACTS.get(type(event))
         if facts is None:
             facts = _FACTS[type(event)] = _facts(type(event))
-        action, kind, label, handle = facts
-        actor = getattr(event, "actor", None)
+        # As getattr(event, name, None): where the class holds none of the names read, the instance's own
+        # attributes are all there is to find.
+        get = event.__dict__.get if facts.plain else partial(_attribute, event)
+        actor = get("actor")
         if actor:
             person, role, role_unit = _text(actor.person_id), actor.role.value, _text(actor.unit_id)
             behalf, grant, delegation = _text(actor.on_behalf_of), _text(actor.grant_id), _text(actor.delegation_id)
         else:
             person = role = role_unit = behalf = grant = delegation = None
+        reason = get("reason") or get("legal_basis")
+        if reason:
+            reason = str(reason)
+        elif facts.basis is not None:
+            reason = str(facts.basis(event)) or None
+        else:
+            reason = None
+        from_state, to_state, level, previous = get("from_state"), get("to_state"), get("level"), get("previous_level")
+        # The columns an aggregate's handler fills in (and the levels it may correct).
         row: Row = {
-            "position": logged.position,
-            "recorded_at": _utc(logged.timestamp),
-            "person_id": person,
-            "role": role,
-            "role_unit_id": role_unit,
-            "on_behalf_of": behalf,
-            "grant_id": grant,
-            "delegation_id": delegation,
-            "action": action,
-            "label": label,
-            "aggregate_kind": kind,
-            "aggregate_id": uuid_text(logged.originator_id),
-            "aggregate_version": logged.originator_version,
             "dossier_id": None,
             "unit_id": None,
             "year": None,
             "subject_person_id": None,
-            "reason": _reason(event),
-            "from_state": _value(getattr(event, "from_state", None)),
-            "to_state": _value(getattr(event, "to_state", None)),
-            "level": _value(getattr(event, "level", None)),
-            "previous_level": _value(getattr(event, "previous_level", None)),
-            "changes": None,
-            "chain_hash": logged.chain_hash,
+            "level": None if level is None else _value(level),
+            "previous_level": None if previous is None else _value(previous),
         }
-        changes = handle(self, page, logged, row) if handle is not None else None
-        if changes:
-            row["changes"] = _ENCODE(_plain(changes))
-        return row
+        changes = facts.handle(self, page, logged, row) if facts.handle is not None else None
+        return (
+            logged.position,
+            _utc(event.timestamp),
+            person,
+            role,
+            role_unit,
+            behalf,
+            grant,
+            delegation,
+            facts.action,
+            facts.label,
+            facts.kind,
+            uuid_text(logged.originator_id),
+            logged.originator_version,
+            row["dossier_id"],
+            row["unit_id"],
+            row["year"],
+            row["subject_person_id"],
+            reason,
+            None if from_state is None else _value(from_state),
+            None if to_state is None else _value(to_state),
+            row["level"],
+            row["previous_level"],
+            _ENCODE(_plain(changes)) if changes else None,
+            logged.chain_hash,
+        )
 
     # --- per kind of aggregate ---------------------------------------------------------------------------------
 
@@ -550,12 +567,40 @@ class AuditProjection(Projection):
         return None
 
 
-# An event class's action, aggregate kind, label and the handler of its aggregate's events: found once per class.
+# The columns of `audit_events` in the order `_row` gives their values.
+EVENT_COLUMNS = (
+    "position", "recorded_at", "person_id", "role", "role_unit_id", "on_behalf_of", "grant_id", "delegation_id",
+    "action", "label", "aggregate_kind", "aggregate_id", "aggregate_version", "dossier_id", "unit_id", "year",
+    "subject_person_id", "reason", "from_state", "to_state", "level", "previous_level", "changes", "chain_hash",
+)
+# The attributes of an event a row reads.
+_READ = ("actor", "reason", "legal_basis", "from_state", "to_state", "level", "previous_level")
+
 _Handler = Callable[[AuditProjection, Page, LoggedEvent, Row], Any]
-_FACTS: dict[type, tuple[str, str, str, _Handler | None]] = {}
 
 
-def _facts(event_class: type) -> tuple[str, str, str, _Handler | None]:
+class _Facts(NamedTuple):
+    """What a row takes from an event's class alone: found once per class."""
+
+    action: str
+    kind: str
+    label: str
+    handle: _Handler | None
+    # Whether the class defines none of the attributes of _READ (no default, no property) and its instances keep
+    # their attributes in a dictionary: getattr(event, name, None) is then the dictionary's get.
+    plain: bool
+    # Where the reason of an event without one lies (a grant's basis, a delegation's legal basis).
+    basis: Callable[[Any], Any] | None
+
+
+_FACTS: dict[type, _Facts] = {}
+
+
+def _attribute(event: Any, name: str) -> Any:
+    return getattr(event, name, None)
+
+
+def _facts(event_class: type) -> _Facts:
     action = event_class.__qualname__
     handle: _Handler | None = None
     for base, handler in (
@@ -568,22 +613,18 @@ def _facts(event_class: type) -> tuple[str, str, str, _Handler | None]:
         if issubclass(event_class, base):
             handle = handler
             break
-    return action, action.split(".", 1)[0], LABELS.get(action, action), handle
+    plain = not any(hasattr(event_class, name) for name in _READ) and not any(
+        "__slots__" in vars(k) for k in event_class.__mro__ if k is not object
+    )
+    basis: Callable[[Any], Any] | None = None
+    if issubclass(event_class, Person.RoleGranted):
+        basis = attrgetter("grant.basis")
+    elif issubclass(event_class, Person.Delegated):
+        basis = attrgetter("delegation.legal_basis")
+    return _Facts(action, action.split(".", 1)[0], LABELS.get(action, action), handle, plain, basis)
 
 
 # --- values ----------------------------------------------------------------------------------------------------
-
-
-def _reason(event: Any) -> str | None:
-    for name in ("reason", "legal_basis"):
-        value = getattr(event, name, None)
-        if value:
-            return str(value)
-    if isinstance(event, Person.RoleGranted):
-        return str(event.grant.basis) or None
-    if isinstance(event, Person.Delegated):
-        return str(event.delegation.legal_basis) or None
-    return None
 
 
 def _value(value: Any) -> str | None:
@@ -646,15 +687,23 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         return str
     if issubclass(kind, datetime | date):
         return methodcaller("isoformat")
+    # A scalar inside a value is kept as it is without a call of `_plain` (most of what a change holds).
+    scalars = _SCALARS
     if is_dataclass(kind) and not issubclass(kind, type):
         names = tuple(f.name for f in fields(kind))
-        return lambda value: {name: _plain(getattr(value, name)) for name in names}
+        if not names:
+            return lambda value: {}
+        picked = attrgetter(*names) if len(names) > 1 else lambda value: (getattr(value, names[0]),)
+        return lambda value: {
+            name: item if type(item) in scalars else _plain(item)
+            for name, item in zip(names, picked(value), strict=True)
+        }
     if issubclass(kind, Mapping):
-        return lambda value: {str(k): _plain(v) for k, v in value.items()}
+        return lambda value: {str(k): v if type(v) in scalars else _plain(v) for k, v in value.items()}
     if issubclass(kind, set | frozenset):
         return lambda value: sorted((_plain(v) for v in value), key=json.dumps)
     if issubclass(kind, list | tuple):
-        return lambda value: [_plain(v) for v in value]
+        return lambda value: [v if type(v) in scalars else _plain(v) for v in value]
     return str
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from projections.core import Page, Row, insert_rows
+from projections.core import Page, Row, insert_rows, insert_values
 from projections.store import make_engine
 
 
@@ -126,6 +126,36 @@ def test_bulk_inserts_updates_and_upserts_store_what_sqlalchemy_stores(engine: E
         conn.execute(insert(theirs), [replaced, added])
     assert _dump(engine, ours) == _dump(engine, theirs)
     assert len(_dump(engine, ours)) == len(rows) + 1
+
+
+def test_rows_appended_as_values_in_column_order_store_what_sqlalchemy_stores(engine: Engine) -> None:
+    metadata = MetaData()
+    ours, theirs, single = _table(metadata, "ours"), _table(metadata, "theirs"), _table(metadata, "single")
+    metadata.create_all(engine)
+    rows = _rows()
+    columns = tuple(reversed([c.name for c in ours.columns]))
+    with engine.begin() as conn:
+        page = Page(conn, {"t": ours, "one": single})
+        page.append_values("t", columns, [tuple(r[c] for c in columns) for r in rows[:3]])
+        page.append_values("t", columns, [tuple(r[c] for c in columns) for r in rows[3:]])
+        # One row alone takes the driver's single statement, not COPY or executemany.
+        page.append_values("one", columns, [tuple(rows[4][c] for c in columns)])
+        page.flush(final=True)
+        conn.execute(insert(theirs), rows)
+    assert _dump(engine, ours) == _dump(engine, theirs)
+    assert _dump(engine, single) == [r for r in _dump(engine, theirs) if r[:2] == (rows[4]["k"], rows[4]["n"])]
+
+
+def test_values_for_a_table_with_a_default_only_sqlalchemy_computes_are_inserted_by_sqlalchemy(engine: Engine) -> None:
+    metadata = MetaData()
+    table = Table(
+        "defaulted", metadata, Column("k", Integer, primary_key=True), Column("v", String(20), default="computed")
+    )
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        insert_values(conn, table, ("k",), [(1,), (2,)])
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(table).order_by(table.c.k))] == [(1, "computed"), (2, "computed")]
 
 
 def test_a_bulk_insert_the_database_refuses_raises_as_sqlalchemy_does(engine: Engine) -> None:
