@@ -41,8 +41,9 @@ from projections.models.access import AccessProjection
 from projections.reading import positions, reading, snapshot_of
 from projections.readside import ReadSide
 from web import i18n, labels, page_cache, sentences
-from web.accounts import Accounts, PendingChange, Session
+from web.accounts import Accounts, PendingChange, Session, session_key
 from web.chain import ChainWatch, SharedVerdict
+from web.visit_reads import VisitReads
 from workflow.clock import local_date
 from workflow.engine import Engine
 from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
@@ -127,6 +128,10 @@ class Site:
         self.chain = chain or ChainWatch(engine, shared=SharedVerdict(accounts.engine))
         # Called when the application stops: the read side's runner, the engine's connections.
         self.on_close: list[Callable[[], None]] = []
+        # Each visit's session, log head and read-model positions in one statement, where one database holds them.
+        self.visit_reads = VisitReads.on(engine, side.store, accounts)
+        if self.visit_reads is not None:
+            self.on_close.append(self.visit_reads.close)
         # My work's rendered pages (None: every view rendered afresh); see web/page_cache.py for what keys them.
         self.work_pages = page_cache.PageCache(page_cache_entries) if page_cache_entries > 0 else None
         # A person's authorities on a day, by where the access read model stood: every page's visit asks them.
@@ -406,7 +411,14 @@ def visit_of(site: Site, request: Request) -> Visit:
 
 def _visit(site: Site, request: Request) -> Visit:
     accounts = site.accounts
-    session = accounts.session(request.cookies.get(SESSION_COOKIE))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    key = session_key(cookie)
+    # On PostgreSQL, the session, the log's head and the read models' positions in one round trip (see
+    # web/visit_reads.py); each on its own otherwise.
+    read = site.visit_reads.read(key) if site.visit_reads is not None and key is not None else None
+    session = accounts.session_of(key, read.session) if read is not None and key is not None else None
+    if read is None:
+        session = accounts.session(cookie)
     new_cookie = None
     if session is None:
         new_cookie, session = accounts.new_session(locale=None)
@@ -417,11 +429,19 @@ def _visit(site: Site, request: Request) -> Visit:
         if new_cookie is None:
             visit.pending = accounts.pending_change(session)
     else:
-        person = site.engine.person(session.person_id)
+        if read is not None:
+            # The head read with the session: when the cache has heard of it, the person is read without a query.
+            with site.engine.cache.known_head(read.head):
+                person = site.engine.person(session.person_id)
+            where = read.positions
+        else:
+            person = site.engine.person(session.person_id)
+            # Where the read models stand, in one statement, after the person (whose read brought the cache up to
+            # the log's head).
+            where = positions(site.side.store)
         visit.head = site.engine.cache.seen
-        # Where the read models stand, in one statement: most visits need nothing more of them (their person's
-        # authorities are kept by that position), and a page reads its lists after this, so never older.
-        where = positions(site.side.store)
+        # Most visits need nothing more of the read models (their person's authorities are kept by these
+        # positions), and a page reads its lists after this, so never older.
         visit.read_models = snapshot_of(where)
         # The access read model's generation and position (failed or not) as it stood: any grant, revocation
         # or delegation applied since, or a rebuild, gives another key.
