@@ -7,8 +7,9 @@ templates as `dossierflow serve`, minus uvicorn's HTTP parsing).
 Builds a small store with bench/web_load_data.py (approvers over committees of endorsed dossiers, each with a
 signed-in session), then asks My work of the approvers in turn, `--pages` times after a warm-up, and prints the
 CPU milliseconds per page (process time: the server's work, not the wait for a shared core), the statements sent
-to each database per page, and /healthz's CPU per request. Where bench/web_load.py measures what a client sees
-under 50 clients, this says what a page costs and what a change saved. `--profile` prints cProfile's top
+to each database per page (the event store's reads of the log's tail or head apart, as "event store"), and
+/healthz's CPU per request. Where bench/web_load.py measures what a client sees under 50 clients, this says what a
+page costs and what a change saved. `--profile` prints cProfile's top
 functions by cumulative time.
 """
 
@@ -57,6 +58,34 @@ def _count_driver_statements() -> None:
 
     for module in (projections.reading, web.accounts):
         module.driver_rows = _counting(module.driver_rows)  # type: ignore[attr-defined]
+
+
+def _count_visit_reads(site: Any) -> None:
+    # On PostgreSQL a visit's session, head and positions are one statement on connections of its own
+    # (web/visit_reads.py).
+    reads = site.visit_reads
+    if reads is None:
+        return
+    rows = reads._rows
+    name = reads.store.engine.url.database or "?"
+
+    def counted(parameters: Any) -> Any:
+        STATEMENTS[name] += 1
+        return rows(parameters)
+
+    reads._rows = counted
+
+
+def _count_event_store_reads(recorder: Any) -> None:
+    # The engine's cache reads the log's tail (or its head) through the event store's own connections.
+    for name in ("select_tail", "max_notification_id"):
+        method = getattr(recorder, name)
+
+        def counted(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            STATEMENTS["event store"] += 1
+            return _method(*args, **kwargs)
+
+        setattr(recorder, name, counted)
 
 
 async def _call(app: Any, path: str, cookie: str | None, form: bytes | None = None) -> tuple[int, bytes]:
@@ -163,6 +192,8 @@ def main() -> None:
             built.save(marker)
         app = app_on(data, args.postgres)
         _count_driver_statements()
+        _count_visit_reads(app.state.site)
+        _count_event_store_reads(app.state.site.engine.recorder)
         asyncio.run(_run(app, [c.cookie for c in built.clients], args.pages, args.profile, args.inline))
 
 

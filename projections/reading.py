@@ -48,8 +48,9 @@ class Reading:
 _LIVE = select(STATE.c.name, STATE.c.live_generation, TRACKING.c.position, TRACKING.c.failed_position).join(
     TRACKING, and_(TRACKING.c.name == STATE.c.name, TRACKING.c.generation == STATE.c.live_generation), isouter=True
 )
-# The same statement as the driver takes it (no parameter, so one text serves both dialects' drivers).
-_LIVE_TEXT = (
+# The same statement as the driver takes it (no parameter, so one text serves both dialects' drivers); a caller may
+# read it inside a statement of its own (web/visit_reads.py) and give its rows to `positions_of`.
+LIVE_TEXT = (
     f"SELECT s.name, s.live_generation, t.position, t.failed_position FROM {STATE.name} s "
     f"LEFT OUTER JOIN {TRACKING.name} t ON t.name = s.name AND t.generation = s.live_generation"
 )
@@ -57,7 +58,8 @@ _LIVE_TEXT = (
 Positions = tuple[dict[str, int], dict[str, tuple[int | None, int | None]]]
 
 
-def _positions(rows: Iterable[Any]) -> Positions:
+def positions_of(rows: Iterable[Any]) -> Positions:
+    """Where the read models stand, from LIVE_TEXT's rows (name, live generation, position, failed position)."""
     live: dict[str, int] = {}
     positions: dict[str, tuple[int | None, int | None]] = {}
     for name, generation, position, failed in rows:
@@ -69,7 +71,7 @@ def _positions(rows: Iterable[Any]) -> Positions:
 def positions(store: ReadModelStore) -> Positions:
     """Every read model's live generation and where it stands, in one statement straight through the driver (every
     request asks it: see projections.store.driver_rows). `reading(store, known=...)` reads those generations."""
-    return _positions(driver_rows(store.engine, _LIVE_TEXT))
+    return positions_of(driver_rows(store.engine, LIVE_TEXT))
 
 
 def snapshot_of(known: Positions) -> tuple[tuple[str, int, int | None, int | None], ...]:
@@ -86,7 +88,7 @@ def reading(store: ReadModelStore, known: Positions | None = None) -> Iterator[R
         if conn.dialect.name == "postgresql":
             # A page only reads: without a transaction it saves a BEGIN and a ROLLBACK, two round trips, per page.
             conn.execution_options(isolation_level="AUTOCOMMIT")
-        live, where = known if known is not None else _positions(conn.execute(_LIVE))
+        live, where = known if known is not None else positions_of(conn.execute(_LIVE))
         yield Reading(store, conn, live, where)
 
 

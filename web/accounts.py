@@ -11,8 +11,9 @@ import contextlib
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from argon2 import PasswordHasher
@@ -92,6 +93,9 @@ class _SessionRow(NamedTuple):
     seen_at: float
 
 
+# What a request reads of its session, in this order (Accounts.session_of).
+SESSION_COLUMNS = _SessionRow._fields
+
 # The shortest password anyone may set (a generated one is longer).
 MIN_PASSWORD = 8
 # A session unused this long is over; a signed-in person signs in again.
@@ -130,6 +134,13 @@ class Brake:
 
 def _key(cookie_value: str) -> str:
     return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+def session_key(cookie: str | None) -> str | None:
+    """The key a session cookie's value is kept under, or None for a value no session can have."""
+    if not cookie or len(cookie) > 100:
+        return None
+    return _key(cookie)
 
 
 class Accounts:
@@ -230,17 +241,22 @@ class Accounts:
         return cookie, session
 
     def session(self, cookie: str | None) -> Session | None:
-        if not cookie or len(cookie) > 100:
+        key = session_key(cookie)
+        if key is None:
             return None
-        key = _key(cookie)
-        now = time.time()
         # Every request reads its session, never from a copy kept in memory (ending it, here or in another
         # process, holds from the next request on): straight through the driver and without a transaction (on
-        # PostgreSQL, two round trips fewer); the rare write below has one of its own.
+        # PostgreSQL, two round trips fewer); the rare write in `session_of` has one of its own.
         rows = driver_rows(self.engine, self._session_statement, (key,))
-        if not rows:
+        return self.session_of(key, rows[0] if rows else None)
+
+    def session_of(self, key: str, columns: Sequence[Any] | None) -> Session | None:
+        """The session of `key` from its row's SESSION_COLUMNS as just read (None: no such session), by whoever
+        read them: `session`, or the web's visit, which reads them in the same statement as other things."""
+        if columns is None:
             return None
-        row = _SessionRow(*rows[0])
+        now = time.time()
+        row = _SessionRow(*columns)
         if now - row.seen_at > IDLE_SECONDS:
             with self.engine.begin() as conn:
                 conn.execute(delete(SESSIONS).where(SESSIONS.c.key == key))

@@ -41,8 +41,9 @@ from projections.models.access import AccessProjection
 from projections.reading import positions, reading, snapshot_of
 from projections.readside import ReadSide
 from web import i18n, labels, page_cache, sentences
-from web.accounts import Accounts, PendingChange, Session
+from web.accounts import Accounts, PendingChange, Session, session_key
 from web.chain import ChainWatch, SharedVerdict
+from web.visit_reads import VisitReads
 from workflow.clock import local_date
 from workflow.engine import Engine
 from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
@@ -61,11 +62,12 @@ CONTENT_SECURITY_POLICY = (
 # Threads per process for blocking work (see create_app): a few keep the cores busy while some wait on the database.
 DEFAULT_THREADS = 8
 
-# Pages whose route reads the visit itself (visit_of), in the worker thread it runs in anyway: each hand-over to the
-# thread pool and back is a good part of a cached My work's CPU, and more so with 50 clients contending for the GIL.
-# Only sync routes belong here (their work is in the thread pool already), and only for the method they answer:
-# any other gets its visit from the middleware as before.
-OWN_VISIT = frozenset({("GET", "/work")})
+# Pages answered from a cache of rendered pages (My work: web/page_cache.py) where the middleware reads the visit:
+# a view found there is answered in that one hand-over to the thread pool, without FastAPI's routing, dependency
+# solving and hand-over of its own (together as much CPU as the rest of a cached view on PostgreSQL). Each is a
+# function of Site.fast_views (method, path) → the page as kept, or None: the visit it read is kept in the request's
+# state, and the route answers as any other. Registered by the routes (web/routes.py).
+FastView = Callable[[Request], Response | None]
 
 
 @dataclass
@@ -127,8 +129,13 @@ class Site:
         self.chain = chain or ChainWatch(engine, shared=SharedVerdict(accounts.engine))
         # Called when the application stops: the read side's runner, the engine's connections.
         self.on_close: list[Callable[[], None]] = []
+        # Each visit's session, log head and read-model positions in one statement, where one database holds them.
+        self.visit_reads = VisitReads.on(engine, side.store, accounts)
+        if self.visit_reads is not None:
+            self.on_close.append(self.visit_reads.close)
         # My work's rendered pages (None: every view rendered afresh); see web/page_cache.py for what keys them.
         self.work_pages = page_cache.PageCache(page_cache_entries) if page_cache_entries > 0 else None
+        self.fast_views: dict[tuple[str, str], FastView] = {}
         # A person's authorities on a day, by where the access read model stood: every page's visit asks them.
         self.authorities: page_cache.Bounded[tuple[access_model.Authority, ...]] = page_cache.Bounded(4096, 4096)
         self.waiting_rules = access_model.waiting_rules_from(waiting_rule_tuples(spec_for(CURRENT_VERSION)))
@@ -360,19 +367,25 @@ class VisitMiddleware:
             return
         path: str = scope["path"]
         visit: Visit | None = None
-        own = False
+        fast: Response | None = None
         # The API authenticates by bearer token alone and has no use for a session (nor should it make one).
         if not path.startswith(("/static/", "/api/")) and path not in ("/healthz", "/openapi.json"):
-            own = (scope["method"], path) in OWN_VISIT
-            if not own:
-                visit = await to_thread.run_sync(_visit, self.site, Request(scope))
+            view = self.site.fast_views.get((scope["method"], path))
+            request = Request(scope)
+            if view is None:
+                visit = await to_thread.run_sync(_visit, self.site, request)
                 scope.setdefault("state", {})["visit"] = visit
+            else:
+                with contextlib.suppress(Exception):
+                    # A failure (the database gone) is met again by the route, where the error pages answer it.
+                    fast = await to_thread.run_sync(view, request)
+                visit = scope.get("state", {}).get("visit")
         secure = self.site.secure_cookies or scope.get("scheme") == "https"
 
         async def send_with_headers(message: ASGIMessage) -> None:
             nonlocal visit
             if message["type"] == "http.response.start":
-                if own:
+                if visit is None:
                     # Read by the route (visit_of) before it answered, refusals included.
                     visit = scope.get("state", {}).get("visit")
                 headers = MutableHeaders(scope=message)
@@ -388,6 +401,9 @@ class VisitMiddleware:
                         headers.append("Set-Cookie", _session_cookie(visit.new_cookie, secure))
             await send(message)
 
+        if fast is not None:
+            await fast(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 
@@ -404,8 +420,8 @@ def _session_cookie(value: str, secure: bool) -> str:
 
 
 def visit_of(site: Site, request: Request) -> Visit:
-    """The request's visit: the middleware's, or on a page of OWN_VISIT read here, in the caller's (worker) thread,
-    and kept for the exception handlers and the middleware's headers and cookie."""
+    """The request's visit: the middleware's, or read here (by a fast view, or by the route when it failed), in the
+    caller's (worker) thread, and kept for the exception handlers and the middleware's headers and cookie."""
     state = request.scope.setdefault("state", {})
     visit: Visit | None = state.get("visit")
     if visit is None:
@@ -416,7 +432,14 @@ def visit_of(site: Site, request: Request) -> Visit:
 
 def _visit(site: Site, request: Request) -> Visit:
     accounts = site.accounts
-    session = accounts.session(request.cookies.get(SESSION_COOKIE))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    key = session_key(cookie)
+    # On PostgreSQL, the session, the log's head and the read models' positions in one round trip (see
+    # web/visit_reads.py); each on its own otherwise.
+    read = site.visit_reads.read(key) if site.visit_reads is not None and key is not None else None
+    session = accounts.session_of(key, read.session) if read is not None and key is not None else None
+    if read is None:
+        session = accounts.session(cookie)
     new_cookie = None
     if session is None:
         new_cookie, session = accounts.new_session(locale=None)
@@ -427,11 +450,19 @@ def _visit(site: Site, request: Request) -> Visit:
         if new_cookie is None:
             visit.pending = accounts.pending_change(session)
     else:
-        person = site.engine.person(session.person_id)
+        if read is not None:
+            # The head read with the session: when the cache has heard of it, the person is read without a query.
+            with site.engine.cache.known_head(read.head):
+                person = site.engine.person(session.person_id)
+            where = read.positions
+        else:
+            person = site.engine.person(session.person_id)
+            # Where the read models stand, in one statement, after the person (whose read brought the cache up to
+            # the log's head).
+            where = positions(site.side.store)
         visit.head = site.engine.cache.seen
-        # Where the read models stand, in one statement: most visits need nothing more of them (their person's
-        # authorities are kept by that position), and a page reads its lists after this, so never older.
-        where = positions(site.side.store)
+        # Most visits need nothing more of the read models (their person's authorities are kept by these
+        # positions), and a page reads its lists after this, so never older.
         visit.read_models = snapshot_of(where)
         # The access read model's generation and position (failed or not) as it stood: any grant, revocation
         # or delegation applied since, or a rebuild, gives another key.

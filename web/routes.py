@@ -328,9 +328,34 @@ def register(app: FastAPI, site: Site) -> None:
 
     # --- My work ---------------------------------------------------------------------------------------------------
 
+    def _work_key(visit: Visit, request: Request) -> tuple[Any, ...] | None:
+        """My work's page cache key, or None when the page is not to be kept."""
+        if site.work_pages is None or visit.person is None or visit.new_cookie is not None or not visit.read_models:
+            return None
+        # Everything the page is made from, each read before the page reads anything (web/page_cache.py): the
+        # session (its CSRF token is in every form), who and as what, the language, the query string (the
+        # language form sends it back), the day (overdue marks), the version of the person whose name the page
+        # shows (the visit read it before the head), the log's head as the visit's read of the person left it
+        # (any new event) and every read model's generation and position. The templates never change in a process.
+        return (
+            "work", visit.session.key, visit.session.csrf_token, visit.person.id, visit.person.version,
+            tuple(visit.authorities), visit.locale, visit.today, request.scope["query_string"], visit.head,
+            visit.read_models,
+        )
+
+    def cached_work(request: Request) -> Response | None:
+        """My work as kept in the page cache, answered by the middleware in its own hop to the thread pool (see
+        app.FAST_VIEWS); None, with the visit read and kept for the route, when the route must answer."""
+        visit = visit_of(site, request)
+        key = _work_key(visit, request)
+        found = site.work_pages.get(key) if site.work_pages is not None and key is not None else None
+        return _cached(request, found) if found is not None else None
+
+    site.fast_views[("GET", "/work")] = cached_work
+
     @app.get("/work")
     def my_work(request: Request) -> Response:
-        # In this worker thread rather than the middleware's (app.OWN_VISIT): one hop to the thread pool, not two.
+        # The visit as the middleware read it (a cached page is answered there: app.FAST_VIEWS).
         visit = _signed_in_as(visit_of(site, request))
         # Read here rather than declared as a parameter: FastAPI's parameter machinery cost a cached view more than
         # its page cache look-up.
@@ -340,21 +365,7 @@ def register(app: FastAPI, site: Site) -> None:
         # trip fewer per view).
         head = visit.head
         pages = site.work_pages
-        key = None
-        if pages is not None and visit.new_cookie is None and visit.read_models:
-            # Everything the page is made from, each read before the page reads anything (web/page_cache.py): the
-            # session (its CSRF token is in every form), who and as what, the language, the query string (the
-            # language form sends it back), the day (overdue marks), the version of the person whose name the page
-            # shows (the visit read it before the head), the log's head (any new event) and every read model's
-            # generation and position. The templates never change in a process.
-            key = (
-                "work", visit.session.key, visit.session.csrf_token, visit.person.id, visit.person.version,
-                tuple(visit.authorities), visit.locale, visit.today, request.scope["query_string"], head,
-                visit.read_models,
-            )
-            found = pages.get(key)
-            if found is not None:
-                return _cached(request, found)
+        key = _work_key(visit, request)
         # One connection and one look at the read models' generations for the whole page.
         with reading(store) as r:
             queues = access_model.queues(

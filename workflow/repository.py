@@ -31,7 +31,8 @@ import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -109,6 +110,24 @@ class CachingRepository(Repository[UUID]):
 
     def end(self) -> None:
         self._freshness.depth -= 1
+
+    @contextmanager
+    def known_head(self, head: int | None) -> Iterator[None]:
+        """One unit of work whose caller has just read the log's head (`head`, the newest notification id, None for
+        an empty log) in a statement of its own, together with other things (the web's visit reads it with the
+        session and the read models' positions in one round trip). When the cache has heard of every notification
+        up to it, the cache is as fresh as a sync asked for at that read would make it, so the reads inside need
+        no query of their own; otherwise the first of them syncs, as in any use case. Notification ids become
+        visible in commit order (see ARCHITECTURE.md), so nothing at or below a head once read appears later."""
+        self.begin()
+        try:
+            state = self._freshness
+            # Only as the outermost unit of work: an enclosing one's due sync is not the caller's to skip.
+            if state.depth == 1 and (head or 0) <= self._seen:
+                state.due = False
+            yield
+        finally:
+            self.end()
 
     def _sync_if_due(self) -> None:
         state = self._freshness

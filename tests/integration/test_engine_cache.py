@@ -238,3 +238,68 @@ def test_a_dossier_with_a_long_history_is_still_read_from_its_snapshot(
     assert replayed == [interval + 1, interval + 2]
     assert dossier.version == interval + 2
     assert dossier.answers == world.engine.dossier(did).answers
+
+
+def _counting_tail_reads(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    reads: list[int] = []
+    tail = engine.cache._tail
+
+    def counted(after: int, limit: int) -> list[tuple[int, Any, int]]:
+        reads.append(after)
+        return tail(after, limit)
+
+    monkeypatch.setattr(engine.cache, "_tail", counted)
+    return reads
+
+
+def test_a_head_already_heard_of_spares_the_reads_inside_their_query_of_the_log(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secretary = world.secretary("treasury")
+    world.engine.person(secretary.person_id)
+    head = world.engine.recorder.max_notification_id()
+    assert head == world.engine.cache.seen
+    reads = _counting_tail_reads(world.engine, monkeypatch)
+    with world.engine.cache.known_head(head):
+        world.engine.person(secretary.person_id)
+        world.engine.unit(world.units["treasury"])
+    assert reads == []
+    # Outside it, a use case still reads the log's tail, as every one does.
+    world.engine.person(secretary.person_id)
+    assert len(reads) == 1
+
+
+def test_a_grant_revoked_by_another_process_past_a_known_head_is_seen_by_the_reads_inside(
+    world: World, other: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secretary = world.secretary("treasury")
+    before = world.engine.person(secretary.person_id)
+    grant = next(g for g in before.grants.values() if g.unit_id == world.units["treasury"])
+    other.revoke_role(world.admin, before.id, grant.grant_id, on=date(2024, 10, 1), reason="chuyển công tác")
+    head = other.recorder.max_notification_id()
+    assert head is not None
+    assert head > world.engine.cache.seen
+    reads = _counting_tail_reads(world.engine, monkeypatch)
+    with world.engine.cache.known_head(head):
+        after = world.engine.person(secretary.person_id)
+    assert len(reads) == 1
+    assert after.version > before.version
+    assert world.engine.cache.seen >= head
+
+
+def test_a_known_head_inside_a_use_case_does_not_spare_that_use_cases_own_sync(
+    world: World, other: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secretary = world.secretary("treasury")
+    world.engine.person(secretary.person_id)
+    stale = world.engine.cache.seen
+    other.close_period(world.admin, 2024, reason="kết thúc đợt đánh giá")
+    reads = _counting_tail_reads(world.engine, monkeypatch)
+    world.engine.cache.begin()
+    try:
+        # An enclosing unit of work has begun and not yet synced: a head read by someone else says nothing of it.
+        with world.engine.cache.known_head(stale):
+            assert world.engine.period(2024).closed
+    finally:
+        world.engine.cache.end()
+    assert len(reads) == 1

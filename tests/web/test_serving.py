@@ -18,9 +18,9 @@ SLOW_VISIT = 3.0
 
 @pytest.mark.parametrize(
     ("path", "username"),
-    # My work reads its visit in its own worker thread (web/app.py OWN_VISIT), the others in the middleware's.
+    # My work reads its visit in the thread of its fast view (web/app.py FastView), the others in _visit's.
     [("/sign-in", None), ("/work", SECRETARY)],
-    ids=["a page visited by the middleware", "my work, visited in its route"],
+    ids=["a page visited by the middleware", "my work, visited in its fast view"],
 )
 def test_a_slow_visit_does_not_hold_up_the_requests_beside_it(
     web: Web, monkeypatch: pytest.MonkeyPatch, path: str, username: str | None
@@ -104,7 +104,7 @@ def test_every_page_s_header_marks_its_section_offers_the_roles_links_and_comes_
     assert 'name="back" value="/sign-in"' in signed_out
 
 
-def test_my_work_reads_its_visit_in_the_route_s_own_thread_hop_off_the_event_loop(
+def test_a_cached_my_work_view_is_answered_in_one_thread_hop_off_the_event_loop_by_its_fast_view(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = web.signed_in(SECRETARY)
@@ -121,16 +121,41 @@ def test_my_work_reads_its_visit_in_the_route_s_own_thread_hop_off_the_event_loo
     again = client.get("/work")
     assert again.status_code == 200
     assert again.text == first.text
-    # The middleware's hop and the sync route's were two; the route now reads the visit in its own.
+    # The middleware's hop and the sync route's were two; a page from the cache is answered in the middleware's.
     assert len(hops) == 1
-    assert "my_work" in hops[0]
+    assert "cached_work" in hops[0]
     # The headers the middleware adds from the visit still come with the page.
     assert again.headers["cache-control"] == "no-store"
     assert again.headers["vary"] == "Cookie, Accept-Language"
+    # A page not yet kept is rendered by the route, with the visit the fast view read (not read again).
+    hops.clear()
+    sessions: list[object] = []
+    real_session = web.site.accounts.session
+    monkeypatch.setattr(web.site.accounts, "session", lambda cookie: sessions.append(cookie) or real_session(cookie))
+    searched = client.get("/work?q=kim")
+    assert searched.status_code == 200
+    assert len(hops) == 2
+    assert "cached_work" in hops[0]
+    assert "my_work" in hops[1]
+    assert len(sessions) == 1
     # Other pages keep the middleware's visit.
     hops.clear()
     assert client.get("/sign-in").status_code == 200
     assert "_visit" in hops[0]
+
+
+def test_my_work_is_answered_by_its_route_when_its_fast_view_fails(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = web.signed_in(SECRETARY)
+    first = client.get("/work")
+
+    def failing(_request: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setitem(web.site.fast_views, ("GET", "/work"), failing)
+    again = client.get("/work")
+    assert again.status_code == 200
+    assert again.text == first.text
+    assert again.headers["vary"] == "Cookie, Accept-Language"
 
 
 def test_my_work_without_a_session_hands_one_out_and_sends_to_sign_in(web: Web) -> None:

@@ -84,6 +84,13 @@ def _as_persistence_error(error: Exception) -> Exception:
     return error
 
 
+# Which server and database a connection is on, told apart from any other the same host may run (a server of another
+# port, or restarted from another data directory): two connections whose rows are equal read the same tables.
+DATABASE_IDENTITY = (
+    "SELECT current_database(), inet_server_addr()::text, inet_server_port(), pg_postmaster_start_time()::text"
+)
+
+
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChainedRecorder):
     """The library's PostgreSQL recorder, plus one chain record per event in the same transaction."""
 
@@ -309,6 +316,16 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, HashChaine
             curs.execute(self._select_head_statement)
             row = curs.fetchone()
             return None if row is None else ChainLink(**row)
+
+    def head_statement(self) -> tuple[str, tuple[Any, ...]]:
+        """The text of the statement that reads the log's head (one row, one column: the newest notification id,
+        NULL for an empty log), and which server and database it reads (DATABASE_IDENTITY's row): for a reader
+        on the same database that reads the head in the same round trip as other rows (the web's visit)."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(DATABASE_IDENTITY)
+            identity = curs.fetchone()
+            assert identity is not None
+            return self.max_notification_id_statement.as_string(conn), tuple(identity)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_tail(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
