@@ -1,0 +1,81 @@
+"""Query strings a new user, or a script, may send to the pages and the API: a filter given twice, a date at the
+ends of the calendar, a malformed value in another language. Each is refused in the visitor's language, or
+answered rightly; never a 500, never one of two values picked without a word."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.api_world import API, Api, api_on
+from tests.web.world import AUDITOR, Web, text_of
+
+
+@pytest.fixture
+def api(web: Web) -> Api:
+    return api_on(web)
+
+
+# --- one-valued filters given twice ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["year=2024&year=2025", "since=2024-01-01&since=2025-01-01", "until=2025-01-01&until=2024-01-01",
+     "unit=lc-kim-tan&unit=lao-cai", "person=tc-lc-kim-tan&person=ubkt-tinh-uy", "action=Dossier.Opened&action="],
+)
+def test_the_audit_page_and_its_csv_refuse_a_one_valued_filter_given_twice(web: Web, query: str) -> None:
+    auditor = web.signed_in(AUDITOR)
+    name = query.split("=", 1)[0]
+    for path in (f"/audit?{query}", f"/audit.csv?{query}"):
+        response = auditor.get(path)
+        assert response.status_code == 422, path
+        assert f"'{name}' is given 2 times; it takes one value" in text_of(response), path
+
+
+def test_a_filter_given_twice_is_refused_in_the_visitors_language(web: Web) -> None:
+    auditor = web.signed_in(AUDITOR)
+    auditor.headers["Accept-Language"] = "vi"
+    response = auditor.get("/audit?year=2024&year=2025")
+    assert response.status_code == 422
+    assert "“year” được cho 2 lần; tham số này chỉ nhận một giá trị" in text_of(response)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/units?on=2025-01-01&on=2024-01-01", "/dashboard?year=2024&year=2025", "/work?q=kim&q=tan",
+     "/audit/who-could-act?dossier=lc-kim-tan-cb1/2025&on=2025-12-01&on=2020-01-01",
+     "/reports?year=2024&year=2025"],
+)
+def test_every_page_refuses_a_one_valued_parameter_given_twice(web: Web, path: str) -> None:
+    response = web.signed_in(AUDITOR).get(path)
+    assert response.status_code == 422, text_of(response)
+    assert "is given 2 times; it takes one value" in text_of(response)
+
+
+@pytest.mark.parametrize(
+    "query", ["year=2024&year=2025", "since=2024-01-01&since=2025-01-01", "unit=lc-kim-tan&unit=lao-cai",
+              "limit=5&limit=500"],
+)
+def test_the_apis_audit_refuses_a_one_valued_filter_given_twice_in_json(api: Api, query: str) -> None:
+    response = api.client(AUDITOR).get(f"{API}/audit?{query}")
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == f"'{query.split('=', 1)[0]}' is given 2 times; it takes one value"
+    vietnamese = api.client(AUDITOR, language="vi").get(f"{API}/audit?{query}").json()
+    assert "được cho 2 lần" in vietnamese["detail"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/dossiers?year=2024&year=2025", "/statistics?period=2024&period=2025",
+             "/classifications?period=2024&period=2025", "/units?as_of=2025-01-01&as_of=2024-01-01"],
+)
+def test_every_api_list_refuses_a_one_valued_filter_given_twice(api: Api, path: str) -> None:
+    response = api.client(AUDITOR).get(f"{API}{path}")
+    assert response.status_code == 422, response.text
+    assert "is given 2 times; it takes one value" in response.json()["detail"]
+
+
+def test_the_api_still_takes_several_states_a_filter_made_for_several(api: Api) -> None:
+    response = api.client(AUDITOR).get(f"{API}/dossiers?state=draft&state=submitted")
+    assert response.status_code == 200, response.text
+    assert {item["state"] for item in response.json()["items"]} == {"draft", "submitted"}
