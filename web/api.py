@@ -10,7 +10,9 @@ Refusals are JSON (`Problem`) with the status the pages use: 401 no valid token,
 the route class below, which only the API's routes use: the pages keep their HTML error pages.
 """
 
+import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -37,7 +39,7 @@ from starlette.types import Message
 
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.messages import Count
+from domain.messages import Count, Series
 from domain.messages import Message as Sentence
 from domain.person import Person
 from domain.unit import Unit
@@ -108,11 +110,85 @@ def _said(request: Request, message: Sentence) -> str:
     return sentences.say(message, i18n.translations(locale), i18n.Formats(locale))
 
 
-def _validation_items(error: RequestValidationError) -> list[m.ProblemItem]:
+# Pydantic's error types (stable across its versions, unlike its English messages) said in the caller's language.
+# The type itself is kept in each item's `kind`, for programs.
+_VALIDATION_TEMPLATES = {
+    "missing": N_("this value is required"),
+    "int_parsing": N_("'%(input)s' is not a whole number"),
+    "int_type": N_("'%(input)s' is not a whole number"),
+    "int_from_float": N_("'%(input)s' is not a whole number"),
+    "float_parsing": N_("'%(input)s' is not a number"),
+    "float_type": N_("'%(input)s' is not a number"),
+    "decimal_parsing": N_("'%(input)s' is not a number"),
+    "decimal_type": N_("'%(input)s' is not a number"),
+    "greater_than_equal": N_("must be %(limit)s or more"),
+    "greater_than": N_("must be more than %(limit)s"),
+    "less_than_equal": N_("must be %(limit)s or less"),
+    "less_than": N_("must be less than %(limit)s"),
+    "string_too_short": N_("must have at least %(limit)s characters"),
+    "string_too_long": N_("must have at most %(limit)s characters"),
+    "too_short": N_("must have at least %(limit)s items"),
+    "too_long": N_("must have at most %(limit)s items"),
+    "string_pattern_mismatch": N_("'%(input)s' is not of the expected form (%(pattern)s)"),
+    "enum": N_("'%(input)s' is not one of: %(expected)s"),
+    "literal_error": N_("'%(input)s' is not one of: %(expected)s"),
+    "bool_parsing": N_("'%(input)s' is neither true nor false"),
+    "bool_type": N_("'%(input)s' is neither true nor false"),
+    "uuid_parsing": N_("'%(input)s' is not an id (UUID)"),
+    "uuid_type": N_("'%(input)s' is not an id (UUID)"),
+    "date_parsing": N_("'%(input)s' is not a date like 2024-12-31"),
+    "date_type": N_("'%(input)s' is not a date like 2024-12-31"),
+    "date_from_datetime_parsing": N_("'%(input)s' is not a date like 2024-12-31"),
+    "datetime_parsing": N_("'%(input)s' is not a date-time like 2024-11-30T17:00:00+07:00"),
+    "datetime_type": N_("'%(input)s' is not a date-time like 2024-11-30T17:00:00+07:00"),
+    "string_type": N_("must be text"),
+    "dict_type": N_("must be a JSON object"),
+    "model_type": N_("must be a JSON object"),
+    "model_attributes_type": N_("must be a JSON object"),
+    "list_type": N_("must be a list"),
+    "json_invalid": N_("the body is not valid JSON"),
+    "extra_forbidden": N_("this operation takes no such field"),
+}
+_INVALID = N_("this value is not valid")
+_LIMITS = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt",
+           "string_too_short": "min_length", "string_too_long": "max_length", "too_short": "min_length",
+           "too_long": "max_length"}
+
+
+def _shown(value: object) -> str:
+    # What the caller sent: text as it came, anything else (a number, a list in a JSON body) as JSON; cut short.
+    if isinstance(value, str):
+        return value[:40]
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:40]
+    except ValueError:  # a circular structure cannot come from a request, but the refusal must not fail
+        return ""
+
+
+def _validation_sentence(e: Any) -> Sentence:
+    kind = str(e.get("type", ""))
+    template = _VALIDATION_TEMPLATES.get(kind, _INVALID)
+    ctx = e.get("ctx") or {}
+    params: dict[str, object] = {}
+    if "%(input)s" in template:
+        params["input"] = _shown(e.get("input"))
+    if kind in _LIMITS:
+        limit = ctx.get(_LIMITS[kind])
+        params["limit"] = Count(limit) if kind in ("too_short", "too_long") and isinstance(limit, int) else limit
+    if kind == "string_pattern_mismatch":
+        params["pattern"] = str(ctx.get("pattern", ""))[:200]
+    if kind in ("enum", "literal_error"):
+        # Pydantic writes the values offered as "'a', 'b' or 'c'", with an English "or": the values alone, listed.
+        params["expected"] = Series(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+    return Sentence(template, **params)
+
+
+def _validation_items(request: Request, error: RequestValidationError) -> list[m.ProblemItem]:
     items = []
     for e in error.errors()[:50]:
         location = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
-        items.append(m.ProblemItem(location=location, message=str(e.get("msg", ""))[:500]))
+        items.append(m.ProblemItem(location=location, message=_said(request, _validation_sentence(e))[:500],
+                                   kind=str(e.get("type", ""))[:60]))
     return items
 
 
@@ -126,7 +202,7 @@ def _refused(request: Request, error: Exception) -> Response:
         # The engine's sentence in the language negotiated for the title, as the pages show it.
         return _problem(request, status, headline, _said(request, error.message))
     if isinstance(error, RequestValidationError):
-        items = _validation_items(error)
+        items = _validation_items(request, error)
         detail = "; ".join(f"{'.'.join(map(str, i.location))}: {i.message}" for i in items[:5])
         return _problem(request, 422, _TITLES[422], detail, items)
     if isinstance(error, HTTPException):

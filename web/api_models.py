@@ -35,7 +35,9 @@ class _Model(BaseModel):
 
 class ProblemItem(BaseModel):
     location: list[str | int] = Field(description="Where in the request, such as ['query', 'limit'].")
-    message: str
+    message: str = Field(description="What is wrong there, in the caller's language (Accept-Language).")
+    kind: str | None = Field(None, description="For programs: the validation error's type, such as 'int_parsing', "
+                             "'missing' or 'less_than_equal' (pydantic's names).")
 
 
 class Problem(BaseModel):

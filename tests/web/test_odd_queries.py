@@ -79,3 +79,55 @@ def test_the_api_still_takes_several_states_a_filter_made_for_several(api: Api) 
     response = api.client(AUDITOR).get(f"{API}/dossiers?state=draft&state=submitted")
     assert response.status_code == 200, response.text
     assert {item["state"] for item in response.json()["items"]} == {"draft", "submitted"}
+
+
+# --- the API's validation answers speak the caller's language ----------------------------------------------------
+
+
+def test_an_apis_validation_refusal_speaks_vietnamese_to_a_vietnamese_client_and_keeps_its_location(api: Api) -> None:
+    body = api.client(AUDITOR, language="vi").get(f"{API}/dossiers?limit=abc&year=1.5").json()
+    assert body["status"] == 422
+    assert body["title"] == "Có nội dung trong yêu cầu không hợp lệ"
+    by_place = {tuple(item["location"]): item for item in body["errors"]}
+    assert by_place[("query", "limit")]["message"] == "“abc” không phải là số nguyên"
+    assert by_place[("query", "limit")]["kind"] == "int_parsing"
+    assert by_place[("query", "year")]["message"] == "“1.5” không phải là số nguyên"
+    assert "Input should" not in str(body)
+    assert "query.limit: “abc” không phải là số nguyên" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [("en", "must be 200 or less"), ("vi", "phải từ 200 trở xuống"), ("hi", "200 या कम होना चाहिए")],
+)
+def test_an_apis_out_of_range_value_is_said_with_its_limit_in_each_language(
+    api: Api, language: str, says: str
+) -> None:
+    body = api.client(AUDITOR, language=language).get(f"{API}/dossiers?limit=9999").json()
+    assert body["errors"] == [{"location": ["query", "limit"], "message": says, "kind": "less_than_equal"}]
+
+
+def test_an_apis_malformed_body_is_refused_field_by_field_in_the_callers_language(api: Api) -> None:
+    client = api.client(AUDITOR, language="vi")
+    body = client.post(f"{API}/dossiers", json={"unit": 5, "year": "x", "extra": 1}).json()
+    messages = {tuple(item["location"]): item["message"] for item in body["errors"]}
+    assert messages == {
+        ("body", "unit"): "phải là văn bản",
+        ("body", "year"): "“x” không phải là số nguyên",
+        ("body", "extra"): "thao tác này không nhận trường này",
+    }
+    missing = client.get(f"{API}/decision-lists").json()
+    assert {item["message"] for item in missing["errors"]} == {"giá trị này là bắt buộc"}
+    state = client.get(f"{API}/dossiers?state=nope").json()["errors"][0]
+    assert state["message"].startswith("“nope” không thuộc các giá trị: draft, withdrawn, submitted")
+    assert " or " not in state["message"]
+
+
+def test_every_validation_type_the_api_can_answer_has_a_sentence_in_every_language() -> None:
+    from web import i18n
+    from web.api import _INVALID, _VALIDATION_TEMPLATES
+
+    for language in ("vi", "hi"):
+        translations = i18n.translations(language)
+        for template in {*_VALIDATION_TEMPLATES.values(), _INVALID}:
+            assert translations.gettext(template) != template, (language, template)
