@@ -54,7 +54,7 @@ from web import i18n, labels, sentences
 from web.app import Site
 from web.tokens import Tokens
 from workflow.authorization import ancestors
-from workflow.clock import VIETNAM, end_of_day, start_of_day
+from workflow.clock import VIETNAM, end_of_day, moment_within_calendar, start_of_day, within_calendar
 from workflow.engine import DecisionRequest, Receipt
 from workflow.spec import spec_for
 from workflow.store import StoreUnavailable
@@ -318,11 +318,15 @@ def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
             raise ValueError(text)
         if len(text) == 10:
             day = date.fromisoformat(text)
-            return end_of_day(day) if day_ends else start_of_day(day)
-        moment = datetime.fromisoformat(text)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise Refusal(422, N_("%(what)s: '%(text)s' is not a date-time like 2024-11-30T17:00:00+07:00 or a date "
                               "like 2024-11-30"), what=what, text=text[:40]) from None
+    if len(text) == 10:
+        within_calendar(day)
+        return end_of_day(day) if day_ends else start_of_day(day)
+    moment_within_calendar(moment)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
 
 
@@ -336,10 +340,11 @@ MOMENT_PATTERN = (
 
 def _day(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise Refusal(422, N_("%(what)s: '%(text)s' is not a date like 2024-12-31"), what=what,
                       text=text[:40]) from None
+    return within_calendar(day)
 
 
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'

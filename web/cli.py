@@ -15,7 +15,7 @@ import typer
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 from domain.ids import person_id, unit_id
 from domain.text import clean_text
 from domain.values import DossierState
@@ -30,7 +30,7 @@ from web.report import printable
 from web.settings import Settings, SettingsError, load_settings
 from workflow import store
 from workflow.bootstrap import build_engine, open_store
-from workflow.clock import end_of_day, local_date, start_of_day, system_clock
+from workflow.clock import end_of_day, local_date, start_of_day, system_clock, within_calendar
 from workflow.store import StoreUnavailable, is_postgres_url
 from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
@@ -161,9 +161,13 @@ def parse_date(text: str) -> date:
     try:
         if not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise fail(f"{quoted(text)} is not a date like 2024-12-31") from None
+    try:
+        return within_calendar(day)
+    except InvalidInput as error:
+        raise fail(str(error.message)) from None
 
 
 def parse_whole_number(text: str, what: str, example: str, max_digits: int) -> int:

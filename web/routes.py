@@ -36,6 +36,7 @@ from web.app import CSRF_FIELD, Site, Visit, check_csrf, visit_of
 from web.forms import fact_value, form_spec, read_form, title
 from web.page_cache import CachedPage
 from workflow.authorization import ancestors
+from workflow.clock import within_calendar
 from workflow.engine import Action, DecisionRequest, Receipt
 from workflow.spec import spec_for
 
@@ -758,9 +759,10 @@ def _day(text: str) -> date:
     try:
         if not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(N_("'%(text)s' is not a date (YYYY-MM-DD)"), text=text[:40]) from None
+    return within_calendar(day)
 
 
 def _act(form: FormData) -> tuple[str, date | None]:

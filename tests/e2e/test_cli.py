@@ -438,6 +438,22 @@ def test_who_could_act_names_the_committee_s_reviewer_while_a_dossier_waits_for_
     assert "nobody could act on lc-kim-tan/2024 on 2024-01-01" in before.stdout
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("who-could-act", "lc-kim-tan/2024", "--on", "9999-12-31"), ("who-could-act", "lc-kim-tan/2024", "--on",
+     "0001-01-01"), ("units", "--as-of", "9999-12-31"), ("audit", "--since", "0001-01-01"),
+     ("audit", "--until", "9999-12-31"), ("show", "lc-kim-tan/2024", "--as-of", "0001-01-01")],
+)
+def test_a_date_at_the_ends_of_the_calendar_is_refused_in_one_line_not_a_traceback(
+    played: Path, args: tuple[str, ...]
+) -> None:
+    result = dossierflow(played, *args)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.strip().startswith("error: ")
+    assert "is outside 1900–2999" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_projections_status_shows_every_read_model_up_to_date_after_the_demo(played: Path) -> None:
     result = dossierflow(played, "projections", "status")
     assert result.returncode == 0, result.stderr

@@ -131,3 +131,47 @@ def test_every_validation_type_the_api_can_answer_has_a_sentence_in_every_langua
         translations = i18n.translations(language)
         for template in {*_VALIDATION_TEMPLATES.values(), _INVALID}:
             assert translations.gettext(template) != template, (language, template)
+
+
+# --- dates at the ends of the calendar ---------------------------------------------------------------------------
+
+
+EXTREME_API = [
+    "/audit?since=0001-01-01", "/audit?until=9999-12-31", "/audit?since=9999-12-31T23:59:59-12:00",
+    "/audit?until=0001-01-01T00:00:00%2B14:00", "/units?as_of=0001-01-01", "/units?as_of=9999-12-31",
+    "/dossiers/{did}?as_of=0001-01-01", "/dossiers/{did}?as_of=9999-12-31",
+    "/dossiers/{did}?as_of=0001-01-01T00:00:00%2B14:00", "/dossiers/{did}?as_of=9999-12-31T23:59:59-12:00",
+]
+
+
+@pytest.mark.parametrize("path", EXTREME_API)
+def test_the_api_refuses_a_date_at_the_ends_of_the_calendar_naming_the_days_it_answers_about(
+    api: Api, path: str
+) -> None:
+    client = api.client(AUDITOR, language="vi")
+    response = client.get(API + path.format(did=api.dossier_id()))
+    assert response.status_code == 422, response.text
+    assert "nằm ngoài khoảng 1900–2999" in response.json()["detail"]
+
+
+def test_the_api_answers_the_first_and_last_days_it_knows(api: Api) -> None:
+    client = api.client(AUDITOR)
+    did = api.dossier_id()
+    assert client.get(f"{API}/units?as_of=1900-01-01").json()["units"] == []
+    assert client.get(f"{API}/units?as_of=2999-12-31").json()["units"]
+    assert client.get(f"{API}/dossiers/{did}?as_of=2999-12-31T23:59:59-12:00").status_code == 200
+    assert client.get(f"{API}/audit?since=1900-01-01T00:00:00%2B14:00&until=2999-12-31").json()["total"] > 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/dossiers/{did}/history?as_of=0001-01-01", "/dossiers/{did}/history?as_of=9999-12-31",
+     "/admin/units?as_of=0001-01-01", "/admin/units?as_of=9999-12-31", "/units?on=9999-12-31",
+     "/audit?since=0001-01-01", "/audit.csv?until=9999-12-31",
+     "/audit/who-could-act?dossier=lc-kim-tan-cb1/2025&on=0001-01-01"],
+)
+def test_every_page_refuses_a_date_at_the_ends_of_the_calendar(web: Web, path: str) -> None:
+    did = web.engine.find_dossier("lc-kim-tan-cb1/2025")
+    response = web.signed_in("admin").get(path.format(did=did))
+    assert response.status_code == 422, text_of(response)
+    assert "is outside 1900–2999" in text_of(response)
