@@ -874,6 +874,43 @@ def register(app: FastAPI, site: Site) -> None:
         return m.AuditPage(total=trail.total, total_exact=trail.total_exact, offset=offset, limit=limit,
                            items=[m.audit_entry(r) for r in trail.rows])
 
+    oversight_roles = {Role.AUDITOR, Role.APPROVER, Role.REVIEWER, Role.ADMINISTRATOR}
+
+    @router.get("/dossiers/{dossier_id}/who-could-act", response_model=m.WhoCouldAct, responses=_REFUSALS)
+    def who_could_act(
+        who: CallerDep,
+        dossier_id: UUID,
+        on: Annotated[str | None, Query(pattern=DATE_PATTERN, description="The day (its end, Vietnam time; "
+                                        "default: today).")] = None,
+    ) -> m.WhoCouldAct:
+        """Who could act on a dossier on a day, as what, over which unit, by which grant or delegation (auditors,
+        approvers, reviewers and administrators, over their units, as the audit pages)."""
+        if not who.held(oversight_roles):
+            raise NotAuthorized(N_("who could act is for auditors, approvers, reviewers and administrators"))
+        dossier = engine.dossier(dossier_id)
+        unit = engine.unit(dossier.unit_id)
+        if not can_view(who, unit, oversight_roles):
+            raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
+        day = _day(on, "on") if on is not None else who.today
+        state = dossiers_model.dossier_state_on(store, dossier_id, day)
+        # Before the dossier was opened nobody could act on it: who held its roles then is who would have.
+        found = (access_model.who_could_act(store, dossier_id, end_of_day(day), site.waiting_rules)
+                 if state is not None else access_model.role_holders(store, dossier_id, end_of_day(day),
+                                                                      site.waiting_rules))
+        units = {u: engine.unit(u) for u in {p.unit_id for p in found}}
+        return m.WhoCouldAct(
+            dossier=dossier_id, unit=unit_ref(unit, day), year=dossier.year, on=day, opened=state is not None,
+            state=state,
+            people=[
+                m.CouldActOut(
+                    person_id=p.person_id, username=p.username, full_name=p.full_name, role=p.role,
+                    unit=unit_ref(units[p.unit_id], day), grant_id=p.grant_id, triggers=list(p.triggers),
+                    on_behalf_of=p.on_behalf_of, delegation_id=p.delegation_id,
+                )
+                for p in found
+            ],
+        )
+
     @router.get("/audit/verify", response_model=m.Verification, responses=_REFUSALS)
     def verify(who: CallerDep) -> m.Verification:
         """Whether the signed hash chain and the evidence files verify (re-checked at most once a minute)."""

@@ -562,7 +562,11 @@ def register(app: FastAPI, site: Site) -> None:
                 raise NotFound(N_("no dossier '%(reference)s'"), reference=reference[:60])
             if not in_scope(site, roots, row.unit_id, visit.today):
                 raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
-            found = access_model.who_could_act(store, did, end_of_day(day), site.waiting_rules)
+            state = dossiers_model.dossier_state_on(store, did, day)
+            # Before the dossier was opened nobody could act on it: who held its roles over the unit says who would
+            # have, which is what the question is after (an empty answer would read as a gap in the grants).
+            found = (access_model.who_could_act(store, did, end_of_day(day), site.waiting_rules) if state is not None
+                     else access_model.role_holders(store, did, end_of_day(day), site.waiting_rules))
             grants: dict[UUID, access_model.GrantRecord] = {}
             for holder in {p.on_behalf_of or p.person_id for p in found}:
                 grants.update({g.grant_id: g for g in access_model.access_history(store, person_id=holder)})
@@ -573,7 +577,7 @@ def register(app: FastAPI, site: Site) -> None:
                  "delegation": next((d for g in grants.values() for d in g.delegations
                                      if d.delegation_id == p.delegation_id), None)}
                 for p in found
-            ], names=names, holders=holders, dossier=row, state=dossiers_model.dossier_state_on(store, did, day))
+            ], names=names, holders=holders, dossier=row, state=state)
         return site.render(request, "audit.html", {**context, "who": True})
 
     @app.get("/audit/public-key.pem")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.web.api_world import API, Api, api_on
-from tests.web.world import AUDITOR, Web, text_of
+from tests.web.world import AUDITOR, CELL, OTHER_REVIEWER, SECRETARY, Web, text_of
 
 
 @pytest.fixture
@@ -141,6 +141,7 @@ EXTREME_API = [
     "/audit?until=0001-01-01T00:00:00%2B14:00", "/units?as_of=0001-01-01", "/units?as_of=9999-12-31",
     "/dossiers/{did}?as_of=0001-01-01", "/dossiers/{did}?as_of=9999-12-31",
     "/dossiers/{did}?as_of=0001-01-01T00:00:00%2B14:00", "/dossiers/{did}?as_of=9999-12-31T23:59:59-12:00",
+    "/dossiers/{did}/who-could-act?on=0001-01-01", "/dossiers/{did}/who-could-act?on=9999-12-31",
 ]
 
 
@@ -175,3 +176,60 @@ def test_every_page_refuses_a_date_at_the_ends_of_the_calendar(web: Web, path: s
     response = web.signed_in("admin").get(path.format(did=did))
     assert response.status_code == 422, text_of(response)
     assert "is outside 1900–2999" in text_of(response)
+
+
+# --- who could act before the dossier was opened ------------------------------------------------------------------
+
+
+def test_who_could_act_before_the_dossier_was_opened_names_who_held_its_roles_and_says_it_was_not_opened(
+    web: Web,
+) -> None:
+    page = web.signed_in(AUDITOR).get(f"/audit/who-could-act?dossier={CELL}/2025&on=2025-01-01")
+    assert page.status_code == 200, text_of(page)
+    text = text_of(page)
+    assert "The dossier was not opened yet that day: nobody could act on it." in text
+    assert "Who held the workflow's roles over its unit that day, and would have acted on it:" in text
+    assert f"({SECRETARY}) Secretary" in text
+    assert "(tc-lc-kim-tan) Reviewer (organization board) Đảng bộ phường Kim Tân —" in text
+    assert "Nobody could act on this dossier that day." not in text
+    long_before = text_of(web.signed_in(AUDITOR).get(f"/audit/who-could-act?dossier={CELL}/2025&on=1950-01-01"))
+    assert "Nobody held the workflow's roles over its unit that day." in long_before
+
+
+def test_who_could_act_before_the_dossier_was_opened_is_said_in_vietnamese(web: Web) -> None:
+    auditor = web.signed_in(AUDITOR)
+    auditor.headers["Accept-Language"] = "vi"
+    text = text_of(auditor.get(f"/audit/who-could-act?dossier={CELL}/2025&on=2025-01-01"))
+    assert "Ngày đó hồ sơ chưa được lập: chưa ai có thể thao tác trên hồ sơ." in text
+    assert "Những người giữ các vai trò của quy trình đối với đơn vị vào ngày đó" in text
+
+
+def test_the_api_says_who_could_act_on_a_dossier_and_who_held_its_roles_before_it_was_opened(api: Api) -> None:
+    client = api.client(AUDITOR)
+    did = api.dossier_id()
+    before = client.get(f"{API}/dossiers/{did}/who-could-act", params={"on": "2025-01-01"})
+    assert before.status_code == 200, before.text
+    body = before.json()
+    assert (body["opened"], body["state"], body["on"], body["unit"]["code"]) == (False, None, "2025-01-01", CELL)
+    held = {(p["username"], p["role"], p["unit"]["code"]) for p in body["people"]}
+    assert (SECRETARY, "secretary", CELL) in held
+    assert ("tc-lc-kim-tan", "reviewer", "lc-kim-tan") in held
+    assert all(p["triggers"] == [] for p in body["people"])
+    during = client.get(f"{API}/dossiers/{did}/who-could-act", params={"on": "2025-12-01"}).json()
+    assert (during["opened"], during["state"]) == (True, "draft")
+    assert {"submit"} <= {t for p in during["people"] if p["username"] == SECRETARY for t in p["triggers"]}
+    today = client.get(f"{API}/dossiers/{did}/who-could-act").json()
+    assert today["on"] == "2025-12-01"
+
+
+def test_the_apis_who_could_act_is_refused_as_the_page_is(api: Api) -> None:
+    did = api.dossier_id()
+    secretary = api.client(SECRETARY).get(f"{API}/dossiers/{did}/who-could-act")
+    assert secretary.status_code == 403
+    assert "for auditors, approvers, reviewers and administrators" in secretary.json()["detail"]
+    outsider = api.client(OTHER_REVIEWER).get(f"{API}/dossiers/{did}/who-could-act")
+    assert outsider.status_code == 403
+    assert "outside the units your roles cover" in outsider.json()["detail"]
+    unknown = api.client(AUDITOR).get(f"{API}/dossiers/00000000-0000-0000-0000-000000000000/who-could-act")
+    assert unknown.status_code == 404
+    assert "/api/v1/dossiers/{dossier_id}/who-could-act" in api.client().get("/openapi.json").json()["paths"]
