@@ -50,7 +50,7 @@ from projections.models import dossiers as dossiers_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from web import api_models as m
-from web import i18n, labels, sentences
+from web import filenames, i18n, labels, sentences
 from web.app import Site
 from web.tokens import Tokens
 from workflow.authorization import ancestors
@@ -612,7 +612,7 @@ def register(app: FastAPI, site: Site) -> None:
         data = file.file.read(most + 1)
         if len(data) > most:
             raise Refusal(413, N_("the file is larger than %(most)s bytes"), most=Count(most))
-        name = (file.filename or "").strip()
+        name = filenames.uploaded_name(file.filename or "").strip()
         if not name:
             raise InvalidInput(N_("the file needs a name (the filename of its multipart part)"))
         actor = actor_for(who, dossier_id, "attach_evidence")

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from uuid import UUID
 from xml.etree import ElementTree
 
@@ -32,7 +32,7 @@ from projections.models import audit as audit_model
 from projections.models import dossiers as dossiers_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
-from web import i18n, labels
+from web import filenames, i18n, labels
 from web.app import Site, Visit, check_csrf
 from web.labels import N_
 from web.routes import Refused, SignInNeeded
@@ -545,7 +545,7 @@ def register(app: FastAPI, site: Site) -> None:
         name = f"audit-{query.unit}-{visit.today.isoformat()}.csv"
         return StreamingResponse(
             _csv_chunks(site, query.filters), media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
+            headers={"Content-Disposition": filenames.attachment(name)},
         )
 
     @app.get("/audit/who-could-act")

@@ -31,7 +31,7 @@ from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from projections.reading import reading
-from web import i18n, labels, page_cache
+from web import filenames, i18n, labels, page_cache
 from web.app import CSRF_FIELD, Site, Visit, check_csrf, visit_of
 from web.forms import fact_value, form_spec, read_form, title
 from web.page_cache import CachedPage
@@ -524,7 +524,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
         # One byte past the limit is enough to refuse: an oversized file is never read whole.
         data = await upload.read(engine.evidence_policy.max_bytes + 1)
-        name = upload.filename
+        name = filenames.uploaded_name(upload.filename)
 
         def attach_it() -> Receipt[str]:
             actor = _actor_for(site, visit, did, "attach_evidence")
@@ -571,13 +571,12 @@ def register(app: FastAPI, site: Site) -> None:
         if evidence is None:
             raise NotFound(N_("this dossier has no such file"))
         data = engine.blobs.get(sha256)
-        filename = quote(evidence.name, safe="")
         return Response(
             data,
             media_type=evidence.media_type,
             headers={
                 # A download, never rendered here: an HTML file attached as evidence cannot run as our page.
-                "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+                "Content-Disposition": filenames.attachment(evidence.name),
                 "Content-Security-Policy": "sandbox; default-src 'none'",
             },
         )

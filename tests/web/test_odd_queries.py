@@ -4,10 +4,15 @@ answered rightly; never a 500, never one of two values picked without a word."""
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import unquote
+
 import pytest
 
-from tests.web.api_world import API, Api, api_on
+from tests.web.api_world import API, PDF, Api, api_on
 from tests.web.world import AUDITOR, CELL, OTHER_REVIEWER, SECRETARY, Web, text_of
+from web.filenames import ascii_fallback, attachment, uploaded_name
 
 
 @pytest.fixture
@@ -233,3 +238,67 @@ def test_the_apis_who_could_act_is_refused_as_the_page_is(api: Api) -> None:
     unknown = api.client(AUDITOR).get(f"{API}/dossiers/00000000-0000-0000-0000-000000000000/who-could-act")
     assert unknown.status_code == 404
     assert "/api/v1/dossiers/{dossier_id}/who-could-act" in api.client().get("/openapi.json").json()["paths"]
+
+
+# --- evidence file names ----------------------------------------------------------------------------------------
+
+
+ODD_NAMES = ['Biên bản "họp" chi bộ.pdf', "100% đạt; lần 2.pdf", "x%20y.pdf", "it's (1) & [2].pdf", "a\\b.pdf",
+             "báo cáo\u00a0tháng 11 – đợt 1.pdf"]
+
+
+def _disposition_name(header: str) -> str:
+    """The name a browser takes from a Content-Disposition: `filename*` (RFC 6266 §4.3: it wins over `filename`),
+    checked to hold only RFC 5987's attr-chars and %-escapes of UTF-8."""
+    found = re.search(r"filename\*=UTF-8''([^;\s]*)(?:;|$)", header)
+    assert found, header
+    assert re.fullmatch(r"(?:[A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-F]{2})*", found.group(1)), header
+    return unquote(found.group(1), encoding="utf-8", errors="strict")
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_an_evidence_file_downloads_under_its_exact_name_with_an_ascii_fallback(api: Api, web: Web, name: str) -> None:
+    did = api.dossier_id()
+    attached = api.client(SECRETARY).post(f"{API}/dossiers/{did}/evidence",
+                                          files={"file": (name, PDF, "application/pdf")})
+    assert attached.status_code == 201, attached.text
+    # Recorded under the name chosen (httpx, as a browser, sends a quote as %22 in a multipart part's filename).
+    sha256 = next(e["sha256"] for e in attached.json()["evidence"] if e["name"] == name)
+    secretary = web.signed_in(SECRETARY)
+    assert name in html.unescape(secretary.get(f"/dossiers/{did}").text)
+    response = secretary.get(f"/dossiers/{did}/evidence/{sha256}")
+    assert response.status_code == 200
+    header = response.headers["content-disposition"]
+    assert _disposition_name(header) == name
+    fallback = re.search(r'filename="([^"]*)"', header)
+    assert fallback, header
+    assert fallback.group(1).isascii()
+    assert fallback.group(1).isprintable()
+    assert "\\" not in fallback.group(1)
+    assert not re.search(r"%[0-9A-Fa-f]{2}", fallback.group(1))
+    assert fallback.group(1).endswith(".pdf")
+
+
+def test_a_file_attached_on_the_page_keeps_the_quotes_of_its_name(web: Web) -> None:
+    secretary = web.signed_in(SECRETARY)
+    path = web.dossier_path()
+    page, version = web.page(secretary, path)
+    name = 'Nghị quyết "4 tốt" 2025.pdf'
+    response = web.post(secretary, f"{path}/evidence", page, {"version": version},
+                        files={"file": (name, PDF, "application/pdf")})
+    assert response.status_code in (200, 303), text_of(response)
+    dossier = web.engine.dossier(web.engine.find_dossier(f"{CELL}/2025"))
+    assert name in {e.name for e in dossier.evidence.values()}
+
+
+def test_an_uploaded_name_is_read_back_from_the_html_standards_form_encoding() -> None:
+    assert uploaded_name("Bi%C3%AAn %22a%22.pdf") == 'Bi%C3%AAn "a".pdf'
+    assert uploaded_name("a%0Db%0ac.pdf") == "a\rb\nc.pdf"
+    assert uploaded_name("100%.pdf") == "100%.pdf"
+
+
+def test_the_ascii_fallback_keeps_vietnamese_readable_without_its_tones() -> None:
+    assert ascii_fallback("Biên bản họp Đảng bộ đợt 1.pdf") == "Bien ban hop Dang bo dot 1.pdf"
+    assert ascii_fallback('a"b\\c%41.pdf') == "a_b_c_41.pdf"
+    assert ascii_fallback("中文") == "__"
+    assert attachment("x.pdf") == "attachment; filename=\"x.pdf\"; filename*=UTF-8''x.pdf"
