@@ -4,14 +4,16 @@ answered rightly; never a 500, never one of two values picked without a word."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 from urllib.parse import unquote
 
 import pytest
 
 from tests.web.api_world import API, PDF, Api, api_on
-from tests.web.world import AUDITOR, CELL, OTHER_REVIEWER, SECRETARY, Web, text_of
+from tests.web.world import AUDITOR, CELL, OTHER_REVIEWER, REVIEWER, SECRETARY, Web, text_of
 from web.filenames import ascii_fallback, attachment, uploaded_name
 
 
@@ -302,3 +304,26 @@ def test_the_ascii_fallback_keeps_vietnamese_readable_without_its_tones() -> Non
     assert ascii_fallback('a"b\\c%41.pdf') == "a_b_c_41.pdf"
     assert ascii_fallback("中文") == "__"
     assert attachment("x.pdf") == "attachment; filename=\"x.pdf\"; filename*=UTF-8''x.pdf"
+
+
+# --- the audit page's dossier filter -----------------------------------------------------------------------------
+
+
+def test_the_audit_page_and_its_csv_keep_to_the_dossier_asked_for_as_the_cli_and_the_api_do(web: Web) -> None:
+    auditor = web.signed_in(AUDITOR)
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    rows = list(csv.DictReader(io.StringIO(auditor.get(f"/audit.csv?dossier={CELL}/2025").text.lstrip("\ufeff"))))
+    assert rows
+    assert {r["dossier_id"] for r in rows} == {str(did)}
+    page = auditor.get(f"/audit?dossier={did}")
+    assert page.status_code == 200
+    assert f'name="dossier" value="{did}"' in page.text
+    assert f"dossier={did}" in page.text  # the CSV link and the pager keep it
+    assert auditor.get("/audit?dossier=nowhere/2025").status_code == 404
+    assert auditor.get("/audit?dossier=not a reference").status_code == 422
+
+
+def test_the_audit_page_refuses_a_dossier_outside_the_visitors_units(web: Web) -> None:
+    response = web.signed_in(REVIEWER).get("/audit?dossier=lc-pom-han/2024")
+    assert response.status_code == 403
+    assert "outside the units your roles cover" in text_of(response)
