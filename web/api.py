@@ -199,6 +199,8 @@ def _refused(request: Request, error: Exception) -> Response:
                         headers=error.headers)
     if isinstance(error, DomainError):
         status, headline = labels.refusal(error)
+        if type(error) is InvalidInput:
+            headline = _TITLES[422]  # the pages' headline speaks of a form; an API caller sent a request
         # The engine's sentence in the language negotiated for the title, as the pages show it.
         return _problem(request, status, headline, _said(request, error.message))
     if isinstance(error, RequestValidationError):

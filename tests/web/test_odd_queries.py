@@ -327,3 +327,10 @@ def test_the_audit_page_refuses_a_dossier_outside_the_visitors_units(web: Web) -
     response = web.signed_in(REVIEWER).get("/audit?dossier=lc-pom-han/2024")
     assert response.status_code == 403
     assert "outside the units your roles cover" in text_of(response)
+
+
+def test_the_apis_bad_input_is_titled_as_a_request_not_as_a_form(api: Api) -> None:
+    english = api.client(AUDITOR).get(f"{API}/audit?since=2025-01-01&until=2024-01-01").json()
+    assert english["title"] == "Something in the request is not valid"
+    vietnamese = api.client(AUDITOR, language="vi").get(f"{API}/units?as_of=9999-12-31").json()
+    assert vietnamese["title"] == "Có nội dung trong yêu cầu không hợp lệ"
