@@ -868,6 +868,10 @@ def register(app: FastAPI, site: Site) -> None:
         if since is not None and until is not None and filters["since"] > filters["until"]:
             raise Refusal(422, N_("the time range ends before it starts"))
         if dossier is not None:
+            # A dossier unknown, or outside the caller's units, is said so: 0 events would read as one left alone.
+            unit_of_dossier = engine.unit(engine.dossier(dossier).unit_id)
+            if not can_view(who, unit_of_dossier, audit_roles):
+                raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
             filters["dossier_id"] = dossier
         # A province's whole trail is millions of events: counting them all costs seconds, a page milliseconds.
         trail = audit_model.audit_trail(

@@ -334,3 +334,12 @@ def test_the_apis_bad_input_is_titled_as_a_request_not_as_a_form(api: Api) -> No
     assert english["title"] == "Something in the request is not valid"
     vietnamese = api.client(AUDITOR, language="vi").get(f"{API}/units?as_of=9999-12-31").json()
     assert vietnamese["title"] == "Có nội dung trong yêu cầu không hợp lệ"
+
+
+def test_the_apis_audit_refuses_an_unknown_dossier_rather_than_answer_no_events(api: Api) -> None:
+    unknown = api.client(AUDITOR).get(f"{API}/audit?dossier=00000000-0000-0000-0000-000000000000")
+    assert unknown.status_code == 404, unknown.text
+    known = api.client(AUDITOR).get(f"{API}/audit", params={"dossier": api.dossier_id()})
+    assert known.status_code == 200
+    assert known.json()["total"] > 0
+    assert {item["dossier_id"] for item in known.json()["items"]} == {api.dossier_id()}
