@@ -343,3 +343,21 @@ def test_the_apis_audit_refuses_an_unknown_dossier_rather_than_answer_no_events(
     assert known.status_code == 200
     assert known.json()["total"] > 0
     assert {item["dossier_id"] for item in known.json()["items"]} == {api.dossier_id()}
+
+
+def test_points_out_of_range_are_quoted_back_as_the_number_typed_not_as_python_writes_it(api: Api, web: Web) -> None:
+    did = api.dossier_id()
+    body = {"answers": {"political_ideological": {"points": "10.5"}}, "facts": {}}
+    english = api.client(SECRETARY).put(f"{API}/dossiers/{did}/self-assessment", json=body).json()
+    assert english["detail"].endswith("points must be a number from 0 to 6, got 10.5")
+    vietnamese = api.client(SECRETARY, language="vi").put(f"{API}/dossiers/{did}/self-assessment", json=body).json()
+    assert vietnamese["detail"].endswith("nhận được 10,5")
+    fact = {"answers": {}, "facts": {"tasks_done_percent": "150.5"}}
+    refused = api.client(SECRETARY).put(f"{API}/dossiers/{did}/self-assessment", json=fact).json()
+    assert "Decimal(" not in refused["detail"], refused
+    secretary = web.signed_in(SECRETARY)
+    path = web.dossier_path()
+    page, version = web.page(secretary, path)
+    response = web.post(secretary, f"{path}/answers", page, {"version": version, "c.political_ideological.points": "7"})
+    assert "Decimal(" not in text_of(response)
+    assert "points must be a number from 0 to 6, got 7" in text_of(response)
