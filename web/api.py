@@ -148,11 +148,16 @@ _VALIDATION_TEMPLATES = {
     "list_type": N_("must be a list"),
     "json_invalid": N_("the body is not valid JSON"),
     "extra_forbidden": N_("this operation takes no such field"),
+    "finite_number": N_("'%(input)s' is not a finite number"),
+    "decimal_max_digits": N_("must have at most %(limit)s digits"),
+    "decimal_max_places": N_("must have at most %(limit)s digits after the decimal point"),
+    "decimal_whole_digits": N_("must have at most %(limit)s digits before the decimal point"),
 }
 _INVALID = N_("this value is not valid")
 _LIMITS = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt",
            "string_too_short": "min_length", "string_too_long": "max_length", "too_short": "min_length",
-           "too_long": "max_length"}
+           "too_long": "max_length", "decimal_max_digits": "max_digits", "decimal_max_places": "decimal_places",
+           "decimal_whole_digits": "whole_digits"}
 
 
 def _shown(value: object) -> str:

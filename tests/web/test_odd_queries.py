@@ -130,6 +130,20 @@ def test_an_apis_malformed_body_is_refused_field_by_field_in_the_callers_languag
     assert " or " not in state["message"]
 
 
+@pytest.mark.parametrize(
+    ("points", "says"),
+    [("NaN", "“NaN” không phải là một số hữu hạn"), ("1e999", "chỉ được có tối đa 12 chữ số"),
+     ("9" * 60, "chỉ được có tối đa 12 chữ số")],
+)
+def test_an_apis_number_that_is_no_number_or_too_long_is_said_so_in_the_callers_language(
+    api: Api, points: str, says: str
+) -> None:
+    body = {"answers": {"political_ideological": {"points": points}}, "facts": {}}
+    refused = api.client(SECRETARY, language="vi").put(f"{API}/dossiers/{api.dossier_id()}/self-assessment", json=body)
+    assert refused.status_code == 422
+    assert [item["message"] for item in refused.json()["errors"]] == [says]
+
+
 def test_every_validation_type_the_api_can_answer_has_a_sentence_in_every_language() -> None:
     from web import i18n
     from web.api import _INVALID, _VALIDATION_TEMPLATES
