@@ -326,9 +326,10 @@ def _many_valued(dependant: Any) -> set[str]:
     return names
 
 
-def one_value_each(request: Request) -> None:
+async def one_value_each(request: Request) -> None:
     """Refuse a query parameter given twice unless the route takes a list of it: `?year=2024&year=2025` read as
-    one of the two would answer, without a word, another question than the one asked."""
+    one of the two would answer, without a word, another question than the one asked. Async, though it awaits
+    nothing: FastAPI runs a plain function dependency in the thread pool, a hand-over on every request."""
     query = request.query_params
     repeated = sorted({name for name in query if len(query.getlist(name)) > 1})
     if not repeated:
