@@ -132,8 +132,8 @@ def test_an_apis_malformed_body_is_refused_field_by_field_in_the_callers_languag
 
 @pytest.mark.parametrize(
     ("points", "says"),
-    [("NaN", "“NaN” không phải là một số hữu hạn"), ("1e999", "chỉ được có tối đa 12 chữ số"),
-     ("9" * 60, "chỉ được có tối đa 12 chữ số")],
+    [("NaN", "“NaN” không phải là một số hữu hạn"), ("1e999", "số chữ số không được quá 12"),
+     ("9" * 60, "số chữ số không được quá 12")],
 )
 def test_an_apis_number_that_is_no_number_or_too_long_is_said_so_in_the_callers_language(
     api: Api, points: str, says: str
@@ -375,3 +375,11 @@ def test_points_out_of_range_are_quoted_back_as_the_number_typed_not_as_python_w
     response = web.post(secretary, f"{path}/answers", page, {"version": version, "c.political_ideological.points": "7"})
     assert "Decimal(" not in text_of(response)
     assert "points must be a number from 0 to 6, got 7" in text_of(response)
+
+
+def test_a_length_refused_by_the_api_reads_rightly_even_for_one(api: Api) -> None:
+    body = {"superior": "lc-kim-tan", "year": 2025, "decisions": []}
+    english = api.client(AUDITOR).post(f"{API}/decision-lists", json=body).json()
+    assert english["errors"][0]["message"] == "the number of items must be at least 1"
+    hindi = api.client(AUDITOR, language="hi").post(f"{API}/decision-lists", json=body).json()
+    assert hindi["errors"][0]["message"] == "प्रविष्टियों की संख्या कम से कम 1 होनी चाहिए"
