@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+import typer.main
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -859,6 +860,29 @@ def workflow() -> None:
         typer.echo(spec.mermaid)
 
 
+def repeated_option(args: list[str]) -> str | None:
+    """The first option of the command `args` name that is given twice though it takes one value, said as a
+    refusal: click keeps the last one without a word (`audit --year 2024 --year 2025` listed 2025 alone)."""
+    # Read by the attributes click gives them (Typer carries a click of its own, whose classes are not click's).
+    command: Any = typer.main.get_command(app)
+    rest = list(args)
+    while rest and rest[0] in (getattr(command, "commands", None) or {}):
+        command = command.commands[rest.pop(0)]
+    for param in command.params:
+        if param.param_type_name != "option" or param.multiple or param.count or param.is_flag:
+            continue
+        names = set(param.opts)
+        given = 0
+        for arg in rest:
+            if arg == "--":
+                break
+            if arg.split("=", 1)[0] in names:
+                given += 1
+        if given > 1:
+            return f"{param.opts[0]} is given {given} times; it takes one value"
+    return None
+
+
 def main() -> None:
     # An argument with bytes that are not UTF-8 reaches Python as lone surrogates; echoing it back (in a message of
     # ours or of click's) must not fail, whatever the terminal's encoding.
@@ -866,6 +890,10 @@ def main() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+    refused = repeated_option(sys.argv[1:])
+    if refused is not None:
+        fail(refused)
+        sys.exit(2)
     try:
         app()
     except KeyboardInterrupt:

@@ -466,6 +466,26 @@ def test_a_date_at_the_ends_of_the_calendar_is_refused_in_one_line_not_a_traceba
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(("audit", "--year", "2024", "--year", "2025"), "--year"), (("audit", "--since=2024-01-01", "--since",
+     "2025-01-01", "--csv"), "--since"), (("who-could-act", "lc-kim-tan/2024", "--on", "2024-12-01", "--on",
+     "2024-01-01"), "--on"), (("units", "--as-of", "2024-01-01", "--as-of", "2025-12-01"), "--as-of")],
+)
+def test_an_option_given_twice_is_refused_rather_than_the_last_one_taken(
+    played: Path, args: tuple[str, ...], option: str
+) -> None:
+    result = dossierflow(played, *args)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.strip() == f"error: {option} is given 2 times; it takes one value"
+    assert result.stdout == ""
+
+
+def test_an_option_made_to_be_given_several_times_still_is(played: Path) -> None:
+    result = dossierflow(played, "status", "--state", "draft", "--state", "submitted", "--limit", "1")
+    assert result.returncode == 0, result.stderr
+
+
 def test_projections_status_shows_every_read_model_up_to_date_after_the_demo(played: Path) -> None:
     result = dossierflow(played, "projections", "status")
     assert result.returncode == 0, result.stderr
