@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from uuid import UUID
 
 from fastapi import FastAPI, Request
@@ -455,6 +455,11 @@ def register(app: FastAPI, site: Site) -> None:
     def dossier_page(request: Request, reference: str, done: str = "") -> Response:
         visit = _signed_in(request)
         did = _uuid(reference)
+        as_of = request.query_params.get("as_of")
+        if as_of is not None:
+            # The dossier as it stood is shown by its history (as `show --as-of` and the API's as_of answer it):
+            # this page, which shows it now, ignored the date and answered another question than the one asked.
+            return RedirectResponse(f"/dossiers/{did}/history?{urlencode({'as_of': as_of})}", status_code=303)
         context = _dossier_context(visit, did)
         context["done"] = labels.DONE.get(done)
         return site.render(request, "dossier.html", context)

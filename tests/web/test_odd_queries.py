@@ -383,3 +383,13 @@ def test_a_length_refused_by_the_api_reads_rightly_even_for_one(api: Api) -> Non
     assert english["errors"][0]["message"] == "the number of items must be at least 1"
     hindi = api.client(AUDITOR, language="hi").post(f"{API}/decision-lists", json=body).json()
     assert hindi["errors"][0]["message"] == "प्रविष्टियों की संख्या कम से कम 1 होनी चाहिए"
+
+
+def test_a_dossier_asked_for_as_of_a_date_is_shown_as_it_stood_then_not_as_it_is_now(web: Web) -> None:
+    secretary = web.signed_in(SECRETARY)
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    response = secretary.get(f"/dossiers/{did}?as_of=2025-11-20")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/dossiers/{did}/history?as_of=2025-11-20"
+    assert secretary.get(response.headers["location"]).status_code == 200
+    assert secretary.get(f"/dossiers/{did}?as_of=9999-12-31", follow_redirects=True).status_code == 422
