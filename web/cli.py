@@ -31,7 +31,7 @@ from web.settings import Settings, SettingsError, load_settings
 from workflow import store
 from workflow.bootstrap import build_engine, open_store
 from workflow.clock import end_of_day, local_date, start_of_day, system_clock
-from workflow.store import StoreUnavailable, is_postgres_url
+from workflow.store import SigningKeyError, StoreUnavailable, is_postgres_url
 from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
 
@@ -76,7 +76,7 @@ def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
     try:
         settings = load_settings()
         opened = opener(settings)
-    except (SettingsError, StoreUnavailable) as error:
+    except (SettingsError, StoreUnavailable, SigningKeyError) as error:
         raise fail(str(error)) from None
     except (PersistenceError, sqlite3.Error) as error:
         # Opening reads the store too (the engine's position in the log): a lock held elsewhere shows up here.
@@ -87,7 +87,7 @@ def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
         yield opened
     except DomainError as error:
         raise fail(str(error)) from None
-    except StoreUnavailable as error:
+    except (StoreUnavailable, SigningKeyError) as error:
         raise fail(str(error)) from None
     except (PersistenceError, sqlite3.Error) as error:
         raise fail(_store_failure(error, settings.database_url, settings.data_dir)) from None

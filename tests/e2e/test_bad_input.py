@@ -148,6 +148,27 @@ def test_a_read_command_on_a_directory_without_a_store_file_says_so_and_creates_
 
 
 @pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param(lambda d: Path("/etc/hostname"), "/etc/hostname holds no unencrypted PEM", id="not a key"),
+        pytest.param(lambda d: d, "cannot read the signing key", id="a directory"),
+        pytest.param(
+            lambda d: Path("/proc/no-such-directory/key.pem"), "cannot create the signing key", id="cannot be made"
+        ),
+    ],
+)
+def test_a_signing_key_that_cannot_be_used_stops_a_writing_command_before_it_makes_a_store(
+    tmp_path: Path, key: object, expected: str
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    key_path = key(tmp_path)  # type: ignore[operator]
+    for args in (("demo",), ("serve", "--port", "1")):
+        assert_one_line_refusal(run(data_dir, *args, env={"DOSSIERFLOW_SIGNING_KEY": str(key_path)}), expected)
+    assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
     ("damage", "expected"),
     [
         pytest.param(lambda size: (0, b"not a database " * 8), "(file is not a database)", id="header"),
