@@ -901,6 +901,13 @@ def serve(
     # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
     with engine_session(read_only=False):
         pass
+    if settings.database_url and is_postgres_url(settings.database_url):
+        from projections.wakeup import libpq_url
+        from workflow.store.postgres_setup import room_for_workers
+
+        problem = room_for_workers(libpq_url(settings.database_url), workers, settings.postgres_connect_timeout)
+        if problem:
+            raise fail(problem)
     typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
     uvicorn.run(
         "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,
