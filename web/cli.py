@@ -16,7 +16,6 @@ from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from domain.errors import DomainError
-from domain.ids import person_id, unit_id
 from domain.text import clean_text
 from domain.values import DossierState
 from projections.models import access as access_model
@@ -448,6 +447,9 @@ def units(
     with store_session() as engine, read_side_session(engine) as side:
         # The engine's clock, as build_engine sets it.
         day = chosen or local_date(system_clock())
+        if under is not None and (registered := units_model.unit_by_code(side.store, under)) is not None:
+            # The code as registered: the listing compares codes exactly, and one typed in another case is the same.
+            under = registered.code
         printed = False
         for line in listings.unit_lines(side.store, day, under=under, depth=levels, limit=most):
             typer.echo(line)
@@ -495,10 +497,8 @@ def audit(
     """The audit trail: every event with who, as what, over which unit, on whose behalf, why, what changed, and
     its chain hash."""
     filters: dict[str, Any] = {}
-    if person is not None:
-        filters["person_id"] = person_id(clean_argument(person, "a username"))
-    if unit is not None:
-        filters["unit_id"] = unit_id(clean_argument(unit, "a unit code"))
+    username = clean_argument(person, "a username") if person is not None else None
+    code = clean_argument(unit, "a unit code") if unit is not None else None
     if action is not None:
         filters["action"] = _audit_action(clean_argument(action, "an action"))
     if year is not None:
@@ -514,11 +514,12 @@ def audit(
         filters["as_of"] = end_of_day(parse_date(as_of))
     most = parse_whole_number(limit, "a number of rows", "200", 9)
     with engine_session(read_only=True) as engine:
-        # A mistyped code or username is said so, not answered "0 of 0 events" (ids are derived from them).
-        if unit is not None:
-            engine.unit_by_code(unit.strip())
-        if person is not None:
-            engine.person_by_username(person.strip())
+        # A mistyped code or username is said so, not answered "0 of 0 events"; one typed in another case is the
+        # registered one (ids are derived from the exact text).
+        if code is not None:
+            filters["unit_id"] = engine.unit_by_code(code).id
+        if username is not None:
+            filters["person_id"] = engine.person_by_username(username).id
         if dossier is not None:
             filters["dossier_id"] = engine.find_dossier(parse_reference(dossier))
         with read_side_session(engine) as side:
@@ -795,10 +796,10 @@ def token_list(
     person: Annotated[str | None, typer.Argument(help="Only this person's tokens (username).")] = None,
 ) -> None:
     """Every token (never the secret itself): its id, person, label, when made, last used, expiry, revocation."""
-    pid = person_id(clean_argument(person, "a username")) if person is not None else None
+    username = clean_argument(person, "a username") if person is not None else None
     with engine_session(read_only=True) as engine:
-        if person is not None:
-            engine.person_by_username(person.strip())  # a mistyped username is said so, not "no token"
+        # A mistyped username is said so, not "no token"; one typed in another case is the registered one.
+        pid = engine.person_by_username(username).id if username is not None else None
         records = _tokens().listed(pid)
         if not records:
             typer.echo("no token" + (f" for {quoted(person or '')}" if person else ""))

@@ -616,3 +616,42 @@ def test_read_models_ahead_of_a_log_that_lost_its_newest_events_are_said_to_be_a
     assert f"up to event {kept + 50:,};" in status.stdout.splitlines()[-1]
     models = dossierflow(played_copy, "projections", "status").stdout
     assert models.count(f"ahead of the log, which ends at event {kept:,}") == 5
+
+
+@pytest.mark.parametrize(
+    ("typed", "registered"),
+    [
+        pytest.param(("history", "LC-KIM-TAN/2024"), ("history", "lc-kim-tan/2024"), id="history"),
+        pytest.param(("show", "Lc-Kim-Tan/2024"), ("show", "lc-kim-tan/2024"), id="show"),
+        pytest.param(
+            ("who-could-act", "LC-Kim-TAN/2024", "--on", "2024-12-01"),
+            ("who-could-act", "lc-kim-tan/2024", "--on", "2024-12-01"),
+            id="who-could-act",
+        ),
+        pytest.param(
+            ("audit", "--unit", "LC-KIM-TAN", "--year", "2024"), ("audit", "--unit", "lc-kim-tan", "--year", "2024"),
+            id="audit --unit",
+        ),
+        pytest.param(
+            ("audit", "--person", "TT-Lc-Kim-Tan"), ("audit", "--person", "tt-lc-kim-tan"), id="audit --person"
+        ),
+        pytest.param(("stats", "2024", "--unit", "LC-KIM-TAN"), ("stats", "2024", "--unit", "lc-kim-tan"), id="stats"),
+        pytest.param(("units", "--unit", "Lc-Kim-Tan"), ("units", "--unit", "lc-kim-tan"), id="units"),
+        pytest.param(
+            ("status", "--year", "2024", "--unit", "LC-KIM-TAN"), ("status", "--year", "2024", "--unit", "lc-kim-tan"),
+            id="status",
+        ),
+    ],
+)
+def test_a_code_or_username_typed_in_another_case_finds_the_registered_one(
+    played: Path, typed: tuple[str, ...], registered: tuple[str, ...]
+) -> None:
+    expected = dossierflow(played, *registered)
+    assert expected.returncode == 0, expected.stderr
+    result = dossierflow(played, *typed)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if typed[0] == "who-could-act":
+        # It names the dossier as it was asked for only when nobody could act; here somebody could.
+        assert "nobody could act" not in result.stdout
+    assert result.stdout == expected.stdout
