@@ -348,7 +348,9 @@ def checkpoint(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the signed head (JSON).")] = None,
 ) -> None:
     """Verify the store, then export its head, freshly signed, for an inspection committee to keep."""
-    with engine_session(read_only=False) as engine:
+    # Read-only, as `verify` opens it: signing a head writes nothing to the store, and a mistyped data directory
+    # must be said to hold no store rather than be given an empty one.
+    with engine_session(read_only=True) as engine:
         signer = _signer(engine)
         result = _verified(engine, None, None)
         if not result.ok or result.signed_head is None:
@@ -828,7 +830,10 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id, a
     chosen = token_id.strip()
     if not (chosen.isascii() and chosen.isalnum() and len(chosen) <= 32):
         raise fail(f"{quoted(token_id)} is not a token id (see `dossierflow token list`)")
-    revoked = _tokens().revoke(chosen)
+    with store_session():
+        # The tokens are kept beside the store: a data directory without one is said so, not given an empty
+        # accounts database.
+        revoked = _tokens().revoke(chosen)
     if revoked is None:
         raise fail(f"no token {quoted(token_id)} (see `dossierflow token list`)")
     record, now = revoked
@@ -869,7 +874,8 @@ def demo_sign_ins() -> None:
     from web.server import accounts_url, set_demo_passwords
 
     settings = load_settings()
-    with engine_session(read_only=False) as engine:
+    # The passwords go to the accounts database; the store is only read (a data directory without one is said so).
+    with engine_session(read_only=True) as engine:
         accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
         made = set_demo_passwords(engine, accounts)
     if not made:

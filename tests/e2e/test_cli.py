@@ -655,3 +655,12 @@ def test_a_code_or_username_typed_in_another_case_finds_the_registered_one(
         # It names the dossier as it was asked for only when nobody could act; here somebody could.
         assert "nobody could act" not in result.stdout
     assert result.stdout == expected.stdout
+
+
+def test_demo_sign_ins_print_a_password_per_role_of_the_demo_store_opened_for_reading(played_copy: Path) -> None:
+    events = event_count(played_copy)
+    result = dossierflow(played_copy, "demo-sign-ins")
+    assert result.returncode == 0, result.stderr
+    assert "Demo sign-ins" in result.stdout
+    assert "bt-lc-kim-tan-cb1" in result.stdout
+    assert event_count(played_copy) == events
