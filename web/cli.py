@@ -29,7 +29,7 @@ from web.report import printable
 from web.settings import Settings, SettingsError, load_settings
 from workflow import store
 from workflow.bootstrap import build_engine, open_store
-from workflow.clock import end_of_day, local_date, start_of_day, system_clock
+from workflow.clock import EARLIEST, LATEST, end_of_day, local_date, start_of_day, system_clock
 from workflow.store import StoreUnavailable, is_postgres_url
 from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
@@ -160,9 +160,13 @@ def parse_date(text: str) -> date:
     try:
         if not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise fail(f"{quoted(text)} is not a date like 2024-12-31") from None
+    # As the pages bound them: the ends of the calendar overflow once a Vietnamese day is moved to UTC.
+    if not EARLIEST <= day <= LATEST:
+        raise fail(f"{day.isoformat()} is outside the years {EARLIEST.year} to {LATEST.year}")
+    return day
 
 
 def parse_whole_number(text: str, what: str, example: str, max_digits: int) -> int:

@@ -243,6 +243,20 @@ def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: P
             "did not exist yet",
             id="date before",
         ),
+        pytest.param(
+            ("audit", "--since", "0001-01-01"), "0001-01-01 is outside the years 1900 to 2999", id="audit since year 1"
+        ),
+        pytest.param(
+            ("audit", "--since", "2024-01-01", "--until", "9999-12-31"), "9999-12-31 is outside the years 1900 to 2999",
+            id="audit until year 9999",
+        ),
+        pytest.param(("audit", "--as-of", "1899-12-31"), "1899-12-31 is outside", id="audit as of 1899"),
+        pytest.param(
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "0001-01-01"), "0001-01-01 is outside", id="show as of year 1"
+        ),
+        pytest.param(("who-could-act", f"{RECLASSIFIED}/2024", "--on", "3000-01-01"), "3000-01-01 is outside",
+                     id="who could act in 3000"),
+        pytest.param(("units", "--as-of", "9999-12-31"), "9999-12-31 is outside", id="units as of 9999"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_one_line_message(played: Path, args: tuple[str, ...], message: str) -> None:
@@ -664,3 +678,13 @@ def test_demo_sign_ins_print_a_password_per_role_of_the_demo_store_opened_for_re
     assert "Demo sign-ins" in result.stdout
     assert "bt-lc-kim-tan-cb1" in result.stdout
     assert event_count(played_copy) == events
+
+
+def test_the_audit_trail_between_the_first_and_the_last_day_accepted_is_the_whole_trail(played: Path) -> None:
+    whole = dossierflow(played, "audit", "--limit", "0")
+    edges = dossierflow(played, "audit", "--since", "1900-01-01", "--until", "2999-12-31", "--limit", "0")
+    assert (whole.returncode, edges.returncode) == (0, 0), edges.stderr
+    assert re.fullmatch(r"0 of [\d,]+ events; --limit or --csv for the others\n", edges.stderr)
+    assert edges.stderr == whole.stderr
+    first_day = dossierflow(played, "audit", "--since", "1900-01-01", "--until", "1900-01-01")
+    assert (first_day.returncode, first_day.stderr) == (0, "0 of 0 events\n")
