@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -35,12 +36,44 @@ from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
 
 if TYPE_CHECKING:
+    # Typer carries its own copy of click, whose Context its commands are given; typer.Context is a subclass of it.
+    from typer._click.core import Context as ClickContext
+
     # Imported by the commands that use them: the engine's modules (rules, evaluations, evidence) are most of the
     # start-up of a listing that reads only the read models (status, units).
     from web.tokens import Tokens
     from workflow.engine import Engine
 
-app = typer.Typer(
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+class _OneValueOnce(typer.core.TyperCommand):
+    """A command that refuses an option of one value given twice (`--year 2024 --year 2025`): click keeps the last
+    one silently, so the answer would be for a filter other than the one the person believes they gave. Repeatable
+    options (`--state`, `--anchor`) and flags are left alone."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            # A first pass of the same parser, for the order it met the options in (each time it met one).
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            seen: set[str | None] = set()
+            for param in order:
+                if isinstance(param, typer.core.TyperOption) and not (param.multiple or param.is_flag or param.count):
+                    if param.name in seen:
+                        raise fail(f"{param.opts[0]} is given more than once; give it once")
+                    seen.add(param.name)
+        return super().parse_args(ctx, args)
+
+
+class _Typer(typer.Typer):
+    """Typer whose commands are _OneValueOnce unless they say otherwise."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_Function], _Function]:
+        kwargs.setdefault("cls", _OneValueOnce)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
     help="dossierflow: event-sourced evaluation dossiers of party organizations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -587,7 +620,7 @@ def clean_argument(text: str, what: str) -> str:
         raise fail(str(error)) from None
 
 
-projections_app = typer.Typer(
+projections_app = _Typer(
     help="The read models: where each stands, rebuild, retry after a failure, run the runner.", no_args_is_help=True
 )
 app.add_typer(projections_app, name="projections")
@@ -748,7 +781,7 @@ def _known_read_model(side: ReadSide, name: str | None) -> str:
     return name
 
 
-token_app = typer.Typer(
+token_app = _Typer(
     help="Bearer tokens for API clients: made for a person, shown once, stored hashed, revocable.",
     no_args_is_help=True,
 )

@@ -257,6 +257,23 @@ def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: P
         pytest.param(("who-could-act", f"{RECLASSIFIED}/2024", "--on", "3000-01-01"), "3000-01-01 is outside",
                      id="who could act in 3000"),
         pytest.param(("units", "--as-of", "9999-12-31"), "9999-12-31 is outside", id="units as of 9999"),
+        pytest.param(
+            ("audit", "--year", "2024", "--year", "2025"), "--year is given more than once; give it once",
+            id="audit year twice",
+        ),
+        pytest.param(
+            ("audit", "--since", "2024-01-01", "--since=2024-06-01"), "--since is given more than once",
+            id="audit since twice",
+        ),
+        pytest.param(
+            ("audit", "--person", "tt-lc-kim-tan", "--unit", "lc-kim-tan", "--person", "tc-lc-kim-tan"),
+            "--person is given more than once", id="audit person twice",
+        ),
+        pytest.param(
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2024-12-01", "--as-of", "2025-01-01"),
+            "--as-of is given more than once", id="show as of twice",
+        ),
+        pytest.param(("units", "--limit", "5", "--limit", "10"), "--limit is given more than once", id="limit twice"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_one_line_message(played: Path, args: tuple[str, ...], message: str) -> None:
@@ -688,3 +705,11 @@ def test_the_audit_trail_between_the_first_and_the_last_day_accepted_is_the_whol
     assert edges.stderr == whole.stderr
     first_day = dossierflow(played, "audit", "--since", "1900-01-01", "--until", "1900-01-01")
     assert (first_day.returncode, first_day.stderr) == (0, "0 of 0 events\n")
+
+
+def test_a_repeatable_option_or_a_flag_given_twice_is_still_taken(played: Path) -> None:
+    states = dossierflow(played, "status", "--year", "2025", "--state", "draft", "--state", "submitted")
+    assert states.returncode == 0, states.stderr
+    flags = dossierflow(played, "audit", "--year", "2024", "--csv", "--csv")
+    assert flags.returncode == 0, flags.stderr
+    assert flags.stdout.startswith("position,recorded_at,")
