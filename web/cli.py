@@ -36,9 +36,6 @@ from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
 
 if TYPE_CHECKING:
-    # Typer carries its own copy of click, whose Context its commands are given; typer.Context is a subclass of it.
-    from typer._click.core import Context as ClickContext
-
     # Imported by the commands that use them: the engine's modules (rules, evaluations, evidence) are most of the
     # start-up of a listing that reads only the read models (status, units).
     from web.tokens import Tokens
@@ -52,7 +49,8 @@ class _OneValueOnce(typer.core.TyperCommand):
     one silently, so the answer would be for a filter other than the one the person believes they gave. Repeatable
     options (`--state`, `--anchor`) and flags are left alone."""
 
-    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # ctx: click's Context, which recent versions of typer carry a copy of in a private module of their own.
         if not ctx.resilient_parsing:
             # A first pass of the same parser, for the order it met the options in (each time it met one).
             _, _, order = self.make_parser(ctx).parse_args(args=list(args))
@@ -615,7 +613,9 @@ def _audit_action(name: str) -> str:
 
 def clean_argument(text: str, what: str) -> str:
     try:
-        return clean_text(text, what, max_length=_REFERENCE_LIMIT)
+        # Required: an empty code or username would be looked up and answered "no unit with code ''", or read as
+        # no filter at all (`units --unit ""` listed the whole tree's absence).
+        return clean_text(text, what, required=True, max_length=_REFERENCE_LIMIT)
     except DomainError as error:
         raise fail(str(error)) from None
 
@@ -721,7 +721,8 @@ def projections_rebuild(
 ) -> None:
     """Recompute read models from the events beside the live ones; queries switch to them once level with the log."""
     with engine_session(read_only=True) as engine, read_side_session(engine, catch_up=False) as side:
-        names = [_known_read_model(side, name)] if name else None
+        # An empty name is a mistyped one, not "all of them": a rebuild of every read model is the costliest answer.
+        names = [_known_read_model(side, name)] if name is not None else None
         progress = _CatchUpProgress("rebuilt")
         started_at = time.monotonic()
         try:
@@ -810,7 +811,7 @@ def token_create(
 ) -> None:
     """Make an API token for a person and print it, once: it acts under that person's grants valid at each call."""
     username = clean_argument(person, "a username")
-    note = clean_argument(label, "a label") if label else ""
+    note = clean_argument(label, "a label") if label.strip() else ""
     last_day = parse_date(expires) if expires is not None else None
     with engine_session(read_only=True) as engine:
         found = engine.person_by_username(username)

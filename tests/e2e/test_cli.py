@@ -274,6 +274,11 @@ def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: P
             "--as-of is given more than once", id="show as of twice",
         ),
         pytest.param(("units", "--limit", "5", "--limit", "10"), "--limit is given more than once", id="limit twice"),
+        pytest.param(("units", "--unit", ""), "a unit code cannot be empty", id="units under an empty code"),
+        pytest.param(("status", "--unit", " "), "a unit code cannot be empty", id="status of a blank code"),
+        pytest.param(("audit", "--person", ""), "a username cannot be empty", id="audit of an empty username"),
+        pytest.param(("token", "list", ""), "a username cannot be empty", id="tokens of an empty username"),
+        pytest.param(("projections", "rebuild", ""), "'' is not a read model", id="rebuild of an empty name"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_one_line_message(played: Path, args: tuple[str, ...], message: str) -> None:
