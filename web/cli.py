@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 import typer.core
@@ -43,6 +43,17 @@ if TYPE_CHECKING:
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
+# click's UsageError, the class of every refusal of the command line's own syntax (a missing argument or option, an
+# option without its value, an unknown option or command, an argument too many): typer exports only its subclass
+# BadParameter, and its recent versions carry click in a private module of their own.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _usage_refused(error: Exception, ctx: Any) -> typer.Exit:
+    """The refusal in one line, as every other refusal of ours (typer draws it in a box under the usage)."""
+    said: str = cast(Any, error).format_message()
+    return fail(f"{said.rstrip('.')} (see `{ctx.command_path} --help`)")
+
 
 class _OneValueOnce(typer.core.TyperCommand):
     """A command that refuses an option of one value given twice (`--year 2024 --year 2025`): click keeps the last
@@ -51,20 +62,38 @@ class _OneValueOnce(typer.core.TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # ctx: click's Context, which recent versions of typer carry a copy of in a private module of their own.
-        if not ctx.resilient_parsing:
-            # A first pass of the same parser, for the order it met the options in (each time it met one).
-            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
-            seen: set[str | None] = set()
-            for param in order:
-                if isinstance(param, typer.core.TyperOption) and not (param.multiple or param.is_flag or param.count):
+        try:
+            if not ctx.resilient_parsing:
+                # A first pass of the same parser, for the order it met the options in (each time it met one).
+                _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+                seen: set[str | None] = set()
+                for param in order:
+                    if not isinstance(param, typer.core.TyperOption) or param.multiple or param.is_flag or param.count:
+                        continue
                     if param.name in seen:
                         raise fail(f"{param.opts[0]} is given more than once; give it once")
                     seen.add(param.name)
-        return super().parse_args(ctx, args)
+            return super().parse_args(ctx, args)
+        except _USAGE_ERROR as error:
+            raise _usage_refused(error, ctx) from None
+
+
+class _Group(typer.core.TyperGroup):
+    """A group that says a command it does not have in one line."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _USAGE_ERROR as error:
+            raise _usage_refused(error, ctx) from None
 
 
 class _Typer(typer.Typer):
-    """Typer whose commands are _OneValueOnce unless they say otherwise."""
+    """Typer whose groups are _Group and whose commands are _OneValueOnce unless they say otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", _Group)
+        super().__init__(**kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[_Function], _Function]:
         kwargs.setdefault("cls", _OneValueOnce)

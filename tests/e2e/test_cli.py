@@ -279,6 +279,16 @@ def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: P
         pytest.param(("audit", "--person", ""), "a username cannot be empty", id="audit of an empty username"),
         pytest.param(("token", "list", ""), "a username cannot be empty", id="tokens of an empty username"),
         pytest.param(("projections", "rebuild", ""), "'' is not a read model", id="rebuild of an empty name"),
+        pytest.param(
+            ("who-could-act", "lc-kim-tan/2024"), "Missing option '--on' (see `dossierflow who-could-act --help`)",
+            id="missing option",
+        ),
+        pytest.param(("stats",), "Missing argument 'YEAR'", id="missing argument"),
+        pytest.param(("audit", "--yaer", "2024"), "No such option: --yaer", id="mistyped option"),
+        pytest.param(("audit", "--year"), "Option '--year' requires an argument", id="option without its value"),
+        pytest.param(("history", "lc-kim-tan/2024", "extra"), "unexpected extra argument", id="argument too many"),
+        pytest.param(("histroy", "lc-kim-tan/2024"), "No such command 'histroy'", id="mistyped command"),
+        pytest.param(("projections", "rebiuld"), "No such command 'rebiuld'", id="mistyped subcommand"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_one_line_message(played: Path, args: tuple[str, ...], message: str) -> None:
