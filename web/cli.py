@@ -855,7 +855,7 @@ def token_create(
             )
     typer.echo(token)
     typer.echo(
-        f"token {record.token_id} for {username}: shown only now, keep it secret; "
+        f"token {record.token_id} for {found.username}: shown only now, keep it secret; "
         f"`dossierflow token revoke {record.token_id}` ends it", err=True,
     )
 

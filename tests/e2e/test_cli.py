@@ -728,3 +728,12 @@ def test_a_repeatable_option_or_a_flag_given_twice_is_still_taken(played: Path) 
     flags = dossierflow(played, "audit", "--year", "2024", "--csv", "--csv")
     assert flags.returncode == 0, flags.stderr
     assert flags.stdout.startswith("position,recorded_at,")
+
+
+def test_a_token_made_for_a_username_typed_in_another_case_is_the_registered_person_s(played_copy: Path) -> None:
+    made = dossierflow(played_copy, "token", "create", "TT-LC-KIM-TAN", "--label", "thử")
+    assert made.returncode == 0, made.stderr
+    assert " for tt-lc-kim-tan: shown only now" in made.stderr
+    listed = dossierflow(played_copy, "token", "list", "Tt-Lc-Kim-Tan")
+    assert listed.returncode == 0, listed.stderr
+    assert "  tt-lc-kim-tan  made " in listed.stdout

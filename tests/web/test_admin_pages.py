@@ -333,6 +333,11 @@ def test_a_code_or_username_differing_from_a_registered_one_only_in_case_is_refu
     assert "a person with username 'Đào.Hà' already exists" in unescape(html)
     assert _events(web) == before
     assert not web.site.accounts.has_account("đÀO.hÀ")
+    # The read models find it typed in another case too, Vietnamese letters included (SQL's lower() would not).
+    _wait(web)
+    found = units_model.unit_by_code(web.site.side.store, "LC-ĐỒNG-TUYỂN")
+    assert found is not None and found.code == "Lc-Đồng-Tuyển"
+    assert units_model.unit_by_code(web.site.side.store, "LC-ĐỒNG-TUYEN") is None
 
 
 def test_a_person_signs_in_with_their_username_typed_in_another_case(web: Web) -> None:
