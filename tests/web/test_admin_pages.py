@@ -336,7 +336,8 @@ def test_a_code_or_username_differing_from_a_registered_one_only_in_case_is_refu
     # The read models find it typed in another case too, Vietnamese letters included (SQL's lower() would not).
     _wait(web)
     found = units_model.unit_by_code(web.site.side.store, "LC-ĐỒNG-TUYỂN")
-    assert found is not None and found.code == "Lc-Đồng-Tuyển"
+    assert found is not None
+    assert found.code == "Lc-Đồng-Tuyển"
     assert units_model.unit_by_code(web.site.side.store, "LC-ĐỒNG-TUYEN") is None
 
 
