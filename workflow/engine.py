@@ -1320,6 +1320,9 @@ class Engine(StoreApplication):
             did = dossier_id(self.unit_by_code(code).id, int(year))
         if not self._exists(did):
             raise NotFound(N_("no dossier '%(reference)s'"), reference=reference)
+        # The id of a unit or a person names no dossier: said so here, for the callers that go on to read the read
+        # models by it (who could act, the audit trail), which would answer "nobody" and "no event".
+        self._view(Dossier, did, "dossier")
         return did
 
     def aggregate_ids(self, cls: type[Aggregate], created: str) -> list[UUID]:

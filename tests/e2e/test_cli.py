@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.ids import unit_id
 from web.demo import (
     DELEGATED,
     FOUR_GOOD_COMMITTEE,
@@ -737,3 +738,18 @@ def test_a_token_made_for_a_username_typed_in_another_case_is_the_registered_per
     listed = dossierflow(played_copy, "token", "list", "Tt-Lc-Kim-Tan")
     assert listed.returncode == 0, listed.stderr
     assert "  tt-lc-kim-tan  made " in listed.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("who-could-act", "{unit}", "--on", "2024-12-01"), ("audit", "--dossier", "{unit}"), ("history", "{unit}")],
+    ids=lambda args: args[0],
+)
+def test_the_id_of_a_unit_given_for_a_dossier_is_refused_not_answered_with_nobody_or_no_event(
+    played: Path, args: tuple[str, ...]
+) -> None:
+    unit = str(unit_id("lc-kim-tan"))
+    result = dossierflow(played, *(a.format(unit=unit) for a in args))
+    assert result.returncode == 2
+    assert result.stderr == f"error: {unit} is not a dossier\n"
+    assert result.stdout == ""
