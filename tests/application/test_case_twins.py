@@ -65,7 +65,21 @@ def test_a_username_differing_from_a_registered_one_only_in_case_is_refused_nami
 
 
 def test_a_twin_registered_by_another_engine_on_the_same_store_is_seen(tmp_path: Path) -> None:
-    env = store.application_env(None, tmp_path / "events.sqlite", signing_key=tmp_path / "signing-key.pem")
+    _twins_seen_across_engines(
+        store.application_env(None, tmp_path / "events.sqlite", signing_key=tmp_path / "signing-key.pem")
+    )
+
+
+@pytest.mark.postgres
+def test_a_twin_registered_by_another_engine_on_the_same_postgresql_store_is_seen(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    _twins_seen_across_engines(
+        store.application_env(fresh_postgres_url, tmp_path / "unused.sqlite", signing_key=tmp_path / "signing-key.pem")
+    )
+
+
+def _twins_seen_across_engines(env: dict[str, str]) -> None:
     world = build_world(env)
     # This engine has read the log's registrations once already; the other writes after that.
     _register_unit(world, "first-cell")
