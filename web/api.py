@@ -49,7 +49,7 @@ from web import i18n, labels, sentences
 from web.app import STORE_FAILURES, Site
 from web.tokens import Tokens
 from workflow.authorization import ancestors
-from workflow.clock import VIETNAM, end_of_day, start_of_day
+from workflow.clock import EARLIEST, LATEST, VIETNAM, end_of_day, start_of_day
 from workflow.engine import DecisionRequest, Receipt
 from workflow.spec import spec_for
 
@@ -230,13 +230,22 @@ def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
         if not text.isascii() or len(text) > 40:
             raise ValueError(text)
         if len(text) == 10:
-            day = date.fromisoformat(text)
+            day = _within_calendar(date.fromisoformat(text))
             return end_of_day(day) if day_ends else start_of_day(day)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise Refusal(422, N_("%(what)s: '%(text)s' is not a date-time like 2024-11-30T17:00:00+07:00 or a date "
                               "like 2024-11-30"), what=what, text=text[:40]) from None
+    _within_calendar(moment.date())
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
+
+
+def _within_calendar(day: date) -> date:
+    # As the pages bound a date: the ends of the calendar overflow once moved to UTC.
+    if not EARLIEST <= day <= LATEST:
+        raise Refusal(422, N_("%(day)s is outside %(first)s–%(last)s"), day=day.isoformat(), first=EARLIEST.year,
+                      last=LATEST.year)
+    return day
 
 
 # A date is only YYYY-MM-DD: pydantic's own date type would also take "0.0" (a Unix time) for 1970-01-01.
@@ -249,10 +258,11 @@ MOMENT_PATTERN = (
 
 def _day(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise Refusal(422, N_("%(what)s: '%(text)s' is not a date like 2024-12-31"), what=what,
                       text=text[:40]) from None
+    return _within_calendar(day)
 
 
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'

@@ -281,6 +281,14 @@ def register(app: FastAPI, site: Site) -> None:
     def sign_in_page(request: Request, next: str = "") -> Response:
         return site.render(request, "sign_in.html", {"next": _local_next(next, "/work"), "username": ""})
 
+    def registered_username(typed: str) -> str:
+        """The username as registered of the person `typed` names in any case (people do not remember the case of
+        theirs, and the engine refuses two that differ only so); else as typed, which then names no account."""
+        try:
+            return engine.person_by_username(typed).username
+        except DomainError:
+            return typed
+
     @app.post("/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await _posted(request)
@@ -298,7 +306,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
         if brake.delay:
             await asyncio.sleep(brake.delay)
-        username = await run_in_threadpool(site.accounts.account_name, username)
+        username = await run_in_threadpool(registered_username, username)
         person_id = await run_in_threadpool(site.accounts.check_password, username, password)
         if person_id is None:
             await run_in_threadpool(site.accounts.failed, *keys)

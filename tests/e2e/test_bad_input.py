@@ -147,6 +147,36 @@ def test_a_read_command_on_a_directory_without_a_store_file_says_so_and_creates_
     assert list(empty.iterdir()) == []
 
 
+# Commands that write, but never to the store (a signed head's file, the accounts' passwords and tokens), and the
+# other commands that only read it: on a data directory that holds no store, each says so as `verify` does.
+_NO_STORE_NEEDED_TO_BE_MADE = (
+    ("checkpoint",), ("demo-sign-ins",), ("public-key",), ("token", "list"), ("token", "revoke", "abc123"),
+    ("token", "create", "admin"), ("show", REFERENCE), ("who-could-act", REFERENCE, "--on", "2024-12-01"),
+    ("audit",), ("stats", "2024"), ("projections", "status"),
+)
+
+
+@pytest.mark.parametrize("args", _NO_STORE_NEEDED_TO_BE_MADE, ids=" ".join)
+def test_a_command_that_creates_no_store_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    mistyped = tmp_path / "dta"
+    result = run(mistyped, *args)
+    assert_one_line_refusal(result, f"there is no store at {mistyped}")
+    assert result.stdout == ""
+    assert not mistyped.exists()
+
+
+@pytest.mark.parametrize("args", _NO_STORE_NEEDED_TO_BE_MADE, ids=" ".join)
+def test_a_command_that_creates_no_store_on_a_directory_without_a_store_file_says_so_and_creates_nothing(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert_one_line_refusal(run(empty, *args), f"there is no store at {empty / 'events.sqlite'}")
+    assert list(empty.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
