@@ -971,6 +971,10 @@ def serve(
             "several workers share one store only on PostgreSQL (set DATABASE_URL); the embedded SQLite store "
             "serves one process"
         )
+    # Only `demo` makes a store: a mistyped data directory or database would otherwise be served as a new, empty
+    # store that nobody can sign in to.
+    with engine_session(read_only=True):
+        pass
     # Opened once here as the app opens it: a store that cannot be used (a server that refuses, a role without the
     # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
     with engine_session(read_only=False):

@@ -188,14 +188,26 @@ def test_a_command_that_creates_no_store_on_a_directory_without_a_store_file_say
     ],
 )
 def test_a_signing_key_that_cannot_be_used_stops_a_writing_command_before_it_makes_a_store(
-    tmp_path: Path, key: object, expected: str
+    tmp_path: Path, own_store: Path, key: object, expected: str
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    key_path = key(tmp_path)  # type: ignore[operator]
-    for args in (("demo",), ("serve", "--port", "1")):
-        assert_one_line_refusal(run(data_dir, *args, env={"DOSSIERFLOW_SIGNING_KEY": str(key_path)}), expected)
+    signing_key = {"DOSSIERFLOW_SIGNING_KEY": str(key(tmp_path))}  # type: ignore[operator]
+    assert_one_line_refusal(run(data_dir, "demo", env=signing_key), expected)
     assert list(data_dir.iterdir()) == []
+    # And a server on a store that exists, before it serves anything.
+    result = run(own_store, "serve", "--port", "1", env=signing_key)
+    assert_one_line_refusal(result, expected)
+    assert "dossierflow on http" not in result.stdout
+
+
+def test_serve_on_a_data_directory_without_a_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    # Only `demo` makes a store: a mistyped directory was served as a new, empty store nobody could sign in to.
+    empty = tmp_path / "data"
+    empty.mkdir()
+    result = run(empty, "serve", "--port", "1")
+    assert_one_line_refusal(result, f"there is no store at {empty / 'events.sqlite'}")
+    assert list(empty.iterdir()) == []
 
 
 @pytest.mark.parametrize(
