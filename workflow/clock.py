@@ -9,13 +9,11 @@ from domain.messages import N_
 # Vietnam keeps one offset all year; dates of grants, deadlines and "as of" questions are Vietnamese dates.
 VIETNAM = timezone(timedelta(hours=7), "ICT")
 
-# The days a question may name (an "as of" view, a time range, a grant's validity). No unit, grant or event lies
-# anywhere near either end; Python's own ends (0001-01-01, 9999-12-31) overflow once moved across time zones
-# (to UTC, to the end of a day in Vietnam), which a date typed at either must not reach.
-EARLIEST_DAY = date(1900, 1, 1)
-LATEST_DAY = date(2999, 12, 31)
-
 Clock = Callable[[], datetime]
+
+# The days a date typed by a person may name: far wider than any unit, grant or event, and far enough inside the
+# calendar that the ends of a Vietnamese day still exist once moved to UTC (0001-01-01 00:00+07:00 does not).
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 
 
 def system_clock() -> datetime:
@@ -27,10 +25,10 @@ def local_date(moment: datetime) -> date:
 
 
 def within_calendar(day: date) -> date:
-    """`day`, or a refusal naming the days the engine answers about."""
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise InvalidInput(N_("%(day)s is outside %(first)s–%(last)s"), day=day.isoformat(), first=EARLIEST_DAY.year,
-                           last=LATEST_DAY.year)
+    """`day`, or a refusal naming the days a date may name (EARLIEST to LATEST)."""
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidInput(N_("%(day)s is outside %(first)s–%(last)s"), day=day.isoformat(), first=EARLIEST.year,
+                           last=LATEST.year)
     return day
 
 
