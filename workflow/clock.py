@@ -32,13 +32,6 @@ def within_calendar(day: date) -> date:
     return day
 
 
-def moment_within_calendar(moment: datetime) -> datetime:
-    """`moment`, or a refusal: its own calendar day is checked, so that no offset (at most a day) can carry it past
-    what a datetime holds when it is compared in UTC."""
-    within_calendar(moment.date())
-    return moment
-
-
 def end_of_day(day: date) -> datetime:
     return datetime.combine(day, time.max, tzinfo=VIETNAM)
 
