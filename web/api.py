@@ -10,7 +10,9 @@ Refusals are JSON (`Problem`) with the status the pages use: 401 no valid token,
 the route class below, which only the API's routes use: the pages keep their HTML error pages.
 """
 
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -34,7 +36,7 @@ from starlette.types import Message
 
 from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
-from domain.messages import Count
+from domain.messages import Count, Series
 from domain.messages import Message as Sentence
 from domain.person import Person
 from domain.unit import Unit
@@ -45,7 +47,7 @@ from projections.models import dossiers as dossiers_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from web import api_models as m
-from web import i18n, labels, sentences
+from web import filenames, i18n, labels, sentences
 from web.app import STORE_FAILURES, Site
 from web.tokens import Tokens
 from workflow.authorization import ancestors
@@ -104,11 +106,90 @@ def _said(request: Request, message: Sentence) -> str:
     return sentences.say(message, i18n.translations(locale), i18n.Formats(locale))
 
 
-def _validation_items(error: RequestValidationError) -> list[m.ProblemItem]:
+# Pydantic's error types (stable across its versions, unlike its English messages) said in the caller's language.
+# The type itself is kept in each item's `kind`, for programs.
+_VALIDATION_TEMPLATES = {
+    "missing": N_("this value is required"),
+    "int_parsing": N_("'%(input)s' is not a whole number"),
+    "int_type": N_("'%(input)s' is not a whole number"),
+    "int_from_float": N_("'%(input)s' is not a whole number"),
+    "float_parsing": N_("'%(input)s' is not a number"),
+    "float_type": N_("'%(input)s' is not a number"),
+    "decimal_parsing": N_("'%(input)s' is not a number"),
+    "decimal_type": N_("'%(input)s' is not a number"),
+    "greater_than_equal": N_("must be %(limit)s or more"),
+    "greater_than": N_("must be more than %(limit)s"),
+    "less_than_equal": N_("must be %(limit)s or less"),
+    "less_than": N_("must be less than %(limit)s"),
+    "string_too_short": N_("the number of characters must be at least %(limit)s"),
+    "string_too_long": N_("the number of characters must be at most %(limit)s"),
+    "too_short": N_("the number of items must be at least %(limit)s"),
+    "too_long": N_("the number of items must be at most %(limit)s"),
+    "string_pattern_mismatch": N_("'%(input)s' is not of the expected form (%(pattern)s)"),
+    "enum": N_("'%(input)s' is not one of: %(expected)s"),
+    "literal_error": N_("'%(input)s' is not one of: %(expected)s"),
+    "bool_parsing": N_("'%(input)s' is neither true nor false"),
+    "bool_type": N_("'%(input)s' is neither true nor false"),
+    "uuid_parsing": N_("'%(input)s' is not an id (UUID)"),
+    "uuid_type": N_("'%(input)s' is not an id (UUID)"),
+    "date_parsing": N_("'%(input)s' is not a date like 2024-12-31"),
+    "date_type": N_("'%(input)s' is not a date like 2024-12-31"),
+    "date_from_datetime_parsing": N_("'%(input)s' is not a date like 2024-12-31"),
+    "datetime_parsing": N_("'%(input)s' is not a date-time like 2024-11-30T17:00:00+07:00"),
+    "datetime_type": N_("'%(input)s' is not a date-time like 2024-11-30T17:00:00+07:00"),
+    "string_type": N_("must be text"),
+    "dict_type": N_("must be a JSON object"),
+    "model_type": N_("must be a JSON object"),
+    "model_attributes_type": N_("must be a JSON object"),
+    "list_type": N_("must be a list"),
+    "json_invalid": N_("the body is not valid JSON"),
+    "extra_forbidden": N_("this operation takes no such field"),
+    "finite_number": N_("'%(input)s' is not a finite number"),
+    "decimal_max_digits": N_("the number of digits must be at most %(limit)s"),
+    "decimal_max_places": N_("the number of digits after the decimal point must be at most %(limit)s"),
+    "decimal_whole_digits": N_("the number of digits before the decimal point must be at most %(limit)s"),
+}
+_INVALID = N_("this value is not valid")
+_LIMITS = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt",
+           "string_too_short": "min_length", "string_too_long": "max_length", "too_short": "min_length",
+           "too_long": "max_length", "decimal_max_digits": "max_digits", "decimal_max_places": "decimal_places",
+           "decimal_whole_digits": "whole_digits"}
+
+
+def _shown(value: object) -> str:
+    # What the caller sent: text as it came, anything else (a number, a list in a JSON body) as JSON; cut short.
+    if isinstance(value, str):
+        return value[:40]
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:40]
+    except ValueError:  # a circular structure cannot come from a request, but the refusal must not fail
+        return ""
+
+
+def _validation_sentence(e: Any) -> Sentence:
+    kind = str(e.get("type", ""))
+    template = _VALIDATION_TEMPLATES.get(kind, _INVALID)
+    ctx = e.get("ctx") or {}
+    params: dict[str, object] = {}
+    if "%(input)s" in template:
+        params["input"] = _shown(e.get("input"))
+    if kind in _LIMITS:
+        limit = ctx.get(_LIMITS[kind])
+        params["limit"] = Count(limit) if kind in ("too_short", "too_long") and isinstance(limit, int) else limit
+    if kind == "string_pattern_mismatch":
+        params["pattern"] = str(ctx.get("pattern", ""))[:200]
+    if kind in ("enum", "literal_error"):
+        # Pydantic writes the values offered as "'a', 'b' or 'c'", with an English "or": the values alone, listed.
+        params["expected"] = Series(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+    return Sentence(template, **params)
+
+
+def _validation_items(request: Request, error: RequestValidationError) -> list[m.ProblemItem]:
     items = []
     for e in error.errors()[:50]:
         location = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
-        items.append(m.ProblemItem(location=location, message=str(e.get("msg", ""))[:500]))
+        items.append(m.ProblemItem(location=location, message=_said(request, _validation_sentence(e))[:500],
+                                   kind=str(e.get("type", ""))[:60]))
     return items
 
 
@@ -119,10 +200,12 @@ def _refused(request: Request, error: Exception) -> Response:
                         headers=error.headers)
     if isinstance(error, DomainError):
         status, headline = labels.refusal(error)
+        if type(error) is InvalidInput:
+            headline = _TITLES[422]  # the pages' headline speaks of a form; an API caller sent a request
         # The engine's sentence in the language negotiated for the title, as the pages show it.
         return _problem(request, status, headline, _said(request, error.message))
     if isinstance(error, RequestValidationError):
-        items = _validation_items(error)
+        items = _validation_items(request, error)
         detail = "; ".join(f"{'.'.join(map(str, i.location))}: {i.message}" for i in items[:5])
         return _problem(request, 422, _TITLES[422], detail, items)
     if isinstance(error, HTTPException):
@@ -530,7 +613,7 @@ def register(app: FastAPI, site: Site) -> None:
         data = file.file.read(most + 1)
         if len(data) > most:
             raise Refusal(413, N_("the file is larger than %(most)s bytes"), most=Count(most))
-        name = (file.filename or "").strip()
+        name = filenames.uploaded_name(file.filename or "").strip()
         if not name:
             raise InvalidInput(N_("the file needs a name (the filename of its multipart part)"))
         actor = actor_for(who, dossier_id, "attach_evidence")
@@ -784,6 +867,10 @@ def register(app: FastAPI, site: Site) -> None:
         if since is not None and until is not None and filters["since"] > filters["until"]:
             raise Refusal(422, N_("the time range ends before it starts"))
         if dossier is not None:
+            # A dossier unknown, or outside the caller's units, is said so: 0 events would read as one left alone.
+            unit_of_dossier = engine.unit(engine.dossier(dossier).unit_id)
+            if not can_view(who, unit_of_dossier, audit_roles):
+                raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
             filters["dossier_id"] = dossier
         # A province's whole trail is millions of events: counting them all costs seconds, a page milliseconds.
         trail = audit_model.audit_trail(
@@ -791,6 +878,43 @@ def register(app: FastAPI, site: Site) -> None:
         )
         return m.AuditPage(total=trail.total, total_exact=trail.total_exact, offset=offset, limit=limit,
                            items=[m.audit_entry(r) for r in trail.rows])
+
+    oversight_roles = {Role.AUDITOR, Role.APPROVER, Role.REVIEWER, Role.ADMINISTRATOR}
+
+    @router.get("/dossiers/{dossier_id}/who-could-act", response_model=m.WhoCouldAct, responses=_REFUSALS)
+    def who_could_act(
+        who: CallerDep,
+        dossier_id: UUID,
+        on: Annotated[str | None, Query(pattern=DATE_PATTERN, description="The day (its end, Vietnam time; "
+                                        "default: today).")] = None,
+    ) -> m.WhoCouldAct:
+        """Who could act on a dossier on a day, as what, over which unit, by which grant or delegation (auditors,
+        approvers, reviewers and administrators, over their units, as the audit pages)."""
+        if not who.held(oversight_roles):
+            raise NotAuthorized(N_("who could act is for auditors, approvers, reviewers and administrators"))
+        dossier = engine.dossier(dossier_id)
+        unit = engine.unit(dossier.unit_id)
+        if not can_view(who, unit, oversight_roles):
+            raise NotAuthorized(N_("this dossier is outside the units your roles cover"))
+        day = _day(on, "on") if on is not None else who.today
+        state = dossiers_model.dossier_state_on(store, dossier_id, day)
+        # Before the dossier was opened nobody could act on it: who held its roles then is who would have.
+        found = (access_model.who_could_act(store, dossier_id, end_of_day(day), site.waiting_rules)
+                 if state is not None else access_model.role_holders(store, dossier_id, end_of_day(day),
+                                                                      site.waiting_rules))
+        units = {u: engine.unit(u) for u in {p.unit_id for p in found}}
+        return m.WhoCouldAct(
+            dossier=dossier_id, unit=unit_ref(unit, day), year=dossier.year, on=day, opened=state is not None,
+            state=state,
+            people=[
+                m.CouldActOut(
+                    person_id=p.person_id, username=p.username, full_name=p.full_name, role=p.role,
+                    unit=unit_ref(units[p.unit_id], day), grant_id=p.grant_id, triggers=list(p.triggers),
+                    on_behalf_of=p.on_behalf_of, delegation_id=p.delegation_id,
+                )
+                for p in found
+            ],
+        )
 
     @router.get("/audit/verify", response_model=m.Verification, responses=_REFUSALS)
     def verify(who: CallerDep) -> m.Verification:

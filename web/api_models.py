@@ -35,7 +35,9 @@ class _Model(BaseModel):
 
 class ProblemItem(BaseModel):
     location: list[str | int] = Field(description="Where in the request, such as ['query', 'limit'].")
-    message: str
+    message: str = Field(description="What is wrong there, in the caller's language (Accept-Language).")
+    kind: str | None = Field(None, description="For programs: the validation error's type, such as 'int_parsing', "
+                             "'missing' or 'less_than_equal' (pydantic's names).")
 
 
 class Problem(BaseModel):
@@ -302,6 +304,32 @@ class Verification(BaseModel):
     checked_at: datetime | None
     findings: int
     first_finding: str
+
+
+class CouldActOut(BaseModel):
+    person_id: UUID
+    username: str
+    full_name: str
+    role: Role
+    unit: UnitRef = Field(description="The unit the role is held over, named as it was that day.")
+    grant_id: UUID
+    triggers: list[str] = Field(description="The steps they could take that day; empty before the dossier was "
+                                "opened (nobody could act on it then: they held the roles that would have).")
+    on_behalf_of: UUID | None = Field(description="By delegation: the person whose role this is.")
+    delegation_id: UUID | None
+
+
+class WhoCouldAct(BaseModel):
+    dossier: UUID
+    unit: UnitRef
+    year: int
+    on: date = Field(description="The day asked about: the answer holds at its end, Vietnam time.")
+    opened: bool = Field(description="Whether the dossier had been opened by then.")
+    state: DossierState | None = Field(description="The dossier's state that day; null before it was opened.")
+    people: list[CouldActOut] = Field(
+        description="Who could act on it that day; before it was opened, who held the workflow's roles over its unit "
+        "(the unit itself, the one directly above it, those above), with no steps."
+    )
 
 
 # --- classifications, statistics, units ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ and lists come from the read models. `create_app` takes a ready engine and read 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import json
@@ -17,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from anyio import to_thread
 from babel.support import Translations
 from eventsourcing import persistence as es_persistence
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -36,7 +38,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from domain.actor import Actor
-from domain.messages import Message
+from domain.errors import InvalidInput
+from domain.messages import N_, Count, Message
 from domain.person import Person
 from domain.values import Answer, Classification, Role
 from projections.models import access as access_model
@@ -326,6 +329,37 @@ def _same_origin(request: Request) -> bool:
     return parts.netloc == host
 
 
+def _takes_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    return origin in (list, set, frozenset, tuple) or annotation in (list, set, frozenset, tuple)
+
+
+def _many_valued(dependant: Any) -> set[str]:
+    names = {str(f.alias) for f in dependant.query_params if _takes_many(f.field_info.annotation)}
+    for sub in dependant.dependencies:
+        names |= _many_valued(sub)
+    return names
+
+
+async def one_value_each(request: Request) -> None:
+    """Refuse a query parameter given twice unless the route takes a list of it: `?year=2024&year=2025` read as
+    one of the two would answer, without a word, another question than the one asked. Async, though it awaits
+    nothing: FastAPI runs a plain function dependency in the thread pool, a hand-over on every request."""
+    # Counted in one pass: a query string of many thousand names costs no more than reading it.
+    counts = collections.Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if not repeated:
+        return
+    route = request.scope.get("route")
+    many = _many_valued(route.dependant) if route is not None and hasattr(route, "dependant") else set()
+    for name in repeated:
+        if name not in many:
+            raise InvalidInput(N_("'%(name)s' is given %(count)s times; it takes one value"), name=name[:40],
+                               count=Count(counts[name]))
+
+
 def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -346,7 +380,9 @@ def create_app(site: Site, *, run_background: bool = True) -> FastAPI:
             for close in site.on_close:
                 close()
 
-    app = FastAPI(title="dossierflow", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # Every route, page and API alike, runs `one_value_each` before its own parameters are read.
+    app = FastAPI(title="dossierflow", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
+                  dependencies=[Depends(one_value_each)])
     app.state.site = site
     app.add_middleware(VisitMiddleware, site=site)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

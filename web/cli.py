@@ -619,10 +619,19 @@ def who_could_act(
         did = engine.find_dossier(reference)
         with read_side_session(engine) as side:
             rules = access_model.waiting_rules_from(waiting_rule_tuples(spec_for(CURRENT_VERSION)))
-            found = access_model.who_could_act(side.store, did, end_of_day(day), rules)
-            if not found:
-                typer.echo(f"nobody could act on {reference} on {day}")
-                return
+            if dossiers_model.dossier_state_on(side.store, did, day) is None:
+                # Nobody could act on a dossier not yet opened; who held its roles is who would have.
+                found = access_model.role_holders(side.store, did, end_of_day(day), rules)
+                typer.echo(f"{reference} was not opened yet on {day}: nobody could act on it")
+                if not found:
+                    typer.echo("nobody held the workflow's roles over its unit that day")
+                    return
+                typer.echo("the workflow's roles over its unit were held that day by:")
+            else:
+                found = access_model.who_could_act(side.store, did, end_of_day(day), rules)
+                if not found:
+                    typer.echo(f"nobody could act on {reference} on {day}")
+                    return
             names = units_model.unit_names(side.store, [p.unit_id for p in found])
             names.update({p.person_id: p.full_name for p in found})
             for line in listings.could_act_lines(found, names):

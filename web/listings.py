@@ -175,7 +175,8 @@ def could_act_lines(found: list[access.CouldAct], names: dict[UUID, str]) -> Ite
             holder = names.get(person.on_behalf_of, str(person.on_behalf_of))
             behalf = f" on behalf of {holder} (delegation {person.delegation_id})"
         unit = names.get(person.unit_id, str(person.unit_id))
+        could = f": {', '.join(person.triggers)}" if person.triggers else ""
         yield (
             f"{person.full_name} ({person.username}) as {person.role.value} over {unit}{behalf}, "
-            f"grant {person.grant_id}: {', '.join(person.triggers)}"
+            f"grant {person.grant_id}{could}"
         )

@@ -32,7 +32,7 @@ from domain.values import Classification
 from projections import exports
 from projections.models import dossiers as dossiers_model
 from projections.models import units as units_model
-from web import i18n
+from web import filenames, i18n
 from web.app import Site, Visit
 from web.labels import LEVELS, N_
 from web.routes import SignInNeeded
@@ -108,8 +108,7 @@ def _period(site: Site, year: int) -> EvaluationPeriod:
 
 
 def _filename(kind: str, unit: Unit, year: int) -> str:
-    name = f"classifications-{unit.code}-{year}.{kind}"
-    return f"attachment; filename=\"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}\"; filename*=UTF-8''{quote(name)}"
+    return filenames.attachment(f"classifications-{unit.code}-{year}.{kind}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from uuid import UUID
 
 from fastapi import FastAPI, Request
@@ -32,11 +32,12 @@ from projections.models import audit as audit_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from projections.reading import reading
-from web import i18n, labels, page_cache
+from web import filenames, i18n, labels, page_cache
 from web.app import CSRF_FIELD, STORE_FAILURES, Site, Visit, check_csrf, visit_of
 from web.forms import fact_value, form_spec, read_form, title
 from web.page_cache import CachedPage
 from workflow.authorization import ancestors
+from workflow.clock import within_calendar
 from workflow.engine import Action, DecisionRequest, Receipt
 from workflow.spec import spec_for
 
@@ -477,6 +478,11 @@ def register(app: FastAPI, site: Site) -> None:
     def dossier_page(request: Request, reference: str, done: str = "") -> Response:
         visit = _signed_in(request)
         did = _uuid(reference)
+        as_of = request.query_params.get("as_of")
+        if as_of is not None:
+            # The dossier as it stood is shown by its history (as `show --as-of` and the API's as_of answer it):
+            # this page, which shows it now, ignored the date and answered another question than the one asked.
+            return RedirectResponse(f"/dossiers/{did}/history?{urlencode({'as_of': as_of})}", status_code=303)
         context = _dossier_context(visit, did)
         context["done"] = labels.DONE.get(done)
         return site.render(request, "dossier.html", context)
@@ -546,7 +552,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
         # One byte past the limit is enough to refuse: an oversized file is never read whole.
         data = await upload.read(engine.evidence_policy.max_bytes + 1)
-        name = upload.filename
+        name = filenames.uploaded_name(upload.filename)
 
         def attach_it() -> Receipt[str]:
             actor = _actor_for(site, visit, did, "attach_evidence")
@@ -593,13 +599,12 @@ def register(app: FastAPI, site: Site) -> None:
         if evidence is None:
             raise NotFound(N_("this dossier has no such file"))
         data = engine.blobs.get(sha256)
-        filename = quote(evidence.name, safe="")
         return Response(
             data,
             media_type=evidence.media_type,
             headers={
                 # A download, never rendered here: an HTML file attached as evidence cannot run as our page.
-                "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+                "Content-Disposition": filenames.attachment(evidence.name),
                 "Content-Security-Policy": "sandbox; default-src 'none'",
             },
         )
@@ -781,9 +786,10 @@ def _day(text: str) -> date:
     try:
         if not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(N_("'%(text)s' is not a date (YYYY-MM-DD)"), text=text[:40]) from None
+    return within_calendar(day)
 
 
 def _act(form: FormData) -> tuple[str, date | None]:

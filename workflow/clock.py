@@ -3,6 +3,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
+from domain.errors import InvalidInput
+from domain.messages import N_
+
 # Vietnam keeps one offset all year; dates of grants, deadlines and "as of" questions are Vietnamese dates.
 VIETNAM = timezone(timedelta(hours=7), "ICT")
 
@@ -19,6 +22,14 @@ def system_clock() -> datetime:
 
 def local_date(moment: datetime) -> date:
     return moment.astimezone(VIETNAM).date()
+
+
+def within_calendar(day: date) -> date:
+    """`day`, or a refusal naming the days a date may name (EARLIEST to LATEST)."""
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidInput(N_("%(day)s is outside %(first)s–%(last)s"), day=day.isoformat(), first=EARLIEST.year,
+                           last=LATEST.year)
+    return day
 
 
 def end_of_day(day: date) -> datetime:

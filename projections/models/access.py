@@ -20,6 +20,7 @@ from uuid import UUID
 from sqlalchemy import (
     BindParameter,
     Column,
+    Connection,
     Date,
     Index,
     Integer,
@@ -319,12 +320,8 @@ def who_could_act(
     nobody independent who had submitted it by then. Grants and delegations are read as known now: a revocation
     recorded later but effective earlier counts, as the engine's `Person.grants_on` counts it."""
     at = moment_of(moment)
-    day = vietnam_day(at)
     dt = store.live_tables(DossiersProjection.name)
     d, s, periods = dt["dossiers"], dt["dossier_states"], dt["dossier_periods"]
-    versions = store.live_tables(UnitsProjection.name)["unit_versions"]
-    t = store.live_tables(AccessProjection.name)
-    g, p, dl = t["grants"], t["persons"], t["delegations"]
     with store.engine.connect() as conn:
         dossier = conn.execute(select(d.c.unit_id, d.c.year).where(d.c.dossier_id == dossier_id)).first()
         if dossier is None:
@@ -341,35 +338,63 @@ def who_could_act(
         closed_at = conn.execute(select(periods.c.closed_at_us).where(periods.c.year == dossier.year)).scalar()
         closed = closed_at is not None and closed_at <= micros(at)
         applicable = [r for r in rules if r.allows(state, closed)]
-        if not applicable:
+        return _holders(store, conn, dossier.unit_id, vietnam_day(at), applicable, submitters, fired_only=True)
+
+
+def role_holders(
+    store: ReadModelStore, dossier_id: UUID, moment: datetime | date, rules: Sequence[WaitingRule]
+) -> list[CouldAct]:
+    """Who held, on `moment`'s day, the roles the workflow gives over the dossier's unit (over the unit itself,
+    the one directly above it, any above it), by grant or delegation, with no trigger: what "who could act" asked
+    of a day before the dossier was opened answers with (nobody could act on it yet; these are who would have)."""
+    d = store.live_tables(DossiersProjection.name)["dossiers"]
+    with store.engine.connect() as conn:
+        unit_id = conn.execute(select(d.c.unit_id).where(d.c.dossier_id == dossier_id)).scalar()
+        if unit_id is None:
             return []
-        # Where each scope puts the grant, on that day.
-        scopes: dict[str, list[UUID]] = {"own": [dossier.unit_id]}
-        version = _version_as_of(conn, versions, dossier.unit_id, day)
-        ancestors: list[UUID] = []
-        parent = version[1] if version else None
-        while parent is not None and parent not in ancestors:
-            ancestors.append(parent)
-            above = _version_as_of(conn, versions, parent, day)
-            parent = above[1] if above else None
-        scopes["direct"] = ancestors[:1]
-        scopes["any"] = ancestors
-        wanted = {(r.role.value, u) for r in applicable for u in scopes[r.scope]}
-        if not wanted:
-            return []
-        roles = sorted({role for role, _ in wanted})
-        units = sorted({u for _, u in wanted}, key=str)
-        grants = conn.execute(
-            select(g, p.c.username, p.c.full_name)
-            .join(p, p.c.person_id == g.c.person_id)
-            .where(g.c.role.in_(roles), g.c.unit_id.in_(units), _grant_valid(g, day))
-        ).all()
-        grants = [r for r in grants if (r.role, r.unit_id) in wanted]
-        deputies = conn.execute(
-            select(dl, p.c.username, p.c.full_name)
-            .join(p, p.c.person_id == dl.c.deputy_id)
-            .where(dl.c.grant_id.in_([r.grant_id for r in grants]), _delegation_valid(dl, day))
-        ).all() if grants else []
+        return _holders(store, conn, unit_id, vietnam_day(moment_of(moment)), list(rules), set(), fired_only=False)
+
+
+def _holders(
+    store: ReadModelStore, conn: Connection, unit_id: UUID, day: date, applicable: Sequence[WaitingRule],
+    submitters: set[UUID], *, fired_only: bool,
+) -> list[CouldAct]:
+    """The grants and delegations valid on `day` whose role and place (over `unit_id`, directly above it or any unit
+    above it, as the hierarchy stood that day) some rule of `applicable` names; with `fired_only`, only those with
+    a trigger left to them (none by one who submitted the dossier where the rule wants someone independent), else
+    every holder, with no trigger."""
+    if not applicable:
+        return []
+    versions = store.live_tables(UnitsProjection.name)["unit_versions"]
+    t = store.live_tables(AccessProjection.name)
+    g, p, dl = t["grants"], t["persons"], t["delegations"]
+    # Where each scope puts the grant, on that day.
+    scopes: dict[str, list[UUID]] = {"own": [unit_id]}
+    version = _version_as_of(conn, versions, unit_id, day)
+    ancestors: list[UUID] = []
+    parent = version[1] if version else None
+    while parent is not None and parent not in ancestors:
+        ancestors.append(parent)
+        above = _version_as_of(conn, versions, parent, day)
+        parent = above[1] if above else None
+    scopes["direct"] = ancestors[:1]
+    scopes["any"] = ancestors
+    wanted = {(r.role.value, u) for r in applicable for u in scopes[r.scope]}
+    if not wanted:
+        return []
+    roles = sorted({role for role, _ in wanted})
+    units = sorted({u for _, u in wanted}, key=str)
+    grants = conn.execute(
+        select(g, p.c.username, p.c.full_name)
+        .join(p, p.c.person_id == g.c.person_id)
+        .where(g.c.role.in_(roles), g.c.unit_id.in_(units), _grant_valid(g, day))
+    ).all()
+    grants = [r for r in grants if (r.role, r.unit_id) in wanted]
+    deputies = conn.execute(
+        select(dl, p.c.username, p.c.full_name)
+        .join(p, p.c.person_id == dl.c.deputy_id)
+        .where(dl.c.grant_id.in_([r.grant_id for r in grants]), _delegation_valid(dl, day))
+    ).all() if grants else []
     found: list[CouldAct] = []
     by_grant = {r.grant_id: r for r in grants}
 
@@ -383,13 +408,13 @@ def who_could_act(
         )
 
     for r in grants:
-        fired = triggers(r, {r.person_id})
-        if fired:
+        fired = triggers(r, {r.person_id}) if fired_only else ()
+        if fired or not fired_only:
             found.append(CouldAct(r.person_id, r.username, r.full_name, Role(r.role), r.unit_id, r.grant_id, fired))
     for r in deputies:
         grant = by_grant[r.grant_id]
-        fired = triggers(grant, {r.deputy_id, r.holder_id})
-        if fired:
+        fired = triggers(grant, {r.deputy_id, r.holder_id}) if fired_only else ()
+        if fired or not fired_only:
             found.append(
                 CouldAct(
                     r.deputy_id, r.username, r.full_name, Role(grant.role), grant.unit_id, grant.grant_id, fired,

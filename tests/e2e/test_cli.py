@@ -480,9 +480,20 @@ def test_who_could_act_names_the_committee_s_reviewer_while_a_dossier_waits_for_
     result = dossierflow(played, "who-could-act", "lc-kim-tan/2024", "--on", "2024-12-01")
     assert result.returncode == 0, result.stderr
     assert re.search(r"as reviewer over Thành ủy Lào Cai, grant [0-9a-f-]{36}: endorse, return_to_unit", result.stdout)
+
+
+def test_who_could_act_before_the_dossier_was_opened_says_so_and_names_who_held_its_roles(played: Path) -> None:
     before = dossierflow(played, "who-could-act", "lc-kim-tan/2024", "--on", "2024-01-01")
     assert before.returncode == 0, before.stderr
-    assert "nobody could act on lc-kim-tan/2024 on 2024-01-01" in before.stdout
+    lines = before.stdout.splitlines()
+    assert lines[0] == "lc-kim-tan/2024 was not opened yet on 2024-01-01: nobody could act on it"
+    assert lines[1] == "the workflow's roles over its unit were held that day by:"
+    assert re.search(r"\(tc-thanh-uy\) as reviewer over Thành ủy Lào Cai, grant [0-9a-f-]{36}$", before.stdout, re.M)
+    assert re.search(r"\(bt-lc-kim-tan\) as secretary over Đảng bộ phường Kim Tân, grant [0-9a-f-]{36}$",
+                     before.stdout, re.M)
+    long_before = dossierflow(played, "who-could-act", "lc-kim-tan/2024", "--on", "1950-01-01")
+    assert long_before.returncode == 0, long_before.stderr
+    assert "nobody held the workflow's roles over its unit that day" in long_before.stdout
 
 
 def test_projections_status_shows_every_read_model_up_to_date_after_the_demo(played: Path) -> None:

@@ -17,6 +17,7 @@ from projections.models.access import (
     archive,
     authorities,
     queues,
+    role_holders,
     who_could_act,
 )
 from projections.models.dossiers import STEP_OF_STATE
@@ -183,6 +184,25 @@ def test_who_could_act_uses_the_hierarchy_of_that_day(played: Played) -> None:
     after = who_could_act(store, season.dossiers["zone-cell"], date(2024, 11, 15), RULES)
     assert before == []  # not opened yet on that day
     assert "committee-approver" in {c.username for c in after}
+
+
+def test_before_a_dossier_is_opened_its_role_holders_are_those_over_its_unit_in_that_days_hierarchy(
+    played: Played,
+) -> None:
+    # Nobody could act on zone-cell's dossier before it was opened (5 November 2024); who held its roles could be
+    # asked all the same, and the answer follows the move of its committee under "committee" on 15 October.
+    _, season, store = played
+    did = season.dossiers["zone-cell"]
+    before_move = role_holders(store, did, date(2024, 10, 14), RULES)
+    after_move = role_holders(store, did, date(2024, 10, 16), RULES)
+    assert who_could_act(store, did, date(2024, 10, 16), RULES) == []
+    assert "sec-zone-cell" in {c.username for c in before_move}
+    assert "committee-approver" not in {c.username for c in before_move}
+    assert {"sec-zone-cell", "committee-approver"} <= {c.username for c in after_move}
+    assert all(c.triggers == () for c in before_move + after_move)
+    # Only the workflow's roles, and only over the unit or above it.
+    assert {c.role for c in after_move} <= {r.role for r in RULES}
+    assert role_holders(store, did, date(1990, 1, 1), RULES) == []
 
 
 def test_access_history_lists_revocations_and_delegations(played: Played) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from domain.errors import InvalidInput
 from domain.messages import N_, Message, Series, Titled
 from domain.values import Answer, Grade
-from workflow.rules.facts import _check_facts, _number, reconcile
+from workflow.rules.facts import _check_facts, _number, reconcile, shown_value
 from workflow.rules.model import Criterion, RecognitionModel, RuleSet, _grades, titled
 
 
@@ -139,7 +139,7 @@ def _check_answer(criterion: Criterion, answer: Answer, owner: str) -> None:
         if points is None or not Decimal(0) <= points <= criterion.max_points:
             raise InvalidInput(
                 N_("criterion '%(criterion)s': points must be a number from 0 to %(max)s, got %(got)s"),
-                criterion=name(), max=criterion.max_points, got=repr(answer.points),
+                criterion=name(), max=criterion.max_points, got=shown_value(answer.points),
             )
     for sub_id, ticked in answer.sub_items.items():
         if sub_id not in criterion.sub_item_ids:

@@ -102,7 +102,7 @@ def _check_facts(rule_set: RuleSet, facts: Mapping[str, object]) -> None:
         if value is not None and _fact_value(fact, value) is None:
             raise InvalidInput(
                 N_("fact '%(fact)s' must be %(kind)s, got %(got)s"),
-                fact=titled(rule_set.id, fact), kind=_fact_type_text(fact.type), got=repr(value),
+                fact=titled(rule_set.id, fact), kind=_fact_type_text(fact.type), got=shown_value(value),
             )
 
 
@@ -130,6 +130,16 @@ def _fact_type_text(fact_type: FactType) -> Message:
             "count": N_("a whole number, 0 or more"),
         }[fact_type]
     )
+
+
+def shown_value(value: object) -> object:
+    """A refused value as a sentence shows it: a number as a number (in the reader's locale; 10, not
+    "Decimal('10')"), anything else as Python writes it, so that its kind shows too."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return repr(value)
 
 
 def _number(value: object) -> Decimal | None:
