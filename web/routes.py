@@ -42,8 +42,8 @@ from workflow.spec import spec_for
 T = TypeVar("T")
 # Text fields longer than this are refused before they reach the engine (which has its own, larger limits).
 MAX_FIELD = 20_000
-# The parts of the dossier page an autosave redraws: everything that shows or carries the dossier's version.
-_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions", "changes"]
+# The parts of the dossier page an autosave redraws: what the answers change, and every form's version field.
+_AFTER_SAVE = ["save_status", "suggestion", "version", "other_versions", "changes"]
 # The steps fired by a plain button; every other step has a dialog (a reason, a classification, a legal basis).
 _PLAIN_STEPS = frozenset({"submit", "resubmit", "restore"})
 
@@ -506,7 +506,7 @@ def register(app: FastAPI, site: Site) -> None:
         await run_in_threadpool(_wait, site, receipt)
         if htmx:
             context = await run_in_threadpool(_dossier_context, visit, did)
-            context["saved"] = True
+            context.update(saved=True, after_save=True)
             return site.render(request, "dossier.html", context, blocks=_AFTER_SAVE)
         return RedirectResponse(f"/dossiers/{did}?done=record_answers", status_code=303)
 

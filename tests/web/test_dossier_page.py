@@ -115,3 +115,42 @@ def test_a_refusal_of_a_step_without_a_dialog_is_said_at_the_top_of_the_page(web
     assert refused.status_code == 409
     assert refused.text.count('role="alert"') == 1
     assert re.search(r'<section class="refusal" role="alert">', refused.text)
+
+
+def test_an_autosave_redraws_every_forms_version_and_not_the_evidence_and_actions_under_the_persons_hands(
+    web: Web,
+) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    # The form saves as each field is left, at once (a delay let a click that leaves the page beat the save),
+    # one save after another (a second save sent before the first's answer would carry a stale version).
+    form = re.search(r'<form id="answers"[^>]*>', page)
+    assert form
+    assert 'hx-trigger="change"' in form.group(0)
+    assert 'hx-sync="this:queue last"' in form.group(0)
+    assert '<script src="/static/autosave.js" defer></script>' in page
+    ids = set(re.findall(r'id="(version-[\w-]+)" name="version"', page))
+    assert {"version-attach", "version-act-submit"} <= ids
+
+    saved = _autosave(secretary, path, "44")
+    redrawn = dict(re.findall(r'<input type="hidden" id="(version[\w-]*)" name="version" value="(\d+)"', saved))
+    assert set(redrawn) == ids | {"version"}, redrawn
+    assert len(set(redrawn.values())) == 1
+    assert redrawn["version"] != _version(page)
+    # The sections themselves stay: redrawn, they dropped the file being chosen and the form just clicked.
+    assert 'id="evidence"' not in saved
+    assert 'id="actions"' not in saved
+    # The next form sent carries the version the save left, and goes through.
+    after = secretary.get(path).text
+    submitted = secretary.post(
+        f"{path}/act/submit", data={"csrf_token": csrf(after), "version": redrawn["version-act-submit"]}
+    )
+    assert submitted.status_code == 303, text_of(submitted)
+
+
+def test_the_autosave_script_is_not_sent_to_a_person_who_cannot_edit(web: Web) -> None:
+    _, path = _submitted(web)
+    reviewer = web.signed_in(REVIEWER)
+    assert "autosave.js" not in reviewer.get(path).text
+    assert web.client().get("/static/autosave.js").status_code == 200

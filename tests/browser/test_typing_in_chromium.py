@@ -1,0 +1,79 @@
+"""In headless Chromium: what a person types is not lost, whatever they do next."""
+
+from __future__ import annotations
+
+import re
+import time
+from uuid import UUID
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Route, expect
+
+from tests.browser.conftest import Site, look, t
+from tests.web.world import SECRETARY
+
+COMMENT = "Chi bộ đã họp đủ 12 kỳ, có biên bản kèm theo"
+
+
+def _comment(page: Page) -> str:
+    return page.locator("textarea[name$='.comment']").first.get_attribute("name") or ""
+
+
+def _slow_saves(page: Page) -> None:
+    """Each autosave held 0.8 s on its way, as on a slow line: what leaves the page meanwhile must wait for it."""
+
+    def hold(route: Route) -> None:
+        try:
+            if route.request.headers.get("hx-request"):
+                page.wait_for_timeout(800)
+            route.continue_()
+        except PlaywrightError:
+            pass  # the page went away while the save was held: the assertion below says whether it was lost
+
+    page.route("**/answers", hold)
+
+
+def _saved_comment(site: Site, path: str, field: str) -> str:
+    criterion = field.split(".")[1]
+    answer = site.web.engine.dossier(UUID(path.rsplit("/", 1)[-1])).answers.get(criterion)
+    return answer.comment if answer is not None else ""
+
+
+@pytest.mark.parametrize("leaving", ["sign-out", "language", "link", "save-button", "submit", "address-bar"])
+def test_a_comment_typed_then_left_at_once_by_signing_out_switching_language_or_a_link_is_saved(
+    site: Site, leaving: str
+) -> None:
+    path = site.web.dossier_path()
+    page = site.person(SECRETARY)
+    page.goto(path)
+    _slow_saves(page)
+    field = _comment(page)
+    page.locator(f"textarea[name='{field}']").fill(COMMENT)
+    if leaving == "sign-out":
+        page.get_by_role("button", name=t(page, "Sign out"), exact=True).click()
+        page.wait_for_url(re.compile(r"/sign-in$"))
+    elif leaving == "language":
+        page.get_by_label(t(page, "Language"), exact=True).select_option("en")
+        page.get_by_role("button", name=t(page, "Change"), exact=True).click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+    elif leaving == "link":
+        page.get_by_role("link", name=t(page, "My work"), exact=True).first.click()
+        page.wait_for_url(re.compile(r"/work$"))
+    elif leaving == "address-bar":
+        # Not a click the page can hold: what was typed goes with the page as it closes.
+        page.goto("/work")
+    elif leaving == "save-button":
+        # The form's own button, sent while the autosave of the field just left is on its way: one of the two
+        # used to be refused as stale (both carried the version the page was loaded with).
+        page.get_by_role("button", name=t(page, "Save answers"), exact=True).click()
+        expect(page.get_by_role("status").filter(has_text=t(page, "Your answers are saved."))).to_be_visible()
+    else:
+        page.get_by_role("button", name=t(page, "Submit self-assessment"), exact=True).click()
+        expect(page.get_by_role("status").filter(
+            has_text=t(page, "The self-assessment is submitted to the committee."))).to_be_visible()
+    look(site, page, f"left-by-{leaving}")
+    deadline = time.monotonic() + 5
+    while _saved_comment(site, path, field) != COMMENT and time.monotonic() < deadline:
+        time.sleep(0.05)  # the save sent as the page closed may arrive after the next page
+    assert _saved_comment(site, path, field) == COMMENT
