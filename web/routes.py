@@ -5,6 +5,7 @@ it was refused)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from domain.actor import Actor
 from domain.dossier import Dossier
@@ -82,6 +84,7 @@ def _signed_in_as(visit: Visit) -> Visit:
 
 
 async def _posted(request: Request) -> FormData:
+    request.scope["dossierflow.form_read"] = True
     form = await request.form(max_part_size=64 * 1024 * 1024)
     token = form.get(CSRF_FIELD)
     if not check_csrf(request, token if isinstance(token, str) else None):
@@ -134,6 +137,58 @@ def _local_next(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
+
+
+def _gettable(app: FastAPI, target: str) -> str:
+    """`target` if a page answers it, else the nearest page above it: a form's action (/dossiers/X/answers) is
+    answered to POST only, and a browser sent there after signing in got 405."""
+    parts = urlsplit(target)
+    path = parts.path or "/"
+    while True:
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "query_string": b"", "headers": []}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+            return target if path == parts.path else path
+        if path == "/":
+            return "/"
+        path = path.rstrip("/").rsplit("/", 1)[0] or "/"
+
+
+def _page_of(request: Request) -> str:
+    """The page a request came from: itself when it is a page (GET), else the page whose form sent it (htmx names
+    it, a browser's Referer does, on this site), else the nearest page above its address."""
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    if request.method in ("GET", "HEAD"):
+        return here
+    host = request.headers.get("host", "")
+    for header in ("hx-current-url", "referer"):
+        source = urlsplit(request.headers.get(header, ""))
+        if source.netloc == host and source.path.startswith("/") and not source.path.startswith("//"):
+            return source.path + ("?" + source.query if source.query else "")
+    return request.url.path
+
+
+# Fields of a refused form shown back as what was typed: free text, which is long to type again.
+_TYPED_TEXT = re.compile(r"^(reason|note|legal_basis|act_number|name|c\.[\w-]+\.comment)$")
+
+
+async def _typed_texts(request: Request) -> list[tuple[str, str]]:
+    """The free text of a form sent after its session ended, to show back rather than lose. Read only when the
+    route read nothing of it (_posted marks the request), and only a plain form's: a file is not kept."""
+    if request.scope.get("dossierflow.form_read") or not request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        return []
+    length = request.headers.get("content-length", "")
+    if not (length.isdigit() and int(length) <= 1024 * 1024):
+        return []
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        return []  # gone before the form arrived whole: nobody is left to read it
+    return [
+        (name, value[:MAX_FIELD]) for name, value in form.multi_items()
+        if isinstance(value, str) and value.strip() and _TYPED_TEXT.match(name)
+    ]
 
 
 def _wait(site: Site, receipt: Receipt[Any] | None) -> None:
@@ -199,23 +254,25 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(request: Request, _: SignInNeeded) -> Response:
-        target = "/sign-in?next=" + quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
+        # Back, once signed in, to the page the person was on, never to a form's action (405 to a GET).
+        target = "/sign-in?next=" + quote(_gettable(app, _page_of(request)))
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         if request.method != "GET":
+            typed = await _typed_texts(request)
             return site.render(
                 request, "error.html",
-                {"headline": labels.N_("Please sign in"), "detail": labels.N_("Your session has ended."),
-                 "link": target},
+                {"headline": labels.N_("Please sign in"),
+                 "detail": labels.N_("Your session has ended, so what you sent was not saved. Sign in, and you "
+                                     "are taken back to the page you were on."),
+                 "link": target, "typed": typed},
                 status_code=401,
             )
         return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(PasswordChangeNeeded)
     async def _change_password(request: Request, _: PasswordChangeNeeded) -> Response:
-        target = "/account/password?next=" + quote(
-            request.url.path + ("?" + request.url.query if request.url.query else "")
-        )
+        target = "/account/password?next=" + quote(_gettable(app, _page_of(request)))
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
@@ -264,14 +321,16 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.get("/sign-in")
     def sign_in_page(request: Request, next: str = "") -> Response:
-        return site.render(request, "sign_in.html", {"next": _local_next(next, "/work"), "username": ""})
+        return site.render(
+            request, "sign_in.html", {"next": _gettable(app, _local_next(next, "/work")), "username": ""}
+        )
 
     @app.post("/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await _posted(request)
         username = _text(form, "username").strip()[:200]
         password = _text(form, "password")[:1000]
-        target = _local_next(_text(form, "next"), "/work")
+        target = _gettable(app, _local_next(_text(form, "next"), "/work"))
         address = request.client.host if request.client else "unknown"
         keys = (f"account:{username.casefold()}", f"address:{address}")
         brake = await run_in_threadpool(site.accounts.brake, *keys)

@@ -10,8 +10,9 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, expect
 
+from domain.ids import person_id
 from tests.browser.conftest import Site, look, t
-from tests.web.world import SECRETARY
+from tests.web.world import SECRETARY, password
 
 COMMENT = "Chi bộ đã họp đủ 12 kỳ, có biên bản kèm theo"
 
@@ -76,4 +77,27 @@ def test_a_comment_typed_then_left_at_once_by_signing_out_switching_language_or_
     deadline = time.monotonic() + 5
     while _saved_comment(site, path, field) != COMMENT and time.monotonic() < deadline:
         time.sleep(0.05)  # the save sent as the page closed may arrive after the next page
+    assert _saved_comment(site, path, field) == COMMENT
+
+
+def test_a_comment_typed_after_the_session_ended_is_back_and_saved_once_signed_in_again(site: Site) -> None:
+    path = site.web.dossier_path()
+    page = site.person(SECRETARY)
+    page.goto(path)
+    site.web.site.accounts.end_sessions_of(person_id(SECRETARY))  # signed out in another tab
+    field = _comment(page)
+    typed = page.locator(f"textarea[name='{field}']")
+    typed.fill(COMMENT)
+    typed.press("Tab")  # the autosave is refused: the browser is sent to sign in
+    page.wait_for_url(re.compile(r"/sign-in\?next="))
+    look(site, page, "sign-in-after-the-session-ended")
+    page.get_by_label(t(page, "Username"), exact=True).fill(SECRETARY)
+    page.get_by_label(t(page, "Password"), exact=True).fill(password(SECRETARY))
+    page.get_by_role("button", name=t(page, "Sign in"), exact=True).click()
+    page.wait_for_url(f"**{path}")  # the dossier, not the form's action
+    expect(page.locator(f"textarea[name='{field}']")).to_have_value(COMMENT)
+    expect(page.get_by_role("status").filter(has_text=t(
+        page, "What you had typed when your session ended is back in the form, and now saved."))).to_be_visible()
+    expect(page.locator("#save-status")).to_have_text(t(page, "Saved."))
+    look(site, page, "typed-text-back-after-signing-in")
     assert _saved_comment(site, path, field) == COMMENT

@@ -33,8 +33,67 @@
     inFlight -= 1;
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
     failed = status < 200 || status >= 300;
+    if (status === 401) {
+      keepForLater();
+    }
     settle();
   });
+
+  // A save refused because the session has ended (8 idle hours, or signed out in another tab): the browser is sent
+  // to sign in, and back here after. What was typed is kept in this tab meanwhile, for this person only, and put
+  // back and saved when they return.
+  var KEPT = "dossierflow.unsaved-answers";
+
+  function keepForLater() {
+    var fields = [];
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && name !== "csrf_token" && name !== "version") {
+        fields.push([name, value]);
+      }
+    });
+    try {
+      sessionStorage.setItem(KEPT, JSON.stringify({ action: form.action, person: form.dataset.person, fields: fields }));
+    } catch (ignored) {
+      // Storage refused (full, or private browsing): nothing more can be done.
+    }
+  }
+
+  function putBack() {
+    var kept;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(KEPT) || "null");
+      sessionStorage.removeItem(KEPT);
+    } catch (ignored) {
+      kept = null;
+    }
+    if (!kept || kept.action !== form.action || kept.person !== form.dataset.person) {
+      return;
+    }
+    var values = {};
+    kept.fields.forEach(function (pair) {
+      (values[pair[0]] = values[pair[0]] || []).push(pair[1]);
+    });
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!field.name || field.type === "hidden" || field.disabled) {
+        return;
+      }
+      var given = values[field.name] || [];
+      if (field.type === "checkbox" || field.type === "radio") {
+        field.checked = given.indexOf(field.value) >= 0;
+      } else if (given.length) {
+        field.value = given[0];
+      }
+    });
+    var note = document.createElement("p");
+    note.className = "done";
+    note.setAttribute("role", "status");
+    note.textContent = form.dataset.restored || "";
+    form.parentNode.insertBefore(note, form);
+    dirty = true;
+    htmx.trigger(form, "change");
+  }
+  // After htmx has set the form up (it does so when the document is parsed, and its script runs before this one).
+  document.addEventListener("DOMContentLoaded", putBack);
 
   function unsaved() {
     return dirty || inFlight > 0;
