@@ -5,6 +5,7 @@ it was refused)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,14 @@ from starlette.routing import Match
 
 from domain.actor import Actor
 from domain.dossier import Dossier
-from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from domain.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    EvidenceRejected,
+    InvalidInput,
+    NotAuthorized,
+    NotFound,
+)
 from domain.messages import N_, Count
 from domain.unit import Unit
 from domain.values import RATED_LEVELS, Classification, NotRatedGround, Role
@@ -48,6 +56,14 @@ MAX_FIELD = 20_000
 _AFTER_SAVE = ["save_status", "suggestion", "version", "other_versions", "changes"]
 # The steps fired by a plain button; every other step has a dialog (a reason, a classification, a legal basis).
 _PLAIN_STEPS = frozenset({"submit", "resubmit", "restore"})
+# The event each step records on the dossier (domain/dossier.py).
+_STEP_EVENTS = {
+    "submit": "Submitted", "resubmit": "Resubmitted", "withdraw": "Withdrawn", "restore": "Restored",
+    "endorse": "Endorsed", "return_to_unit": "ReturnedToUnit", "approve": "Approved",
+    "return_to_committee": "ReturnedToCommittee", "mark_not_rated": "MarkedNotRated", "reopen": "Reopened",
+}
+# What a step's form says that its event records too: a form sent again with other words is not the same step.
+_STEP_FIELDS = ("reason", "note", "legal_basis", "level")
 
 
 class SignInNeeded(Exception):
@@ -554,20 +570,41 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            if htmx:
+            if isinstance(error, ConcurrencyConflict) and await run_in_threadpool(
+                _nothing_to_save, visit, did, fields
+            ):
+                # Sent twice (a double click on Save, or a save on its way when the button was pressed): the
+                # dossier already holds every answer sent, so nobody's change is in the way.
+                receipt = None
+            elif htmx:
                 status, headline = labels.refusal(error)
                 context = await run_in_threadpool(_dossier_context, visit, did, Typed("record_answers", fields))
                 context["save_error"] = {"headline": headline, "detail": error.message, "stale": status == 409}
                 return site.render(request, "dossier.html", context, blocks=["save_status"], status_code=status)
-            return await run_in_threadpool(
-                _refused_again, request, visit, did, error, Typed("record_answers", fields)
-            )
+            else:
+                return await run_in_threadpool(
+                    _refused_again, request, visit, did, error, Typed("record_answers", fields)
+                )
         await run_in_threadpool(_wait, site, receipt)
         if htmx:
             context = await run_in_threadpool(_dossier_context, visit, did)
             context.update(saved=True, after_save=True)
             return site.render(request, "dossier.html", context, blocks=_AFTER_SAVE)
         return RedirectResponse(f"/dossiers/{did}?done=record_answers", status_code=303)
+
+    def _nothing_to_save(visit: Visit, did: UUID, fields: Mapping[str, str]) -> bool:
+        if "record_answers" not in _actions(site, visit, did):
+            return False  # no longer editable: the refusal says why
+        dossier = engine.dossier(did)
+        rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+        model = engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+        try:
+            answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers)
+        except DomainError:
+            return False
+        return all(dossier.answers.get(k) == v for k, v in answers.items()) and all(
+            dossier.facts.get(k) == v for k, v in facts.items()
+        )
 
     @app.post("/dossiers/{reference}/evidence")
     async def attach(request: Request, reference: str) -> Response:
@@ -588,12 +625,22 @@ def register(app: FastAPI, site: Site) -> None:
             actor = _actor_for(site, visit, did, "attach_evidence")
             return engine.attach_evidence(actor, did, name=name, data=data, expected_version=_version(form))
 
+        def attached_already() -> bool:
+            # The same file sent twice (a double click on Attach): the one step since is this very attachment.
+            event = _only_step_since(visit, did, form, "EvidenceAttached")
+            return event is not None and event.evidence.sha256 == hashlib.sha256(data).hexdigest()
+
         try:
             receipt = await run_in_threadpool(attach_it)
         except NotAuthorized:
             raise
         except DomainError as error:
-            return await run_in_threadpool(_refused_again, request, visit, did, error, Typed("attach_evidence"))
+            twice = isinstance(error, ConcurrencyConflict | EvidenceRejected)
+            if not (twice and await run_in_threadpool(attached_already)):
+                return await run_in_threadpool(
+                    _refused_again, request, visit, did, error, Typed("attach_evidence")
+                )
+            receipt = None
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/dossiers/{did}?done=attach_evidence#evidence", status_code=303)
 
@@ -697,9 +744,43 @@ def register(app: FastAPI, site: Site) -> None:
             await run_in_threadpool(run_and_wait)
         except NotAuthorized:
             raise
+        except ConcurrencyConflict as error:
+            if not await run_in_threadpool(_taken_already, visit, did, trigger, form):
+                return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
         except DomainError as error:
             return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
         return RedirectResponse(f"/dossiers/{did}?done={trigger}", status_code=303)
+
+    def _only_step_since(visit: Visit, did: UUID, form: FormData, event_name: str) -> Any:
+        """The one event recorded on the dossier since the version the form carries, if it is an `event_name` this
+        person recorded; else None."""
+        try:
+            version = _version(form)
+        except InvalidInput:
+            return None
+        if version is None or visit.person is None:
+            return None
+        since = list(engine.events.get(did, gt=version, limit=2))
+        if len(since) != 1 or type(since[0]).__name__ != event_name:
+            return None
+        actor = getattr(since[0], "actor", None)
+        return since[0] if actor is not None and actor.person_id == visit.person.id else None
+
+    def _taken_already(visit: Visit, did: UUID, trigger: str, form: FormData) -> bool:
+        """Whether the one step recorded on the dossier since the form's version is this very step, taken by this
+        person with what this form says: the same form sent twice (a double click while the page was on its way,
+        the back button then sending again). That is answered as done, not as "someone else changed this dossier
+        first", which sent people looking for a colleague who had done nothing."""
+        event = _only_step_since(visit, did, form, _STEP_EVENTS.get(trigger, ""))
+        if event is None:
+            return False
+        for name in _STEP_FIELDS:
+            sent = _text(form, name).strip()
+            recorded = getattr(event, name, None)
+            recorded = getattr(recorded, "value", recorded)  # a classification by its value
+            if sent and recorded is not None and str(recorded).strip() != sent:
+                return False
+        return True
 
     # --- the approver's decision list -----------------------------------------------------------------------------
 

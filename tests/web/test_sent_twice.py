@@ -1,0 +1,104 @@
+"""A form sent twice (a double click while the next page is on its way, or the back button and sending again) is
+answered as done when the step it asks for is the one this person has just taken, with the same words; anything
+else in between is still someone else's change (409)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
+
+REASON = "Bổ sung biên bản họp chi bộ tháng 11"
+
+
+def _page(client: TestClient, path: str) -> tuple[str, str]:
+    page = client.get(path).text
+    found = re.search(r'name="version" value="(\d+)"', page)
+    assert found
+    return csrf(page), found.group(1)
+
+
+def _events(web: Web, path: str) -> list[str]:
+    from uuid import UUID
+
+    return [type(e).__name__ for e in web.engine.history(UUID(path.rsplit("/", 1)[-1]))]
+
+
+def test_a_submit_sent_twice_is_answered_as_done_and_recorded_once(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    token, version = _page(secretary, path)
+    first = secretary.post(f"{path}/act/submit", data={"csrf_token": token, "version": version})
+    again = secretary.post(f"{path}/act/submit", data={"csrf_token": token, "version": version})
+    assert first.status_code == 303
+    assert again.status_code == 303, text_of(again)
+    assert again.headers["location"] == f"{path}?done=submit"
+    assert "Someone else" not in text_of(secretary.get(again.headers["location"]))
+    assert _events(web, path).count("Submitted") == 1
+
+
+def test_a_return_sent_twice_with_the_same_reason_is_done_and_with_another_reason_is_refused(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    token, version = _page(secretary, path)
+    assert secretary.post(f"{path}/act/submit", data={"csrf_token": token, "version": version}).status_code == 303
+    reviewer = web.signed_in(REVIEWER)
+    token, version = _page(reviewer, path)
+    sent = {"csrf_token": token, "version": version, "reason": REASON}
+    assert reviewer.post(f"{path}/act/return_to_unit", data=sent).status_code == 303
+    again = reviewer.post(f"{path}/act/return_to_unit", data=sent)
+    assert again.status_code == 303, text_of(again)
+    other = reviewer.post(f"{path}/act/return_to_unit", data={**sent, "reason": "Một lý do khác"})
+    assert other.status_code == 409
+    assert "Một lý do khác" in other.text  # what was typed is kept
+    assert _events(web, path).count("ReturnedToUnit") == 1
+
+
+def test_a_step_after_another_change_is_still_refused_as_stale(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    token, version = _page(secretary, path)
+    # Another tab saved an answer meanwhile: the submit sent from this page is refused, as before.
+    saved = secretary.post(
+        f"{path}/answers", data={"csrf_token": token, "version": version, "c.assigned_targets.points": "44"}
+    )
+    assert saved.status_code == 303
+    stale = secretary.post(f"{path}/act/submit", data={"csrf_token": token, "version": version})
+    assert stale.status_code == 409
+    assert "Submitted" not in _events(web, path)
+
+
+def test_answers_saved_twice_are_answered_as_saved_and_other_answers_from_a_stale_page_are_refused(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    token, version = _page(secretary, path)
+    before = _events(web, path).count("AnswersRecorded")
+    sent = {"csrf_token": token, "version": version, "c.assigned_targets.points": "44"}
+    assert secretary.post(f"{path}/answers", data=sent).status_code == 303
+    again = secretary.post(f"{path}/answers", data=sent)
+    assert again.status_code == 303, text_of(again)
+    assert again.headers["location"] == f"{path}?done=record_answers"
+    autosaved = secretary.post(f"{path}/answers", data=sent, headers={"HX-Request": "true"})
+    assert autosaved.status_code == 200
+    assert "Saved." in autosaved.text
+    other = secretary.post(f"{path}/answers", data={**sent, "c.assigned_targets.points": "43"})
+    assert other.status_code == 409
+    assert _events(web, path).count("AnswersRecorded") == before + 1
+
+
+def test_a_file_attached_twice_is_answered_as_attached_and_kept_once(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    token, version = _page(secretary, path)
+    before = _events(web, path).count("EvidenceAttached")
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    for _ in range(2):
+        sent = secretary.post(
+            f"{path}/evidence", data={"csrf_token": token, "version": version},
+            files={"file": ("Biên bản.pdf", pdf, "application/pdf")},
+        )
+        assert sent.status_code == 303, text_of(sent)
+        assert sent.headers["location"] == f"{path}?done=attach_evidence#evidence"
+    assert _events(web, path).count("EvidenceAttached") == before + 1
