@@ -744,22 +744,19 @@ def register(app: FastAPI, site: Site) -> None:
             await run_in_threadpool(run_and_wait)
         except NotAuthorized:
             raise
-        except ConcurrencyConflict as error:
+        except DomainError as error:
+            # Sent again, the step meets its own first sending: a stale version, or its act number taken by itself.
             if not await run_in_threadpool(_taken_already, visit, did, trigger, form):
                 return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
-        except DomainError as error:
-            return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
         return RedirectResponse(f"/dossiers/{did}?done={trigger}", status_code=303)
 
-    def _only_step_since(visit: Visit, did: UUID, form: FormData, event_name: str) -> Any:
-        """The one event recorded on the dossier since the version the form carries, if it is an `event_name` this
-        person recorded; else None."""
-        try:
-            version = _version(form)
-        except InvalidInput:
+    def _only_step_since(visit: Visit, did: UUID, form: FormData, event_name: str, field: str = "version") -> Any:
+        """The one event recorded on the dossier since the version the form carries (in `field`), if it is an
+        `event_name` this person recorded; else None."""
+        raw = _text(form, field).strip()
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 10) or visit.person is None:
             return None
-        if version is None or visit.person is None:
-            return None
+        version = int(raw)
         since = list(engine.events.get(did, gt=version, limit=2))
         if len(since) != 1 or type(since[0]).__name__ != event_name:
             return None
@@ -780,7 +777,9 @@ def register(app: FastAPI, site: Site) -> None:
             recorded = getattr(recorded, "value", recorded)  # a classification by its value
             if sent and recorded is not None and str(recorded).strip() != sent:
                 return False
-        return True
+        number = _text(form, "act_number").strip()
+        act = getattr(event, "act", None)
+        return not number or (act is not None and act.number == number)
 
     # --- the approver's decision list -----------------------------------------------------------------------------
 
@@ -848,11 +847,31 @@ def register(app: FastAPI, site: Site) -> None:
             number, day = _act(form)
             return engine.decide_list(approver, requests, act_number=number, act_date=day)
 
+        def decided_already() -> bool:
+            # The same list sent twice (a double click, the back button): each dossier ticked has been decided by
+            # this person since its version, at the level asked, under the act named, and nothing else.
+            chosen = [v for v in form.getlist("dossier") if isinstance(v, str)]
+            number = _text(form, "act_number").strip()
+            for raw in chosen[:1000]:
+                try:
+                    did = UUID(raw)
+                except ValueError:
+                    return False
+                event = _only_step_since(visit, did, form, "Approved", f"version.{did}")
+                level = _text(form, f"level.{did}")
+                if event is None or (level and event.level.value != level):
+                    return False
+                if number and (event.act is None or event.act.number != number):
+                    return False
+            return bool(chosen)
+
         try:
             receipt = await run_in_threadpool(run)
         except NotAuthorized:
             raise
         except DomainError as error:
+            if await run_in_threadpool(decided_already):
+                return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(_decision_context, visit, superior_id, period_year)
             context.update(typed=typed, refusal={"headline": headline, "detail": error.message})

@@ -8,7 +8,8 @@ import re
 
 from fastapi.testclient import TestClient
 
-from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
+from domain.ids import unit_id
+from tests.web.world import PROVINCE_APPROVER, REVIEWER, SECRETARY, Web, csrf, text_of
 
 REASON = "Bổ sung biên bản họp chi bộ tháng 11"
 
@@ -102,3 +103,35 @@ def test_a_file_attached_twice_is_answered_as_attached_and_kept_once(web: Web) -
         assert sent.status_code == 303, text_of(sent)
         assert sent.headers["location"] == f"{path}?done=attach_evidence#evidence"
     assert _events(web, path).count("EvidenceAttached") == before + 1
+
+
+def test_a_decision_list_sent_twice_with_its_act_number_is_answered_as_decided_not_as_a_number_taken(
+    web: Web,
+) -> None:
+    root = unit_id("lao-cai")
+    approver = web.signed_in(PROVINCE_APPROVER)
+    page = approver.get(f"/decisions/{root}/2025").text
+    did = web.engine.find_dossier("mk-nam-lu/2025")  # endorsed in the demo, waiting for the province
+    sent = {
+        "csrf_token": csrf(page), "dossier": str(did), f"version.{did}": str(web.engine.dossier(did).version),
+        f"level.{did}": "good", "act_number": "125-QĐ/TU", "act_date": "",
+    }
+    for _ in range(2):
+        answered = approver.post(f"/decisions/{root}/2025", data=sent)
+        assert answered.status_code == 303, text_of(answered)
+        assert answered.headers["location"] == f"/decisions/{root}/2025?done=decide_list"
+    assert [type(e).__name__ for e in web.engine.history(did)].count("Approved") == 1
+    # Another level from the same stale page is not the same list: refused, as before.
+    other = approver.post(f"/decisions/{root}/2025", data={**sent, f"level.{did}": "excellent"})
+    assert other.status_code == 409
+
+
+def test_an_approval_with_an_act_number_sent_twice_from_the_dossier_is_answered_as_decided(web: Web) -> None:
+    path = web.dossier_path("mk-nam-lu")
+    approver = web.signed_in(PROVINCE_APPROVER)
+    token, version = _page(approver, path)
+    sent = {"csrf_token": token, "version": version, "level": "good", "act_number": "126-QĐ/TU", "reason": ""}
+    for _ in range(2):
+        answered = approver.post(f"{path}/act/approve", data=sent)
+        assert answered.status_code == 303, text_of(answered)
+    assert _events(web, path).count("Approved") == 1
