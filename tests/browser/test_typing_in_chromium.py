@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, expect
 
 from domain.ids import person_id
-from tests.browser.conftest import Site, look, t
+from tests.browser.conftest import Site, look, t, tab_to
 from tests.web.world import SECRETARY, password
 
 COMMENT = "Chi bộ đã họp đủ 12 kỳ, có biên bản kèm theo"
@@ -101,3 +101,22 @@ def test_a_comment_typed_after_the_session_ended_is_back_and_saved_once_signed_i
     expect(page.locator("#save-status")).to_have_text(t(page, "Saved."))
     look(site, page, "typed-text-back-after-signing-in")
     assert _saved_comment(site, path, field) == COMMENT
+
+
+def test_a_keyboard_user_tabbing_on_to_submit_while_the_autosave_answers_keeps_the_focus_there(site: Site) -> None:
+    path = site.web.dossier_path()
+    page = site.person(SECRETARY)
+    page.goto(path)
+    _slow_saves(page)
+    page.locator("#answers textarea[name$='.comment']").last.focus()
+    page.keyboard.press("End")
+    page.keyboard.type(" Đã bổ sung.")
+    submit = f"#actions button:has-text('{t(page, 'Submit self-assessment')}')"
+    tab_to(page, submit)  # on past the evidence while the save is on its way
+    expect(page.locator("#save-status")).to_have_text(t(page, "Saved."))
+    # The answer redrew the forms' versions, not the sections around the focus: it stays where the person is.
+    expect(page.locator(submit)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(
+        has_text=t(page, "The self-assessment is submitted to the committee."))).to_be_visible()
+    look(site, page, "submitted-by-keyboard-after-an-autosave")
