@@ -184,7 +184,9 @@ def _page_of(request: Request) -> str:
 
 
 # Fields of a refused form shown back as what was typed: free text, which is long to type again.
-_TYPED_TEXT = re.compile(r"^(reason|note|legal_basis|act_number|name|c\.[\w-]+\.comment)$")
+_TYPED_TEXT = re.compile(
+    r"^(reason|note|legal_basis|basis|act_number|name|full_name|c\.[\w-]+\.comment|reason\.[\w-]+)$"
+)
 
 
 async def _typed_texts(request: Request) -> list[tuple[str, str]]:

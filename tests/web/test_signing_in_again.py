@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
 
-from domain.ids import person_id
+from domain.ids import person_id, unit_id
 from tests.web.world import SECRETARY, Web, csrf, password, text_of
 
 HX = {"HX-Request": "true"}
@@ -88,3 +88,19 @@ def test_a_sign_in_link_naming_a_forms_action_leads_to_its_page(web: Web) -> Non
     assert _sign_in_from(client, f"/sign-in?next={path}/answers") == path
     assert client.get(path).status_code == 200
     assert _sign_in_from(web.client(), "/sign-in?next=/language") == "/"
+
+
+def test_a_decision_lists_reasons_sent_after_the_session_ended_are_shown_to_copy(web: Web) -> None:
+    client = web.signed_in("tt-tinh-uy")
+    root = unit_id("lao-cai")
+    page = client.get(f"/decisions/{root}/2025").text
+    web.site.accounts.end_sessions_of(person_id("tt-tinh-uy"))
+    did = web.engine.find_dossier("mk-nam-lu/2025")
+    sent = client.post(
+        f"/decisions/{root}/2025",
+        data={"csrf_token": csrf(page), "dossier": str(did), f"level.{did}": "excellent",
+              f"reason.{did}": "Vượt chỉ tiêu thu ngân sách 120%"},
+    )
+    assert sent.status_code == 401
+    assert 'readonly rows="3">Vượt chỉ tiêu thu ngân sách 120%</textarea>' in sent.text
+    assert parse_qs(urlsplit(_link(sent.text)).query)["next"] == [f"/decisions/{root}/2025"]
