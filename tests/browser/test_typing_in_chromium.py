@@ -120,3 +120,23 @@ def test_a_keyboard_user_tabbing_on_to_submit_while_the_autosave_answers_keeps_t
     expect(page.get_by_role("status").filter(
         has_text=t(page, "The self-assessment is submitted to the committee."))).to_be_visible()
     look(site, page, "submitted-by-keyboard-after-an-autosave")
+
+
+def test_a_field_being_typed_into_is_saved_when_it_is_left_not_while_the_save_before_it_answers(site: Site) -> None:
+    path = site.web.dossier_path()
+    page = site.person(SECRETARY)
+    page.goto(path)
+    _slow_saves(page)
+    saves: list[str] = []
+    page.on("request", lambda request: saves.append(request.url) if request.url.endswith("/answers") else None)
+    comments = page.locator("#answers textarea[name$='.comment']")
+    comments.nth(0).fill(COMMENT)
+    comments.nth(0).press("Tab")  # the first save leaves, and is held on its way
+    comments.nth(1).focus()
+    page.keyboard.type("Đang gõ dở")
+    expect(page.locator("#save-status")).to_have_text(t(page, "Saved."))
+    page.wait_for_timeout(500)
+    assert len(saves) == 1, saves  # nothing sent from under the fingers of someone still typing
+    comments.nth(1).press("Tab")
+    page.wait_for_timeout(1500)
+    assert len(saves) == 2, saves

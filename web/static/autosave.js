@@ -7,8 +7,8 @@
   "use strict";
 
   var form = document.getElementById("answers");
-  if (!form || !form.hasAttribute("hx-post")) {
-    return;
+  if (!form || !form.hasAttribute("hx-post") || typeof htmx === "undefined") {
+    return; // nothing saves itself here: the form's button sends what was typed
   }
   var dirty = false; // typed into since the last save was sent
   var inFlight = 0; // saves sent and not yet answered
@@ -103,8 +103,8 @@
     if (inFlight > 0) {
       return;
     }
-    if (dirty && !failed) {
-      // Typed into again while the last save was on its way: save that too before leaving.
+    if (waiting.length && dirty && !failed) {
+      // Typed into again while the last save was on its way, and leaving: save that too first.
       htmx.trigger(form, "change");
       return;
     }
@@ -172,7 +172,8 @@
         return;
       }
       if (sent === form && inFlight === 0) {
-        return; // the form itself carries everything typed
+        dirty = false; // the form itself carries everything typed: nothing is left for the page's closing
+        return;
       }
       // Held until the saves are answered: each one's answer redraws every form's version field, so the form sent
       // after it carries the dossier's version as the save left it, not a version the save has made stale.
