@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from uuid import UUID
 
 from fastapi import FastAPI, Request
@@ -179,7 +179,10 @@ def _page_of(request: Request) -> str:
     for header in ("hx-current-url", "referer"):
         source = urlsplit(request.headers.get(header, ""))
         if source.netloc == host and source.path.startswith("/") and not source.path.startswith("//"):
-            return source.path + ("?" + source.query if source.query else "")
+            # Without the word of a step done before: the page came back to would say "Your answers are saved."
+            # of answers this very request could not save.
+            query = urlencode([(k, v) for k, v in parse_qsl(source.query, keep_blank_values=True) if k != "done"])
+            return source.path + ("?" + query if query else "")
     return request.url.path
 
 
