@@ -879,7 +879,9 @@ def register(app: FastAPI, site: Site) -> None:
                 return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(_decision_context, visit, superior_id, period_year)
-            context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
+            # Every dossier ticked, not only the last: a form's repeated field is one entry of `typed`.
+            ticked = {v for v in form.getlist("dossier") if isinstance(v, str)}
+            context.update(typed=typed, ticked=ticked, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "decisions.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
