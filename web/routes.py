@@ -264,9 +264,25 @@ class Typed:
 
     trigger: str = ""
     values: Mapping[str, str] | None = None
+    # Every value of each field, for those sent more than once (boxes ticked): `values` keeps one per name.
+    many: Mapping[str, tuple[str, ...]] | None = None
 
     def get(self, name: str, default: str = "") -> str:
         return (self.values or {}).get(name, default)
+
+    def chose(self, name: str, value: str) -> bool:
+        """Whether `value` was among those sent as `name` (a box ticked)."""
+        return value in (self.many or {}).get(name, ())
+
+
+def typed_from(trigger: str, form: FormData) -> Typed:
+    values: dict[str, str] = {}
+    many: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            values[name] = value
+            many.setdefault(name, []).append(value)
+    return Typed(trigger, values, {name: tuple(sent) for name, sent in many.items()})
 
 
 def register(app: FastAPI, site: Site) -> None:
@@ -828,7 +844,7 @@ def register(app: FastAPI, site: Site) -> None:
         period_year = _year_of(year)
         superior_id = await run_in_threadpool(_superior_id, superior)
         form = await _posted(request)
-        typed = Typed("decide_list", {k: v for k, v in form.items() if isinstance(v, str)})
+        typed = typed_from("decide_list", form)
 
         def run() -> Receipt[Any]:
             chosen = [v for v in form.getlist("dossier") if isinstance(v, str)]
@@ -879,9 +895,7 @@ def register(app: FastAPI, site: Site) -> None:
                 return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(_decision_context, visit, superior_id, period_year)
-            # Every dossier ticked, not only the last: a form's repeated field is one entry of `typed`.
-            ticked = {v for v in form.getlist("dossier") if isinstance(v, str)}
-            context.update(typed=typed, ticked=ticked, refusal={"headline": headline, "detail": error.message})
+            context.update(typed=typed, refusal={"headline": headline, "detail": error.message})
             return site.render(request, "decisions.html", context, status_code=status)
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
