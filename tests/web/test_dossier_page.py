@@ -4,10 +4,14 @@ numbers."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fastapi.testclient import TestClient
 
-from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
+from domain.actor import Actor
+from domain.ids import person_id, unit_id
+from domain.values import Role
+from tests.web.world import CELL, REVIEWER, SECRETARY, Web, csrf, text_of
 
 HX = {"HX-Request": "true"}
 
@@ -154,3 +158,33 @@ def test_the_autosave_script_is_not_sent_to_a_person_who_cannot_edit(web: Web) -
     reviewer = web.signed_in(REVIEWER)
     assert "autosave.js" not in reviewer.get(path).text
     assert web.client().get("/static/autosave.js").status_code == 200
+
+
+def test_a_refused_save_shows_the_sub_items_ticked_as_they_were_sent_not_as_stored(web: Web) -> None:
+    # A 2026 period with the four-good models: the cell's dossier has criteria with sub-items to tick.
+    admin = Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai"))
+    web.engine.open_period(
+        admin, year=2026, recognition_models=["four-good-cell-LC2024", "four-good-committee-LC2024"],
+        deadlines={"self_assessment": date(2026, 12, 15), "review": date(2026, 12, 20),
+                   "decision": date(2027, 1, 15)},
+    )
+    opened = web.engine.open_dossier(admin, unit_id(CELL), 2026)
+    assert web.site.side.wait_for(opened.position).reached
+    secretary = web.signed_in(SECRETARY)
+    path = f"/dossiers/{opened.value}"
+    page = secretary.get(path).text
+    first, second = re.findall(r'<input type="checkbox" name="(c\.fg_meeting_quality\.sub\.[^"]+)"', page)[:2]
+    shown = {"c.fg_meeting_quality.subs": "shown"}
+    saved = secretary.post(
+        f"{path}/answers", data={"csrf_token": csrf(page), "version": _version(page), **shown, first: "on"}
+    )
+    assert saved.status_code == 303, text_of(saved)
+    page = secretary.get(path).text
+    # The first box unticked, the second ticked, and points that are not a number: refused, shown as sent.
+    refused = secretary.post(f"{path}/answers", data={
+        "csrf_token": csrf(page), "version": _version(page), **shown, second: "on",
+        "c.assigned_targets.points": "bốn mươi",
+    })
+    assert refused.status_code == 422
+    ticked = re.findall(r'<input type="checkbox" name="(c\.[^"]+\.sub\.[^"]+)" checked', refused.text)
+    assert ticked == [second]
