@@ -188,3 +188,14 @@ def test_a_refused_save_shows_the_sub_items_ticked_as_they_were_sent_not_as_stor
     assert refused.status_code == 422
     ticked = re.findall(r'<input type="checkbox" name="(c\.[^"]+\.sub\.[^"]+)" checked', refused.text)
     assert ticked == [second]
+
+
+def test_a_refused_mark_not_rated_keeps_the_ground_chosen(web: Web) -> None:
+    path = web.dossier_path("mk-nam-lu")  # endorsed in the demo, before the province's approver
+    approver = web.signed_in("tt-tinh-uy")
+    page = approver.get(path).text
+    refused = approver.post(f"{path}/act/mark_not_rated", data={
+        "csrf_token": csrf(page), "version": _version(page), "ground": "exempted", "reason": " ",
+    })
+    assert refused.status_code == 422, text_of(refused)
+    assert re.search(r'<option value="exempted" selected>', refused.text)
