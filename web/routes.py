@@ -420,7 +420,8 @@ def register(app: FastAPI, site: Site) -> None:
         if locale not in i18n.LOCALES:
             raise Refused(422, labels.N_("This language is not offered"))
         await run_in_threadpool(site.accounts.set_locale, _visit(request).session, locale)
-        return RedirectResponse(_local_next(_text(form, "back"), "/"), status_code=303)
+        # A refusal is drawn at its form's action (POST only): back to the page above it, not to a 405.
+        return RedirectResponse(_gettable(app, _local_next(_text(form, "back"), "/")), status_code=303)
 
     # --- My work ---------------------------------------------------------------------------------------------------
 

@@ -105,3 +105,18 @@ def test_a_decision_lists_reasons_sent_after_the_session_ended_are_shown_to_copy
     assert sent.status_code == 401
     assert 'readonly rows="3">Vượt chỉ tiêu thu ngân sách 120%</textarea>' in sent.text
     assert parse_qs(urlsplit(_link(sent.text)).query)["next"] == [f"/decisions/{root}/2025"]
+
+
+def test_switching_the_language_on_a_refusal_leads_to_the_dossier_not_to_the_forms_action(web: Web) -> None:
+    client = web.signed_in(SECRETARY)
+    path = web.dossier_path()
+    page = client.get(path).text
+    # Not a number: refused, and the page saying so is drawn at the form's action.
+    refused = client.post(f"{path}/answers", data={"csrf_token": csrf(page), "c.assigned_targets.points": "abc"})
+    assert refused.status_code == 422
+    back = unescape(re.search(r'name="back" value="([^"]*)"', refused.text).group(1))  # type: ignore[union-attr]
+    assert back == f"{path}/answers"
+    switched = client.post("/language", data={"csrf_token": csrf(refused.text), "locale": "vi", "back": back})
+    assert switched.status_code == 303
+    assert switched.headers["location"] == path
+    assert client.get(switched.headers["location"]).status_code == 200
