@@ -64,3 +64,28 @@ def test_save_answers_clicked_twice_slowly_says_saved(site: Site) -> None:
     expect(page.get_by_role("status").filter(has_text=t(page, "Your answers are saved."))).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
     look(site, page, "saved-after-two-clicks")
+
+
+def test_registering_a_person_clicked_twice_slowly_shows_the_password_made_for_them(site: Site) -> None:
+    page = site.person("admin")
+    page.goto("/admin/people")
+    page.get_by_label(t(page, "Username"), exact=True).fill("bt-moi-2026")
+    page.get_by_label(t(page, "Full name"), exact=True).fill("Nguyễn Thị Mới")
+    _slowly(site, "register_person")
+    # The second click used to send the form again: "already taken", in place of the password shown only once.
+    _click_twice(page, "Register the person")
+    made = page.get_by_role("status").filter(has_text=t(page, "Password made for this person"))
+    expect(made).to_be_visible()
+    expect(made.locator(".password")).not_to_be_empty()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    look(site, page, "password-shown-after-two-clicks")
+
+
+def test_the_signed_chain_head_downloads_again_from_the_same_page(site: Site) -> None:
+    page = site.person("ubkt-tinh-uy")
+    page.goto("/audit")
+    button = page.get_by_role("button", name=t(page, "Download the signed chain head"), exact=True)
+    for _ in range(2):  # a form answered with a file leaves the page as it is: each press is a download
+        with page.expect_download() as download:
+            button.click()
+        assert download.value.suggested_filename.startswith("checkpoint-")

@@ -9,7 +9,7 @@ import re
 from fastapi.testclient import TestClient
 
 from domain.ids import unit_id
-from tests.web.world import PROVINCE_APPROVER, REVIEWER, SECRETARY, Web, csrf, text_of
+from tests.web.world import AUDITOR, PROVINCE_APPROVER, REVIEWER, SECRETARY, Web, csrf, text_of
 
 REASON = "Bổ sung biên bản họp chi bộ tháng 11"
 
@@ -135,3 +135,11 @@ def test_an_approval_with_an_act_number_sent_twice_from_the_dossier_is_answered_
         answered = approver.post(f"{path}/act/approve", data=sent)
         assert answered.status_code == 303, text_of(answered)
     assert _events(web, path).count("Approved") == 1
+
+
+def test_every_page_loads_the_script_that_sends_a_form_once_and_the_download_form_is_marked(web: Web) -> None:
+    client = web.signed_in(AUDITOR)
+    for path in ("/work", "/audit", web.dossier_path()):
+        assert '<script src="/static/forms.js" defer></script>' in client.get(path).text
+    assert '<form method="post" action="/audit/checkpoint" data-download>' in client.get("/audit").text
+    assert web.client().get("/static/forms.js").status_code == 200
