@@ -682,8 +682,16 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            typed = Typed(f"remove:{sha256}", {"reason": reason})
-            return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+
+            def removed_already() -> bool:
+                # Sent twice (a double click without JavaScript): the one step since is this very removal.
+                event = _only_step_since(visit, did, form, "EvidenceRemoved")
+                return event is not None and event.sha256 == sha256 and event.reason.strip() == reason.strip()
+
+            if not await run_in_threadpool(removed_already):
+                typed = Typed(f"remove:{sha256}", {"reason": reason})
+                return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+            receipt = None
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/dossiers/{did}?done=remove_evidence#evidence", status_code=303)
 

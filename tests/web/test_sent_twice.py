@@ -143,3 +143,16 @@ def test_every_page_loads_the_script_that_sends_a_form_once_and_the_download_for
         assert '<script src="/static/forms.js" defer></script>' in client.get(path).text
     assert '<form method="post" action="/audit/checkpoint" data-download>' in client.get("/audit").text
     assert web.client().get("/static/forms.js").status_code == 200
+
+
+def test_a_file_removed_twice_is_answered_as_removed(web: Web) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    sha = re.search(r'/evidence/([0-9a-f]{64})/remove', page).group(1)  # type: ignore[union-attr]
+    token, version = _page(secretary, path)
+    sent = {"csrf_token": token, "version": version, "reason": "Nhầm tệp"}
+    for _ in range(2):
+        answered = secretary.post(f"{path}/evidence/{sha}/remove", data=sent)
+        assert answered.status_code == 303, text_of(answered)
+    assert _events(web, path).count("EvidenceRemoved") == 1
