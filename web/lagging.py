@@ -28,6 +28,8 @@ HOLDS = {
 }
 # The roles whose pages say it: those who oversee, and whose conclusions rest on complete lists.
 OVERSEERS = frozenset({Role.ADMINISTRATOR, Role.AUDITOR})
+# Seconds a page waits for read models behind the log before saying they are.
+BRIEF_WAIT = 0.25
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,14 @@ def lagging(side: ReadSide, visit: Visit) -> list[Lagging]:
         return []
     # The visit read every live read model's position and the log's head already: when all stand at the head and
     # none failed, only a rebuild under way is left to ask about, in one statement.
-    level = visit.head > 0 and all(
-        failed is None and position is not None and position >= visit.head
-        for _, _, position, failed in visit.read_models
+    failed = any(failed_at is not None for _, _, _, failed_at in visit.read_models)
+    level = visit.head > 0 and not failed and all(
+        position is not None and position >= visit.head for _, _, position, _ in visit.read_models
     )
+    if not level and not failed and visit.head > 0:
+        # A step just recorded (by anyone) is applied within milliseconds: a moment's wait keeps the banner from
+        # flashing on a page drawn in between. Only a read model still behind after it is said to be.
+        level = side.wait_for(visit.head, timeout=BRIEF_WAIT).reached
     if level and not any(building is not None for _, building in side.store.states().values()):
         return []
     found = []
