@@ -90,7 +90,7 @@ def main() -> None:
         rows: list[Row] = []
         with server(command, env, scratch, scratch / "serve.log", port) as process:
             settle(process)
-            import httpx
+            import httpx2 as httpx
 
             listed = httpx.get(f"http://127.0.0.1:{port}/api/v1/dossiers", params={"limit": 1},
                                headers={"Authorization": f"Bearer {token}"}, timeout=30)

@@ -66,7 +66,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import httpx  # noqa: E402
+import httpx2 as httpx  # noqa: E402
 import psycopg  # noqa: E402
 from _common import DEFAULT_POSTGRES_URL  # noqa: E402
 from psycopg import sql  # noqa: E402

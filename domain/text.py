@@ -127,3 +127,11 @@ def search_words(text: str) -> list[str]:
     """The words of a name or code as a search by name matches them: folded, cut at anything that is not a letter
     or a digit ("lc-kim-tan" is "lc", "kim", "tan"). A word searched for finds the words it begins."""
     return _WORD.findall(fold(text))
+
+
+def case_key(text: str) -> str:
+    """What a code or username shares with every spelling of it that differs only in letter case or in how its
+    accents are composed ("Đảng-ủy", "ĐẢNG-ỦY", "đảng-ủy" typed with combining marks): two such are one name to the
+    people who type them, though their ids, derived from the exact text, differ. Tones are kept ("tan" is not
+    "tân")."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())

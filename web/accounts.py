@@ -27,7 +27,6 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    func,
     insert,
     select,
     update,
@@ -192,17 +191,6 @@ class Accounts:
             return conn.execute(
                 select(ACCOUNTS.c.username).where(ACCOUNTS.c.person_id == str(person_id)).order_by(ACCOUNTS.c.username)
             ).scalar()
-
-    def account_name(self, typed: str) -> str:
-        """The username of the account `typed` names: itself, or the one account that differs from it only in case
-        (a person does not remember the case of their username; the engine refuses two that differ only so)."""
-        with self.engine.connect() as conn:
-            if conn.execute(select(ACCOUNTS.c.username).where(ACCOUNTS.c.username == typed)).first() is not None:
-                return typed
-            found = conn.execute(
-                select(ACCOUNTS.c.username).where(func.lower(ACCOUNTS.c.username) == typed.lower()).limit(2)
-            ).scalars().all()
-        return found[0] if len(found) == 1 else typed
 
     def has_account(self, username: str) -> bool:
         with self.engine.connect() as conn:

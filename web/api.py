@@ -11,7 +11,6 @@ the route class below, which only the API's routes use: the pages keep their HTM
 """
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -22,7 +21,6 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from eventsourcing import persistence as es_persistence
 from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +28,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import Message
@@ -49,13 +46,12 @@ from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from web import api_models as m
 from web import i18n, labels, sentences
-from web.app import Site
+from web.app import STORE_FAILURES, Site
 from web.tokens import Tokens
 from workflow.authorization import ancestors
-from workflow.clock import VIETNAM, end_of_day, start_of_day
+from workflow.clock import EARLIEST, LATEST, VIETNAM, end_of_day, start_of_day
 from workflow.engine import DecisionRequest, Receipt
 from workflow.spec import spec_for
-from workflow.store import StoreUnavailable
 
 N_ = labels.N_
 PREFIX = "/api/v1"
@@ -138,13 +134,6 @@ def _refused(request: Request, error: Exception) -> Response:
     return _problem(request, 503, _TITLES[503], type(error).__name__)
 
 
-# A store that cannot answer now (a lock held too long, a server gone, a pool exhausted): 503, and logged for the
-# operator. Anything else that escapes is a defect and stays a 500 with its traceback in the log.
-_STORE_FAILURES = (
-    es_persistence.OperationalError, es_persistence.InterfaceError, es_persistence.ConnectionUnavailableError,
-    sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.TimeoutError,
-    sqlite3.OperationalError, StoreUnavailable,
-)
 _log = logging.getLogger(__name__)
 
 
@@ -196,7 +185,7 @@ def _route_class(site: Site) -> type[APIRoute]:
                 try:
                     _known_parameters(request, known)
                     response = await inner(_limited(request, limit))
-                except (Refusal, DomainError, RequestValidationError, HTTPException, *_STORE_FAILURES) as error:
+                except (Refusal, DomainError, RequestValidationError, HTTPException, *STORE_FAILURES) as error:
                     response = _refused(request, error)
                 response.headers.setdefault("Cache-Control", "no-store")
                 response.headers["Vary"] = "Authorization, Accept-Language"
@@ -241,13 +230,22 @@ def _parse_moment(text: str, what: str, *, day_ends: bool = True) -> datetime:
         if not text.isascii() or len(text) > 40:
             raise ValueError(text)
         if len(text) == 10:
-            day = date.fromisoformat(text)
+            day = _within_calendar(date.fromisoformat(text))
             return end_of_day(day) if day_ends else start_of_day(day)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise Refusal(422, N_("%(what)s: '%(text)s' is not a date-time like 2024-11-30T17:00:00+07:00 or a date "
                               "like 2024-11-30"), what=what, text=text[:40]) from None
+    _within_calendar(moment.date())
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
+
+
+def _within_calendar(day: date) -> date:
+    # As the pages bound a date: the ends of the calendar overflow once moved to UTC.
+    if not EARLIEST <= day <= LATEST:
+        raise Refusal(422, N_("%(day)s is outside %(first)s–%(last)s"), day=day.isoformat(), first=EARLIEST.year,
+                      last=LATEST.year)
+    return day
 
 
 # A date is only YYYY-MM-DD: pydantic's own date type would also take "0.0" (a Unix time) for 1970-01-01.
@@ -260,10 +258,11 @@ MOMENT_PATTERN = (
 
 def _day(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise Refusal(422, N_("%(what)s: '%(text)s' is not a date like 2024-12-31"), what=what,
                       text=text[:40]) from None
+    return _within_calendar(day)
 
 
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'

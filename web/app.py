@@ -11,6 +11,7 @@ import contextlib
 import gc
 import json
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from anyio import to_thread
 from babel.support import Translations
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
@@ -48,6 +51,8 @@ from web.visit_reads import VisitReads
 from workflow.clock import local_date
 from workflow.engine import Engine
 from workflow.spec import CURRENT_VERSION, spec_for, waiting_rule_tuples
+from workflow.store import SigningKeyError, StoreUnavailable
+from workflow.store.chain import ChainWriteRefused
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "dossierflow_session"
@@ -59,6 +64,17 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+# A store that cannot answer now (a lock held too long, a server gone, a pool exhausted) or will not write (its
+# signing key unreadable, its chain shorter than the head it signed): 503 on the pages and in the API, logged for
+# the operator; nothing was changed (a command's save is one transaction). Anything else that escapes is a defect
+# and stays a 500 with its traceback in the log.
+STORE_FAILURES = (
+    es_persistence.OperationalError, es_persistence.InterfaceError, es_persistence.ConnectionUnavailableError,
+    sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.TimeoutError,
+    sqlite3.OperationalError, StoreUnavailable, SigningKeyError, ChainWriteRefused,
+)
+
 
 # Threads per process for blocking work (see create_app): a few keep the cores busy while some wait on the database.
 DEFAULT_THREADS = 8

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
+import typer.core
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from domain.errors import DomainError
-from domain.ids import person_id, unit_id
 from domain.text import clean_text
 from domain.values import DossierState
 from projections.models import access as access_model
@@ -30,8 +30,8 @@ from web.report import printable
 from web.settings import Settings, SettingsError, load_settings
 from workflow import store
 from workflow.bootstrap import build_engine, open_store
-from workflow.clock import end_of_day, local_date, start_of_day, system_clock
-from workflow.store import StoreUnavailable, is_postgres_url
+from workflow.clock import EARLIEST, LATEST, end_of_day, local_date, start_of_day, system_clock
+from workflow.store import SigningKeyError, StoreUnavailable, is_postgres_url
 from workflow.store.application import StoreApplication
 from workflow.store.backend import sqlite_failure
 
@@ -41,7 +41,66 @@ if TYPE_CHECKING:
     from web.tokens import Tokens
     from workflow.engine import Engine
 
-app = typer.Typer(
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+# click's UsageError, the class of every refusal of the command line's own syntax (a missing argument or option, an
+# option without its value, an unknown option or command, an argument too many): typer exports only its subclass
+# BadParameter, and its recent versions carry click in a private module of their own.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _usage_refused(error: Exception, ctx: Any) -> typer.Exit:
+    """The refusal in one line, as every other refusal of ours (typer draws it in a box under the usage)."""
+    said: str = cast(Any, error).format_message()
+    return fail(f"{said.rstrip('.')} (see `{ctx.command_path} --help`)")
+
+
+class _OneValueOnce(typer.core.TyperCommand):
+    """A command that refuses an option of one value given twice (`--year 2024 --year 2025`): click keeps the last
+    one silently, so the answer would be for a filter other than the one the person believes they gave. Repeatable
+    options (`--state`, `--anchor`) and flags are left alone."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # ctx: click's Context, which recent versions of typer carry a copy of in a private module of their own.
+        try:
+            if not ctx.resilient_parsing:
+                # A first pass of the same parser, for the order it met the options in (each time it met one).
+                _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+                seen: set[str | None] = set()
+                for param in order:
+                    if not isinstance(param, typer.core.TyperOption) or param.multiple or param.is_flag or param.count:
+                        continue
+                    if param.name in seen:
+                        raise fail(f"{param.opts[0]} is given more than once; give it once")
+                    seen.add(param.name)
+            return super().parse_args(ctx, args)
+        except _USAGE_ERROR as error:
+            raise _usage_refused(error, ctx) from None
+
+
+class _Group(typer.core.TyperGroup):
+    """A group that says a command it does not have in one line."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _USAGE_ERROR as error:
+            raise _usage_refused(error, ctx) from None
+
+
+class _Typer(typer.Typer):
+    """Typer whose groups are _Group and whose commands are _OneValueOnce unless they say otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", _Group)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_Function], _Function]:
+        kwargs.setdefault("cls", _OneValueOnce)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
     help="dossierflow: event-sourced evaluation dossiers of party organizations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -76,7 +135,7 @@ def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
     try:
         settings = load_settings()
         opened = opener(settings)
-    except (SettingsError, StoreUnavailable) as error:
+    except (SettingsError, StoreUnavailable, SigningKeyError) as error:
         raise fail(str(error)) from None
     except (PersistenceError, sqlite3.Error) as error:
         # Opening reads the store too (the engine's position in the log): a lock held elsewhere shows up here.
@@ -87,7 +146,7 @@ def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
         yield opened
     except DomainError as error:
         raise fail(str(error)) from None
-    except StoreUnavailable as error:
+    except (StoreUnavailable, SigningKeyError) as error:
         raise fail(str(error)) from None
     except (PersistenceError, sqlite3.Error) as error:
         raise fail(_store_failure(error, settings.database_url, settings.data_dir)) from None
@@ -161,9 +220,13 @@ def parse_date(text: str) -> date:
     try:
         if not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise fail(f"{quoted(text)} is not a date like 2024-12-31") from None
+    # As the pages bound them: the ends of the calendar overflow once a Vietnamese day is moved to UTC.
+    if not EARLIEST <= day <= LATEST:
+        raise fail(f"{day.isoformat()} is outside the years {EARLIEST.year} to {LATEST.year}")
+    return day
 
 
 def parse_whole_number(text: str, what: str, example: str, max_digits: int) -> int:
@@ -349,7 +412,9 @@ def checkpoint(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the signed head (JSON).")] = None,
 ) -> None:
     """Verify the store, then export its head, freshly signed, for an inspection committee to keep."""
-    with engine_session(read_only=False) as engine:
+    # Read-only, as `verify` opens it: signing a head writes nothing to the store, and a mistyped data directory
+    # must be said to hold no store rather than be given an empty one.
+    with engine_session(read_only=True) as engine:
         signer = _signer(engine)
         result = _verified(engine, None, None)
         if not result.ok or result.signed_head is None:
@@ -448,6 +513,9 @@ def units(
     with store_session() as engine, read_side_session(engine) as side:
         # The engine's clock, as build_engine sets it.
         day = chosen or local_date(system_clock())
+        if under is not None and (registered := units_model.unit_by_code(side.store, under)) is not None:
+            # The code as registered: the listing compares codes exactly, and one typed in another case is the same.
+            under = registered.code
         printed = False
         for line in listings.unit_lines(side.store, day, under=under, depth=levels, limit=most):
             typer.echo(line)
@@ -495,10 +563,8 @@ def audit(
     """The audit trail: every event with who, as what, over which unit, on whose behalf, why, what changed, and
     its chain hash."""
     filters: dict[str, Any] = {}
-    if person is not None:
-        filters["person_id"] = person_id(clean_argument(person, "a username"))
-    if unit is not None:
-        filters["unit_id"] = unit_id(clean_argument(unit, "a unit code"))
+    username = clean_argument(person, "a username") if person is not None else None
+    code = clean_argument(unit, "a unit code") if unit is not None else None
     if action is not None:
         filters["action"] = _audit_action(clean_argument(action, "an action"))
     if year is not None:
@@ -514,11 +580,12 @@ def audit(
         filters["as_of"] = end_of_day(parse_date(as_of))
     most = parse_whole_number(limit, "a number of rows", "200", 9)
     with engine_session(read_only=True) as engine:
-        # A mistyped code or username is said so, not answered "0 of 0 events" (ids are derived from them).
-        if unit is not None:
-            engine.unit_by_code(unit.strip())
-        if person is not None:
-            engine.person_by_username(person.strip())
+        # A mistyped code or username is said so, not answered "0 of 0 events"; one typed in another case is the
+        # registered one (ids are derived from the exact text).
+        if code is not None:
+            filters["unit_id"] = engine.unit_by_code(code).id
+        if username is not None:
+            filters["person_id"] = engine.person_by_username(username).id
         if dossier is not None:
             filters["dossier_id"] = engine.find_dossier(parse_reference(dossier))
         with read_side_session(engine) as side:
@@ -575,12 +642,14 @@ def _audit_action(name: str) -> str:
 
 def clean_argument(text: str, what: str) -> str:
     try:
-        return clean_text(text, what, max_length=_REFERENCE_LIMIT)
+        # Required: an empty code or username would be looked up and answered "no unit with code ''", or read as
+        # no filter at all (`units --unit ""` listed the whole tree's absence).
+        return clean_text(text, what, required=True, max_length=_REFERENCE_LIMIT)
     except DomainError as error:
         raise fail(str(error)) from None
 
 
-projections_app = typer.Typer(
+projections_app = _Typer(
     help="The read models: where each stands, rebuild, retry after a failure, run the runner.", no_args_is_help=True
 )
 app.add_typer(projections_app, name="projections")
@@ -681,7 +750,8 @@ def projections_rebuild(
 ) -> None:
     """Recompute read models from the events beside the live ones; queries switch to them once level with the log."""
     with engine_session(read_only=True) as engine, read_side_session(engine, catch_up=False) as side:
-        names = [_known_read_model(side, name)] if name else None
+        # An empty name is a mistyped one, not "all of them": a rebuild of every read model is the costliest answer.
+        names = [_known_read_model(side, name)] if name is not None else None
         progress = _CatchUpProgress("rebuilt")
         started_at = time.monotonic()
         try:
@@ -741,7 +811,7 @@ def _known_read_model(side: ReadSide, name: str | None) -> str:
     return name
 
 
-token_app = typer.Typer(
+token_app = _Typer(
     help="Bearer tokens for API clients: made for a person, shown once, stored hashed, revocable.",
     no_args_is_help=True,
 )
@@ -770,7 +840,7 @@ def token_create(
 ) -> None:
     """Make an API token for a person and print it, once: it acts under that person's grants valid at each call."""
     username = clean_argument(person, "a username")
-    note = clean_argument(label, "a label") if label else ""
+    note = clean_argument(label, "a label") if label.strip() else ""
     last_day = parse_date(expires) if expires is not None else None
     with engine_session(read_only=True) as engine:
         found = engine.person_by_username(username)
@@ -785,7 +855,7 @@ def token_create(
             )
     typer.echo(token)
     typer.echo(
-        f"token {record.token_id} for {username}: shown only now, keep it secret; "
+        f"token {record.token_id} for {found.username}: shown only now, keep it secret; "
         f"`dossierflow token revoke {record.token_id}` ends it", err=True,
     )
 
@@ -795,10 +865,10 @@ def token_list(
     person: Annotated[str | None, typer.Argument(help="Only this person's tokens (username).")] = None,
 ) -> None:
     """Every token (never the secret itself): its id, person, label, when made, last used, expiry, revocation."""
-    pid = person_id(clean_argument(person, "a username")) if person is not None else None
+    username = clean_argument(person, "a username") if person is not None else None
     with engine_session(read_only=True) as engine:
-        if person is not None:
-            engine.person_by_username(person.strip())  # a mistyped username is said so, not "no token"
+        # A mistyped username is said so, not "no token"; one typed in another case is the registered one.
+        pid = engine.person_by_username(username).id if username is not None else None
         records = _tokens().listed(pid)
         if not records:
             typer.echo("no token" + (f" for {quoted(person or '')}" if person else ""))
@@ -827,7 +897,10 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id, a
     chosen = token_id.strip()
     if not (chosen.isascii() and chosen.isalnum() and len(chosen) <= 32):
         raise fail(f"{quoted(token_id)} is not a token id (see `dossierflow token list`)")
-    revoked = _tokens().revoke(chosen)
+    with store_session():
+        # The tokens are kept beside the store: a data directory without one is said so, not given an empty
+        # accounts database.
+        revoked = _tokens().revoke(chosen)
     if revoked is None:
         raise fail(f"no token {quoted(token_id)} (see `dossierflow token list`)")
     record, now = revoked
@@ -868,7 +941,8 @@ def demo_sign_ins() -> None:
     from web.server import accounts_url, set_demo_passwords
 
     settings = load_settings()
-    with engine_session(read_only=False) as engine:
+    # The passwords go to the accounts database; the store is only read (a data directory without one is said so).
+    with engine_session(read_only=True) as engine:
         accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
         made = set_demo_passwords(engine, accounts)
     if not made:
@@ -897,10 +971,21 @@ def serve(
             "several workers share one store only on PostgreSQL (set DATABASE_URL); the embedded SQLite store "
             "serves one process"
         )
+    # Only `demo` makes a store: a mistyped data directory or database would otherwise be served as a new, empty
+    # store that nobody can sign in to.
+    with engine_session(read_only=True):
+        pass
     # Opened once here as the app opens it: a store that cannot be used (a server that refuses, a role without the
     # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
     with engine_session(read_only=False):
         pass
+    if settings.database_url and is_postgres_url(settings.database_url):
+        from projections.wakeup import libpq_url
+        from workflow.store.postgres_setup import room_for_workers
+
+        problem = room_for_workers(libpq_url(settings.database_url), workers, settings.postgres_connect_timeout)
+        if problem:
+            raise fail(problem)
     typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
     uvicorn.run(
         "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,

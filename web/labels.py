@@ -153,6 +153,12 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+STORE_FAILED: tuple[str, str] = (
+    N_("The store is unavailable"),
+    N_("Nothing was changed. Try again in a moment; if this goes on, tell the administrator."),
+)
+
+
 def refusal(error: DomainError, *, on_dossier: bool = True) -> tuple[int, str]:
     """The HTTP status and the headline (a msgid) for an engine refusal; `on_dossier` is False on the pages that
     change units, people, grants and periods, where a concurrent change is not a dossier's."""

@@ -36,7 +36,7 @@ from web import i18n, labels
 from web.app import Site, Visit, check_csrf
 from web.labels import N_
 from web.routes import Refused, SignInNeeded
-from workflow.clock import end_of_day, start_of_day
+from workflow.clock import EARLIEST, LATEST, end_of_day, start_of_day
 from workflow.store import HeadSigner, public_key_pem
 
 OVERSIGHT_ROLES = frozenset({Role.AUDITOR, Role.APPROVER, Role.REVIEWER, Role.ADMINISTRATOR})
@@ -50,7 +50,6 @@ OPEN_AT_MOST = 12  # parents opened at once below the first level
 SEARCH_LIMIT = 100
 # A search whose words begin the words of more units than this asks for more words rather than read them all.
 SEARCH_READ_LIMIT = 2_000
-EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 CHARTS = ("levels", "four_good", "quota", "targets", "states")
 # An SVG drawn by pygal carries its own <style> and nothing else that runs: shown through <img>, never inline.
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from uuid import UUID
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -42,7 +43,7 @@ from projections.models import statistics as statistics_model
 from projections.models import units as units_model
 from projections.reading import reading
 from web import i18n, labels, page_cache
-from web.app import CSRF_FIELD, Site, Visit, check_csrf, visit_of
+from web.app import CSRF_FIELD, STORE_FAILURES, Site, Visit, check_csrf, visit_of
 from web.forms import fact_value, form_spec, read_form, title
 from web.page_cache import CachedPage
 from workflow.authorization import ancestors
@@ -50,6 +51,7 @@ from workflow.engine import Action, DecisionRequest, Receipt
 from workflow.spec import spec_for
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 # Text fields longer than this are refused before they reach the engine (which has its own, larger limits).
 MAX_FIELD = 20_000
 # The parts of the dossier page an autosave redraws: what the answers change, and every form's version field.
@@ -340,6 +342,19 @@ def register(app: FastAPI, site: Site) -> None:
         # left to read an answer. Not a server error: no traceback in the log.
         return Response(status_code=400)
 
+    async def _store_failed(request: Request, error: Exception) -> Response:
+        _log.warning("the store failed on %s %s", request.method, request.url.path, exc_info=error)
+        headline, detail = labels.STORE_FAILED
+        if request.scope.get("state", {}).get("visit") is None:
+            # Failed while the visit itself was read (its session, the read models' positions): no page to draw
+            # with, but still the visitor's language and no traceback.
+            t = i18n.translations(i18n.negotiate(request.headers.get("accept-language")))
+            return PlainTextResponse(f"{t.gettext(headline)}\n{t.gettext(detail)}\n", status_code=503)
+        return site.render(request, "error.html", {"headline": headline, "detail": detail}, status_code=503)
+
+    for failure in STORE_FAILURES:
+        app.add_exception_handler(failure, _store_failed)
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> Response:
         status, headline = labels.refusal(error)
@@ -362,6 +377,14 @@ def register(app: FastAPI, site: Site) -> None:
             request, "sign_in.html", {"next": _gettable(app, _local_next(next, "/work")), "username": ""}
         )
 
+    def registered_username(typed: str) -> str:
+        """The username as registered of the person `typed` names in any case (people do not remember the case of
+        theirs, and the engine refuses two that differ only so); else as typed, which then names no account."""
+        try:
+            return engine.person_by_username(typed).username
+        except DomainError:
+            return typed
+
     @app.post("/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await _posted(request)
@@ -379,7 +402,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
         if brake.delay:
             await asyncio.sleep(brake.delay)
-        username = await run_in_threadpool(site.accounts.account_name, username)
+        username = await run_in_threadpool(registered_username, username)
         person_id = await run_in_threadpool(site.accounts.check_password, username, password)
         if person_id is None:
             await run_in_threadpool(site.accounts.failed, *keys)

@@ -8,6 +8,10 @@ VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 Clock = Callable[[], datetime]
 
+# The days a date typed by a person may name: far wider than any unit, grant or event, and far enough inside the
+# calendar that the ends of a Vietnamese day still exist once moved to UTC (0001-01-01 00:00+07:00 does not).
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
 
 def system_clock() -> datetime:
     return datetime.now(UTC)

@@ -37,6 +37,7 @@ from workflow.authorization import ancestors, authorize, authorize_admin, author
 from workflow.clock import Clock, end_of_day, local_date, system_clock
 from workflow.evaluations import EvaluationMemo
 from workflow.evidence import EVIDENCE_PROGRESS_EVERY, BlobStore, EvidencePolicy, MemoryBlobStore
+from workflow.names import RegisteredNames
 from workflow.repository import CachingRepository, use_cases
 from workflow.rules import (
     Evaluation,
@@ -59,6 +60,8 @@ T = TypeVar("T")
 
 # The event class is made by the @event decorator, which mypy does not see.
 _EVIDENCE_ATTACHED = get_topic(cast(Any, Dossier).EvidenceAttached)
+_UNIT_REGISTERED = get_topic(cast(Any, Unit).Registered)
+_PERSON_REGISTERED = get_topic(cast(Any, Person).Registered)
 
 # Tries of a command whose only collision can be on bookkeeping shared with others (see endorse).
 _RETRIES = 3
@@ -172,6 +175,9 @@ class Engine(StoreApplication):
         # Called with the position of each commit's last event, after it is stored: an in-process projection runner
         # wakes on it (SQLite's recorder has no subscription of its own).
         self.on_commit: list[Callable[[int], None]] = []
+        self._registrations = RegisteredNames(
+            self.recorder, self.mapper, {_UNIT_REGISTERED: "code", _PERSON_REGISTERED: "username"}
+        )
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -226,14 +232,11 @@ class Engine(StoreApplication):
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.cache
 
-    def _case_twin(self, name: str, id_of: Callable[[str], UUID]) -> str | None:
-        """An existing code or username that `name` equals but for case, in the spellings a person types (all lower,
-        all upper): ids are derived from the exact text, and records already stored keep theirs. A mixed-case twin
-        ("Admin" of "aDmin") is not found this way; it would take an index of every name."""
-        for spelling in dict.fromkeys((name.lower(), name.upper(), name.casefold())):
-            if spelling != name and self._exists(id_of(spelling)):
-                return spelling
-        return None
+    def _case_twin(self, attribute: str, name: str) -> str | None:
+        """A code or username already registered that `name` equals but for case (or accents' composition), from
+        the log itself: ids are derived from the exact text, so the store would take a twin under an id of its own."""
+        registered = self._registrations.registered(attribute, name)
+        return registered if registered is not None and registered != name else None
 
     def _save(self, *aggregates: Aggregate | None) -> int:
         """Store the aggregates' new events atomically; the cache then holds what the store holds.
@@ -357,15 +360,23 @@ class Engine(StoreApplication):
         return self._get(Dossier, did, "dossier", version)
 
     def unit_by_code(self, code: str) -> Unit:
+        """The unit of this code, typed in any case: twins are refused, so at most one answers it."""
         uid = unit_id(code)
         if not self._exists(uid):
-            raise NotFound(N_("no unit with code '%(code)s'"), code=code)
+            registered = self._case_twin("code", code)
+            if registered is None:
+                raise NotFound(N_("no unit with code '%(code)s'"), code=code)
+            uid = unit_id(registered)
         return self._get(Unit, uid, "unit")
 
     def person_by_username(self, username: str) -> Person:
+        """The person of this username, typed in any case: twins are refused, so at most one answers it."""
         pid = person_id(username)
         if not self._exists(pid):
-            raise NotFound(N_("no person with username '%(username)s'"), username=username)
+            registered = self._case_twin("username", username)
+            if registered is None:
+                raise NotFound(N_("no person with username '%(username)s'"), username=username)
+            pid = person_id(registered)
         return self._get(Person, pid, "person")
 
     # --- installation --------------------------------------------------------------------------
@@ -407,7 +418,7 @@ class Engine(StoreApplication):
         authorize_admin(actor, parent, today, self._person_view, self._unit_view)
         if self._exists(unit_id(code.strip())):
             raise AlreadyExists(N_("a unit with code '%(code)s' already exists"), code=code.strip())
-        if twin := self._case_twin(code.strip(), unit_id):
+        if twin := self._case_twin("code", code.strip()):
             raise AlreadyExists(
                 N_("a unit with code '%(code)s' already exists; codes that differ only in case are one code"),
                 code=twin,
@@ -500,7 +511,7 @@ class Engine(StoreApplication):
         authorize_admin(actor, self.unit(actor.unit_id), today, self._person_view, self._unit_view)
         if self._exists(person_id(username.strip())):
             raise AlreadyExists(N_("a person with username '%(username)s' already exists"), username=username.strip())
-        if twin := self._case_twin(username.strip(), person_id):
+        if twin := self._case_twin("username", username.strip()):
             raise AlreadyExists(
                 N_("a person with username '%(username)s' already exists; usernames that differ only in case are "
                    "one username"),
@@ -1309,6 +1320,9 @@ class Engine(StoreApplication):
             did = dossier_id(self.unit_by_code(code).id, int(year))
         if not self._exists(did):
             raise NotFound(N_("no dossier '%(reference)s'"), reference=reference)
+        # The id of a unit or a person names no dossier: said so here, for the callers that go on to read the read
+        # models by it (who could act, the audit trail), which would answer "nobody" and "no event".
+        self._view(Dossier, did, "dossier")
         return did
 
     def aggregate_ids(self, cls: type[Aggregate], created: str) -> list[UUID]:

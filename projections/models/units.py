@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from domain.text import search_words
+from domain.text import case_key, search_words
 from domain.unit import Unit
 from projections.core import LoggedEvent, Page, Projection
 from projections.store import ReadModelStore
@@ -298,10 +298,24 @@ def _unit_row(r: Any) -> UnitRow:
 
 
 def unit_by_code(store: ReadModelStore, code: str) -> UnitRow | None:
-    units = store.live_tables(UnitsProjection.name)["units"]
+    """The unit of this code, typed in any case (the engine refuses two codes that differ only so; of twins recorded
+    before it did, the first registered). A code not found as typed is looked for among the units whose code has
+    its longest folded word (an index read), compared by case key: SQL's lower() knows only ASCII on SQLite."""
+    tables = store.live_tables(UnitsProjection.name)
+    units, words = tables["units"], tables["unit_words"]
+    typed = code.strip()
     with store.engine.connect() as conn:
-        found = conn.execute(select(units).where(units.c.code == code.strip())).first()
-    return _unit_row(found) if found is not None else None
+        found = conn.execute(select(units).where(units.c.code == typed)).first()
+        if found is not None:
+            return _unit_row(found)
+        longest = max((w[:WORD_LENGTH] for w in search_words(typed)), key=len, default=None)
+        query = select(units).order_by(units.c.position)
+        if longest is not None:
+            query = query.join(words, words.c.unit_id == units.c.unit_id).where(words.c.word == longest)
+        # A code of no letter or digit at all ("--") has no word to look up: every code is compared, a rare case.
+        wanted = case_key(typed)
+        twin = next((row for row in conn.execute(query) if case_key(row.code) == wanted), None)
+    return _unit_row(twin) if twin is not None else None
 
 
 def unit_row(store: ReadModelStore, unit_id: UUID) -> UnitRow | None:

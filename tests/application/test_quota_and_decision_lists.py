@@ -11,7 +11,7 @@ import pytest
 from domain.errors import QuotaExceeded
 from domain.values import Classification, DossierState, Role, UnitKind
 from tests.application.conftest import World, build_world
-from tests.application.helpers import endorsed
+from tests.application.helpers import at_one_instant, endorsed
 from workflow.engine import DecisionRequest
 
 EXC, GOOD, DONE = Classification.EXCELLENT, Classification.GOOD, Classification.COMPLETED
@@ -120,3 +120,37 @@ def test_a_decision_list_holds_the_units_of_one_superior_only() -> None:
     with pytest.raises(Exception, match="one superior unit and one period"):
         world.engine.decide_list(world.district_approver, [DecisionRequest(grassroots), DecisionRequest(cell)])
     assert world.engine.dossier(grassroots).state is DossierState.ENDORSED
+
+
+def test_two_decision_lists_of_one_group_at_one_instant_cannot_both_pass_the_cap() -> None:
+    world = build_world()
+    # 10 good or better allow 2 excellent: either list alone keeps to it, the two together would decide 3.
+    dossiers = _group(world, [GOOD] * 7 + [EXC] * 3)
+    first, second = dossiers[7:9], dossiers[9:]
+    engine = world.engine
+    outcomes = at_one_instant(world, [
+        lambda: engine.decide_list(world.district_approver, [DecisionRequest(d) for d in first]),
+        lambda: engine.decide_list(world.district_approver, [DecisionRequest(d) for d in second]),
+    ])
+    # The list that collided on the group's decision book tries again on the book the other left, and is refused
+    # whole: none of its dossiers is decided.
+    assert sum(outcome is None for outcome in outcomes) == 1
+    (failure,) = [o for o in outcomes if o is not None]
+    assert isinstance(failure, QuotaExceeded)
+    refused = second if outcomes[0] is None else first
+    assert {engine.dossier(d).state for d in refused} == {DossierState.ENDORSED}
+    expected = 2 if outcomes[0] is None else 1
+    assert engine.quota(world.units["district"], 2024, "agencies").excellent == expected
+
+
+def test_a_decision_list_and_a_single_approval_at_one_instant_cannot_both_pass_the_cap() -> None:
+    world = build_world()
+    dossiers = _group(world, [GOOD] * 7 + [EXC] * 3)
+    engine = world.engine
+    outcomes = at_one_instant(world, [
+        lambda: engine.decide_list(world.district_approver, [DecisionRequest(d) for d in dossiers[7:9]]),
+        lambda: engine.approve(world.district_approver, dossiers[9]),
+    ])
+    assert sum(outcome is None for outcome in outcomes) == 1
+    assert all(isinstance(o, QuotaExceeded) for o in outcomes if o is not None)
+    assert engine.quota(world.units["district"], 2024, "agencies").excellent <= 2

@@ -147,6 +147,69 @@ def test_a_read_command_on_a_directory_without_a_store_file_says_so_and_creates_
     assert list(empty.iterdir()) == []
 
 
+# Commands that write, but never to the store (a signed head's file, the accounts' passwords and tokens), and the
+# other commands that only read it: on a data directory that holds no store, each says so as `verify` does.
+_NO_STORE_NEEDED_TO_BE_MADE = (
+    ("checkpoint",), ("demo-sign-ins",), ("public-key",), ("token", "list"), ("token", "revoke", "abc123"),
+    ("token", "create", "admin"), ("show", REFERENCE), ("who-could-act", REFERENCE, "--on", "2024-12-01"),
+    ("audit",), ("stats", "2024"), ("projections", "status"),
+)
+
+
+@pytest.mark.parametrize("args", _NO_STORE_NEEDED_TO_BE_MADE, ids=" ".join)
+def test_a_command_that_creates_no_store_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    mistyped = tmp_path / "dta"
+    result = run(mistyped, *args)
+    assert_one_line_refusal(result, f"there is no store at {mistyped}")
+    assert result.stdout == ""
+    assert not mistyped.exists()
+
+
+@pytest.mark.parametrize("args", _NO_STORE_NEEDED_TO_BE_MADE, ids=" ".join)
+def test_a_command_that_creates_no_store_on_a_directory_without_a_store_file_says_so_and_creates_nothing(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert_one_line_refusal(run(empty, *args), f"there is no store at {empty / 'events.sqlite'}")
+    assert list(empty.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param(lambda d: Path("/etc/hostname"), "/etc/hostname holds no unencrypted PEM", id="not a key"),
+        pytest.param(lambda d: d, "cannot read the signing key", id="a directory"),
+        pytest.param(
+            lambda d: Path("/proc/no-such-directory/key.pem"), "cannot create the signing key", id="cannot be made"
+        ),
+    ],
+)
+def test_a_signing_key_that_cannot_be_used_stops_a_writing_command_before_it_makes_a_store(
+    tmp_path: Path, own_store: Path, key: object, expected: str
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    signing_key = {"DOSSIERFLOW_SIGNING_KEY": str(key(tmp_path))}  # type: ignore[operator]
+    assert_one_line_refusal(run(data_dir, "demo", env=signing_key), expected)
+    assert list(data_dir.iterdir()) == []
+    # And a server on a store that exists, before it serves anything.
+    result = run(own_store, "serve", "--port", "1", env=signing_key)
+    assert_one_line_refusal(result, expected)
+    assert "dossierflow on http" not in result.stdout
+
+
+def test_serve_on_a_data_directory_without_a_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    # Only `demo` makes a store: a mistyped directory was served as a new, empty store nobody could sign in to.
+    empty = tmp_path / "data"
+    empty.mkdir()
+    result = run(empty, "serve", "--port", "1")
+    assert_one_line_refusal(result, f"there is no store at {empty / 'events.sqlite'}")
+    assert list(empty.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.application.conftest import build_world
 from tests.e2e.test_bad_input import assert_one_line_refusal, run
 from tests.e2e.test_cli import COMMAND, PROJECT
+from workflow.store import application_env
 
 
 def _free_port() -> int:
@@ -27,8 +29,13 @@ def _free_port() -> int:
 def _session_cookie_through_a_proxy(tmp_path: Path, allow: str | None) -> str:
     """The Set-Cookie header of the sign-in page, asked from loopback as a proxy would forward an HTTPS visit."""
     port = _free_port()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    # A store to serve (only `demo` makes one), signed with the key the server looks for in the data directory.
+    env = application_env(None, data_dir / "events.sqlite", signing_key=data_dir / "signing-key.pem")
+    build_world(env).engine.close()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
-    environ |= {"DOSSIERFLOW_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(PROJECT)}
+    environ |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT)}
     if allow is not None:
         environ["DOSSIERFLOW_FORWARDED_ALLOW_IPS"] = allow
     server = subprocess.Popen(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.ids import unit_id
 from web.demo import (
     DELEGATED,
     FOUR_GOOD_COMMITTEE,
@@ -243,6 +244,52 @@ def test_show_as_of_an_earlier_date_shows_the_dossier_as_it_stood_then(played: P
             "did not exist yet",
             id="date before",
         ),
+        pytest.param(
+            ("audit", "--since", "0001-01-01"), "0001-01-01 is outside the years 1900 to 2999", id="audit since year 1"
+        ),
+        pytest.param(
+            ("audit", "--since", "2024-01-01", "--until", "9999-12-31"), "9999-12-31 is outside the years 1900 to 2999",
+            id="audit until year 9999",
+        ),
+        pytest.param(("audit", "--as-of", "1899-12-31"), "1899-12-31 is outside", id="audit as of 1899"),
+        pytest.param(
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "0001-01-01"), "0001-01-01 is outside", id="show as of year 1"
+        ),
+        pytest.param(("who-could-act", f"{RECLASSIFIED}/2024", "--on", "3000-01-01"), "3000-01-01 is outside",
+                     id="who could act in 3000"),
+        pytest.param(("units", "--as-of", "9999-12-31"), "9999-12-31 is outside", id="units as of 9999"),
+        pytest.param(
+            ("audit", "--year", "2024", "--year", "2025"), "--year is given more than once; give it once",
+            id="audit year twice",
+        ),
+        pytest.param(
+            ("audit", "--since", "2024-01-01", "--since=2024-06-01"), "--since is given more than once",
+            id="audit since twice",
+        ),
+        pytest.param(
+            ("audit", "--person", "tt-lc-kim-tan", "--unit", "lc-kim-tan", "--person", "tc-lc-kim-tan"),
+            "--person is given more than once", id="audit person twice",
+        ),
+        pytest.param(
+            ("show", f"{RECLASSIFIED}/2024", "--as-of", "2024-12-01", "--as-of", "2025-01-01"),
+            "--as-of is given more than once", id="show as of twice",
+        ),
+        pytest.param(("units", "--limit", "5", "--limit", "10"), "--limit is given more than once", id="limit twice"),
+        pytest.param(("units", "--unit", ""), "a unit code cannot be empty", id="units under an empty code"),
+        pytest.param(("status", "--unit", " "), "a unit code cannot be empty", id="status of a blank code"),
+        pytest.param(("audit", "--person", ""), "a username cannot be empty", id="audit of an empty username"),
+        pytest.param(("token", "list", ""), "a username cannot be empty", id="tokens of an empty username"),
+        pytest.param(("projections", "rebuild", ""), "'' is not a read model", id="rebuild of an empty name"),
+        pytest.param(
+            ("who-could-act", "lc-kim-tan/2024"), "Missing option '--on' (see `dossierflow who-could-act --help`)",
+            id="missing option",
+        ),
+        pytest.param(("stats",), "Missing argument 'YEAR'", id="missing argument"),
+        pytest.param(("audit", "--yaer", "2024"), "No such option: --yaer", id="mistyped option"),
+        pytest.param(("audit", "--year"), "Option '--year' requires an argument", id="option without its value"),
+        pytest.param(("history", "lc-kim-tan/2024", "extra"), "unexpected extra argument", id="argument too many"),
+        pytest.param(("histroy", "lc-kim-tan/2024"), "No such command 'histroy'", id="mistyped command"),
+        pytest.param(("projections", "rebiuld"), "No such command 'rebiuld'", id="mistyped subcommand"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_one_line_message(played: Path, args: tuple[str, ...], message: str) -> None:
@@ -616,3 +663,93 @@ def test_read_models_ahead_of_a_log_that_lost_its_newest_events_are_said_to_be_a
     assert f"up to event {kept + 50:,};" in status.stdout.splitlines()[-1]
     models = dossierflow(played_copy, "projections", "status").stdout
     assert models.count(f"ahead of the log, which ends at event {kept:,}") == 5
+
+
+@pytest.mark.parametrize(
+    ("typed", "registered"),
+    [
+        pytest.param(("history", "LC-KIM-TAN/2024"), ("history", "lc-kim-tan/2024"), id="history"),
+        pytest.param(("show", "Lc-Kim-Tan/2024"), ("show", "lc-kim-tan/2024"), id="show"),
+        pytest.param(
+            ("who-could-act", "LC-Kim-TAN/2024", "--on", "2024-12-01"),
+            ("who-could-act", "lc-kim-tan/2024", "--on", "2024-12-01"),
+            id="who-could-act",
+        ),
+        pytest.param(
+            ("audit", "--unit", "LC-KIM-TAN", "--year", "2024"), ("audit", "--unit", "lc-kim-tan", "--year", "2024"),
+            id="audit --unit",
+        ),
+        pytest.param(
+            ("audit", "--person", "TT-Lc-Kim-Tan"), ("audit", "--person", "tt-lc-kim-tan"), id="audit --person"
+        ),
+        pytest.param(("stats", "2024", "--unit", "LC-KIM-TAN"), ("stats", "2024", "--unit", "lc-kim-tan"), id="stats"),
+        pytest.param(("units", "--unit", "Lc-Kim-Tan"), ("units", "--unit", "lc-kim-tan"), id="units"),
+        pytest.param(
+            ("status", "--year", "2024", "--unit", "LC-KIM-TAN"), ("status", "--year", "2024", "--unit", "lc-kim-tan"),
+            id="status",
+        ),
+    ],
+)
+def test_a_code_or_username_typed_in_another_case_finds_the_registered_one(
+    played: Path, typed: tuple[str, ...], registered: tuple[str, ...]
+) -> None:
+    expected = dossierflow(played, *registered)
+    assert expected.returncode == 0, expected.stderr
+    result = dossierflow(played, *typed)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if typed[0] == "who-could-act":
+        # It names the dossier as it was asked for only when nobody could act; here somebody could.
+        assert "nobody could act" not in result.stdout
+    assert result.stdout == expected.stdout
+
+
+def test_demo_sign_ins_print_a_password_per_role_of_the_demo_store_opened_for_reading(played_copy: Path) -> None:
+    events = event_count(played_copy)
+    result = dossierflow(played_copy, "demo-sign-ins")
+    assert result.returncode == 0, result.stderr
+    assert "Demo sign-ins" in result.stdout
+    assert "bt-lc-kim-tan-cb1" in result.stdout
+    assert event_count(played_copy) == events
+
+
+def test_the_audit_trail_between_the_first_and_the_last_day_accepted_is_the_whole_trail(played: Path) -> None:
+    whole = dossierflow(played, "audit", "--limit", "0")
+    edges = dossierflow(played, "audit", "--since", "1900-01-01", "--until", "2999-12-31", "--limit", "0")
+    assert (whole.returncode, edges.returncode) == (0, 0), edges.stderr
+    assert re.fullmatch(r"0 of [\d,]+ events; --limit or --csv for the others\n", edges.stderr)
+    assert edges.stderr == whole.stderr
+    first_day = dossierflow(played, "audit", "--since", "1900-01-01", "--until", "1900-01-01")
+    assert (first_day.returncode, first_day.stderr) == (0, "0 of 0 events\n")
+
+
+def test_a_repeatable_option_or_a_flag_given_twice_is_still_taken(played: Path) -> None:
+    states = dossierflow(played, "status", "--year", "2025", "--state", "draft", "--state", "submitted")
+    assert states.returncode == 0, states.stderr
+    flags = dossierflow(played, "audit", "--year", "2024", "--csv", "--csv")
+    assert flags.returncode == 0, flags.stderr
+    assert flags.stdout.startswith("position,recorded_at,")
+
+
+def test_a_token_made_for_a_username_typed_in_another_case_is_the_registered_person_s(played_copy: Path) -> None:
+    made = dossierflow(played_copy, "token", "create", "TT-LC-KIM-TAN", "--label", "thử")
+    assert made.returncode == 0, made.stderr
+    assert " for tt-lc-kim-tan: shown only now" in made.stderr
+    listed = dossierflow(played_copy, "token", "list", "Tt-Lc-Kim-Tan")
+    assert listed.returncode == 0, listed.stderr
+    assert "  tt-lc-kim-tan  made " in listed.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("who-could-act", "{unit}", "--on", "2024-12-01"), ("audit", "--dossier", "{unit}"), ("history", "{unit}")],
+    ids=lambda args: args[0],
+)
+def test_the_id_of_a_unit_given_for_a_dossier_is_refused_not_answered_with_nobody_or_no_event(
+    played: Path, args: tuple[str, ...]
+) -> None:
+    unit = str(unit_id("lc-kim-tan"))
+    result = dossierflow(played, *(a.format(unit=unit) for a in args))
+    assert result.returncode == 2
+    assert result.stderr == f"error: {unit} is not a dossier\n"
+    assert result.stdout == ""

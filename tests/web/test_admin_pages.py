@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from domain.actor import Actor
 from domain.errors import NotFound
 from domain.ids import person_id, unit_id
-from domain.values import Role
+from domain.values import Role, UnitKind
 from projections.models import audit as audit_model
 from projections.models import units as units_model
 from tests.web.world import APPROVER, AUDITOR, REVIEWER, SECRETARY, Web, csrf, password, text_of
@@ -306,6 +306,57 @@ def test_a_code_already_taken_is_refused_with_the_form_kept(web: Web) -> None:
     assert "already exists" in html
     assert 'value="Trùng mã"' in html
     assert _events(web) == before
+
+
+def test_a_code_or_username_differing_from_a_registered_one_only_in_case_is_refused_naming_it(web: Web) -> None:
+    # Registered in a mix of cases, so that neither the all-lower nor the all-upper spelling of the twin is it.
+    actor = _top_admin(web)
+    web.engine.register_unit(
+        actor, code="Lc-Đồng-Tuyển", name="Đảng ủy phường Đồng Tuyển", kind=UnitKind.GRASSROOTS_COMMITTEE,
+        parent_id=unit_id(OLD_WARD), established_on=date(2025, 1, 1),
+    )
+    web.engine.register_person(actor, username="Đào.Hà", full_name="Đào Thị Hà")
+    client = web.signed_in(ADMIN)
+    before = _events(web)
+    status, _, html = _post(
+        web, client, "/admin/units", "/admin/units",
+        {"code": "lC-đỒNG-tUYỂN", "name": "Trùng mã", "kind": "party_cell", "parent": WARD,
+         "established_on": "2025-01-01"},
+    )
+    assert status == 409
+    assert "a unit with code 'Lc-Đồng-Tuyển' already exists" in unescape(html)
+    status, _, html = _post(
+        web, client, "/admin/people", "/admin/people",
+        {"username": "đÀO.hÀ", "full_name": "Người khác", "password": ""},
+    )
+    assert status == 409
+    assert "a person with username 'Đào.Hà' already exists" in unescape(html)
+    assert _events(web) == before
+    assert not web.site.accounts.has_account("đÀO.hÀ")
+    # The read models find it typed in another case too, Vietnamese letters included (SQL's lower() would not).
+    _wait(web)
+    found = units_model.unit_by_code(web.site.side.store, "LC-ĐỒNG-TUYỂN")
+    assert found is not None
+    assert found.code == "Lc-Đồng-Tuyển"
+    assert units_model.unit_by_code(web.site.side.store, "LC-ĐỒNG-TUYEN") is None
+
+
+def test_a_person_signs_in_with_their_username_typed_in_another_case(web: Web) -> None:
+    actor = _top_admin(web)
+    pid = web.engine.register_person(actor, username="Đào.Hà", full_name="Đào Thị Hà").value
+    web.engine.grant_role(actor, pid, role=Role.AUDITOR, unit_id=unit_id(WARD), valid_from=date(2025, 1, 1))
+    web.site.accounts.set_password("Đào.Hà", pid, password("Đào.Hà"))
+    _wait(web)
+    client = web.client()
+    page = client.get("/sign-in").text
+    data = {"csrf_token": csrf(page), "username": "ĐÀO.HÀ", "password": password("Đào.Hà")}
+    response = client.post("/sign-in", data=data)
+    assert response.status_code == 303, text_of(response)
+    assert client.get("/work").status_code == 200
+    # Another person's password in the same case-free name is still refused.
+    wrong = web.client()
+    data = {"csrf_token": csrf(wrong.get("/sign-in").text), "username": "đào.hà", "password": password(ADMIN)}
+    assert wrong.post("/sign-in", data=data).status_code == 401
 
 
 def test_the_units_tree_is_a_fragment_for_htmx_and_refuses_a_bad_date(web: Web) -> None:

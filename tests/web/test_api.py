@@ -542,6 +542,24 @@ def test_an_audit_filter_that_can_match_nothing_is_refused_not_answered_with_an_
     assert body["detail"] == says
     assert api.client(AUDITOR).get(f"{API}/audit", params={"action": "Approved", "limit": 1}).json()["total"] > 0
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/audit", {"since": "0001-01-01"}),
+        ("/audit", {"since": "0001-01-01T00:00:00+05:00"}),
+        ("/audit", {"until": "9999-12-31T23:59:59-05:00"}),
+        ("/audit", {"until": "9999-12-31"}),
+        ("/dossiers/{did}", {"as_of": "0001-01-01"}),
+    ],
+)
+def test_a_date_at_the_ends_of_the_calendar_is_refused_as_outside_the_years_accepted(
+    api: Api, path: str, params: dict[str, object]
+) -> None:
+    client = api.client(AUDITOR, language="en")
+    body = _refusal(client.get(API + path.format(did=api.dossier_id()), params=params), 422)
+    assert "is outside 1900–2999" in str(body["detail"])
+
+
 def test_the_audit_trails_count_stops_past_the_page_and_says_it_is_a_lower_bound(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

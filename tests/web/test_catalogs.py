@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from babel.messages.catalog import Catalog
-from httpx import Response
+from httpx2 import Response
 
 from projections.models.audit import LABELS
 from tests.web.world import SECRETARY, Web, csrf

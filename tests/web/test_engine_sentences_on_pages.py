@@ -15,7 +15,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.support import Translations
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from domain.actor import Actor
 from domain.decisions import DecisionBook, DecisionEntry

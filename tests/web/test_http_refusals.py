@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -26,6 +27,7 @@ from tests.web.world import (
     password,
     text_of,
 )
+from workflow.store import SigningKeyError
 
 
 def _submitted(web: Web) -> str:
@@ -449,3 +451,53 @@ def test_a_refused_decision_list_comes_back_with_each_dossier_ticked_or_not_as_i
     })
     assert one.status_code in (409, 422), text_of(one)
     assert checked(one.text) == {ids[0]: True, ids[1]: False}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(sqlite3.OperationalError("database is locked"), id="a lock held too long"),
+        pytest.param(SigningKeyError("cannot read the signing key /keys/signing-key.pem: Permission denied"),
+                     id="a signing key that cannot be read"),
+    ],
+)
+def test_a_store_that_fails_during_an_action_is_a_503_page_in_the_visitors_language_and_nothing_changes(
+    web: Web, failure: Exception, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    page, version = web.page(secretary, path)
+    before = web.engine.recorder.max_notification_id()
+
+    def failing_save(*aggregates: object) -> int:
+        raise failure
+
+    monkeypatch.setattr(web.engine, "_save", failing_save)
+    with caplog.at_level(logging.WARNING):
+        response = web.post(secretary, f"{path}/act/submit", page, {"version": version})
+    assert (response.status_code, response.headers["content-type"]) == (503, "text/html; charset=utf-8")
+    assert "The store is unavailable" in text_of(response)
+    assert "Nothing was changed" in text_of(response)
+    # The operator's log has what happened; the visitor's page does not.
+    assert str(failure) in caplog.text
+    assert str(failure) not in response.text
+    monkeypatch.undo()
+    assert web.engine.recorder.max_notification_id() == before
+    assert web.page(secretary, path)[1] == version
+
+
+def test_a_store_that_fails_while_a_visit_is_read_is_a_503_in_the_visitors_language(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secretary = web.signed_in(SECRETARY)
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(web.site.accounts, "session", failing)
+    monkeypatch.setattr(web.site.accounts, "session_of", failing)
+    response = secretary.get("/work", headers={"Accept-Language": "vi"})
+    assert response.status_code == 503
+    assert "Traceback" not in response.text
+    assert "unable to open" not in response.text
+    assert response.text.splitlines()[0] == "Kho dữ liệu tạm thời không truy cập được"

@@ -13,7 +13,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from domain.ids import person_id
 from projections.store import make_engine

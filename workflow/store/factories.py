@@ -21,9 +21,14 @@ class SigningFactoryMixin:
     env: Any
 
     def application_recorder(self) -> ApplicationRecorder:
+        signer = signer_from_env(self.env.get)
+        if signer is not None and self.env_create_table():  # type: ignore[attr-defined]
+            # A store opened to be written: a key that cannot be read or made is said now, before the store's
+            # tables are made, not as the first command's failure (a traceback on the command line, a 500).
+            signer.ensure_key()
         recorder: ApplicationRecorder = super().application_recorder()  # type: ignore[misc]
         if isinstance(recorder, HashChainedRecorder):
-            recorder.signer = signer_from_env(self.env.get)
+            recorder.signer = signer
             self._chained: HashChainedRecorder | None = recorder
         return recorder
 

@@ -29,12 +29,20 @@ from workflow.store.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOU
 TABLE_CREATION_LOCK = 0x646F7373696572
 
 __all__ = [
+    "CONNECTIONS_PER_WORKER",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_LOCK_TIMEOUT",
     "DossierflowPostgresFactory",
     "connection_failure",
     "create_tables_once",
+    "room_for_workers",
 ]
+
+# The connections one `serve` worker holds on PostgreSQL once started (its event store's pool after the start-up
+# verification, its read models' and accounts' pools, the runner's LISTEN and lock sessions) and at most under 50
+# clients, as counted in pg_stat_activity; tests/e2e/test_serve_connections.py keeps the first honest.
+CONNECTIONS_PER_WORKER = 14
+CONNECTIONS_PER_WORKER_UNDER_LOAD = 20
 
 
 class DossierflowPostgresFactory(PostgresFactory):
@@ -119,3 +127,31 @@ def connection_failure(error: BaseException) -> str:
     reason = text.rsplit(" failed: ", 1)[-1] if " failed: " in text else text
     reason = reason.removeprefix("FATAL:").strip()
     return re.sub(r"\s+", " ", reason.splitlines()[0] if reason else text) or type(error).__name__
+
+
+def room_for_workers(libpq_url: str, workers: int, connect_timeout: int) -> str | None:
+    """Why `workers` processes would not all get their connections from this server, or None if they would.
+
+    A server at max_connections refuses the next connection ("too many clients already"): a worker that meets it
+    while starting dies with a traceback, and the others fail requests at random. Counted against what the server
+    has left for ordinary roles now (max_connections less the reserved slots and the sessions already open)."""
+    try:
+        with psycopg.connect(libpq_url, connect_timeout=connect_timeout, autocommit=True) as conn:
+            max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+            reserved = int(conn.execute("SHOW superuser_reserved_connections").fetchone()[0])  # type: ignore[index]
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").fetchone()
+            in_use = int(row[0]) - 1 if row else 0  # not this one, closed below
+    except psycopg.Error as error:
+        return f"cannot ask PostgreSQL how many connections it allows: {connection_failure(error)}"
+    free = max_connections - reserved - in_use
+    # Counted at their most: a worker that starts but cannot get a connection under load fails requests instead.
+    needed = workers * CONNECTIONS_PER_WORKER_UNDER_LOAD
+    if needed <= free:
+        return None
+    fits = max(free // CONNECTIONS_PER_WORKER_UNDER_LOAD, 0)
+    return (
+        f"{workers} workers may hold {needed} connections to PostgreSQL ({CONNECTIONS_PER_WORKER} each once started, "
+        f"up to {CONNECTIONS_PER_WORKER_UNDER_LOAD} under load), but the server has {max(free, 0)} left "
+        f"(max_connections {max_connections}, {reserved} reserved, {in_use} in use): start at most {fits} "
+        "worker" + ("s" if fits != 1 else "") + ", or raise max_connections"
+    )

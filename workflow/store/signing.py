@@ -236,6 +236,10 @@ class HeadSigner:
     def has_key(self) -> bool:
         return self._private is not None or self.key_path.exists()
 
+    def ensure_key(self) -> None:
+        """Load the key, or make it if there is none yet. Raises SigningKeyError if it can be neither."""
+        self._key()
+
     def _key(self) -> Ed25519PrivateKey:
         if self._private is None:
             key = self._load_or_create()
@@ -254,17 +258,19 @@ class HeadSigner:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        self.key_path.parent.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         try:
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL: two processes starting at once must not each write a key of their own; 0600 from creation,
             # so the key is never readable by others, not even between the write and a chmod.
             fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return self._load()
+        except OSError as error:
+            raise SigningKeyError(f"cannot create the signing key {self.key_path}: {error.strerror or error}") from None
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
             out.flush()
