@@ -37,7 +37,7 @@ from web.accounts import MIN_PASSWORD
 from web.app import Site, Visit
 from web.forms import title
 from web.labels import N_
-from web.routes import Typed, _day, _posted, _signed_in, _text, _wait
+from web.routes import Typed, _day, _posted, _signed_in, _text, _wait, typed_from
 from workflow.engine import Receipt
 
 # A generated initial password: 12 characters from 72 bits of randomness.
@@ -657,7 +657,7 @@ def register(app: FastAPI, site: Site) -> None:
             )
 
         return await command(
-            request, run, Typed("open_period", _values(form)), lambda _: "/admin/periods?done=open_period",
+            request, run, typed_from("open_period", form), lambda _: "/admin/periods?done=open_period",
             lambda: ("admin_periods.html", periods_context(visit)),
         )
 

@@ -49,6 +49,7 @@ from projections.readside import ReadSide
 from web import i18n, labels, page_cache, sentences
 from web.accounts import Accounts, PendingChange, Session, session_key
 from web.chain import ChainWatch, SharedVerdict
+from web.lagging import lagging
 from web.visit_reads import VisitReads
 from workflow.clock import local_date
 from workflow.engine import Engine
@@ -188,7 +189,9 @@ class Site:
         visit: Visit = request.state.visit
         context = {
             "visit": visit, "t": visit.translations, "fmt": visit.formats, "csrf_token": visit.session.csrf_token,
-            "locales": i18n.LOCALE_NAMES, "person": visit.person, "labels": labels, **context,
+            "locales": i18n.LOCALE_NAMES, "person": visit.person, "labels": labels,
+            # A whole page only: a fragment swapped into one already has its banner.
+            "lagging": lagging(self.side, visit) if not (block or blocks) else [], **context,
         }
         if blocks:
             return self.templates.TemplateResponse(request, name, context, status_code=status_code, block_names=blocks)

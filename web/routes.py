@@ -5,12 +5,14 @@ it was refused)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from uuid import UUID
 
 from fastapi import FastAPI, Request
@@ -20,10 +22,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from domain.actor import Actor
 from domain.dossier import Dossier
-from domain.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from domain.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    EvidenceRejected,
+    InvalidInput,
+    NotAuthorized,
+    NotFound,
+)
 from domain.messages import N_, Count
 from domain.unit import Unit
 from domain.values import RATED_LEVELS, Classification, NotRatedGround, Role
@@ -45,10 +55,18 @@ T = TypeVar("T")
 _log = logging.getLogger(__name__)
 # Text fields longer than this are refused before they reach the engine (which has its own, larger limits).
 MAX_FIELD = 20_000
-# The parts of the dossier page an autosave redraws: everything that shows or carries the dossier's version.
-_AFTER_SAVE = ["save_status", "suggestion", "version", "evidence", "actions", "changes"]
+# The parts of the dossier page an autosave redraws: what the answers change, and every form's version field.
+_AFTER_SAVE = ["save_status", "suggestion", "version", "other_versions", "changes"]
 # The steps fired by a plain button; every other step has a dialog (a reason, a classification, a legal basis).
 _PLAIN_STEPS = frozenset({"submit", "resubmit", "restore"})
+# The event each step records on the dossier (domain/dossier.py).
+_STEP_EVENTS = {
+    "submit": "Submitted", "resubmit": "Resubmitted", "withdraw": "Withdrawn", "restore": "Restored",
+    "endorse": "Endorsed", "return_to_unit": "ReturnedToUnit", "approve": "Approved",
+    "return_to_committee": "ReturnedToCommittee", "mark_not_rated": "MarkedNotRated", "reopen": "Reopened",
+}
+# What a step's form says that its event records too: a form sent again with other words is not the same step.
+_STEP_FIELDS = ("reason", "note", "legal_basis", "level")
 
 
 class SignInNeeded(Exception):
@@ -85,6 +103,7 @@ def _signed_in_as(visit: Visit) -> Visit:
 
 
 async def _posted(request: Request) -> FormData:
+    request.scope["dossierflow.form_read"] = True
     form = await request.form(max_part_size=64 * 1024 * 1024)
     token = form.get(CSRF_FIELD)
     if not check_csrf(request, token if isinstance(token, str) else None):
@@ -139,6 +158,63 @@ def _local_next(target: str | None, default: str) -> str:
     return target
 
 
+def _gettable(app: FastAPI, target: str) -> str:
+    """`target` if a page answers it, else the nearest page above it: a form's action (/dossiers/X/answers) is
+    answered to POST only, and a browser sent there after signing in got 405."""
+    parts = urlsplit(target)
+    path = parts.path or "/"
+    while True:
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "query_string": b"", "headers": []}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+            return target if path == parts.path else path
+        if path == "/":
+            return "/"
+        path = path.rstrip("/").rsplit("/", 1)[0] or "/"
+
+
+def _page_of(request: Request) -> str:
+    """The page a request came from: itself when it is a page (GET), else the page whose form sent it (htmx names
+    it, a browser's Referer does, on this site), else the nearest page above its address."""
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    if request.method in ("GET", "HEAD"):
+        return here
+    host = request.headers.get("host", "")
+    for header in ("hx-current-url", "referer"):
+        source = urlsplit(request.headers.get(header, ""))
+        if source.netloc == host and source.path.startswith("/") and not source.path.startswith("//"):
+            # Without the word of a step done before: the page came back to would say "Your answers are saved."
+            # of answers this very request could not save.
+            query = urlencode([(k, v) for k, v in parse_qsl(source.query, keep_blank_values=True) if k != "done"])
+            return source.path + ("?" + query if query else "")
+    return request.url.path
+
+
+# Fields of a refused form shown back as what was typed: free text, which is long to type again.
+_TYPED_TEXT = re.compile(
+    r"^(reason|note|legal_basis|basis|act_number|name|full_name|c\.[\w-]+\.comment|reason\.[\w-]+)$"
+)
+
+
+async def _typed_texts(request: Request) -> list[tuple[str, str]]:
+    """The free text of a form sent after its session ended, to show back rather than lose. Read only when the
+    route read nothing of it (_posted marks the request), and only a plain form's: a file is not kept."""
+    if request.scope.get("dossierflow.form_read") or not request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        return []
+    length = request.headers.get("content-length", "")
+    if not (length.isdigit() and int(length) <= 1024 * 1024):
+        return []
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        return []  # gone before the form arrived whole: nobody is left to read it
+    return [
+        (name, value[:MAX_FIELD]) for name, value in form.multi_items()
+        if isinstance(value, str) and value.strip() and _TYPED_TEXT.match(name)
+    ]
+
+
 def _wait(site: Site, receipt: Receipt[Any] | None) -> None:
     # Read-your-writes: the next page is drawn from the read models, so they must have seen the command.
     if receipt is not None and receipt.position:
@@ -191,9 +267,25 @@ class Typed:
 
     trigger: str = ""
     values: Mapping[str, str] | None = None
+    # Every value of each field, for those sent more than once (boxes ticked): `values` keeps one per name.
+    many: Mapping[str, tuple[str, ...]] | None = None
 
     def get(self, name: str, default: str = "") -> str:
         return (self.values or {}).get(name, default)
+
+    def chose(self, name: str, value: str) -> bool:
+        """Whether `value` was among those sent as `name` (a box ticked)."""
+        return value in (self.many or {}).get(name, ())
+
+
+def typed_from(trigger: str, form: FormData) -> Typed:
+    values: dict[str, str] = {}
+    many: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            values[name] = value
+            many.setdefault(name, []).append(value)
+    return Typed(trigger, values, {name: tuple(sent) for name, sent in many.items()})
 
 
 def register(app: FastAPI, site: Site) -> None:
@@ -202,23 +294,25 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(request: Request, _: SignInNeeded) -> Response:
-        target = "/sign-in?next=" + quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
+        # Back, once signed in, to the page the person was on, never to a form's action (405 to a GET).
+        target = "/sign-in?next=" + quote(_gettable(app, _page_of(request)))
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         if request.method != "GET":
+            typed = await _typed_texts(request)
             return site.render(
                 request, "error.html",
-                {"headline": labels.N_("Please sign in"), "detail": labels.N_("Your session has ended."),
-                 "link": target},
+                {"headline": labels.N_("Please sign in"),
+                 "detail": labels.N_("Your session has ended, so what you sent was not saved. Sign in, and you "
+                                     "are taken back to the page you were on."),
+                 "link": target, "typed": typed},
                 status_code=401,
             )
         return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(PasswordChangeNeeded)
     async def _change_password(request: Request, _: PasswordChangeNeeded) -> Response:
-        target = "/account/password?next=" + quote(
-            request.url.path + ("?" + request.url.query if request.url.query else "")
-        )
+        target = "/account/password?next=" + quote(_gettable(app, _page_of(request)))
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
@@ -280,7 +374,9 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.get("/sign-in")
     def sign_in_page(request: Request, next: str = "") -> Response:
-        return site.render(request, "sign_in.html", {"next": _local_next(next, "/work"), "username": ""})
+        return site.render(
+            request, "sign_in.html", {"next": _gettable(app, _local_next(next, "/work")), "username": ""}
+        )
 
     def registered_username(typed: str) -> str:
         """The username as registered of the person `typed` names in any case (people do not remember the case of
@@ -295,7 +391,7 @@ def register(app: FastAPI, site: Site) -> None:
         form = await _posted(request)
         username = _text(form, "username").strip()[:200]
         password = _text(form, "password")[:1000]
-        target = _local_next(_text(form, "next"), "/work")
+        target = _gettable(app, _local_next(_text(form, "next"), "/work"))
         address = request.client.host if request.client else "unknown"
         keys = (f"account:{username.casefold()}", f"address:{address}")
         brake = await run_in_threadpool(site.accounts.brake, *keys)
@@ -348,7 +444,8 @@ def register(app: FastAPI, site: Site) -> None:
         if locale not in i18n.LOCALES:
             raise Refused(422, labels.N_("This language is not offered"))
         await run_in_threadpool(site.accounts.set_locale, _visit(request).session, locale)
-        return RedirectResponse(_local_next(_text(form, "back"), "/"), status_code=303)
+        # A refusal is drawn at its form's action (POST only): back to the page above it, not to a 405.
+        return RedirectResponse(_gettable(app, _local_next(_text(form, "back"), "/")), status_code=303)
 
     # --- My work ---------------------------------------------------------------------------------------------------
 
@@ -524,20 +621,41 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            if htmx:
+            if isinstance(error, ConcurrencyConflict) and await run_in_threadpool(
+                _nothing_to_save, visit, did, fields
+            ):
+                # Sent twice (a double click on Save, or a save on its way when the button was pressed): the
+                # dossier already holds every answer sent, so nobody's change is in the way.
+                receipt = None
+            elif htmx:
                 status, headline = labels.refusal(error)
                 context = await run_in_threadpool(_dossier_context, visit, did, Typed("record_answers", fields))
                 context["save_error"] = {"headline": headline, "detail": error.message, "stale": status == 409}
                 return site.render(request, "dossier.html", context, blocks=["save_status"], status_code=status)
-            return await run_in_threadpool(
-                _refused_again, request, visit, did, error, Typed("record_answers", fields)
-            )
+            else:
+                return await run_in_threadpool(
+                    _refused_again, request, visit, did, error, Typed("record_answers", fields)
+                )
         await run_in_threadpool(_wait, site, receipt)
         if htmx:
             context = await run_in_threadpool(_dossier_context, visit, did)
-            context["saved"] = True
+            context.update(saved=True, after_save=True)
             return site.render(request, "dossier.html", context, blocks=_AFTER_SAVE)
         return RedirectResponse(f"/dossiers/{did}?done=record_answers", status_code=303)
+
+    def _nothing_to_save(visit: Visit, did: UUID, fields: Mapping[str, str]) -> bool:
+        if "record_answers" not in _actions(site, visit, did):
+            return False  # no longer editable: the refusal says why
+        dossier = engine.dossier(did)
+        rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
+        model = engine.rule_book.recognition(dossier.recognition_model_id) if dossier.recognition_model_id else None
+        try:
+            answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers)
+        except DomainError:
+            return False
+        return all(dossier.answers.get(k) == v for k, v in answers.items()) and all(
+            dossier.facts.get(k) == v for k, v in facts.items()
+        )
 
     @app.post("/dossiers/{reference}/evidence")
     async def attach(request: Request, reference: str) -> Response:
@@ -558,12 +676,22 @@ def register(app: FastAPI, site: Site) -> None:
             actor = _actor_for(site, visit, did, "attach_evidence")
             return engine.attach_evidence(actor, did, name=name, data=data, expected_version=_version(form))
 
+        def attached_already() -> bool:
+            # The same file sent twice (a double click on Attach): the one step since is this very attachment.
+            event = _only_step_since(visit, did, form, "EvidenceAttached")
+            return event is not None and event.evidence.sha256 == hashlib.sha256(data).hexdigest()
+
         try:
             receipt = await run_in_threadpool(attach_it)
         except NotAuthorized:
             raise
         except DomainError as error:
-            return await run_in_threadpool(_refused_again, request, visit, did, error, Typed("attach_evidence"))
+            twice = isinstance(error, ConcurrencyConflict | EvidenceRejected)
+            if not (twice and await run_in_threadpool(attached_already)):
+                return await run_in_threadpool(
+                    _refused_again, request, visit, did, error, Typed("attach_evidence")
+                )
+            receipt = None
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/dossiers/{did}?done=attach_evidence#evidence", status_code=303)
 
@@ -583,8 +711,16 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            typed = Typed(f"remove:{sha256}", {"reason": reason})
-            return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+
+            def removed_already() -> bool:
+                # Sent twice (a double click without JavaScript): the one step since is this very removal.
+                event = _only_step_since(visit, did, form, "EvidenceRemoved")
+                return event is not None and event.sha256 == sha256 and event.reason.strip() == reason.strip()
+
+            if not await run_in_threadpool(removed_already):
+                typed = Typed(f"remove:{sha256}", {"reason": reason})
+                return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+            receipt = None
         await run_in_threadpool(_wait, site, receipt)
         return RedirectResponse(f"/dossiers/{did}?done=remove_evidence#evidence", status_code=303)
 
@@ -667,8 +803,41 @@ def register(app: FastAPI, site: Site) -> None:
         except NotAuthorized:
             raise
         except DomainError as error:
-            return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
+            # Sent again, the step meets its own first sending: a stale version, or its act number taken by itself.
+            if not await run_in_threadpool(_taken_already, visit, did, trigger, form):
+                return await run_in_threadpool(_refused_again, request, visit, did, error, typed)
         return RedirectResponse(f"/dossiers/{did}?done={trigger}", status_code=303)
+
+    def _only_step_since(visit: Visit, did: UUID, form: FormData, event_name: str, field: str = "version") -> Any:
+        """The one event recorded on the dossier since the version the form carries (in `field`), if it is an
+        `event_name` this person recorded; else None."""
+        raw = _text(form, field).strip()
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 10) or visit.person is None:
+            return None
+        version = int(raw)
+        since = list(engine.events.get(did, gt=version, limit=2))
+        if len(since) != 1 or type(since[0]).__name__ != event_name:
+            return None
+        actor = getattr(since[0], "actor", None)
+        return since[0] if actor is not None and actor.person_id == visit.person.id else None
+
+    def _taken_already(visit: Visit, did: UUID, trigger: str, form: FormData) -> bool:
+        """Whether the one step recorded on the dossier since the form's version is this very step, taken by this
+        person with what this form says: the same form sent twice (a double click while the page was on its way,
+        the back button then sending again). That is answered as done, not as "someone else changed this dossier
+        first", which sent people looking for a colleague who had done nothing."""
+        event = _only_step_since(visit, did, form, _STEP_EVENTS.get(trigger, ""))
+        if event is None:
+            return False
+        for name in _STEP_FIELDS:
+            sent = _text(form, name).strip()
+            recorded = getattr(event, name, None)
+            recorded = getattr(recorded, "value", recorded)  # a classification by its value
+            if sent and recorded is not None and str(recorded).strip() != sent:
+                return False
+        number = _text(form, "act_number").strip()
+        act = getattr(event, "act", None)
+        return not number or (act is not None and act.number == number)
 
     # --- the approver's decision list -----------------------------------------------------------------------------
 
@@ -712,7 +881,7 @@ def register(app: FastAPI, site: Site) -> None:
         period_year = _year_of(year)
         superior_id = await run_in_threadpool(_superior_id, superior)
         form = await _posted(request)
-        typed = Typed("decide_list", {k: v for k, v in form.items() if isinstance(v, str)})
+        typed = typed_from("decide_list", form)
 
         def run() -> Receipt[Any]:
             chosen = [v for v in form.getlist("dossier") if isinstance(v, str)]
@@ -736,11 +905,31 @@ def register(app: FastAPI, site: Site) -> None:
             number, day = _act(form)
             return engine.decide_list(approver, requests, act_number=number, act_date=day)
 
+        def decided_already() -> bool:
+            # The same list sent twice (a double click, the back button): each dossier ticked has been decided by
+            # this person since its version, at the level asked, under the act named, and nothing else.
+            chosen = [v for v in form.getlist("dossier") if isinstance(v, str)]
+            number = _text(form, "act_number").strip()
+            for raw in chosen[:1000]:
+                try:
+                    did = UUID(raw)
+                except ValueError:
+                    return False
+                event = _only_step_since(visit, did, form, "Approved", f"version.{did}")
+                level = _text(form, f"level.{did}")
+                if event is None or (level and event.level.value != level):
+                    return False
+                if number and (event.act is None or event.act.number != number):
+                    return False
+            return bool(chosen)
+
         try:
             receipt = await run_in_threadpool(run)
         except NotAuthorized:
             raise
         except DomainError as error:
+            if await run_in_threadpool(decided_already):
+                return RedirectResponse(f"/decisions/{superior_id}/{period_year}?done=decide_list", status_code=303)
             status, headline = labels.refusal(error)
             context = await run_in_threadpool(_decision_context, visit, superior_id, period_year)
             context.update(typed=typed, refusal={"headline": headline, "detail": error.message})

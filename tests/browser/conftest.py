@@ -107,9 +107,12 @@ class Site:
     _faults: list[str] = field(default_factory=list)
     _count: int = 0
 
-    def person(self, username: str | None = None, *, locale: str = "vi-VN") -> Page:
-        """A fresh browser (its own cookies) in `locale`, signed in as `username` when one is given."""
-        context = self.browser.new_context(base_url=self.url, viewport=self.viewport, locale=locale)
+    def person(self, username: str | None = None, *, locale: str = "vi-VN", javascript: bool = True) -> Page:
+        """A fresh browser (its own cookies) in `locale`, signed in as `username` when one is given; with
+        `javascript=False`, one that runs no script at all, as every page must work without it."""
+        context = self.browser.new_context(
+            base_url=self.url, viewport=self.viewport, locale=locale, java_script_enabled=javascript
+        )
         context.set_default_timeout(10_000)
         self._contexts.append(context)
         page = context.new_page()

@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from playwright.sync_api import Page, ViewportSize, expect
 
+from domain.actor import Actor
+from domain.ids import person_id, unit_id
+from domain.values import Role
 from tests.browser.conftest import DESKTOP, PHONE, Site, look, t
 from tests.web.world import AUDITOR, REVIEWER
+from workflow.bootstrap import build_engine
 from workflow.store import SignedHead
 
 MERGED_ROOT = "Tỉnh ủy Lào Cai (hợp nhất với Yên Bái)"
@@ -143,3 +148,27 @@ def test_who_could_act_and_the_signed_head_with_its_public_key(site: Site) -> No
         page.get_by_role("button", name=t(page, "Download the signed chain head")).click()
     head = SignedHead.from_json(head_download.value.path().read_text(encoding="utf-8"), "the download")
     assert head.is_signed_by(key)  # type: ignore[arg-type]
+
+
+def test_an_auditor_on_a_phone_reads_in_hindi_which_lists_are_behind_the_log(site: Site) -> None:
+    site.viewport = {"width": 375, "height": 740}
+    # The read models stand still (their runner stopped) while another process records a step.
+    site.web.site.side.close()
+    other = build_engine(database_url=None, data_dir=site.web.data_dir, clock=site.web.clock)
+    try:
+        other.rename_unit(
+            Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai")), unit_id("lc-kim-tan-cb1"),
+            name="Chi bộ Tổ dân phố số 5 (mới)", effective_from=date(2025, 11, 1), reason="Đổi tên",
+        )
+    finally:
+        other.close()
+    page = site.person(AUDITOR, locale="hi-IN")
+    page.goto("/audit")
+    banner = page.locator("section.lagging")
+    expect(banner).to_contain_text(
+        t(page, "The lists may be incomplete: some read models are not level with the event log")
+    )
+    expect(banner.get_by_role("listitem")).to_have_count(5)  # every read model is a step behind
+    expect(banner).to_contain_text(t(page, "The audit trail"))
+    look(site, page, "lagging-banner-hi-375")
+    banner.screenshot(path=str(site.shots / "lagging-banner-alone.png"))

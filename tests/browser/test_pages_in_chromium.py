@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, Site, look, t, tab_to
-from tests.web.world import SECRETARY, password
+from tests.web.world import AUDITOR, SECRETARY, password
 from web.i18n import LOCALE_NAMES, Formats
 
 CELL_NAME = "Chi bộ Tổ dân phố số 5 (phường Kim Tân)"
@@ -255,3 +255,18 @@ def test_a_file_named_with_quotes_and_signs_is_attached_and_downloaded_under_its
     with page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename == name.replace('"', "_")
+
+
+def test_each_roles_pages_fit_a_375_px_phone_in_hindi(site: Site) -> None:
+    # Hindi's words are the longest of the three; My work's "Dossiers you acted on" overflowed by a pixel here.
+    site.viewport = {"width": 375, "height": 740}
+    path = site.web.dossier_path()
+    for username, pages in (
+        (SECRETARY, ["/work", path, f"{path}/history"]),
+        (PROVINCE_REVIEWER, ["/work", "/units", "/audit"]),
+        (AUDITOR, ["/work", "/dashboard", "/reports", f"{path}/history?as_of=2025-11-30"]),
+    ):
+        page = site.person(username, locale="hi-IN")
+        for shown in pages:
+            page.goto(shown)
+            look(site, page, f"375-{username}{shown.split('?')[0].replace('/', '-')[:40]}")

@@ -125,8 +125,8 @@ def test_a_keyboard_alone_chooses_the_period_and_downloads_the_csv(site: Site) -
     page.goto("/reports")
     tab_to(page, "#report-year")
     # The next period in the list (the one before the newest): with htmx the choice alone brings its report. (Pressing
-    # the button too, as without JavaScript, asked a second time, and the second answer could replace the result
-    # after the focus had reached its link, taking the focus with it.)
+    # the button too, as without JavaScript, asks nothing more and leads to the result: web/static/reports.js, and
+    # the test of one request below.)
     page.keyboard.press("ArrowDown")
     expect(page.locator("#result h2")).to_contain_text("2024")
     tab_to(page, "a[href$='classifications.csv']")
@@ -162,3 +162,43 @@ def test_an_approver_decides_with_an_act_number_then_prints_that_act_to_pdf(site
     assert "Đảng bộ xã Nấm Lư" in text
     assert "Hoàn thành tốt nhiệm vụ" in text
     assert t(page, "Back to reports") not in text
+
+
+def _requests_for_reports(page: Page) -> list[tuple[str, bool]]:
+    """Every request for the reports page from now on: its address and whether htmx made it."""
+    seen: list[tuple[str, bool]] = []
+    page.on(
+        "request",
+        lambda request: seen.append((request.url, bool(request.headers.get("hx-request"))))
+        if "/reports?" in request.url or request.url.endswith("/reports") else None,
+    )
+    return seen
+
+
+def test_without_javascript_choosing_the_period_and_pressing_show_loads_its_report_in_one_request(site: Site) -> None:
+    page = site.person(AUDITOR, locale="vi-VN", javascript=False)
+    page.goto("/reports")
+    seen = _requests_for_reports(page)
+    page.get_by_label(t(page, "Period"), exact=True).select_option("2024")
+    page.get_by_role("button", name=t(page, "Show"), exact=True).click()
+    page.wait_for_url(re.compile(r"/reports\?unit=lao-cai&year=2024$"))
+    expect(page.locator("#result h2")).to_contain_text("2024")
+    look(site, page, "reports-without-javascript")
+    assert seen == [(f"{site.url}/reports?unit=lao-cai&year=2024", False)]
+
+
+def test_with_htmx_choosing_the_period_then_pressing_show_asks_once_and_keeps_the_page(site: Site) -> None:
+    page = site.person(AUDITOR, locale="vi-VN")
+    page.goto("/reports")
+    page.evaluate("window.stillTheSamePage = true")
+    seen = _requests_for_reports(page)
+    page.get_by_label(t(page, "Period"), exact=True).select_option("2024")
+    expect(page.locator("#result h2")).to_contain_text("2024")
+    # Pressing the button as well, as on a form without JavaScript: the report shown is already the one asked for.
+    page.get_by_role("button", name=t(page, "Show"), exact=True).click()
+    expect(page.locator("#result")).to_be_focused()  # the button leads to the result it names
+    page.wait_for_timeout(500)  # time enough for a second request to have left, had one been sent
+    assert seen == [(f"{site.url}/reports?unit=lao-cai&year=2024", True)]
+    assert page.evaluate("window.stillTheSamePage") is True, "the button loaded a whole page"
+    assert page.url.endswith("/reports?unit=lao-cai&year=2024")
+    look(site, page, "reports-with-htmx")

@@ -757,3 +757,17 @@ def test_a_move_that_meets_a_concurrent_change_says_a_record_changed_not_a_dossi
     assert "Someone else changed this record first" in response.text
     assert "changed this dossier" not in response.text
     assert _events(web) == before
+
+
+def test_a_refused_period_comes_back_with_every_recognition_model_ticked_as_it_was_sent(web: Web) -> None:
+    client = web.signed_in(ADMIN)
+    page = client.get("/admin/periods").text
+    refused = client.post("/admin/periods", data={
+        "csrf_token": csrf(page), "year": "2026", "rule_set": "",
+        "models": ["four-good-cell-LC2024", "four-good-committee-LC2024"],
+        "deadline.self_assessment": "2026-12-20", "deadline.review": "2026-12-10", "deadline.decision": "2027-01-15",
+    })
+    assert refused.status_code == 422
+    # Both, not only the last: a field sent twice is one entry of the values kept.
+    assert re.search(r'value="four-good-cell-LC2024"\s+checked', refused.text)
+    assert re.search(r'value="four-good-committee-LC2024"\s+checked', refused.text)

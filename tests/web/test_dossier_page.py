@@ -4,10 +4,14 @@ numbers."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fastapi.testclient import TestClient
 
-from tests.web.world import REVIEWER, SECRETARY, Web, csrf, text_of
+from domain.actor import Actor
+from domain.ids import person_id, unit_id
+from domain.values import Role
+from tests.web.world import CELL, REVIEWER, SECRETARY, Web, csrf, text_of
 
 HX = {"HX-Request": "true"}
 
@@ -115,3 +119,83 @@ def test_a_refusal_of_a_step_without_a_dialog_is_said_at_the_top_of_the_page(web
     assert refused.status_code == 409
     assert refused.text.count('role="alert"') == 1
     assert re.search(r'<section class="refusal" role="alert">', refused.text)
+
+
+def test_an_autosave_redraws_every_forms_version_and_not_the_evidence_and_actions_under_the_persons_hands(
+    web: Web,
+) -> None:
+    path = web.dossier_path()
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    # The form saves as each field is left, at once (a delay let a click that leaves the page beat the save),
+    # one save after another (a second save sent before the first's answer would carry a stale version).
+    form = re.search(r'<form id="answers"[^>]*>', page)
+    assert form
+    assert 'hx-trigger="change"' in form.group(0)
+    assert 'hx-sync="this:queue last"' in form.group(0)
+    assert '<script src="/static/autosave.js" defer></script>' in page
+    ids = set(re.findall(r'id="(version-[\w-]+)" name="version"', page))
+    assert {"version-attach", "version-act-submit"} <= ids
+
+    saved = _autosave(secretary, path, "44")
+    redrawn = dict(re.findall(r'<input type="hidden" id="(version[\w-]*)" name="version" value="(\d+)"', saved))
+    assert set(redrawn) == ids | {"version"}, redrawn
+    assert len(set(redrawn.values())) == 1
+    assert redrawn["version"] != _version(page)
+    # The sections themselves stay: redrawn, they dropped the file being chosen and the form just clicked.
+    assert 'id="evidence"' not in saved
+    assert 'id="actions"' not in saved
+    # The next form sent carries the version the save left, and goes through.
+    after = secretary.get(path).text
+    submitted = secretary.post(
+        f"{path}/act/submit", data={"csrf_token": csrf(after), "version": redrawn["version-act-submit"]}
+    )
+    assert submitted.status_code == 303, text_of(submitted)
+
+
+def test_the_autosave_script_is_not_sent_to_a_person_who_cannot_edit(web: Web) -> None:
+    _, path = _submitted(web)
+    reviewer = web.signed_in(REVIEWER)
+    assert "autosave.js" not in reviewer.get(path).text
+    assert web.client().get("/static/autosave.js").status_code == 200
+
+
+def test_a_refused_save_shows_the_sub_items_ticked_as_they_were_sent_not_as_stored(web: Web) -> None:
+    # A 2026 period with the four-good models: the cell's dossier has criteria with sub-items to tick.
+    admin = Actor(person_id("admin"), Role.ADMINISTRATOR, unit_id("lao-cai"))
+    web.engine.open_period(
+        admin, year=2026, recognition_models=["four-good-cell-LC2024", "four-good-committee-LC2024"],
+        deadlines={"self_assessment": date(2026, 12, 15), "review": date(2026, 12, 20),
+                   "decision": date(2027, 1, 15)},
+    )
+    opened = web.engine.open_dossier(admin, unit_id(CELL), 2026)
+    assert web.site.side.wait_for(opened.position).reached
+    secretary = web.signed_in(SECRETARY)
+    path = f"/dossiers/{opened.value}"
+    page = secretary.get(path).text
+    first, second = re.findall(r'<input type="checkbox" name="(c\.fg_meeting_quality\.sub\.[^"]+)"', page)[:2]
+    shown = {"c.fg_meeting_quality.subs": "shown"}
+    saved = secretary.post(
+        f"{path}/answers", data={"csrf_token": csrf(page), "version": _version(page), **shown, first: "on"}
+    )
+    assert saved.status_code == 303, text_of(saved)
+    page = secretary.get(path).text
+    # The first box unticked, the second ticked, and points that are not a number: refused, shown as sent.
+    refused = secretary.post(f"{path}/answers", data={
+        "csrf_token": csrf(page), "version": _version(page), **shown, second: "on",
+        "c.assigned_targets.points": "bốn mươi",
+    })
+    assert refused.status_code == 422
+    ticked = re.findall(r'<input type="checkbox" name="(c\.[^"]+\.sub\.[^"]+)" checked', refused.text)
+    assert ticked == [second]
+
+
+def test_a_refused_mark_not_rated_keeps_the_ground_chosen(web: Web) -> None:
+    path = web.dossier_path("mk-nam-lu")  # endorsed in the demo, before the province's approver
+    approver = web.signed_in("tt-tinh-uy")
+    page = approver.get(path).text
+    refused = approver.post(f"{path}/act/mark_not_rated", data={
+        "csrf_token": csrf(page), "version": _version(page), "ground": "exempted", "reason": " ",
+    })
+    assert refused.status_code == 422, text_of(refused)
+    assert re.search(r'<option value="exempted" selected>', refused.text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -419,6 +420,37 @@ def test_an_attached_file_deleted_from_the_disk_is_a_missing_file_page_not_a_ser
     assert download.status_code == 404
     assert "is missing from the evidence store (deleted or moved)" in text_of(download)
     assert "Biên bản.pdf" in text_of(client.get(path))
+
+
+def test_a_refused_decision_list_comes_back_with_each_dossier_ticked_or_not_as_it_was_sent(web: Web) -> None:
+    # A second dossier waits for the province: the ward, endorsed by the province's organization board.
+    reviewer = web.signed_in("tc-tinh-uy")
+    ward = web.dossier_path("lc-kim-tan")
+    page = reviewer.get(ward).text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    endorsed = web.post(reviewer, f"{ward}/act/endorse", page, {"version": version, "level": "good"})
+    assert endorsed.status_code == 303, text_of(endorsed)
+    approver = web.signed_in("tt-tinh-uy")
+    root = unit_id("lao-cai")
+    page = approver.get(f"/decisions/{root}/2025").text
+    ids = re.findall(r'name="dossier" value="([^"]+)"', page)
+    assert len(ids) == 2
+    versions = {d: re.search(rf'name="version.{d}" value="(\d+)"', page).group(1) for d in ids}  # type: ignore[union-attr]
+
+    def checked(html: str) -> dict[str, bool]:
+        return {d: bool(c) for d, c in re.findall(r'name="dossier" value="([^"]+)" ?(checked)?', html)}
+
+    both = web.post(approver, f"/decisions/{root}/2025", page, {
+        "dossier": ids,  # type: ignore[dict-item]
+        **{f"version.{d}": versions[d] for d in ids}, **{f"level.{d}": "excellent" for d in ids},
+    })
+    assert both.status_code in (409, 422), text_of(both)
+    assert checked(both.text) == dict.fromkeys(ids, True)  # the last ticked alone used to come back ticked
+    one = web.post(approver, f"/decisions/{root}/2025", page, {
+        "dossier": ids[0], f"version.{ids[0]}": versions[ids[0]], f"level.{ids[0]}": "excellent",
+    })
+    assert one.status_code in (409, 422), text_of(one)
+    assert checked(one.text) == {ids[0]: True, ids[1]: False}
 
 
 @pytest.mark.parametrize(

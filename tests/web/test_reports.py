@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from datetime import date, datetime
 from decimal import Decimal
@@ -291,3 +292,25 @@ def test_any_unit_code_or_year_is_answered_with_a_page_never_a_server_error(web:
         client.get(f"/reports/{quote(code, safe='')}/{quote(year, safe='')}/decision-list"),
     ):
         assert response.status_code in (200, 403, 404, 422), (code, year, response.status_code)
+
+
+def test_the_reports_choice_is_a_plain_form_whose_one_request_gives_the_result_and_shows_once_with_htmx(
+    web: Web,
+) -> None:
+    client = web.signed_in(APPROVER)
+    page = client.get("/reports").text
+    form = re.search(r'<form class="search report-choice"[^>]*>', page)
+    assert form
+    # Without JavaScript: a GET of /reports with the choices, answered by the whole page with the result.
+    assert 'method="get" action="/reports"' in form.group(0)
+    assert 'name="unit"' in page
+    assert 'name="year"' in page
+    chosen = client.get(f"/reports?unit={WARD}&year=2024")
+    assert chosen.status_code == 200
+    assert "Decided classifications 2024" in text_of(chosen)
+    assert f'href="{XLSX}"' in chosen.text
+    # With htmx: Show asking again for the report a choice has just brought is not sent (web/static/reports.js),
+    # and leads the focus to the result, which can take it.
+    assert '<script src="/static/reports.js" defer></script>' in page
+    assert re.search(r'<section id="result"[^>]*tabindex="-1"', page)
+    assert web.client().get("/static/reports.js").status_code == 200
