@@ -2,7 +2,7 @@
 `dossierflow serve`: My work and an approve action, beside a trivial endpoint in the same run.
 
     .venv/bin/python bench/web_load.py [--quick] [--cells N] [--superiors K] [--clients 50] [--duration S]
-                                       [--workers 2,4] [--think S] [--postgres URL | --no-postgres | --no-sqlite]
+                                       [--workers 2,3] [--think S] [--postgres URL | --no-postgres | --no-sqlite]
                                        [--profile DIR]
     make bench-web [BENCH_FLAGS=--quick]
 
@@ -589,7 +589,7 @@ def main() -> None:
                         help="superior committees the cells are spread over (default: one per client)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 15; quick 3)")
-    parser.add_argument("--workers", default=None, help="PostgreSQL worker counts (default 2,4; quick 2)")
+    parser.add_argument("--workers", default=None, help="PostgreSQL worker counts (default 2,3; quick 2)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES_URL, help="a PostgreSQL server (its default database)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -603,7 +603,7 @@ def main() -> None:
     args.cells = args.cells or (2000 if args.quick else 4000)
     args.superiors = args.superiors or args.clients
     args.think = args.think if args.think is not None else (0.0 if args.quick else 3.0)
-    args.workers = [int(w) for w in (args.workers or ("2" if args.quick else "2,4")).split(",")]
+    args.workers = [int(w) for w in (args.workers or ("2" if args.quick else "2,3")).split(",")]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     if args.profile is not None and not (BIN / "py-spy").exists():

@@ -22,6 +22,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
+import psycopg
 from anyio import to_thread
 from babel.support import Translations
 from eventsourcing import persistence as es_persistence
@@ -75,7 +76,7 @@ CONTENT_SECURITY_POLICY = (
 STORE_FAILURES = (
     es_persistence.OperationalError, es_persistence.InterfaceError, es_persistence.ConnectionUnavailableError,
     sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.TimeoutError,
-    sqlite3.OperationalError, StoreUnavailable, SigningKeyError, ChainWriteRefused,
+    sqlite3.OperationalError, psycopg.OperationalError, StoreUnavailable, SigningKeyError, ChainWriteRefused,
 )
 
 

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
+import psycopg
 import pytest
 
 from domain.actor import Actor
@@ -457,6 +458,7 @@ def test_a_refused_decision_list_comes_back_with_each_dossier_ticked_or_not_as_i
     "failure",
     [
         pytest.param(sqlite3.OperationalError("database is locked"), id="a lock held too long"),
+        pytest.param(psycopg.OperationalError("sorry, too many clients already"), id="a server out of connections"),
         pytest.param(SigningKeyError("cannot read the signing key /keys/signing-key.pem: Permission denied"),
                      id="a signing key that cannot be read"),
     ],
