@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
@@ -49,6 +48,7 @@ from projections.models import units as units_model
 from web import api_models as m
 from web import filenames, i18n, labels, sentences
 from web.app import STORE_FAILURES, Site
+from web.forms import plain_decimal
 from web.tokens import Tokens
 from workflow.authorization import ancestors
 from workflow.clock import EARLIEST, LATEST, VIETNAM, end_of_day, start_of_day
@@ -967,12 +967,8 @@ def _fact(fact_id: str, value: bool | int | str, kind: str | None) -> Any:
             raise InvalidInput(N_("fact '%(fact)s': '%(value)s' is not a grade"), fact=fact_id,
                                value=value[:40]) from None
     if kind == "percent" and isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise InvalidInput(N_("fact '%(fact)s': '%(value)s' is not a number"), fact=fact_id,
-                               value=value[:40]) from None
-        if not number.is_finite():
+        number = plain_decimal(value, comma=False)
+        if number is None:
             raise InvalidInput(N_("fact '%(fact)s': '%(value)s' is not a number"), fact=fact_id, value=value[:40])
         return number
     return value

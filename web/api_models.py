@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from domain.decisions import DecisionAct
 from domain.dossier import Dossier
@@ -20,6 +21,7 @@ from projections.models import audit as audit_model
 from projections.models import dossiers as dossiers_model
 from projections.models import statistics as statistics_model
 from projections.models import units as units_model
+from web.forms import plain_decimal
 
 # The longest text a field may carry (the same bound as the pages' forms).
 MAX_TEXT = 20_000
@@ -156,9 +158,22 @@ class OpenDossier(_Model):
     year: int = Field(ge=1900, le=9999)
 
 
+def _plain_points(value: object) -> object:
+    # Pydantic reads a decimal text as Python does: "٤" as 4, "1_0" as 10. Text is ASCII digits and a point here,
+    # as the schema's pattern says; a JSON number is so by its grammar.
+    if isinstance(value, str):
+        number = plain_decimal(value, comma=False)
+        if number is None:
+            raise PydanticCustomError("decimal_parsing", "Input should be a valid decimal")
+        return number
+    return value
+
+
 class AnswerIn(_Model):
     grade: Grade | None = None
-    points: Decimal | None = Field(default=None, allow_inf_nan=False, max_digits=12)
+    points: Annotated[Decimal | None, BeforeValidator(_plain_points)] = Field(
+        default=None, allow_inf_nan=False, max_digits=12
+    )
     met: bool | None = None
     sub_items: dict[str, bool] = Field(default_factory=dict, max_length=200)
     comment: str | None = Field(default=None, max_length=MAX_TEXT, description="Omitted: the recorded one stays.")

@@ -7,6 +7,7 @@ A field left empty records nothing: what was recorded before stays (the engine r
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,12 +65,28 @@ def form_spec(rule_set: RuleSet, model: RecognitionModel | None) -> FormSpec:
     return spec
 
 
-def _decimal(text: str, what: Message) -> Decimal:
+# Decimal() reads any script's digits ("٤" is 4), underscores ("1_0" is 10) and exponents ("1e1"): a number that
+# reads otherwise on the page than it is recorded. A number typed is ASCII digits with one decimal sign at most (a
+# sign kept, so that a negative number is refused by the engine's range, saying what the range is).
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+_PLAIN_NUMBER_POINT_ONLY = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def plain_decimal(text: str, *, comma: bool = True) -> Decimal | None:
+    """The number `text` writes in ASCII digits, with a point (or, where `comma`, a comma) as the decimal sign;
+    None for anything else."""
+    text = text.strip()
+    if not (_PLAIN_NUMBER if comma else _PLAIN_NUMBER_POINT_ONLY).fullmatch(text):
+        return None
     try:
-        value = Decimal(text.strip().replace(",", "."))
-    except InvalidOperation:
-        raise InvalidInput(N_("%(what)s: '%(text)s' is not a number"), what=what, text=text[:40]) from None
-    if not value.is_finite():
+        return Decimal(text.replace(",", "."))
+    except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal reads
+        return None
+
+
+def _decimal(text: str, what: Message) -> Decimal:
+    value = plain_decimal(text)
+    if value is None:
         raise InvalidInput(N_("%(what)s: '%(text)s' is not a number"), what=what, text=text[:40])
     return value
 
