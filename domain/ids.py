@@ -51,3 +51,10 @@ def dossier_id(unit: UUID, year: int) -> UUID:
 @lru_cache(maxsize=_IDS_KEPT, typed=True)
 def decision_book_id(deciding_unit: UUID, year: int) -> UUID:
     return uuid5(_NAMESPACE, f"decisions:{deciding_unit}:{year}")
+
+
+@lru_cache(maxsize=_IDS_KEPT, typed=True)
+def name_claim_id(kind: str, key: str) -> UUID:
+    """The claim on a code or username in every spelling of it (`key`: its domain.text.case_key): twins share it,
+    so the store itself refuses the second registration, however close together the two are saved."""
+    return uuid5(_NAMESPACE, f"claim:{kind}:{key}")

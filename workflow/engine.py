@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.actor import Actor
+from domain.claims import NameClaim, NameKind
 from domain.copying import copy_aggregate
 from domain.decisions import DecisionAct, DecisionBook, DecisionEntry, QuotaFigures, SubordinateStanding, decision_act
 from domain.dossier import Dossier
@@ -398,7 +399,11 @@ class Engine(StoreApplication):
             grant_id=uuid4(), role=Role.ADMINISTRATOR, unit_id=root.id, valid_from=established_on, valid_to=None,
             basis="installation", actor=actor, timestamp=moment,
         )
-        return Receipt(self._save(root, admin), actor)
+        claims = (
+            NameClaim.claim(kind="code", name=root.code, holder_id=root.id, actor=actor, timestamp=moment),
+            NameClaim.claim(kind="username", name=admin.username, holder_id=admin.id, actor=actor, timestamp=moment),
+        )
+        return Receipt(self._save(root, admin, *claims), actor)
 
     # --- units ---------------------------------------------------------------------------------
 
@@ -416,20 +421,55 @@ class Engine(StoreApplication):
         moment, today = self._now()
         parent = self.unit(parent_id) if parent_id else None
         authorize_admin(actor, parent, today, self._person_view, self._unit_view)
-        if self._exists(unit_id(code.strip())):
-            raise AlreadyExists(N_("a unit with code '%(code)s' already exists"), code=code.strip())
-        if twin := self._case_twin("code", code.strip()):
-            raise AlreadyExists(
-                N_("a unit with code '%(code)s' already exists; codes that differ only in case are one code"),
-                code=twin,
-            )
+        self._refuse_registered_code(code.strip())
         unit = Unit.register(
             code=code, name=name, kind=kind, parent_id=parent_id, group=group, established_on=established_on,
             actor=actor, timestamp=moment,
         )
         if parent is not None:
             parent.attach_child(child_id=unit.id, effective_from=established_on, actor=actor, timestamp=moment)
-        return Receipt(self._save(unit, parent), unit.id)
+        position = self._save_registration("code", unit.code, unit, parent, actor=actor, timestamp=moment)
+        return Receipt(position, unit.id)
+
+    def _refuse_registered_code(self, code: str) -> None:
+        if self._exists(unit_id(code)):
+            raise AlreadyExists(N_("a unit with code '%(code)s' already exists"), code=code)
+        if twin := self._case_twin("code", code):
+            raise AlreadyExists(
+                N_("a unit with code '%(code)s' already exists; codes that differ only in case are one code"),
+                code=twin,
+            )
+
+    def _refuse_registered_username(self, username: str) -> None:
+        if self._exists(person_id(username)):
+            raise AlreadyExists(N_("a person with username '%(username)s' already exists"), username=username)
+        if twin := self._case_twin("username", username):
+            raise AlreadyExists(
+                N_("a person with username '%(username)s' already exists; usernames that differ only in case are "
+                   "one username"),
+                username=twin,
+            )
+
+    def _save_registration(
+        self, kind: NameKind, name: str, holder: Unit | Person, *others: Aggregate | None, actor: Actor,
+        timestamp: datetime,
+    ) -> int:
+        """Save a unit's or a person's registration with its claim on the name in every case (domain/claims.py).
+
+        The checks before found no twin in the log, but a twin saved by another process since is not in what they
+        read: its claim makes this save collide, and the refusal is then the one the checks give, naming it.
+        """
+        claim = NameClaim.claim(kind=kind, name=name, holder_id=holder.id, actor=actor, timestamp=timestamp)
+        try:
+            return self._save(holder, *others, claim)
+        except ConcurrencyConflict:
+            # The collision may also be another change to the parent unit: then no name is taken, and the
+            # conflict stands as it is.
+            if kind == "code":
+                self._refuse_registered_code(name)
+            else:
+                self._refuse_registered_username(name)
+            raise
 
     def rename_unit(
         self, actor: Actor, uid: UUID, *, name: str, effective_from: date, reason: str
@@ -509,16 +549,11 @@ class Engine(StoreApplication):
     def register_person(self, actor: Actor, *, username: str, full_name: str) -> Receipt[UUID]:
         moment, today = self._now()
         authorize_admin(actor, self.unit(actor.unit_id), today, self._person_view, self._unit_view)
-        if self._exists(person_id(username.strip())):
-            raise AlreadyExists(N_("a person with username '%(username)s' already exists"), username=username.strip())
-        if twin := self._case_twin("username", username.strip()):
-            raise AlreadyExists(
-                N_("a person with username '%(username)s' already exists; usernames that differ only in case are "
-                   "one username"),
-                username=twin,
-            )
+        self._refuse_registered_username(username.strip())
         person = Person.register(username=username, full_name=full_name, actor=actor, timestamp=moment)
-        return Receipt(self._save(person), person.id)
+        return Receipt(
+            self._save_registration("username", person.username, person, actor=actor, timestamp=moment), person.id
+        )
 
     def grant_role(
         self,

@@ -6,8 +6,12 @@ cannot be enumerated ("Admin", "aDmin", "ADMIN"...), and the read models may lag
 this index, which is read from the log's own Registered events: the first question reads every one of them (one
 query a page of 500, filtered on the topic), each later one only those appended since.
 
-What it cannot see is a registration another process is making at the same instant: two twins saved within the same
-moment by two processes both pass (registrations are an administrator's rare act, one form at a time).
+What it cannot see is a registration another process is making at the same instant. That one the store refuses:
+each registration is saved with a claim on its name (domain/claims.py), an aggregate whose id is derived from the
+case key, in the same atomic save, so the second of two twins collides on the claim's first version and nothing of
+it is stored; the engine then reads this index again and refuses it as it refuses a twin registered before, naming
+the one registered. Registrations stored before claims existed have none: a twin of one of them is refused by this
+index alone, which sees it: only a registration still being saved is out of its sight.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
+from domain import claims as _claims
 from domain import decisions as _decisions
 from domain import dossier as _dossier
 from domain import period as _period
@@ -69,6 +70,7 @@ Unit: Any = _unit.Unit
 Person: Any = _person.Person
 Period: Any = _period.EvaluationPeriod
 DecisionBook: Any = _decisions.DecisionBook
+NameClaim: Any = _claims.NameClaim
 
 LABELS = {
     "Unit.Registered": "registered a unit",
@@ -109,6 +111,7 @@ LABELS = {
     "DecisionBook.DecisionSuspended": "suspended a decision in the decision book",
     "DecisionBook.SuperiorDecided": "noted the superior's decision",
     "DecisionBook.SuperiorReopened": "noted the superior's re-opening",
+    "NameClaim.Claimed": "reserved the code or username in every letter case",
 }
 
 # The columns of a row, in the order of the CSV export.
@@ -544,6 +547,16 @@ class AuditProjection(Projection):
             return {"four_good": event.four_good}
         return None
 
+    def _claim(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
+        # Saved with the registration it guards: the row stands beside that unit's or person's own.
+        event = logged.event
+        holder = uuid_text(event.holder_id)
+        if event.kind == "code":
+            row["unit_id"] = holder
+        else:
+            row["subject_person_id"] = holder
+        return {"kind": event.kind, "name": event.name}
+
     def _period(self, page: Page, logged: LoggedEvent, row: Row) -> Any:
         event = logged.event
         period_id = uuid_text(logged.originator_id)
@@ -609,6 +622,7 @@ def _facts(event_class: type) -> _Facts:
         (Person.Event, AuditProjection._person),
         (DecisionBook.Event, AuditProjection._book),
         (Period.Event, AuditProjection._period),
+        (NameClaim.Event, AuditProjection._claim),
     ):
         if issubclass(event_class, base):
             handle = handler

@@ -134,6 +134,29 @@ def test_the_quota_decisions_are_in_the_trail_with_their_figures(season: Season,
     assert [{"group": "agencies", "good_or_better": 10, "excellent": 2, "cap": 2}] in figures
 
 
+def test_a_claim_on_a_code_or_username_is_a_row_beside_the_registration_it_was_saved_with(
+    season: Season, store: ReadModelStore
+) -> None:
+    rows = _everything(store)
+    claims = [r for r in rows if r.action == "NameClaim.Claimed"]
+    registrations = [r for r in rows if r.action in ("Unit.Registered", "Person.Registered")]
+    assert len(claims) == len(registrations)
+    (unit_claim,) = audit_trail(store, action="NameClaim.Claimed", unit_id=season.world.units["committee-2"],
+                                below_unit=False).rows
+    assert unit_claim.label == "reserved the code or username in every letter case"
+    assert unit_claim.changes == {"kind": "code", "name": "committee-2"}
+    assert unit_claim.person_id == season.world.admin.person_id
+    (person_claim,) = [r for r in claims if r.subject_person_id == person_id("deputy")]
+    assert person_claim.changes == {"kind": "username", "name": "deputy"}
+    assert person_claim.unit_id is None
+    # Each saved with its registration, after it: the same unit or person, the same moment.
+    registered = {(r.unit_id if r.action == "Unit.Registered" else r.subject_person_id): r for r in registrations}
+    for claim in claims:
+        registration = registered[claim.unit_id or claim.subject_person_id]
+        assert (registration.recorded_at, registration.person_id) == (claim.recorded_at, claim.person_id)
+        assert registration.position < claim.position
+
+
 def test_filters_by_time_year_and_pages_combine(season: Season, store: ReadModelStore) -> None:
     everything = _everything(store)
     moment = datetime(2025, 1, 1, tzinfo=UTC)

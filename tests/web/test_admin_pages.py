@@ -278,7 +278,8 @@ def test_an_administrator_registers_renames_and_dissolves_a_unit(web: Web) -> No
     _wait(web)
     actions = [r.action for r in audit_model.audit_trail(
         web.site.side.store, unit_id=unit_id("lc-kim-tan-cb9"), below_unit=False).rows]
-    assert actions == ["Unit.Registered", "Unit.Renamed", "Unit.Dissolved"]
+    # The claim on its code in every case is saved with the registration (domain/claims.py), and shown with it.
+    assert actions == ["Unit.Registered", "NameClaim.Claimed", "Unit.Renamed", "Unit.Dissolved"]
     audit = text_of(web.signed_in(AUDITOR).get("/audit", params={"unit": "lc-kim-tan-cb9"}))
     assert "Quyết định 21-QĐ/ĐU đổi tên" in audit
 
