@@ -11,7 +11,7 @@ by a new one and every other session of the person ends. The API authenticates b
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -31,6 +31,8 @@ from web.routes import SignInNeeded, _local_next, _posted, _signed_in, _text, _v
 from workflow.engine import Receipt
 
 MAX_PASSWORD = 1000
+# How long after a change of one's own password the same form, sent again, is answered as done.
+SENT_AGAIN_WITHIN = timedelta(minutes=10)
 
 
 def _pending(request: Request) -> tuple[Visit, PendingChange]:
@@ -113,6 +115,23 @@ def register(app: FastAPI, site: Site) -> None:
         )
         return RedirectResponse(target, status_code=303)
 
+    def _sent_again(person_id: UUID, username: str, version: str, new: str, again: str) -> bool:
+        """Whether this is the form of a change already made, sent again (a double click without JavaScript, the
+        back button): the present password it carries was replaced by its first sending. So it is when the one
+        event recorded on the person since the form was drawn (its `version`) is their own change of password, a
+        few minutes old, and the new password it carries is the password now. Typing the password now proves as
+        much as the present one would, and a failure still counts against the brake."""
+        version = version.strip()
+        if new != again or not (version.isascii() and version.isdigit() and len(version) < 10):
+            return False
+        since = list(engine.events.get(person_id, gt=int(version), limit=2))
+        if len(since) != 1 or type(since[0]).__name__ != "PasswordChanged":
+            return False
+        changed: Any = since[0]
+        if changed.actor.person_id != person_id or engine.clock() - changed.timestamp > SENT_AGAIN_WITHIN:
+            return False
+        return site.accounts.check_password(username, new) == person_id
+
     async def _change_own(request: Request, visit: Visit) -> Response:
         assert visit.person is not None
         person_id = visit.person.id
@@ -134,8 +153,10 @@ def register(app: FastAPI, site: Site) -> None:
         if brake.delay:
             await asyncio.sleep(brake.delay)
 
-        def run() -> Receipt[None]:
+        def run() -> Receipt[None] | None:
             if site.accounts.check_password(username, present) != person_id:
+                if _sent_again(person_id, username, _text(form, "version"), new, again):
+                    return None
                 site.accounts.failed(*keys)
                 raise InvalidInput(N_("the present password typed is not right"))
             site.accounts.succeeded(keys[0])
@@ -150,9 +171,11 @@ def register(app: FastAPI, site: Site) -> None:
             receipt = await run_in_threadpool(run)
         except (InvalidInput, NotAuthorized) as error:
             return refused(request, visit, target, error)
-        await run_in_threadpool(_wait, site, receipt)
+        if receipt is not None:
+            await run_in_threadpool(_wait, site, receipt)
         # Whoever knew the old password may hold a session made with it: every other session ends, and this one
-        # gets a new id.
+        # gets a new id. Sent again, the first sending's new session is one of the others: the browser keeps the
+        # answer to the last one it sent.
         await run_in_threadpool(site.accounts.end_sessions_of, person_id)
         visit.new_cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, visit.session.locale)
         return RedirectResponse("/account/password?done=changed&next=" + quote(target), status_code=303)

@@ -4,11 +4,14 @@ password."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from fastapi.testclient import TestClient
 
 from domain.ids import person_id
 from projections.models import audit as audit_model
-from tests.web.world import SECRETARY, Web, password, text_of
+from tests.web.world import SECRETARY, Web, csrf, password, text_of
 
 NEW = "mat-khau-moi-cua-toi-2025"
 
@@ -90,3 +93,46 @@ def test_signed_out_nobody_changes_a_password(web: Web) -> None:
     )
     assert posted.status_code == 401
     assert web.site.accounts.check_password(SECRETARY, NEW) is None
+
+
+def _form(page: str, present: str, new: str) -> dict[str, str]:
+    version = re.search(r'name="version" value="(\d+)"', page)
+    assert version, "the form carries the person's version as it was drawn"
+    return {"present_password": present, "new_password": new, "repeat_password": new, "version": version.group(1)}
+
+
+def test_a_change_of_password_sent_twice_is_answered_as_done_the_second_time(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A double click without JavaScript: the browser sends the form twice and shows the answer to the second, which
+    # the server meets while it is still answering the first (the session both were sent under has not ended yet).
+    client, elsewhere = web.signed_in(SECRETARY), web.signed_in(SECRETARY)
+    page = client.get("/account/password").text
+    form = _form(page, password(SECRETARY), NEW)
+    sent_under = dict(client.cookies)
+    with monkeypatch.context() as first_still_answering:
+        first_still_answering.setattr(web.site.accounts, "end_sessions_of", lambda person: 0)
+        assert web.post(client, "/account/password", page, form).status_code == 303
+    client.cookies.clear()
+    client.cookies.update(sent_under)
+    before = _events(web)
+    second = web.post(client, "/account/password", page, form)
+    assert (second.status_code, second.headers.get("location")) == (303, "/account/password?done=changed&next=/work")
+    assert "Your password was changed" in text_of(client.get(second.headers["location"]))
+    assert client.get("/work").status_code == 200
+    assert elsewhere.get("/work").status_code == 303
+    assert _events(web) == before  # recorded once
+    assert web.site.accounts.check_password(SECRETARY, NEW) == person_id(SECRETARY)
+
+
+def test_an_old_change_of_password_form_sent_again_with_another_new_password_is_refused(web: Web) -> None:
+    client = web.signed_in(SECRETARY)
+    page = client.get("/account/password").text
+    assert web.post(client, "/account/password", page, _form(page, password(SECRETARY), NEW)).status_code == 303
+    again = client.get("/account/password").text
+    # The present password of a form drawn before the change is no longer right, and the new one is not the one set.
+    refused = web.post(client, "/account/password", again,
+                       {**_form(page, password(SECRETARY), NEW + "-khac"), "csrf_token": csrf(again)})
+    assert refused.status_code == 422
+    assert "the present password typed is not right" in text_of(refused)
+    assert web.site.accounts.check_password(SECRETARY, NEW) == person_id(SECRETARY)
