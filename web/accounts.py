@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -72,6 +73,18 @@ PENDING = Table(
     Column("username", String(200), nullable=False),
     Column("person_id", String(36), nullable=False),
 )
+# Sessions ended by their person's own change of password, kept a few minutes: the same form sent again under one
+# of them (a double click without JavaScript, whose first answer, with the new session, the browser dropped) is
+# recognised rather than sent to sign in as a form whose session ended (web/password.py).
+REPLACED = Table(
+    "web_replaced_sessions",
+    _meta,
+    Column("key", String(64), primary_key=True),
+    Column("person_id", String(36), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("locale", String(10), nullable=True),
+    Column("replaced_at", Float, nullable=False),
+)
 FAILURES = Table(
     "web_sign_in_failures",
     _meta,
@@ -105,6 +118,8 @@ SLOW_AFTER = 3
 LOCK_AFTER = 10
 LOCK_SECONDS = 15 * 60
 FORGET_SECONDS = 3600
+# How long a session ended by a change of password is remembered (REPLACED).
+REPLACED_SECONDS = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -284,6 +299,29 @@ class Accounts:
             ended = conn.execute(delete(SESSIONS).where(SESSIONS.c.key.in_(pending))).rowcount
             conn.execute(delete(PENDING).where(PENDING.c.person_id == str(person_id)))
             return ended + conn.execute(delete(SESSIONS).where(SESSIONS.c.person_id == str(person_id))).rowcount
+
+    def note_replaced(self, session: Session, person_id: UUID) -> None:
+        """Remember, a few minutes, that `session` was ended by `person_id`'s change of their own password."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(delete(REPLACED).where(
+                or_(REPLACED.c.key == session.key, REPLACED.c.replaced_at < now - REPLACED_SECONDS)
+            ))
+            conn.execute(insert(REPLACED).values(
+                key=session.key, person_id=str(person_id), csrf_token=session.csrf_token, locale=session.locale,
+                replaced_at=now,
+            ))
+
+    def replaced_session(self, cookie: str | None) -> Session | None:
+        """The session of this cookie if a change of its person's password ended it minutes ago (note_replaced)."""
+        key = session_key(cookie)
+        if key is None:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(REPLACED).where(
+                REPLACED.c.key == key, REPLACED.c.replaced_at >= time.time() - REPLACED_SECONDS
+            )).first()
+        return None if row is None else Session(key, UUID(row.person_id), row.csrf_token, row.locale)
 
     # --- the brake on failed sign-ins ---------------------------------------------------------------------------
 

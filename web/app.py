@@ -542,7 +542,10 @@ def _visit(site: Site, request: Request) -> Visit:
     return visit
 
 
-def check_csrf(request: Request, form_token: str | None) -> bool:
+def check_csrf(request: Request, form_token: str | None, expected: str | None = None) -> bool:
+    """Whether the form comes from our own pages with the token of the visit's session (or `expected`, another
+    session's: one just ended, web/password.py)."""
     visit: Visit = request.state.visit
     token = request.headers.get(CSRF_HEADER) or form_token or ""
-    return _same_origin(request) and secrets.compare_digest(token.encode(), visit.session.csrf_token.encode())
+    wanted = visit.session.csrf_token if expected is None else expected
+    return _same_origin(request) and secrets.compare_digest(token.encode(), wanted.encode())

@@ -24,8 +24,8 @@ from domain.actor import Actor
 from domain.errors import DomainError, InvalidInput, NotAuthorized
 from projections.models import access as access_model
 from web import labels
-from web.accounts import MIN_PASSWORD, PendingChange
-from web.app import Site, Visit
+from web.accounts import MIN_PASSWORD, PendingChange, Session
+from web.app import CSRF_FIELD, SESSION_COOKIE, Site, Visit, check_csrf
 from web.labels import N_
 from web.routes import SignInNeeded, _local_next, _posted, _signed_in, _text, _visit, _wait
 from workflow.engine import Receipt
@@ -89,6 +89,12 @@ def register(app: FastAPI, site: Site) -> None:
         """Set one's own password in place of the one-time one, or of one's present one."""
         visit = _visit(request)
         if visit.pending is None:
+            if visit.person is None:
+                replaced = await run_in_threadpool(
+                    site.accounts.replaced_session, request.cookies.get(SESSION_COOKIE)
+                )
+                if replaced is not None:
+                    return await _sent_again_after_the_change(request, visit, replaced)
             return await _change_own(request, _signed_in(request))
         visit, pending = _pending(request)
         form = await _posted(request)
@@ -132,6 +138,43 @@ def register(app: FastAPI, site: Site) -> None:
             return False
         return site.accounts.check_password(username, new) == person_id
 
+    async def _sent_again_after_the_change(request: Request, visit: Visit, replaced: Session) -> Response:
+        """The form sent again under the session its first sending ended (the browser dropped that answer, and the
+        new session with it): answered as done, with a session of its own, when it is recognised as that form
+        (_sent_again), under the brake; else as any form whose session has ended."""
+        form = await request.form()
+        token = form.get(CSRF_FIELD)
+        person_id = replaced.person_id
+        if person_id is None or not check_csrf(request, token if isinstance(token, str) else None, replaced.csrf_token):
+            raise SignInNeeded()
+        username = await run_in_threadpool(site.accounts.username_of, person_id)
+        if username is None:
+            raise SignInNeeded()
+        address = request.client.host if request.client else "unknown"
+        keys = (f"account:{username.casefold()}", f"address:{address}")
+        brake = await run_in_threadpool(site.accounts.brake, *keys)
+        if brake.locked_until is not None:
+            raise SignInNeeded()
+        if brake.delay:
+            await asyncio.sleep(brake.delay)
+        target = _local_next(_text(form, "next"), "/work")
+        new, again = _text(form, "new_password"), _text(form, "repeat_password")
+
+        def recognised() -> bool:
+            if _sent_again(person_id, username, _text(form, "version"), new, again):
+                return True
+            # The new password is checked against the account's: a guess, counted as one.
+            site.accounts.failed(*keys)
+            return False
+
+        if not await run_in_threadpool(recognised):
+            raise SignInNeeded()
+        await run_in_threadpool(site.accounts.end_sessions_of, person_id)
+        # In place of the session this visit was given for a cookie that named none.
+        await run_in_threadpool(site.accounts.end_session, visit.session)
+        visit.new_cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, replaced.locale)
+        return RedirectResponse("/account/password?done=changed&next=" + quote(target), status_code=303)
+
     async def _change_own(request: Request, visit: Visit) -> Response:
         assert visit.person is not None
         person_id = visit.person.id
@@ -173,6 +216,7 @@ def register(app: FastAPI, site: Site) -> None:
             return refused(request, visit, target, error)
         if receipt is not None:
             await run_in_threadpool(_wait, site, receipt)
+        await run_in_threadpool(site.accounts.note_replaced, visit.session, person_id)
         # Whoever knew the old password may hold a session made with it: every other session ends, and this one
         # gets a new id. Sent again, the first sending's new session is one of the others: the browser keeps the
         # answer to the last one it sent.

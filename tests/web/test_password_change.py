@@ -136,3 +136,37 @@ def test_an_old_change_of_password_form_sent_again_with_another_new_password_is_
     assert refused.status_code == 422
     assert "the present password typed is not right" in text_of(refused)
     assert web.site.accounts.check_password(SECRETARY, NEW) == person_id(SECRETARY)
+
+
+def test_a_change_of_password_sent_again_after_its_first_sending_ended_the_session_is_answered_as_done(
+    web: Web,
+) -> None:
+    # The double click again, the second sending met once the first is answered: the session both were sent under
+    # has ended, and the browser, which dropped the first answer, holds no other.
+    client = web.signed_in(SECRETARY)
+    page = client.get("/account/password").text
+    form = _form(page, password(SECRETARY), NEW)
+    sent_under = dict(client.cookies)
+    assert web.post(client, "/account/password", page, form).status_code == 303
+    client.cookies.clear()
+    client.cookies.update(sent_under)
+    before = _events(web)
+    second = web.post(client, "/account/password", page, form)
+    assert (second.status_code, second.headers.get("location")) == (303, "/account/password?done=changed&next=/work")
+    assert "Your password was changed" in text_of(client.get(second.headers["location"]))
+    assert client.get("/work").status_code == 200
+    assert _events(web) == before
+
+
+def test_under_an_ended_session_a_change_of_password_form_with_another_password_leads_to_signing_in(web: Web) -> None:
+    client = web.signed_in(SECRETARY)
+    page = client.get("/account/password").text
+    sent_under = dict(client.cookies)
+    assert web.post(client, "/account/password", page, _form(page, password(SECRETARY), NEW)).status_code == 303
+    client.cookies.clear()
+    client.cookies.update(sent_under)
+    guessed = web.post(client, "/account/password", page, _form(page, password(SECRETARY), NEW + "-doan"))
+    assert guessed.status_code == 401
+    assert "Your session has ended" in text_of(guessed)
+    assert client.get("/work").status_code == 303
+    assert web.site.accounts.check_password(SECRETARY, NEW) == person_id(SECRETARY)
