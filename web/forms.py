@@ -91,71 +91,104 @@ def _decimal(text: str, what: Message) -> Decimal:
     return value
 
 
-def read_form(spec: FormSpec, form: Mapping[str, str], recorded: Mapping[str, Answer]) -> tuple[
-    dict[str, Answer], dict[str, Any]
-]:
-    """The answers and facts a submitted form gives; unknown field names are ignored (they are not ours)."""
+def read_form(
+    spec: FormSpec,
+    form: Mapping[str, str],
+    recorded: Mapping[str, Answer],
+    refused: dict[str, InvalidInput] | None = None,
+) -> tuple[dict[str, Answer], dict[str, Any]]:
+    """The answers and facts a submitted form gives; unknown field names are ignored (they are not ours).
+
+    A field that cannot be read refuses the whole form; with `refused`, it is left out instead and its refusal kept
+    there under its key (field_key), so that the others can be saved."""
     answers: dict[str, Answer] = {}
     for _, criterion in spec.criteria:
-        prefix = f"c.{criterion.id}."
-        before = recorded.get(criterion.id, Answer())
-        grade = points = met = None
-        raw = form.get(prefix + criterion.scale, "").strip()
-        if raw:
-            if criterion.scale == "grade":
-                try:
-                    grade = Grade(raw)
-                except ValueError:
-                    raise InvalidInput(
-                        N_("criterion '%(criterion)s': '%(text)s' is not a grade"),
-                        criterion=criterion.id, text=raw[:40],
-                    ) from None
-            elif criterion.scale == "points":
-                points = _decimal(raw, Message(N_("criterion '%(criterion)s'"), criterion=criterion.id))
-            elif raw in ("yes", "no"):
-                met = raw == "yes"
-            else:
-                raise InvalidInput(N_("criterion '%(criterion)s': answer met or not met"), criterion=criterion.id)
-        subs = dict(before.sub_items)
-        if form.get(prefix + "subs") == "shown":
-            for sub in criterion.sub_items:
-                subs[sub.id] = form.get(f"{prefix}sub.{sub.id}") == "on"
-        comment = form.get(prefix + "comment")
-        answer = Answer(
-            grade=grade if grade is not None else before.grade,
-            points=points if points is not None else before.points,
-            met=met if met is not None else before.met,
-            sub_items=subs,
-            comment=comment.replace("\r\n", "\n") if comment is not None else before.comment,
-        )
-        if answer != Answer() and answer != recorded.get(criterion.id):
+        try:
+            answer = _read_answer(criterion, form, recorded)
+        except InvalidInput as error:
+            if refused is None:
+                raise
+            refused[field_key("c", criterion.id)] = error
+            continue
+        if answer is not None:
             answers[criterion.id] = answer
     facts: dict[str, Any] = {}
     for fact in spec.facts:
         raw = form.get(f"f.{fact.id}", "").strip()
         if not raw:
             continue
-        if fact.type == "bool":
-            if raw not in ("yes", "no"):
-                raise InvalidInput(N_("fact '%(fact)s': answer yes or no"), fact=fact.id)
-            facts[fact.id] = raw == "yes"
-        elif fact.type == "grade":
+        try:
+            facts[fact.id] = _read_fact(fact, raw)
+        except InvalidInput as error:
+            if refused is None:
+                raise
+            refused[field_key("f", fact.id)] = error
+    return answers, facts
+
+
+def field_key(kind: str, item_id: str) -> str:
+    """The key of a criterion's ("c") or a fact's ("f") refusal, and the id of the element that says it, by its field
+    (dots would read as class selectors where htmx looks the element up)."""
+    return f"{kind}-{item_id}".replace(".", "-")
+
+
+def _read_answer(criterion: Criterion, form: Mapping[str, str], recorded: Mapping[str, Answer]) -> Answer | None:
+    prefix = f"c.{criterion.id}."
+    before = recorded.get(criterion.id, Answer())
+    grade = points = met = None
+    raw = form.get(prefix + criterion.scale, "").strip()
+    if raw:
+        if criterion.scale == "grade":
             try:
-                facts[fact.id] = Grade(raw)
+                grade = Grade(raw)
             except ValueError:
                 raise InvalidInput(
-                    N_("fact '%(fact)s': '%(text)s' is not a grade"), fact=fact.id, text=raw[:40]
+                    N_("criterion '%(criterion)s': '%(text)s' is not a grade"),
+                    criterion=criterion.id, text=raw[:40],
                 ) from None
-        elif fact.type == "count":
-            value = _decimal(raw, Message(N_("fact '%(fact)s'"), fact=fact.id))
-            if value != value.to_integral_value():
-                raise InvalidInput(
-                    N_("fact '%(fact)s': a count is a whole number, got '%(text)s'"), fact=fact.id, text=raw[:40]
-                )
-            facts[fact.id] = int(value)
+        elif criterion.scale == "points":
+            points = _decimal(raw, Message(N_("criterion '%(criterion)s'"), criterion=criterion.id))
+        elif raw in ("yes", "no"):
+            met = raw == "yes"
         else:
-            facts[fact.id] = _decimal(raw, Message(N_("fact '%(fact)s'"), fact=fact.id))
-    return answers, facts
+            raise InvalidInput(N_("criterion '%(criterion)s': answer met or not met"), criterion=criterion.id)
+    subs = dict(before.sub_items)
+    if form.get(prefix + "subs") == "shown":
+        for sub in criterion.sub_items:
+            subs[sub.id] = form.get(f"{prefix}sub.{sub.id}") == "on"
+    comment = form.get(prefix + "comment")
+    answer = Answer(
+        grade=grade if grade is not None else before.grade,
+        points=points if points is not None else before.points,
+        met=met if met is not None else before.met,
+        sub_items=subs,
+        comment=comment.replace("\r\n", "\n") if comment is not None else before.comment,
+    )
+    if answer != Answer() and answer != recorded.get(criterion.id):
+        return answer
+    return None
+
+
+def _read_fact(fact: Fact, raw: str) -> Any:
+    if fact.type == "bool":
+        if raw not in ("yes", "no"):
+            raise InvalidInput(N_("fact '%(fact)s': answer yes or no"), fact=fact.id)
+        return raw == "yes"
+    if fact.type == "grade":
+        try:
+            return Grade(raw)
+        except ValueError:
+            raise InvalidInput(
+                N_("fact '%(fact)s': '%(text)s' is not a grade"), fact=fact.id, text=raw[:40]
+            ) from None
+    if fact.type == "count":
+        value = _decimal(raw, Message(N_("fact '%(fact)s'"), fact=fact.id))
+        if value != value.to_integral_value():
+            raise InvalidInput(
+                N_("fact '%(fact)s': a count is a whole number, got '%(text)s'"), fact=fact.id, text=raw[:40]
+            )
+        return int(value)
+    return _decimal(raw, Message(N_("fact '%(fact)s'"), fact=fact.id))
 
 
 def fact_value(value: Any, fmt: Formats | None = None) -> str:

@@ -44,7 +44,7 @@ from projections.models import units as units_model
 from projections.reading import reading
 from web import filenames, i18n, labels, page_cache
 from web.app import CSRF_FIELD, STORE_FAILURES, Site, Visit, check_csrf, visit_of
-from web.forms import fact_value, form_spec, read_form, title
+from web.forms import fact_value, field_key, form_spec, read_form, title
 from web.page_cache import CachedPage
 from workflow.authorization import ancestors
 from workflow.clock import within_calendar
@@ -557,6 +557,7 @@ def register(app: FastAPI, site: Site) -> None:
             "dossier": dossier, "unit": unit, "period": period, "actions": actions, "spec": spec,
             "suggestion": _suggestion(did), "quota": quota, "changes": changes, "typed": typed or Typed(),
             "editable": "record_answers" in actions, "fact_value": fact_value, "title": title,
+            "field_key": field_key, "field_errors": {},
             "levels": RATED_LEVELS, "grounds": list(NotRatedGround), "buttons": _buttons(actions),
             "unit_version": unit.as_of(visit.today) or unit.current,
         }
@@ -603,8 +604,13 @@ def register(app: FastAPI, site: Site) -> None:
         form = await _posted(request)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         htmx = bool(request.headers.get("hx-request"))
+        # The form saving itself (htmx as a field is left, or the beacon as the page closes) saves every field it
+        # can and says, by each of the others, why not; the form's own button (without JavaScript) refuses the
+        # whole form, as a save the person asked for, with what they typed kept.
+        autosave = htmx or fields.get("autosave") == "1"
+        refused: dict[str, InvalidInput] = {}
 
-        def save() -> Receipt[None]:
+        def save() -> Receipt[Any]:
             dossier = engine.dossier(did)
             rule_set = engine.rule_book.rule_set(dossier.rule_set_id)
             model = (
@@ -612,9 +618,17 @@ def register(app: FastAPI, site: Site) -> None:
             )
             if any(len(v) > MAX_FIELD for v in fields.values()):
                 raise InvalidInput(N_("a field is longer than %(limit)s characters"), limit=Count(MAX_FIELD))
-            answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers)
             actor = _actor_for(site, visit, did, "record_answers")
-            return engine.record_answers(actor, did, answers=answers, facts=facts, expected_version=_version(form))
+            if not autosave:
+                answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers)
+                return engine.record_answers(actor, did, answers=answers, facts=facts, expected_version=_version(form))
+            answers, facts = read_form(form_spec(rule_set, model), fields, dossier.answers, refused)
+            receipt = engine.record_valid_answers(
+                actor, did, answers=answers, facts=facts, expected_version=_version(form)
+            )
+            refused.update((field_key("c", k), error) for k, error in receipt.value.answers.items())
+            refused.update((field_key("f", k), error) for k, error in receipt.value.facts.items())
+            return receipt
 
         try:
             receipt = await run_in_threadpool(save)
@@ -639,8 +653,17 @@ def register(app: FastAPI, site: Site) -> None:
         await run_in_threadpool(_wait, site, receipt)
         if htmx:
             context = await run_in_threadpool(_dossier_context, visit, did)
-            context.update(saved=True, after_save=True)
-            return site.render(request, "dossier.html", context, blocks=_AFTER_SAVE)
+            context.update(saved=True, after_save=True, field_errors=refused)
+            # 422 when a field was left out: autosave.js then holds the way out of the page, as for a refused save.
+            return site.render(
+                request, "dossier.html", context, blocks=[*_AFTER_SAVE, "field_errors"],
+                status_code=422 if refused else 200,
+            )
+        if refused:
+            first = next(iter(refused.values()))
+            return await run_in_threadpool(
+                _refused_again, request, visit, did, first, Typed("record_answers", fields)
+            )
         return RedirectResponse(f"/dossiers/{did}?done=record_answers", status_code=303)
 
     def _nothing_to_save(visit: Visit, did: UUID, fields: Mapping[str, str]) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID, uuid4
@@ -93,6 +93,17 @@ class Receipt(Generic[T]):
 
     position: int
     value: T
+
+
+@dataclass(frozen=True)
+class FieldRefusals:
+    """Why each answer (by criterion id) and each fact (by fact id) left out of a recording could not be recorded."""
+
+    answers: dict[str, InvalidInput] = field(default_factory=dict)
+    facts: dict[str, InvalidInput] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.answers or self.facts)
 
 
 @dataclass(frozen=True)
@@ -808,6 +819,58 @@ class Engine(StoreApplication):
         validate_answers(self._rules_of(period), self._model_of(dossier), answers, facts, dossier.facts)
         dossier.record_answers(self.workflow, answers=answers, facts=facts, actor=actor, timestamp=moment)
         return Receipt(self._save(dossier), None)
+
+    def record_valid_answers(
+        self,
+        actor: Actor,
+        did: UUID,
+        *,
+        answers: Mapping[str, Answer] | None = None,
+        facts: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Receipt[FieldRefusals]:
+        """As record_answers, but an answer or fact that cannot be recorded is left out, with why, rather than
+        refusing the others with it: a form saving itself as it is filled in must not lose every answer typed after
+        one typed wrong. Each is checked alone (a fact with the dossier's facts and those kept before it); a
+        refusal that no single one explains (nothing left out) is raised as record_answers raises it."""
+        answers, facts = dict(answers or {}), dict(facts or {})
+        try:
+            receipt = self.record_answers(actor, did, answers=answers, facts=facts, expected_version=expected_version)
+        except InvalidInput as error:
+            whole = error
+        else:
+            return Receipt(receipt.position, FieldRefusals())
+        dossier, _, period, moment, _, actor = self._act(actor, did, "record_answers", expected_version)
+        rules, model = self._rules_of(period), self._model_of(dossier)
+        refused = FieldRefusals()
+        kept_answers: dict[str, Answer] = {}
+        kept_facts: dict[str, Any] = {}
+        for criterion, answer in answers.items():
+            try:
+                validate_answers(rules, model, {criterion: answer}, {}, dossier.facts)
+                # The dossier's own checks of the texts too (a comment's characters), on a copy that is never saved.
+                copy_aggregate(dossier).record_answers(
+                    self.workflow, answers={criterion: answer}, facts={}, actor=actor, timestamp=moment
+                )
+            except InvalidInput as error:
+                refused.answers[criterion] = error
+            else:
+                kept_answers[criterion] = answer
+        for fact, value in facts.items():
+            try:
+                validate_answers(rules, model, {}, {**kept_facts, fact: value}, dossier.facts)
+                copy_aggregate(dossier).record_answers(
+                    self.workflow, answers={}, facts={fact: value}, actor=actor, timestamp=moment
+                )
+            except InvalidInput as error:
+                refused.facts[fact] = error
+            else:
+                kept_facts[fact] = value
+        if not refused:
+            raise whole
+        validate_answers(rules, model, kept_answers, kept_facts, dossier.facts)
+        dossier.record_answers(self.workflow, answers=kept_answers, facts=kept_facts, actor=actor, timestamp=moment)
+        return Receipt(self._save(dossier), refused)
 
     def attach_evidence(
         self, actor: Actor, did: UUID, *, name: str, data: bytes, expected_version: int | None = None

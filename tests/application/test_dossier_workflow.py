@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -327,3 +328,43 @@ def test_every_command_returns_the_position_of_its_last_event_for_read_your_writ
     # The decision writes the dossier and the decision book in one save: the position is that of the last event.
     assert decided.position == engine.recorder.max_notification_id()
     assert decided.value.group == "party_cell"
+
+
+def test_recording_the_valid_answers_keeps_the_others_out_and_says_why_each_one_was_kept_out(world: World) -> None:
+    secretary = world.secretary("treasury")
+    did = world.engine.open_dossier(secretary, world.units["treasury"], 2024).value
+    receipt = world.engine.record_valid_answers(
+        secretary, did,
+        answers={
+            "leadership_of_tasks": Answer(grade=Grade.GOOD, comment="Hoàn thành"),
+            "political_ideological": Answer(met=True),  # a graded criterion answered met
+            "organization_cadres": Answer(grade=Grade.GOOD, comment="Dòng\x1b[2Jchữ"),  # a forging character
+        },
+        facts={"targets_met_percent": Decimal(150), "subordinates_disciplined_percent": Decimal(5),
+               "concrete_products": True},
+    )
+    dossier = world.engine.dossier(did)
+    assert receipt.position > 0
+    assert dossier.answers == {"leadership_of_tasks": Answer(grade=Grade.GOOD, comment="Hoàn thành")}
+    assert dossier.facts == {"subordinates_disciplined_percent": Decimal(5), "concrete_products": True}
+    assert set(receipt.value.answers) == {"political_ideological", "organization_cadres"}
+    assert set(receipt.value.facts) == {"targets_met_percent"}
+    assert "political_ideological" in str(receipt.value.answers["political_ideological"])
+    assert "ESCAPE" in str(receipt.value.answers["organization_cadres"])
+
+
+def test_recording_only_valid_answers_is_recording_them_all(world: World) -> None:
+    secretary = world.secretary("treasury")
+    did = world.engine.open_dossier(secretary, world.units["treasury"], 2024).value
+    receipt = world.engine.record_valid_answers(
+        secretary, did, answers={"leadership_of_tasks": Answer(grade=Grade.GOOD)}, expected_version=1
+    )
+    assert not receipt.value
+    assert world.engine.dossier(did).answers == {"leadership_of_tasks": Answer(grade=Grade.GOOD)}
+    # A stale version is refused whole, as by record_answers: nothing is recorded, whatever is valid.
+    with pytest.raises(ConcurrencyConflict):
+        world.engine.record_valid_answers(
+            secretary, did, answers={"political_ideological": Answer(grade=Grade.GOOD), "x": Answer(met=True)},
+            expected_version=1,
+        )
+    assert "political_ideological" not in world.engine.dossier(did).answers

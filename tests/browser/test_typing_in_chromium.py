@@ -140,3 +140,29 @@ def test_a_field_being_typed_into_is_saved_when_it_is_left_not_while_the_save_be
     comments.nth(1).press("Tab")
     page.wait_for_timeout(1500)
     assert len(saves) == 2, saves
+
+
+def test_a_field_typed_wrong_keeps_no_other_answer_from_being_saved_and_is_said_beside_it(site: Site) -> None:
+    path = site.web.dossier_path()
+    page = site.person(SECRETARY)
+    page.goto(path)
+    points = page.locator("input[name='c.key_tasks.points']")
+    points.fill("900")
+    points.press("Tab")
+    refusal = page.locator("#error-c-key_tasks")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("900")
+    # Typed on while the wrong one is still there: saved all the same.
+    comment = page.locator("textarea[name='c.shortcomings_remedy.comment']")
+    comment.fill(COMMENT)
+    comment.press("Tab")
+    deadline = time.monotonic() + 10
+    while _saved_comment(site, path, "c.shortcomings_remedy.comment") != COMMENT and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert _saved_comment(site, path, "c.shortcomings_remedy.comment") == COMMENT
+    expect(refusal).to_be_visible()
+    points.fill("9")
+    points.press("Tab")
+    expect(refusal).to_be_hidden()
+    expect(page.locator("#save-status")).to_have_text(t(page, "Saved."))
+    look(site, page, "a-wrong-field-corrected")

@@ -3,6 +3,7 @@ numbers."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 
@@ -199,3 +200,85 @@ def test_a_refused_mark_not_rated_keeps_the_ground_chosen(web: Web) -> None:
     })
     assert refused.status_code == 422, text_of(refused)
     assert re.search(r'<option value="exempted" selected>', refused.text)
+
+
+def _error_beside(answer: str, key: str) -> str:
+    found = re.search(rf'<p id="error-{key}" class="field-error error" hx-swap-oob="true" ([^>]*)>(.*?)</p>', answer,
+                      re.S)
+    assert found, f"the answer redraws no refusal beside {key}"
+    return "" if "hidden" in found.group(1) else html.unescape(found.group(2))
+
+
+def test_an_autosave_saves_every_valid_field_and_says_why_beside_each_field_it_could_not_save(web: Web) -> None:
+    path = web.dossier_path()
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    recorded = web.engine.dossier(did).answers
+    # Placeholders beside every field, empty and hidden, for an autosave to fill.
+    assert '<p id="error-c-key_tasks" class="field-error error" hidden></p>' in page
+    assert '<p id="error-f-shortcomings_remedied_percent" class="field-error error" hidden></p>' in page
+    saved = secretary.post(f"{path}/answers", headers=HX, data={
+        "csrf_token": csrf(page), "version": _version(page),
+        "c.assigned_targets.points": "bốn mươi",  # not a number: the form cannot read it
+        "c.key_tasks.points": "900",  # over the criterion's maximum: the engine refuses it
+        "c.key_tasks.comment": "Đã hoàn thành",
+        "c.shortcomings_remedy.points": "4.5",
+        "c.shortcomings_remedy.comment": "Đã khắc phục",
+        "f.shortcomings_remedied_percent": "90",
+    })
+    assert saved.status_code == 422, text_of(saved)
+    dossier = web.engine.dossier(did)
+    assert str(dossier.answers["shortcomings_remedy"].points) == "4.5"
+    assert dossier.answers["shortcomings_remedy"].comment == "Đã khắc phục"
+    assert str(dossier.facts["shortcomings_remedied_percent"]) == "90"
+    assert dossier.answers.get("assigned_targets") == recorded.get("assigned_targets")
+    assert dossier.answers.get("key_tasks") == recorded.get("key_tasks")
+    assert "'bốn mươi' is not a number" in _error_beside(saved.text, "c-assigned_targets")
+    assert "points must be a number from 0 to" in _error_beside(saved.text, "c-key_tasks")
+    assert _error_beside(saved.text, "c-shortcomings_remedy") == ""
+    assert _error_beside(saved.text, "f-shortcomings_remedied_percent") == ""
+    assert "Saved, except the answers whose refusal is said beside them" in saved.text
+    # The versions are redrawn: the next save carries the version this one left.
+    version = re.search(r'<input type="hidden" id="version" name="version" value="(\d+)"', saved.text)
+    assert version
+    assert int(version.group(1)) == dossier.version
+
+    corrected = secretary.post(f"{path}/answers", headers=HX, data={
+        "csrf_token": csrf(page), "version": version.group(1),
+        "c.assigned_targets.points": "40", "c.key_tasks.points": "9",
+    })
+    assert corrected.status_code == 200, text_of(corrected)
+    assert _error_beside(corrected.text, "c-assigned_targets") == ""
+    assert _error_beside(corrected.text, "c-key_tasks") == ""
+    assert str(web.engine.dossier(did).answers["key_tasks"].points) == "9"
+
+
+def test_the_forms_own_button_still_refuses_the_whole_form_for_one_invalid_field(web: Web) -> None:
+    path = web.dossier_path()
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    before = web.engine.dossier(did).version
+    refused = secretary.post(f"{path}/answers", data={
+        "csrf_token": csrf(page), "version": _version(page),
+        "c.key_tasks.points": "900", "c.shortcomings_remedy.points": "4.5",
+    })
+    assert refused.status_code == 422
+    assert web.engine.dossier(did).version == before
+    # What was typed is kept on the page, to correct.
+    assert 'value="900"' in refused.text
+    assert 'value="4.5"' in refused.text
+
+
+def test_the_beacon_of_a_closing_page_saves_every_valid_field(web: Web) -> None:
+    path = web.dossier_path()
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    secretary = web.signed_in(SECRETARY)
+    page = secretary.get(path).text
+    sent = secretary.post(f"{path}/answers", data={
+        "csrf_token": csrf(page), "version": _version(page), "autosave": "1",
+        "c.key_tasks.points": "900", "c.shortcomings_remedy.points": "4.5",
+    })
+    assert sent.status_code == 422
+    assert str(web.engine.dossier(did).answers["shortcomings_remedy"].points) == "4.5"

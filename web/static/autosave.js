@@ -1,8 +1,9 @@
 // The self-assessment form saves itself as each field is left (htmx, hx-trigger="change" on #answers). A field
 // typed into and left at once, by signing out, switching the language, a link or another form, used to be lost:
 // its save was still waiting, or in flight while the sign-out ended the session it was sent under. So every way
-// out of the page waits here until the answers are saved, then goes on. Without JavaScript none of this runs, and
-// the form's own button saves everything typed.
+// out of the page waits here until the answers are saved, then goes on. A save that leaves out a field typed wrong
+// saves the others, and says why beside that field (the server draws it); the way out then waits as for a refused
+// save. Without JavaScript none of this runs, and the form's own button saves everything typed, or nothing.
 (function () {
   "use strict";
 
@@ -207,10 +208,13 @@
   }
 
   // Leaving by the address bar, the back button or closing the tab cannot be held: what was typed since the last
-  // save goes with the page as it closes, as the plain form would send it.
+  // save goes with the page as it closes, as the plain form would send it, marked as the form saving itself: the
+  // server then saves every field it can, as for the saves above, rather than refusing all for one typed wrong.
   window.addEventListener("pagehide", function () {
     if (dirty && inFlight === 0 && navigator.sendBeacon) {
-      beaconSent = navigator.sendBeacon(form.action, new FormData(form));
+      var data = new FormData(form);
+      data.append("autosave", "1");
+      beaconSent = navigator.sendBeacon(form.action, data);
       dirty = false;
     }
   });
