@@ -196,6 +196,11 @@ class Accounts:
             if one_time:
                 conn.execute(insert(ONE_TIME).values(username=username, set_at=now))
 
+    def password_set_at(self, username: str) -> float | None:
+        """When the account's password was last set (time.time()), or None without an account."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(ACCOUNTS.c.updated_at).where(ACCOUNTS.c.username == username)).scalar()
+
     def is_one_time(self, username: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(ONE_TIME.c.username).where(ONE_TIME.c.username == username)).first() is not None
@@ -293,12 +298,28 @@ class Accounts:
             conn.execute(delete(SESSIONS).where(SESSIONS.c.key == session.key))
             conn.execute(delete(PENDING).where(PENDING.c.key == session.key))
 
-    def end_sessions_of(self, person_id: UUID) -> int:
+    def end_sessions_of(self, person_id: UUID, *, created_before: float | None = None) -> int:
+        """End the person's sessions (those signed in with a one-time password too); with `created_before` (a
+        time.time()), only those made before it: a change of password ends the sessions made with the old one, not
+        one made since with the new one (by the same form sent twice, answered in the meantime)."""
+        person = str(person_id)
         with self.engine.begin() as conn:
-            pending = select(PENDING.c.key).where(PENDING.c.person_id == str(person_id))
-            ended = conn.execute(delete(SESSIONS).where(SESSIONS.c.key.in_(pending))).rowcount
-            conn.execute(delete(PENDING).where(PENDING.c.person_id == str(person_id)))
-            return ended + conn.execute(delete(SESSIONS).where(SESSIONS.c.person_id == str(person_id))).rowcount
+            if created_before is None:
+                pending = select(PENDING.c.key).where(PENDING.c.person_id == person)
+                ended = conn.execute(delete(SESSIONS).where(SESSIONS.c.key.in_(pending))).rowcount
+                conn.execute(delete(PENDING).where(PENDING.c.person_id == person))
+                return ended + conn.execute(delete(SESSIONS).where(SESSIONS.c.person_id == person)).rowcount
+            older = select(SESSIONS.c.key).where(SESSIONS.c.created_at < created_before)
+            keys = list(conn.execute(
+                select(PENDING.c.key).where(PENDING.c.person_id == person, PENDING.c.key.in_(older))
+            ).scalars())
+            ended = 0
+            if keys:
+                ended = conn.execute(delete(SESSIONS).where(SESSIONS.c.key.in_(keys))).rowcount
+                conn.execute(delete(PENDING).where(PENDING.c.key.in_(keys)))
+            return ended + conn.execute(
+                delete(SESSIONS).where(SESSIONS.c.person_id == person, SESSIONS.c.created_at < created_before)
+            ).rowcount
 
     def note_replaced(self, session: Session, person_id: UUID) -> None:
         """Remember, a few minutes, that `session` was ended by `person_id`'s change of their own password."""

@@ -11,7 +11,9 @@ by a new one and every other session of the person ends. The API authenticates b
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -123,19 +125,25 @@ def register(app: FastAPI, site: Site) -> None:
 
     def _sent_again(person_id: UUID, username: str, version: str, new: str, again: str) -> bool:
         """Whether this is the form of a change already made, sent again (a double click without JavaScript, the
-        back button): the present password it carries was replaced by its first sending. So it is when the one
-        event recorded on the person since the form was drawn (its `version`) is their own change of password, a
-        few minutes old, and the new password it carries is the password now. Typing the password now proves as
-        much as the present one would, and a failure still counts against the brake."""
+        back button): the present password it carries was replaced by its first sending. So it is when the password
+        was set a few minutes ago, not by an administrator, to the new one this form carries, and nothing but the
+        person's own change of password (or nothing yet: the first sending records it after setting it) was
+        recorded on them since the form was drawn (its `version`). Typing the password now proves as much as the
+        present one would, and a failure still counts against the brake."""
         version = version.strip()
         if new != again or not (version.isascii() and version.isdigit() and len(version) < 10):
             return False
-        since = list(engine.events.get(person_id, gt=int(version), limit=2))
-        if len(since) != 1 or type(since[0]).__name__ != "PasswordChanged":
+        since: list[Any] = list(engine.events.get(person_id, gt=int(version), limit=2))
+        # None yet when the first sending has set the password and is still recording that it did.
+        if len(since) > 1 or any(
+            type(e).__name__ != "PasswordChanged" or e.actor.person_id != person_id for e in since
+        ):
             return False
-        changed: Any = since[0]
-        if changed.actor.person_id != person_id or engine.clock() - changed.timestamp > SENT_AGAIN_WITHIN:
+        set_at = site.accounts.password_set_at(username)
+        if set_at is None or time.time() - set_at > SENT_AGAIN_WITHIN.total_seconds():
             return False
+        if site.accounts.is_one_time(username):
+            return False  # an administrator's since: not this form's doing
         return site.accounts.check_password(username, new) == person_id
 
     async def _sent_again_after_the_change(request: Request, visit: Visit, replaced: Session) -> Response:
@@ -169,7 +177,7 @@ def register(app: FastAPI, site: Site) -> None:
 
         if not await run_in_threadpool(recognised):
             raise SignInNeeded()
-        await run_in_threadpool(site.accounts.end_sessions_of, person_id)
+        await run_in_threadpool(partial(site.accounts.end_sessions_of, person_id, created_before=time.time()))
         # In place of the session this visit was given for a cookie that named none.
         await run_in_threadpool(site.accounts.end_session, visit.session)
         visit.new_cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, replaced.locale)
@@ -196,9 +204,13 @@ def register(app: FastAPI, site: Site) -> None:
         if brake.delay:
             await asyncio.sleep(brake.delay)
 
+        # When the new password was set (or, sent again, recognised): the sessions made before it end.
+        changed_at: list[float] = []
+
         def run() -> Receipt[None] | None:
             if site.accounts.check_password(username, present) != person_id:
                 if _sent_again(person_id, username, _text(form, "version"), new, again):
+                    changed_at.append(time.time())
                     return None
                 site.accounts.failed(*keys)
                 raise InvalidInput(N_("the present password typed is not right"))
@@ -208,6 +220,7 @@ def register(app: FastAPI, site: Site) -> None:
                 raise InvalidInput(N_("the new password is the present one; choose another"))
             actor = own_actor(person_id, visit.today)
             site.accounts.set_password(username, person_id, new)
+            changed_at.append(time.time())
             return engine.change_own_password(actor, person_id)
 
         try:
@@ -217,9 +230,11 @@ def register(app: FastAPI, site: Site) -> None:
         if receipt is not None:
             await run_in_threadpool(_wait, site, receipt)
         await run_in_threadpool(site.accounts.note_replaced, visit.session, person_id)
-        # Whoever knew the old password may hold a session made with it: every other session ends, and this one
-        # gets a new id. Sent again, the first sending's new session is one of the others: the browser keeps the
-        # answer to the last one it sent.
-        await run_in_threadpool(site.accounts.end_sessions_of, person_id)
+        # Whoever knew the old password may hold a session made with it: every other session made before the
+        # change ends, and this one gets a new id. Of a form sent twice, the browser keeps the answer to the last
+        # sending, whose new session the other sending, if it ends later, leaves alone.
+        await run_in_threadpool(
+            partial(site.accounts.end_sessions_of, person_id, created_before=changed_at[0])
+        )
         visit.new_cookie, _ = await run_in_threadpool(site.accounts.new_session, person_id, visit.session.locale)
         return RedirectResponse("/account/password?done=changed&next=" + quote(target), status_code=303)

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, Site, look, t
-from tests.web.world import SECRETARY
+from tests.web.world import SECRETARY, password
 
 
 def _slowly(site: Site, step: str) -> None:
@@ -89,3 +89,25 @@ def test_the_signed_chain_head_downloads_again_from_the_same_page(site: Site) ->
         with page.expect_download() as download:
             button.click()
         assert download.value.suggested_filename.startswith("checkpoint-")
+
+
+def test_change_password_clicked_twice_slowly_without_javascript_says_it_is_changed(site: Site) -> None:
+    new = "mat-khau-moi-cua-toi-2025"
+    page = site.person(SECRETARY, javascript=False)  # the plain form: each click sends it whole
+    page.goto("/account/password")
+    page.get_by_label(t(page, "Present password"), exact=True).fill(password(SECRETARY))
+    page.get_by_label(t(page, "New password (at least %(count)s characters)", count=8), exact=True).fill(new)
+    page.get_by_label(t(page, "The same password again"), exact=True).fill(new)
+    _slowly(site, "change_own_password")
+    # The second sending used to meet the password the first had just set: "the present password is not right".
+    _click_twice(page, "Set my password")
+    expect(page.get_by_role("status")).to_have_text(
+        t(page, "Your password was changed. Every other session of yours was signed out.")
+    )
+    expect(page.get_by_role("alert")).to_have_count(0)
+    look(site, page, "password-changed-after-two-clicks")
+    # Still signed in, once the first sending, slower, has ended the sessions made with the old password.
+    page.wait_for_timeout(1500)
+    page.goto("/work")
+    assert page.url.endswith("/work"), page.url
+    assert site.web.site.accounts.check_password(SECRETARY, new) is not None

@@ -111,7 +111,7 @@ def test_a_change_of_password_sent_twice_is_answered_as_done_the_second_time(
     form = _form(page, password(SECRETARY), NEW)
     sent_under = dict(client.cookies)
     with monkeypatch.context() as first_still_answering:
-        first_still_answering.setattr(web.site.accounts, "end_sessions_of", lambda person: 0)
+        first_still_answering.setattr(web.site.accounts, "end_sessions_of", lambda person, **_: 0)
         assert web.post(client, "/account/password", page, form).status_code == 303
     client.cookies.clear()
     client.cookies.update(sent_under)
