@@ -152,6 +152,8 @@ def test_a_field_typed_wrong_keeps_no_other_answer_from_being_saved_and_is_said_
     refusal = page.locator("#error-c-key_tasks")
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text("900")
+    refusal.scroll_into_view_if_needed()
+    look(site, page, "a-wrong-field-said-beside-it")
     # Typed on while the wrong one is still there: saved all the same.
     comment = page.locator("textarea[name='c.shortcomings_remedy.comment']")
     comment.fill(COMMENT)
