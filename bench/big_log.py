@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BenchStore, open_bench_store
 
 from domain.actor import Actor
+from domain.claims import NameClaim
 from domain.copying import copy_aggregate
 from domain.decisions import DecisionBook, DecisionEntry
 from domain.dossier import Dossier
@@ -342,7 +343,9 @@ class Generator:
         """register_person, then one grant_role per grant: the actors the person can act as, stamped with the grant
         the engine's authorization finds."""
         person = Person.register(username=username, full_name=self.full_name(), actor=admin, timestamp=at)
-        self.writer.command(person)
+        # As the engine saves a registration: with its claim on the name in every case (domain/claims.py).
+        claim = NameClaim.claim(kind="username", name=username, holder_id=person.id, actor=admin, timestamp=at)
+        self.writer.command(person, claim)
         actors = []
         for n, (role, uid) in enumerate(grants, start=1):
             grant_id = self.uuid4()
@@ -370,7 +373,8 @@ class Generator:
         )
         if parent is not None:
             parent.attach_child(child_id=unit.id, effective_from=established, actor=admin, timestamp=at)
-        self.writer.command(unit, parent)
+        claim = NameClaim.claim(kind="code", name=code, holder_id=unit.id, actor=admin, timestamp=at)
+        self.writer.command(unit, parent, claim)
         self.units += 1
         return unit
 
