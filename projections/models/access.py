@@ -113,8 +113,9 @@ def waiting_rules_from(rules: Iterable[RuleTuple]) -> tuple[WaitingRule, ...]:
 
 class AccessProjection(Projection):
     name: ClassVar[str] = "access"
-    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
-    rebuild_cost = 0.2
+    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
+    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
+    rebuild_cost = 2.7
     handles: ClassVar[tuple[type, ...]] = (
         _P.Registered,
         _P.RoleGranted,

@@ -166,8 +166,9 @@ class AuditTrail:
 
 class AuditProjection(Projection):
     name = "audit"
-    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
-    rebuild_cost = 3.0
+    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
+    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
+    rebuild_cost = 40.7
     handles = ()  # every event
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

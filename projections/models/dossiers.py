@@ -129,8 +129,9 @@ def _level(value: Any) -> str | None:
 
 class DossiersProjection(Projection):
     name: ClassVar[str] = "dossiers"
-    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
-    rebuild_cost = 1.6
+    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
+    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
+    rebuild_cost = 40.3
     handles: ClassVar[tuple[type, ...]] = (
         _D.Opened,
         _D.AnswersRecorded,

@@ -171,8 +171,9 @@ class QuotaMeter:
 
 class StatisticsProjection(Projection):
     name = "statistics"
-    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
-    rebuild_cost = 1.2
+    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
+    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
+    rebuild_cost = 24.0
     handles = (Unit.Registered, Unit.Moved, *_DOSSIER_EVENTS, *_BOOK_EVENTS)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

@@ -57,8 +57,9 @@ REGISTERED, RENAMED, MOVED, DISSOLVED = _UNIT.Registered, _UNIT.Renamed, _UNIT.M
 
 class UnitsProjection(Projection):
     name: ClassVar[str] = "units"
-    # CPU seconds of a rebuild on the bench's 97,568 events (bench/issue6_figures.py --quick)
-    rebuild_cost = 0.9
+    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
+    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
+    rebuild_cost = 10.9
     handles: ClassVar[tuple[type, ...]] = (REGISTERED, RENAMED, MOVED, DISSOLVED)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
