@@ -508,11 +508,11 @@ def register(app: FastAPI, site: Site) -> None:
         who: CallerDep,
         unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code: it and those below "
                                           "(default: the units the caller's roles cover).")] = None,
-        year: Annotated[int | None, Query(ge=1900, le=9999)] = None,
+        year: Annotated[int | None, Query(ge=1900, le=9999), m.PLAIN_DIGITS] = None,
         state: Annotated[list[DossierState] | None, Query()] = None,
         overdue: Annotated[bool, Query(description="Only those past the deadline of the step they wait for.")] = False,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000), m.PLAIN_DIGITS] = 0,
+        limit: Annotated[int, Query(ge=1, le=200), m.PLAIN_DIGITS] = 50,
     ) -> m.DossierPage:
         """The dossiers of a unit and of the units below it, newest year first, then by unit code; paged."""
         top = scoped_unit(who, unit)
@@ -552,7 +552,9 @@ def register(app: FastAPI, site: Site) -> None:
             pattern=MOMENT_PATTERN, description="The dossier as it stood then: a date-time (without an offset, "
             "Vietnam's time) or a date (the end of that day)."
         )] = None,
-        version: Annotated[int | None, Query(ge=1, le=10**9, description="The dossier at this version.")] = None,
+        version: Annotated[
+            int | None, Query(ge=1, le=10**9, description="The dossier at this version."), m.PLAIN_DIGITS
+        ] = None,
     ) -> m.DossierDetail:
         """One dossier from the event log: now, as it stood at a moment (as_of), or at a version."""
         if as_of is not None and version is not None:
@@ -678,7 +680,7 @@ def register(app: FastAPI, site: Site) -> None:
     def decision_list(
         who: CallerDep,
         superior: Annotated[str, Query(min_length=1, max_length=m.MAX_CODE, description="The deciding unit's code.")],
-        year: Annotated[int, Query(ge=1900, le=9999)],
+        year: Annotated[int, Query(ge=1900, le=9999), m.PLAIN_DIGITS],
     ) -> m.DecisionListView:
         """The dossiers directly below a superior that wait for its decision, with the quota of each group."""
         unit = engine.unit_by_code(superior.strip())
@@ -726,8 +728,8 @@ def register(app: FastAPI, site: Site) -> None:
     def dossier_history(
         who: CallerDep,
         dossier_id: UUID,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        offset: Annotated[int, Query(ge=0, le=1_000_000), m.PLAIN_DIGITS] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000), m.PLAIN_DIGITS] = 200,
     ) -> m.AuditPage:
         """Every event of a dossier, oldest first: who, as what, over which unit, on whose behalf, why, its hash."""
         viewable_dossier(who, dossier_id)
@@ -744,7 +746,7 @@ def register(app: FastAPI, site: Site) -> None:
     @router.get("/classifications", response_model=m.Classifications, responses=_REFUSALS)
     def classifications(
         who: CallerDep,
-        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year."), m.PLAIN_DIGITS],
         unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code: it and those below "
                                           "(default: the units the caller's roles cover).")] = None,
     ) -> m.Classifications:
@@ -761,7 +763,7 @@ def register(app: FastAPI, site: Site) -> None:
     @router.get("/decision-acts", response_model=m.DecisionActs, responses=_REFUSALS)
     def decision_acts(
         who: CallerDep,
-        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year."), m.PLAIN_DIGITS],
         superior: Annotated[str | None, Query(max_length=m.MAX_CODE, description="The deciding unit's code (default: "
                                               "the unit the caller's roles are held over).")] = None,
     ) -> m.DecisionActs:
@@ -792,7 +794,7 @@ def register(app: FastAPI, site: Site) -> None:
     @router.get("/statistics", response_model=m.StatisticsOut, responses=_REFUSALS)
     def statistics(
         who: CallerDep,
-        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year.")],
+        period: Annotated[int, Query(ge=1900, le=9999, description="The evaluation year."), m.PLAIN_DIGITS],
         unit: Annotated[str | None, Query(max_length=m.MAX_CODE, description="A unit's code (default: the unit "
                                           "the caller's roles are held over).")] = None,
     ) -> m.StatisticsOut:
@@ -835,15 +837,15 @@ def register(app: FastAPI, site: Site) -> None:
         person: Annotated[str | None, Query(max_length=m.MAX_CODE, description="Only what this username did.")]
         = None,
         action: Annotated[str | None, Query(max_length=100, description="An event name such as Approved.")] = None,
-        year: Annotated[int | None, Query(ge=1900, le=9999)] = None,
+        year: Annotated[int | None, Query(ge=1900, le=9999), m.PLAIN_DIGITS] = None,
         since: Annotated[str | None, Query(pattern=MOMENT_PATTERN, description="From this date-time or date.")]
         = None,
         until: Annotated[str | None, Query(
             pattern=MOMENT_PATTERN, description="Up to this date-time or date (inclusive)."
         )] = None,
         dossier: Annotated[UUID | None, Query()] = None,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000), m.PLAIN_DIGITS] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000), m.PLAIN_DIGITS] = 100,
     ) -> m.AuditPage:
         """The audit trail (auditors and administrators, over their units): every event, filtered and paged."""
         top = scoped_unit(who, unit, audit_roles)

@@ -6,6 +6,7 @@ a read model shows up here as a type error, not as a silently different document
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -26,6 +27,24 @@ from web.forms import plain_decimal
 # The longest text a field may carry (the same bound as the pages' forms).
 MAX_TEXT = 20_000
 MAX_CODE = 200
+
+
+# A whole number in a query or a text: ASCII digits, with a minus sign at most (so that a negative number is refused
+# by the parameter's bounds, saying what they are). Pydantic alone reads "2_024", "+2024", " 2024" and "2024.0" as
+# 2024: a number that reads otherwise in the address than it is taken. Refused as pydantic refuses "abc", so that
+# the caller is told so in their language; pydantic still reads the digits and checks the bounds.
+_PLAIN_WHOLE = re.compile(r"-?[0-9]+")
+
+
+def _plain_whole(value: object) -> object:
+    if isinstance(value, str) and not _PLAIN_WHOLE.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer")
+    return value
+
+
+# Written after a parameter's Query(ge=…, le=…): before them, pydantic could not fold the bounds into the integer's
+# schema and the OpenAPI document would give them as "ge" and "le" rather than as minimum and maximum.
+PLAIN_DIGITS = BeforeValidator(_plain_whole)
 
 
 class _Model(BaseModel):
