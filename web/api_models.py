@@ -42,8 +42,9 @@ def _plain_whole(value: object) -> object:
     return value
 
 
-# Written after a parameter's Query(ge=…, le=…): before them, pydantic could not fold the bounds into the integer's
-# schema and the OpenAPI document would give them as "ge" and "le" rather than as minimum and maximum.
+# Written after a parameter's Query(ge=…, le=…) or a field's Field(ge=…, le=…): before them, pydantic could not fold
+# the bounds into the integer's schema and the OpenAPI document would give them as "ge" and "le", not as minimum and
+# maximum. A JSON number is a number by its grammar: only text is checked.
 PLAIN_DIGITS = BeforeValidator(_plain_whole)
 
 
@@ -174,7 +175,7 @@ class DossierDetail(BaseModel):
 
 class OpenDossier(_Model):
     unit: str = Field(min_length=1, max_length=MAX_CODE, description="The unit's code, such as lc-kim-tan-cb1.")
-    year: int = Field(ge=1900, le=9999)
+    year: Annotated[int, Field(ge=1900, le=9999), PLAIN_DIGITS]
 
 
 def _plain_points(value: object) -> object:
@@ -231,12 +232,14 @@ class DecisionLine(_Model):
     dossier: UUID
     level: Classification | None = Field(default=None, description="Default: the committee's proposal.")
     reason: str = Field(default="", max_length=MAX_TEXT, description="Needed when the level differs from the proposal.")
-    version: int | None = Field(default=None, ge=1, le=10**9, description="The version seen; a newer one is 409.")
+    version: Annotated[
+        int | None, Field(ge=1, le=10**9, description="The version seen; a newer one is 409."), PLAIN_DIGITS
+    ] = None
 
 
 class DecisionListIn(_Model):
     superior: str = Field(min_length=1, max_length=MAX_CODE, description="The deciding unit's code.")
-    year: int = Field(ge=1900, le=9999)
+    year: Annotated[int, Field(ge=1900, le=9999), PLAIN_DIGITS]
     decisions: list[DecisionLine] = Field(min_length=1, max_length=1000)
     act_number: str = Field(
         default="", max_length=MAX_CODE,
