@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.web.api_world import API, Api, api_on
-from tests.web.world import APPROVER, AUDITOR, Web
+from tests.web.world import APPROVER, AUDITOR, PROVINCE_APPROVER, Web
 
 
 @pytest.fixture
@@ -158,3 +158,43 @@ def test_every_whole_number_parameter_the_openapi_document_gives_is_refused_when
                 assert (said["kind"], said["message"]) == ("int_parsing", "'+2025' is not a whole number")
                 asked.append((path, parameter["name"]))
     assert len(asked) == 13, asked
+
+
+# --- whole numbers as text in a JSON body ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["2_025", "+2025", "2025.0", " 2025", "２０２５", "٢٠٢٥"])
+def test_a_year_sent_as_text_not_in_plain_digits_opens_no_dossier(api: Api, typed: str) -> None:
+    admin = api.client("admin")
+    refused = admin.post(f"{API}/dossiers", json={"unit": "mk-thue", "year": typed})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"location": ["body", "year"], "message": f"'{typed}' is not a whole number", "kind": "int_parsing"}
+    ]
+    assert admin.get(f"{API}/dossiers", params={"unit": "mk-thue", "year": 2025}).json()["items"] == []
+
+
+def test_a_year_sent_as_text_in_plain_digits_still_opens_the_dossier(api: Api) -> None:
+    admin = api.client("admin")
+    opened = admin.post(f"{API}/dossiers", json={"unit": "mk-thue", "year": "2025"})
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["year"] == 2025
+
+
+def test_a_version_sent_as_text_not_in_plain_digits_decides_nothing(api: Api) -> None:
+    did = api.dossier_id("mk-nam-lu")
+    version = api.version(did)
+    approver = api.client(PROVINCE_APPROVER)
+    for typed in (f"+{version}", f"{version}.0", f"{version}_", f" {version}"):
+        refused = approver.post(f"{API}/decision-lists", json={
+            "superior": "lao-cai", "year": 2025, "decisions": [{"dossier": did, "level": "good", "version": typed}],
+        })
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [{
+            "location": ["body", "decisions", 0, "version"], "message": f"'{typed}' is not a whole number",
+            "kind": "int_parsing",
+        }]
+    assert api.version(did) == version
+    line = {"dossier": did, "level": "good", "version": str(version)}
+    decided = approver.post(f"{API}/decision-lists", json={"superior": "lao-cai", "year": "2025", "decisions": [line]})
+    assert decided.status_code == 200, decided.text
