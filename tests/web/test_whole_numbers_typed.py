@@ -1,17 +1,20 @@
-"""A whole number in the API's query string (a year, a period, a version, an offset, a limit) is ASCII digits.
+"""A whole number in the API's query string (a year, a period, a version, an offset, a limit), or sent as text in
+its JSON body, is ASCII digits.
 
 Pydantic reads "2_024", "+2024", "2024.0" and " 2024" as 2024: an address that reads otherwise than the question
-it asks. Each is refused as "abc" is, naming the parameter, in the caller's language; plain digits are answered as
-before, their bounds said as before."""
+it asks. Each is refused as "abc" is, naming the parameter, in the caller's language, and nothing is changed; plain
+digits are answered as before, their bounds said as before. The pages, which read their numbers by hand, refuse
+them too."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
 from tests.web.api_world import API, Api, api_on
-from tests.web.world import APPROVER, AUDITOR, PROVINCE_APPROVER, Web
+from tests.web.world import APPROVER, AUDITOR, PROVINCE_APPROVER, Web, text_of
 
 
 @pytest.fixture
@@ -198,3 +201,17 @@ def test_a_version_sent_as_text_not_in_plain_digits_decides_nothing(api: Api) ->
     line = {"dossier": did, "level": "good", "version": str(version)}
     decided = approver.post(f"{API}/decision-lists", json={"superior": "lao-cai", "year": "2025", "decisions": [line]})
     assert decided.status_code == 200, decided.text
+
+
+# --- the pages, which read their numbers by hand -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/dashboard?year={}", "/units?year={}", "/audit?year={}", "/reports?year={}",
+                                  "/audit?page={}", "/reports/lao-cai/{}/classifications.csv"])
+def test_the_pages_refuse_a_year_or_a_page_not_in_plain_ascii_digits_as_the_api_does(web: Web, path: str) -> None:
+    auditor = web.signed_in(AUDITOR)
+    for typed in ("2_025", "+2025", "2025.0", "1e3", "２０２５", "٢٠٢٥", "२०२५"):
+        response = auditor.get(path.format(quote(typed)))
+        assert response.status_code in (404, 422), (path, typed, response.status_code)
+        assert typed in text_of(response), (path, typed)
+    assert auditor.get(path.format("2025")).status_code == 200, path
