@@ -34,9 +34,12 @@ from projections.wakeup import READ_MODELS_CHANNEL
 # Events per transaction when behind (live, a pass reads only what is new). On a loaded machine's disk a commit cost
 # 10-35 ms on SQLite: 2,000 events a page made a rebuild 1.4x faster than 500.
 DEFAULT_PAGE = 2000
-# Events per transaction of a rebuild, which nothing waits on: fewer commits and statements. 4,000 instead of 2,000
-# cost 8% less CPU rebuilding 97,568 events on SQLite (the commits and the tracking a quarter less); 8,000 no less.
-REBUILD_PAGE = 4000
+# Events per transaction of a rebuild, which nothing waits on: fewer commits and statements. The read models keyed
+# by random ids (dossiers, scope rows, counters) dirty a page of the B-tree per row, so a commit writes nearly as
+# many pages as the table holds once it is large: the bigger the log, the more a commit costs per event. On a
+# 899,308-event SQLite log (two processes, 7 December 2026) 20,000 events a page took 145-157 s wall and 228-243 s
+# CPU where 4,000 took 171-192 s and 270-274 s; 50,000 no better than 20,000 (and 560 MB resident).
+REBUILD_PAGE = 20000
 # A lost wake-up (a NOTIFY dropped with its connection, a commit by another process on SQLite) costs at most this.
 DEFAULT_POLL_SECONDS = 1.0
 
