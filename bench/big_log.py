@@ -5,7 +5,8 @@
 
 --store: a directory (the embedded SQLite store, DIR/events.sqlite, with its signing key and head file beside it,
 as `DOSSIERFLOW_DATA_DIR` lays them out) or a postgresql:// URL (the database is created if missing; its signing
-key and head file go to --data-dir, by default a directory named after the database under bench/.data/).
+key and head file go to --data-dir, by default a directory named after the database in the temporary directory,
+such as /tmp/dossierflow-bench/pg-NAME).
 Point the CLI at the result with `DOSSIERFLOW_DATA_DIR=DIR [DATABASE_URL=URL] dossierflow status`.
 
 Shape (a province, scaled to --events): 1 provincial committee → 60 districts → about 52,000 grassroots
