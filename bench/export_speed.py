@@ -66,7 +66,7 @@ WORDING = exports.Wording(
 
 
 def _store(path: Path) -> ReadModelStore:
-    return ReadModelStore(make_engine(sqlite_url(path)), [UnitsProjection(), DossiersProjection()])
+    return ReadModelStore(make_engine(sqlite_url(path), derived=True), [UnitsProjection(), DossiersProjection()])
 
 
 def fill(path: Path, cells: int) -> None:

@@ -150,7 +150,7 @@ def read_side(bench: BenchStore, engine: Engine, log: Any | None = None, poll_se
     url = read_models_url(bench.database_url, bench.data_dir)
     postgres = bench.database_url is not None and is_postgres_url(bench.database_url)
     return ReadSide(
-        make_engine(url),
+        make_engine(url, derived=True),
         projections(),
         log or RecorderLog(engine.recorder, engine.mapper),
         sqlite_file=None if postgres else bench.data_dir / "read-models.sqlite",

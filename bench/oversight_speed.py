@@ -75,7 +75,9 @@ def main() -> None:
 
     engine = build_engine(database_url=None, data_dir=store_dir, read_only=True)
     side = ReadSide(
-        make_engine(f"sqlite:///{read_models}"), all_projections(), RecorderLog(engine.recorder, engine.mapper),
+        make_engine(f"sqlite:///{read_models}", derived=True),
+        all_projections(),
+        RecorderLog(engine.recorder, engine.mapper),
         sqlite_file=read_models,
     )
     head = engine.recorder.max_notification_id() or 0

@@ -138,7 +138,7 @@ def plan(store: ReadModelStore, province: str) -> str:
 
 
 def province_figures(name: str, url: str, dossiers: int) -> None:
-    store = ReadModelStore(make_engine(url), [StatisticsProjection()])
+    store = ReadModelStore(make_engine(url, derived=True), [StatisticsProjection()])
     started = time.perf_counter()
     province = synthetic(store, dossiers)
     from uuid import UUID
@@ -168,7 +168,7 @@ def read_and_decode(log: RecorderLog) -> tuple[int, float]:
 
 
 def rebuild(log: RecorderLog, url: str, projections: list[Projection]) -> float:
-    store = ReadModelStore(make_engine(url), projections)
+    store = ReadModelStore(make_engine(url, derived=True), projections)
     started = time.perf_counter()
     Runner(store, log, page_size=500).catch_up()
     elapsed = time.perf_counter() - started

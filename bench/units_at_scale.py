@@ -63,7 +63,10 @@ def main() -> None:
         sqlite_file = args.read_models / "read-models.sqlite"
         url = sqlite_url(sqlite_file)
     side = ReadSide(
-        make_engine(url), all_projections(), RecorderLog(engine.recorder, engine.mapper), sqlite_file=sqlite_file
+        make_engine(url, derived=True),
+        all_projections(),
+        RecorderLog(engine.recorder, engine.mapper),
+        sqlite_file=sqlite_file,
     )
     try:
         head = engine.recorder.max_notification_id() or 0

@@ -502,7 +502,7 @@ def rebuild_share(given: bytes, out: IO[str]) -> None:
     after each page and then its failures (read models stopped by an event they cannot apply) to `out`."""
     share: _Share = pickle.loads(given)
     side = ReadSide(
-        make_engine(share.url), share.projections, share.log_opener(), sqlite_file=share.sqlite_file,
+        make_engine(share.url, derived=True), share.projections, share.log_opener(), sqlite_file=share.sqlite_file,
         page_size=share.page_size,
     )
     try:

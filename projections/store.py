@@ -102,7 +102,9 @@ def _with_table_hints(compiler: type[Any]) -> type[Any]:
     return HintingCompiler
 
 
-def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> Engine:
+def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, derived: bool = False) -> Engine:
+    """An engine for the read models (`derived`: every row can be computed again from the event log) or for the
+    web's accounts (sessions, password hashes: deleted securely, as Debian's SQLite does by default)."""
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
@@ -123,6 +125,13 @@ def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if derived:
+                # Debian's SQLite deletes securely by default: every page a dropped or emptied table frees is
+                # written over with zeros, through the WAL, and copied again by its checkpoint. A rebuild drops the
+                # generation before, a gigabyte or two: 4.4 s where FAST took 0.35 s for a 1 GB table. FAST still
+                # zeroes what is deleted inside a page it writes anyway; what it leaves is the content of whole
+                # freed pages, rows the event log holds in any case.
+                cursor.execute("PRAGMA secure_delete=FAST")
             cursor.close()
 
         return engine

@@ -31,7 +31,7 @@ def open_read_side(engine: StoreApplication, *, database_url: str | None, data_d
             # that reading it writes nothing.
             url, sqlite_file = "sqlite://", None
     return ReadSide(
-        make_engine(url),
+        make_engine(url, derived=True),
         all_projections(),
         RecorderLog(engine.recorder, engine.mapper),
         sqlite_file=sqlite_file,
