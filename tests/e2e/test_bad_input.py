@@ -111,6 +111,42 @@ def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Pa
         assert_one_line_refusal(run(own_store, command, "--out", str(target)), f"cannot write {target}")
 
 
+# What a mistyped --anchor (or a damaged head file) may hold instead of a signed head: a program, a position of
+# infinity, arrays nested deeper than the JSON decoder recurses.
+_NOT_A_SIGNED_HEAD = [
+    pytest.param(b"\x7fELF\x02\x01\x01\x00\xd0\xff" * 30, "codec can't decode", id="binary"),
+    pytest.param(
+        b'{"format": "dossierflow-signed-head/1", "position": 1e400, "notification_id": 1, "hash": "a", '
+        b'"signed_at": "t", "key_id": "k", "signature": "s"}',
+        "cannot convert float infinity to integer", id="infinite position",
+    ),
+    pytest.param(b"[" * 100_000, "maximum recursion depth exceeded", id="nested too deep"),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), _NOT_A_SIGNED_HEAD)
+def test_an_anchor_file_that_is_not_a_signed_head_is_refused_in_one_line(
+    store: Path, tmp_path: Path, content: bytes, expected: str
+) -> None:
+    anchor = tmp_path / "checkpoint.json"
+    anchor.write_bytes(content)
+    result = run(store, "verify", "--anchor", str(anchor))
+    assert_one_line_refusal(result, f"{anchor} is not a signed head written by dossierflow", expected)
+
+
+@pytest.mark.parametrize(("content", "expected"), _NOT_A_SIGNED_HEAD)
+def test_a_head_file_that_is_not_a_signed_head_is_named_in_one_line(
+    own_store: Path, content: bytes, expected: str
+) -> None:
+    head_file = own_store / "chain-head.json"
+    assert head_file.exists()
+    head_file.write_bytes(content)
+    for args in (("verify",), ("checkpoint", "--out", str(own_store.parent / "checkpoint.json"))):
+        result = run(own_store, *args)
+        assert_one_line_refusal(result, f"{head_file} is not a signed head written by dossierflow", expected)
+    assert not (own_store.parent / "checkpoint.json").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
