@@ -407,6 +407,20 @@ def _signer(engine: Engine) -> store.HeadSigner:
     return signer
 
 
+def _write_new(target: Path, data: bytes) -> None:
+    """data in a new file: --out naming the store, the signing key or a checkpoint kept earlier, by a slip, must not
+    replace it (`checkpoint --out data/events.sqlite` wrote its JSON over the whole store)."""
+    try:
+        with target.open("xb") as file:
+            file.write(data)
+    except FileExistsError:
+        if target.is_dir():
+            raise fail(f"cannot write {target}: it is a directory; give --out a file's name") from None
+        raise fail(f"cannot write {target}: it exists already and is not written over; give --out a new file's name")
+    except OSError as error:
+        raise fail(f"cannot write {target}: {error.strerror or error}") from None
+
+
 @app.command()
 def checkpoint(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the signed head (JSON).")] = None,
@@ -422,10 +436,7 @@ def checkpoint(
         head = result.signed_head
         signed = signer.sign_head(head.position, head.notification_id, head.hash)
         target = out or Path(f"checkpoint-{signed.position}-{signed.signed_at[:19].replace(':', '')}.json")
-        try:
-            target.write_text(signed.to_json(), encoding="utf-8")
-        except OSError as error:
-            raise fail(f"cannot write {target}: {error.strerror or error}") from None
+        _write_new(target, signed.to_json().encode("utf-8"))
         signer.remember(signed)
         typer.echo(
             f"checkpoint of link {signed.position} (event #{signed.notification_id}, hash {signed.hash}) "
@@ -447,10 +458,12 @@ def public_key_command(
         if out is None:
             typer.echo(pem.decode("ascii"), nl=False)
             return
-        try:
-            out.write_bytes(pem)
-        except OSError as error:
-            raise fail(f"cannot write {out}: {error.strerror or error}") from None
+        with contextlib.suppress(OSError):
+            if out.is_file() and out.read_bytes() == pem:
+                # Run again: the file already says what it would be written with.
+                typer.echo(f"public key {store.fingerprint(key)} already in {out}")
+                return
+        _write_new(out, pem)
         typer.echo(f"public key {store.fingerprint(key)} written to {out}")
 
 

@@ -111,6 +111,27 @@ def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Pa
         assert_one_line_refusal(run(own_store, command, "--out", str(target)), f"cannot write {target}")
 
 
+@pytest.mark.parametrize("command", ["public-key", "checkpoint"])
+def test_an_out_file_that_exists_is_refused_and_never_written_over(own_store: Path, command: str) -> None:
+    # A slip of the tab key: the store itself, its signing key, a checkpoint kept earlier.
+    kept = own_store.parent / "checkpoint-kept.json"
+    kept.write_text("kept by the inspection committee\n", encoding="utf-8")
+    for target in (own_store / "events.sqlite", own_store / "signing-key.pem", kept):
+        before = target.read_bytes()
+        result = run(own_store, command, "--out", str(target))
+        assert_one_line_refusal(result, f"cannot write {target}: it exists already and is not written over")
+        assert target.read_bytes() == before
+    assert run(own_store, "verify").stdout.startswith("ok: ")
+
+
+def test_the_public_key_written_again_to_the_same_file_is_said_to_be_there_already(own_store: Path) -> None:
+    out = own_store.parent / "public-key.pem"
+    assert run(own_store, "public-key", "--out", str(out)).returncode == 0
+    again = run(own_store, "public-key", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert f"already in {out}" in again.stdout
+
+
 # What a mistyped --anchor (or a damaged head file) may hold instead of a signed head: a program, a position of
 # infinity, arrays nested deeper than the JSON decoder recurses.
 _NOT_A_SIGNED_HEAD = [
