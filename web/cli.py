@@ -199,6 +199,9 @@ def _one_line(error: BaseException) -> str:
             # insufficient_privilege: the role in DATABASE_URL may read, not write (or not even read) here.
             return f"the database role lacks a right this command needs: {reason}"
         return reason
+    if isinstance(error, DBAPIError) and str(error.orig).strip():
+        # SQLite's errors carry no SQLSTATE: its sentence alone, without the statement and SQLAlchemy's link.
+        return re.sub(r"\s+", " ", str(error.orig)).strip()
     return re.sub(r"\s+", " ", str(error)).strip() or type(error).__name__
 
 
@@ -965,8 +968,12 @@ def demo_sign_ins() -> None:
     settings = load_settings()
     # The passwords go to the accounts database; the store is only read (a data directory without one is said so).
     with engine_session(read_only=True) as engine:
-        accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
-        made = set_demo_passwords(engine, accounts)
+        try:
+            accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
+            made = set_demo_passwords(engine, accounts)
+        except SQLAlchemyError as error:
+            # As `token` says it: a read-only copy of a data directory has no accounts database to write to.
+            raise fail(f"cannot open the accounts database: {_one_line(error)}") from None
     if not made:
         raise fail("the store holds none of the demo's people; load the demo first with `dossierflow demo`")
     typer.echo("Demo sign-ins (new passwords on every run):")

@@ -322,6 +322,23 @@ def test_an_archived_read_only_copy_is_verified_and_read_without_any_write(store
     assert stat.S_IMODE(database.stat().st_mode) == 0o444
 
 
+def test_the_accounts_of_an_archived_read_only_copy_are_said_to_be_unwritable_in_one_line(
+    store: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(store, archive)
+    archive.chmod(0o555)
+    try:
+        prefix = _unprivileged()
+        for args in (("demo-sign-ins",), ("token", "list"), ("token", "create", "admin")):
+            result = run(archive, *args, prefix=prefix)
+            assert_one_line_refusal(result, "cannot open the accounts database: unable to open database file")
+            assert "sqlalche.me" not in result.stderr
+    finally:
+        archive.chmod(0o755)
+    assert not (archive / "web.sqlite").exists()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
