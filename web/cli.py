@@ -665,11 +665,11 @@ def _audit_action(name: str) -> str:
     return name
 
 
-def clean_argument(text: str, what: str) -> str:
+def clean_argument(text: str, what: str, max_length: int = _REFERENCE_LIMIT) -> str:
     try:
         # Required: an empty code or username would be looked up and answered "no unit with code ''", or read as
         # no filter at all (`units --unit ""` listed the whole tree's absence).
-        return clean_text(text, what, required=True, max_length=_REFERENCE_LIMIT)
+        return clean_text(text, what, required=True, max_length=max_length)
     except DomainError as error:
         raise fail(str(error)) from None
 
@@ -843,6 +843,9 @@ token_app = _Typer(
 app.add_typer(token_app, name="token")
 
 
+_LABEL_LIMIT = 200
+
+
 def _tokens() -> Tokens:
     from projections.store import make_engine
     from web.server import accounts_url
@@ -865,7 +868,8 @@ def token_create(
 ) -> None:
     """Make an API token for a person and print it, once: it acts under that person's grants valid at each call."""
     username = clean_argument(person, "a username")
-    note = clean_argument(label, "a label") if label.strip() else ""
+    # As long as the tokens' table keeps (web/tokens.py): a longer one was cut there without a word.
+    note = clean_argument(label, "a label", max_length=_LABEL_LIMIT) if label.strip() else ""
     last_day = parse_date(expires) if expires is not None else None
     with engine_session(read_only=True) as engine:
         found = engine.person_by_username(username)

@@ -132,6 +132,15 @@ def test_the_public_key_written_again_to_the_same_file_is_said_to_be_there_alrea
     assert f"already in {out}" in again.stdout
 
 
+def test_a_token_label_longer_than_is_kept_is_refused_rather_than_cut(own_store: Path) -> None:
+    refused = run(own_store, "token", "create", "admin", "--label", "y" * 201)
+    assert_one_line_refusal(refused, "a label is 201 characters long; at most 200 are accepted")
+    assert refused.stdout == ""
+    assert run(own_store, "token", "list").stdout.strip() == "no token"
+    assert run(own_store, "token", "create", "admin", "--label", "y" * 200).returncode == 0
+    assert run(own_store, "token", "list").stdout.rstrip("\n").endswith("  " + "y" * 200)
+
+
 # What a mistyped --anchor (or a damaged head file) may hold instead of a signed head: a program, a position of
 # infinity, arrays nested deeper than the JSON decoder recurses.
 _NOT_A_SIGNED_HEAD = [
