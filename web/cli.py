@@ -260,7 +260,17 @@ def demo(
                 typer.echo("The store already holds data; the demo is not loaded again.")
                 return
             raise fail("the store already holds data; the demo loads only into an empty store (see README)")
-        play_demo(engine, progress=typer.echo)
+        try:
+            play_demo(engine, progress=typer.echo)
+        except KeyboardInterrupt:
+            # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo,
+            # and `demo --if-empty` (`make run`) would take it for a demo loaded.
+            held = engine.recorder.max_notification_id() or 0
+            fail(
+                f"interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
+                "start again on an empty data directory or database"
+            )
+            raise typer.Exit(code=130) from None
         with read_side_session(engine):
             # Brought up to date here, once, so that the first listing after the demo answers at once.
             pass

@@ -148,6 +148,34 @@ def test_the_four_good_committee_is_recognized_because_both_its_cells_are(played
     assert "four-good: no" in not_recognized.stdout
 
 
+def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it_and_leaves_it_sound(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    demo = subprocess.Popen(
+        [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        encoding="utf-8", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert demo.stdout is not None
+    # Interrupted once the units are registered, well before the seasons are played.
+    while (line := demo.stdout.readline()) and not line.startswith("registered"):
+        pass
+    demo.send_signal(signal.SIGINT)
+    _, stderr = demo.communicate(timeout=120)
+    assert demo.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    held = event_count(data_dir)
+    assert stderr.strip() == (
+        f"error: interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
+        "start again on an empty data directory or database"
+    )
+    verified = dossierflow(data_dir, "verify")
+    assert verified.stdout.startswith(f"ok: {held} events, chain intact"), verified.stderr
+
+
 def test_demo_if_empty_a_second_time_changes_nothing(played_copy: Path) -> None:
     before = event_count(played_copy)
     result = dossierflow(played_copy, "demo", "--if-empty")
