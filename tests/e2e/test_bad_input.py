@@ -348,6 +348,30 @@ def test_the_accounts_of_an_archived_read_only_copy_are_said_to_be_unwritable_in
     assert not (archive / "web.sqlite").exists()
 
 
+def test_a_data_directory_that_is_a_file_is_said_to_be_one_and_left_as_it_is(tmp_path: Path) -> None:
+    a_file = tmp_path / "data"
+    a_file.write_text("notes\n", encoding="utf-8")
+    result = run(a_file, "demo")
+    assert_one_line_refusal(result, f"{a_file} is a file, not a directory (set DOSSIERFLOW_DATA_DIR")
+    assert a_file.read_text(encoding="utf-8") == "notes\n"
+
+
+def test_a_command_that_writes_on_a_read_only_store_says_it_cannot_write_it(store: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(store, archive)
+    (archive / "events.sqlite").chmod(0o444)
+    archive.chmod(0o555)
+    try:
+        prefix = _unprivileged()
+        for args in (("demo", "--if-empty"), ("serve", "--port", "1")):
+            result = run(archive, *args, prefix=prefix)
+            assert_one_line_refusal(
+                result, f"the store file {archive / 'events.sqlite'} cannot be written", "can be written"
+            )
+    finally:
+        archive.chmod(0o755)
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
