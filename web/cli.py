@@ -429,7 +429,9 @@ def _write_new(target: Path, data: bytes) -> None:
     except FileExistsError:
         if target.is_dir():
             raise fail(f"cannot write {target}: it is a directory; give --out a file's name") from None
-        raise fail(f"cannot write {target}: it exists already and is not written over; give --out a new file's name")
+        raise fail(
+            f"cannot write {target}: it exists already and is not written over; give --out a new file's name"
+        ) from None
     except OSError as error:
         raise fail(f"cannot write {target}: {error.strerror or error}") from None
 
