@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib.abc
 import io
 import os
 import re
@@ -174,6 +175,28 @@ def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it
     )
     verified = dossierflow(data_dir, "verify")
     assert verified.stdout.startswith(f"ok: {held} events, chain intact"), verified.stderr
+
+
+class _InterruptedLoading(importlib.abc.MetaPathFinder):
+    """Ctrl-C while `web.cli` is being imported (it takes most of a second)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "web.cli":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_command_line_loads_ends_it_with_130_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from web.entry import main
+
+    monkeypatch.delitem(sys.modules, "web.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedLoading(), *sys.meta_path])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 130
+    assert capsys.readouterr() == ("", "")
 
 
 def test_demo_if_empty_a_second_time_changes_nothing(played_copy: Path) -> None:
