@@ -296,8 +296,8 @@ class ReadSide:
         helper = _Helper.start(self, shared) if shared else None
         if helper is None:
             own, shared = chosen, []
-        reported = _Progress(progress, helper, self.log.head)
         try:
+            reported = _Progress(progress, helper, self.log.head)
             generations = {name: self.store.start_building(name) for name in own}
             result = self._build(own, generations, reported)
             if helper is not None:
@@ -462,16 +462,25 @@ class _Helper:
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         # A fresh interpreter, not a fork of this one: this process's threads, locks and connections stay here.
+        # In a session of its own: Ctrl-C at the terminal reaches the whole foreground process group, and the helper
+        # printed its own KeyboardInterrupt traceback under the command's clean exit. This process stops it instead.
         process = subprocess.Popen(
-            [sys.executable, "-m", "projections.helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [sys.executable, "-m", "projections.helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            start_new_session=True,
         )
-        assert process.stdin is not None
         try:
-            process.stdin.write(given)
-            process.stdin.close()
-        except OSError:
-            pass  # it died at once: its read models are finished here
-        return cls(process)
+            assert process.stdin is not None
+            try:
+                process.stdin.write(given)
+                process.stdin.close()
+            except OSError:
+                pass  # it died at once: its read models are finished here
+            return cls(process)
+        except BaseException:
+            # Interrupted before it was handed to the caller, which stops it: not left rebuilding on its own.
+            process.kill()
+            process.wait()
+            raise
 
     def _read(self) -> None:
         assert self.process.stdout is not None

@@ -199,6 +199,9 @@ def _one_line(error: BaseException) -> str:
             # insufficient_privilege: the role in DATABASE_URL may read, not write (or not even read) here.
             return f"the database role lacks a right this command needs: {reason}"
         return reason
+    if isinstance(error, DBAPIError) and str(error.orig).strip():
+        # SQLite's errors carry no SQLSTATE: its sentence alone, without the statement and SQLAlchemy's link.
+        return re.sub(r"\s+", " ", str(error.orig)).strip()
     return re.sub(r"\s+", " ", str(error)).strip() or type(error).__name__
 
 
@@ -257,7 +260,17 @@ def demo(
                 typer.echo("The store already holds data; the demo is not loaded again.")
                 return
             raise fail("the store already holds data; the demo loads only into an empty store (see README)")
-        play_demo(engine, progress=typer.echo)
+        try:
+            play_demo(engine, progress=typer.echo)
+        except KeyboardInterrupt:
+            # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo,
+            # and `demo --if-empty` (`make run`) would take it for a demo loaded.
+            held = engine.recorder.max_notification_id() or 0
+            fail(
+                f"interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
+                "start again on an empty data directory or database"
+            )
+            raise typer.Exit(code=130) from None
         with read_side_session(engine):
             # Brought up to date here, once, so that the first listing after the demo answers at once.
             pass
@@ -407,6 +420,22 @@ def _signer(engine: Engine) -> store.HeadSigner:
     return signer
 
 
+def _write_new(target: Path, data: bytes) -> None:
+    """data in a new file: --out naming the store, the signing key or a checkpoint kept earlier, by a slip, must not
+    replace it (`checkpoint --out data/events.sqlite` wrote its JSON over the whole store)."""
+    try:
+        with target.open("xb") as file:
+            file.write(data)
+    except FileExistsError:
+        if target.is_dir():
+            raise fail(f"cannot write {target}: it is a directory; give --out a file's name") from None
+        raise fail(
+            f"cannot write {target}: it exists already and is not written over; give --out a new file's name"
+        ) from None
+    except OSError as error:
+        raise fail(f"cannot write {target}: {error.strerror or error}") from None
+
+
 @app.command()
 def checkpoint(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the signed head (JSON).")] = None,
@@ -422,10 +451,7 @@ def checkpoint(
         head = result.signed_head
         signed = signer.sign_head(head.position, head.notification_id, head.hash)
         target = out or Path(f"checkpoint-{signed.position}-{signed.signed_at[:19].replace(':', '')}.json")
-        try:
-            target.write_text(signed.to_json(), encoding="utf-8")
-        except OSError as error:
-            raise fail(f"cannot write {target}: {error.strerror or error}") from None
+        _write_new(target, signed.to_json().encode("utf-8"))
         signer.remember(signed)
         typer.echo(
             f"checkpoint of link {signed.position} (event #{signed.notification_id}, hash {signed.hash}) "
@@ -447,10 +473,12 @@ def public_key_command(
         if out is None:
             typer.echo(pem.decode("ascii"), nl=False)
             return
-        try:
-            out.write_bytes(pem)
-        except OSError as error:
-            raise fail(f"cannot write {out}: {error.strerror or error}") from None
+        with contextlib.suppress(OSError):
+            if out.is_file() and out.read_bytes() == pem:
+                # Run again: the file already says what it would be written with.
+                typer.echo(f"public key {store.fingerprint(key)} already in {out}")
+                return
+        _write_new(out, pem)
         typer.echo(f"public key {store.fingerprint(key)} written to {out}")
 
 
@@ -649,11 +677,11 @@ def _audit_action(name: str) -> str:
     return name
 
 
-def clean_argument(text: str, what: str) -> str:
+def clean_argument(text: str, what: str, max_length: int = _REFERENCE_LIMIT) -> str:
     try:
         # Required: an empty code or username would be looked up and answered "no unit with code ''", or read as
         # no filter at all (`units --unit ""` listed the whole tree's absence).
-        return clean_text(text, what, required=True, max_length=_REFERENCE_LIMIT)
+        return clean_text(text, what, required=True, max_length=max_length)
     except DomainError as error:
         raise fail(str(error)) from None
 
@@ -827,6 +855,9 @@ token_app = _Typer(
 app.add_typer(token_app, name="token")
 
 
+_LABEL_LIMIT = 200
+
+
 def _tokens() -> Tokens:
     from projections.store import make_engine
     from web.server import accounts_url
@@ -849,7 +880,8 @@ def token_create(
 ) -> None:
     """Make an API token for a person and print it, once: it acts under that person's grants valid at each call."""
     username = clean_argument(person, "a username")
-    note = clean_argument(label, "a label") if label.strip() else ""
+    # As long as the tokens' table keeps (web/tokens.py): a longer one was cut there without a word.
+    note = clean_argument(label, "a label", max_length=_LABEL_LIMIT) if label.strip() else ""
     last_day = parse_date(expires) if expires is not None else None
     with engine_session(read_only=True) as engine:
         found = engine.person_by_username(username)
@@ -952,8 +984,12 @@ def demo_sign_ins() -> None:
     settings = load_settings()
     # The passwords go to the accounts database; the store is only read (a data directory without one is said so).
     with engine_session(read_only=True) as engine:
-        accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
-        made = set_demo_passwords(engine, accounts)
+        try:
+            accounts = Accounts(make_engine(accounts_url(settings.database_url, settings.data_dir)))
+            made = set_demo_passwords(engine, accounts)
+        except SQLAlchemyError as error:
+            # As `token` says it: a read-only copy of a data directory has no accounts database to write to.
+            raise fail(f"cannot open the accounts database: {_one_line(error)}") from None
     if not made:
         raise fail("the store holds none of the demo's people; load the demo first with `dossierflow demo`")
     typer.echo("Demo sign-ins (new passwords on every run):")

@@ -39,6 +39,11 @@ def build_engine(
     from workflow.rules import load_rule_book
 
     if not read_only:
+        if data_dir.exists() and not data_dir.is_dir():
+            # mkdir says only "[Errno 17] File exists".
+            raise store.StoreUnavailable(
+                f"{data_dir} is a file, not a directory (set DOSSIERFLOW_DATA_DIR to the data directory)"
+            )
         data_dir.mkdir(parents=True, exist_ok=True)
     env = _store_env(database_url, data_dir, read_only, connect_timeout, lock_timeout, signing_key, single_connection)
     policy = EvidencePolicy(max_bytes=max_evidence_bytes) if max_evidence_bytes else EvidencePolicy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import threading
@@ -26,6 +27,7 @@ from tests.e2e.test_cli import COMMAND, PROJECT
 from web.settings import SettingsError, load_settings
 from workflow.bootstrap import build_engine
 from workflow.store import StoreUnavailable, application_env
+from workflow.store.backend import sqlite_failure
 
 REFERENCE = "treasury/2024"
 
@@ -109,6 +111,72 @@ def own_store(store: Path, tmp_path: Path) -> Path:
 def test_an_out_file_that_cannot_be_written_is_refused_in_one_line(own_store: Path, command: str) -> None:
     for target in (own_store.parent, own_store / "no-such-directory" / "key.pem"):
         assert_one_line_refusal(run(own_store, command, "--out", str(target)), f"cannot write {target}")
+
+
+@pytest.mark.parametrize("command", ["public-key", "checkpoint"])
+def test_an_out_file_that_exists_is_refused_and_never_written_over(own_store: Path, command: str) -> None:
+    # A slip of the tab key: the store itself, its signing key, a checkpoint kept earlier.
+    kept = own_store.parent / "checkpoint-kept.json"
+    kept.write_text("kept by the inspection committee\n", encoding="utf-8")
+    for target in (own_store / "events.sqlite", own_store / "signing-key.pem", kept):
+        before = target.read_bytes()
+        result = run(own_store, command, "--out", str(target))
+        assert_one_line_refusal(result, f"cannot write {target}: it exists already and is not written over")
+        assert target.read_bytes() == before
+    assert run(own_store, "verify").stdout.startswith("ok: ")
+
+
+def test_the_public_key_written_again_to_the_same_file_is_said_to_be_there_already(own_store: Path) -> None:
+    out = own_store.parent / "public-key.pem"
+    assert run(own_store, "public-key", "--out", str(out)).returncode == 0
+    again = run(own_store, "public-key", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert f"already in {out}" in again.stdout
+
+
+def test_a_token_label_longer_than_is_kept_is_refused_rather_than_cut(own_store: Path) -> None:
+    refused = run(own_store, "token", "create", "admin", "--label", "y" * 201)
+    assert_one_line_refusal(refused, "a label is 201 characters long; at most 200 are accepted")
+    assert refused.stdout == ""
+    assert run(own_store, "token", "list").stdout.strip() == "no token"
+    assert run(own_store, "token", "create", "admin", "--label", "y" * 200).returncode == 0
+    assert run(own_store, "token", "list").stdout.rstrip("\n").endswith("  " + "y" * 200)
+
+
+# What a mistyped --anchor (or a damaged head file) may hold instead of a signed head: a program, a position of
+# infinity, arrays nested deeper than the JSON decoder recurses.
+_NOT_A_SIGNED_HEAD = [
+    pytest.param(b"\x7fELF\x02\x01\x01\x00\xd0\xff" * 30, "codec can't decode", id="binary"),
+    pytest.param(
+        b'{"format": "dossierflow-signed-head/1", "position": 1e400, "notification_id": 1, "hash": "a", '
+        b'"signed_at": "t", "key_id": "k", "signature": "s"}',
+        "cannot convert float infinity to integer", id="infinite position",
+    ),
+    pytest.param(b"[" * 100_000, "maximum recursion depth exceeded", id="nested too deep"),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), _NOT_A_SIGNED_HEAD)
+def test_an_anchor_file_that_is_not_a_signed_head_is_refused_in_one_line(
+    store: Path, tmp_path: Path, content: bytes, expected: str
+) -> None:
+    anchor = tmp_path / "checkpoint.json"
+    anchor.write_bytes(content)
+    result = run(store, "verify", "--anchor", str(anchor))
+    assert_one_line_refusal(result, f"{anchor} is not a signed head written by dossierflow", expected)
+
+
+@pytest.mark.parametrize(("content", "expected"), _NOT_A_SIGNED_HEAD)
+def test_a_head_file_that_is_not_a_signed_head_is_named_in_one_line(
+    own_store: Path, content: bytes, expected: str
+) -> None:
+    head_file = own_store / "chain-head.json"
+    assert head_file.exists()
+    head_file.write_bytes(content)
+    for args in (("verify",), ("checkpoint", "--out", str(own_store.parent / "checkpoint.json"))):
+        result = run(own_store, *args)
+        assert_one_line_refusal(result, f"{head_file} is not a signed head written by dossierflow", expected)
+    assert not (own_store.parent / "checkpoint.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -263,6 +331,42 @@ def test_an_archived_read_only_copy_is_verified_and_read_without_any_write(store
         archive.chmod(0o755)
     assert {path.name: path.read_bytes() for path in archive.iterdir()} == before
     assert stat.S_IMODE(database.stat().st_mode) == 0o444
+
+
+def test_the_accounts_of_an_archived_read_only_copy_are_said_to_be_unwritable_in_one_line(
+    store: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(store, archive)
+    archive.chmod(0o555)
+    try:
+        prefix = _unprivileged()
+        for args in (("demo-sign-ins",), ("token", "list"), ("token", "create", "admin")):
+            result = run(archive, *args, prefix=prefix)
+            assert_one_line_refusal(result, "cannot open the accounts database: unable to open database file")
+            assert "sqlalche.me" not in result.stderr
+    finally:
+        archive.chmod(0o755)
+    assert not (archive / "web.sqlite").exists()
+
+
+def test_a_data_directory_that_is_a_file_is_said_to_be_one_and_left_as_it_is(tmp_path: Path) -> None:
+    a_file = tmp_path / "data"
+    a_file.write_text("notes\n", encoding="utf-8")
+    result = run(a_file, "demo")
+    assert_one_line_refusal(result, f"{a_file} is a file, not a directory (set DOSSIERFLOW_DATA_DIR")
+    assert a_file.read_text(encoding="utf-8") == "notes\n"
+
+
+def test_a_store_a_writing_command_may_only_read_is_said_to_need_writing_not_reading(tmp_path: Path) -> None:
+    # What SQLite says when `demo` or `serve` must write to a file or directory mode 0444/0555 (whether it must, at
+    # opening, depends on the write-ahead log the last writer left).
+    database = tmp_path / "events.sqlite"
+    said = sqlite_failure(database, sqlite3.OperationalError("attempt to write a readonly database"))
+    assert said == (
+        f"the store file {database} cannot be written (attempt to write a readonly database); check that it and its "
+        "directory can be written"
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,18 @@ One demo run is shared by the tests that only read (module scope); a test that w
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib.abc
 import io
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -143,6 +147,56 @@ def test_the_four_good_committee_is_recognized_because_both_its_cells_are(played
     assert "decided: good   four-good: yes" in recognized.stdout
     not_recognized = dossierflow(played, "show", f"{NOT_FOUR_GOOD_COMMITTEE}/2024")
     assert "four-good: no" in not_recognized.stdout
+
+
+def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it_and_leaves_it_sound(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    demo = subprocess.Popen(
+        [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        encoding="utf-8", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert demo.stdout is not None
+    # Interrupted once the units are registered, well before the seasons are played.
+    while (line := demo.stdout.readline()) and not line.startswith("registered"):
+        pass
+    demo.send_signal(signal.SIGINT)
+    _, stderr = demo.communicate(timeout=120)
+    assert demo.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    held = event_count(data_dir)
+    assert stderr.strip() == (
+        f"error: interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
+        "start again on an empty data directory or database"
+    )
+    verified = dossierflow(data_dir, "verify")
+    assert verified.stdout.startswith(f"ok: {held} events, chain intact"), verified.stderr
+
+
+class _InterruptedLoading(importlib.abc.MetaPathFinder):
+    """Ctrl-C while `web.cli` is being imported (it takes most of a second)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "web.cli":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_command_line_loads_ends_it_with_130_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from web.entry import main
+
+    monkeypatch.delitem(sys.modules, "web.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedLoading(), *sys.meta_path])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 130
+    assert capsys.readouterr() == ("", "")
 
 
 def test_demo_if_empty_a_second_time_changes_nothing(played_copy: Path) -> None:
@@ -511,6 +565,63 @@ def test_a_rebuild_switches_to_a_new_generation_with_the_same_listings(played_co
     assert re.search(r"rebuilt units, dossiers, access, statistics, audit from [\d,]+ events", rebuilt.stdout)
     status = dossierflow(played_copy, "projections", "status").stdout
     assert all(re.search(rf"^{n}\s+2\s", status, re.MULTILINE) for n in ("units", "audit"))
+    assert dossierflow(played_copy, "status").stdout == before
+
+
+def _helpers_at_work(pid: int) -> list[int]:
+    """The rebuild helpers started by pid that have opened the store themselves (past their start, reading the log;
+    a child between fork and exec holds its parent's files under its parent's name)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"projections.helper" in Path(f"/proc/{child}/cmdline").read_bytes() and any(
+                    os.readlink(fd).endswith("events.sqlite") for fd in Path(f"/proc/{child}/fd").iterdir()
+                ):
+                    found.append(int(child))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not re.search(r"^State:\s+[ZX]", status, re.MULTILINE)  # an ended child not yet reaped is not running
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the rebuild's helper process")
+def test_ctrl_c_during_a_rebuild_ends_it_without_a_traceback_and_the_read_models_still_answer(
+    played_copy: Path,
+) -> None:
+    before = dossierflow(played_copy, "status").stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(played_copy), "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    # A terminal's Ctrl-C: SIGINT to the command's whole process group, once its helper process is at work (on one
+    # core there is none, and the command alone is interrupted).
+    rebuild = subprocess.Popen(
+        [*COMMAND, "projections", "rebuild"], env=env, cwd=played_copy.parent, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 60
+    while not _helpers_at_work(rebuild.pid) and rebuild.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    helpers = _helpers_at_work(rebuild.pid)
+    # Outside the terminal's reach (whether its KeyboardInterrupt traceback or the command's kill came first was a
+    # race): the command alone is interrupted, and stops it.
+    assert all(os.getsid(pid) != os.getsid(rebuild.pid) for pid in helpers)
+    os.killpg(rebuild.pid, signal.SIGINT)
+    _, stderr = rebuild.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert rebuild.returncode == 130, stderr
+    deadline = time.monotonic() + 10
+    while any(map(_running, helpers)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(map(_running, helpers)), "the helper is stopped with the command"
+    assert dossierflow(played_copy, "status").stdout == before
+    assert dossierflow(played_copy, "projections", "rebuild").returncode == 0
     assert dossierflow(played_copy, "status").stdout == before
 
 

@@ -162,7 +162,10 @@ def sqlite_failure(path: Path, error: BaseException) -> str:
         words in text for words in ("not a database", "malformed", "disk image", "corrupt")
     ):
         return f"the store file {path} is damaged and cannot be read ({text}); restore it from a backup copy"
-    if "unable to open" in text or "readonly" in text or "read-only" in text:
+    if "readonly" in text or "read-only" in text:
+        # A command that writes (demo, serve) on a file or directory it may only read.
+        return f"the store file {path} cannot be written ({text}); check that it and its directory can be written"
+    if "unable to open" in text:
         return f"the store file {path} cannot be opened ({text}); check that it and its directory can be read"
     return f"the store file {path} cannot be read: {text}"
 

@@ -141,8 +141,9 @@ class SignedHead:
         return json.dumps({"format": "dossierflow-signed-head/1", **asdict(self)}, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, source: str) -> SignedHead:
+    def from_json(cls, text: str | bytes, source: str) -> SignedHead:
         try:
+            # Bytes are decoded here, so that a file that is not UTF-8 text is refused as any other garbage.
             data = json.loads(text)
             if data.get("format") != "dossierflow-signed-head/1":
                 raise ValueError("not a dossierflow signed head")
@@ -154,16 +155,17 @@ class SignedHead:
                 key_id=str(data["key_id"]),
                 signature=str(data["signature"]),
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        # OverflowError: a position of 1e400 (infinity); RecursionError: arrays nested a hundred thousand deep.
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as error:
             raise SigningKeyError(f"{source} is not a signed head written by dossierflow ({error})") from None
 
     @classmethod
     def read(cls, path: Path) -> SignedHead:
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as error:
             raise SigningKeyError(f"cannot read {path}: {error.strerror or error}") from None
-        return cls.from_json(text, str(path))
+        return cls.from_json(data, str(path))
 
 
 def snapshot_content_digest(topic: str, state: bytes) -> str:
