@@ -247,6 +247,26 @@ def parse_reference(text: str) -> str:
     return text
 
 
+# Written in the data directory before the demo's first event and removed after its last: a store it names that holds
+# events then holds part of the demo (interrupted by Ctrl-C, a kill, a crash), and `demo --if-empty` (`make run`)
+# must not take it for the demo loaded and serve it.
+_DEMO_UNFINISHED = "demo-unfinished"
+
+
+def _store_named(settings: Settings) -> str:
+    return settings.database_url or "embedded"
+
+
+def _unfinished_demo(settings: Settings) -> Path | None:
+    """The marker of a demo begun on this store and never finished, if there is one."""
+    marker = settings.data_dir / _DEMO_UNFINISHED
+    try:
+        named = marker.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return marker if named == _store_named(settings) else None
+
+
 @app.command()
 def demo(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Load only when the store holds no events.")] = False,
@@ -255,22 +275,35 @@ def demo(
     from web.demo import play_demo
 
     with engine_session(read_only=False) as engine:
+        settings = load_settings()
+        unfinished = _unfinished_demo(settings)
         if not engine.is_empty():
+            held = engine.recorder.max_notification_id() or 0
+            if unfinished is not None:
+                raise fail(
+                    f"the store holds part of the demo, which did not finish ({held:,} events); to load the demo, "
+                    "start again on an empty data directory or database"
+                )
             if if_empty:
                 typer.echo("The store already holds data; the demo is not loaded again.")
                 return
             raise fail("the store already holds data; the demo loads only into an empty store (see README)")
+        marker = settings.data_dir / _DEMO_UNFINISHED
+        try:
+            marker.write_text(_store_named(settings) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise fail(f"cannot write {quoted(str(marker))}: {_one_line(error)}") from None
         try:
             play_demo(engine, progress=typer.echo)
         except KeyboardInterrupt:
-            # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo,
-            # and `demo --if-empty` (`make run`) would take it for a demo loaded.
+            # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo.
             held = engine.recorder.max_notification_id() or 0
             fail(
                 f"interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
                 "start again on an empty data directory or database"
             )
             raise typer.Exit(code=130) from None
+        marker.unlink(missing_ok=True)
         with read_side_session(engine):
             # Brought up to date here, once, so that the first listing after the demo answers at once.
             pass

@@ -175,6 +175,36 @@ def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it
     )
     verified = dossierflow(data_dir, "verify")
     assert verified.stdout.startswith(f"ok: {held} events, chain intact"), verified.stderr
+    # `make run` loads the demo with --if-empty: the part loaded is not taken for the demo and served.
+    again = dossierflow(data_dir, "demo", "--if-empty")
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        f"error: the store holds part of the demo, which did not finish ({held:,} events); to load the demo, "
+        "start again on an empty data directory or database"
+    )
+    assert event_count(data_dir) == held
+
+
+def test_a_demo_killed_half_way_is_not_taken_for_the_demo_loaded(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    demo = subprocess.Popen(
+        [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        encoding="utf-8",
+    )
+    assert demo.stdout is not None
+    while (line := demo.stdout.readline()) and not line.startswith("registered"):
+        pass
+    demo.kill()  # no handler runs: a crash or kill -9
+    demo.communicate(timeout=60)
+    held = event_count(data_dir)
+    assert held > 0
+    refused = dossierflow(data_dir, "demo", "--if-empty")
+    assert refused.returncode == 2
+    assert "the store holds part of the demo, which did not finish" in refused.stderr
+    assert event_count(data_dir) == held
 
 
 class _InterruptedLoading(importlib.abc.MetaPathFinder):
