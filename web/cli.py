@@ -453,6 +453,21 @@ def _signer(engine: Engine) -> store.HeadSigner:
     return signer
 
 
+def _taken(target: Path) -> typer.Exit:
+    if target.is_dir():
+        return fail(f"cannot write {target}: it is a directory; give --out a file's name")
+    return fail(f"cannot write {target}: it exists already and is not written over; give --out a new file's name")
+
+
+def _refuse_taken(target: Path) -> None:
+    """Said before the work whose result goes to `target` (verifying a national store takes minutes), not after; the
+    file is still made new by `_write_new`, in case it appears meanwhile."""
+    if target.exists() or target.is_symlink():
+        raise _taken(target)
+    if not target.parent.is_dir():
+        raise fail(f"cannot write {target}: there is no directory {target.parent}")
+
+
 def _write_new(target: Path, data: bytes) -> None:
     """data in a new file: --out naming the store, the signing key or a checkpoint kept earlier, by a slip, must not
     replace it (`checkpoint --out data/events.sqlite` wrote its JSON over the whole store)."""
@@ -460,11 +475,7 @@ def _write_new(target: Path, data: bytes) -> None:
         with target.open("xb") as file:
             file.write(data)
     except FileExistsError:
-        if target.is_dir():
-            raise fail(f"cannot write {target}: it is a directory; give --out a file's name") from None
-        raise fail(
-            f"cannot write {target}: it exists already and is not written over; give --out a new file's name"
-        ) from None
+        raise _taken(target) from None
     except OSError as error:
         raise fail(f"cannot write {target}: {error.strerror or error}") from None
 
@@ -474,6 +485,8 @@ def checkpoint(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the signed head (JSON).")] = None,
 ) -> None:
     """Verify the store, then export its head, freshly signed, for an inspection committee to keep."""
+    if out is not None:
+        _refuse_taken(out)
     # Read-only, as `verify` opens it: signing a head writes nothing to the store, and a mistyped data directory
     # must be said to hold no store rather than be given an empty one.
     with engine_session(read_only=True) as engine:

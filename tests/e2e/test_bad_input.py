@@ -126,6 +126,18 @@ def test_an_out_file_that_exists_is_refused_and_never_written_over(own_store: Pa
     assert run(own_store, "verify").stdout.startswith("ok: ")
 
 
+def test_checkpoint_says_its_out_file_is_taken_before_it_opens_and_verifies_the_store(tmp_path: Path) -> None:
+    # Verifying a national store takes minutes: a name already taken is said first. Here there is no store at all,
+    # which the command would otherwise have reported first.
+    kept = tmp_path / "checkpoint-kept.json"
+    kept.write_text("kept by the inspection committee\n", encoding="utf-8")
+    result = run(tmp_path / "no-store", "checkpoint", "--out", str(kept))
+    assert_one_line_refusal(result, f"cannot write {kept}: it exists already and is not written over")
+    missing = tmp_path / "no-such-directory" / "checkpoint.json"
+    result = run(tmp_path / "no-store", "checkpoint", "--out", str(missing))
+    assert_one_line_refusal(result, f"cannot write {missing}: there is no directory {missing.parent}")
+
+
 def test_the_public_key_written_again_to_the_same_file_is_said_to_be_there_already(own_store: Path) -> None:
     out = own_store.parent / "public-key.pem"
     assert run(own_store, "public-key", "--out", str(out)).returncode == 0
