@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import sqlite3
 import sys
@@ -1044,6 +1045,29 @@ def demo_sign_ins() -> None:
         typer.echo(f"  {m.username:<{width}}  {m.password}  {printable(m.full_name)}: {m.what}")
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, found by binding there as uvicorn will (with SO_REUSEADDR) and
+    letting go: said in one line before the server announces its address, where uvicorn printed its own error after
+    it. Another process may still take the port in between; uvicorn then says so itself."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        return f"cannot listen on {quoted(host)}: {getattr(error, 'strerror', None) or error}"
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            trial.bind(address)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            if error.errno == errno.EADDRINUSE:
+                reason += " (another server listens there: stop it or choose another --port)"
+            return f"cannot listen on {host}:{port}: {reason}"
+    return None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -1077,6 +1101,9 @@ def serve(
         problem = room_for_workers(libpq_url(settings.database_url), workers, settings.postgres_connect_timeout)
         if problem:
             raise fail(problem)
+    problem = _cannot_listen(host, port)
+    if problem:
+        raise fail(problem)
     typer.echo(f"dossierflow on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); Ctrl+C stops it")
     uvicorn.run(
         "web.server:app_from_env", factory=True, host=host, port=port, workers=workers,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -288,6 +289,20 @@ def test_serve_on_a_data_directory_without_a_store_says_so_and_creates_nothing(t
     result = run(empty, "serve", "--port", "1")
     assert_one_line_refusal(result, f"there is no store at {empty / 'events.sqlite'}")
     assert list(empty.iterdir()) == []
+
+
+def test_serve_on_a_port_another_server_holds_says_so_in_one_line_before_it_announces_an_address(
+    own_store: Path,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        port = other.getsockname()[1]
+        result = run(own_store, "serve", "--port", str(port))
+    assert_one_line_refusal(
+        result, f"cannot listen on 127.0.0.1:{port}: Address already in use (another server listens there"
+    )
+    assert "dossierflow on http" not in result.stdout
+    unknown = run(own_store, "serve", "--host", "no-such-host.invalid", "--port", "8000")
+    assert_one_line_refusal(unknown, "cannot listen on 'no-such-host.invalid'")
 
 
 @pytest.mark.parametrize(
