@@ -255,7 +255,12 @@ _DEMO_UNFINISHED = "demo-unfinished"
 
 
 def _store_named(settings: Settings) -> str:
-    return settings.database_url or "embedded"
+    """Which store the marker is about, without the database URL's password: a digest of the URL."""
+    import hashlib
+
+    if not settings.database_url:
+        return "embedded"
+    return "database " + hashlib.sha256(settings.database_url.encode("utf-8")).hexdigest()[:32]
 
 
 def _unfinished_demo(settings: Settings) -> Path | None:

@@ -207,6 +207,33 @@ def test_a_demo_killed_half_way_is_not_taken_for_the_demo_loaded(tmp_path: Path)
     assert event_count(data_dir) == held
 
 
+@pytest.mark.postgres
+def test_a_demo_killed_half_way_on_postgresql_is_refused_and_its_marker_keeps_no_password(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    # Trust authentication takes the password and ignores it; the marker must not keep it in plain text.
+    url = fresh_postgres_url.replace("://postgres@", "://postgres:s3cret-word@", 1)
+    assert "s3cret-word" in url
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "DATABASE_URL": url, "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    demo = subprocess.Popen(
+        [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        encoding="utf-8",
+    )
+    assert demo.stdout is not None
+    while (line := demo.stdout.readline()) and not line.startswith("registered"):
+        pass
+    demo.kill()
+    demo.communicate(timeout=60)
+    marker = data_dir / "demo-unfinished"
+    assert "s3cret-word" not in marker.read_text(encoding="utf-8")
+    refused = dossierflow(data_dir, "demo", "--if-empty", database_url=url)
+    assert refused.returncode == 2
+    assert "the store holds part of the demo, which did not finish" in refused.stderr
+
+
 class _InterruptedLoading(importlib.abc.MetaPathFinder):
     """Ctrl-C while `web.cli` is being imported (it takes most of a second)."""
 
