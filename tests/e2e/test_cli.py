@@ -682,6 +682,35 @@ def test_ctrl_c_during_a_rebuild_ends_it_without_a_traceback_and_the_read_models
     assert dossierflow(played_copy, "status").stdout == before
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the rebuild's helper process")
+def test_a_rebuild_killed_outright_leaves_its_helper_to_stop_quietly_and_the_read_models_still_answer(
+    played_copy: Path,
+) -> None:
+    before = dossierflow(played_copy, "status").stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(played_copy), "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    rebuild = subprocess.Popen(
+        [*COMMAND, "projections", "rebuild"], env=env, cwd=played_copy.parent, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _helpers_at_work(rebuild.pid) and rebuild.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    helpers = _helpers_at_work(rebuild.pid)
+    rebuild.kill()  # kill -9: nothing of the command runs any more, nor stops its helper
+    # The helper shares the command's standard error: read to its end, once the helper has ended too.
+    _, stderr = rebuild.communicate(timeout=120)
+    assert "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 60
+    while any(map(_running, helpers)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(map(_running, helpers)), "the helper ends once the command is gone"
+    assert dossierflow(played_copy, "status").stdout == before
+    assert dossierflow(played_copy, "projections", "rebuild").returncode == 0
+    assert dossierflow(played_copy, "status").stdout == before
+
+
 def test_retrying_or_rebuilding_an_unknown_read_model_is_refused_with_the_known_ones(played: Path) -> None:
     for args in (("projections", "retry", "nope"), ("projections", "rebuild", "nope")):
         result = dossierflow(played, *args)
