@@ -73,6 +73,16 @@ def event_count(data_dir: Path) -> int:
     return int(count)
 
 
+def _command_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a command started by a test that signals it: none of the developer's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
+    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    return env
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     data_dir = tmp_path_factory.mktemp("demo") / "data"
@@ -153,9 +163,7 @@ def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
-    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    env = _command_env(data_dir)
     demo = subprocess.Popen(
         [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -187,9 +195,7 @@ def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it
 
 def test_a_demo_killed_half_way_is_not_taken_for_the_demo_loaded(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
-    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    env = _command_env(data_dir)
     demo = subprocess.Popen(
         [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8",
@@ -215,9 +221,7 @@ def test_a_demo_killed_half_way_on_postgresql_is_refused_and_its_marker_keeps_no
     url = fresh_postgres_url.replace("://postgres@", "://postgres:s3cret-word@", 1)
     assert "s3cret-word" in url
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
-    env |= {"DOSSIERFLOW_DATA_DIR": str(data_dir), "DATABASE_URL": url, "PYTHONIOENCODING": "utf-8"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    env = _command_env(data_dir, database_url=url)
     demo = subprocess.Popen(
         [*COMMAND, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8",
@@ -647,14 +651,27 @@ def _running(pid: int) -> bool:
     return not re.search(r"^State:\s+[ZX]", status, re.MULTILINE)  # an ended child not yet reaped is not running
 
 
+def _wait_for_helpers(rebuild: subprocess.Popen[str]) -> list[int]:
+    """The command's helpers once one is at work (none if the command ends first, as on one core)."""
+    deadline = time.monotonic() + 60
+    while not _helpers_at_work(rebuild.pid) and rebuild.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return _helpers_at_work(rebuild.pid)
+
+
+def _ended(pids: list[int], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not any(map(_running, pids))
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the rebuild's helper process")
 def test_ctrl_c_during_a_rebuild_ends_it_without_a_traceback_and_the_read_models_still_answer(
     played_copy: Path,
 ) -> None:
     before = dossierflow(played_copy, "status").stdout
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
-    env |= {"DOSSIERFLOW_DATA_DIR": str(played_copy), "PYTHONIOENCODING": "utf-8"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    env = _command_env(played_copy)
     # A terminal's Ctrl-C: SIGINT to the command's whole process group, once its helper process is at work (on one
     # core there is none, and the command alone is interrupted).
     rebuild = subprocess.Popen(
@@ -662,10 +679,7 @@ def test_ctrl_c_during_a_rebuild_ends_it_without_a_traceback_and_the_read_models
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while not _helpers_at_work(rebuild.pid) and rebuild.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    helpers = _helpers_at_work(rebuild.pid)
+    helpers = _wait_for_helpers(rebuild)
     # Outside the terminal's reach (whether its KeyboardInterrupt traceback or the command's kill came first was a
     # race): the command alone is interrupted, and stops it.
     assert all(os.getsid(pid) != os.getsid(rebuild.pid) for pid in helpers)
@@ -673,10 +687,7 @@ def test_ctrl_c_during_a_rebuild_ends_it_without_a_traceback_and_the_read_models
     _, stderr = rebuild.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
     assert rebuild.returncode == 130, stderr
-    deadline = time.monotonic() + 10
-    while any(map(_running, helpers)) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not any(map(_running, helpers)), "the helper is stopped with the command"
+    assert _ended(helpers, within=10), "the helper is stopped with the command"
     assert dossierflow(played_copy, "status").stdout == before
     assert dossierflow(played_copy, "projections", "rebuild").returncode == 0
     assert dossierflow(played_copy, "status").stdout == before
@@ -687,25 +698,17 @@ def test_a_rebuild_killed_outright_leaves_its_helper_to_stop_quietly_and_the_rea
     played_copy: Path,
 ) -> None:
     before = dossierflow(played_copy, "status").stdout
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOSSIERFLOW_"))}
-    env |= {"DOSSIERFLOW_DATA_DIR": str(played_copy), "PYTHONIOENCODING": "utf-8"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    env = _command_env(played_copy)
     rebuild = subprocess.Popen(
         [*COMMAND, "projections", "rebuild"], env=env, cwd=played_copy.parent, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 60
-    while not _helpers_at_work(rebuild.pid) and rebuild.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    helpers = _helpers_at_work(rebuild.pid)
+    helpers = _wait_for_helpers(rebuild)
     rebuild.kill()  # kill -9: nothing of the command runs any more, nor stops its helper
     # The helper shares the command's standard error: read to its end, once the helper has ended too.
     _, stderr = rebuild.communicate(timeout=120)
     assert "Traceback" not in stderr, stderr
-    deadline = time.monotonic() + 60
-    while any(map(_running, helpers)) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not any(map(_running, helpers)), "the helper ends once the command is gone"
+    assert _ended(helpers, within=60), "the helper ends once the command is gone"
     assert dossierflow(played_copy, "status").stdout == before
     assert dossierflow(played_copy, "projections", "rebuild").returncode == 0
     assert dossierflow(played_copy, "status").stdout == before
