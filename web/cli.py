@@ -263,14 +263,13 @@ def _store_named(settings: Settings) -> str:
     return "database " + hashlib.sha256(settings.database_url.encode("utf-8")).hexdigest()[:32]
 
 
-def _unfinished_demo(settings: Settings) -> Path | None:
-    """The marker of a demo begun on this store and never finished, if there is one."""
-    marker = settings.data_dir / _DEMO_UNFINISHED
+def _unfinished_demo(settings: Settings) -> bool:
+    """Whether a demo was begun on this store and never finished."""
     try:
-        named = marker.read_text(encoding="utf-8").strip()
+        named = (settings.data_dir / _DEMO_UNFINISHED).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
-        return None
-    return marker if named == _store_named(settings) else None
+        return False
+    return named == _store_named(settings)
 
 
 @app.command()
@@ -282,10 +281,9 @@ def demo(
 
     with engine_session(read_only=False) as engine:
         settings = load_settings()
-        unfinished = _unfinished_demo(settings)
         if not engine.is_empty():
             held = engine.recorder.max_notification_id() or 0
-            if unfinished is not None:
+            if _unfinished_demo(settings):
                 raise fail(
                     f"the store holds part of the demo, which did not finish ({held:,} events); to load the demo, "
                     "start again on an empty data directory or database"
@@ -907,9 +905,6 @@ token_app = _Typer(
 app.add_typer(token_app, name="token")
 
 
-_LABEL_LIMIT = 200
-
-
 def _tokens() -> Tokens:
     from projections.store import make_engine
     from web.server import accounts_url
@@ -932,8 +927,10 @@ def token_create(
 ) -> None:
     """Make an API token for a person and print it, once: it acts under that person's grants valid at each call."""
     username = clean_argument(person, "a username")
-    # As long as the tokens' table keeps (web/tokens.py): a longer one was cut there without a word.
-    note = clean_argument(label, "a label", max_length=_LABEL_LIMIT) if label.strip() else ""
+    from web.tokens import LABEL_LIMIT
+
+    # As long as the tokens' table keeps: a longer one was cut there without a word.
+    note = clean_argument(label, "a label", max_length=LABEL_LIMIT) if label.strip() else ""
     last_day = parse_date(expires) if expires is not None else None
     with engine_session(read_only=True) as engine:
         found = engine.person_by_username(username)

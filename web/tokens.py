@@ -18,6 +18,9 @@ from uuid import UUID
 
 from sqlalchemy import Column, Date, Engine, Float, MetaData, String, Table, insert, select, update
 
+# The longest label kept: `dossierflow token create` refuses a longer one; other callers' are cut to it.
+LABEL_LIMIT = 200
+
 _meta = MetaData()
 TOKENS = Table(
     "web_api_tokens",
@@ -27,7 +30,7 @@ TOKENS = Table(
     # What `dossierflow token list` shows and `token revoke` takes: names the token without revealing it.
     Column("token_id", String(32), nullable=False, unique=True),
     Column("person_id", String(36), nullable=False, index=True),
-    Column("label", String(200), nullable=False),
+    Column("label", String(LABEL_LIMIT), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("expires_on", Date, nullable=True),
     Column("last_used_at", Float, nullable=True),
@@ -76,11 +79,11 @@ class Tokens:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(TOKENS).values(
-                    key=_key(token), token_id=token_id, person_id=str(person_id), label=label[:200],
+                    key=_key(token), token_id=token_id, person_id=str(person_id), label=label[:LABEL_LIMIT],
                     created_at=now, expires_on=expires_on, last_used_at=None, revoked_at=None,
                 )
             )
-        return token, TokenRecord(token_id, person_id, label[:200], now, expires_on, None, None)
+        return token, TokenRecord(token_id, person_id, label[:LABEL_LIMIT], now, expires_on, None, None)
 
     def resolve(self, token: str, today: date) -> TokenRecord | None:
         """The record of a usable token (not revoked, not expired), or None for anything else."""
