@@ -69,9 +69,11 @@ class Projection(ABC):
 
     name: ClassVar[str]
     handles: ClassVar[tuple[type, ...]] = ()
-    # What a rebuild of this read model costs, relative to the others (seconds of its own work on the bench's log):
-    # a rebuild shares the read models out between two processes by it.
+    # What a rebuild of this read model costs, relative to the others: the seconds of its own work (its pages and
+    # its indexes) and the seconds of decoding the events it reads, on the bench's log. A rebuild shares the read
+    # models out between two processes by them (ReadSide.rebuild): each process decodes its share's events once.
     rebuild_cost: ClassVar[float] = 1.0
+    rebuild_reads: ClassVar[float] = 0.0
 
     @abstractmethod
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

@@ -113,9 +113,10 @@ def waiting_rules_from(rules: Iterable[RuleTuple]) -> tuple[WaitingRule, ...]:
 
 class AccessProjection(Projection):
     name: ClassVar[str] = "access"
-    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
-    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
-    rebuild_cost = 2.7
+    # Seconds on the bench's 899,308-event log (see Projection.rebuild_cost): its pages and indexes in a one-process
+    # rebuild (bench/issue6_figures.py --no-helper), and decoding the events it reads beyond reading them.
+    rebuild_cost = 5.0
+    rebuild_reads = 9.5
     handles: ClassVar[tuple[type, ...]] = (
         _P.Registered,
         _P.RoleGranted,

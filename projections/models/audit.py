@@ -166,9 +166,10 @@ class AuditTrail:
 
 class AuditProjection(Projection):
     name = "audit"
-    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
-    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
-    rebuild_cost = 40.7
+    # Seconds on the bench's 899,308-event log (see Projection.rebuild_cost): its pages and indexes in a one-process
+    # rebuild (bench/issue6_figures.py --no-helper), and decoding the events it reads beyond reading them.
+    rebuild_cost = 102.0
+    rebuild_reads = 154.0
     handles = ()  # every event
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

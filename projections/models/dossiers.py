@@ -129,9 +129,10 @@ def _level(value: Any) -> str | None:
 
 class DossiersProjection(Projection):
     name: ClassVar[str] = "dossiers"
-    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
-    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
-    rebuild_cost = 40.3
+    # Seconds on the bench's 899,308-event log (see Projection.rebuild_cost): its pages and indexes in a one-process
+    # rebuild (bench/issue6_figures.py --no-helper), and decoding the events it reads beyond reading them.
+    rebuild_cost = 42.0
+    rebuild_reads = 106.0
     handles: ClassVar[tuple[type, ...]] = (
         _D.Opened,
         _D.AnswersRecorded,

@@ -171,9 +171,10 @@ class QuotaMeter:
 
 class StatisticsProjection(Projection):
     name = "statistics"
-    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
-    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
-    rebuild_cost = 24.0
+    # Seconds on the bench's 899,308-event log (see Projection.rebuild_cost): its pages and indexes in a one-process
+    # rebuild (bench/issue6_figures.py --no-helper), and decoding the events it reads beyond reading them.
+    rebuild_cost = 28.0
+    rebuild_reads = 76.0
     handles = (Unit.Registered, Unit.Moved, *_DOSSIER_EVENTS, *_BOOK_EVENTS)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

@@ -57,9 +57,10 @@ REGISTERED, RENAMED, MOVED, DISSOLVED = _UNIT.Registered, _UNIT.Renamed, _UNIT.M
 
 class UnitsProjection(Projection):
     name: ClassVar[str] = "units"
-    # Seconds of its pages in a one-process rebuild of the bench's 772,035-event log (bench/issue6_figures.py
-    # --no-helper): at a tenth of that size the dossiers and the statistics cost half as much beside the audit.
-    rebuild_cost = 10.9
+    # Seconds on the bench's 899,308-event log (see Projection.rebuild_cost): its pages and indexes in a one-process
+    # rebuild (bench/issue6_figures.py --no-helper), and decoding the events it reads beyond reading them.
+    rebuild_cost = 17.0
+    rebuild_reads = 1.2
     handles: ClassVar[tuple[type, ...]] = (REGISTERED, RENAMED, MOVED, DISSOLVED)
 
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

@@ -4,6 +4,7 @@ one runner per read model."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -387,24 +388,48 @@ def test_a_rebuild_whose_helper_process_fails_finishes_the_helper_s_read_models_
     assert {t.position for t in side.store.trackings() if t.generation == 2} == {head}
 
 
-def test_a_rebuild_shares_its_read_models_out_by_their_cost_between_two_processes(tmp_path: Path) -> None:
-    class Costly(TopicCounts):
-        rebuild_cost = 3.0
+def side_on(url: str, models: list[Projection], *, helper: bool = True) -> ReadSide:
+    """A read side whose log is never read: enough to ask how it would share a rebuild out."""
+    nowhere = RecorderLog(None, None)  # type: ignore[arg-type]
+    return ReadSide(make_engine(url), models, nowhere, log_opener=list if helper else None)  # type: ignore[arg-type]
 
-    class Cheap(Submissions):
-        rebuild_cost = 1.0
 
-    class Cheaper(IndexedSubmissions):
-        rebuild_cost = 0.5
+def shares_of(costs: dict[str, tuple[float, float]]) -> tuple[list[str], list[str]]:
+    """How a rebuild of the test read models splits them, each given (its own work, decoding what it reads)."""
+    kinds = {"topic_counts": TopicCounts, "submissions": Submissions, "indexed_submissions": IndexedSubmissions}
+    models = [
+        type(kinds[name].__name__, (kinds[name],), {"rebuild_cost": cost, "rebuild_reads": reads})()
+        for name, (cost, reads) in costs.items()
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        side = side_on(f"sqlite:///{tmp}/read-models.sqlite", models)
+        try:
+            return side._shares(list(costs))
+        finally:
+            side.store.engine.dispose()
 
-    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
-    side = ReadSide(make_engine(url), [Cheap(), Costly(), Cheaper()], RecorderLog(None, None), log_opener=list)  # type: ignore[arg-type]
-    assert side._shares(["submissions", "topic_counts", "indexed_submissions"]) == (
+
+def test_a_rebuild_shares_its_read_models_out_between_two_processes_so_that_the_costlier_share_costs_least() -> None:
+    # The widest reader decodes every event: alone in its process it costs 1 + 10, and the two others together
+    # 4 + 4 + 3 (their events decoded once). Shared by their own work alone, it would have joined one of them: 15.
+    assert shares_of({"submissions": (4.0, 3.0), "topic_counts": (1.0, 10.0), "indexed_submissions": (4.0, 3.0)}) == (
         ["topic_counts"], ["submissions", "indexed_submissions"]
     )
-    assert side._shares(["submissions"]) == (["submissions"], [])
-    memory = ReadSide(make_engine("sqlite://"), [Cheap(), Costly()], RecorderLog(None, None), log_opener=list)  # type: ignore[arg-type]
-    assert memory._shares(["submissions", "topic_counts"]) == (["submissions", "topic_counts"], [])
+    # A read model whose events the widest reader decodes anyway joins it when that leaves the costlier share cheaper:
+    # 2 + 1.5 + 10 beside it, against 6 + 1.5 + 7 beside the other (whose own events it would decode there).
+    assert shares_of({"topic_counts": (2.0, 10.0), "submissions": (6.0, 6.0), "indexed_submissions": (1.5, 7.0)}) == (
+        ["topic_counts", "indexed_submissions"], ["submissions"]
+    )
+
+
+def test_a_rebuild_keeps_every_read_model_in_this_process_when_a_helper_could_not_share_the_work(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'read-models.sqlite'}"
+    both = ["submissions", "topic_counts"]
+    assert side_on(url, [Submissions(), TopicCounts()])._shares(["submissions"]) == (["submissions"], [])
+    assert side_on("sqlite://", [Submissions(), TopicCounts()])._shares(both) == (both, [])
+    assert side_on(url, [Submissions(), TopicCounts()], helper=False)._shares(both) == (both, [])
 
 
 def test_waiting_for_a_command_position_is_woken_by_the_runner_in_this_process(world: World, tmp_path: Path) -> None:
