@@ -74,6 +74,9 @@ class Projection(ABC):
     # models out between two processes by them (ReadSide.rebuild): each process decodes its share's events once.
     rebuild_cost: ClassVar[float] = 1.0
     rebuild_reads: ClassVar[float] = 0.0
+    # On PostgreSQL the server does the writes, on the same cores, and the costs above do not tell the best split
+    # there: the read models marked so are the helper's share (see ReadSide._shares).
+    rebuild_apart_on_postgresql: ClassVar[bool] = False
 
     @abstractmethod
     def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:

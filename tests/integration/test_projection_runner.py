@@ -422,6 +422,20 @@ def test_a_rebuild_shares_its_read_models_out_between_two_processes_so_that_the_
     )
 
 
+@pytest.mark.postgres
+def test_a_rebuild_on_postgresql_gives_the_helper_the_read_models_marked_for_it(fresh_postgres_url: str) -> None:
+    url = fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    apart = type("Apart", (Submissions,), {"rebuild_apart_on_postgresql": True})
+    side = side_on(url, [TopicCounts(), apart(), IndexedSubmissions()])
+    try:
+        # By the costs alone (all alike here) the first would work alone and the two others share the helper.
+        assert side._shares(["topic_counts", "submissions", "indexed_submissions"]) == (
+            ["topic_counts", "indexed_submissions"], ["submissions"]
+        )
+    finally:
+        side.store.engine.dispose()
+
+
 def test_a_rebuild_keeps_every_read_model_in_this_process_when_a_helper_could_not_share_the_work(
     tmp_path: Path,
 ) -> None:
