@@ -362,7 +362,7 @@ class ReadSide:
             return sum(m.rebuild_cost for m in models) + max(m.rebuild_reads for m in models)
 
         # The costliest read model stays in this process: the shares' roles are alike, so that halves the splits to
-        # weigh (a few dozen for the read models there are).
+        # weigh (16 for the five read models there are).
         first, *rest = sorted(chosen, key=lambda n: -(projections[n].rebuild_cost + projections[n].rebuild_reads))
         best: tuple[float, list[str], list[str]] | None = None
         for mask in range(1 << len(rest)):

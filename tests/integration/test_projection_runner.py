@@ -4,7 +4,6 @@ one runner per read model."""
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -394,32 +393,31 @@ def side_on(url: str, models: list[Projection], *, helper: bool = True) -> ReadS
     return ReadSide(make_engine(url), models, nowhere, log_opener=list if helper else None)  # type: ignore[arg-type]
 
 
-def shares_of(costs: dict[str, tuple[float, float]]) -> tuple[list[str], list[str]]:
+def shares_of(database: Path, costs: dict[str, tuple[float, float]]) -> tuple[list[str], list[str]]:
     """How a rebuild of the test read models splits them, each given (its own work, decoding what it reads)."""
     kinds = {"topic_counts": TopicCounts, "submissions": Submissions, "indexed_submissions": IndexedSubmissions}
     models = [
         type(kinds[name].__name__, (kinds[name],), {"rebuild_cost": cost, "rebuild_reads": reads})()
         for name, (cost, reads) in costs.items()
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        side = side_on(f"sqlite:///{tmp}/read-models.sqlite", models)
-        try:
-            return side._shares(list(costs))
-        finally:
-            side.store.engine.dispose()
+    side = side_on(f"sqlite:///{database}", models)
+    try:
+        return side._shares(list(costs))
+    finally:
+        side.store.engine.dispose()
 
 
-def test_a_rebuild_shares_its_read_models_out_between_two_processes_so_that_the_costlier_share_costs_least() -> None:
+def test_a_rebuild_shares_its_read_models_out_between_two_processes_so_that_the_costlier_share_costs_least(
+    tmp_path: Path,
+) -> None:
     # The widest reader decodes every event: alone in its process it costs 1 + 10, and the two others together
     # 4 + 4 + 3 (their events decoded once). Shared by their own work alone, it would have joined one of them: 15.
-    assert shares_of({"submissions": (4.0, 3.0), "topic_counts": (1.0, 10.0), "indexed_submissions": (4.0, 3.0)}) == (
-        ["topic_counts"], ["submissions", "indexed_submissions"]
-    )
+    costs = {"submissions": (4.0, 3.0), "topic_counts": (1.0, 10.0), "indexed_submissions": (4.0, 3.0)}
+    assert shares_of(tmp_path / "first.sqlite", costs) == (["topic_counts"], ["submissions", "indexed_submissions"])
     # A read model whose events the widest reader decodes anyway joins it when that leaves the costlier share cheaper:
     # 2 + 1.5 + 10 beside it, against 6 + 1.5 + 7 beside the other (whose own events it would decode there).
-    assert shares_of({"topic_counts": (2.0, 10.0), "submissions": (6.0, 6.0), "indexed_submissions": (1.5, 7.0)}) == (
-        ["topic_counts", "indexed_submissions"], ["submissions"]
-    )
+    costs = {"topic_counts": (2.0, 10.0), "submissions": (6.0, 6.0), "indexed_submissions": (1.5, 7.0)}
+    assert shares_of(tmp_path / "second.sqlite", costs) == (["topic_counts", "indexed_submissions"], ["submissions"])
 
 
 @pytest.mark.postgres
