@@ -151,6 +151,9 @@ def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
         raise fail(str(error)) from None
     except (PersistenceError, sqlite3.Error) as error:
         raise fail(_store_failure(error, settings.database_url, settings.data_dir)) from None
+    except KeyboardInterrupt as interrupt:
+        _release_frames(interrupt)
+        raise
     finally:
         opened.close()
 
@@ -272,6 +275,42 @@ def _unfinished_demo(settings: Settings) -> bool:
     return named == _store_named(settings)
 
 
+@contextmanager
+def _stop_between_steps() -> Iterator[Callable[[], bool]]:
+    """While the demo plays, a first Ctrl-C asks it to stop before its next step rather than raising wherever the
+    program is. Raised between a lock's or a context manager's __enter__ and its `with` (Python's own window), it
+    left a connection out of the database library's pool, given back after the pool was closed with a traceback (2
+    in 250 interrupted demos), or the head file's wake-up lock held by this thread for ever, so that closing the store
+    hung (1 in about 80). A second Ctrl-C raises at once, should a step itself never end."""
+    import signal
+    import threading
+
+    asked = threading.Event()
+
+    def ask(signum: int, frame: object) -> None:
+        asked.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or threading.current_thread() is not threading.main_thread():
+        # Started with Ctrl-C ignored (in the background, say), or somewhere no signal handler can be set.
+        yield lambda: False
+        return
+    signal.signal(signal.SIGINT, ask)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def _release_frames(interrupt: BaseException) -> None:
+    """Drop what the frames an interrupt unwound still hold (a context manager interrupted inside its __enter__, with
+    the connection it took), so that it is given back now, while the store is open, not when the traceback is."""
+    import traceback
+
+    traceback.clear_frames(interrupt.__traceback__)
+
+
 @app.command()
 def demo(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Load only when the store holds no events.")] = False,
@@ -298,8 +337,10 @@ def demo(
         except OSError as error:
             raise fail(f"cannot write {quoted(str(marker))}: {_one_line(error)}") from None
         try:
-            play_demo(engine, progress=typer.echo)
-        except KeyboardInterrupt:
+            with _stop_between_steps() as stop_requested:
+                play_demo(engine, progress=typer.echo, stop_requested=stop_requested)
+        except KeyboardInterrupt as interrupt:
+            _release_frames(interrupt)
             # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo.
             held = engine.recorder.max_notification_id() or 0
             fail(

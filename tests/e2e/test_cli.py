@@ -193,6 +193,30 @@ def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it
     assert event_count(data_dir) == held
 
 
+def test_a_demo_asked_to_stop_stops_before_its_next_step_with_the_store_sound(tmp_path: Path) -> None:
+    from web.demo import play_demo
+    from workflow.bootstrap import build_engine
+
+    engine = build_engine(database_url=None, data_dir=tmp_path / "data")
+    asked: list[int] = []
+
+    def progress(line: str) -> None:
+        # Asked (as Ctrl-C asks) right after the units are registered, with this many events saved.
+        if line.startswith("registered") and not asked:
+            asked.append(engine.recorder.max_notification_id() or 0)
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            play_demo(engine, progress=progress, stop_requested=lambda: bool(asked))
+        assert asked
+        assert asked[0] > 0
+        assert engine.recorder.max_notification_id() == asked[0]
+    finally:
+        engine.close()
+    verified = dossierflow(tmp_path / "data", "verify")
+    assert verified.stdout.startswith(f"ok: {asked[0]} events, chain intact"), verified.stderr
+
+
 def test_a_demo_killed_half_way_is_not_taken_for_the_demo_loaded(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = _command_env(data_dir)

@@ -171,9 +171,12 @@ def _moment(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 class _Season:
-    def __init__(self, engine: Engine, progress: Callable[[str], None]) -> None:
-        self.engine = engine
+    def __init__(
+        self, engine: Engine, progress: Callable[[str], None], stop_requested: Callable[[], bool] = lambda: False
+    ) -> None:
+        self._engine = engine
         self.progress = progress
+        self.stop_requested = stop_requested
         self.clock = SimulatedClock(_moment(date(2024, 1, 2), 7, 30))
         engine.clock = self.clock
         self.units: dict[str, DemoUnit] = {u.code: u for u in DATA.units}
@@ -185,6 +188,15 @@ class _Season:
         self.names = {o.username: o.name for o in DATA.officials}
         # The last number each kind of deciding body gave its acts this year (see act()).
         self.act_numbers: dict[str, int] = {"QĐ/ĐU": 40, "QĐ/TU": 1180, "QĐ/HU": 230}
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, reached before each step of the demo: where a stop asked for (Ctrl-C) takes effect, between two
+        steps, never inside one's transaction (a KeyboardInterrupt raised there could leave a connection out of its
+        pool)."""
+        if self.stop_requested():
+            raise KeyboardInterrupt
+        return self._engine
 
     # --- time ---------------------------------------------------------------------------------------------------------
 
@@ -729,11 +741,14 @@ reason=TEXTS.return_to_committee
             self.progress(f"  {line}")
 
 
-def play_demo(engine: Engine, progress: Callable[[str], None]) -> None:
-    """On an empty store: the real units of the seeds, the 2024 season and the opening of 2025, on a simulated clock."""
+def play_demo(
+    engine: Engine, progress: Callable[[str], None], stop_requested: Callable[[], bool] = lambda: False
+) -> None:
+    """On an empty store: the real units of the seeds, the 2024 season and the opening of 2025, on a simulated clock.
+    Once stop_requested() is true, the next step raises KeyboardInterrupt instead of running."""
     started = stopwatch.perf_counter()
     _check_against_rules(DATA, engine)
-    season = _Season(engine, progress)
+    season = _Season(engine, progress, stop_requested)
     season.install()
     season.register_units()
     season.register_people()
