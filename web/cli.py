@@ -255,6 +255,8 @@ def parse_reference(text: str) -> str:
 # events then holds part of the demo (interrupted by Ctrl-C, a kill, a crash), and `demo --if-empty` (`make run`)
 # must not take it for the demo loaded and serve it.
 _DEMO_UNFINISHED = "demo-unfinished"
+# Held (flock) by the demo while it loads: a second demo on the same data directory waits for nothing and is told.
+_DEMO_LOCK = "demo.lock"
 
 
 def _store_named(settings: Settings) -> str:
@@ -311,44 +313,77 @@ def _release_frames(interrupt: BaseException) -> None:
     traceback.clear_frames(interrupt.__traceback__)
 
 
+def _load_demo(engine: Engine, settings: Settings, if_empty: bool) -> bool:
+    """Play the demo into the store if it is empty; False when --if-empty found data and nothing was loaded."""
+    from web.demo import play_demo
+
+    if not engine.is_empty():
+        held = engine.recorder.max_notification_id() or 0
+        if _unfinished_demo(settings):
+            raise fail(
+                f"the store holds part of the demo, which did not finish ({held:,} events); to load the demo, "
+                "start again on an empty data directory or database"
+            )
+        if if_empty:
+            typer.echo("The store already holds data; the demo is not loaded again.")
+            return False
+        raise fail("the store already holds data; the demo loads only into an empty store (see README)")
+    marker = settings.data_dir / _DEMO_UNFINISHED
+    try:
+        marker.write_text(_store_named(settings) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise fail(f"cannot write {quoted(str(marker))}: {_one_line(error)}") from None
+    try:
+        with _stop_between_steps() as stop_requested:
+            play_demo(engine, progress=typer.echo, stop_requested=stop_requested)
+    except KeyboardInterrupt as interrupt:
+        _release_frames(interrupt)
+        # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo.
+        held = engine.recorder.max_notification_id() or 0
+        fail(
+            f"interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
+            "start again on an empty data directory or database"
+        )
+        raise typer.Exit(code=130) from None
+    marker.unlink(missing_ok=True)
+    return True
+
+
+@contextmanager
+def _loading_alone(settings: Settings) -> Iterator[None]:
+    """One demo at a time per data directory. A second one started while the first plays (a second `make run`) saw
+    the first one's marker and said that the store held a demo that did not finish, to be started again on an empty
+    store: its user would empty the store being filled. It is told that the demo is loading now instead."""
+    import fcntl
+    import os
+
+    path = settings.data_dir / _DEMO_LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise fail(f"cannot write {quoted(str(path))}: {_one_line(error)}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise fail(
+                "another `dossierflow demo` is loading the demo into this store now; wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 @app.command()
 def demo(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Load only when the store holds no events.")] = False,
 ) -> None:
     """Load the real units of the seeds and play the 2024 season and the opening of 2025 through the engine."""
-    from web.demo import play_demo
-
     with engine_session(read_only=False) as engine:
         settings = load_settings()
-        if not engine.is_empty():
-            held = engine.recorder.max_notification_id() or 0
-            if _unfinished_demo(settings):
-                raise fail(
-                    f"the store holds part of the demo, which did not finish ({held:,} events); to load the demo, "
-                    "start again on an empty data directory or database"
-                )
-            if if_empty:
-                typer.echo("The store already holds data; the demo is not loaded again.")
+        with _loading_alone(settings):
+            if not _load_demo(engine, settings, if_empty):
                 return
-            raise fail("the store already holds data; the demo loads only into an empty store (see README)")
-        marker = settings.data_dir / _DEMO_UNFINISHED
-        try:
-            marker.write_text(_store_named(settings) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise fail(f"cannot write {quoted(str(marker))}: {_one_line(error)}") from None
-        try:
-            with _stop_between_steps() as stop_requested:
-                play_demo(engine, progress=typer.echo, stop_requested=stop_requested)
-        except KeyboardInterrupt as interrupt:
-            _release_frames(interrupt)
-            # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo.
-            held = engine.recorder.max_notification_id() or 0
-            fail(
-                f"interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
-                "start again on an empty data directory or database"
-            )
-            raise typer.Exit(code=130) from None
-        marker.unlink(missing_ok=True)
         with read_side_session(engine):
             # Brought up to date here, once, so that the first listing after the demo answers at once.
             pass

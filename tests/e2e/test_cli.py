@@ -217,6 +217,33 @@ def test_a_demo_asked_to_stop_stops_before_its_next_step_with_the_store_sound(tm
     assert verified.stdout.startswith(f"ok: {asked[0]} events, chain intact"), verified.stderr
 
 
+def test_a_second_demo_started_while_one_loads_is_told_so_and_the_first_finishes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = subprocess.Popen(
+        [*COMMAND, "demo"], env=_command_env(data_dir), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, encoding="utf-8",
+    )
+    assert first.stdout is not None
+    while (line := first.stdout.readline()) and not line.startswith("registered"):
+        pass
+    # Paused between two of its steps, so that it is still loading whatever this machine's speed.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = dossierflow(data_dir, "demo", "--if-empty")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 2, second.stderr
+    # Not "the store holds part of the demo, which did not finish": its user would empty the store being filled.
+    assert second.stderr.strip() == (
+        "error: another `dossierflow demo` is loading the demo into this store now; wait for it to finish"
+    )
+    rest, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "dossierflow verify" in rest
+    assert not (data_dir / "demo-unfinished").exists()
+    assert dossierflow(data_dir, "verify").stdout.startswith("ok: ")
+
+
 def test_a_demo_killed_half_way_is_not_taken_for_the_demo_loaded(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = _command_env(data_dir)
