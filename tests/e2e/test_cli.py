@@ -217,6 +217,23 @@ def test_a_demo_asked_to_stop_stops_before_its_next_step_with_the_store_sound(tm
     assert verified.stdout.startswith(f"ok: {asked[0]} events, chain intact"), verified.stderr
 
 
+def test_a_ctrl_c_while_a_command_closes_its_store_is_raised_once_the_closing_has_ended() -> None:
+    from web.cli import _uninterrupted
+
+    closed: list[str] = []
+
+    def close() -> None:
+        with _uninterrupted():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, in the main thread, between two bytecodes
+            closed.append("connections")
+
+    with pytest.raises(KeyboardInterrupt):
+        close()
+    assert closed == ["connections"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_second_demo_started_while_one_loads_is_told_so_and_the_first_finishes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = subprocess.Popen(
