@@ -572,6 +572,19 @@ def _probed(
     )
 
 
+def test_a_ctrl_c_after_a_command_has_ended_is_not_reported(tmp_path: Path) -> None:
+    # At the interpreter's exit, once the command has ended: a Ctrl-C there printed "Exception ignored" and a traceback.
+    late = (
+        "import atexit, os, signal, sys, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.05),\n"
+        "                         print('ended', file=sys.stderr)))\n"
+    )
+    result = _probed(tmp_path / "data", late, "workflow")
+    assert result.returncode == 0, result.stderr
+    assert "stateDiagram" in result.stdout
+    assert result.stderr == "ended\n"
+
+
 def test_a_copy_verifies_offline_with_the_exported_public_key_and_checkpoint_and_shows_truncation(
     played_copy: Path,
 ) -> None:
