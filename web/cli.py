@@ -163,23 +163,41 @@ def _store_opened(opener: Callable[[Settings], _Opened]) -> Iterator[_Opened]:
 def _uninterrupted() -> Iterator[None]:
     """Closing runs to its end: a Ctrl-C meanwhile is raised once it has. Raised inside a connection's close, it
     left SQLAlchemy's pool logging "Exception closing connection" with a traceback (1 in 150 interrupted rebuilds),
-    and inside a lock's __enter__ it would leave the lock held (see _stop_between_steps)."""
+    and inside a lock's __enter__ it would leave the lock held (see _ctrl_c_asks)."""
+    with _ctrl_c_asks(again_raises=False) as asked:
+        yield
+    if asked():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _ctrl_c_asks(*, again_raises: bool) -> Iterator[Callable[[], bool]]:
+    """While this lasts, Ctrl-C only asks (the value yielded says whether it did) rather than raising wherever the
+    program is. Raised between a lock's or a context manager's __enter__ and its `with` (Python's own window), it
+    left a connection out of the database library's pool, given back after the pool was closed with a traceback (2
+    in 250 interrupted demos), or the head file's wake-up lock held by this thread for ever, so that closing the store
+    hung (1 in about 80). again_raises: a second Ctrl-C raises at once, should the work asked to stop never end."""
     import signal
     import threading
 
     previous = signal.getsignal(signal.SIGINT)
     if previous is not signal.default_int_handler or threading.current_thread() is not threading.main_thread():
-        # Ctrl-C ignored, or already taken by a handler of the command's own, or no handler can be set here.
-        yield
+        # Ctrl-C ignored (started in the background, say), already taken by a handler of the command's own, or
+        # somewhere no handler can be set.
+        yield lambda: False
         return
     asked: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: asked.append(signum))
+
+    def ask(signum: int, frame: object) -> None:
+        asked.append(signum)
+        if again_raises:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, ask)
     try:
-        yield
+        yield lambda: bool(asked)
     finally:
         signal.signal(signal.SIGINT, previous)
-        if asked:
-            raise KeyboardInterrupt
 
 
 def engine_session(*, read_only: bool) -> contextlib.AbstractContextManager[Engine]:
@@ -301,34 +319,6 @@ def _unfinished_demo(settings: Settings) -> bool:
     return named == _store_named(settings)
 
 
-@contextmanager
-def _stop_between_steps() -> Iterator[Callable[[], bool]]:
-    """While the demo plays, a first Ctrl-C asks it to stop before its next step rather than raising wherever the
-    program is. Raised between a lock's or a context manager's __enter__ and its `with` (Python's own window), it
-    left a connection out of the database library's pool, given back after the pool was closed with a traceback (2
-    in 250 interrupted demos), or the head file's wake-up lock held by this thread for ever, so that closing the store
-    hung (1 in about 80). A second Ctrl-C raises at once, should a step itself never end."""
-    import signal
-    import threading
-
-    asked = threading.Event()
-
-    def ask(signum: int, frame: object) -> None:
-        asked.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN or threading.current_thread() is not threading.main_thread():
-        # Started with Ctrl-C ignored (in the background, say), or somewhere no signal handler can be set.
-        yield lambda: False
-        return
-    signal.signal(signal.SIGINT, ask)
-    try:
-        yield asked.is_set
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-
-
 def _release_frames(interrupt: BaseException) -> None:
     """Drop what the frames an interrupt unwound still hold (a context manager interrupted inside its __enter__, with
     the connection it took), so that it is given back now, while the store is open, not when the traceback is."""
@@ -358,7 +348,7 @@ def _load_demo(engine: Engine, settings: Settings, if_empty: bool) -> bool:
     except OSError as error:
         raise fail(f"cannot write {quoted(str(marker))}: {_one_line(error)}") from None
     try:
-        with _stop_between_steps() as stop_requested:
+        with _ctrl_c_asks(again_raises=True) as stop_requested:
             play_demo(engine, progress=typer.echo, stop_requested=stop_requested)
     except KeyboardInterrupt as interrupt:
         _release_frames(interrupt)
