@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import JSONTranscoder, Transcoding, TranscodingNotRegisteredError
 
 import workflow.store
 from domain.actor import Actor
@@ -84,3 +86,63 @@ def test_the_engine_stores_what_the_librarys_transcoder_would_have_stored() -> N
     assert len(notifications) > 20
     for notification in notifications:
         assert plain.encode(plain.decode(notification.state)) == notification.state
+
+
+def test_every_character_is_escaped_as_the_library_escapes_it() -> None:
+    plain, fast = _both()
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    assert fast.encode({"text": every, every[:300]: "key"}) == plain.encode({"text": every, every[:300]: "key"})
+    for c in range(0x80):
+        assert fast.encode({"c": chr(c)}) == plain.encode({"c": chr(c)})
+
+
+class _Label(str):
+    pass
+
+
+class _LabelAsText(Transcoding):
+    """A transcoding json never uses (it writes a str subclass itself): the fast path must not use it either."""
+
+    type = _Label
+    name = "label"
+
+    def encode(self, obj: _Label) -> str:
+        return f"label:{obj}"
+
+    def decode(self, data: str) -> _Label:
+        return _Label(data)
+
+
+@pytest.mark.parametrize(
+    ("case", "value"),
+    [
+        ("a float", {"x": 1e16, "y": [0.1, -0.0, 1.5e-7]}),
+        ("a float that is not finite", {"x": float("nan"), "y": float("inf")}),
+        ("an int beyond 64 bits", {"x": 2**64 + 1, "y": -(2**70)}),
+        ("keys that are not strings", {1: "one", None: "none", False: "no", 2.5: "half"}),
+        ("a str subclass", {"x": _Label("a")}),
+        ("a dict subclass", {"x": OrderedDict(b=1, a=2)}),
+        ("a tuple", {"x": (1, "two", None)}),
+        ("nesting deeper than 255", {"x": reduce(lambda inner, _: [inner], range(300), [])}),
+    ],
+)
+def test_what_the_fast_path_cannot_say_exactly_is_written_by_the_librarys_path(case: str, value: Any) -> None:
+    plain, fast = _both()
+    for transcoder in (plain, fast):
+        transcoder.register(_LabelAsText())
+    assert fast.encode(value) == plain.encode(value), case
+
+
+def test_a_string_that_is_not_valid_unicode_is_refused_as_the_library_refuses_it() -> None:
+    plain, fast = _both()
+    with pytest.raises(UnicodeEncodeError):
+        plain.encode({"x": "\udc80"})
+    with pytest.raises(UnicodeEncodeError):
+        fast.encode({"x": "\udc80"})
+
+
+def test_a_value_without_a_transcoding_deep_inside_is_refused_as_the_library_refuses_it() -> None:
+    _, fast = _both()
+    actor = Actor(person_id=uuid4(), role=Role.APPROVER, unit_id=uuid4())
+    with pytest.raises(TranscodingNotRegisteredError):
+        fast.encode({"value": [actor, {"deep": [object()]}]})
