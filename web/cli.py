@@ -353,14 +353,26 @@ def _load_demo(engine: Engine, settings: Settings, if_empty: bool) -> bool:
     except KeyboardInterrupt as interrupt:
         _release_frames(interrupt)
         # Each step is saved whole, so the log is sound; but what it holds is no longer empty, nor the whole demo.
-        held = engine.recorder.max_notification_id() or 0
-        fail(
-            f"interrupted: the store holds part of the demo ({held:,} events, each step whole); to load the demo, "
-            "start again on an empty data directory or database"
-        )
+        fail(f"interrupted: {_part_of_the_demo(engine)}")
         raise typer.Exit(code=130) from None
+    except (PersistenceError, sqlite3.Error) as error:
+        # A full disk, a server gone: said as any command says it, then what the store now holds (trying the demo
+        # again on it is refused: it is no longer empty).
+        fail(_store_failure(error, settings.database_url, settings.data_dir))
+        raise fail(_part_of_the_demo(engine)) from None
     marker.unlink(missing_ok=True)
     return True
+
+
+def _part_of_the_demo(engine: Engine) -> str:
+    try:
+        held = f"{engine.recorder.max_notification_id() or 0:,} events"
+    except (PersistenceError, sqlite3.Error):
+        held = "its events up to the failure"
+    return (
+        f"the store holds part of the demo ({held}, each step whole); to load the demo, start again on an empty "
+        "data directory or database"
+    )
 
 
 @contextmanager

@@ -193,6 +193,43 @@ def test_ctrl_c_during_the_demo_says_in_one_line_that_the_store_holds_part_of_it
     assert event_count(data_dir) == held
 
 
+# A store file that can grow no further, as on a full disk: SQLite refuses the write that needs another page with
+# the very error a full disk gives (SQLITE_FULL, "database or disk is full"), and rolls that transaction back.
+_DISK_FULL_AT_PAGE = """
+import sqlite3
+_connect = sqlite3.connect
+def connect(*args, **kwargs):
+    conn = _connect(*args, **kwargs)
+    if str(args[0] if args else kwargs.get("database")).endswith("events.sqlite"):
+        conn.execute("PRAGMA max_page_count = 200")
+    return conn
+sqlite3.connect = connect
+from web.cli import main
+main()
+"""
+
+
+def test_a_disk_filling_up_during_the_demo_is_said_in_two_lines_and_leaves_the_store_sound(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    script = tmp_path / "full_disk.py"
+    script.write_text(_DISK_FULL_AT_PAGE, encoding="utf-8")
+    demo = subprocess.run(
+        [sys.executable, str(script), "demo"], env=_command_env(data_dir), cwd=tmp_path, capture_output=True,
+        text=True, encoding="utf-8", timeout=300, check=False,
+    )
+    assert demo.returncode == 2, demo.stderr
+    held = event_count(data_dir)
+    assert held > 0
+    assert demo.stderr.strip().splitlines() == [
+        f"error: the disk holding the store file {data_dir / 'events.sqlite'} is full (database or disk is full); "
+        "what was being saved was not, and the store holds everything saved before it; free some space and try again",
+        f"error: the store holds part of the demo ({held:,} events, each step whole); to load the demo, start again "
+        "on an empty data directory or database",
+    ]
+    verified = dossierflow(data_dir, "verify")
+    assert verified.stdout.startswith(f"ok: {held} events, chain intact"), verified.stderr
+
+
 def test_a_demo_asked_to_stop_stops_before_its_next_step_with_the_store_sound(tmp_path: Path) -> None:
     from web.demo import play_demo
     from workflow.bootstrap import build_engine

@@ -7,6 +7,8 @@ data directory never replace a head with an older one.
 
 from __future__ import annotations
 
+import errno
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -231,3 +233,35 @@ def test_a_head_file_delay_that_is_no_number_of_milliseconds_up_to_a_minute_is_r
 ) -> None:
     with pytest.raises(SigningKeyError, match=HEAD_FILE_DELAY_ENV):
         NoteApp(env={**backend.env, HEAD_FILE_DELAY_ENV: value})
+
+
+def test_a_head_file_that_cannot_be_written_is_said_once_and_the_store_still_closes(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_with_delay(backend, NEVER)
+    write_notes(app, 3)
+
+    def disk_full(self: HeadFile, head: SignedHead) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(HeadFile, "_write", disk_full)
+    with caplog.at_level(logging.WARNING, logger="workflow.store.signing"):
+        app.close()
+    warnings = [r.getMessage() for r in caplog.records if "head file" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "No space left on device" in warnings[0]
+    assert app.recorder.datastore.pool.closed  # type: ignore[attr-defined]
+    # Every head was signed in the database: once the file can be written again, the next commit writes it.
+    monkeypatch.undo()
+    later = app_with_delay(backend, "0")
+    try:
+        later.save(Note("after the disk was freed"))
+        head = head_in_file(backend)
+        assert head is not None
+        assert (head.position, head.hash) == chain_head(later.recorder) == (4, head.hash)
+        report = verify_chain(
+            later.recorder, public_key=load_public_key(backend.signing_key), signed_anchors=[("the head file", head)]
+        )
+        assert report.ok, report.first_break
+    finally:
+        later.close()

@@ -162,6 +162,12 @@ def sqlite_failure(path: Path, error: BaseException) -> str:
         words in text for words in ("not a database", "malformed", "disk image", "corrupt")
     ):
         return f"the store file {path} is damaged and cannot be read ({text}); restore it from a backup copy"
+    if "disk is full" in text:
+        # SQLITE_FULL: the transaction that met it was rolled back whole, so nothing of it is in the store.
+        return (
+            f"the disk holding the store file {path} is full ({text}); what was being saved was not, and the store "
+            "holds everything saved before it; free some space and try again"
+        )
     if "readonly" in text or "read-only" in text:
         # A command that writes (demo, serve) on a file or directory it may only read.
         return f"the store file {path} cannot be written ({text}); check that it and its directory can be written"

@@ -477,6 +477,8 @@ class SignedPostgresFactory(SigningFactoryMixin, DossierflowPostgresFactory):
     def close(self) -> None:
         # The head file is written behind the commits: its last head must reach it before the store is let go.
         chained = getattr(self, "_chained", None)
-        if chained is not None and chained.signer is not None:
-            chained.signer.close()
-        super().close()
+        try:
+            if chained is not None and chained.signer is not None:
+                chained.signer.close()
+        finally:
+            super().close()

@@ -389,6 +389,7 @@ class HeadFile:
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._lock_fd: int | None = None
+        self._warned = ""  # the last failure to write said, so that it is said once
 
     def newest(self) -> SignedHead | None:
         """The head file's head or the newest one this process knows, whichever is later (the file's if equal, so
@@ -438,9 +439,16 @@ class HeadFile:
                 self.flush()
             except OSError as error:
                 # Nobody to raise to: say so, and keep the head pending for the next attempt (or close()).
-                _log.warning("cannot write the head file %s: %s", self.path, error.strerror or error)
+                self._warn(error)
             # At most one write per delay: the heads committed meanwhile are coalesced into the next one.
             self._stop.wait(self.delay)
+
+    def _warn(self, error: OSError) -> None:
+        # Once per cause, not once per attempt: a disk stays full for a while.
+        said = f"cannot write the head file {self.path}: {error.strerror or error}"
+        if said != self._warned:
+            self._warned = said
+            _log.warning("%s; it keeps an older head until a later write succeeds", said)
 
     def flush(self) -> None:
         with self._write_lock:
@@ -455,6 +463,7 @@ class HeadFile:
                     if self._pending is None:
                         self._pending = head
                 raise
+            self._warned = ""
 
     def _write(self, head: SignedHead) -> None:
         if self._lock_fd is None:
@@ -497,11 +506,18 @@ class HeadFile:
         if writer is not None and writer is not threading.current_thread():
             writer.join()
         _OPEN.discard(self)
-        self.flush()
-        with self._write_lock:
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+        try:
+            self.flush()
+        except OSError as error:
+            # A full disk, say. Every head is signed in the database, committed: only this file lags, as after a
+            # kill (see above), and the next command to commit writes it again. Raising here stopped the store
+            # from closing at all (its connections left open, a traceback on exit).
+            self._warn(error)
+        finally:
+            with self._write_lock:
+                if self._lock_fd is not None:
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
 
 
 def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:

@@ -434,8 +434,10 @@ class SignedSQLiteFactory(SigningFactoryMixin, Factory):
     def close(self) -> None:
         # The head file is written behind the commits: its last head must reach it before the store is let go.
         chained = getattr(self, "_chained", None)
-        if chained is not None and chained.signer is not None:
-            chained.signer.close()
-        if isinstance(chained, ChainedSQLiteApplicationRecorder):
-            chained.close_tail()
-        super().close()
+        try:
+            if chained is not None and chained.signer is not None:
+                chained.signer.close()
+        finally:
+            if isinstance(chained, ChainedSQLiteApplicationRecorder):
+                chained.close_tail()
+            super().close()
