@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import threading
 import time
 import traceback
@@ -96,6 +97,7 @@ class Runner:
         # How many passes have committed something: a waiter compares it before and after, so no commit slips by.
         self.commits = 0
         self.last_error: BaseException | None = None
+        self._said: str | None = None  # the last full-disk line printed by the live loop, said once
         # The targets this runner holds, with their positions kept in memory between passes: only this runner moves
         # them while it holds their locks. Re-read from the tables at least every poll interval, so that a switch
         # of generation by a rebuild or a retry elsewhere is seen.
@@ -424,9 +426,17 @@ class Runner:
                     if not (result.applied and result.more):
                         break
                 self.last_error = None
+                self._said = None
             except Exception as error:  # the store went away for a moment: say so, and try again after a pause
+                said = _passing_trouble(error, self.poll_seconds)
+                if said is None:
+                    traceback.print_exc()
+                elif said != self._said:
+                    # Said in one line, once until it changes: a server restarted or a full disk is the operator's
+                    # routine, and a full disk lasts (a traceback per poll buried the log).
+                    print(said, file=sys.stderr, flush=True)
+                self._said = said
                 self.last_error = error
-                traceback.print_exc()
                 self._stop.wait(self.poll_seconds)
             self._wake.wait(self.poll_seconds)
 
@@ -541,10 +551,31 @@ class _ApplyFailed(Exception):
 
 
 def _raise_if_connection_lost(error: Exception) -> None:
-    """A connection lost under a read model is no fault of its events: the pass fails as a whole and is tried again
-    on a new connection, rather than the read model being stopped at an event it can apply."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    """A connection lost under a read model, or a database out of room (a full disk), is no fault of its events: the
+    pass fails as a whole and is tried again (on a new connection), rather than the read model being stopped at an
+    event it can apply, to stay stopped, once the disk has room again, until someone runs `projections retry`."""
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or out_of_room(error)):
         raise error
+
+
+def _passing_trouble(error: Exception, poll_seconds: float) -> str | None:
+    """One line for the trouble a live runner outlasts by trying again (None for anything else: a defect)."""
+    if not isinstance(error, DBAPIError):
+        return None
+    if out_of_room(error):
+        return f"the read models cannot be written: {error.orig}; trying again every {poll_seconds:g} s"
+    if error.connection_invalidated:
+        return f"the read models' database connection was lost: {error.orig}; trying again every {poll_seconds:g} s"
+    return None
+
+
+def out_of_room(error: DBAPIError) -> bool:
+    """SQLite's SQLITE_FULL, or PostgreSQL's class 53 (insufficient resources: disk full, out of memory, too many
+    connections)."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith("53")
+    return "database or disk is full" in str(error.orig)
 
 
 def _describe(logged: LoggedEvent, error: BaseException, *, whole_page: bool = False) -> str:

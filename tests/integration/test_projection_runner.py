@@ -4,9 +4,11 @@ one runner per read model."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, event, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from domain.dossier import Dossier
 from domain.values import UnitKind
@@ -489,7 +492,7 @@ def _new_cell(world: World, code: str) -> int:
 
 
 def test_a_live_runner_whose_connection_broke_between_passes_takes_a_new_one_and_goes_on(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     side = ReadSide(
         make_engine(f"sqlite:///{tmp_path / 'read-models.sqlite'}"), [TopicCounts()], log_of(world),
@@ -511,6 +514,11 @@ def test_a_live_runner_whose_connection_broke_between_passes_takes_a_new_one_and
         assert counts_in(side.store) == expected_counts(world)
     finally:
         side.close()
+    # Said in one line, as the routine it is for whoever reads the server's log, not as a traceback.
+    said = capsys.readouterr().err
+    assert "Traceback" not in said
+    assert said.startswith("the read models' database connection was lost: "), said
+    assert said.endswith("; trying again every 0.2 s\n"), said
 
 
 def test_a_live_pass_after_one_command_writes_every_position_in_one_statement(
@@ -743,3 +751,91 @@ def test_a_read_model_given_a_table_since_an_older_version_starts_again_and_fill
     with new.engine.connect() as conn:
         assert {r.topic for r in conn.execute(select(firsts))} == set(expected_counts(world))
     new.engine.dispose()
+
+
+class Bulky(Projection):
+    """A row of 3,000 characters per event: every page of events needs new pages of the database file."""
+
+    name = "bulky"
+
+    def tables(self, metadata: MetaData, suffix: str) -> dict[str, Table]:
+        return {
+            "rows": Table(
+                "bulky" + suffix, metadata, Column("position", Integer, primary_key=True), Column("text", String)
+            )
+        }
+
+    def apply(self, page: Page, logged: LoggedEvent) -> None:
+        page.append("rows", {"position": logged.position, "text": "x" * 3000})
+
+
+def _room_limited(path: Path) -> tuple[Any, list[sqlite3.Connection]]:
+    """A read-model database whose file can be made to grow no further, as on a full disk: SQLite then refuses the
+    write with the error a full disk gives (SQLITE_FULL). Its connections are kept to be limited (the live runner
+    keeps its own between passes)."""
+    engine = make_engine(f"sqlite:///{path}")
+    connections: list[sqlite3.Connection] = []
+
+    @event.listens_for(engine, "connect")
+    def _keep(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        connections.append(dbapi_connection)
+
+    return engine, connections
+
+
+def _fill_the_disk(connections: list[sqlite3.Connection], path: Path) -> None:
+    with closing(sqlite3.connect(path)) as conn:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    for connection in connections:
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def _free_the_disk(connections: list[sqlite3.Connection]) -> None:
+    for connection in connections:
+        connection.execute("PRAGMA max_page_count = 1073741823")  # SQLite's default
+
+
+def test_a_read_model_database_out_of_room_stops_no_read_model_and_a_later_pass_goes_on_once_there_is_room(
+    world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "read-models.sqlite"
+    engine, connections = _room_limited(path)
+    side = ReadSide(engine, [Bulky(), TopicCounts()], log_of(world))
+    try:
+        _fill_the_disk(connections, path)
+        with pytest.raises(OperationalError, match="database or disk is full"):
+            side.catch_up()
+        # Not the events' fault: no read model is stopped at an event, to wait for `projections retry`.
+        assert all(not s.state.startswith("failed") for s in side.status()), side.status()
+        _free_the_disk(connections)
+        side.catch_up()
+        assert {s.name: s.state for s in side.status()} == {"bulky": "up to date", "topic_counts": "up to date"}
+        assert counts_in(side.store) == expected_counts(world)
+    finally:
+        side.close()
+        engine.dispose()
+
+
+def test_a_live_runner_out_of_room_says_so_once_and_goes_on_by_itself_once_there_is_room(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "read-models.sqlite"
+    engine, connections = _room_limited(path)
+    side = ReadSide(engine, [Bulky(), TopicCounts()], log_of(world), poll_seconds=0.05)
+    runner = side.start()
+    world.engine.on_commit.append(runner.wake)
+    try:
+        assert side.wait_for(world.engine.recorder.max_notification_id() or 0, timeout=10).reached
+        _fill_the_disk(connections, path)
+        positions = [_new_cell(world, f"cell-{n}") for n in range(5)]
+        waited = side.wait_for(positions[-1], timeout=0.5)
+        assert not waited.reached
+        assert waited.failed == ()
+        _free_the_disk(connections)
+        assert side.wait_for(positions[-1], timeout=10).reached
+        assert counts_in(side.store) == expected_counts(world)
+    finally:
+        side.close()
+        engine.dispose()
+    said = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert said == ["the read models cannot be written: database or disk is full; trying again every 0.05 s"]
