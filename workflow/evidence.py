@@ -20,6 +20,7 @@ from domain.errors import EvidenceRejected, NotFound
 from domain.messages import N_, Count, Message
 from domain.text import clean_text
 from domain.values import Evidence
+from workflow.store.errors import StoreUnavailable
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # What file systems allow for a file's name; a longer "name" is not one.
@@ -146,6 +147,19 @@ class FileBlobStore:
         return self.root / sha256[:2] / sha256
 
     def put(self, data: bytes) -> str:
+        try:
+            return self._put(data)
+        except OSError as error:
+            raise self._unwritable(error) from error
+
+    def _unwritable(self, error: OSError) -> StoreUnavailable:
+        # A full disk, a directory that cannot be written: the store's failure, not the file's (nothing is attached;
+        # the engine saves no event without its file), said as the store says it (a 503 on the pages).
+        return StoreUnavailable(
+            f"evidence cannot be written under {self.root}: {error.strerror or error}; nothing was attached"
+        )
+
+    def _put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
         if path.exists():
@@ -176,6 +190,8 @@ class FileBlobStore:
         except FileNotFoundError:
             # Recorded in the log, gone from the disk: the record stands, the file must come back from a backup.
             raise NotFound(_MISSING, sha256=sha256) from None
+        except OSError as error:
+            raise StoreUnavailable(f"the evidence file {sha256} cannot be read: {error.strerror or error}") from error
         if hashlib.sha256(data).hexdigest() != sha256:
             raise EvidenceRejected(N_("stored evidence %(sha256)s no longer matches its checksum"), sha256=sha256)
         return data
@@ -207,8 +223,11 @@ class FileBlobStore:
     @contextlib.contextmanager
     def _locked(self, operation: int) -> Iterator[None]:
         # flock, one open file each: it excludes other threads of this process as well as other processes.
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.tmp_dir / "attach.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.tmp_dir / "attach.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise self._unwritable(error) from error
         try:
             fcntl.flock(fd, operation)
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -692,3 +693,19 @@ def test_every_operation_refuses_a_person_whose_roles_have_ended(api: Api) -> No
     for method, path in _every_operation(api):
         response = client.request(method, path, json={})
         assert response.status_code == 403, (method, path, response.text)
+
+
+def test_an_evidence_file_the_disk_cannot_take_is_a_503_and_nothing_is_attached(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    monkeypatch.setattr(api.web.engine.blobs, "root", blocked / "evidence")
+    monkeypatch.setattr(api.web.engine.blobs, "tmp_dir", blocked / "evidence" / "tmp")
+    did = api.dossier_id()
+    before = api.version(did)
+    response = api.client(SECRETARY).post(
+        f"{API}/dossiers/{did}/evidence", files={"file": ("Biên bản họp.pdf", PDF, "application/pdf")}
+    )
+    _refusal(response, 503)
+    assert api.version(did) == before

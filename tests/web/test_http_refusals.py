@@ -9,6 +9,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -503,3 +504,25 @@ def test_a_store_that_fails_while_a_visit_is_read_is_a_503_in_the_visitors_langu
     assert "Traceback" not in response.text
     assert "unable to open" not in response.text
     assert response.text.splitlines()[0] == "Kho dữ liệu tạm thời không truy cập được"
+
+
+def test_an_evidence_file_the_disk_cannot_take_is_answered_503_and_nothing_is_attached(
+    web: Web, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The evidence directory cannot be made (its parent is a file): the OS refuses the write, as a full disk would.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    monkeypatch.setattr(web.engine.blobs, "root", blocked / "evidence")
+    monkeypatch.setattr(web.engine.blobs, "tmp_dir", blocked / "evidence" / "tmp")
+    path = web.dossier_path()
+    client = web.signed_in(SECRETARY)
+    page, version = web.page(client, path)
+    did = web.engine.find_dossier(f"{CELL}/2025")
+    before = web.engine.dossier(did).version
+    response = client.post(
+        f"{path}/evidence", data={"csrf_token": csrf(page), "version": version},
+        files={"file": ("bao-cao.txt", b"bien ban hop chi bo", "text/plain")},
+    )
+    assert response.status_code == 503
+    assert "Nothing was changed" in text_of(response)
+    assert web.engine.dossier(did).version == before
