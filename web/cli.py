@@ -907,10 +907,15 @@ class _CatchUpProgress:
         if elapsed < 1:
             return
         done = position - self.first[""]
-        rate = done / elapsed if elapsed else 0.0
-        eta = f"{(head - position) / rate:,.0f} s" if rate else "?"
-        line = f"\rread models {self.verb} {position:,} of {head:,} events, {rate:,.0f} events/s, ETA {eta} "
-        typer.echo(line, err=True, nl=False)
+        line = f"\rread models {self.verb} {position:,} of {head:,} events"
+        # The rate counts from the first position reported: until a second one, or once at the head, there is no
+        # rate or time left worth printing ("0 events/s, ETA ?" closed every catch-up that came in one page).
+        if done > 0:
+            rate = done / elapsed
+            line += f", {rate:,.0f} events/s"
+            if position < head:
+                line += f", ETA {(head - position) / rate:,.0f} s"
+        typer.echo(line + " ", err=True, nl=False)
         self.shown = True
 
     def done(self) -> None:

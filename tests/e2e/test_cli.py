@@ -19,6 +19,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -1082,3 +1083,27 @@ def test_the_id_of_a_unit_given_for_a_dossier_is_refused_not_answered_with_nobod
     assert result.returncode == 2
     assert result.stderr == f"error: {unit} is not a dossier\n"
     assert result.stdout == ""
+
+
+def test_read_models_catching_up_show_their_rate_and_time_left_and_at_the_end_only_how_far_they_came(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import cli
+
+    clock = [1_000.0]
+    monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    progress = cli._CatchUpProgress()
+    clock[0] += 5
+    progress("units", 100, 1_000)
+    progress("units", 600, 1_000)
+    progress.done()
+    assert capsys.readouterr().err == (
+        "\rread models caught up 100 of 1,000 events "
+        "\rread models caught up 600 of 1,000 events, 100 events/s, ETA 4 s \n"
+    )
+    # A catch-up done in one page: no "0 events/s, ETA ?" once it is level.
+    level = cli._CatchUpProgress()
+    clock[0] += 5
+    level("units", 1_249, 1_249)
+    level.done()
+    assert capsys.readouterr().err == "\rread models caught up 1,249 of 1,249 events \n"
