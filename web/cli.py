@@ -844,6 +844,37 @@ projections_app = _Typer(
 app.add_typer(projections_app, name="projections")
 
 
+def _damaged(error: BaseException) -> bool:
+    text = str(getattr(error, "orig", None) or error)
+    return any(words in text for words in ("not a database", "malformed", "disk image", "corrupt"))
+
+
+def _read_models_failure(error: BaseException, settings: Settings) -> str:
+    # Derived data only: nothing is lost by starting them again from the log, which `rebuild` cannot do on a file it
+    # cannot open.
+    return _beside_the_store_failure(
+        error, settings, "the read models' file", "read-models.sqlite", "cannot open the read models",
+        "it holds nothing the events do not: remove it (with its -wal and -shm files beside it) and the next command "
+        "computes it again from the log",
+    )
+
+
+def _accounts_failure(error: BaseException, settings: Settings) -> str:
+    return _beside_the_store_failure(
+        error, settings, "the accounts database", "web.sqlite", "cannot open the accounts database",
+        "restore it from a backup copy: it holds the passwords, sessions and API tokens, which the events do not",
+    )
+
+
+def _beside_the_store_failure(
+    error: BaseException, settings: Settings, what: str, file_name: str, cannot: str, remedy: str
+) -> str:
+    """A SQLite file of the data directory that could not be opened: named as damaged, with its remedy, if it is."""
+    if not (settings.database_url and is_postgres_url(settings.database_url)) and _damaged(error):
+        return f"{what} {settings.data_dir / file_name} is damaged ({_one_line(error)}); {remedy}"
+    return f"{cannot}: {_one_line(error)}"
+
+
 @contextmanager
 def read_side_session(engine: StoreApplication, *, catch_up: bool = True) -> Iterator[ReadSide]:
     """The read models of the configured store, brought up to date first unless told not to.
@@ -854,7 +885,7 @@ def read_side_session(engine: StoreApplication, *, catch_up: bool = True) -> Ite
     try:
         side = open_read_side(engine, database_url=settings.database_url, data_dir=settings.data_dir)
     except (SQLAlchemyError, OSError) as error:
-        raise fail(f"cannot open the read models: {_one_line(error)}") from None
+        raise fail(_read_models_failure(error, settings)) from None
     try:
         if catch_up:
             progress = _CatchUpProgress()
@@ -1022,7 +1053,7 @@ def _tokens() -> Tokens:
     try:
         return Tokens(make_engine(accounts_url(settings.database_url, settings.data_dir)))
     except SQLAlchemyError as error:
-        raise fail(f"cannot open the accounts database: {_one_line(error)}") from None
+        raise fail(_accounts_failure(error, settings)) from None
 
 
 @token_app.command("create")
@@ -1153,7 +1184,7 @@ def demo_sign_ins() -> None:
             made = set_demo_passwords(engine, accounts)
         except SQLAlchemyError as error:
             # As `token` says it: a read-only copy of a data directory has no accounts database to write to.
-            raise fail(f"cannot open the accounts database: {_one_line(error)}") from None
+            raise fail(_accounts_failure(error, settings)) from None
     if not made:
         raise fail("the store holds none of the demo's people; load the demo first with `dossierflow demo`")
     typer.echo("Demo sign-ins (new passwords on every run):")
@@ -1185,6 +1216,21 @@ def _cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
+def _opened_accounts(settings: Settings) -> None:
+    from projections.store import make_engine
+    from web.accounts import Accounts
+    from web.server import accounts_url
+
+    try:
+        accounts = make_engine(accounts_url(settings.database_url, settings.data_dir))
+        try:
+            Accounts(accounts)
+        finally:
+            accounts.dispose()
+    except SQLAlchemyError as error:
+        raise fail(_accounts_failure(error, settings)) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -1209,8 +1255,11 @@ def serve(
         pass
     # Opened once here as the app opens it: a store that cannot be used (a server that refuses, a role without the
     # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
-    with engine_session(read_only=False):
-        pass
+    with engine_session(read_only=False) as engine:
+        # And the read models and the accounts database likewise (a damaged file was each worker's traceback).
+        with read_side_session(engine, catch_up=False):
+            pass
+        _opened_accounts(settings)
     if settings.database_url and is_postgres_url(settings.database_url):
         from projections.wakeup import libpq_url
         from workflow.store.postgres_setup import room_for_workers

@@ -563,3 +563,39 @@ def test_serve_on_a_postgres_server_that_refuses_says_so_in_one_line_before_star
     )
     assert_one_line_refusal(result, "cannot connect to PostgreSQL", "Connection refused")
     assert "dossierflow on http" not in result.stdout
+
+
+def _damage_header(database: Path) -> None:
+    with database.open("r+b") as file:
+        file.write(b"not a database " * 8)
+    for companion in ("-wal", "-shm"):
+        database.with_name(database.name + companion).unlink(missing_ok=True)
+
+
+def test_a_damaged_read_models_file_is_named_with_its_remedy_and_computed_again_once_removed(
+    own_store: Path,
+) -> None:
+    assert run(own_store, "status").returncode == 0
+    read_models = own_store / "read-models.sqlite"
+    _damage_header(read_models)
+    for args in (("status",), ("units",), ("serve", "--port", "1")):
+        assert_one_line_refusal(
+            run(own_store, *args), f"the read models' file {read_models} is damaged (file is not a database)",
+            "remove it",
+        )
+    read_models.unlink()
+    again = run(own_store, "status")
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_a_damaged_accounts_database_is_named_as_damaged_before_anything_is_served(own_store: Path) -> None:
+    assert run(own_store, "token", "list").returncode == 0
+    accounts = own_store / "web.sqlite"
+    _damage_header(accounts)
+    for args in (("token", "list"), ("serve", "--port", "1")):
+        result = run(own_store, *args)
+        assert_one_line_refusal(
+            result, f"the accounts database {accounts} is damaged (file is not a database)", "restore it"
+        )
+        assert "dossierflow on http" not in result.stdout
