@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 READ_MODELS_CHANNEL = "dossierflow_read_models"
+_STOP_WITHIN = 0.5  # seconds
 
 
 def libpq_url(url: str) -> str:
@@ -32,7 +33,7 @@ class Listener:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(self.poll_seconds * 3)
+            self._thread.join(max(self.poll_seconds, _STOP_WITHIN) * 3)
             self._thread = None
 
     def _loop(self) -> None:
@@ -48,7 +49,9 @@ class Listener:
                     # Anything committed while we were not listening is read on this first call.
                     self.callback()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=self.poll_seconds, stop_after=1):
+                        # Waiting at most half a second at a time, so that stop() ends within that, not within a
+                        # poll interval (a listener polling every 30 s held its read side's close for a minute).
+                        for _ in conn.notifies(timeout=min(self.poll_seconds, _STOP_WITHIN), stop_after=1):
                             self.callback()
             except psycopg.Error:
                 self._stop.wait(self.poll_seconds)

@@ -29,6 +29,7 @@ from projections.models.units import UnitsProjection
 from projections.readside import ReadSide
 from projections.runner import Runner
 from projections.store import ReadModelStore, make_engine
+from projections.wakeup import Listener
 from tests.application.conftest import World, build_world
 from tests.application.helpers import decided, endorsed
 
@@ -839,3 +840,18 @@ def test_a_live_runner_out_of_room_says_so_once_and_goes_on_by_itself_once_there
         engine.dispose()
     said = [line for line in capsys.readouterr().err.splitlines() if line]
     assert said == ["the read models cannot be written: database or disk is full; trying again every 0.05 s"]
+
+
+@pytest.mark.postgres
+def test_a_listener_that_polls_rarely_still_stops_at_once(fresh_postgres_url: str) -> None:
+    woken = threading.Event()
+    listener = Listener(fresh_postgres_url, "dossierflow_test_channel", woken.set, poll_seconds=30)
+    listener.start()
+    try:
+        # Listening (it calls back once in place, for whatever was committed before it listened).
+        assert woken.wait(10)
+    finally:
+        started = time.monotonic()
+        listener.stop()
+    # Not a speed figure: the old listener waited out its 30 s poll (and its close up to three of them).
+    assert time.monotonic() - started < 10
