@@ -1256,6 +1256,10 @@ def serve(
     # Opened once here as the app opens it: a store that cannot be used (a server that refuses, a role without the
     # right to create its tables, a damaged file) is said in one line, not as each worker's traceback.
     with engine_session(read_only=False) as engine:
+        # The head file is read at every commit: one that cannot be read would refuse every write with a 503.
+        signer = getattr(engine.recorder, "signer", None)
+        if signer is not None:
+            signer.remembered_head()
         # And the read models and the accounts database likewise (a damaged file was each worker's traceback).
         with read_side_session(engine, catch_up=False):
             pass

@@ -599,3 +599,13 @@ def test_a_damaged_accounts_database_is_named_as_damaged_before_anything_is_serv
             result, f"the accounts database {accounts} is damaged (file is not a database)", "restore it"
         )
         assert "dossierflow on http" not in result.stdout
+
+
+def test_a_head_file_that_cannot_be_read_is_said_before_anything_is_served(own_store: Path) -> None:
+    # Read at every commit: unreadable, it would have the server answer every write with a 503.
+    head_file = own_store / "chain-head.json"
+    head_file.unlink()
+    head_file.mkdir()
+    result = run(own_store, "serve", "--port", "1")
+    assert_one_line_refusal(result, f"cannot read {head_file}: Is a directory")
+    assert "dossierflow on http" not in result.stdout
