@@ -16,6 +16,7 @@ import pytest
 
 from workflow import evidence
 from workflow.evidence import STALE_TEMP_SECONDS, TMP_SUFFIX, FileBlobStore
+from workflow.store.errors import StoreUnavailable
 
 PROJECT = Path(__file__).resolve().parents[2]
 PDF = b"%PDF-1.7 bien ban"
@@ -161,7 +162,8 @@ def test_a_failed_write_removes_its_temporary(tmp_path: Path, monkeypatch: pytes
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    # The store's failure, said as the store says it (a 503 on the pages), not a bare OSError.
+    with pytest.raises(StoreUnavailable, match="No space left on device; nothing was attached"):
         FileBlobStore(tmp_path).put(PDF)
     assert files_under(tmp_path) == []
 
