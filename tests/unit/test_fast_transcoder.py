@@ -21,6 +21,7 @@ from domain.values import Answer, Classification, Evidence, Grade, Role
 from tests.application.conftest import build_world
 from tests.application.helpers import decided, endorsed
 from workflow.store import TRANSCODED_DATACLASSES, TRANSCODED_ENUMS, FastJSONTranscoder
+from workflow.store.transcodings import DataclassAsDict
 
 
 def _both() -> tuple[JSONTranscoder, FastJSONTranscoder]:
@@ -146,3 +147,21 @@ def test_a_value_without_a_transcoding_deep_inside_is_refused_as_the_library_ref
     actor = Actor(person_id=uuid4(), role=Role.APPROVER, unit_id=uuid4())
     with pytest.raises(TranscodingNotRegisteredError):
         fast.encode({"value": [actor, {"deep": [object()]}]})
+
+
+class _AnswerAsText(DataclassAsDict):
+    """A dataclass transcoding of its own making: the fast path must use its encode, not the generic fields'."""
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {"text": repr(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return data["text"]
+
+
+def test_a_transcoding_that_encodes_in_its_own_way_is_written_as_the_library_writes_it() -> None:
+    plain, fast = JSONTranscoder(), FastJSONTranscoder()
+    for transcoder in (plain, fast):
+        transcoder.register(_AnswerAsText(Answer, name="answer_text"))
+    value = {"answer": Answer(grade=Grade.GOOD, comment="ok")}
+    assert fast.encode(value) == plain.encode(value)

@@ -172,12 +172,13 @@ def _plain_encoder_for(transcoding: Transcoding, plain_value: Callable[[Any], An
     if issubclass(cls, _JSON_NATIVE) or cls is type(None):
         return None
     name = transcoding.name
-    if isinstance(transcoding, EnumAsValue):
+    # By exact type: a subclass may encode otherwise, and keeps its own encode.
+    if type(transcoding) is EnumAsValue:
         members = {member: {"_type_": name, "_data_": member.value} for member in cast(type[Enum], cls)}
         if any(type(member.value) not in (str, int, bool) for member in members):
             return None
         return members.__getitem__
-    if isinstance(transcoding, DataclassAsDict):
+    if type(transcoding) is DataclassAsDict:
         fields = ", ".join(f"{field!r}: value(o.{field})" for field in transcoding.field_names)
         namespace: dict[str, Any] = {"value": plain_value}
         exec(f"def encode(o):\n    return {{'_type_': {name!r}, '_data_': {{{fields}}}}}\n", namespace)
@@ -191,11 +192,12 @@ def _plain_encoder_for(transcoding: Transcoding, plain_value: Callable[[Any], An
 
 def _encoder_for(transcoding: Transcoding) -> Callable[[Any], dict[str, Any]]:
     name = transcoding.name
-    if isinstance(transcoding, EnumAsValue):
+    # By exact type: a subclass may encode otherwise, and keeps its own encode.
+    if type(transcoding) is EnumAsValue:
         # One dict per member, handed out each time: json only reads it (and never nests it in itself).
         members = {member: {"_type_": name, "_data_": member.value} for member in cast(type[Enum], transcoding.type)}
         return members.__getitem__
-    if isinstance(transcoding, DataclassAsDict):
+    if type(transcoding) is DataclassAsDict:
         # As DataclassAsDict.encode, field by field in declaration order, without the loop (field names are
         # identifiers, so the code written is only attribute reads).
         fields = ", ".join(f"{field!r}: o.{field}" for field in transcoding.field_names)
