@@ -97,7 +97,7 @@ class Runner:
         # How many passes have committed something: a waiter compares it before and after, so no commit slips by.
         self.commits = 0
         self.last_error: BaseException | None = None
-        self._said: str | None = None  # the last full-disk line printed by the live loop, said once
+        self._said: str | None = None  # the live loop's last line on passing trouble (a full disk), said once
         # The targets this runner holds, with their positions kept in memory between passes: only this runner moves
         # them while it holds their locks. Re-read from the tables at least every poll interval, so that a switch
         # of generation by a rebuild or a retry elsewhere is seen.
