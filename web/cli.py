@@ -34,7 +34,7 @@ from workflow.bootstrap import build_engine, open_store
 from workflow.clock import EARLIEST, LATEST, end_of_day, local_date, start_of_day, system_clock
 from workflow.store import SigningKeyError, StoreUnavailable, is_postgres_url
 from workflow.store.application import StoreApplication
-from workflow.store.backend import sqlite_failure
+from workflow.store.backend import sqlite_damaged, sqlite_failure
 
 if TYPE_CHECKING:
     # Imported by the commands that use them: the engine's modules (rules, evaluations, evidence) are most of the
@@ -844,11 +844,6 @@ projections_app = _Typer(
 app.add_typer(projections_app, name="projections")
 
 
-def _damaged(error: BaseException) -> bool:
-    text = str(getattr(error, "orig", None) or error)
-    return any(words in text for words in ("not a database", "malformed", "disk image", "corrupt"))
-
-
 def _read_models_failure(error: BaseException, settings: Settings) -> str:
     # Derived data only: nothing is lost by starting them again from the log, which `rebuild` cannot do on a file it
     # cannot open.
@@ -870,7 +865,7 @@ def _beside_the_store_failure(
     error: BaseException, settings: Settings, what: str, file_name: str, cannot: str, remedy: str
 ) -> str:
     """A SQLite file of the data directory that could not be opened: named as damaged, with its remedy, if it is."""
-    if not (settings.database_url and is_postgres_url(settings.database_url)) and _damaged(error):
+    if not (settings.database_url and is_postgres_url(settings.database_url)) and sqlite_damaged(error):
         return f"{what} {settings.data_dir / file_name} is damaged ({_one_line(error)}); {remedy}"
     return f"{cannot}: {_one_line(error)}"
 

@@ -155,12 +155,19 @@ def check_sqlite_store(path: Path, *, allow_empty: bool = True, uri: str | None 
         raise StoreUnavailable(f"{path} is a SQLite file but not a dossierflow store (no table {missing[0]})")
 
 
+def sqlite_damaged(error: BaseException) -> bool:
+    """Whether a SQLite file failed because it is not a database or its pages are damaged (a SQLAlchemy error is
+    read through to the driver's)."""
+    cause = getattr(error, "orig", None) or error
+    return isinstance(cause, sqlite3.DatabaseError) and any(
+        words in str(cause) for words in ("not a database", "malformed", "disk image", "corrupt")
+    )
+
+
 def sqlite_failure(path: Path, error: BaseException) -> str:
     """What a SQLite error means for the person who named the file."""
     text = str(error)
-    if isinstance(error, sqlite3.DatabaseError) and any(
-        words in text for words in ("not a database", "malformed", "disk image", "corrupt")
-    ):
+    if sqlite_damaged(error):
         return f"the store file {path} is damaged and cannot be read ({text}); restore it from a backup copy"
     if "disk is full" in text:
         # SQLITE_FULL: the transaction that met it was rolled back whole, so nothing of it is in the store.
